@@ -1,0 +1,117 @@
+package archive
+
+import (
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Media types and names of the catalog artifact.
+const (
+	// CatalogArtifactType is the artifactType of the catalog manifest.
+	CatalogArtifactType = "application/vnd.airlock.catalog.v1"
+	// CatalogMediaType is the media type of the catalog JSON layer.
+	CatalogMediaType = "application/vnd.airlock.catalog.v1+json"
+	// CatalogRefName is the org.opencontainers.image.ref.name of the catalog in index.json.
+	CatalogRefName = "airlock.catalog"
+	// KeyMediaType is the media type of a cosign public key (PEM) carried in the catalog.
+	KeyMediaType = "application/vnd.airlock.cosign-key.v1+pem"
+	// TrustedRootMediaType is the media type of a Sigstore trusted_root.json.
+	TrustedRootMediaType = "application/vnd.dev.sigstore.trustedroot.v0.1+json"
+	// PolicyMediaType is the media type of an airlock policy file.
+	PolicyMediaType = "application/vnd.airlock.policy.v1+yaml"
+	// ImageSetMediaType is the media type of the ImageSet file the archive was saved from.
+	ImageSetMediaType = "application/vnd.airlock.imageset.v1+yaml"
+
+	// AnnotationSubject names, on a referrer's index.json entry, the digest of the manifest it refers to.
+	AnnotationSubject = "dev.airlock.subject"
+	// AnnotationFoundBy names, on a referrer's index.json entry, how it was discovered.
+	AnnotationFoundBy = "dev.airlock.found-by"
+	// AnnotationRepository names, on an index.json entry, the source repository.
+	AnnotationRepository = "dev.airlock.repository"
+)
+
+// Catalog describes an archive: what was saved, from where, how each referrer was found, and the trust
+// material carried with it. It is stored as a JSON layer of the catalog artifact.
+type Catalog struct {
+	Tool      Tool       `json:"tool"`
+	Created   time.Time  `json:"created"`
+	Images    []Image    `json:"images"`
+	Referrers []Referrer `json:"referrers"`
+	Trust     Trust      `json:"trust"`
+	Totals    Totals     `json:"totals"`
+	// Base is the catalog digest of the archive this one is a delta of; empty for a full archive.
+	Base digest.Digest `json:"base,omitempty"`
+}
+
+// Tool names the program that wrote the archive.
+type Tool struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// Image is one entry of the resolved image set.
+type Image struct {
+	// Source is the reference as resolved, e.g. registry.example.com/team/app:1.4.2.
+	Source     string        `json:"source"`
+	Repository string        `json:"repository"`
+	Tag        string        `json:"tag,omitempty"`
+	Digest     digest.Digest `json:"digest"`
+	MediaType  string        `json:"mediaType"`
+	Size       int64         `json:"size"`
+	// Platforms lists the platform manifests saved. Empty for a single-platform image.
+	Platforms []Platform `json:"platforms,omitempty"`
+	// Sparse is true when a platform filter left some of the index's manifests out of the archive.
+	Sparse bool `json:"sparse,omitempty"`
+	// Target is the per-image target repository path from the ImageSet, if any.
+	Target string `json:"target,omitempty"`
+}
+
+// Platform is one platform manifest of an index.
+type Platform struct {
+	Platform  string        `json:"platform"`
+	Digest    digest.Digest `json:"digest"`
+	MediaType string        `json:"mediaType"`
+	Size      int64         `json:"size"`
+}
+
+// Referrer is a manifest attached to another one: a signature, attestation, SBOM...
+type Referrer struct {
+	Digest       digest.Digest `json:"digest"`
+	MediaType    string        `json:"mediaType"`
+	Size         int64         `json:"size"`
+	ArtifactType string        `json:"artifactType,omitempty"`
+	// Kind is "signature", "attestation", "sbom" or "other".
+	Kind       string        `json:"kind"`
+	Subject    digest.Digest `json:"subject"`
+	Repository string        `json:"repository"`
+	// FoundBy is how it was discovered: "api", "tag-schema" or "cosign-tag".
+	FoundBy string `json:"foundBy"`
+	// Tag is the cosign legacy tag (sha256-<hex>.sig, .att, .sbom) for FoundBy "cosign-tag".
+	Tag string `json:"tag,omitempty"`
+}
+
+// Trust lists the trust material carried in the archive, each a blob of the catalog artifact.
+type Trust struct {
+	Keys        []File `json:"keys,omitempty"`
+	TrustedRoot *File  `json:"trustedRoot,omitempty"`
+	Policy      *File  `json:"policy,omitempty"`
+	ImageSet    *File  `json:"imageSet,omitempty"`
+}
+
+// File is a file carried as a blob.
+type File struct {
+	Name      string        `json:"name"`
+	Digest    digest.Digest `json:"digest"`
+	Size      int64         `json:"size"`
+	MediaType string        `json:"mediaType"`
+}
+
+// Totals counts what the archive holds.
+type Totals struct {
+	Images    int   `json:"images"`
+	Manifests int   `json:"manifests"`
+	Referrers int   `json:"referrers"`
+	Blobs     int   `json:"blobs"`
+	Bytes     int64 `json:"bytes"`
+}

@@ -1,0 +1,207 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// ingestDir holds partly written blobs while they stream in; it is removed when the layout is closed.
+const ingestDir = ".airlock-ingest"
+
+// copyBufferSize is the buffer used to stream blobs to disk.
+const copyBufferSize = 1 << 20
+
+// ErrNotLayout reports a directory that exists, is not empty and is not an OCI image layout.
+var ErrNotLayout = errors.New("not an OCI image layout")
+
+// Layout writes an OCI image layout directory. It is safe for concurrent use.
+type Layout struct {
+	root string
+
+	mu      sync.Mutex
+	entries map[string]ocispec.Descriptor // key: digest + "\x00" + ref name
+}
+
+// CreateLayout opens dir for writing, creating it when missing. A directory that already holds an OCI
+// layout (an earlier, possibly interrupted run) is reused: complete blobs in it are kept, and its
+// index.json is replaced when Commit is called. A non-empty directory that is not a layout is refused.
+func CreateLayout(dir string) (*Layout, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create archive directory: %w", err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read archive directory: %w", err)
+	}
+	if len(ents) > 0 {
+		if _, err := os.Stat(filepath.Join(dir, ocispec.ImageLayoutFile)); err != nil {
+			return nil, fmt.Errorf("%s: %w and not empty; name a new or empty directory", dir, ErrNotLayout)
+		}
+	}
+	l := &Layout{root: dir, entries: map[string]ocispec.Descriptor{}}
+	layout, _ := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
+	if err := writeFileAtomic(filepath.Join(dir, ocispec.ImageLayoutFile), layout); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, ingestDir), 0o755); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Root returns the layout directory.
+func (l *Layout) Root() string { return l.root }
+
+// BlobPath returns the path of the blob with digest d inside the layout.
+func BlobPath(root string, d digest.Digest) string {
+	return filepath.Join(root, ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded())
+}
+
+// Exists reports whether a complete blob for desc is stored. Blobs are only ever renamed into place
+// after their digest was checked, so a file of the right size is a complete, verified blob.
+func (l *Layout) Exists(_ context.Context, desc ocispec.Descriptor) (bool, error) {
+	if err := desc.Digest.Validate(); err != nil {
+		return false, fmt.Errorf("invalid digest %q: %w", desc.Digest, err)
+	}
+	fi, err := os.Stat(BlobPath(l.root, desc.Digest))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return fi.Size() == desc.Size, nil
+}
+
+// Push stores the content read from r as the blob desc. The bytes are hashed as they stream; a digest
+// or size mismatch removes the partial file and returns an error naming both digests.
+func (l *Layout) Push(_ context.Context, desc ocispec.Descriptor, r io.Reader) error {
+	if err := desc.Digest.Validate(); err != nil {
+		return fmt.Errorf("invalid digest %q: %w", desc.Digest, err)
+	}
+	f, err := os.CreateTemp(filepath.Join(l.root, ingestDir), desc.Digest.Encoded()+"-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after the rename
+	if err := copyVerified(f, r, desc); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	dst := BlobPath(l.root, desc.Digest)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
+}
+
+// PushBytes stores b as the blob desc.
+func (l *Layout) PushBytes(ctx context.Context, desc ocispec.Descriptor, b []byte) error {
+	if ok, err := l.Exists(ctx, desc); err != nil || ok {
+		return err
+	}
+	return l.Push(ctx, desc, bytes.NewReader(b))
+}
+
+// Fetch opens a stored blob.
+func (l *Layout) Fetch(_ context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	return os.Open(BlobPath(l.root, desc.Digest))
+}
+
+// AddEntry lists desc in index.json. A descriptor may be listed several times under different names.
+func (l *Layout) AddEntry(desc ocispec.Descriptor) {
+	name := desc.Annotations[ocispec.AnnotationRefName]
+	l.mu.Lock()
+	l.entries[desc.Digest.String()+"\x00"+name] = desc
+	l.mu.Unlock()
+}
+
+// Commit writes index.json (atomically, once) and removes the ingest directory.
+func (l *Layout) Commit() error {
+	l.mu.Lock()
+	keys := make([]string, 0, len(l.entries))
+	for k := range l.entries {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	idx := ocispec.Index{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageIndex,
+		Manifests: make([]ocispec.Descriptor, 0, len(keys)),
+	}
+	for _, k := range keys {
+		idx.Manifests = append(idx.Manifests, l.entries[k])
+	}
+	l.mu.Unlock()
+	b, err := json.MarshalIndent(idx, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(l.root, ocispec.ImageIndexFile), b); err != nil {
+		return err
+	}
+	return os.RemoveAll(filepath.Join(l.root, ingestDir))
+}
+
+// copyVerified copies r to w while hashing, and checks size and digest against desc.
+func copyVerified(w io.Writer, r io.Reader, desc ocispec.Descriptor) error {
+	v := desc.Digest.Verifier()
+	buf := make([]byte, copyBufferSize)
+	n, err := io.CopyBuffer(io.MultiWriter(w, v), io.LimitReader(r, desc.Size+1), buf)
+	if err != nil {
+		return err
+	}
+	if n != desc.Size {
+		return fmt.Errorf("blob %s: got %d bytes, the descriptor says %d; the source is damaged or changed, fetch again", desc.Digest, n, desc.Size)
+	}
+	if !v.Verified() {
+		return &DigestMismatchError{Expected: desc.Digest}
+	}
+	return nil
+}
+
+// DigestMismatchError reports content whose bytes do not hash to the digest that names them.
+type DigestMismatchError struct {
+	Expected digest.Digest
+	Actual   digest.Digest // may be empty when not computed
+}
+
+func (e *DigestMismatchError) Error() string {
+	if e.Actual != "" {
+		return fmt.Sprintf("content named %s hashes to %s: it was damaged or altered in transit", e.Expected, e.Actual)
+	}
+	return fmt.Sprintf("content named %s does not hash to that digest: it was damaged or altered in transit", e.Expected)
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := path + ".tmp-" + hex.EncodeToString(rnd[:])
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,279 @@
+package archive
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Reader reads an archive in place: a layout directory, one tar, or a set of tar volumes.
+type Reader struct {
+	// Path is the archive as named by the user.
+	Path string
+	// Index is the archive's index.json.
+	Index ocispec.Index
+	// Volumes lists the tar volumes checked against the volume list; empty for a directory.
+	Volumes []Volume
+
+	fsys    fs.FS
+	closers []io.Closer
+}
+
+// Open opens the archive at p: a layout directory, NAME.tar, or NAME.tar.000 (the first volume). Tar
+// volumes are checked against NAME.tar.sha256 before anything in them is read, then read in place.
+func Open(ctx context.Context, p string) (*Reader, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil, fmt.Errorf("open archive: %w", err)
+	}
+	r := &Reader{Path: p}
+	if fi.IsDir() {
+		r.fsys = os.DirFS(p)
+	} else {
+		base := BaseName(p)
+		vols, err := readVolumeList(base)
+		if err != nil {
+			return nil, err
+		}
+		files, err := checkVolumes(base, vols)
+		if err != nil {
+			return nil, err
+		}
+		ras := make([]readerAtSize, len(files))
+		for i, f := range files {
+			st, err := f.Stat()
+			if err != nil {
+				return nil, err
+			}
+			vols[i].Size = st.Size()
+			ras[i] = readerAtSize{f, st.Size()}
+			r.closers = append(r.closers, f)
+		}
+		r.Volumes = vols
+		tfs, err := newTarFS(newMultiReaderAt(ras))
+		if err != nil {
+			r.Close()
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		r.fsys = tfs
+	}
+	b, err := fs.ReadFile(r.fsys, ocispec.ImageIndexFile)
+	if err != nil {
+		r.Close()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: no index.json: not an OCI layout, or an interrupted save; run save again", p)
+		}
+		return nil, err
+	}
+	if err := json.Unmarshal(b, &r.Index); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("%s: index.json: %w", p, err)
+	}
+	return r, nil
+}
+
+// Close releases the archive's files.
+func (r *Reader) Close() error {
+	var errs []error
+	for _, c := range r.closers {
+		errs = append(errs, c.Close())
+	}
+	r.closers = nil
+	return errors.Join(errs...)
+}
+
+// FS returns the archive as a file system in OCI layout form, for oras-go's oci.NewFromFS and others.
+func (r *Reader) FS() fs.FS { return r.fsys }
+
+// Fetch opens the blob desc. The returned reader checks the size and digest as it is read and fails
+// at the end when they do not match.
+func (r *Reader) Fetch(_ context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	if err := desc.Digest.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid digest %q: %w", desc.Digest, err)
+	}
+	f, err := r.fsys.Open(path.Join(ocispec.ImageBlobsDir, desc.Digest.Algorithm().String(), desc.Digest.Encoded()))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: blob %s is missing from the archive", r.Path, desc.Digest)
+		}
+		return nil, err
+	}
+	return &verifyingReader{f: f, desc: desc, v: desc.Digest.Verifier()}, nil
+}
+
+// Catalog reads and checks the catalog of the archive.
+func (r *Reader) Catalog(ctx context.Context) (*Catalog, ocispec.Descriptor, error) {
+	var desc ocispec.Descriptor
+	found := false
+	for _, d := range r.Index.Manifests {
+		if d.Annotations[ocispec.AnnotationRefName] == CatalogRefName {
+			desc, found = d, true
+		}
+	}
+	if !found {
+		return nil, desc, fmt.Errorf("%s: %w", r.Path, ErrNoCatalog)
+	}
+	mb, err := readAllVerified(ctx, r, desc, maxCatalogSize)
+	if err != nil {
+		return nil, desc, fmt.Errorf("catalog manifest: %w", err)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(mb, &m); err != nil {
+		return nil, desc, fmt.Errorf("catalog manifest %s: %w", desc.Digest, err)
+	}
+	if m.ArtifactType != CatalogArtifactType || len(m.Layers) == 0 || m.Layers[0].MediaType != CatalogMediaType {
+		return nil, desc, fmt.Errorf("catalog manifest %s: not an airlock catalog (artifactType %q)", desc.Digest, m.ArtifactType)
+	}
+	cb, err := readAllVerified(ctx, r, m.Layers[0], maxCatalogSize)
+	if err != nil {
+		return nil, desc, fmt.Errorf("catalog: %w", err)
+	}
+	var c Catalog
+	dec := json.NewDecoder(strings.NewReader(string(cb)))
+	if err := dec.Decode(&c); err != nil {
+		return nil, desc, fmt.Errorf("catalog %s: %w", m.Layers[0].Digest, err)
+	}
+	return &c, desc, nil
+}
+
+// ReadFile returns a catalog file (a key, the trusted root, the policy), checked against its digest.
+func (r *Reader) ReadFile(ctx context.Context, f File) ([]byte, error) {
+	return readAllVerified(ctx, r, ocispec.Descriptor{MediaType: f.MediaType, Digest: f.Digest, Size: f.Size}, maxCatalogSize)
+}
+
+type verifyingReader struct {
+	f    fs.File
+	desc ocispec.Descriptor
+	v    digest.Verifier
+	n    int64
+}
+
+func (r *verifyingReader) Read(p []byte) (int, error) {
+	n, err := r.f.Read(p)
+	r.n += int64(n)
+	r.v.Write(p[:n])
+	if r.n > r.desc.Size {
+		return n, fmt.Errorf("blob %s: more than the %d bytes its descriptor says: the archive is damaged", r.desc.Digest, r.desc.Size)
+	}
+	if err == io.EOF {
+		if r.n != r.desc.Size {
+			return n, fmt.Errorf("blob %s: %d bytes, the descriptor says %d: the archive is damaged", r.desc.Digest, r.n, r.desc.Size)
+		}
+		if !r.v.Verified() {
+			return n, &DigestMismatchError{Expected: r.desc.Digest}
+		}
+	}
+	return n, err
+}
+
+func (r *verifyingReader) Close() error { return r.f.Close() }
+
+// tarFS serves the regular files of a tar stream, read in place through an io.ReaderAt.
+type tarFS struct {
+	ra    io.ReaderAt
+	files map[string]tarEntry
+}
+
+type tarEntry struct {
+	offset, size int64
+	mtime        time.Time
+}
+
+func newTarFS(ra readerAtWithSize) (*tarFS, error) {
+	t := &tarFS{ra: ra, files: map[string]tarEntry{}}
+	cr := &countingReader{r: io.NewSectionReader(ra, 0, ra.Size())}
+	tr := tar.NewReader(cr)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read tar: %w", err)
+		}
+		name := hdr.Name
+		if strings.HasPrefix(name, "./") {
+			name = name[2:]
+		}
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			continue
+		case tar.TypeReg:
+		default:
+			return nil, fmt.Errorf("tar entry %q: type %q refused: an archive holds only regular files", hdr.Name, hdr.Typeflag)
+		}
+		if !fs.ValidPath(name) || path.IsAbs(hdr.Name) {
+			return nil, fmt.Errorf("tar entry %q: unsafe path refused", hdr.Name)
+		}
+		if _, dup := t.files[name]; dup {
+			return nil, fmt.Errorf("tar entry %q appears twice: the archive is damaged or tampered with", hdr.Name)
+		}
+		if hdr.Size < 0 || cr.n+hdr.Size > ra.Size() {
+			return nil, fmt.Errorf("tar entry %q declares %d bytes, more than the archive holds: truncated or damaged", hdr.Name, hdr.Size)
+		}
+		t.files[name] = tarEntry{offset: cr.n, size: hdr.Size, mtime: hdr.ModTime}
+	}
+	return t, nil
+}
+
+func (t *tarFS) Open(name string) (fs.File, error) {
+	e, ok := t.files[name]
+	if !ok {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return &tarFile{SectionReader: io.NewSectionReader(t.ra, e.offset, e.size), name: name, e: e}, nil
+}
+
+type tarFile struct {
+	*io.SectionReader
+	name string
+	e    tarEntry
+}
+
+func (f *tarFile) Stat() (fs.FileInfo, error) { return tarFileInfo{f.name, f.e}, nil }
+func (f *tarFile) Close() error               { return nil }
+
+type tarFileInfo struct {
+	name string
+	e    tarEntry
+}
+
+func (i tarFileInfo) Name() string       { return path.Base(i.name) }
+func (i tarFileInfo) Size() int64        { return i.e.size }
+func (i tarFileInfo) Mode() fs.FileMode  { return 0o444 }
+func (i tarFileInfo) ModTime() time.Time { return i.e.mtime }
+func (i tarFileInfo) IsDir() bool        { return false }
+func (i tarFileInfo) Sys() any           { return nil }
+
+// countingReader tracks the position in the tar stream so entry offsets are known: archive/tar reads
+// whole 512-byte blocks with no read-ahead and skips entry data with Seek, so after Next the position
+// is the offset of the entry's data, and indexing reads only the headers.
+type countingReader struct {
+	r *io.SectionReader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingReader) Seek(offset int64, whence int) (int64, error) {
+	n, err := c.r.Seek(offset, whence)
+	if err == nil {
+		c.n = n
+	}
+	return n, err
+}

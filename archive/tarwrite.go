@@ -1,0 +1,94 @@
+package archive
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// WriteTar writes the layout directory dir as one tar stream to base (NAME.tar), split into volumes
+// NAME.tar.000, .001, ... of volumeSize bytes when volumeSize > 0, and writes the volume list
+// NAME.tar.sha256 last. index.json is the last tar entry, so a reader that finds it has the whole
+// layout. Nothing is left under the final names when it fails.
+func WriteTar(ctx context.Context, dir, base string, volumeSize int64) ([]Volume, error) {
+	var blobs []string
+	err := filepath.WalkDir(filepath.Join(dir, ocispec.ImageBlobsDir), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			rel, err := filepath.Rel(dir, p)
+			if err != nil {
+				return err
+			}
+			blobs = append(blobs, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(blobs)
+	names := append([]string{ocispec.ImageLayoutFile}, blobs...)
+	names = append(names, ocispec.ImageIndexFile)
+
+	vw := &volumeWriter{base: base, size: volumeSize}
+	ok := false
+	defer func() {
+		if !ok {
+			vw.abort()
+		}
+	}()
+	tw := tar.NewWriter(vw)
+	buf := make([]byte, copyBufferSize)
+	mtime := time.Unix(0, 0).UTC()
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := addTarFile(tw, filepath.Join(dir, filepath.FromSlash(name)), name, mtime, buf); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	vols, err := vw.finish()
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return vols, nil
+}
+
+func addTarFile(tw *tar.Writer, path, name string, mtime time.Time, buf []byte) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: fi.Size(), Mode: 0o644, ModTime: mtime}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("tar %s: %w", name, err)
+	}
+	n, err := io.CopyBuffer(tw, f, buf)
+	if err != nil {
+		return fmt.Errorf("tar %s: %w", name, err)
+	}
+	if n != fi.Size() {
+		return fmt.Errorf("tar %s: %s changed while it was written", name, path)
+	}
+	return nil
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/spf13/cobra"
+
+	"airlock.dev/airlock/archive"
+)
+
+func newInspectCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "inspect ARCHIVE",
+		Short: "Show what an archive holds: images, platforms, referrers, trust material",
+		Long: `inspect reads the catalog of an archive (a directory, NAME.tar, or NAME.tar.000) and prints
+the tree image -> platforms -> referrers, with each referrer's kind, artifact type, how it was found
+and its digest. Tar volumes are checked against their checksum list first. --format json prints the
+catalog itself.`,
+		Example: `  airlock inspect /media/usb/airlock
+  airlock inspect /media/usb/airlock.tar.000 --format json`,
+		Args: cobra.ExactArgs(1),
+		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			return nil, cobra.ShellCompDirectiveDefault
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.validate(); err != nil {
+				return err
+			}
+			r, err := archive.Open(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			cat, desc, err := r.Catalog(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if g.format == "json" {
+				enc := json.NewEncoder(out(cmd))
+				enc.SetIndent("", "  ")
+				return enc.Encode(cat)
+			}
+			_, err = io.WriteString(out(cmd), renderTree(args[0], desc.Digest, cat))
+			return err
+		},
+	}
+}
+
+// renderTree draws image -> platforms -> referrers (recursively) from the catalog.
+func renderTree(path string, catDigest digest.Digest, c *archive.Catalog) string {
+	bySubject := map[digest.Digest][]archive.Referrer{}
+	for _, r := range c.Referrers {
+		bySubject[r.Subject] = append(bySubject[r.Subject], r)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n  catalog %s, written %s by %s %s\n\n", path, catDigest, c.Created.Format("2006-01-02 15:04:05Z"), c.Tool.Name, c.Tool.Version)
+	for _, img := range c.Images {
+		kind := "manifest"
+		if len(img.Platforms) > 0 {
+			kind = fmt.Sprintf("index, %d platform(s)", len(img.Platforms))
+			if img.Sparse {
+				kind += " kept of more (sparse)"
+			}
+		}
+		fmt.Fprintf(&b, "%s\n  %s (%s)\n", img.Source, img.Digest, kind)
+		type item struct {
+			label string
+			d     digest.Digest
+			ref   *archive.Referrer
+		}
+		var walk func(items []item, prefix string, seen map[digest.Digest]bool)
+		walk = func(items []item, prefix string, seen map[digest.Digest]bool) {
+			for i, it := range items {
+				branch, next := "├── ", "│   "
+				if i == len(items)-1 {
+					branch, next = "└── ", "    "
+				}
+				fmt.Fprintf(&b, "%s%s%s\n", prefix, branch, it.label)
+				if seen[it.d] {
+					continue
+				}
+				seen[it.d] = true
+				walk(referrerItems(bySubject[it.d], func(r archive.Referrer) item {
+					return item{label: referrerLabel(r), d: r.Digest}
+				}), prefix+next, seen)
+			}
+		}
+		var top []item
+		for _, p := range img.Platforms {
+			top = append(top, item{label: fmt.Sprintf("%s  %s", p.Platform, p.Digest), d: p.Digest})
+		}
+		top = append(top, referrerItems(bySubject[img.Digest], func(r archive.Referrer) item {
+			return item{label: referrerLabel(r), d: r.Digest}
+		})...)
+		walk(top, "  ", map[digest.Digest]bool{img.Digest: true})
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "trust:\n")
+	if len(c.Trust.Keys) == 0 && c.Trust.TrustedRoot == nil && c.Trust.Policy == nil {
+		b.WriteString("  none\n")
+	}
+	for _, k := range c.Trust.Keys {
+		fmt.Fprintf(&b, "  key           %s  %s\n", k.Name, k.Digest)
+	}
+	if f := c.Trust.TrustedRoot; f != nil {
+		fmt.Fprintf(&b, "  trusted root  %s  %s\n", f.Name, f.Digest)
+	}
+	if f := c.Trust.Policy; f != nil {
+		fmt.Fprintf(&b, "  policy        %s  %s\n", f.Name, f.Digest)
+	}
+	t := c.Totals
+	fmt.Fprintf(&b, "\ntotals: %d images, %d manifests, %d referrers, %d blobs, %s\n", t.Images, t.Manifests, t.Referrers, t.Blobs, humanBytes(t.Bytes))
+	return b.String()
+}
+
+func referrerItems[T any](rs []archive.Referrer, f func(archive.Referrer) T) []T {
+	out := make([]T, len(rs))
+	for i, r := range rs {
+		out[i] = f(r)
+	}
+	return out
+}
+
+func referrerLabel(r archive.Referrer) string {
+	how := r.FoundBy
+	if r.Tag != "" {
+		how += " " + r.Tag
+	}
+	return fmt.Sprintf("%s  %s  (%s)  %s", r.Kind, r.ArtifactType, how, r.Digest)
+}

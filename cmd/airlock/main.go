@@ -1,0 +1,47 @@
+// Command airlock mirrors container images, with every signature, SBOM and attestation attached to
+// them, into air-gapped registries, and verifies them offline before they are deployed.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit statuses, as documented in the design: 0 success, 1 a check failed, 2 usage or I/O error.
+const (
+	exitOK          = 0
+	exitCheckFailed = 1
+	exitError       = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:]))
+}
+
+func run(ctx context.Context, args []string) int {
+	cmd := newRootCmd()
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(os.Stderr, "airlock: %v\n", err)
+	var ce *checkError
+	if errors.As(err, &ce) {
+		return exitCheckFailed
+	}
+	return exitError
+}
+
+// checkError marks a failure of a check (integrity, a pinned digest, verification) rather than of
+// usage or I/O; it exits with status 1.
+type checkError struct{ err error }
+
+func (e *checkError) Error() string { return e.err.Error() }
+func (e *checkError) Unwrap() error { return e.err }

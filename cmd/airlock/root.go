@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"airlock.dev/airlock/mirror"
+)
+
+// globalOptions are the flags every command shares.
+type globalOptions struct {
+	plainHTTP   []string
+	caFile      string
+	format      string
+	verbose     bool
+	quiet       bool
+	concurrency int
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globalOptions{}
+	root := &cobra.Command{
+		Use:   "airlock",
+		Short: "Mirror container images and everything attached to them into air-gapped registries",
+		Long: `airlock moves container images, with every signature, SBOM and attestation attached to them,
+into air-gapped sites, and proves on the far side that what arrived is what was approved.
+
+  connected host:     airlock save -c imageset.yaml -o /media/usb/airlock
+  inspect an archive: airlock inspect /media/usb/airlock
+
+Registries on loopback (127.0.0.0/8, ::1, localhost) are reached over plain HTTP; any other host only
+with --plain-http HOST, or over TLS (add a CA with --ca-file). Credentials come from docker's
+config.json and its credential helpers (docker login).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringSliceVar(&g.plainHTTP, "plain-http", nil, "reach this registry host over plain HTTP (repeatable)")
+	pf.StringVar(&g.caFile, "ca-file", "", "PEM file of extra certificate authorities for registry TLS")
+	pf.StringVar(&g.format, "format", "text", "output format: text or json")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log each step to stderr")
+	pf.BoolVarP(&g.quiet, "quiet", "q", false, "no progress bars or logs, only errors and the result")
+	pf.IntVar(&g.concurrency, "concurrency", 8, "how many images and blobs to move at once")
+	root.AddCommand(newSaveCmd(g), newInspectCmd(g), newVersionCmd(g))
+	return root
+}
+
+func (g *globalOptions) validate() error {
+	switch g.format {
+	case "text", "json":
+	default:
+		return fmt.Errorf("--format %q: want text or json", g.format)
+	}
+	if g.concurrency < 1 {
+		return fmt.Errorf("--concurrency %d: want 1 or more", g.concurrency)
+	}
+	return nil
+}
+
+// logger returns the logger for stderr: warnings by default, every step with --verbose.
+func (g *globalOptions) logger() *slog.Logger {
+	level := slog.LevelWarn
+	if g.verbose {
+		level = slog.LevelDebug
+	}
+	if g.quiet {
+		level = slog.LevelError
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func (g *globalOptions) registries() (*mirror.Registries, error) {
+	return mirror.NewRegistries(mirror.RegistryOptions{
+		PlainHTTP: g.plainHTTP,
+		CAFile:    g.caFile,
+		UserAgent: "airlock/" + version(),
+	})
+}
+
+// stderrIsTerminal reports whether progress bars should be drawn.
+func (g *globalOptions) stderrIsTerminal() bool {
+	return !g.quiet && term.IsTerminal(int(os.Stderr.Fd()))
+}
+
+// out is where results go.
+func out(cmd *cobra.Command) io.Writer { return cmd.OutOrStdout() }

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/mirror"
+)
+
+type saveOptions struct {
+	config     string
+	output     string
+	volumeSize string
+	dryRun     bool
+}
+
+func newSaveCmd(g *globalOptions) *cobra.Command {
+	o := &saveOptions{}
+	cmd := &cobra.Command{
+		Use:   "save -c IMAGESET -o DIR|NAME.tar",
+		Short: "Mirror an image set, with its signatures, SBOMs and attestations, into an archive",
+		Long: `save resolves every image of the ImageSet file, finds every signature, SBOM and attestation
+attached to it (OCI 1.1 referrers API, the referrers tag schema where a registry has no API, and
+cosign's sha256-<hex>.sig/.att/.sbom tags), and writes one OCI image layout archive with the trust
+material the ImageSet names. Manifests are stored byte for byte; every blob is checked against its
+digest as it streams.
+
+-o DIR writes a directory; -o NAME.tar writes a tar, split into NAME.tar.000, .001, ... with
+--volume-size, with the checksum list NAME.tar.sha256. Running save again into the same directory
+reuses the blobs already there (an interrupted save resumes).`,
+		Example: `  airlock save -c imageset.yaml -o /media/usb/airlock
+  airlock save -c imageset.yaml -o /media/usb/airlock.tar --volume-size 4GiB
+  airlock save -c imageset.yaml -o out --dry-run --format json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSave(cmd, g, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.config, "config", "c", "", "ImageSet file (required)")
+	f.StringVarP(&o.output, "output", "o", "", "archive to write: a directory, or NAME.tar (required unless --dry-run)")
+	f.StringVar(&o.volumeSize, "volume-size", "", "split a tar archive into volumes of this size (e.g. 4GiB, 700MB)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "resolve and discover everything, print the plan, write nothing")
+	_ = cmd.MarkFlagRequired("config")
+	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
+	return cmd
+}
+
+func runSave(cmd *cobra.Command, g *globalOptions, o *saveOptions) error {
+	if err := g.validate(); err != nil {
+		return err
+	}
+	if o.output == "" && !o.dryRun {
+		return errors.New("save: -o DIR or -o NAME.tar is required")
+	}
+	var volSize int64
+	if o.volumeSize != "" {
+		if !mirror.IsTarOutput(o.output) {
+			return fmt.Errorf("--volume-size needs a tar output: -o NAME.tar (got %q)", o.output)
+		}
+		var err error
+		if volSize, err = parseSize(o.volumeSize); err != nil {
+			return fmt.Errorf("--volume-size: %w", err)
+		}
+	}
+	set, err := config.Load(o.config)
+	if err != nil {
+		return err
+	}
+	regs, err := g.registries()
+	if err != nil {
+		return err
+	}
+	opts := mirror.SaveOptions{
+		Output:      o.output,
+		VolumeSize:  volSize,
+		DryRun:      o.dryRun,
+		Concurrency: g.concurrency,
+		Version:     version(),
+		Log:         g.logger(),
+	}
+	if g.stderrIsTerminal() {
+		opts.Progress = &barProgress{desc: "saving"}
+	}
+	sum, err := mirror.Save(cmd.Context(), set, regs, opts)
+	if err != nil {
+		if errors.Is(err, mirror.ErrCheckFailed) {
+			return &checkError{err}
+		}
+		return err
+	}
+	if g.format == "json" {
+		enc := json.NewEncoder(out(cmd))
+		enc.SetIndent("", "  ")
+		return enc.Encode(sum)
+	}
+	return printSaveSummary(out(cmd), sum)
+}
+
+func printSaveSummary(w io.Writer, s *mirror.SaveSummary) error {
+	var b strings.Builder
+	if s.DryRun {
+		fmt.Fprintf(&b, "plan (dry run, nothing written):\n")
+		for _, img := range s.Images {
+			fmt.Fprintf(&b, "  %s  %s", img.Source, img.Digest)
+			if len(img.Platforms) > 0 {
+				ps := make([]string, len(img.Platforms))
+				for i, p := range img.Platforms {
+					ps[i] = p.Platform
+				}
+				fmt.Fprintf(&b, "  [%s]", strings.Join(ps, ", "))
+			}
+			b.WriteString("\n")
+		}
+	} else {
+		fmt.Fprintf(&b, "saved %s (catalog %s)\n", s.Archive, s.Catalog)
+	}
+	fmt.Fprintf(&b, "images:    %d (%d platform manifests, %d manifests in all)\n", len(s.Images), s.Platforms, s.Manifests)
+	fmt.Fprintf(&b, "referrers: %d", s.Referrers)
+	if s.Referrers > 0 {
+		fmt.Fprintf(&b, " (%s; found by %s)", countList(s.ReferrersByKind), countList(s.ReferrersByMethod))
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "blobs:     %d, %s", s.Blobs, humanBytes(s.Bytes))
+	if !s.DryRun {
+		fmt.Fprintf(&b, " (%d fetched, %s; %d already in the archive)", s.Copy.Copied, humanBytes(s.Copy.BytesCopied), s.Copy.Skipped)
+	}
+	b.WriteString("\n")
+	for _, v := range s.Volumes {
+		fmt.Fprintf(&b, "volume:    %s  %s  sha256:%s\n", v.Name, humanBytes(v.Size), v.SHA256)
+	}
+	fmt.Fprintf(&b, "time:      %.1fs\n", s.Seconds)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func countList(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%d %s", m[k], k)
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,371 @@
+package mirror
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/errdef"
+
+	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/referrers"
+)
+
+// Docker media types, moved as they are (never converted).
+const (
+	dockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
+	dockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+)
+
+// maxManifestSize bounds a manifest read into memory (distribution's own limit is 4 MiB).
+const maxManifestSize = 4 << 20
+
+// maxDepth bounds how deeply indexes and referrers may nest.
+const maxDepth = 16
+
+// ErrCheckFailed marks a failed check (a moved tag, a digest mismatch), as opposed to a usage or I/O
+// error.
+var ErrCheckFailed = errors.New("check failed")
+
+// Source reads one repository.
+type Source interface {
+	Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error)
+	Resolve(ctx context.Context, reference string) (ocispec.Descriptor, error)
+}
+
+// Node is one manifest of the plan with what it needs.
+type Node struct {
+	// Desc names the manifest: media type, digest, size (and artifactType for referrers).
+	Desc ocispec.Descriptor
+	// Manifest holds its bytes, exactly as the source served them.
+	Manifest []byte
+	// Repository is the source repository ("host/path").
+	Repository string
+	// Blobs are the config and layers of an image manifest.
+	Blobs []ocispec.Descriptor
+	// Children are the manifests of an index that are moved (all, or the platforms chosen).
+	Children []*Node
+	// Platform is set on the platform manifests of an index ("linux/amd64").
+	Platform string
+	// Referrer is set when the node was found as a referrer.
+	Referrer *referrers.Found
+	// ArtifactType and Kind, for referrers: read from the manifest itself.
+	ArtifactType string
+	Kind         string
+}
+
+// IsIndex reports whether the node is an index (OCI image index or Docker manifest list).
+func (n *Node) IsIndex() bool { return isIndex(n.Desc.MediaType) }
+
+// ImagePlan is what moving one image involves.
+type ImagePlan struct {
+	Image config.Image
+	// Source is the reference as resolved, e.g. registry.example.com/team/app:1.4.2.
+	Source string
+	Root   *Node
+	// Referrers lists every referrer found, recursively, in discovery order.
+	Referrers []*Node
+	// Sparse is true when a platform filter left manifests of the index out.
+	Sparse bool
+
+	repo Source
+}
+
+// Nodes returns every manifest of the plan, each once, children before the manifests that reference
+// them, and referrers after their subjects.
+func (p *ImagePlan) Nodes() []*Node {
+	var out []*Node
+	seen := map[digest.Digest]bool{}
+	var visit func(n *Node)
+	visit = func(n *Node) {
+		if seen[n.Desc.Digest] {
+			return
+		}
+		seen[n.Desc.Digest] = true
+		for _, c := range n.Children {
+			visit(c)
+		}
+		out = append(out, n)
+	}
+	visit(p.Root)
+	for _, r := range p.Referrers {
+		visit(r)
+	}
+	return out
+}
+
+// Planner resolves images and discovers what is attached to them.
+type Planner struct {
+	Registries *Registries
+	Referrers  config.Referrers
+	Log        *slog.Logger
+
+	mu    sync.Mutex
+	discs map[string]*referrers.Discoverer
+}
+
+// Plan resolves img in its source registry and walks its graph.
+func (p *Planner) Plan(ctx context.Context, img config.Image) (*ImagePlan, error) {
+	repoName := img.RepositoryRef()
+	repo, err := p.Registries.Repository(repoName)
+	if err != nil {
+		return nil, err
+	}
+	root, err := p.resolve(ctx, repo, img)
+	if err != nil {
+		return nil, err
+	}
+	plan := &ImagePlan{Image: img, Source: img.String(), repo: repo}
+	w := &walker{planner: p, repo: repo, repoName: repoName, seen: map[digest.Digest]*Node{}}
+	plan.Root, err = w.manifest(ctx, root, img.Platforms, 0, &plan.Sparse)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", img, err)
+	}
+	if p.Referrers.Enabled {
+		disc, err := p.discoverer(ctx, repoName)
+		if err != nil {
+			return nil, err
+		}
+		plan.Referrers, err = w.referrers(ctx, disc, plan.Nodes())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", img, err)
+		}
+	}
+	return plan, nil
+}
+
+// resolve finds the root descriptor of img: by tag, by digest, or by tag checked against the digest.
+func (p *Planner) resolve(ctx context.Context, repo Source, img config.Image) (ocispec.Descriptor, error) {
+	where := ""
+	if img.Line > 0 {
+		where = fmt.Sprintf(" (ImageSet line %d)", img.Line)
+	}
+	var byTag ocispec.Descriptor
+	if img.Tag != "" {
+		d, err := repo.Resolve(ctx, img.Tag)
+		if errors.Is(err, errdef.ErrNotFound) {
+			return d, fmt.Errorf("%s: tag %q not found in %s%s; check the name and tag", img, img.Tag, img.RepositoryRef(), where)
+		}
+		if err != nil {
+			return d, fmt.Errorf("resolve %s: %w", img, err)
+		}
+		byTag = d
+		if img.Digest == "" {
+			return d, nil
+		}
+		if d.Digest != img.Digest {
+			return d, fmt.Errorf("%s: tag %q now points to %s, but the ImageSet pins %s%s: the tag moved; update the digest, or drop the tag to save the pinned image: %w", img, img.Tag, d.Digest, img.Digest, where, ErrCheckFailed)
+		}
+		return d, nil
+	}
+	d, err := repo.Resolve(ctx, img.Digest.String())
+	if errors.Is(err, errdef.ErrNotFound) {
+		return d, fmt.Errorf("%s: digest %s does not exist in %s%s; check the digest and the repository", img, img.Digest, img.RepositoryRef(), where)
+	}
+	if err != nil {
+		return byTag, fmt.Errorf("resolve %s: %w", img, err)
+	}
+	return d, nil
+}
+
+func (p *Planner) discoverer(ctx context.Context, repoName string) (*referrers.Discoverer, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if d, ok := p.discs[repoName]; ok {
+		return d, nil
+	}
+	repo, err := p.Registries.Repository(repoName)
+	if err != nil {
+		return nil, err
+	}
+	api, err := referrers.Probe(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	if p.Log != nil {
+		p.Log.Debug("referrers API probed", "repository", repoName, "api", api)
+	}
+	if p.discs == nil {
+		p.discs = map[string]*referrers.Discoverer{}
+	}
+	d := referrers.NewDiscoverer(repo, api)
+	p.discs[repoName] = d
+	return d, nil
+}
+
+// walker walks the manifests of one image in one repository.
+type walker struct {
+	planner  *Planner
+	repo     Source
+	repoName string
+	seen     map[digest.Digest]*Node
+}
+
+// manifest fetches desc and, for an index, the platform manifests chosen.
+func (w *walker) manifest(ctx context.Context, desc ocispec.Descriptor, platforms []config.Platform, depth int, sparse *bool) (*Node, error) {
+	if n, ok := w.seen[desc.Digest]; ok {
+		return n, nil
+	}
+	if depth > maxDepth {
+		return nil, fmt.Errorf("manifest %s: indexes nest more than %d deep; refusing a cyclic or hostile graph", desc.Digest, maxDepth)
+	}
+	b, err := fetchManifest(ctx, w.repo, desc)
+	if err != nil {
+		return nil, err
+	}
+	if desc.MediaType == "" {
+		desc.MediaType = mediaTypeOf(b)
+	}
+	n := &Node{Desc: ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}, Manifest: b, Repository: w.repoName}
+	w.seen[desc.Digest] = n
+	switch {
+	case isIndex(desc.MediaType):
+		var idx ocispec.Index
+		if err := json.Unmarshal(b, &idx); err != nil {
+			return nil, fmt.Errorf("index %s: %w", desc.Digest, err)
+		}
+		for _, m := range idx.Manifests {
+			if len(platforms) > 0 && !wanted(m.Platform, platforms) {
+				*sparse = true
+				continue
+			}
+			child, err := w.manifest(ctx, m, nil, depth+1, sparse)
+			if err != nil {
+				return nil, err
+			}
+			if m.Platform != nil && child.Platform == "" {
+				child.Platform = platformString(m.Platform)
+			}
+			n.Children = append(n.Children, child)
+		}
+	case isManifest(desc.MediaType):
+		var m ocispec.Manifest
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
+		}
+		if m.Config.Digest != "" {
+			n.Blobs = append(n.Blobs, m.Config)
+		}
+		n.Blobs = append(n.Blobs, m.Layers...)
+		for _, bd := range n.Blobs {
+			if err := bd.Digest.Validate(); err != nil {
+				return nil, fmt.Errorf("manifest %s lists an invalid digest %q", desc.Digest, bd.Digest)
+			}
+		}
+	default:
+		return nil, fmt.Errorf("manifest %s: media type %q is not supported (OCI and Docker v2 manifests and indexes are)", desc.Digest, desc.MediaType)
+	}
+	return n, nil
+}
+
+// referrers discovers the referrers of every node, and of every referrer, breadth first; each manifest
+// is asked once, so cycles end.
+func (w *walker) referrers(ctx context.Context, disc *referrers.Discoverer, subjects []*Node) ([]*Node, error) {
+	var out []*Node
+	asked := map[digest.Digest]bool{}
+	queue := append([]*Node(nil), subjects...)
+	for depth := 0; len(queue) > 0; depth++ {
+		if depth > maxDepth {
+			return nil, fmt.Errorf("referrers nest more than %d deep; refusing a cyclic or hostile graph", maxDepth)
+		}
+		var next []*Node
+		for _, s := range queue {
+			if asked[s.Desc.Digest] {
+				continue
+			}
+			asked[s.Desc.Digest] = true
+			found, err := disc.Find(ctx, s.Desc)
+			if err != nil {
+				return nil, err
+			}
+			for _, f := range found {
+				if existing, ok := w.seen[f.Descriptor.Digest]; ok {
+					if existing.Referrer == nil && existing != s {
+						continue // a manifest of the image itself
+					}
+					continue
+				}
+				var sparse bool
+				n, err := w.manifest(ctx, f.Descriptor, nil, 0, &sparse)
+				if err != nil {
+					return nil, fmt.Errorf("referrer %s of %s (%s): %w", f.Descriptor.Digest, f.Subject, f.Method, err)
+				}
+				n.ArtifactType = referrers.ArtifactType(n.Manifest)
+				if !w.planner.Referrers.Wants(n.ArtifactType) {
+					delete(w.seen, f.Descriptor.Digest)
+					continue
+				}
+				f := f
+				n.Referrer = &f
+				n.Kind = referrers.Kind(n.Manifest)
+				n.Desc.ArtifactType = n.ArtifactType
+				out = append(out, n)
+				next = append(next, n)
+				next = append(next, n.Children...)
+			}
+		}
+		queue = next
+	}
+	return out, nil
+}
+
+// fetchManifest reads desc, bounded, and checks its digest.
+func fetchManifest(ctx context.Context, src Source, desc ocispec.Descriptor) ([]byte, error) {
+	if desc.Size > maxManifestSize {
+		return nil, fmt.Errorf("manifest %s: %d bytes is over the %d-byte limit", desc.Digest, desc.Size, maxManifestSize)
+	}
+	rc, err := src.Fetch(ctx, desc)
+	if err != nil {
+		return nil, fmt.Errorf("fetch manifest %s: %w", desc.Digest, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxManifestSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("fetch manifest %s: %w", desc.Digest, err)
+	}
+	if desc.Size > 0 && int64(len(b)) != desc.Size {
+		return nil, fmt.Errorf("manifest %s: got %d bytes, expected %d", desc.Digest, len(b), desc.Size)
+	}
+	if got := desc.Digest.Algorithm().FromBytes(b); got != desc.Digest {
+		return nil, fmt.Errorf("manifest %s: the bytes served hash to %s: the registry or a proxy altered it; try again or report it", desc.Digest, got)
+	}
+	return b, nil
+}
+
+func isIndex(mt string) bool { return mt == ocispec.MediaTypeImageIndex || mt == dockerManifestList }
+
+func isManifest(mt string) bool { return mt == ocispec.MediaTypeImageManifest || mt == dockerManifest }
+
+func mediaTypeOf(b []byte) string {
+	var v struct {
+		MediaType string `json:"mediaType"`
+	}
+	_ = json.Unmarshal(b, &v)
+	return v.MediaType
+}
+
+func wanted(p *ocispec.Platform, want []config.Platform) bool {
+	if p == nil {
+		return false
+	}
+	for _, w := range want {
+		if w.Matches(p.OS, p.Architecture, p.Variant) {
+			return true
+		}
+	}
+	return false
+}
+
+func platformString(p *ocispec.Platform) string {
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s
+}

@@ -1,0 +1,330 @@
+package mirror
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+
+	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/config"
+)
+
+// SaveOptions controls Save.
+type SaveOptions struct {
+	// Output is the archive: a directory, or NAME.tar for a tar stream.
+	Output string
+	// VolumeSize splits a tar archive into volumes of this many bytes; 0 writes one file.
+	VolumeSize int64
+	// DryRun resolves and discovers everything, and writes nothing.
+	DryRun bool
+	// Concurrency bounds parallel image planning and blob transfers.
+	Concurrency int
+	// Version is the tool version recorded in the catalog.
+	Version string
+	Log     *slog.Logger
+	// Progress, if set, shows bytes moved.
+	Progress Progress
+}
+
+// SaveSummary reports what Save did.
+type SaveSummary struct {
+	Archive           string             `json:"archive"`
+	Catalog           digest.Digest      `json:"catalog,omitempty"`
+	DryRun            bool               `json:"dryRun,omitempty"`
+	Images            []archive.Image    `json:"images"`
+	Platforms         int                `json:"platforms"`
+	Manifests         int                `json:"manifests"`
+	Referrers         int                `json:"referrers"`
+	ReferrersByKind   map[string]int     `json:"referrersByKind"`
+	ReferrersByMethod map[string]int     `json:"referrersByMethod"`
+	ReferrerList      []archive.Referrer `json:"referrerList,omitempty"`
+	Blobs             int                `json:"blobs"`
+	Bytes             int64              `json:"bytes"`
+	Copy              CopyStats          `json:"copy"`
+	Volumes           []archive.Volume   `json:"volumes,omitempty"`
+	Seconds           float64            `json:"seconds"`
+}
+
+// IsTarOutput reports whether the output names a tar archive rather than a directory.
+func IsTarOutput(out string) bool { return strings.HasSuffix(out, ".tar") }
+
+// Save resolves set, discovers every referrer and writes the archive with its catalog and trust
+// material. Tags (index.json) and the catalog are written last: an interrupted save leaves no
+// index.json naming a catalog, and running it again reuses the blobs already stored.
+func Save(ctx context.Context, set *config.ImageSet, regs *Registries, opts SaveOptions) (*SaveSummary, error) {
+	start := time.Now()
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Concurrency < 1 {
+		opts.Concurrency = 8
+	}
+	trust, err := readTrust(set)
+	if err != nil {
+		return nil, err
+	}
+	planner := &Planner{Registries: regs, Referrers: set.Referrers, Log: log}
+	plans := make([]*ImagePlan, len(set.Images))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(opts.Concurrency)
+	for i, img := range set.Images {
+		g.Go(func() error {
+			log.Info("resolving", "image", img.String())
+			p, err := planner.Plan(gctx, img)
+			if err != nil {
+				return err
+			}
+			plans[i] = p
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	cat, blobs := catalogOf(plans, opts.Version)
+	sum := summarize(cat, opts.Output)
+	sum.DryRun = opts.DryRun
+	if opts.DryRun {
+		sum.Seconds = time.Since(start).Seconds()
+		return sum, nil
+	}
+
+	dir := opts.Output
+	if IsTarOutput(opts.Output) {
+		dir = opts.Output + ".staging"
+	}
+	layout, err := archive.CreateLayout(dir)
+	if err != nil {
+		return nil, err
+	}
+	sum.Copy, err = CopyBlobs(ctx, layout, blobs, opts.Concurrency, opts.Progress)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range plans {
+		for _, n := range p.Nodes() {
+			if err := layout.PushBytes(ctx, n.Desc, n.Manifest); err != nil {
+				return nil, fmt.Errorf("store manifest %s of %s: %w", n.Desc.Digest, p.Source, err)
+			}
+		}
+		addEntries(layout, p)
+	}
+	if cat.Trust, err = storeTrust(ctx, layout, trust); err != nil {
+		return nil, err
+	}
+	catDesc, err := layout.WriteCatalog(ctx, cat)
+	if err != nil {
+		return nil, err
+	}
+	if err := layout.Commit(); err != nil {
+		return nil, err
+	}
+	sum.Catalog = catDesc.Digest
+	if IsTarOutput(opts.Output) {
+		log.Info("writing tar", "archive", opts.Output, "volumeSize", opts.VolumeSize)
+		if sum.Volumes, err = archive.WriteTar(ctx, dir, opts.Output, opts.VolumeSize); err != nil {
+			return nil, fmt.Errorf("write %s: %w", opts.Output, err)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, err
+		}
+	}
+	sum.Seconds = time.Since(start).Seconds()
+	return sum, nil
+}
+
+// addEntries lists the image under its source reference, and each referrer, in index.json.
+func addEntries(l *archive.Layout, p *ImagePlan) {
+	root := p.Root.Desc
+	root.Annotations = map[string]string{
+		ocispec.AnnotationRefName:    p.Source,
+		archive.AnnotationRepository: p.Root.Repository,
+	}
+	l.AddEntry(root)
+	for _, r := range p.Referrers {
+		d := r.Desc
+		d.Annotations = map[string]string{
+			archive.AnnotationSubject:    r.Referrer.Subject.String(),
+			archive.AnnotationFoundBy:    string(r.Referrer.Method),
+			archive.AnnotationRepository: r.Repository,
+		}
+		if r.Referrer.Tag != "" {
+			d.Annotations[ocispec.AnnotationRefName] = r.Repository + ":" + r.Referrer.Tag
+		}
+		l.AddEntry(d)
+	}
+}
+
+// catalogOf builds the catalog (without trust material) and the list of blobs to copy.
+func catalogOf(plans []*ImagePlan, version string) (*archive.Catalog, []Blob) {
+	cat := &archive.Catalog{
+		Tool:    archive.Tool{Name: "airlock", Version: version},
+		Created: time.Now().UTC().Truncate(time.Second),
+	}
+	var blobs []Blob
+	manifests := map[digest.Digest]bool{}
+	blobSeen := map[digest.Digest]bool{}
+	refSeen := map[string]bool{}
+	for _, p := range plans {
+		img := archive.Image{
+			Source:     p.Source,
+			Repository: p.Image.RepositoryRef(),
+			Tag:        p.Image.Tag,
+			Digest:     p.Root.Desc.Digest,
+			MediaType:  p.Root.Desc.MediaType,
+			Size:       p.Root.Desc.Size,
+			Sparse:     p.Sparse,
+			Target:     p.Image.Target,
+		}
+		for _, c := range p.Root.Children {
+			if c.Platform != "" {
+				img.Platforms = append(img.Platforms, archive.Platform{Platform: c.Platform, Digest: c.Desc.Digest, MediaType: c.Desc.MediaType, Size: c.Desc.Size})
+			}
+		}
+		cat.Images = append(cat.Images, img)
+		for _, n := range p.Nodes() {
+			manifests[n.Desc.Digest] = true
+			for _, b := range n.Blobs {
+				if !blobSeen[b.Digest] {
+					blobSeen[b.Digest] = true
+					blobs = append(blobs, Blob{Desc: b, Source: p.repo, Repository: n.Repository})
+					cat.Totals.Bytes += b.Size
+				}
+			}
+		}
+		for _, r := range p.Referrers {
+			key := r.Desc.Digest.String() + r.Referrer.Subject.String()
+			if refSeen[key] {
+				continue
+			}
+			refSeen[key] = true
+			cat.Referrers = append(cat.Referrers, archive.Referrer{
+				Digest:       r.Desc.Digest,
+				MediaType:    r.Desc.MediaType,
+				Size:         r.Desc.Size,
+				ArtifactType: r.ArtifactType,
+				Kind:         r.Kind,
+				Subject:      r.Referrer.Subject,
+				Repository:   r.Repository,
+				FoundBy:      string(r.Referrer.Method),
+				Tag:          r.Referrer.Tag,
+			})
+		}
+	}
+	cat.Totals.Images = len(cat.Images)
+	cat.Totals.Manifests = len(manifests)
+	cat.Totals.Referrers = len(cat.Referrers)
+	cat.Totals.Blobs = len(blobs)
+	return cat, blobs
+}
+
+func summarize(cat *archive.Catalog, out string) *SaveSummary {
+	s := &SaveSummary{
+		Archive:           out,
+		Images:            cat.Images,
+		Manifests:         cat.Totals.Manifests,
+		Referrers:         cat.Totals.Referrers,
+		ReferrersByKind:   map[string]int{},
+		ReferrersByMethod: map[string]int{},
+		ReferrerList:      cat.Referrers,
+		Blobs:             cat.Totals.Blobs,
+		Bytes:             cat.Totals.Bytes,
+	}
+	for _, img := range cat.Images {
+		s.Platforms += len(img.Platforms)
+	}
+	for _, r := range cat.Referrers {
+		s.ReferrersByKind[r.Kind]++
+		s.ReferrersByMethod[r.FoundBy]++
+	}
+	return s
+}
+
+// trustFile is a trust file read from disk, to be stored in the archive.
+type trustFile struct {
+	name, mediaType string
+	data            []byte
+}
+
+type trustFiles struct {
+	keys                 []trustFile
+	root, policy, imgset *trustFile
+}
+
+// readTrust reads the trust material the ImageSet names, before any network work, so a missing key
+// fails fast.
+func readTrust(set *config.ImageSet) (*trustFiles, error) {
+	read := func(field, p, mt string) (*trustFile, error) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w; fix the path (relative paths are relative to the ImageSet file)", set.Path, field, err)
+		}
+		return &trustFile{name: filepath.Base(p), mediaType: mt, data: b}, nil
+	}
+	t := &trustFiles{}
+	for i, k := range set.Trust.Keys {
+		f, err := read(fmt.Sprintf("trust.keys[%d]", i), k, archive.KeyMediaType)
+		if err != nil {
+			return nil, err
+		}
+		t.keys = append(t.keys, *f)
+	}
+	var err error
+	if set.Trust.TrustedRoot != "" {
+		if t.root, err = read("trust.trustedRoot", set.Trust.TrustedRoot, archive.TrustedRootMediaType); err != nil {
+			return nil, err
+		}
+	}
+	if set.Policy != "" {
+		if t.policy, err = read("policy", set.Policy, archive.PolicyMediaType); err != nil {
+			return nil, err
+		}
+	}
+	if set.Path != "" {
+		if t.imgset, err = read("ImageSet", set.Path, archive.ImageSetMediaType); err != nil {
+			return nil, err
+		}
+		t.imgset.name = "imageset.yaml"
+	}
+	return t, nil
+}
+
+func storeTrust(ctx context.Context, l *archive.Layout, t *trustFiles) (archive.Trust, error) {
+	var out archive.Trust
+	add := func(f *trustFile) (*archive.File, error) {
+		if f == nil {
+			return nil, nil
+		}
+		af, err := l.AddFile(ctx, f.name, f.mediaType, f.data)
+		return &af, err
+	}
+	for i := range t.keys {
+		f, err := add(&t.keys[i])
+		if err != nil {
+			return out, err
+		}
+		out.Keys = append(out.Keys, *f)
+	}
+	var err error
+	if out.TrustedRoot, err = add(t.root); err != nil {
+		return out, err
+	}
+	if out.Policy, err = add(t.policy); err != nil {
+		return out, err
+	}
+	if out.ImageSet, err = add(t.imgset); err != nil {
+		return out, err
+	}
+	sort.SliceStable(out.Keys, func(i, j int) bool { return out.Keys[i].Name < out.Keys[j].Name })
+	return out, nil
+}

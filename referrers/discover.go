@@ -1,0 +1,194 @@
+// Package referrers finds the manifests attached to another manifest (signatures, SBOMs, attestations)
+// in a registry: through the OCI 1.1 referrers API, through the referrers tag schema (a sha256-<hex>
+// index) where a registry has no such API, and through cosign's legacy sha256-<hex>.sig, .att and .sbom
+// tags always. It also tells a referrer's artifact type from the manifest itself.
+package referrers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/auth"
+)
+
+// Method says how a referrer was found.
+type Method string
+
+// The ways a referrer is found.
+const (
+	// API is the OCI 1.1 referrers API (GET /v2/<name>/referrers/<digest>).
+	API Method = "api"
+	// TagSchema is the referrers tag schema: an index tagged sha256-<hex> listing the referrers.
+	TagSchema Method = "tag-schema"
+	// CosignTag is one of cosign's legacy tags: sha256-<hex>.sig, .att or .sbom.
+	CosignTag Method = "cosign-tag"
+)
+
+// CosignSuffixes are the legacy tag suffixes cosign uses for signatures, attestations and SBOMs.
+var CosignSuffixes = []string{".sig", ".att", ".sbom"}
+
+// Found is one referrer of a subject.
+type Found struct {
+	// Descriptor names the referrer manifest (its artifactType is what the listing said, if anything;
+	// use ArtifactType on the manifest bytes for filtering).
+	Descriptor ocispec.Descriptor
+	Subject    digest.Digest
+	Method     Method
+	// Tag is the cosign legacy tag, for Method CosignTag.
+	Tag string
+}
+
+// Repository is what discovery needs of a registry repository; *remote.Repository has it.
+type Repository interface {
+	Referrers(ctx context.Context, desc ocispec.Descriptor, artifactType string, fn func([]ocispec.Descriptor) error) error
+	Tags(ctx context.Context, last string, fn func([]string) error) error
+	Resolve(ctx context.Context, reference string) (ocispec.Descriptor, error)
+}
+
+var _ Repository = (*remote.Repository)(nil)
+
+// Discoverer finds the referrers of manifests in one repository. It lists the repository's tags once,
+// for all subjects. It is safe for concurrent use.
+type Discoverer struct {
+	repo Repository
+	api  bool
+
+	tagsOnce sync.Once
+	tags     map[string]struct{}
+	tagsErr  error
+}
+
+// NewDiscoverer returns a Discoverer for repo; hasAPI says whether the registry serves the referrers
+// API (see Probe).
+func NewDiscoverer(repo Repository, hasAPI bool) *Discoverer {
+	return &Discoverer{repo: repo, api: hasAPI}
+}
+
+// HasAPI reports whether the referrers API is used.
+func (d *Discoverer) HasAPI() bool { return d.api }
+
+// Find lists the referrers of subject: by the API or the tag schema, then by cosign tags.
+func (d *Discoverer) Find(ctx context.Context, subject ocispec.Descriptor) ([]Found, error) {
+	method := TagSchema
+	if d.api {
+		method = API
+	}
+	var out []Found
+	seen := map[digest.Digest]bool{}
+	err := d.repo.Referrers(ctx, subject, "", func(refs []ocispec.Descriptor) error {
+		for _, r := range refs {
+			if err := r.Digest.Validate(); err != nil {
+				return fmt.Errorf("referrers of %s list an invalid digest %q", subject.Digest, r.Digest)
+			}
+			if r.Digest == subject.Digest || seen[r.Digest] {
+				continue
+			}
+			seen[r.Digest] = true
+			out = append(out, Found{Descriptor: r, Subject: subject.Digest, Method: method})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list referrers of %s (%s): %w", subject.Digest, method, err)
+	}
+	tags, err := d.cosignTags(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, suffix := range CosignSuffixes {
+		tag := TagFor(subject.Digest) + suffix
+		if _, ok := tags[tag]; !ok {
+			continue
+		}
+		desc, err := d.repo.Resolve(ctx, tag)
+		if errors.Is(err, errdef.ErrNotFound) {
+			continue // deleted since the listing
+		}
+		if err != nil {
+			return nil, fmt.Errorf("resolve cosign tag %s: %w", tag, err)
+		}
+		if seen[desc.Digest] {
+			continue
+		}
+		seen[desc.Digest] = true
+		out = append(out, Found{Descriptor: desc, Subject: subject.Digest, Method: CosignTag, Tag: tag})
+	}
+	return out, nil
+}
+
+// TagFor returns the tag-schema tag of d: sha256-<hex>.
+func TagFor(d digest.Digest) string {
+	return d.Algorithm().String() + "-" + d.Encoded()
+}
+
+func (d *Discoverer) cosignTags(ctx context.Context) (map[string]struct{}, error) {
+	d.tagsOnce.Do(func() {
+		d.tags = map[string]struct{}{}
+		d.tagsErr = d.repo.Tags(ctx, "", func(tags []string) error {
+			for _, t := range tags {
+				for _, s := range CosignSuffixes {
+					if strings.HasSuffix(t, s) {
+						d.tags[t] = struct{}{}
+					}
+				}
+			}
+			return nil
+		})
+		if d.tagsErr != nil {
+			d.tagsErr = fmt.Errorf("list tags (for cosign signature tags): %w", d.tagsErr)
+		}
+	})
+	return d.tags, d.tagsErr
+}
+
+// Probe asks the registry of repo whether it serves the referrers API, by requesting the referrers of
+// a digest that cannot exist. A 200 answer with an OCI index means yes; a 404 means no. The OCI-Subject
+// header of a push is not used: some registries with the API omit it. The answer is also set on repo.
+func Probe(ctx context.Context, repo *remote.Repository) (bool, error) {
+	ref := repo.Reference
+	ref.Reference = "sha256:" + strings.Repeat("0", 64)
+	scheme := "https"
+	if repo.PlainHTTP {
+		scheme = "http"
+	}
+	url := fmt.Sprintf("%s://%s/v2/%s/referrers/%s", scheme, ref.Host(), ref.Repository, ref.Reference)
+	ctx = auth.AppendRepositoryScope(ctx, ref, auth.ActionPull)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Accept", ocispec.MediaTypeImageIndex)
+	client := repo.Client
+	if client == nil {
+		client = auth.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false, fmt.Errorf("probe referrers API of %s: %w", ref.Registry, err)
+	}
+	defer resp.Body.Close()
+	var supported bool
+	switch resp.StatusCode {
+	case http.StatusOK:
+		ct := resp.Header.Get("Content-Type")
+		supported = strings.HasPrefix(ct, ocispec.MediaTypeImageIndex) || ct == "application/json" || ct == ""
+	case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusBadRequest:
+		supported = false
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return false, fmt.Errorf("probe referrers API of %s/%s: %s: check your credentials (docker login)", ref.Registry, ref.Repository, resp.Status)
+	default:
+		return false, fmt.Errorf("probe referrers API of %s/%s: unexpected %s", ref.Registry, ref.Repository, resp.Status)
+	}
+	if err := repo.SetReferrersCapability(supported); err != nil && !errors.Is(err, remote.ErrReferrersCapabilityAlreadySet) {
+		return supported, err
+	}
+	return supported, nil
+}
