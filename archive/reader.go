@@ -35,10 +35,13 @@ type Reader struct {
 func Open(ctx context.Context, p string) (*Reader, error) {
 	fi, err := os.Stat(p)
 	if err != nil {
-		return nil, fmt.Errorf("open archive: %w", err)
+		// NAME.tar may name a set of volumes NAME.tar.000, ... by its volume list.
+		if _, lerr := os.Stat(BaseName(p) + ChecksumSuffix); lerr != nil {
+			return nil, fmt.Errorf("open archive: %w", err)
+		}
 	}
 	r := &Reader{Path: p}
-	if fi.IsDir() {
+	if fi != nil && fi.IsDir() {
 		r.fsys = os.DirFS(p)
 	} else {
 		base := BaseName(p)
