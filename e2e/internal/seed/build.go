@@ -86,24 +86,26 @@ func Build(ctx context.Context, host, repoName, keyDir, cosignPath string) (*Fix
 	key := f.PrivateKeyPath
 	amd64 := f.Platforms["linux/amd64"]
 	var sbom ocispec.Descriptor
+	index := func() ocispec.Descriptor { return f.Index }
 	steps := []struct {
 		kind    Kind
-		subject ocispec.Descriptor
+		subject func() ocispec.Descriptor // read when the step runs: the SBOM exists only then
 		run     func() error
 	}{
-		{IndexSignature, f.Index, func() error { return cosign.Sign(ctx, key, f.DigestRef(f.IndexDigest)) }},
-		{Amd64Signature, amd64, func() error { return cosign.Sign(ctx, key, f.DigestRef(amd64.Digest)) }},
-		{IndexAttestation, f.Index, func() error {
+		{IndexSignature, index, func() error { return cosign.Sign(ctx, key, f.DigestRef(f.IndexDigest)) }},
+		{Amd64Signature, func() ocispec.Descriptor { return amd64 }, func() error {
+			return cosign.Sign(ctx, key, f.DigestRef(amd64.Digest))
+		}},
+		{IndexAttestation, index, func() error {
 			return cosign.Attest(ctx, key, f.DigestRef(f.IndexDigest), predicate, "slsaprovenance")
 		}},
-		{IndexSBOM, f.Index, func() error { sbom, err = pushSBOM(ctx, repo, f.Index); return err }},
-		{SBOMSignature, ocispec.Descriptor{}, func() error { return cosign.Sign(ctx, key, f.DigestRef(sbom.Digest)) }},
+		{IndexSBOM, index, func() (err error) { sbom, err = pushSBOM(ctx, repo, f.Index); return err }},
+		{SBOMSignature, func() ocispec.Descriptor { return sbom }, func() error {
+			return cosign.Sign(ctx, key, f.DigestRef(sbom.Digest))
+		}},
 	}
 	for _, s := range steps {
-		subject := s.subject
-		if s.kind == SBOMSignature {
-			subject = sbom
-		}
+		subject := s.subject()
 		desc, err := newReferrer(ctx, repo, subject, s.run)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.kind, err)

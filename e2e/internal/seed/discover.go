@@ -88,4 +88,3 @@ func resolveLegacyTag(ctx context.Context, repo *remote.Repository, subject dige
 	}
 	return tag, desc, nil
 }
-

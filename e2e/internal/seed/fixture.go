@@ -60,7 +60,9 @@ var Platforms = []string{"linux/amd64", "linux/arm64"}
 // Referrer is one manifest the fixture attached to the image.
 type Referrer struct {
 	Kind Kind
-	// Manifest describes the referrer manifest; ArtifactType is what the manifest itself says.
+	// Manifest describes the referrer manifest. Its ArtifactType is what the manifest
+	// itself says, or its config media type when it says nothing (as the referrers API
+	// reports it): the legacy signature has none.
 	Manifest ocispec.Descriptor
 	// Subject is the digest of the manifest this one refers to (for LegacySignature, the
 	// digest its tag names).

@@ -2,7 +2,6 @@ package seed
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -44,15 +43,4 @@ func pushSBOM(ctx context.Context, repo *remote.Repository, subject ocispec.Desc
 		return ocispec.Descriptor{}, fmt.Errorf("push SBOM for %s@%s: %w", repo.Reference, subject.Digest, err)
 	}
 	return desc, nil
-}
-
-// slsaPredicate is the provenance predicate given to cosign attest.
-func slsaPredicate() ([]byte, error) {
-	return json.Marshal(map[string]any{
-		"builder":   map[string]any{"id": "https://airlock.dev/e2e/builder"},
-		"buildType": "https://airlock.dev/e2e/build/v1",
-		"invocation": map[string]any{
-			"configSource": map[string]any{"uri": "git+https://example.invalid/app", "entryPoint": "build"},
-		},
-	})
 }
