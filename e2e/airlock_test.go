@@ -14,7 +14,7 @@ import (
 )
 
 var (
-	buildOnce sync.Once
+	buildOnce  sync.Once
 	airlockBin string
 	buildErr   error
 )
