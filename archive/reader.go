@@ -280,3 +280,25 @@ func (c *countingReader) Seek(offset int64, whence int) (int64, error) {
 	}
 	return n, err
 }
+
+// Exists reports whether the archive holds the blob desc (its size is checked; its digest when read).
+func (r *Reader) Exists(_ context.Context, desc ocispec.Descriptor) (bool, error) {
+	fi, err := fs.Stat(r.fsys, path.Join(ocispec.ImageBlobsDir, desc.Digest.Algorithm().String(), desc.Digest.Encoded()))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return fi.Size() == desc.Size, nil
+}
+
+// Resolve finds a manifest listed in index.json by its ref name or digest.
+func (r *Reader) Resolve(_ context.Context, reference string) (ocispec.Descriptor, error) {
+	for _, d := range r.Index.Manifests {
+		if d.Annotations[ocispec.AnnotationRefName] == reference || d.Digest.String() == reference {
+			return d, nil
+		}
+	}
+	return ocispec.Descriptor{}, fmt.Errorf("%s: %q is not listed in index.json: %w", r.Path, reference, fs.ErrNotExist)
+}

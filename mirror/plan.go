@@ -205,6 +205,9 @@ type walker struct {
 	repo     Source
 	repoName string
 	seen     map[digest.Digest]*Node
+	// present, when set, says whether a manifest is available; index entries that are not are left
+	// out and the plan marked sparse (an archive saved with a platform filter).
+	present func(ocispec.Descriptor) bool
 }
 
 // manifest fetches desc and, for an index, the platform manifests chosen.
@@ -231,7 +234,7 @@ func (w *walker) manifest(ctx context.Context, desc ocispec.Descriptor, platform
 			return nil, fmt.Errorf("index %s: %w", desc.Digest, err)
 		}
 		for _, m := range idx.Manifests {
-			if len(platforms) > 0 && !wanted(m.Platform, platforms) {
+			if (len(platforms) > 0 && !wanted(m.Platform, platforms)) || (w.present != nil && !w.present(m)) {
 				*sparse = true
 				continue
 			}

@@ -80,14 +80,22 @@ func (r *Registries) Repository(name string) (*remote.Repository, error) {
 	if repo, ok := r.repos[name]; ok {
 		return repo, nil
 	}
+	repo, err := r.newRepository(name)
+	if err != nil {
+		return nil, err
+	}
+	r.repos[name] = repo
+	return repo, nil
+}
+
+func (r *Registries) newRepository(name string) (*remote.Repository, error) {
 	repo, err := remote.NewRepository(name)
 	if err != nil {
 		return nil, fmt.Errorf("repository %q: %w", name, err)
 	}
 	repo.Client = r.client
 	repo.PlainHTTP = r.plainHTTP(repo.Reference.Registry)
-	repo.SkipReferrersGC = true // registries often have delete disabled; never delete on a target
-	r.repos[name] = repo
+	repo.SkipReferrersGC = true // registries often have delete disabled; never delete
 	return repo, nil
 }
 
@@ -115,3 +123,18 @@ func IsLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// Target returns a new, unshared client for pushing to name. Its referrers capability is set so that
+// oras-go never indexes referrers on its own: airlock keeps the tag-schema index itself, after the
+// referrers exist, and only where the registry has no referrers API.
+func (r *Registries) Target(name string) (*remote.Repository, error) {
+	repo, err := r.newRepository(name)
+	if err != nil {
+		return nil, err
+	}
+	_ = repo.SetReferrersCapability(true)
+	return repo, nil
+}
+
+// Probe returns a new, unshared client for name, for asking the registry what it supports.
+func (r *Registries) Probe(name string) (*remote.Repository, error) { return r.newRepository(name) }

@@ -73,22 +73,8 @@ func Save(ctx context.Context, set *config.ImageSet, regs *Registries, opts Save
 	if err != nil {
 		return nil, err
 	}
-	planner := &Planner{Registries: regs, Referrers: set.Referrers, Log: log}
-	plans := make([]*ImagePlan, len(set.Images))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(opts.Concurrency)
-	for i, img := range set.Images {
-		g.Go(func() error {
-			log.Info("resolving", "image", img.String())
-			p, err := planner.Plan(gctx, img)
-			if err != nil {
-				return err
-			}
-			plans[i] = p
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	plans, err := PlanAll(ctx, set, regs, opts.Concurrency, log)
+	if err != nil {
 		return nil, err
 	}
 	cat, blobs := catalogOf(plans, opts.Version)
@@ -141,6 +127,32 @@ func Save(ctx context.Context, set *config.ImageSet, regs *Registries, opts Save
 	}
 	sum.Seconds = time.Since(start).Seconds()
 	return sum, nil
+}
+
+// PlanAll resolves every image of set and discovers its referrers, concurrency images at a time.
+func PlanAll(ctx context.Context, set *config.ImageSet, regs *Registries, concurrency int, log *slog.Logger) ([]*ImagePlan, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	planner := &Planner{Registries: regs, Referrers: set.Referrers, Log: log}
+	plans := make([]*ImagePlan, len(set.Images))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(concurrency, 1))
+	for i, img := range set.Images {
+		g.Go(func() error {
+			log.Info("resolving", "image", img.String())
+			p, err := planner.Plan(gctx, img)
+			if err != nil {
+				return err
+			}
+			plans[i] = p
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return plans, nil
 }
 
 // addEntries lists the image under its source reference, and each referrer, in index.json.

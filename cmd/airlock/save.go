@@ -91,10 +91,7 @@ func runSave(cmd *cobra.Command, g *globalOptions, o *saveOptions) error {
 	}
 	sum, err := mirror.Save(cmd.Context(), set, regs, opts)
 	if err != nil {
-		if errors.Is(err, mirror.ErrCheckFailed) {
-			return &checkError{err}
-		}
-		return err
+		return planError(err)
 	}
 	if g.format == "json" {
 		enc := json.NewEncoder(out(cmd))

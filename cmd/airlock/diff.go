@@ -1,0 +1,124 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/mirror"
+)
+
+func newDiffCmd(g *globalOptions) *cobra.Command {
+	var setPath, against string
+	var keepHost bool
+	cmd := &cobra.Command{
+		Use:   "diff -c IMAGESET --against HOST[:PORT]/PREFIX | ARCHIVE",
+		Short: "Show what a mirror or an archive lacks or has out of date",
+		Long: `diff resolves the ImageSet in its source registries, with every referrer, and compares it with a
+mirror (HOST[:PORT]/PREFIX, mapped as load maps) or an archive. Per image: ok, missing, stale (the tag
+points at another digest) or incomplete (manifests, referrers or blobs missing, each listed).
+Exit status 1 when anything is missing, stale or incomplete.`,
+		Example: `  airlock diff -c imageset.yaml --against registry.site:5000/mirror
+  airlock diff -c imageset.yaml --against /media/usb/airlock --format json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := g.validate(); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			set, err := config.Load(setPath)
+			if err != nil {
+				return err
+			}
+			regs, err := g.registries()
+			if err != nil {
+				return err
+			}
+			plans, err := mirror.PlanAll(ctx, set, regs, g.concurrency, g.logger())
+			if err != nil {
+				return planError(err)
+			}
+			var entries []mirror.DiffEntry
+			if isArchivePath(against) {
+				r, err := archive.Open(ctx, against)
+				if err != nil {
+					return err
+				}
+				defer r.Close()
+				entries, err = mirror.DiffArchive(ctx, plans, r)
+				if err != nil {
+					return err
+				}
+			} else if entries, err = mirror.DiffRegistry(ctx, plans, regs, against, keepHost); err != nil {
+				return err
+			}
+			if g.format == "json" {
+				enc := json.NewEncoder(out(cmd))
+				enc.SetIndent("", "  ")
+				err = enc.Encode(entries)
+			} else {
+				err = printDiff(out(cmd), entries)
+			}
+			if err != nil {
+				return err
+			}
+			bad := 0
+			for _, e := range entries {
+				if e.Status != mirror.DiffOK {
+					bad++
+				}
+			}
+			if bad > 0 {
+				return &checkError{fmt.Errorf("%d of %d images missing, stale or incomplete in %s", bad, len(entries), against)}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&setPath, "config", "c", "", "ImageSet file (required)")
+	f.StringVar(&against, "against", "", "mirror HOST[:PORT]/PREFIX, or an archive (required)")
+	f.BoolVar(&keepHost, "keep-host", false, "the mirror keeps source hosts as path elements (as load --keep-host)")
+	_ = cmd.MarkFlagRequired("config")
+	_ = cmd.MarkFlagRequired("against")
+	return cmd
+}
+
+// isArchivePath reports whether s names an archive on disk rather than a registry.
+func isArchivePath(s string) bool {
+	if strings.HasPrefix(s, "/") || strings.HasPrefix(s, ".") || strings.HasSuffix(s, ".tar") || strings.Contains(s, ".tar.") {
+		return true
+	}
+	_, err := os.Stat(s)
+	return err == nil
+}
+
+func printDiff(w io.Writer, es []mirror.DiffEntry) error {
+	var b strings.Builder
+	for _, e := range es {
+		fmt.Fprintf(&b, "%-11s %s -> %s  %s", e.Status, e.Source, e.Target, e.Digest)
+		if e.Status == mirror.DiffStale {
+			fmt.Fprintf(&b, " (mirror has %s)", e.TargetDigest)
+		}
+		b.WriteString("\n")
+		for _, m := range e.Missing {
+			fmt.Fprintf(&b, "            lacks %s\n", m)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// planError marks a failed check while planning (a moved tag) for exit status 1.
+func planError(err error) error {
+	if errors.Is(err, mirror.ErrCheckFailed) {
+		return &checkError{err}
+	}
+	return err
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"airlock.dev/airlock/mirror"
+)
+
+// publishOptions are the flags load and copy share.
+type publishOptions struct {
+	to        string
+	keepHost  bool
+	dryRun    bool
+	siteFiles string
+}
+
+func (o *publishOptions) addFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.to, "to", "", "target registry and prefix: HOST[:PORT][/PREFIX] (required)")
+	f.BoolVar(&o.keepHost, "keep-host", false, "keep the source registry host as a path element: PREFIX/<host>/<repository>")
+	f.BoolVar(&o.dryRun, "dry-run", false, "show where each image would go; push nothing")
+	f.StringVar(&o.siteFiles, "site-files", "", "write the mapping, ImageDigestMirrorSet, ImageTagMirrorSet, registries.conf and containerd hosts.toml files into this directory")
+	_ = cmd.MarkFlagRequired("to")
+	_ = cmd.MarkFlagDirname("site-files")
+}
+
+func (o *publishOptions) publishOpts(g *globalOptions, desc string) mirror.PublishOptions {
+	opts := mirror.PublishOptions{
+		To:          o.to,
+		KeepHost:    o.keepHost,
+		DryRun:      o.dryRun,
+		Concurrency: g.concurrency,
+		Log:         g.logger(),
+	}
+	if g.stderrIsTerminal() {
+		opts.Progress = &barProgress{desc: desc}
+	}
+	return opts
+}
+
+// finishPublish prints the report, writes the site files and turns failures into the exit status.
+func finishPublish(cmd *cobra.Command, g *globalOptions, o *publishOptions, rep *mirror.PublishReport, perr error) error {
+	if rep == nil {
+		return perr
+	}
+	if o.siteFiles != "" && !rep.DryRun {
+		var ms []mirror.Mapping
+		for _, ir := range rep.Images {
+			if ir.Status == "failed" {
+				continue
+			}
+			ms = append(ms, mirror.Mapping{Source: ir.Source, SourceRepository: ir.SourceRepository, Target: ir.Repository, Tag: ir.Tag, Digest: ir.Digest})
+		}
+		if len(ms) > 0 {
+			files, err := mirror.WriteSiteFiles(o.siteFiles, ms)
+			if err != nil {
+				return fmt.Errorf("--site-files: %w", err)
+			}
+			g.logger().Info("site files written", "dir", o.siteFiles, "files", strings.Join(files, ", "))
+		}
+	}
+	var err error
+	if g.format == "json" {
+		enc := json.NewEncoder(out(cmd))
+		enc.SetIndent("", "  ")
+		err = enc.Encode(rep)
+	} else {
+		err = printPublishReport(out(cmd), rep)
+	}
+	if perr != nil {
+		if errors.Is(perr, mirror.ErrCheckFailed) {
+			return &checkError{perr}
+		}
+		return perr
+	}
+	return err
+}
+
+func printPublishReport(w io.Writer, r *mirror.PublishReport) error {
+	var b strings.Builder
+	if r.DryRun {
+		fmt.Fprintf(&b, "plan (dry run, nothing pushed) into %s:\n", r.Target)
+	} else {
+		fmt.Fprintf(&b, "into %s:\n", r.Target)
+	}
+	for _, i := range r.Images {
+		fmt.Fprintf(&b, "  %-10s %s -> %s  %s", i.Status, i.Source, i.Target, i.Digest)
+		if i.Platforms > 0 || i.Referrers > 0 {
+			fmt.Fprintf(&b, "  (%d platforms, %d referrers", i.Platforms, i.Referrers)
+			if i.ReferrersBy != "" {
+				fmt.Fprintf(&b, " via %s", i.ReferrersBy)
+			}
+			b.WriteString(")")
+		}
+		b.WriteString("\n")
+		if i.Error != "" {
+			fmt.Fprintf(&b, "             error: %s\n", i.Error)
+		}
+	}
+	if !r.DryRun {
+		c := r.Blobs
+		fmt.Fprintf(&b, "blobs:      %d pushed (%s), %d mounted (%s), %d skipped (%s), %d failed\n",
+			c.Pushed, humanBytes(c.BytesPushed), c.Mounted, humanBytes(c.BytesMounted), c.Skipped, humanBytes(c.BytesSkipped), c.Failed)
+		fmt.Fprintf(&b, "manifests:  %d pushed, %d skipped\n", r.Manifests.Pushed, r.Manifests.Skipped)
+		fmt.Fprintf(&b, "tags:       %d written, %d referrers indexes (tag schema)\n", r.Tags, r.ReferrerIndexes)
+		fmt.Fprintf(&b, "verified:   %d manifests read back from the target, identical\n", r.Verified)
+		fmt.Fprintf(&b, "time:       %.1fs\n", r.Seconds)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

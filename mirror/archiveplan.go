@@ -1,0 +1,74 @@
+package mirror
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/referrers"
+)
+
+// PlansFromArchive rebuilds the plan of every image in an archive from its catalog and the manifests
+// it holds, each read back and checked against its digest. A manifest the catalog promises but the
+// archive lacks is an error that names it.
+func PlansFromArchive(ctx context.Context, r *archive.Reader, cat *archive.Catalog) ([]*ImagePlan, error) {
+	bySubject := map[digest.Digest][]archive.Referrer{}
+	for _, ref := range cat.Referrers {
+		bySubject[ref.Subject] = append(bySubject[ref.Subject], ref)
+	}
+	present := func(d ocispec.Descriptor) bool {
+		ok, err := r.Exists(ctx, d)
+		return err == nil && ok
+	}
+	var plans []*ImagePlan
+	for _, img := range cat.Images {
+		ci, err := config.ParseReference(img.Source)
+		if err != nil {
+			return nil, fmt.Errorf("catalog image %q: %w", img.Source, err)
+		}
+		ci.Target = img.Target
+		w := &walker{repo: r, repoName: img.Repository, seen: map[digest.Digest]*Node{}, present: present}
+		plan := &ImagePlan{Image: ci, Source: img.Source, repo: r}
+		root := ocispec.Descriptor{MediaType: img.MediaType, Digest: img.Digest, Size: img.Size}
+		if plan.Root, err = w.manifest(ctx, root, nil, 0, &plan.Sparse); err != nil {
+			return nil, fmt.Errorf("archive %s, image %s: %w", r.Path, img.Source, err)
+		}
+		if plan.Sparse && !img.Sparse {
+			return nil, fmt.Errorf("archive %s, image %s: platform manifests of index %s are missing, but the catalog says all were saved: the archive is damaged; save it again", r.Path, img.Source, img.Digest)
+		}
+		// Referrers, recursively, in the order the catalog lists them under each subject.
+		queue := plan.Nodes()
+		asked := map[digest.Digest]bool{}
+		for len(queue) > 0 {
+			s := queue[0]
+			queue = queue[1:]
+			if asked[s.Desc.Digest] {
+				continue
+			}
+			asked[s.Desc.Digest] = true
+			for _, ref := range bySubject[s.Desc.Digest] {
+				if _, dup := w.seen[ref.Digest]; dup {
+					continue
+				}
+				var sparse bool
+				n, err := w.manifest(ctx, ocispec.Descriptor{MediaType: ref.MediaType, Digest: ref.Digest, Size: ref.Size}, nil, 0, &sparse)
+				if err != nil {
+					return nil, fmt.Errorf("archive %s, referrer %s of %s: %w", r.Path, ref.Digest, ref.Subject, err)
+				}
+				n.Repository = ref.Repository
+				n.ArtifactType, n.Kind = ref.ArtifactType, ref.Kind
+				n.Desc.ArtifactType = ref.ArtifactType
+				n.Referrer = &referrers.Found{Descriptor: n.Desc, Subject: ref.Subject, Method: referrers.Method(ref.FoundBy), Tag: ref.Tag}
+				plan.Referrers = append(plan.Referrers, n)
+				queue = append(queue, n)
+				queue = append(queue, n.Children...)
+			}
+		}
+		plans = append(plans, plan)
+	}
+	return plans, nil
+}

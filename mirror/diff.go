@@ -1,0 +1,141 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"io/fs"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/errdef"
+
+	"airlock.dev/airlock/archive"
+)
+
+// Diff statuses.
+const (
+	DiffOK         = "ok"         // same digest, everything attached is there
+	DiffMissing    = "missing"    // the image is not there
+	DiffStale      = "stale"      // the tag points at another digest
+	DiffIncomplete = "incomplete" // the image is there, but manifests, referrers or blobs are not
+)
+
+// DiffEntry compares one image of the source with a mirror.
+type DiffEntry struct {
+	Source       string        `json:"source"`
+	Target       string        `json:"target"`
+	Digest       digest.Digest `json:"digest"`
+	TargetDigest digest.Digest `json:"targetDigest,omitempty"`
+	Status       string        `json:"status"`
+	// Missing lists what the mirror lacks: "manifest sha256:...", "referrer sha256:... (signature)", "blob sha256:...".
+	Missing []string `json:"missing,omitempty"`
+}
+
+// contentChecker answers whether a mirror holds a manifest or blob.
+type contentChecker struct {
+	resolve  func(ctx context.Context, ref string) (ocispec.Descriptor, error)
+	manifest func(ctx context.Context, d ocispec.Descriptor) (bool, error)
+	blob     func(ctx context.Context, d ocispec.Descriptor) (bool, error)
+}
+
+// DiffRegistry compares each plan with its target repository under to.
+func DiffRegistry(ctx context.Context, plans []*ImagePlan, regs *Registries, to string, keepHost bool) ([]DiffEntry, error) {
+	var out []DiffEntry
+	for _, p := range plans {
+		name, err := TargetRepository(to, keepHost, p.Image)
+		if err != nil {
+			return nil, err
+		}
+		repo, err := regs.Target(name)
+		if err != nil {
+			return nil, err
+		}
+		ref := name + "@" + p.Root.Desc.Digest.String()
+		if p.Image.Tag != "" {
+			ref = name + ":" + p.Image.Tag
+		}
+		e, err := diffOne(ctx, p, ref, contentChecker{
+			resolve:  repo.Resolve,
+			manifest: repo.Manifests().Exists,
+			blob:     repo.Blobs().Exists,
+		}, p.Image.Tag)
+		if err != nil {
+			return nil, fmt.Errorf("diff %s against %s: %w", p.Source, name, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// DiffArchive compares each plan with what an archive holds.
+func DiffArchive(ctx context.Context, plans []*ImagePlan, r *archive.Reader) ([]DiffEntry, error) {
+	var out []DiffEntry
+	for _, p := range plans {
+		e, err := diffOne(ctx, p, r.Path+":"+p.Source, contentChecker{
+			resolve:  r.Resolve,
+			manifest: r.Exists,
+			blob:     r.Exists,
+		}, p.Source)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func diffOne(ctx context.Context, p *ImagePlan, target string, c contentChecker, tagRef string) (DiffEntry, error) {
+	e := DiffEntry{Source: p.Source, Target: target, Digest: p.Root.Desc.Digest, Status: DiffOK}
+	if tagRef != "" {
+		d, err := c.resolve(ctx, tagRef)
+		switch {
+		case errors.Is(err, errdef.ErrNotFound) || isNotExist(err):
+			e.Status = DiffMissing
+			return e, nil
+		case err != nil:
+			return e, err
+		}
+		e.TargetDigest = d.Digest
+		if d.Digest != e.Digest {
+			e.Status = DiffStale
+			return e, nil
+		}
+	}
+	for _, n := range p.Nodes() {
+		ok, err := c.manifest(ctx, n.Desc)
+		if err != nil {
+			return e, err
+		}
+		if !ok {
+			what := "manifest " + n.Desc.Digest.String()
+			if n.Referrer != nil {
+				what = fmt.Sprintf("referrer %s (%s of %s)", n.Desc.Digest, n.Kind, n.Referrer.Subject)
+			}
+			e.Missing = append(e.Missing, what)
+			continue
+		}
+		for _, b := range n.Blobs {
+			ok, err := c.blob(ctx, b)
+			if err != nil {
+				return e, err
+			}
+			if !ok {
+				e.Missing = append(e.Missing, "blob "+b.Digest.String())
+			}
+		}
+	}
+	if len(e.Missing) > 0 {
+		if e.Missing[0] == "manifest "+e.Digest.String() {
+			e.Status = DiffMissing
+		} else {
+			e.Status = DiffIncomplete
+		}
+	} else {
+		e.TargetDigest = e.Digest
+	}
+	return e, nil
+}
+
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

@@ -1,0 +1,593 @@
+package mirror
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+	"oras.land/oras-go/v2/registry/remote"
+
+	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/referrers"
+)
+
+// PublishOptions controls Publish.
+type PublishOptions struct {
+	// To is the target: HOST[:PORT][/PREFIX].
+	To string
+	// KeepHost keeps the source registry host as a path element: PREFIX/<host>/<repository>.
+	KeepHost bool
+	// DryRun maps every image to its target and pushes nothing.
+	DryRun      bool
+	Concurrency int
+	Log         *slog.Logger
+	Progress    Progress
+}
+
+// Counts counts items and bytes by what happened to them.
+type Counts struct {
+	Pushed       int   `json:"pushed"`
+	Skipped      int   `json:"skipped"`
+	Mounted      int   `json:"mounted"`
+	Failed       int   `json:"failed"`
+	BytesPushed  int64 `json:"bytesPushed"`
+	BytesSkipped int64 `json:"bytesSkipped"`
+	BytesMounted int64 `json:"bytesMounted"`
+}
+
+// ImageReport says what happened to one image.
+type ImageReport struct {
+	Source           string        `json:"source"`
+	SourceRepository string        `json:"sourceRepository"`
+	Repository       string        `json:"repository"`
+	Target           string        `json:"target"`
+	Tag              string        `json:"tag,omitempty"`
+	Digest           digest.Digest `json:"digest"`
+	Platforms        int           `json:"platforms"`
+	Referrers        int           `json:"referrers"`
+	// ReferrersBy is "api" or "tag-schema": how referrers are findable on the target.
+	ReferrersBy string `json:"referrersBy,omitempty"`
+	// Status is "pushed", "up-to-date", "planned" (dry run) or "failed".
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+}
+
+// PublishReport says what Publish did.
+type PublishReport struct {
+	Target    string        `json:"target"`
+	DryRun    bool          `json:"dryRun,omitempty"`
+	Images    []ImageReport `json:"images"`
+	Blobs     Counts        `json:"blobs"`
+	Manifests Counts        `json:"manifests"`
+	// Tags counts tags written: image tags and cosign legacy tags.
+	Tags int `json:"tags"`
+	// ReferrerIndexes counts tag-schema indexes written on registries without the referrers API.
+	ReferrerIndexes int `json:"referrerIndexes"`
+	// Verified counts manifests read back from the target and found byte-identical to the source.
+	Verified int     `json:"verified"`
+	Seconds  float64 `json:"seconds"`
+}
+
+// Failed reports whether any image failed.
+func (r *PublishReport) Failed() bool {
+	for _, i := range r.Images {
+		if i.Status == "failed" {
+			return true
+		}
+	}
+	return false
+}
+
+// TargetRepository maps a source image to its repository under to (HOST[:PORT][/PREFIX]): the image's
+// own target if the ImageSet sets one, else PREFIX/<source path>, or PREFIX/<source host>/<source path>
+// with keepHost (a port becomes "-PORT", since ':' may not appear in a repository name).
+func TargetRepository(to string, keepHost bool, img config.Image) (string, error) {
+	to = strings.TrimSuffix(to, "/")
+	host, prefix, _ := strings.Cut(to, "/")
+	if host == "" {
+		return "", fmt.Errorf("--to %q: want HOST[:PORT]/PREFIX, e.g. registry.site:5000/mirror", to)
+	}
+	var path string
+	switch {
+	case img.Target != "":
+		path = img.Target
+	case keepHost:
+		path = strings.ReplaceAll(strings.ToLower(img.Registry), ":", "-") + "/" + img.Repository
+	default:
+		path = img.Repository
+	}
+	name := host + "/" + path
+	if prefix != "" {
+		name = host + "/" + prefix + "/" + path
+	}
+	if _, err := remote.NewRepository(name); err != nil {
+		return "", fmt.Errorf("target for %s: %q is not a valid repository: %w", img, name, err)
+	}
+	return name, nil
+}
+
+// publishing is the state of one Publish run.
+type publishing struct {
+	regs   *Registries
+	opts   PublishOptions
+	log    *slog.Logger
+	report *PublishReport
+
+	mu      sync.Mutex
+	targets map[string]*remote.Repository
+	probes  map[string]*probeResult
+	owners  map[string]*blobOwner // registry host + digest -> the first push of that blob
+	counts  struct{ blobs, manifests Counts }
+	tags    atomic.Int64
+	indexes atomic.Int64
+	checked atomic.Int64
+}
+
+type probeResult struct {
+	once sync.Once
+	api  bool
+	err  error
+}
+
+type blobOwner struct {
+	repo string // repository path (without host) that holds the blob once done
+	done chan struct{}
+	ok   bool
+}
+
+// Publish pushes each plan into its target repository: blobs (mounted from another repository of the
+// same registry when this run already pushed them there), then platform manifests and indexes, then
+// referrers after their subjects, then tags last, so no tag ever points at content that is not all
+// there. Content the target has is not pushed again. Referrers are pushed as they are where the target
+// has the referrers API, and listed in the sha256-<hex> tag-schema index where it has not. Afterwards
+// every manifest and tag is read back from the target and checked against the source.
+func Publish(ctx context.Context, plans []*ImagePlan, regs *Registries, opts PublishOptions) (*PublishReport, error) {
+	start := time.Now()
+	if opts.Concurrency < 1 {
+		opts.Concurrency = 8
+	}
+	p := &publishing{
+		regs: regs, opts: opts, log: opts.Log,
+		report:  &PublishReport{Target: opts.To, DryRun: opts.DryRun},
+		targets: map[string]*remote.Repository{},
+		probes:  map[string]*probeResult{},
+		owners:  map[string]*blobOwner{},
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.report.Images = make([]ImageReport, len(plans))
+	for i, plan := range plans {
+		repoName, err := TargetRepository(opts.To, opts.KeepHost, plan.Image)
+		if err != nil {
+			return nil, err
+		}
+		ir := ImageReport{
+			Source: plan.Source, SourceRepository: plan.Image.RepositoryRef(), Repository: repoName,
+			Tag: plan.Image.Tag, Digest: plan.Root.Desc.Digest, Platforms: len(plan.Root.Children), Referrers: len(plan.Referrers),
+			Status: "planned",
+		}
+		ir.Target = repoName + "@" + ir.Digest.String()
+		if ir.Tag != "" {
+			ir.Target = repoName + ":" + ir.Tag
+		}
+		p.report.Images[i] = ir
+	}
+	if opts.DryRun {
+		p.report.Seconds = time.Since(start).Seconds()
+		return p.report, nil
+	}
+
+	failedBlobs := p.pushBlobs(ctx, plans)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(opts.Concurrency)
+	for i, plan := range plans {
+		ir := &p.report.Images[i]
+		g.Go(func() error {
+			if d, bad := failedBlobs.of(plan); bad {
+				ir.Status, ir.Error = "failed", fmt.Sprintf("blob %s could not be pushed; see the error above", d)
+				return nil
+			}
+			pushed, err := p.pushImage(gctx, plan, ir)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				ir.Status, ir.Error = "failed", err.Error()
+				p.log.Error("image failed", "image", plan.Source, "target", ir.Target, "err", err)
+				return nil
+			}
+			ir.Status = "up-to-date"
+			if pushed {
+				ir.Status = "pushed"
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return p.report, err
+	}
+	p.report.Blobs, p.report.Manifests = p.counts.blobs, p.counts.manifests
+	p.report.Tags = int(p.tags.Load())
+	p.report.ReferrerIndexes = int(p.indexes.Load())
+	p.report.Verified = int(p.checked.Load())
+	p.report.Seconds = time.Since(start).Seconds()
+	var errs []error
+	for _, ir := range p.report.Images {
+		if ir.Status == "failed" {
+			errs = append(errs, fmt.Errorf("%s -> %s: %s", ir.Source, ir.Target, ir.Error))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return p.report, err
+	}
+	return p.report, nil
+}
+
+func (p *publishing) target(name string) (*remote.Repository, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if r, ok := p.targets[name]; ok {
+		return r, nil
+	}
+	r, err := p.regs.Target(name)
+	if err != nil {
+		return nil, err
+	}
+	p.targets[name] = r
+	return r, nil
+}
+
+// referrersAPI probes the target repository once. Call it after the repository has content: some
+// registries answer 404 for any request on a repository that does not exist yet.
+func (p *publishing) referrersAPI(ctx context.Context, name string) (bool, error) {
+	p.mu.Lock()
+	pr, ok := p.probes[name]
+	if !ok {
+		pr = &probeResult{}
+		p.probes[name] = pr
+	}
+	p.mu.Unlock()
+	pr.once.Do(func() {
+		repo, err := p.regs.Probe(name)
+		if err != nil {
+			pr.err = err
+			return
+		}
+		pr.api, pr.err = referrers.Probe(ctx, repo)
+		p.log.Debug("target referrers API probed", "repository", name, "api", pr.api, "err", pr.err)
+	})
+	return pr.api, pr.err
+}
+
+type failedSet struct {
+	mu sync.Mutex
+	m  map[string]bool // repo + digest
+}
+
+func (f *failedSet) add(repo string, d digest.Digest) {
+	f.mu.Lock()
+	f.m[repo+"@"+d.String()] = true
+	f.mu.Unlock()
+}
+
+// of reports a failed blob of plan, if any.
+func (f *failedSet) of(plan *ImagePlan) (digest.Digest, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, n := range plan.Nodes() {
+		for _, b := range n.Blobs {
+			for k := range f.m {
+				if strings.HasSuffix(k, "@"+b.Digest.String()) {
+					return b.Digest, true
+				}
+			}
+		}
+	}
+	return "", false
+}
+
+type blobJob struct {
+	repoName string
+	desc     ocispec.Descriptor
+	src      Source
+}
+
+// pushBlobs pushes every blob of every plan to its target repository, skipping those there and
+// mounting those this run already pushed into another repository of the same registry.
+func (p *publishing) pushBlobs(ctx context.Context, plans []*ImagePlan) *failedSet {
+	failed := &failedSet{m: map[string]bool{}}
+	var jobs []blobJob
+	seen := map[string]bool{}
+	for i, plan := range plans {
+		repoName := p.report.Images[i].Repository
+		for _, n := range plan.Nodes() {
+			for _, b := range n.Blobs {
+				key := repoName + "@" + b.Digest.String()
+				if !seen[key] {
+					seen[key] = true
+					jobs = append(jobs, blobJob{repoName: repoName, desc: b, src: plan.repo})
+				}
+			}
+		}
+	}
+	// Which does the target have already? (HEAD requests, in parallel.)
+	missing := make([]bool, len(jobs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.opts.Concurrency * 2)
+	for i, j := range jobs {
+		g.Go(func() error {
+			repo, err := p.target(j.repoName)
+			if err != nil {
+				return err
+			}
+			ok, err := repo.Blobs().Exists(gctx, j.desc)
+			if err != nil {
+				return fmt.Errorf("check blob %s in %s: %w", j.desc.Digest, j.repoName, err)
+			}
+			missing[i] = !ok
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		for _, j := range jobs {
+			failed.add(j.repoName, j.desc.Digest)
+		}
+		p.log.Error("checking the target failed", "err", err)
+		return failed
+	}
+	var total int64
+	var todo []blobJob
+	for i, j := range jobs {
+		if !missing[i] {
+			p.count(func(c *Counts) { c.Skipped++; c.BytesSkipped += j.desc.Size }, true)
+			p.own(j, true)
+			continue
+		}
+		todo = append(todo, j)
+		total += j.desc.Size
+	}
+	if p.opts.Progress != nil {
+		p.opts.Progress.Start(total)
+		defer p.opts.Progress.Finish()
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, p.opts.Concurrency)
+	for _, j := range todo {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := p.pushBlob(ctx, j); err != nil {
+				failed.add(j.repoName, j.desc.Digest)
+				p.count(func(c *Counts) { c.Failed++ }, true)
+				p.log.Error("blob failed", "digest", j.desc.Digest, "target", j.repoName, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+	return failed
+}
+
+// own records that j's repository holds (or will hold) j's blob; it returns the owner to mount from
+// when another repository of the same registry got there first.
+func (p *publishing) own(j blobJob, done bool) (mine *blobOwner, from *blobOwner) {
+	host, path, _ := strings.Cut(j.repoName, "/")
+	key := host + "@" + j.desc.Digest.String()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if o, ok := p.owners[key]; ok && o.repo != path {
+		return nil, o
+	}
+	o := &blobOwner{repo: path, done: make(chan struct{})}
+	if done {
+		o.ok = true
+		close(o.done)
+	}
+	p.owners[key] = o
+	return o, nil
+}
+
+func (p *publishing) pushBlob(ctx context.Context, j blobJob) error {
+	repo, err := p.target(j.repoName)
+	if err != nil {
+		return err
+	}
+	open := func() (io.ReadCloser, error) {
+		rc, err := j.src.Fetch(ctx, j.desc)
+		if err != nil {
+			return nil, err
+		}
+		if p.opts.Progress != nil {
+			return struct {
+				io.Reader
+				io.Closer
+			}{&progressReader{r: rc, p: p.opts.Progress}, rc}, nil
+		}
+		return rc, nil
+	}
+	mine, from := p.own(j, false)
+	if from != nil {
+		select {
+		case <-from.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if from.ok {
+			fellBack := false
+			err := repo.Blobs().(interface {
+				Mount(context.Context, ocispec.Descriptor, string, func() (io.ReadCloser, error)) error
+			}).Mount(ctx, j.desc, from.repo, func() (io.ReadCloser, error) { fellBack = true; return open() })
+			if err != nil {
+				return fmt.Errorf("mount blob %s into %s: %w", j.desc.Digest, j.repoName, err)
+			}
+			if fellBack {
+				p.count(func(c *Counts) { c.Pushed++; c.BytesPushed += j.desc.Size }, true)
+			} else {
+				p.count(func(c *Counts) { c.Mounted++; c.BytesMounted += j.desc.Size }, true)
+				if p.opts.Progress != nil {
+					p.opts.Progress.Add(j.desc.Size)
+				}
+			}
+			return nil
+		}
+	}
+	err = func() error {
+		rc, err := open()
+		if err != nil {
+			return fmt.Errorf("read blob %s: %w", j.desc.Digest, err)
+		}
+		defer rc.Close()
+		if err := repo.Blobs().Push(ctx, j.desc, rc); err != nil {
+			return fmt.Errorf("push blob %s to %s: %w", j.desc.Digest, j.repoName, err)
+		}
+		return nil
+	}()
+	if mine != nil {
+		mine.ok = err == nil
+		close(mine.done)
+	}
+	if err == nil {
+		p.count(func(c *Counts) { c.Pushed++; c.BytesPushed += j.desc.Size }, true)
+	}
+	return err
+}
+
+func (p *publishing) count(f func(*Counts), blobs bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if blobs {
+		f(&p.counts.blobs)
+	} else {
+		f(&p.counts.manifests)
+	}
+}
+
+// pushImage pushes the manifests of one image, its referrers, then its tags, and checks them on the
+// target. It reports whether anything was pushed.
+func (p *publishing) pushImage(ctx context.Context, plan *ImagePlan, ir *ImageReport) (bool, error) {
+	repo, err := p.target(ir.Repository)
+	if err != nil {
+		return false, err
+	}
+	pushed := false
+	push := func(n *Node) error {
+		ok, err := repo.Manifests().Exists(ctx, n.Desc)
+		if err != nil {
+			return fmt.Errorf("check manifest %s: %w", n.Desc.Digest, err)
+		}
+		if ok {
+			p.count(func(c *Counts) { c.Skipped++; c.BytesSkipped += n.Desc.Size }, false)
+			return nil
+		}
+		if err := repo.Manifests().Push(ctx, n.Desc, bytes.NewReader(n.Manifest)); err != nil {
+			return fmt.Errorf("push manifest %s (%s): %w", n.Desc.Digest, n.Desc.MediaType, err)
+		}
+		pushed = true
+		p.count(func(c *Counts) { c.Pushed++; c.BytesPushed += n.Desc.Size }, false)
+		return nil
+	}
+	// 1. The image: children before the indexes that list them.
+	imageNodes := (&ImagePlan{Root: plan.Root}).Nodes()
+	for _, n := range imageNodes {
+		if err := push(n); err != nil {
+			return pushed, err
+		}
+	}
+	// 2. Referrers, after their subjects; listed in tag-schema indexes where there is no API.
+	if len(plan.Referrers) > 0 {
+		api, err := p.referrersAPI(ctx, ir.Repository)
+		if err != nil {
+			return pushed, err
+		}
+		ir.ReferrersBy = string(referrers.TagSchema)
+		if api {
+			ir.ReferrersBy = string(referrers.API)
+		}
+		bySubject := map[digest.Digest][]ocispec.Descriptor{}
+		var subjects []digest.Digest
+		for _, r := range plan.Referrers {
+			for _, n := range (&ImagePlan{Root: r}).Nodes() {
+				if err := push(n); err != nil {
+					return pushed, fmt.Errorf("referrer %s of %s: %w", r.Desc.Digest, r.Referrer.Subject, err)
+				}
+			}
+			if r.Referrer.Method == referrers.CosignTag {
+				continue // found by its tag, which travels as a tag
+			}
+			if _, ok := bySubject[r.Referrer.Subject]; !ok {
+				subjects = append(subjects, r.Referrer.Subject)
+			}
+			bySubject[r.Referrer.Subject] = append(bySubject[r.Referrer.Subject], referrers.Describe(r.Desc.MediaType, r.Manifest))
+		}
+		if !api {
+			for _, s := range subjects {
+				changed, err := referrers.EnsureTagSchema(ctx, repo, s, bySubject[s])
+				if err != nil {
+					return pushed, err
+				}
+				if changed {
+					pushed = true
+					p.indexes.Add(1)
+				}
+			}
+		}
+	}
+	// 3. Tags, last.
+	type tagged struct {
+		n   *Node
+		tag string
+	}
+	var tags []tagged
+	for _, r := range plan.Referrers {
+		if r.Referrer.Tag != "" {
+			tags = append(tags, tagged{r, r.Referrer.Tag})
+		}
+	}
+	if plan.Image.Tag != "" {
+		tags = append(tags, tagged{plan.Root, plan.Image.Tag})
+	}
+	for _, t := range tags {
+		cur, err := repo.Resolve(ctx, t.tag)
+		if err == nil && cur.Digest == t.n.Desc.Digest {
+			continue
+		}
+		if err := repo.Manifests().PushReference(ctx, t.n.Desc, bytes.NewReader(t.n.Manifest), t.tag); err != nil {
+			return pushed, fmt.Errorf("tag %s:%s: %w", ir.Repository, t.tag, err)
+		}
+		pushed = true
+		p.tags.Add(1)
+	}
+	// 4. Proof: read every manifest back and every tag.
+	for _, n := range plan.Nodes() {
+		b, err := fetchManifest(ctx, repo, n.Desc)
+		if err != nil {
+			return pushed, fmt.Errorf("%w: check on the target: %v", ErrCheckFailed, err)
+		}
+		if !bytes.Equal(b, n.Manifest) {
+			return pushed, fmt.Errorf("%w: manifest %s on the target differs from the source", ErrCheckFailed, n.Desc.Digest)
+		}
+		p.checked.Add(1)
+	}
+	for _, t := range tags {
+		cur, err := repo.Resolve(ctx, t.tag)
+		if err != nil {
+			return pushed, fmt.Errorf("%w: tag %s on the target: %v", ErrCheckFailed, t.tag, err)
+		}
+		if cur.Digest != t.n.Desc.Digest {
+			return pushed, fmt.Errorf("%w: tag %s on the target points to %s, want %s (something else moved it)", ErrCheckFailed, t.tag, cur.Digest, t.n.Desc.Digest)
+		}
+	}
+	return pushed, nil
+}
