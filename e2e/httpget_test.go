@@ -66,3 +66,11 @@ func digests(descs []ocispec.Descriptor) []digest.Digest {
 	}
 	return ds
 }
+
+func readFull(r io.Reader, b []byte) (int, error) {
+	n, err := io.ReadFull(r, b)
+	if err == io.ErrUnexpectedEOF || err == io.EOF {
+		err = nil
+	}
+	return n, err
+}
