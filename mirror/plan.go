@@ -77,6 +77,9 @@ type ImagePlan struct {
 	repo Source
 }
 
+// Content returns where the plan's blobs are read from: the source registry or the archive.
+func (p *ImagePlan) Content() Source { return p.repo }
+
 // Nodes returns every manifest of the plan, each once, children before the manifests that reference
 // them, and referrers after their subjects.
 func (p *ImagePlan) Nodes() []*Node {

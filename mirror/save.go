@@ -33,6 +33,8 @@ type SaveOptions struct {
 	Log     *slog.Logger
 	// Progress, if set, shows bytes moved.
 	Progress Progress
+	// Gate, if set, is called with the plans before anything is written; an error stops the save.
+	Gate func(ctx context.Context, plans []*ImagePlan) error
 }
 
 // SaveSummary reports what Save did.
@@ -76,6 +78,11 @@ func Save(ctx context.Context, set *config.ImageSet, regs *Registries, opts Save
 	plans, err := PlanAll(ctx, set, regs, opts.Concurrency, log)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Gate != nil {
+		if err := opts.Gate(ctx, plans); err != nil {
+			return nil, err
+		}
 	}
 	cat, blobs := catalogOf(plans, opts.Version)
 	sum := summarize(cat, opts.Output)

@@ -46,7 +46,7 @@ config.json and its credential helpers (docker login).`,
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log each step to stderr")
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "no progress bars or logs, only errors and the result")
 	pf.IntVar(&g.concurrency, "concurrency", 8, "how many images and blobs to move at once")
-	root.AddCommand(newSaveCmd(g), newLoadCmd(g), newCopyCmd(g), newDiffCmd(g), newInspectCmd(g), newVersionCmd(g))
+	root.AddCommand(newSaveCmd(g), newLoadCmd(g), newCopyCmd(g), newDiffCmd(g), newVerifyCmd(g), newInspectCmd(g), newVersionCmd(g))
 	return root
 }
 

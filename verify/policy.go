@@ -1,0 +1,713 @@
+package verify
+
+// This file reads the policy file: which signers must have signed which repositories, and which
+// attestations they must carry. The file is decoded node by node so that every validation error
+// names the file, the line and the field, for example "policy.yaml:9: rules[0].signers[1].keyless.isuer:
+// unknown field; known fields: issuer, issuerRegExp, subject, subjectRegExp".
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Policy file header values.
+const (
+	policyAPIVersion = "airlock.dev/v1alpha1"
+	policyKind       = "Policy"
+)
+
+// Policy is a parsed policy file.
+type Policy struct {
+	Path  string // the file as given to LoadPolicy or ParsePolicy
+	Rules []Rule // in file order; the first rule that matches a repository applies
+}
+
+// Rule says who must have signed the images it matches and which attestations they must carry.
+type Rule struct {
+	Name         string   // as written, "" when not given
+	Line         int      // line of the rule in the policy file
+	Match        []string // repository patterns, see MatchRepository
+	Signers      []Signer
+	Require      Requirement
+	Attestations []string // full predicate type URIs (aliases expanded)
+}
+
+// Signer is a key or a keyless identity.
+type Signer struct {
+	Name          string // display name: the key file's base name, or "issuer / subject"
+	Key           string // absolute path of a PEM public key; "" for keyless
+	Issuer        string // exact OIDC issuer; "" when IssuerRegExp is used (or for a key)
+	IssuerRegExp  string // regular expression the whole issuer must match
+	Subject       string // exact certificate subject (SAN); "" when SubjectRegExp is used
+	SubjectRegExp string // regular expression the whole subject must match
+}
+
+// Keyless reports whether s is a keyless (Fulcio certificate) identity rather than a public key.
+func (s Signer) Keyless() bool { return s.Key == "" }
+
+// Requirement is how many signers must have signed.
+type Requirement struct {
+	All   bool // every signer of the rule
+	Count int  // >= 1; "any" is Count 1. With All, the number of signers of the rule.
+}
+
+// Satisfied reports whether n distinct valid signers out of total meet the requirement.
+func (r Requirement) Satisfied(n, total int) bool {
+	if n <= 0 {
+		return false
+	}
+	if r.All {
+		return n >= total
+	}
+	count := r.Count
+	if count < 1 {
+		count = 1
+	}
+	return n >= count
+}
+
+// String returns "any", "all" or "at least N".
+func (r Requirement) String() string {
+	switch {
+	case r.All:
+		return "all"
+	case r.Count <= 1:
+		return "any"
+	default:
+		return "at least " + strconv.Itoa(r.Count)
+	}
+}
+
+// PredicateTypeAliases maps cosign's --type names to predicate type URIs. It is the table of
+// cosign v3 (cmd/cosign/cli/options/predicate.go), so a policy may name an attestation the way it
+// was attached with "cosign attest --type".
+var PredicateTypeAliases = map[string]string{
+	"custom":           "https://cosign.sigstore.dev/attestation/v1",
+	"slsaprovenance":   "https://slsa.dev/provenance/v0.2",
+	"slsaprovenance02": "https://slsa.dev/provenance/v0.2",
+	"slsaprovenance1":  "https://slsa.dev/provenance/v1",
+	"spdx":             "https://spdx.dev/Document",
+	"spdxjson":         "https://spdx.dev/Document",
+	"cyclonedx":        "https://cyclonedx.org/bom",
+	"link":             "https://in-toto.io/Link/v1",
+	"vuln":             "https://cosign.sigstore.dev/attestation/vuln/v1",
+	"openvex":          "https://openvex.dev/ns",
+}
+
+// LoadPolicy reads and validates the policy file at path. Key files are not opened.
+func LoadPolicy(path string) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading policy: %w", err)
+	}
+	return ParsePolicy(path, data)
+}
+
+// ParsePolicy validates data read from path. The path is used in error messages and to resolve
+// relative key paths; the key files are not opened. Every problem found is reported, each as
+// "FILE:LINE: FIELD: MESSAGE", joined with errors.Join when there are several.
+func ParsePolicy(path string, data []byte) (*Policy, error) {
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("resolving directory of %s: %w", path, err)
+	}
+	root, err := polDecode(path, data)
+	if err != nil {
+		return nil, err
+	}
+	p := &policyParser{file: path, dir: dir}
+	pol := p.policy(root)
+	switch len(p.errs) {
+	case 0:
+	case 1:
+		return nil, p.errs[0]
+	default:
+		return nil, errors.Join(p.errs...)
+	}
+	pol.Path = path
+	return pol, nil
+}
+
+// RuleFor returns the first rule whose patterns match repository (host/path, without tag or
+// digest), or nil when no rule does.
+func (p *Policy) RuleFor(repository string) *Rule {
+	if p == nil {
+		return nil
+	}
+	for i := range p.Rules {
+		for _, pattern := range p.Rules[i].Match {
+			if MatchRepository(pattern, repository) {
+				return &p.Rules[i]
+			}
+		}
+	}
+	return nil
+}
+
+// MatchRepository reports whether pattern matches repository (host/path, without tag or digest).
+// Both are split at '/': a "*" in a segment stands for any characters within that segment (so "*"
+// alone is exactly one segment), and a "**" segment stands for any number of segments, none
+// included. Other characters match themselves; the host (first segment) is compared ignoring case.
+// "**" alone matches every repository.
+func MatchRepository(pattern, repository string) bool {
+	if pattern == "" || repository == "" {
+		return false
+	}
+	return polMatchSegments(polSplit(pattern), polSplit(repository))
+}
+
+// polSplit splits a pattern or repository into segments, lowercasing the host.
+func polSplit(s string) []string {
+	segs := strings.Split(s, "/")
+	segs[0] = strings.ToLower(segs[0])
+	return segs
+}
+
+func polMatchSegments(pat, repo []string) bool {
+	for len(pat) > 0 {
+		if pat[0] == "**" {
+			rest := pat[1:]
+			for len(rest) > 0 && rest[0] == "**" {
+				rest = rest[1:]
+			}
+			if len(rest) == 0 {
+				return true
+			}
+			for i := 0; i <= len(repo); i++ {
+				if polMatchSegments(rest, repo[i:]) {
+					return true
+				}
+			}
+			return false
+		}
+		if len(repo) == 0 || !polMatchSegment(pat[0], repo[0]) {
+			return false
+		}
+		pat, repo = pat[1:], repo[1:]
+	}
+	return len(repo) == 0
+}
+
+// polMatchSegment matches one segment, where '*' is any run of characters.
+func polMatchSegment(pat, s string) bool {
+	parts := strings.Split(pat, "*")
+	if len(parts) == 1 {
+		return pat == s
+	}
+	if !strings.HasPrefix(s, parts[0]) {
+		return false
+	}
+	s = s[len(parts[0]):]
+	last := parts[len(parts)-1]
+	for _, part := range parts[1 : len(parts)-1] {
+		i := strings.Index(s, part)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(part):]
+	}
+	return len(s) >= len(last) && strings.HasSuffix(s, last)
+}
+
+// polCheckPattern reports why a match pattern is not usable.
+func polCheckPattern(pattern string) error {
+	const form = "expected HOST[:PORT]/PATH with * for one path segment and ** for any number, e.g. registry.example.com/team/*, or ** for every repository"
+	switch {
+	case strings.TrimSpace(pattern) == "":
+		return fmt.Errorf("empty pattern; %s", form)
+	case strings.ContainsAny(pattern, " \t\r\n"):
+		return fmt.Errorf("pattern %q contains whitespace; %s", pattern, form)
+	case strings.Contains(pattern, "://"):
+		return fmt.Errorf("pattern %q must not include a URL scheme; %s", pattern, form)
+	case strings.Contains(pattern, "@"):
+		return fmt.Errorf("pattern %q includes a digest; patterns match the repository only, without tag or digest; %s", pattern, form)
+	case pattern == "**":
+		return nil
+	case !strings.Contains(pattern, "/"):
+		return fmt.Errorf("pattern %q has no path: repositories are HOST/PATH, so it would match nothing; %s", pattern, form)
+	}
+	if colon := strings.LastIndexByte(pattern, ':'); colon > strings.LastIndexByte(pattern, '/') {
+		return fmt.Errorf("pattern %q includes a tag (%q); patterns match the repository only, without tag or digest; %s",
+			pattern, pattern[colon:], form)
+	}
+	segs := strings.Split(pattern, "/")
+	for i, seg := range segs {
+		switch {
+		case seg == "":
+			return fmt.Errorf("pattern %q has an empty path segment; %s", pattern, form)
+		case strings.Contains(seg, "**") && seg != "**":
+			return fmt.Errorf("pattern %q: ** must be a whole path segment, got %q; %s", pattern, seg, form)
+		case i > 0 && strings.ToLower(seg) != seg:
+			return fmt.Errorf("pattern %q would never match: repository paths are lowercase", pattern)
+		}
+	}
+	return nil
+}
+
+// policyError is a validation error that names the place: "FILE:LINE: FIELD: MESSAGE".
+type policyError struct {
+	File  string
+	Line  int // 0 when unknown
+	Field string
+	Msg   string
+}
+
+func (e *policyError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteString(":")
+		b.WriteString(strconv.Itoa(e.Line))
+	}
+	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// polYAMLLineRE finds the line number in yaml.v3 syntax errors ("yaml: line 3: ...").
+var polYAMLLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+const polEmptyMsg = "file is empty; expected a Policy with apiVersion, kind and rules"
+
+// polDecode decodes exactly one YAML document and returns its root node.
+func polDecode(path string, data []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &policyError{File: path, Msg: polEmptyMsg}
+		}
+		return nil, polYAMLError(path, err)
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case err == nil:
+		return nil, &policyError{File: path, Line: next.Line, Msg: "more than one YAML document; a policy file holds exactly one"}
+	case !errors.Is(err, io.EOF):
+		return nil, polYAMLError(path, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, &policyError{File: path, Msg: polEmptyMsg}
+	}
+	return doc.Content[0], nil
+}
+
+func polYAMLError(path string, err error) error {
+	msg := err.Error()
+	if m := polYAMLLineRE.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &policyError{File: path, Line: line, Msg: "invalid YAML: " + m[2]}
+	}
+	return &policyError{File: path, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// policyParser walks the document, collecting errors.
+type policyParser struct {
+	file string
+	dir  string
+	errs []error
+}
+
+func (p *policyParser) errorf(n *yaml.Node, field, format string, args ...any) {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	p.errs = append(p.errs, &policyError{File: p.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// polDeref follows aliases so that anchors in the file behave as their values.
+func polDeref(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+func polIsNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
+// polDescribe names what a node is, for "must be X, got Y" messages.
+func polDescribe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!null":
+			return "nothing"
+		case "!!str":
+			return fmt.Sprintf("string %q", n.Value)
+		case "!!int":
+			return "integer " + n.Value
+		case "!!float":
+			return "number " + n.Value
+		case "!!bool":
+			return "boolean " + n.Value
+		}
+		return fmt.Sprintf("%s %q", strings.TrimPrefix(n.Tag, "!!"), n.Value)
+	}
+	return "an unsupported value"
+}
+
+// fields checks that n is a mapping whose keys are all in known, each at most once, and returns
+// the value nodes by key. It returns nil after reporting an error when n is not a mapping.
+func (p *policyParser) fields(n *yaml.Node, field string, known []string) map[string]*yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, field, "must be a mapping with fields %s, got %s", strings.Join(known, ", "), polDescribe(n))
+		return nil
+	}
+	out := make(map[string]*yaml.Node, len(known))
+	keyLine := make(map[string]int, len(known))
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := polDeref(n.Content[i]), polDeref(n.Content[i+1])
+		name := k.Value
+		path := polJoin(field, name)
+		switch {
+		case k.Kind != yaml.ScalarNode:
+			p.errorf(k, field, "field names must be plain strings, got %s", polDescribe(k))
+		case !polContains(known, name):
+			p.errorf(k, path, "unknown field; known fields: %s", strings.Join(known, ", "))
+		case keyLine[name] != 0:
+			p.errorf(k, path, "field given twice (first on line %d)", keyLine[name])
+		default:
+			keyLine[name] = k.Line
+			out[name] = v
+		}
+	}
+	return out
+}
+
+func polJoin(parent, name string) string {
+	if parent == "" {
+		return name
+	}
+	return parent + "." + name
+}
+
+func polContains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// str returns the string value of a scalar, reporting an error for anything else.
+func (p *policyParser) str(n *yaml.Node, field string) (string, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+		p.errorf(n, field, "must be a string, got %s", polDescribe(n))
+		return "", false
+	}
+	return n.Value, true
+}
+
+// nonEmptyList returns the items of a non-empty sequence, reporting an error for anything else.
+func (p *policyParser) nonEmptyList(n *yaml.Node, field, what string) ([]*yaml.Node, bool) {
+	if polIsNull(n) || (n.Kind == yaml.SequenceNode && len(n.Content) == 0) {
+		p.errorf(n, field, "must list at least one %s", what)
+		return nil, false
+	}
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(n, field, "must be a list of %ss, got %s", what, polDescribe(n))
+		return nil, false
+	}
+	items := make([]*yaml.Node, len(n.Content))
+	for i, c := range n.Content {
+		items[i] = polDeref(c)
+	}
+	return items, true
+}
+
+var (
+	polTopFields     = []string{"apiVersion", "kind", "rules"}
+	polRuleFields    = []string{"name", "match", "signers", "require", "attestations"}
+	polSignerFields  = []string{"key", "keyless"}
+	polKeylessFields = []string{"issuer", "issuerRegExp", "subject", "subjectRegExp"}
+)
+
+func (p *policyParser) policy(root *yaml.Node) *Policy {
+	root = polDeref(root)
+	pol := &Policy{}
+	f := p.fields(root, "", polTopFields)
+	if f == nil {
+		return pol
+	}
+	if n, ok := f["apiVersion"]; !ok {
+		p.errorf(root, "apiVersion", "missing; expected %q", policyAPIVersion)
+	} else if v, ok := p.str(n, "apiVersion"); ok && v != policyAPIVersion {
+		p.errorf(n, "apiVersion", "must be %q, got %q", policyAPIVersion, v)
+	}
+	if n, ok := f["kind"]; !ok {
+		p.errorf(root, "kind", "missing; expected %q", policyKind)
+	} else if v, ok := p.str(n, "kind"); ok && v != policyKind {
+		p.errorf(n, "kind", "must be %q, got %q", policyKind, v)
+	}
+	n, ok := f["rules"]
+	if !ok {
+		p.errorf(root, "rules", "missing; list at least one rule with match and signers")
+		return pol
+	}
+	items, ok := p.nonEmptyList(n, "rules", "rule")
+	if !ok {
+		return pol
+	}
+	for i, item := range items {
+		if r, ok := p.rule(item, fmt.Sprintf("rules[%d]", i)); ok {
+			pol.Rules = append(pol.Rules, r)
+		}
+	}
+	return pol
+}
+
+func (p *policyParser) rule(n *yaml.Node, field string) (Rule, bool) {
+	before := len(p.errs)
+	r := Rule{Line: n.Line, Require: Requirement{Count: 1}}
+	f := p.fields(n, field, polRuleFields)
+	if f == nil {
+		return r, false
+	}
+	if nn, ok := f["name"]; ok && !polIsNull(nn) {
+		r.Name, _ = p.str(nn, field+".name")
+	}
+	if mn, ok := f["match"]; !ok {
+		p.errorf(n, field+".match", "missing; list the repositories this rule covers, e.g. match: [registry.example.com/team/*]")
+	} else {
+		r.Match = p.match(mn, field+".match")
+	}
+	beforeSigners := len(p.errs)
+	if sn, ok := f["signers"]; !ok {
+		p.errorf(n, field+".signers", "missing; list at least one signer (key: or keyless:)")
+	} else {
+		r.Signers = p.signers(sn, field+".signers")
+	}
+	signersOK := len(p.errs) == beforeSigners
+	if rn, ok := f["require"]; ok && !polIsNull(rn) {
+		r.Require = p.require(rn, field+".require", len(r.Signers), signersOK)
+	}
+	if an, ok := f["attestations"]; ok && !polIsNull(an) {
+		r.Attestations = p.attestations(an, field+".attestations")
+	}
+	return r, len(p.errs) == before
+}
+
+func (p *policyParser) match(n *yaml.Node, field string) []string {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
+		p.errorf(n, field, "must be a list of patterns, got %s; write it as [%s]", polDescribe(n), n.Value)
+		return nil
+	}
+	items, ok := p.nonEmptyList(n, field, "pattern")
+	if !ok {
+		return nil
+	}
+	var out []string
+	for i, item := range items {
+		itemField := fmt.Sprintf("%s[%d]", field, i)
+		s, ok := p.str(item, itemField)
+		if !ok {
+			continue
+		}
+		if err := polCheckPattern(s); err != nil {
+			p.errorf(item, itemField, "%s", err)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (p *policyParser) signers(n *yaml.Node, field string) []Signer {
+	items, ok := p.nonEmptyList(n, field, "signer")
+	if !ok {
+		return nil
+	}
+	var out []Signer
+	seen := make(map[Signer]int) // signer without display name -> index in items
+	for i, item := range items {
+		itemField := fmt.Sprintf("%s[%d]", field, i)
+		s, ok := p.signer(item, itemField)
+		if !ok {
+			continue
+		}
+		key := s
+		key.Name = ""
+		if j, dup := seen[key]; dup {
+			p.errorf(item, itemField, "same signer as %s[%d] (line %d): %s", field, j, items[j].Line, s.Name)
+			continue
+		}
+		seen[key] = i
+		out = append(out, s)
+	}
+	return out
+}
+
+func (p *policyParser) signer(n *yaml.Node, field string) (Signer, bool) {
+	before := len(p.errs)
+	f := p.fields(n, field, polSignerFields)
+	if f == nil {
+		return Signer{}, false
+	}
+	kn, hasKey := f["key"]
+	ln, hasKeyless := f["keyless"]
+	switch {
+	case hasKey && hasKeyless:
+		p.errorf(n, field, "has both key and keyless; a signer is one or the other, list them as two signers")
+		return Signer{}, false
+	case !hasKey && !hasKeyless:
+		p.errorf(n, field, "needs key (a cosign public key file) or keyless (issuer and subject)")
+		return Signer{}, false
+	case hasKey:
+		s, ok := p.str(kn, field+".key")
+		if !ok {
+			return Signer{}, false
+		}
+		if strings.TrimSpace(s) == "" {
+			p.errorf(kn, field+".key", "empty path; expected a cosign public key file such as keys/release.pub")
+			return Signer{}, false
+		}
+		path := filepath.Clean(s)
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(p.dir, s)
+		}
+		return Signer{Name: filepath.Base(path), Key: path}, true
+	}
+
+	field += ".keyless"
+	var s Signer
+	f = p.fields(ln, field, polKeylessFields)
+	if f == nil {
+		return Signer{}, false
+	}
+	s.Issuer, s.IssuerRegExp = p.identity(ln, f, field, "issuer", "https://token.actions.githubusercontent.com")
+	s.Subject, s.SubjectRegExp = p.identity(ln, f, field, "subject", "https://github.com/ORG/REPO/.github/workflows/release.yml@refs/heads/main")
+	if len(p.errs) != before {
+		return Signer{}, false
+	}
+	s.Name = polFirst(s.Issuer, s.IssuerRegExp) + " / " + polFirst(s.Subject, s.SubjectRegExp)
+	return s, true
+}
+
+// identity reads NAME or NAMERegExp of a keyless signer: exactly one must be given.
+func (p *policyParser) identity(n *yaml.Node, f map[string]*yaml.Node, field, name, example string) (exact, re string) {
+	en, hasExact := f[name]
+	rn, hasRE := f[name+"RegExp"]
+	switch {
+	case hasExact && hasRE:
+		p.errorf(rn, field+"."+name+"RegExp", "given together with %s; use one: %s for an exact match or %sRegExp for a regular expression", name, name, name)
+	case !hasExact && !hasRE:
+		p.errorf(n, field+"."+name, "missing; give %s (exact, e.g. %s) or %sRegExp", name, example, name)
+	case hasExact:
+		if s, ok := p.str(en, field+"."+name); ok {
+			if strings.TrimSpace(s) == "" {
+				p.errorf(en, field+"."+name, "empty; expected e.g. %s", example)
+			}
+			exact = s
+		}
+	default:
+		reField := field + "." + name + "RegExp"
+		if s, ok := p.str(rn, reField); ok {
+			if strings.TrimSpace(s) == "" {
+				p.errorf(rn, reField, "empty regular expression; to accept any %s write \".*\", but prefer a narrow one", name)
+			} else if _, err := regexp.Compile(s); err != nil {
+				p.errorf(rn, reField, "invalid regular expression %q: %s", s, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+			}
+			re = s
+		}
+	}
+	return exact, re
+}
+
+func polFirst(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// require parses "any", "all" or a positive integer. signers is the number of valid signers of the
+// rule, checked against N only when the rest of the rule is valid (signersValid).
+func (p *policyParser) require(n *yaml.Node, field string, signers int, signersValid bool) Requirement {
+	const want = `must be "any", "all" or a positive number of signers`
+	if n.Kind != yaml.ScalarNode || (n.Tag != "!!str" && n.Tag != "!!int") {
+		p.errorf(n, field, "%s, got %s", want, polDescribe(n))
+		return Requirement{Count: 1}
+	}
+	switch n.Value {
+	case "any":
+		return Requirement{Count: 1}
+	case "all":
+		return Requirement{All: true, Count: max(signers, 1)}
+	}
+	count, err := strconv.Atoi(n.Value)
+	if err != nil || count < 1 {
+		p.errorf(n, field, "%s, got %s", want, polDescribe(n))
+		return Requirement{Count: 1}
+	}
+	if signersValid && count > signers {
+		p.errorf(n, field, "requires %d signers but the rule lists only %d", count, signers)
+	}
+	return Requirement{Count: count}
+}
+
+func (p *policyParser) attestations(n *yaml.Node, field string) []string {
+	if n.Kind == yaml.SequenceNode && len(n.Content) == 0 {
+		p.errorf(n, field, "empty list; leave attestations out to require none")
+		return nil
+	}
+	items, ok := p.nonEmptyList(n, field, "predicate type")
+	if !ok {
+		return nil
+	}
+	var out []string
+	seen := make(map[string]int)
+	for i, item := range items {
+		itemField := fmt.Sprintf("%s[%d]", field, i)
+		s, ok := p.str(item, itemField)
+		if !ok {
+			continue
+		}
+		uri, ok := PredicateTypeAliases[s]
+		if !ok {
+			if !strings.Contains(s, "://") || strings.ContainsAny(s, " \t\r\n") {
+				p.errorf(item, itemField, "unknown predicate type %q; use a full URI such as https://slsa.dev/provenance/v1 or one of the aliases %s",
+					s, strings.Join(polAliasNames(), ", "))
+				continue
+			}
+			uri = s
+		}
+		if j, dup := seen[uri]; dup {
+			p.errorf(item, itemField, "same predicate type as %s[%d] (line %d): %s", field, j, items[j].Line, uri)
+			continue
+		}
+		seen[uri] = i
+		out = append(out, uri)
+	}
+	return out
+}
+
+func polAliasNames() []string {
+	names := make([]string, 0, len(PredicateTypeAliases))
+	for name := range PredicateTypeAliases {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}

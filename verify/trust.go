@@ -1,0 +1,160 @@
+package verify
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/config"
+)
+
+// Key is a cosign public key.
+type Key struct {
+	// Name is the key file's base name, as policies and reports name it.
+	Name string
+	// Hint is the key hint cosign writes into bundles: base64 of the sha256 of the DER public key.
+	Hint     string
+	pub      crypto.PublicKey
+	verifier signature.Verifier
+}
+
+// ParseKey reads a PEM public key.
+func ParseKey(name string, pemBytes []byte) (*Key, error) {
+	pub, err := cryptoutils.UnmarshalPEMToPublicKey(pemBytes)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: not a PEM public key: %w", name, err)
+	}
+	v, err := signature.LoadVerifier(pub, crypto.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", name, err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", name, err)
+	}
+	sum := sha256.Sum256(der)
+	return &Key{Name: name, Hint: base64.StdEncoding.EncodeToString(sum[:]), pub: pub, verifier: v}, nil
+}
+
+// Trust is the material verification runs against: keys, an optional Sigstore trusted root (for
+// keyless signatures and transparency log entries) and an optional policy.
+type Trust struct {
+	Keys        []*Key
+	TrustedRoot *root.TrustedRoot
+	Policy      *Policy
+	// Source says where the trust material came from, for reports.
+	Source string
+}
+
+// key returns the key named name (a base name).
+func (t *Trust) key(name string) *Key {
+	for _, k := range t.Keys {
+		if k.Name == name {
+			return k
+		}
+	}
+	return nil
+}
+
+// TrustFromArchive reads the keys, trusted root and policy stored in an archive's catalog.
+func TrustFromArchive(ctx context.Context, r *archive.Reader, cat *archive.Catalog) (*Trust, error) {
+	t := &Trust{Source: "archive " + r.Path}
+	for _, f := range cat.Trust.Keys {
+		b, err := r.ReadFile(ctx, f)
+		if err != nil {
+			return nil, fmt.Errorf("archive key %s: %w", f.Name, err)
+		}
+		k, err := ParseKey(f.Name, b)
+		if err != nil {
+			return nil, err
+		}
+		t.Keys = append(t.Keys, k)
+	}
+	if f := cat.Trust.TrustedRoot; f != nil {
+		b, err := r.ReadFile(ctx, *f)
+		if err != nil {
+			return nil, fmt.Errorf("archive trusted root: %w", err)
+		}
+		if t.TrustedRoot, err = root.NewTrustedRootFromJSON(b); err != nil {
+			return nil, fmt.Errorf("archive trusted root %s: %w", f.Name, err)
+		}
+	}
+	if f := cat.Trust.Policy; f != nil {
+		b, err := r.ReadFile(ctx, *f)
+		if err != nil {
+			return nil, fmt.Errorf("archive policy: %w", err)
+		}
+		// Key paths in the policy resolve, by base name, to the keys stored beside it.
+		if t.Policy, err = ParsePolicy(filepath.Join(string(filepath.Separator)+"archive", f.Name), b); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// TrustFromFiles reads keys, a trusted root and a policy from disk (the ImageSet's trust section, or
+// --key and --policy).
+func TrustFromFiles(keys []string, trustedRoot, policy string) (*Trust, error) {
+	t := &Trust{Source: "files"}
+	for _, p := range keys {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("key: %w", err)
+		}
+		k, err := ParseKey(filepath.Base(p), b)
+		if err != nil {
+			return nil, err
+		}
+		t.Keys = append(t.Keys, k)
+	}
+	if trustedRoot != "" {
+		var err error
+		if t.TrustedRoot, err = root.NewTrustedRootFromPath(trustedRoot); err != nil {
+			return nil, fmt.Errorf("trusted root %s: %w", trustedRoot, err)
+		}
+	}
+	if policy != "" {
+		var err error
+		if t.Policy, err = LoadPolicy(policy); err != nil {
+			return nil, err
+		}
+		// Keys a policy names are trusted too.
+		for _, r := range t.Policy.Rules {
+			for _, s := range r.Signers {
+				if s.Key == "" || t.key(filepath.Base(s.Key)) != nil {
+					continue
+				}
+				b, err := os.ReadFile(s.Key)
+				if err != nil {
+					return nil, fmt.Errorf("%s:%d: signer key: %w", policy, r.Line, err)
+				}
+				k, err := ParseKey(filepath.Base(s.Key), b)
+				if err != nil {
+					return nil, err
+				}
+				t.Keys = append(t.Keys, k)
+			}
+		}
+	}
+	return t, nil
+}
+
+// TrustFromImageSet reads the trust material an ImageSet names.
+func TrustFromImageSet(set *config.ImageSet) (*Trust, error) {
+	t, err := TrustFromFiles(set.Trust.Keys, set.Trust.TrustedRoot, set.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", set.Path, err)
+	}
+	t.Source = "ImageSet " + set.Path
+	return t, nil
+}
