@@ -404,27 +404,28 @@ func evaluate(img Image, rule *Rule, sigs, atts []Check) []string {
 	var failures []string
 	signers := coveringSigners(img, sigs, "")
 	if !rule.Require.Satisfied(len(signers), len(rule.Signers)) {
-		names := sortedKeys(signers)
-		msg := fmt.Sprintf("signatures: %s of the rule's %d signers required, %d valid (%s)", rule.Require, len(rule.Signers), len(names), strings.Join(names, ", "))
-		if len(sigs) == 0 {
+		var msg string
+		switch {
+		case len(sigs) == 0 && len(atts) > 0:
+			msg = "no signature found, only attestations (an attestation is not a signature)"
+		case len(sigs) == 0:
 			msg = "no signature found"
-			if len(atts) > 0 {
-				msg += " (attestations are not signatures)"
+		default:
+			names := sortedKeys(signers)
+			if len(names) == 0 {
+				names = []string{"none"}
 			}
-		}
-		for _, c := range sigs {
-			if !c.Valid {
-				msg += fmt.Sprintf("; %s (%s on %s): %s", c.Referrer.Encoded()[:12], c.Format, c.Covers, c.Reason)
-			}
+			msg = fmt.Sprintf("signatures: %s of %s required; valid signatures over the image from: %s",
+				rule.Require, signerNames(rule), strings.Join(names, ", "))
 		}
 		failures = append(failures, msg)
 	}
 	for _, pt := range rule.Attestations {
 		if len(coveringSigners(img, atts, pt)) == 0 {
-			msg := "attestation " + pt + ": none verified"
+			msg := "attestation " + pt + ": none found"
 			for _, c := range atts {
-				if c.PredicateType == pt && !c.Valid {
-					msg += fmt.Sprintf("; %s: %s", c.Referrer.Encoded()[:12], c.Reason)
+				if c.PredicateType == pt {
+					msg = "attestation " + pt + ": none valid"
 				}
 			}
 			failures = append(failures, msg)
@@ -472,6 +473,14 @@ func coveringSigners(img Image, checks []Check, pt string) map[string]bool {
 		}
 	}
 	return root
+}
+
+func signerNames(r *Rule) string {
+	names := make([]string, len(r.Signers))
+	for i, s := range r.Signers {
+		names[i] = s.Name
+	}
+	return "[" + strings.Join(names, ", ") + "]"
 }
 
 func sortedKeys(m map[string]bool) []string {

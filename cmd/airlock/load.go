@@ -1,14 +1,38 @@
 package main
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/verify"
 )
+
+// gate verifies plans and returns those that pass; the others are listed on stderr and in the error.
+func gate(cmd *cobra.Command, trust *verify.Trust, plans []*mirror.ImagePlan) ([]*mirror.ImagePlan, error) {
+	results := trust.Plans(cmd.Context(), plans)
+	var pass []*mirror.ImagePlan
+	var refused []string
+	for i, r := range results {
+		if r.Passed {
+			pass = append(pass, plans[i])
+			continue
+		}
+		refused = append(refused, fmt.Sprintf("%s (%s): %s", r.Source, r.Digest, strings.Join(r.Failures, "; ")))
+		fmt.Fprintf(cmd.ErrOrStderr(), "refused, verification failed: %s: %s\n", r.Source, strings.Join(r.Failures, "; "))
+	}
+	if len(refused) == 0 {
+		return pass, nil
+	}
+	return pass, fmt.Errorf("%d of %d images failed verification and were not loaded:\n  %s", len(refused), len(plans), strings.Join(refused, "\n  "))
+}
 
 func newLoadCmd(g *globalOptions) *cobra.Command {
 	o := &publishOptions{}
+	var verifyFirst bool
 	cmd := &cobra.Command{
 		Use:   "load ARCHIVE --to HOST[:PORT]/PREFIX",
 		Short: "Push an archive into the site registry, digests unchanged, referrers attached",
@@ -46,14 +70,32 @@ interrupted load is cheap to run again. Afterwards every manifest and tag is rea
 			if err != nil {
 				return &checkError{err}
 			}
+			var refused error
+			if verifyFirst {
+				trust, err := verify.TrustFromArchive(ctx, r, cat)
+				if err != nil {
+					return err
+				}
+				plans, refused = gate(cmd, trust, plans)
+				if len(plans) == 0 {
+					return &checkError{refused}
+				}
+			}
 			regs, err := g.registries()
 			if err != nil {
 				return err
 			}
 			rep, err := mirror.Publish(ctx, plans, regs, o.publishOpts(g, "loading"))
-			return finishPublish(cmd, g, o, rep, err)
+			if err := finishPublish(cmd, g, o, rep, err); err != nil {
+				return err
+			}
+			if refused != nil {
+				return &checkError{refused}
+			}
+			return nil
 		},
 	}
 	o.addFlags(cmd)
+	cmd.Flags().BoolVar(&verifyFirst, "verify", false, "verify each image against the archive's trust material first; load only those that pass")
 	return cmd
 }

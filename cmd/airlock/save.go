@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/verify"
 )
 
 type saveOptions struct {
@@ -19,6 +21,7 @@ type saveOptions struct {
 	output     string
 	volumeSize string
 	dryRun     bool
+	verify     bool
 }
 
 func newSaveCmd(g *globalOptions) *cobra.Command {
@@ -48,6 +51,7 @@ reuses the blobs already there (an interrupted save resumes).`,
 	f.StringVarP(&o.output, "output", "o", "", "archive to write: a directory, or NAME.tar (required unless --dry-run)")
 	f.StringVar(&o.volumeSize, "volume-size", "", "split a tar archive into volumes of this size (e.g. 4GiB, 700MB)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "resolve and discover everything, print the plan, write nothing")
+	f.BoolVar(&o.verify, "verify", false, "verify every image against the ImageSet's trust material before writing anything; stop if one fails")
 	_ = cmd.MarkFlagRequired("config")
 	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
 	return cmd
@@ -88,6 +92,18 @@ func runSave(cmd *cobra.Command, g *globalOptions, o *saveOptions) error {
 	}
 	if g.stderrIsTerminal() {
 		opts.Progress = &barProgress{desc: "saving"}
+	}
+	if o.verify {
+		trust, err := verify.TrustFromImageSet(set)
+		if err != nil {
+			return err
+		}
+		opts.Gate = func(ctx context.Context, plans []*mirror.ImagePlan) error {
+			if _, err := gate(cmd, trust, plans); err != nil {
+				return &checkError{fmt.Errorf("save --verify: nothing written: %w", err)}
+			}
+			return nil
+		}
 	}
 	sum, err := mirror.Save(cmd.Context(), set, regs, opts)
 	if err != nil {
