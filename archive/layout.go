@@ -114,6 +114,70 @@ func (l *Layout) Push(_ context.Context, desc ocispec.Descriptor, r io.Reader) e
 	return os.Rename(tmp, dst)
 }
 
+// PushResumable stores the blob desc like Push, keeping what arrived of it when interrupted: the bytes
+// of an earlier, interrupted attempt (kept as a .partial file) are hashed again from disk and open is
+// asked only for the rest, from that offset. It returns how many bytes open's reader delivered.
+func (l *Layout) PushResumable(_ context.Context, desc ocispec.Descriptor, open func(offset int64) (io.ReadCloser, error)) (int64, error) {
+	if err := desc.Digest.Validate(); err != nil {
+		return 0, fmt.Errorf("invalid digest %q: %w", desc.Digest, err)
+	}
+	partial := filepath.Join(l.root, ingestDir, desc.Digest.Encoded()+".partial")
+	f, err := os.OpenFile(partial, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	have := fi.Size()
+	if have > desc.Size {
+		have = 0
+	}
+	v := desc.Digest.Verifier()
+	buf := make([]byte, copyBufferSize)
+	if have > 0 {
+		if _, err := io.CopyBuffer(v, io.LimitReader(f, have), buf); err != nil {
+			return 0, err
+		}
+	}
+	if err := f.Truncate(have); err != nil {
+		return 0, err
+	}
+	if _, err := f.Seek(have, io.SeekStart); err != nil {
+		return 0, err
+	}
+	var got int64
+	if have < desc.Size {
+		rc, err := open(have)
+		if err != nil {
+			return 0, err
+		}
+		got, err = io.CopyBuffer(io.MultiWriter(f, v), io.LimitReader(rc, desc.Size-have+1), buf)
+		rc.Close()
+		if err != nil {
+			return got, err // keep the partial file: the next run resumes from here
+		}
+	}
+	if have+got != desc.Size {
+		os.Remove(partial)
+		return got, fmt.Errorf("blob %s: got %d bytes, the descriptor says %d; the source is damaged or changed, fetch again", desc.Digest, have+got, desc.Size)
+	}
+	if !v.Verified() {
+		os.Remove(partial)
+		return got, &DigestMismatchError{Expected: desc.Digest}
+	}
+	if err := f.Close(); err != nil {
+		return got, err
+	}
+	dst := BlobPath(l.root, desc.Digest)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return got, err
+	}
+	return got, os.Rename(partial, dst)
+}
+
 // PushBytes stores b as the blob desc.
 func (l *Layout) PushBytes(ctx context.Context, desc ocispec.Descriptor, b []byte) error {
 	if ok, err := l.Exists(ctx, desc); err != nil || ok {

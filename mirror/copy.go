@@ -17,6 +17,11 @@ type Target interface {
 	Push(ctx context.Context, desc ocispec.Descriptor, r io.Reader) error
 }
 
+// ResumableTarget keeps partly received blobs and asks only for the rest (archive.Layout does).
+type ResumableTarget interface {
+	PushResumable(ctx context.Context, desc ocispec.Descriptor, open func(offset int64) (io.ReadCloser, error)) (int64, error)
+}
+
 // Progress hears about bytes as they move. Implementations must be safe for concurrent use.
 type Progress interface {
 	// Start announces the total number of bytes to move.
@@ -37,8 +42,12 @@ type Blob struct {
 
 // CopyStats counts what a copy did.
 type CopyStats struct {
-	Copied       int   `json:"copied"`
-	Skipped      int   `json:"skipped"`
+	Copied  int `json:"copied"`
+	Skipped int `json:"skipped"`
+	// Resumed counts blobs finished from a partial file an interrupted run left.
+	Resumed int `json:"resumed"`
+	// BytesFetched counts the bytes actually read from the source (less than BytesCopied on resume).
+	BytesFetched int64 `json:"bytesFetched"`
 	BytesCopied  int64 `json:"bytesCopied"`
 	BytesSkipped int64 `json:"bytesSkipped"`
 }
@@ -73,22 +82,18 @@ func CopyBlobs(ctx context.Context, dst Target, blobs []Blob, concurrency int, p
 	if concurrency < 1 {
 		concurrency = 1
 	}
-	var copied, bytes atomic.Int64
+	var copied, bytes, fetched, resumedN atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(concurrency)
 	for _, b := range todo {
 		g.Go(func() error {
-			rc, err := b.Source.Fetch(gctx, b.Desc)
+			n, resumed, err := copyBlob(gctx, dst, b, progress)
+			fetched.Add(n)
 			if err != nil {
-				return fmt.Errorf("fetch blob %s from %s: %w", b.Desc.Digest, b.Repository, err)
+				return err
 			}
-			defer rc.Close()
-			var r io.Reader = rc
-			if progress != nil {
-				r = &progressReader{r: rc, p: progress}
-			}
-			if err := dst.Push(gctx, b.Desc, r); err != nil {
-				return fmt.Errorf("copy blob %s from %s: %w", b.Desc.Digest, b.Repository, err)
+			if resumed {
+				resumedN.Add(1)
 			}
 			copied.Add(1)
 			bytes.Add(b.Desc.Size)
@@ -97,7 +102,72 @@ func CopyBlobs(ctx context.Context, dst Target, blobs []Blob, concurrency int, p
 	}
 	err := g.Wait()
 	stats.Copied, stats.BytesCopied = int(copied.Load()), bytes.Load()
+	stats.BytesFetched, stats.Resumed = fetched.Load(), int(resumedN.Load())
 	return stats, err
+}
+
+// copyBlob copies one blob, resuming a partial one where the target keeps them and the source can
+// seek (an HTTP Range request). It returns the bytes read from the source.
+func copyBlob(ctx context.Context, dst Target, b Blob, progress Progress) (int64, bool, error) {
+	wrap := func(r io.Reader) io.Reader {
+		if progress != nil {
+			return &progressReader{r: r, p: progress}
+		}
+		return r
+	}
+	if rt, ok := dst.(ResumableTarget); ok {
+		resumed := false
+		n, err := rt.PushResumable(ctx, b.Desc, func(offset int64) (io.ReadCloser, error) {
+			rc, err := b.Source.Fetch(ctx, b.Desc)
+			if err != nil {
+				return nil, fmt.Errorf("fetch blob %s from %s: %w", b.Desc.Digest, b.Repository, err)
+			}
+			if offset > 0 {
+				resumed = true
+				if progress != nil {
+					progress.Add(offset)
+				}
+				if s, ok := rc.(io.Seeker); ok {
+					if _, err := s.Seek(offset, io.SeekStart); err != nil {
+						rc.Close()
+						return nil, fmt.Errorf("resume blob %s at byte %d: %w", b.Desc.Digest, offset, err)
+					}
+				} else if _, err := io.CopyN(io.Discard, rc, offset); err != nil {
+					rc.Close()
+					return nil, fmt.Errorf("resume blob %s at byte %d: %w", b.Desc.Digest, offset, err)
+				}
+			}
+			return struct {
+				io.Reader
+				io.Closer
+			}{wrap(rc), rc}, nil
+		})
+		if err != nil {
+			return n, resumed, fmt.Errorf("copy blob %s from %s: %w", b.Desc.Digest, b.Repository, err)
+		}
+		return n, resumed, nil
+	}
+	rc, err := b.Source.Fetch(ctx, b.Desc)
+	if err != nil {
+		return 0, false, fmt.Errorf("fetch blob %s from %s: %w", b.Desc.Digest, b.Repository, err)
+	}
+	defer rc.Close()
+	cr := &countReader{r: wrap(rc)}
+	if err := dst.Push(ctx, b.Desc, cr); err != nil {
+		return cr.n, false, fmt.Errorf("copy blob %s from %s: %w", b.Desc.Digest, b.Repository, err)
+	}
+	return cr.n, false, nil
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 type progressReader struct {
