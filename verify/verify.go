@@ -266,11 +266,18 @@ func (t *Trust) verifyBundle(b *bundle.Bundle, s Signer, artifactDigest []byte) 
 		material = root.TrustedMaterialCollection{t.TrustedRoot, keys}
 		opts = []sgverify.VerifierOption{sgverify.WithTransparencyLog(1), sgverify.WithIntegratedTimestamps(1)}
 	}
+	if hint := b.GetVerificationMaterial().GetPublicKey().GetHint(); hint != "" && hint != k.Hint {
+		return nil, fmt.Errorf("signed by a different key (key hint %s), not by this one (hint %s)", hint, k.Hint)
+	}
 	v, err := sgverify.NewVerifier(material, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return v.Verify(b, sgverify.NewPolicy(artifact, sgverify.WithKey()))
+	res, err := v.Verify(b, sgverify.NewPolicy(artifact, sgverify.WithKey()))
+	if err != nil && strings.Contains(err.Error(), "could not verify envelope") {
+		return nil, fmt.Errorf("the signature does not verify with this key: the bundle or its payload was altered (%w)", err)
+	}
+	return res, err
 }
 
 // simpleSigning is cosign's legacy signature payload.

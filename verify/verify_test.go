@@ -1,0 +1,233 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/sigstore/sigstore-go/pkg/root"
+
+	"airlock.dev/airlock/referrers"
+	"airlock.dev/airlock/verify/internal/sigtest"
+)
+
+// memBlobs serves blobs from memory.
+type memBlobs map[digest.Digest][]byte
+
+func (m memBlobs) Fetch(_ context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+	b, ok := m[d.Digest]
+	if !ok {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+// fixture is an index with two platform manifests and whatever referrers a case attaches.
+type fixture struct {
+	img   Image
+	blobs memBlobs
+}
+
+var (
+	indexDigest = digest.FromString("the index")
+	amd64       = digest.FromString("linux/amd64 manifest")
+	arm64       = digest.FromString("linux/arm64 manifest")
+)
+
+func newFixture() *fixture {
+	f := &fixture{blobs: memBlobs{}}
+	f.img = Image{
+		Source: "registry.example.com/team/app:1.0", Repository: "registry.example.com/team/app",
+		Digest:    indexDigest,
+		Platforms: map[digest.Digest]string{amd64: "linux/amd64", arm64: "linux/arm64"},
+		Fetch:     f.blobs,
+	}
+	return f
+}
+
+// attach adds a referrer manifest whose layer blobs are given.
+func (f *fixture) attach(subject digest.Digest, manifest []byte, layers ...[]byte) {
+	for _, l := range layers {
+		f.blobs[digest.FromBytes(l)] = l
+	}
+	f.img.Referrers = append(f.img.Referrers, Referrer{Digest: digest.FromBytes(manifest), Subject: subject, Kind: referrers.Kind(manifest), Manifest: manifest})
+}
+
+func (f *fixture) bundle(t *testing.T, subject digest.Digest, b []byte, predicateType string) {
+	m, layer := sigtest.Referrer(t, b, predicateType, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: subject, Size: 100})
+	f.attach(subject, m, layer)
+}
+
+func keyTrust(t *testing.T, keys ...*sigtest.Key) *Trust {
+	tr := &Trust{}
+	for i, k := range keys {
+		pk, err := ParseKey([]string{"release.pub", "other.pub"}[i], k.PublicPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.Keys = append(tr.Keys, pk)
+	}
+	return tr
+}
+
+func signStmt(d digest.Digest) []byte { return sigtest.Statement(d, CosignSignPredicateType, nil) }
+
+const (
+	slsa   = "https://slsa.dev/provenance/v0.2"
+	spdx   = "https://spdx.dev/Document"
+	issuer = "https://issuer.example.com"
+)
+
+func keylessPolicy(subject string, atts ...string) *Policy {
+	return &Policy{Path: "policy.yaml", Rules: []Rule{{
+		Name: "keyless", Match: []string{"**"}, Require: Requirement{Count: 1}, Attestations: atts,
+		Signers: []Signer{{Name: issuer + " / " + subject, Issuer: issuer, Subject: subject}},
+	}}}
+}
+
+func TestVerify(t *testing.T) {
+	key, other := sigtest.NewKey(t), sigtest.NewKey(t)
+	ss := sigtest.NewSigstore(t)
+	trustedRoot, err := root.NewTrustedRootFromJSON(ss.TrustedRootJSON(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	strangerRoot, err := root.NewTrustedRootFromJSON(sigtest.NewSigstore(t).TrustedRootJSON(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPolicy := func(atts ...string) *Policy {
+		return &Policy{Path: "policy.yaml", Rules: []Rule{{Name: "keys", Match: []string{"**"}, Require: Requirement{Count: 1}, Attestations: atts,
+			Signers: []Signer{{Name: "release.pub", Key: "/keys/release.pub"}}}}}
+	}
+
+	cases := []struct {
+		name   string
+		setup  func(t *testing.T, f *fixture) *Trust
+		pass   bool
+		reason string // a failure or check reason must contain this
+	}{
+		{"key bundle on the index", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			return keyTrust(t, key)
+		}, true, ""},
+		{"wrong key", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, other, signStmt(indexDigest)), CosignSignPredicateType)
+			return keyTrust(t, key)
+		}, false, "signed by a different key"},
+		{"signature over another digest", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(digest.FromString("some other image"))), CosignSignPredicateType)
+			return keyTrust(t, key)
+		}, false, "digest"},
+		{"tampered bundle", func(t *testing.T, f *fixture) *Trust {
+			b := sigtest.KeyBundle(t, key, signStmt(indexDigest))
+			var v map[string]any
+			json.Unmarshal(b, &v)
+			env := v["dsseEnvelope"].(map[string]any)
+			sig := env["signatures"].([]any)[0].(map[string]any)
+			s := []byte(sig["sig"].(string))
+			s[10] ^= 0x01
+			sig["sig"] = string(s)
+			b, _ = json.Marshal(v)
+			f.bundle(t, indexDigest, b, CosignSignPredicateType)
+			return keyTrust(t, key)
+		}, false, "was altered"},
+		{"tampered legacy payload", func(t *testing.T, f *fixture) *Trust {
+			payload, sig := sigtest.LegacySignature(t, key, "registry.example.com/team/app", indexDigest)
+			payload = bytes.Replace(payload, []byte("team/app"), []byte("team/evil"), 1)
+			m, _, layer := sigtest.LegacySigManifest(t, payload, sig)
+			f.attach(indexDigest, m, layer)
+			return keyTrust(t, key)
+		}, false, "invalid signature"},
+		{"legacy .sig over another digest", func(t *testing.T, f *fixture) *Trust {
+			payload, sig := sigtest.LegacySignature(t, key, "registry.example.com/team/app", amd64)
+			m, _, layer := sigtest.LegacySigManifest(t, payload, sig)
+			f.attach(indexDigest, m, layer)
+			return keyTrust(t, key)
+		}, false, "signs " + amd64.String()},
+		{"legacy .sig valid", func(t *testing.T, f *fixture) *Trust {
+			payload, sig := sigtest.LegacySignature(t, key, "registry.example.com/team/app", indexDigest)
+			m, _, layer := sigtest.LegacySigManifest(t, payload, sig)
+			f.attach(indexDigest, m, layer)
+			return keyTrust(t, key)
+		}, true, ""},
+		{"attestation only, where a signature is required", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, sigtest.Statement(indexDigest, slsa, map[string]any{"buildType": "x"})), slsa)
+			return keyTrust(t, key)
+		}, false, "an attestation is not a signature"},
+		{"required predicate type missing", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, sigtest.Statement(indexDigest, slsa, nil)), slsa)
+			tr := keyTrust(t, key)
+			tr.Policy = keyPolicy(slsa, spdx)
+			return tr
+		}, false, "attestation " + spdx + ": none found"},
+		{"required attestations present (bundle and legacy .att)", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, sigtest.Statement(indexDigest, slsa, nil)), slsa)
+			m, _, layer := sigtest.LegacyAttManifest(t, sigtest.LegacyAttestation(t, key, sigtest.Statement(indexDigest, spdx, nil)), spdx)
+			f.attach(indexDigest, m, layer)
+			tr := keyTrust(t, key)
+			tr.Policy = keyPolicy(slsa, spdx)
+			return tr
+		}, true, ""},
+		{"signature on one platform only", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, amd64, sigtest.KeyBundle(t, key, signStmt(amd64)), CosignSignPredicateType)
+			return keyTrust(t, key)
+		}, false, "valid signatures over the image from: none"},
+		{"signatures on every platform", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, amd64, sigtest.KeyBundle(t, key, signStmt(amd64)), CosignSignPredicateType)
+			f.bundle(t, arm64, sigtest.KeyBundle(t, key, signStmt(arm64)), CosignSignPredicateType)
+			return keyTrust(t, key)
+		}, true, ""},
+		{"keyless, identity allowed", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, ss.KeylessBundle(t, "release@example.com", issuer, signStmt(indexDigest), time.Now()), CosignSignPredicateType)
+			return &Trust{TrustedRoot: trustedRoot, Policy: keylessPolicy("release@example.com")}
+		}, true, ""},
+		{"keyless, identity not allowed by the policy", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, ss.KeylessBundle(t, "mallory@example.com", issuer, signStmt(indexDigest), time.Now()), CosignSignPredicateType)
+			return &Trust{TrustedRoot: trustedRoot, Policy: keylessPolicy("release@example.com")}
+		}, false, "no matching CertificateIdentity"},
+		{"keyless, certificate not valid at the signing time", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, ss.KeylessBundle(t, "release@example.com", issuer, signStmt(indexDigest), time.Now().Add(sigtest.LeafValidity+time.Hour)), CosignSignPredicateType)
+			return &Trust{TrustedRoot: trustedRoot, Policy: keylessPolicy("release@example.com")}
+		}, false, "outside certificate validity"},
+		{"keyless, transparency log the trusted root does not know", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, ss.KeylessBundle(t, "release@example.com", issuer, signStmt(indexDigest), time.Now()), CosignSignPredicateType)
+			return &Trust{TrustedRoot: strangerRoot, Policy: keylessPolicy("release@example.com")}
+		}, false, "not enough verified log entries"},
+		{"no policy rule matches", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			tr := keyTrust(t, key)
+			tr.Policy = keyPolicy()
+			tr.Policy.Rules[0].Match = []string{"other.example.com/**"}
+			return tr
+		}, false, "no rule of policy"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture()
+			tr := c.setup(t, f)
+			res := tr.Verify(context.Background(), f.img)
+			if res.Passed != c.pass {
+				t.Fatalf("passed = %v, want %v; failures %v; checks %+v %+v", res.Passed, c.pass, res.Failures, res.Signatures, res.Attestations)
+			}
+			if c.reason == "" {
+				return
+			}
+			all := strings.Join(res.Failures, "\n")
+			for _, ch := range append(res.Signatures, res.Attestations...) {
+				all += "\n" + ch.Reason
+			}
+			if !strings.Contains(all, c.reason) {
+				t.Errorf("no reason mentions %q:\n%s", c.reason, all)
+			}
+		})
+	}
+}
