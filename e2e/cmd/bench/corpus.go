@@ -57,6 +57,8 @@ type corpus struct {
 	// Manifests holds every manifest digest: indexes, platform manifests, referrers
 	// (not the tag-schema indexes, which are discovery aids).
 	Manifests map[digest.Digest]bool
+	// ByRepo lists the manifests of each repository.
+	ByRepo map[string][]digest.Digest
 	// Blobs are the unique blobs (layers, configs, referrer payloads), each once.
 	Blobs []blob
 	// Bytes is the sum of the unique blobs' sizes.
@@ -72,7 +74,7 @@ type corpus struct {
 
 // newCorpus returns an empty corpus on host, with its base layers generated.
 func newCorpus(host string, scale float64) *corpus {
-	c := &corpus{Host: host, Manifests: map[digest.Digest]bool{}, seeded: map[string]bool{},
+	c := &corpus{Host: host, Manifests: map[digest.Digest]bool{}, ByRepo: map[string][]digest.Digest{}, seeded: map[string]bool{},
 		rng: rand.NewChaCha8([32]byte{'a', 'i', 'r', 'l', 'o', 'c', 'k'})}
 	for range baseLayers {
 		b := c.random(int(baseSize * scale))
@@ -159,7 +161,7 @@ func (c *corpus) push(ctx context.Context, im image, layerSize int) (image, erro
 			return im, fmt.Errorf("push manifest to %s: %w", im.Repo, err)
 		}
 		desc.Platform = &p
-		c.addManifest(desc.Digest)
+		c.addManifest(im.Repo, desc.Digest)
 		idx.Manifests = append(idx.Manifests, desc)
 	}
 	b, _ := json.Marshal(idx)
@@ -168,7 +170,7 @@ func (c *corpus) push(ctx context.Context, im image, layerSize int) (image, erro
 		return im, fmt.Errorf("push %s: %w", im.Ref(c.Host), err)
 	}
 	im.Index = desc.Digest
-	c.addManifest(desc.Digest)
+	c.addManifest(im.Repo, desc.Digest)
 	for _, subject := range append([]ocispec.Descriptor{desc}, idx.Manifests...) {
 		subject.Platform = nil
 		if err := c.pushReferrers(ctx, repo, im.Repo, subject); err != nil {
@@ -230,7 +232,7 @@ func (c *corpus) pushReferrers(ctx context.Context, repo *remote.Repository, nam
 		if err != nil {
 			return fmt.Errorf("referrer %s on %s in %s: %w", at, subject.Digest, name, err)
 		}
-		c.addManifest(desc.Digest)
+		c.addManifest(name, desc.Digest)
 	}
 	return nil
 }
@@ -248,9 +250,10 @@ func (c *corpus) pushBlob(ctx context.Context, repo *remote.Repository, name, me
 	return d, nil
 }
 
-func (c *corpus) addManifest(d digest.Digest) {
+func (c *corpus) addManifest(repo string, d digest.Digest) {
 	c.mu.Lock()
 	c.Manifests[d] = true
+	c.ByRepo[repo] = append(c.ByRepo[repo], d)
 	c.mu.Unlock()
 }
 
