@@ -9,6 +9,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
+	"oras.land/oras-go/v2/registry/remote"
 )
 
 // Target receives content. It must check each blob against its digest as it streams in.
@@ -118,7 +119,19 @@ func copyBlob(ctx context.Context, dst Target, b Blob, progress Progress) (int64
 	if rt, ok := dst.(ResumableTarget); ok {
 		resumed := false
 		n, err := rt.PushResumable(ctx, b.Desc, func(offset int64) (io.ReadCloser, error) {
-			rc, err := b.Source.Fetch(ctx, b.Desc)
+			var rc io.ReadCloser
+			var err error
+			if repo, ok := b.Source.(*remote.Repository); ok && offset > 0 {
+				rc, err = fetchFrom(ctx, repo, b.Desc, offset)
+			} else {
+				rc, err = b.Source.Fetch(ctx, b.Desc)
+				if err == nil && offset > 0 {
+					_, err = io.CopyN(io.Discard, rc, offset)
+					if err != nil {
+						rc.Close()
+					}
+				}
+			}
 			if err != nil {
 				return nil, fmt.Errorf("fetch blob %s from %s: %w", b.Desc.Digest, b.Repository, err)
 			}
@@ -126,15 +139,6 @@ func copyBlob(ctx context.Context, dst Target, b Blob, progress Progress) (int64
 				resumed = true
 				if progress != nil {
 					progress.Add(offset)
-				}
-				if s, ok := rc.(io.Seeker); ok {
-					if _, err := s.Seek(offset, io.SeekStart); err != nil {
-						rc.Close()
-						return nil, fmt.Errorf("resume blob %s at byte %d: %w", b.Desc.Digest, offset, err)
-					}
-				} else if _, err := io.CopyN(io.Discard, rc, offset); err != nil {
-					rc.Close()
-					return nil, fmt.Errorf("resume blob %s at byte %d: %w", b.Desc.Digest, offset, err)
 				}
 			}
 			return struct {

@@ -33,6 +33,9 @@ type SaveOptions struct {
 	Log     *slog.Logger
 	// Progress, if set, shows bytes moved.
 	Progress Progress
+	// Since names a previous archive: only what it lacks is written (a delta), and the catalog names
+	// the previous catalog as its base.
+	Since string
 	// Gate, if set, is called with the plans before anything is written; an error stops the save.
 	Gate func(ctx context.Context, plans []*ImagePlan) error
 }
@@ -42,6 +45,7 @@ type SaveSummary struct {
 	Archive           string             `json:"archive"`
 	Catalog           digest.Digest      `json:"catalog,omitempty"`
 	DryRun            bool               `json:"dryRun,omitempty"`
+	Base              digest.Digest      `json:"base,omitempty"`
 	Images            []archive.Image    `json:"images"`
 	Platforms         int                `json:"platforms"`
 	Manifests         int                `json:"manifests"`
@@ -85,7 +89,32 @@ func Save(ctx context.Context, set *config.ImageSet, regs *Registries, opts Save
 		}
 	}
 	cat, blobs := catalogOf(plans, opts.Version)
+	inBase := func(ocispec.Descriptor) bool { return false }
+	if opts.Since != "" {
+		base, err := archive.Open(ctx, opts.Since)
+		if err != nil {
+			return nil, fmt.Errorf("--since: %w", err)
+		}
+		defer base.Close()
+		_, baseDesc, err := base.Catalog(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("--since %s: %w", opts.Since, err)
+		}
+		cat.Base = baseDesc.Digest
+		inBase = func(d ocispec.Descriptor) bool {
+			ok, err := base.Exists(ctx, d)
+			return err == nil && ok
+		}
+		kept := blobs[:0]
+		for _, b := range blobs {
+			if !inBase(b.Desc) {
+				kept = append(kept, b)
+			}
+		}
+		blobs = kept
+	}
 	sum := summarize(cat, opts.Output)
+	sum.Base = cat.Base
 	sum.DryRun = opts.DryRun
 	if opts.DryRun {
 		sum.Seconds = time.Since(start).Seconds()
@@ -106,6 +135,9 @@ func Save(ctx context.Context, set *config.ImageSet, regs *Registries, opts Save
 	}
 	for _, p := range plans {
 		for _, n := range p.Nodes() {
+			if inBase(n.Desc) {
+				continue
+			}
 			if err := layout.PushBytes(ctx, n.Desc, n.Manifest); err != nil {
 				return nil, fmt.Errorf("store manifest %s of %s: %w", n.Desc.Digest, p.Source, err)
 			}

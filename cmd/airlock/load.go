@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/mirror"
 	"airlock.dev/airlock/verify"
 )
@@ -66,8 +67,26 @@ interrupted load is cheap to run again. Afterwards every manifest and tag is rea
 			if err != nil {
 				return err
 			}
-			plans, err := mirror.PlansFromArchive(ctx, r, cat)
+			regs, err := g.registries()
 			if err != nil {
+				return err
+			}
+			var base func(config.Image) (mirror.Source, error)
+			if cat.Base != "" {
+				// A delta: what it lacks must already be on the target, loaded from its base.
+				base = func(img config.Image) (mirror.Source, error) {
+					name, err := mirror.TargetRepository(o.to, o.keepHost, img)
+					if err != nil {
+						return nil, err
+					}
+					return regs.Target(name)
+				}
+			}
+			plans, err := mirror.PlansFromDelta(ctx, r, cat, base)
+			if err != nil {
+				if cat.Base != "" {
+					return &checkError{fmt.Errorf("delta archive (base catalog %s): %w", cat.Base, err)}
+				}
 				return &checkError{err}
 			}
 			var refused error
@@ -80,10 +99,6 @@ interrupted load is cheap to run again. Afterwards every manifest and tag is rea
 				if len(plans) == 0 {
 					return &checkError{refused}
 				}
-			}
-			regs, err := g.registries()
-			if err != nil {
-				return err
 			}
 			rep, err := mirror.Publish(ctx, plans, regs, o.publishOpts(g, "loading"))
 			if err := finishPublish(cmd, g, o, rep, err); err != nil {

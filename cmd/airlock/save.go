@@ -22,6 +22,7 @@ type saveOptions struct {
 	volumeSize string
 	dryRun     bool
 	verify     bool
+	since      string
 }
 
 func newSaveCmd(g *globalOptions) *cobra.Command {
@@ -51,6 +52,7 @@ reuses the blobs already there (an interrupted save resumes).`,
 	f.StringVarP(&o.output, "output", "o", "", "archive to write: a directory, or NAME.tar (required unless --dry-run)")
 	f.StringVar(&o.volumeSize, "volume-size", "", "split a tar archive into volumes of this size (e.g. 4GiB, 700MB)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "resolve and discover everything, print the plan, write nothing")
+	f.StringVar(&o.since, "since", "", "write a delta: only what this previous archive lacks (its catalog becomes the base)")
 	f.BoolVar(&o.verify, "verify", false, "verify every image against the ImageSet's trust material before writing anything; stop if one fails")
 	_ = cmd.MarkFlagRequired("config")
 	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
@@ -88,6 +90,7 @@ func runSave(cmd *cobra.Command, g *globalOptions, o *saveOptions) error {
 		DryRun:      o.dryRun,
 		Concurrency: g.concurrency,
 		Version:     version(),
+		Since:       o.since,
 		Log:         g.logger(),
 	}
 	if g.stderrIsTerminal() {

@@ -1,159 +1,202 @@
 package main
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sort"
+	"strconv"
 	"strings"
-	"syscall"
-	"time"
-
-	"github.com/opencontainers/go-digest"
 )
 
-// result is one round of one scenario.
-type result struct {
-	Wall    time.Duration
-	RSSKiB  int64 // peak RSS of the child processes (the largest one)
-	Bytes   int64 // bytes the round had to move, for MB/s
-	Found   int   // corpus manifests present in the output
-	Corpus  int   // corpus manifests it should hold
+// bench holds what every scenario needs.
+type bench struct {
+	o              options
+	r              *runner
+	c              *corpus
+	src, dst, out  string
+	regctl, skopeo string
+}
+
+// row is one scenario: its rounds, or why it did not run.
+type row struct {
+	Name    string
+	Results []result
+	Err     error
 	Skipped string
 }
 
-// runner runs child processes, adding up wall time and keeping the peak RSS.
-type runner struct {
-	env     []string
-	verbose bool
-	logDir  string
-}
+// errSkip marks a scenario that cannot run (a missing tool, or what it reads failed).
+var errSkip = errors.New("skipped")
 
-// run runs name args, returns its wall time and peak RSS (KiB), and on failure the
-// tail of its output.
-func (r *runner) run(ctx context.Context, name string, args ...string) (time.Duration, int64, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = r.env
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	start := time.Now()
-	err := cmd.Run()
-	wall := time.Since(start)
-	var rss int64
-	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			rss = ru.Maxrss
+// rounds runs f o.rounds times and collects the results; it stops at the first error.
+func (b *bench) rounds(ctx context.Context, name string, f func(i int) (result, error)) *row {
+	fmt.Printf("%-44s", name)
+	rw := &row{Name: name}
+	for i := range b.o.rounds {
+		res, err := f(i)
+		if errors.Is(err, errSkip) {
+			rw.Skipped = strings.TrimSuffix(err.Error(), ": "+errSkip.Error())
+			fmt.Printf(" skipped: %s\n", rw.Skipped)
+			return rw
 		}
-	}
-	if r.verbose {
-		fmt.Fprintf(os.Stderr, "  %s %s: %s, %d MiB\n", filepath.Base(name), strings.Join(args, " "), wall.Round(time.Millisecond), rss>>10)
-	}
-	if r.logDir != "" {
-		_ = os.WriteFile(filepath.Join(r.logDir, fmt.Sprintf("%s-%d.log", filepath.Base(name), time.Now().UnixNano())),
-			append([]byte(strings.Join(append([]string{name}, args...), " ")+"\n"), out.Bytes()...), 0o644)
-	}
-	if err != nil {
-		b := out.Bytes()
-		if len(b) > 4000 {
-			b = b[len(b)-4000:]
+		if err == nil && ctx.Err() != nil {
+			err = ctx.Err()
 		}
-		return wall, rss, fmt.Errorf("%s %s: %w\n%s", filepath.Base(name), strings.Join(args, " "), err, b)
-	}
-	return wall, rss, nil
-}
-
-// runEach runs one command per image, sequentially, adding up the wall time.
-func (r *runner) runEach(ctx context.Context, imgs []image, cmd func(image) (string, []string)) (result, error) {
-	var res result
-	for _, im := range imgs {
-		name, args := cmd(im)
-		w, rss, err := r.run(ctx, name, args...)
-		res.Wall += w
-		res.RSSKiB = max(res.RSSKiB, rss)
 		if err != nil {
-			return res, err
+			rw.Err = err
+			fmt.Printf(" FAILED: %v\n", err)
+			return rw
 		}
+		rw.Results = append(rw.Results, res)
+		fmt.Printf(" %7.2fs", res.Wall.Seconds())
 	}
-	return res, nil
+	fmt.Println()
+	return rw
 }
 
-// layoutManifests counts how many of want are stored as blobs under dir (any
-// blobs/sha256 directory below it).
-func layoutManifests(dir string, want map[digest.Digest]bool) int {
-	n := 0
-	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || filepath.Base(filepath.Dir(p)) != "sha256" {
-			return nil
-		}
-		if want[digest.NewDigestFromEncoded(digest.SHA256, d.Name())] {
-			n++
-		}
-		return nil
+func skip(why string) error { return fmt.Errorf("%s: %w", why, errSkip) }
+
+// tagName is the tag an image gets in regctl's and skopeo's single OCI layout.
+func tagName(im image) string {
+	return strings.ReplaceAll(im.Repo, "/", "-") + "-" + im.Tag
+}
+
+// all runs every scenario in order and returns the rows in table order.
+func (b *bench) all(ctx context.Context) ([]*row, error) {
+	c, r, o := b.c, b.r, b.o
+	conc := strconv.Itoa(o.concurrency)
+	imgs := append([]image(nil), c.Images...)
+	want := c.Manifests
+	set := filepath.Join(o.work, "imageset.yaml")
+	if err := os.WriteFile(set, imageSet(b.src, imgs), 0o644); err != nil {
+		return nil, err
+	}
+	archive := filepath.Join(b.out, "airlock-dir")
+	fresh := func(p string) string { _ = os.RemoveAll(p); return p }
+	var rows []*row
+
+	save := b.rounds(ctx, "airlock save -> directory", func(i int) (result, error) {
+		w, rss, err := r.run(ctx, o.airlock, "save", "-q", "-c", set, "-o", fresh(archive), "--concurrency", conc)
+		return result{Wall: w, RSSKiB: rss, Bytes: c.Bytes, Found: layoutManifests(archive, want), Corpus: len(want)}, err
 	})
-	return n
-}
+	rows = append(rows, save)
+	saved := save.Err == nil && save.Skipped == ""
 
-// tarManifests counts how many of want are stored as blobs in the tar volumes
-// base.000, base.001, ... (or base itself when it is not split), read as one stream.
-func tarManifests(base string, want map[digest.Digest]bool) (int, error) {
-	vols, _ := filepath.Glob(base + ".[0-9][0-9][0-9]")
-	sort.Strings(vols)
-	if len(vols) == 0 {
-		vols = []string{base}
-	}
-	var readers []io.Reader
-	for _, v := range vols {
-		f, err := os.Open(v)
-		if err != nil {
-			return 0, err
+	rows = append(rows, b.rounds(ctx, "airlock save -> tar, --volume-size 1GiB", func(i int) (result, error) {
+		dir := fresh(filepath.Join(b.out, "airlock-tar"))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return result{}, err
 		}
-		defer f.Close()
-		readers = append(readers, f)
-	}
-	tr := tar.NewReader(io.MultiReader(readers...))
-	n := 0
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return n, nil
+		base := filepath.Join(dir, "airlock.tar")
+		w, rss, err := r.run(ctx, o.airlock, "save", "-q", "-c", set, "-o", base, "--volume-size", "1GiB", "--concurrency", conc)
+		res := result{Wall: w, RSSKiB: rss, Bytes: c.Bytes, Corpus: len(want)}
+		if err == nil {
+			res.Found, err = tarManifests(base, want)
 		}
-		if err != nil {
-			return n, fmt.Errorf("read %s: %w", base, err)
-		}
-		if dir, hex := filepath.Split(h.Name); strings.HasSuffix(dir, "sha256/") &&
-			want[digest.NewDigestFromEncoded(digest.SHA256, hex)] {
-			n++
-		}
-	}
-}
+		_ = os.RemoveAll(dir)
+		return res, err
+	}))
 
-// registryManifests counts how many of want exist in host under prefix/<repo> for the
-// repositories of imgs (HEAD of each manifest in its image's repository).
-func registryManifests(ctx context.Context, host, prefix string, imgs []image, byRepo map[string][]digest.Digest) int {
-	n := 0
-	seen := map[string]bool{}
-	for _, im := range imgs {
-		if seen[im.Repo] {
-			continue
+	rows = append(rows, b.rounds(ctx, "airlock load (directory -> registry)", func(i int) (result, error) {
+		if !saved {
+			return result{}, skip("no archive: airlock save failed")
 		}
-		seen[im.Repo] = true
-		for _, d := range byRepo[im.Repo] {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodHead,
-				"http://"+host+"/v2/"+prefix+"/"+im.Repo+"/manifests/"+d.String(), nil)
-			req.Header.Set("Accept", "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json")
-			if resp, err := http.DefaultClient.Do(req); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					n++
-				}
-			}
+		prefix := fmt.Sprintf("airlock-load-%d", i)
+		w, rss, err := r.run(ctx, o.airlock, "load", "-q", archive, "--to", b.dst+"/"+prefix, "--concurrency", conc)
+		return result{Wall: w, RSSKiB: rss, Bytes: c.Bytes, Corpus: len(want),
+			Found: registryManifests(ctx, b.dst, prefix, imgs, c.ByRepo)}, err
+	}))
+
+	rows = append(rows, b.rounds(ctx, "airlock re-save, nothing changed", func(i int) (result, error) {
+		if !saved {
+			return result{}, skip("no archive: airlock save failed")
 		}
-	}
-	return n
+		w, rss, err := r.run(ctx, o.airlock, "save", "-q", "-c", set, "-o", archive, "--concurrency", conc)
+		return result{Wall: w, RSSKiB: rss, Found: layoutManifests(archive, want), Corpus: len(want)}, err
+	}))
+
+	regDir := filepath.Join(b.out, "regctl")
+	rows = append(rows, b.rounds(ctx, "regctl image copy --referrers -> ocidir", func(i int) (result, error) {
+		if b.regctl == "" {
+			return result{}, skip("regctl not installed (scripts/install-tools.sh regctl)")
+		}
+		fresh(regDir)
+		res, err := r.runEach(ctx, imgs, func(im image) (string, []string) {
+			return b.regctl, []string{"image", "copy", "--referrers", "--digest-tags", im.Ref(b.src), "ocidir://" + regDir + ":" + tagName(im)}
+		})
+		res.Bytes, res.Found, res.Corpus = c.Bytes, layoutManifests(regDir, want), len(want)
+		return res, err
+	}))
+	rows = append(rows, b.rounds(ctx, "regctl image copy --referrers ocidir -> reg", func(i int) (result, error) {
+		if b.regctl == "" {
+			return result{}, skip("regctl not installed (scripts/install-tools.sh regctl)")
+		}
+		prefix := fmt.Sprintf("regctl-load-%d", i)
+		res, err := r.runEach(ctx, imgs, func(im image) (string, []string) {
+			return b.regctl, []string{"image", "copy", "--referrers", "--digest-tags", "ocidir://" + regDir + ":" + tagName(im), b.dst + "/" + prefix + "/" + im.Repo + ":" + im.Tag}
+		})
+		res.Bytes, res.Corpus = c.Bytes, len(want)
+		res.Found = registryManifests(ctx, b.dst, prefix, imgs, c.ByRepo)
+		return res, err
+	}))
+
+	skDir := filepath.Join(b.out, "skopeo")
+	rows = append(rows, b.rounds(ctx, "skopeo copy --all -> oci layout", func(i int) (result, error) {
+		if b.skopeo == "" {
+			return result{}, skip("skopeo: not installed (scripts/install-bench-tools.sh)")
+		}
+		fresh(skDir)
+		res, err := r.runEach(ctx, imgs, func(im image) (string, []string) {
+			return b.skopeo, []string{"--insecure-policy", "copy", "--all", "--src-tls-verify=false", "docker://" + im.Ref(b.src), "oci:" + skDir + ":" + tagName(im)}
+		})
+		res.Bytes, res.Found, res.Corpus = c.Bytes, layoutManifests(skDir, want), len(want)
+		return res, err
+	}))
+	rows = append(rows, b.rounds(ctx, "skopeo copy --all oci layout -> registry", func(i int) (result, error) {
+		if b.skopeo == "" {
+			return result{}, skip("skopeo: not installed (scripts/install-bench-tools.sh)")
+		}
+		prefix := fmt.Sprintf("skopeo-load-%d", i)
+		res, err := r.runEach(ctx, imgs, func(im image) (string, []string) {
+			return b.skopeo, []string{"--insecure-policy", "copy", "--all", "--preserve-digests", "--dest-tls-verify=false", "oci:" + skDir + ":" + tagName(im), "docker://" + b.dst + "/" + prefix + "/" + im.Repo + ":" + im.Tag}
+		})
+		res.Bytes, res.Corpus = c.Bytes, len(want)
+		res.Found = registryManifests(ctx, b.dst, prefix, imgs, c.ByRepo)
+		return res, err
+	}))
+
+	rows = append(rows, b.rounds(ctx, "raw: Go HTTP GET of every blob -> files", func(i int) (result, error) {
+		self, err := os.Executable()
+		if err != nil {
+			return result{}, err
+		}
+		list := filepath.Join(o.work, "blobs.txt")
+		if err := writeBlobList(list, b.src, c.Blobs); err != nil {
+			return result{}, err
+		}
+		dir := fresh(filepath.Join(b.out, "raw"))
+		w, rss, err := r.run(ctx, self, "-rawcopy", list, "-rawdir", dir, "-concurrency", conc)
+		_ = os.RemoveAll(dir)
+		return result{Wall: w, RSSKiB: rss, Bytes: c.Bytes}, err
+	}))
+
+	// Last: it adds images to the source registry and to the corpus.
+	rows = append(rows, b.rounds(ctx, "airlock re-save after one new tag", func(i int) (result, error) {
+		if !saved {
+			return result{}, skip("no archive: airlock save failed")
+		}
+		before := c.Bytes
+		layer := int(float64(newBytes) * o.scale / float64(len(platforms)))
+		if _, err := c.push(ctx, image{Repo: "bench/repo0", Tag: fmt.Sprintf("new%d", i)}, layer); err != nil {
+			return result{}, fmt.Errorf("push the new tag: %w", err)
+		}
+		if err := os.WriteFile(set, imageSet(b.src, c.Images), 0o644); err != nil {
+			return result{}, err
+		}
+		w, rss, err := r.run(ctx, o.airlock, "save", "-q", "-c", set, "-o", archive, "--concurrency", conc)
+		return result{Wall: w, RSSKiB: rss, Bytes: c.Bytes - before, Found: layoutManifests(archive, c.Manifests), Corpus: len(c.Manifests)}, err
+	}))
+	return rows, nil
 }

@@ -1,0 +1,153 @@
+// Command bench measures airlock save, load and re-save against regctl, skopeo and a
+// plain Go copy of the same bytes, on loopback distribution registries, and prints a
+// table of medians next to the targets of issue 5.
+//
+//	bench -airlock bin/airlock [-scale 1.0] [-rounds 3] [-concurrency 8] [-work DIR] [-v]
+//
+// `make bench` runs it. The corpus (20 two-platform indexes over 10 repositories, about
+// 1 GiB of unique random bytes at -scale 1, with a signature-like and an SBOM referrer on
+// every index and platform manifest) is pushed once and reused for every round.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"airlock.dev/airlock/e2e/internal/registries"
+	"airlock.dev/airlock/e2e/internal/tools"
+)
+
+type options struct {
+	airlock     string
+	scale       float64
+	rounds      int
+	concurrency int
+	work        string
+	verbose     bool
+	keep        bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.airlock, "airlock", "", "path of the airlock binary (required)")
+	flag.Float64Var(&o.scale, "scale", 1.0, "corpus size: 1.0 is about 1 GiB of unique bytes; 0.1 for a quick run")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds per scenario; the table shows medians")
+	flag.IntVar(&o.concurrency, "concurrency", 8, "airlock --concurrency, and the raw baseline's parallel downloads")
+	flag.StringVar(&o.work, "work", "", "working directory for registries and outputs (default: a temp dir, removed at the end)")
+	flag.BoolVar(&o.verbose, "v", false, "print every command with its time and RSS; keep each command's output under WORK/logs")
+	flag.BoolVar(&o.keep, "keep", false, "keep the working directory")
+	rawList := flag.String("rawcopy", "", "internal: copy the blobs listed in this file (the raw baseline's child process)")
+	rawDir := flag.String("rawdir", "", "internal: where -rawcopy writes")
+	flag.Parse()
+	if *rawList != "" {
+		if err := rawCopy(*rawList, *rawDir, o.concurrency); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	if o.airlock == "" || flag.NArg() > 0 || o.rounds < 1 || o.scale <= 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, o)
+	cancel()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "\nbench: FAILED: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) (err error) {
+	if o.airlock, err = filepath.Abs(o.airlock); err != nil {
+		return err
+	}
+	if _, err := os.Stat(o.airlock); err != nil {
+		return fmt.Errorf("airlock binary: %w (build it with: make build)", err)
+	}
+	if o.work == "" {
+		if o.work, err = os.MkdirTemp("", "airlock-bench-"); err != nil {
+			return err
+		}
+		if !o.keep {
+			defer os.RemoveAll(o.work)
+		}
+	} else if o.work, err = filepath.Abs(o.work); err != nil {
+		return err
+	}
+	home := filepath.Join(o.work, "home")
+	for _, d := range []string{home, filepath.Join(o.work, "out")} {
+		if err := os.RemoveAll(d); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	r := &runner{verbose: o.verbose, env: append(os.Environ(), "HOME="+home,
+		"XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "DOCKER_CONFIG="+filepath.Join(home, ".docker"))}
+	if o.verbose {
+		r.logDir = filepath.Join(o.work, "logs")
+		_ = os.MkdirAll(r.logDir, 0o755)
+	}
+
+	var regs []string
+	for _, name := range []string{"source", "target"} {
+		dir := filepath.Join(o.work, "registry-"+name)
+		_ = os.RemoveAll(dir)
+		host, stop, err := registries.StartDistributionProcess(ctx, dir)
+		if err != nil {
+			return fmt.Errorf("start %s registry: %w", name, err)
+		}
+		defer stop()
+		regs = append(regs, host)
+	}
+	src, dst := regs[0], regs[1]
+
+	start := time.Now()
+	c := newCorpus(src, o.scale)
+	if err := c.build(ctx, o.scale); err != nil {
+		return fmt.Errorf("build corpus: %w", err)
+	}
+	fmt.Printf("corpus on %s: %d images in %d repositories, %d manifests (incl. %d referrers), %d blobs, %.1f MiB unique, built in %s\n",
+		src, len(c.Images), repos, len(c.Manifests), len(c.Manifests)-len(c.Images)*(1+len(platforms)),
+		len(c.Blobs), float64(c.Bytes)/(1<<20), time.Since(start).Round(time.Second))
+	fmt.Printf("target registry %s; %d rounds per scenario, airlock --concurrency %d; %d CPUs\n\n",
+		dst, o.rounds, o.concurrency, numCPU())
+
+	b := &bench{o: o, r: r, c: c, src: src, dst: dst, out: filepath.Join(o.work, "out")}
+	if err := b.setupTools(ctx); err != nil {
+		return err
+	}
+	rows, err := b.all(ctx)
+	printTable(os.Stdout, rows, c)
+	return err
+}
+
+// setupTools finds regctl and skopeo and points regctl's config (in the temp HOME) at
+// the plain-HTTP loopback registries.
+func (b *bench) setupTools(ctx context.Context) error {
+	var err error
+	if b.regctl, err = tools.Find("regctl"); err != nil {
+		fmt.Printf("regctl: not installed (scripts/install-tools.sh regctl)\n")
+		b.regctl = ""
+	} else {
+		for _, h := range []string{b.src, b.dst} {
+			if _, _, err := b.r.run(ctx, b.regctl, "registry", "set", "--tls", "disabled", h); err != nil {
+				return err
+			}
+		}
+	}
+	if b.skopeo, err = tools.Find("skopeo"); err != nil {
+		fmt.Printf("skopeo: not installed (scripts/install-bench-tools.sh)\n")
+		b.skopeo = ""
+	}
+	return nil
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs each Go native fuzz target for a bounded time, one after another, and stops at the first
+# failure. A failing input is written under the package's testdata/fuzz/<Target>/ by go test; commit
+# it once the bug is fixed so it runs as a regression test with `go test ./...`.
+# Usage: FUZZTIME=30s scripts/fuzz.sh [package:Target...]   (default: every target, 10s each)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FUZZTIME=${FUZZTIME:-10s}
+
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  targets=(
+    config:FuzzParseImageSet
+    config:FuzzParseReference
+    verify:FuzzParsePolicy
+    archive:FuzzTarReader
+    archive:FuzzCatalog
+    archive:FuzzVolumeList
+    referrers:FuzzArtifactType
+    referrers:FuzzTagSchemaIndex
+  )
+fi
+
+for t in "${targets[@]}"; do
+  pkg=${t%%:*}
+  name=${t#*:}
+  echo "== $pkg $name ($FUZZTIME)"
+  if ! go test -run='^$' -fuzz="^${name}\$" -fuzztime="$FUZZTIME" "./$pkg"; then
+    echo "fuzz.sh: $pkg $name failed; the failing input is under $pkg/testdata/fuzz/$name/" >&2
+    exit 1
+  fi
+done
