@@ -202,12 +202,15 @@ func readBlob(ctx context.Context, f Fetcher, desc ocispec.Descriptor) ([]byte, 
 
 // checkBundle verifies a Sigstore bundle with sigstore-go against each signer of the rule.
 func (t *Trust) checkBundle(c *Check, blob []byte, rule *Rule, annotations map[string]string) {
+	c.PredicateType = annotations["dev.sigstore.bundle.predicateType"]
+	if c.PredicateType == "" {
+		c.PredicateType = CosignSignPredicateType // a bundle without the annotation is a signature
+	}
 	var b bundle.Bundle
 	if err := b.UnmarshalJSON(blob); err != nil {
 		c.Reason = "invalid Sigstore bundle: " + err.Error()
 		return
 	}
-	c.PredicateType = annotations["dev.sigstore.bundle.predicateType"]
 	hexDigest, err := hex.DecodeString(c.Subject.Encoded())
 	if err != nil {
 		c.Reason = "subject digest: " + err.Error()

@@ -3,6 +3,7 @@ package verify
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"strings"
@@ -131,9 +132,9 @@ func TestVerify(t *testing.T) {
 			json.Unmarshal(b, &v)
 			env := v["dsseEnvelope"].(map[string]any)
 			sig := env["signatures"].([]any)[0].(map[string]any)
-			s := []byte(sig["sig"].(string))
-			s[10] ^= 0x01
-			sig["sig"] = string(s)
+			raw, _ := base64.StdEncoding.DecodeString(sig["sig"].(string))
+			raw[len(raw)-3] ^= 0x01
+			sig["sig"] = base64.StdEncoding.EncodeToString(raw)
 			b, _ = json.Marshal(v)
 			f.bundle(t, indexDigest, b, CosignSignPredicateType)
 			return keyTrust(t, key)
