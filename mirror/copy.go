@@ -54,7 +54,7 @@ type CopyStats struct {
 }
 
 // CopyBlobs copies blobs to dst, each digest once, concurrency at a time; blobs dst has are skipped.
-func CopyBlobs(ctx context.Context, dst Target, blobs []Blob, concurrency int, progress Progress) (CopyStats, error) {
+func CopyBlobs(ctx context.Context, dst Target, blobs []Blob, concurrency int, progress Progress, retry Retry) (CopyStats, error) {
 	var todo []Blob
 	var stats CopyStats
 	seen := map[digest.Digest]bool{}
@@ -88,12 +88,19 @@ func CopyBlobs(ctx context.Context, dst Target, blobs []Blob, concurrency int, p
 	g.SetLimit(concurrency)
 	for _, b := range todo {
 		g.Go(func() error {
-			n, resumed, err := copyBlob(gctx, dst, b, progress)
-			fetched.Add(n)
+			anyResumed := false
+			err := retry.do(gctx, fmt.Sprintf("blob %s of %s", b.Desc.Digest, b.Repository), func(ctx context.Context) error {
+				actx, kick, stop := withWatchdog(ctx, retry.orDefault().StallTimeout)
+				defer stop()
+				n, resumed, err := copyBlob(actx, dst, b, progress, kick)
+				fetched.Add(n)
+				anyResumed = anyResumed || resumed
+				return stallErr(actx, err)
+			})
 			if err != nil {
 				return err
 			}
-			if resumed {
+			if anyResumed {
 				resumedN.Add(1)
 			}
 			copied.Add(1)
@@ -109,8 +116,9 @@ func CopyBlobs(ctx context.Context, dst Target, blobs []Blob, concurrency int, p
 
 // copyBlob copies one blob, resuming a partial one where the target keeps them and the source can
 // seek (an HTTP Range request). It returns the bytes read from the source.
-func copyBlob(ctx context.Context, dst Target, b Blob, progress Progress) (int64, bool, error) {
+func copyBlob(ctx context.Context, dst Target, b Blob, progress Progress, kick func()) (int64, bool, error) {
 	wrap := func(r io.Reader) io.Reader {
+		r = &kickReader{r: r, kick: kick}
 		if progress != nil {
 			return &progressReader{r: r, p: progress}
 		}

@@ -108,9 +108,18 @@ type Planner struct {
 	Registries *Registries
 	Referrers  config.Referrers
 	Log        *slog.Logger
+	// Retry bounds retries of failed requests; zero means DefaultRetry.
+	Retry Retry
 
 	mu    sync.Mutex
 	discs map[string]*referrers.Discoverer
+}
+
+func (p *Planner) retry() Retry {
+	if p == nil {
+		return DefaultRetry
+	}
+	return p.Retry.orDefault()
 }
 
 // Plan resolves img in its source registry and walks its graph.
@@ -221,7 +230,12 @@ func (w *walker) manifest(ctx context.Context, desc ocispec.Descriptor, platform
 	if depth > maxDepth {
 		return nil, fmt.Errorf("manifest %s: indexes nest more than %d deep; refusing a cyclic or hostile graph", desc.Digest, maxDepth)
 	}
-	b, err := fetchManifest(ctx, w.repo, desc)
+	var b []byte
+	err := w.planner.retry().do(ctx, "manifest "+desc.Digest.String()+" of "+w.repoName, func(ctx context.Context) error {
+		var err error
+		b, err = fetchManifest(ctx, w.repo, desc)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +300,12 @@ func (w *walker) referrers(ctx context.Context, disc *referrers.Discoverer, subj
 				continue
 			}
 			asked[s.Desc.Digest] = true
-			found, err := disc.Find(ctx, s.Desc)
+			var found []referrers.Found
+			err := w.planner.retry().do(ctx, "referrers of "+s.Desc.Digest.String()+" in "+w.repoName, func(ctx context.Context) error {
+				var err error
+				found, err = disc.Find(ctx, s.Desc)
+				return err
+			})
 			if err != nil {
 				return nil, err
 			}

@@ -32,6 +32,8 @@ type PublishOptions struct {
 	Concurrency int
 	Log         *slog.Logger
 	Progress    Progress
+	// Retry bounds retries of failed transfers; zero means DefaultRetry.
+	Retry Retry
 }
 
 // Counts counts items and bytes by what happened to them.
@@ -166,6 +168,7 @@ func Publish(ctx context.Context, plans []*ImagePlan, regs *Registries, opts Pub
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
+	p.opts.Retry = opts.Retry.orDefault()
 	p.report.Images = make([]ImageReport, len(plans))
 	for i, plan := range plans {
 		repoName, err := TargetRepository(opts.To, opts.KeepHost, plan.Image)
@@ -264,7 +267,11 @@ func (p *publishing) referrersAPI(ctx context.Context, name string) (bool, error
 			pr.err = err
 			return
 		}
-		pr.api, pr.err = referrers.Probe(ctx, repo)
+		pr.err = p.opts.Retry.do(ctx, "probe referrers API of "+name, func(ctx context.Context) error {
+			var err error
+			pr.api, err = referrers.Probe(ctx, repo)
+			return err
+		})
 		p.log.Debug("target referrers API probed", "repository", name, "api", pr.api, "err", pr.err)
 	})
 	return pr.api, pr.err
@@ -296,6 +303,10 @@ func (f *failedSet) of(plan *ImagePlan) (digest.Digest, bool) {
 	}
 	return "", false
 }
+
+// errMountRefused stops oras-go from uploading inside Mount when the registry declines to mount: the
+// upload then goes through airlock's own retried upload.
+var errMountRefused = errors.New("mount refused")
 
 type blobJob struct {
 	repoName string
@@ -331,7 +342,12 @@ func (p *publishing) pushBlobs(ctx context.Context, plans []*ImagePlan) *failedS
 			if err != nil {
 				return err
 			}
-			ok, err := repo.Blobs().Exists(gctx, j.desc)
+			var ok bool
+			err = p.opts.Retry.do(gctx, "check blob "+j.desc.Digest.String()+" in "+j.repoName, func(ctx context.Context) error {
+				var err error
+				ok, err = repo.Blobs().Exists(ctx, j.desc)
+				return err
+			})
 			if err != nil {
 				return fmt.Errorf("check blob %s in %s: %w", j.desc.Digest, j.repoName, err)
 			}
@@ -404,18 +420,38 @@ func (p *publishing) pushBlob(ctx context.Context, j blobJob) error {
 	if err != nil {
 		return err
 	}
+	kick := func() {}
 	open := func() (io.ReadCloser, error) {
 		rc, err := j.src.Fetch(ctx, j.desc)
 		if err != nil {
 			return nil, err
 		}
+		var r io.Reader = &kickReader{r: rc, kick: func() { kick() }}
 		if p.opts.Progress != nil {
-			return struct {
-				io.Reader
-				io.Closer
-			}{&progressReader{r: rc, p: p.opts.Progress}, rc}, nil
+			r = &progressReader{r: r, p: p.opts.Progress}
 		}
-		return rc, nil
+		return struct {
+			io.Reader
+			io.Closer
+		}{r, rc}, nil
+	}
+	// upload streams the blob once; a failed stream is retried from the source, since oras-go's
+	// retry transport cannot rewind it.
+	upload := func() error {
+		return p.opts.Retry.do(ctx, fmt.Sprintf("push blob %s to %s", j.desc.Digest, j.repoName), func(ctx context.Context) error {
+			actx, k, stop := withWatchdog(ctx, p.opts.Retry.StallTimeout)
+			defer stop()
+			kick = k
+			rc, err := open()
+			if err != nil {
+				return fmt.Errorf("read blob %s: %w", j.desc.Digest, err)
+			}
+			defer rc.Close()
+			if err := repo.Blobs().Push(actx, j.desc, rc); err != nil {
+				return stallErr(actx, fmt.Errorf("push blob %s to %s: %w", j.desc.Digest, j.repoName, err))
+			}
+			return nil
+		})
 	}
 	mine, from := p.own(j, false)
 	if from != nil {
@@ -426,9 +462,14 @@ func (p *publishing) pushBlob(ctx context.Context, j blobJob) error {
 		}
 		if from.ok {
 			fellBack := false
-			err := repo.Blobs().(interface {
-				Mount(context.Context, ocispec.Descriptor, string, func() (io.ReadCloser, error)) error
-			}).Mount(ctx, j.desc, from.repo, func() (io.ReadCloser, error) { fellBack = true; return open() })
+			err := p.opts.Retry.do(ctx, fmt.Sprintf("mount blob %s into %s", j.desc.Digest, j.repoName), func(ctx context.Context) error {
+				return repo.Blobs().(interface {
+					Mount(context.Context, ocispec.Descriptor, string, func() (io.ReadCloser, error)) error
+				}).Mount(ctx, j.desc, from.repo, func() (io.ReadCloser, error) { fellBack = true; return nil, errMountRefused })
+			})
+			if fellBack || errors.Is(err, errMountRefused) {
+				fellBack, err = true, upload()
+			}
 			if err != nil {
 				return fmt.Errorf("mount blob %s into %s: %w", j.desc.Digest, j.repoName, err)
 			}
@@ -443,17 +484,7 @@ func (p *publishing) pushBlob(ctx context.Context, j blobJob) error {
 			return nil
 		}
 	}
-	err = func() error {
-		rc, err := open()
-		if err != nil {
-			return fmt.Errorf("read blob %s: %w", j.desc.Digest, err)
-		}
-		defer rc.Close()
-		if err := repo.Blobs().Push(ctx, j.desc, rc); err != nil {
-			return fmt.Errorf("push blob %s to %s: %w", j.desc.Digest, j.repoName, err)
-		}
-		return nil
-	}()
+	err = upload()
 	if mine != nil {
 		mine.ok = err == nil
 		close(mine.done)
@@ -482,8 +513,14 @@ func (p *publishing) pushImage(ctx context.Context, plan *ImagePlan, ir *ImageRe
 		return false, err
 	}
 	pushed := false
+	retry := p.opts.Retry
 	push := func(n *Node) error {
-		ok, err := repo.Manifests().Exists(ctx, n.Desc)
+		var ok bool
+		err := retry.do(ctx, "check manifest "+n.Desc.Digest.String()+" in "+ir.Repository, func(ctx context.Context) error {
+			var err error
+			ok, err = repo.Manifests().Exists(ctx, n.Desc)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("check manifest %s: %w", n.Desc.Digest, err)
 		}
@@ -491,7 +528,10 @@ func (p *publishing) pushImage(ctx context.Context, plan *ImagePlan, ir *ImageRe
 			p.count(func(c *Counts) { c.Skipped++; c.BytesSkipped += n.Desc.Size }, false)
 			return nil
 		}
-		if err := repo.Manifests().Push(ctx, n.Desc, bytes.NewReader(n.Manifest)); err != nil {
+		err = retry.do(ctx, "push manifest "+n.Desc.Digest.String()+" to "+ir.Repository, func(ctx context.Context) error {
+			return repo.Manifests().Push(ctx, n.Desc, bytes.NewReader(n.Manifest))
+		})
+		if err != nil {
 			return fmt.Errorf("push manifest %s (%s): %w", n.Desc.Digest, n.Desc.MediaType, err)
 		}
 		pushed = true
@@ -533,7 +573,12 @@ func (p *publishing) pushImage(ctx context.Context, plan *ImagePlan, ir *ImageRe
 		}
 		if !api {
 			for _, s := range subjects {
-				changed, err := referrers.EnsureTagSchema(ctx, repo, s, bySubject[s])
+				var changed bool
+				err := retry.do(ctx, "referrers index of "+s.String()+" in "+ir.Repository, func(ctx context.Context) error {
+					var err error
+					changed, err = referrers.EnsureTagSchema(ctx, repo, s, bySubject[s])
+					return err
+				})
 				if err != nil {
 					return pushed, err
 				}
@@ -563,7 +608,10 @@ func (p *publishing) pushImage(ctx context.Context, plan *ImagePlan, ir *ImageRe
 		if err == nil && cur.Digest == t.n.Desc.Digest {
 			continue
 		}
-		if err := repo.Manifests().PushReference(ctx, t.n.Desc, bytes.NewReader(t.n.Manifest), t.tag); err != nil {
+		err = retry.do(ctx, "tag "+ir.Repository+":"+t.tag, func(ctx context.Context) error {
+			return repo.Manifests().PushReference(ctx, t.n.Desc, bytes.NewReader(t.n.Manifest), t.tag)
+		})
+		if err != nil {
 			return pushed, fmt.Errorf("tag %s:%s: %w", ir.Repository, t.tag, err)
 		}
 		pushed = true
@@ -571,7 +619,12 @@ func (p *publishing) pushImage(ctx context.Context, plan *ImagePlan, ir *ImageRe
 	}
 	// 4. Proof: read every manifest back and every tag.
 	for _, n := range plan.Nodes() {
-		b, err := fetchManifest(ctx, repo, n.Desc)
+		var b []byte
+		err := retry.do(ctx, "read back manifest "+n.Desc.Digest.String(), func(ctx context.Context) error {
+			var err error
+			b, err = fetchManifest(ctx, repo, n.Desc)
+			return err
+		})
 		if err != nil {
 			return pushed, fmt.Errorf("%w: check on the target: %v", ErrCheckFailed, err)
 		}
@@ -581,7 +634,12 @@ func (p *publishing) pushImage(ctx context.Context, plan *ImagePlan, ir *ImageRe
 		p.checked.Add(1)
 	}
 	for _, t := range tags {
-		cur, err := repo.Resolve(ctx, t.tag)
+		var cur ocispec.Descriptor
+		err := retry.do(ctx, "resolve tag "+t.tag, func(ctx context.Context) error {
+			var err error
+			cur, err = repo.Resolve(ctx, t.tag)
+			return err
+		})
 		if err != nil {
 			return pushed, fmt.Errorf("%w: tag %s on the target: %v", ErrCheckFailed, t.tag, err)
 		}

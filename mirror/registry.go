@@ -1,9 +1,12 @@
 package mirror
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -19,8 +22,16 @@ import (
 
 // RegistryOptions says how registries are reached.
 type RegistryOptions struct {
-	// PlainHTTP lists hosts (host or host:port) reached over plain HTTP. Loopback hosts always are.
+	// PlainHTTP lists hosts (host or host:port) reached over plain HTTP. Loopback hosts are too, unless
+	// listed in TLS.
 	PlainHTTP []string
+	// TLS lists hosts (host or host:port) reached over HTTPS even though they are on loopback.
+	TLS []string
+	// NamedHosts lists registry hosts (host or host:port) the user named, whose bearer token service may
+	// sit on another loopback or private host (see RealmTransport). Every host a repository is opened on
+	// is added to it as well: airlock only opens repositories named in the ImageSet, by --to or
+	// --against, or recorded in an archive the user gave it.
+	NamedHosts []string
 	// CAFile is a PEM bundle of extra certificate authorities trusted for TLS.
 	CAFile string
 	// UserAgent is sent with every request.
@@ -30,7 +41,8 @@ type RegistryOptions struct {
 // Registries hands out repository clients sharing one HTTP client, credential store and token cache.
 type Registries struct {
 	opts   RegistryOptions
-	client *auth.Client
+	client remote.Client
+	realms *RealmTransport
 
 	mu    sync.Mutex
 	repos map[string]*remote.Repository
@@ -56,12 +68,25 @@ func NewRegistries(opts RegistryOptions) (*Registries, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
+	for _, h := range opts.TLS {
+		if hostListed(opts.PlainHTTP, h) {
+			return nil, fmt.Errorf("--tls %s and --plain-http %s: pick one for this host", h, h)
+		}
+	}
 	store, err := credentials.NewStoreFromDocker(credentials.StoreOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("read docker credentials (config.json): %w; fix the file or set DOCKER_CONFIG", err)
 	}
+	// Token requests to a rewritten realm get their own transport, whose dialer refuses link-local,
+	// CGNAT and unspecified addresses whatever the name resolves to when dialled.
+	realmTr := tr.Clone()
+	realmTr.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: RealmDialControl}).DialContext
+	realms := NewRealmTransport(retry.NewTransport(tr), retry.NewTransport(realmTr))
+	for _, h := range opts.NamedHosts {
+		realms.Name(h)
+	}
 	client := &auth.Client{
-		Client:     &http.Client{Transport: retry.NewTransport(tr)},
+		Client:     &http.Client{Transport: realms},
 		Cache:      auth.NewCache(),
 		Credential: credentials.Credential(store),
 	}
@@ -70,7 +95,7 @@ func NewRegistries(opts RegistryOptions) (*Registries, error) {
 		ua = "airlock"
 	}
 	client.SetUserAgent(ua)
-	return &Registries{opts: opts, client: client, repos: map[string]*remote.Repository{}}, nil
+	return &Registries{opts: opts, client: hintClient{client}, realms: realms, repos: map[string]*remote.Repository{}}, nil
 }
 
 // Repository returns the client for name ("host[:port]/path"), shared by all callers.
@@ -96,11 +121,24 @@ func (r *Registries) newRepository(name string) (*remote.Repository, error) {
 	repo.Client = r.client
 	repo.PlainHTTP = r.plainHTTP(repo.Reference.Registry)
 	repo.SkipReferrersGC = true // registries often have delete disabled; never delete
+	// TODO: callers could fill RegistryOptions.NamedHosts up front; until then every host airlock opens a
+	// repository on is one the user named (ImageSet, --to, --against, an archive's catalog).
+	r.realms.Name(repo.Reference.Registry)
+	r.realms.Name(repo.Reference.Host()) // docker.io is reached as registry-1.docker.io
 	return repo, nil
 }
 
 func (r *Registries) plainHTTP(host string) bool {
-	for _, h := range r.opts.PlainHTTP {
+	if hostListed(r.opts.TLS, host) {
+		return false
+	}
+	return hostListed(r.opts.PlainHTTP, host) || IsLoopback(host)
+}
+
+// hostListed reports whether host (host or host:port) matches an entry of list, given as host:port or
+// as a host name that matches on any port.
+func hostListed(list []string, host string) bool {
+	for _, h := range list {
 		if strings.EqualFold(h, host) {
 			return true
 		}
@@ -108,7 +146,36 @@ func (r *Registries) plainHTTP(host string) bool {
 			return true
 		}
 	}
-	return IsLoopback(host)
+	return false
+}
+
+// hintClient adds what to do next to authentication and TLS failures of the auth client.
+type hintClient struct{ *auth.Client }
+
+// Do implements remote.Client.
+func (c hintClient) Do(req *http.Request) (*http.Response, error) {
+	resp, err := c.Client.Do(req)
+	if err == nil {
+		return plainToTLS(req, resp)
+	}
+	host := req.URL.Host
+	var unknownCA x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var recordErr tls.RecordHeaderError
+	switch {
+	case errors.Is(err, auth.ErrBasicCredentialNotFound):
+		return nil, fmt.Errorf("%w: %s asks for credentials and none are set for it; log in with `docker login %s` (airlock reads docker's config.json and credential helpers; DOCKER_CONFIG picks the directory)", err, host, host)
+	case strings.Contains(err.Error(), "failed to fetch") && strings.Contains(err.Error(), "401"),
+		strings.Contains(err.Error(), "missing username or password"):
+		return nil, fmt.Errorf("%w: the credentials for %s were refused or are incomplete; log in again with `docker login %s`", err, host, host)
+	case errors.As(err, &unknownCA), strings.Contains(err.Error(), "certificate signed by unknown authority"):
+		return nil, fmt.Errorf("%w: TLS to %s: its certificate is signed by an authority airlock does not trust; add that CA with --ca-file", err, host)
+	case errors.As(err, &hostErr):
+		return nil, fmt.Errorf("%w: TLS to %s: its certificate is not valid for that name", err, host)
+	case errors.As(err, &recordErr) && req.URL.Scheme == "https":
+		return nil, fmt.Errorf("%w: %s does not speak TLS; reach it with --plain-http %s", err, host, req.URL.Hostname())
+	}
+	return nil, err
 }
 
 // IsLoopback reports whether host (with or without port) is localhost, in 127.0.0.0/8 or ::1.
@@ -138,3 +205,21 @@ func (r *Registries) Target(name string) (*remote.Repository, error) {
 
 // Probe returns a new, unshared client for name, for asking the registry what it supports.
 func (r *Registries) Probe(name string) (*remote.Repository, error) { return r.newRepository(name) }
+
+// plainToTLS turns Go's answer to plain HTTP sent to a TLS port into an error that says what to do.
+func plainToTLS(req *http.Request, resp *http.Response) (*http.Response, error) {
+	if req.URL.Scheme != "http" || resp.StatusCode != http.StatusBadRequest {
+		return resp, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+	if err == nil && strings.Contains(string(body), "HTTP request to an HTTPS server") {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s %s: the registry serves TLS, not plain HTTP; reach it with --tls %s (and --ca-file if its CA is not a system one)",
+			req.Method, req.URL.Redacted(), req.URL.Host)
+	}
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
+	return resp, nil
+}

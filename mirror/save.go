@@ -36,6 +36,8 @@ type SaveOptions struct {
 	// Since names a previous archive: only what it lacks is written (a delta), and the catalog names
 	// the previous catalog as its base.
 	Since string
+	// Retry bounds retries of failed transfers; zero means DefaultRetry.
+	Retry Retry
 	// Gate, if set, is called with the plans before anything is written; an error stops the save.
 	Gate func(ctx context.Context, plans []*ImagePlan) error
 }
@@ -79,7 +81,7 @@ func Save(ctx context.Context, set *config.ImageSet, regs *Registries, opts Save
 	if err != nil {
 		return nil, err
 	}
-	plans, err := PlanAll(ctx, set, regs, opts.Concurrency, log)
+	plans, err := planAll(ctx, set, regs, opts.Concurrency, log, opts.Retry)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +131,7 @@ func Save(ctx context.Context, set *config.ImageSet, regs *Registries, opts Save
 	if err != nil {
 		return nil, err
 	}
-	sum.Copy, err = CopyBlobs(ctx, layout, blobs, opts.Concurrency, opts.Progress)
+	sum.Copy, err = CopyBlobs(ctx, layout, blobs, opts.Concurrency, opts.Progress, opts.Retry)
 	if err != nil {
 		return nil, err
 	}
@@ -170,10 +172,14 @@ func Save(ctx context.Context, set *config.ImageSet, regs *Registries, opts Save
 
 // PlanAll resolves every image of set and discovers its referrers, concurrency images at a time.
 func PlanAll(ctx context.Context, set *config.ImageSet, regs *Registries, concurrency int, log *slog.Logger) ([]*ImagePlan, error) {
+	return planAll(ctx, set, regs, concurrency, log, DefaultRetry)
+}
+
+func planAll(ctx context.Context, set *config.ImageSet, regs *Registries, concurrency int, log *slog.Logger, retry Retry) ([]*ImagePlan, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	planner := &Planner{Registries: regs, Referrers: set.Referrers, Log: log}
+	planner := &Planner{Registries: regs, Referrers: set.Referrers, Log: log, Retry: retry}
 	plans := make([]*ImagePlan, len(set.Images))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(concurrency, 1))

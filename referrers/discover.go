@@ -61,9 +61,8 @@ type Discoverer struct {
 	repo Repository
 	api  bool
 
-	tagsOnce sync.Once
-	tags     map[string]struct{}
-	tagsErr  error
+	tagsMu sync.Mutex
+	tags   map[string]struct{} // nil until listed; a failed listing is tried again next time
 }
 
 // NewDiscoverer returns a Discoverer for repo; hasAPI says whether the registry serves the referrers
@@ -130,23 +129,27 @@ func TagFor(d digest.Digest) string {
 }
 
 func (d *Discoverer) cosignTags(ctx context.Context) (map[string]struct{}, error) {
-	d.tagsOnce.Do(func() {
-		d.tags = map[string]struct{}{}
-		d.tagsErr = d.repo.Tags(ctx, "", func(tags []string) error {
-			for _, t := range tags {
-				for _, s := range CosignSuffixes {
-					if strings.HasSuffix(t, s) {
-						d.tags[t] = struct{}{}
-					}
+	d.tagsMu.Lock()
+	defer d.tagsMu.Unlock()
+	if d.tags != nil {
+		return d.tags, nil
+	}
+	tags := map[string]struct{}{}
+	err := d.repo.Tags(ctx, "", func(ts []string) error {
+		for _, t := range ts {
+			for _, s := range CosignSuffixes {
+				if strings.HasSuffix(t, s) {
+					tags[t] = struct{}{}
 				}
 			}
-			return nil
-		})
-		if d.tagsErr != nil {
-			d.tagsErr = fmt.Errorf("list tags (for cosign signature tags): %w", d.tagsErr)
 		}
+		return nil
 	})
-	return d.tags, d.tagsErr
+	if err != nil {
+		return nil, fmt.Errorf("list tags (for cosign signature tags): %w", err)
+	}
+	d.tags = tags
+	return tags, nil
 }
 
 // Probe asks the registry of repo whether it serves the referrers API, by requesting the referrers of

@@ -37,6 +37,7 @@ func (o *publishOptions) publishOpts(g *globalOptions, desc string) mirror.Publi
 		DryRun:      o.dryRun,
 		Concurrency: g.concurrency,
 		Log:         g.logger(),
+		Retry:       g.retry(),
 	}
 	if g.stderrIsTerminal() {
 		opts.Progress = &barProgress{desc: desc}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -15,11 +16,14 @@ import (
 // globalOptions are the flags every command shares.
 type globalOptions struct {
 	plainHTTP   []string
+	tls         []string
 	caFile      string
 	format      string
 	verbose     bool
 	quiet       bool
 	concurrency int
+	stall       time.Duration
+	attempts    int
 }
 
 func newRootCmd() *cobra.Command {
@@ -41,11 +45,14 @@ config.json and its credential helpers (docker login).`,
 	}
 	pf := root.PersistentFlags()
 	pf.StringSliceVar(&g.plainHTTP, "plain-http", nil, "reach this registry host over plain HTTP (repeatable)")
+	pf.StringSliceVar(&g.tls, "tls", nil, "reach this registry host over TLS even on loopback (repeatable)")
 	pf.StringVar(&g.caFile, "ca-file", "", "PEM file of extra certificate authorities for registry TLS")
 	pf.StringVar(&g.format, "format", "text", "output format: text or json")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log each step to stderr")
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "no progress bars or logs, only errors and the result")
 	pf.IntVar(&g.concurrency, "concurrency", 8, "how many images and blobs to move at once")
+	pf.DurationVar(&g.stall, "stall-timeout", mirror.DefaultRetry.StallTimeout, "give up on a transfer that moved no byte for this long, and retry it")
+	pf.IntVar(&g.attempts, "attempts", mirror.DefaultRetry.Attempts, "tries of each transfer before giving up (backoff with jitter between tries)")
 	root.AddCommand(newSaveCmd(g), newLoadCmd(g), newCopyCmd(g), newDiffCmd(g), newVerifyCmd(g), newInspectCmd(g), newVersionCmd(g))
 	return root
 }
@@ -60,6 +67,16 @@ func (g *globalOptions) validate() error {
 		return fmt.Errorf("--concurrency %d: want 1 or more", g.concurrency)
 	}
 	return nil
+}
+
+// retry returns the retry policy the flags set.
+func (g *globalOptions) retry() mirror.Retry {
+	r := mirror.DefaultRetry
+	r.StallTimeout = g.stall
+	if g.attempts > 0 {
+		r.Attempts = g.attempts
+	}
+	return r
 }
 
 // logger returns the logger for stderr: warnings by default, every step with --verbose.
@@ -77,6 +94,7 @@ func (g *globalOptions) logger() *slog.Logger {
 func (g *globalOptions) registries() (*mirror.Registries, error) {
 	return mirror.NewRegistries(mirror.RegistryOptions{
 		PlainHTTP: g.plainHTTP,
+		TLS:       g.tls,
 		CAFile:    g.caFile,
 		UserAgent: "airlock/" + version(),
 	})

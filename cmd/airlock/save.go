@@ -91,6 +91,7 @@ func runSave(cmd *cobra.Command, g *globalOptions, o *saveOptions) error {
 		Concurrency: g.concurrency,
 		Version:     version(),
 		Since:       o.since,
+		Retry:       g.retry(),
 		Log:         g.logger(),
 	}
 	if g.stderrIsTerminal() {

@@ -4,11 +4,14 @@
 package proxy
 
 import (
+	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,7 +23,32 @@ type Options struct {
 	Delay time.Duration
 	// BytesPerSecond, when set, throttles response bodies.
 	BytesPerSecond int64
+	// FaultRate is the share of requests (0..1) that get a fault, chosen at random from Faults.
+	FaultRate float64
+	// Faults are the faults to inject; empty means all of AllFaults.
+	Faults []Fault
+	// Seed makes the choice of faulty requests repeatable.
+	Seed uint64
+	// StallFor is how long a Stall fault holds a response body.
+	StallFor time.Duration
 }
+
+// Fault is one way a request fails.
+type Fault string
+
+// The faults the proxy injects.
+const (
+	Status500   Fault = "500 Internal Server Error"
+	Status502   Fault = "502 Bad Gateway"
+	Status503   Fault = "503 Service Unavailable"
+	Status429   Fault = "429 Too Many Requests, Retry-After: 1"
+	ResetBody   Fault = "connection reset in the middle of a response body"
+	ResetUpload Fault = "connection reset in the middle of an upload"
+	Stall       Fault = "response body stalls"
+)
+
+// AllFaults lists every fault.
+var AllFaults = []Fault{Status500, Status502, Status503, Status429, ResetBody, ResetUpload, Stall}
 
 // Proxy forwards to a registry.
 type Proxy struct {
@@ -29,6 +57,46 @@ type Proxy struct {
 	writes atomic.Int64
 	served atomic.Int64
 	ranges atomic.Int64
+
+	mu       sync.Mutex
+	rng      *rand.Rand
+	injected map[Fault]int
+}
+
+// Injected returns how many of each fault were injected.
+func (p *Proxy) Injected() map[Fault]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[Fault]int{}
+	for k, v := range p.injected {
+		out[k] = v
+	}
+	return out
+}
+
+// pick decides whether this request gets a fault, and which.
+func (p *Proxy) pick(o Options, r *http.Request) Fault {
+	if o.FaultRate <= 0 {
+		return ""
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.rng.Float64() >= o.FaultRate {
+		return ""
+	}
+	faults := o.Faults
+	if len(faults) == 0 {
+		faults = AllFaults
+	}
+	f := faults[p.rng.IntN(len(faults))]
+	if f == ResetUpload && (r.Body == nil || r.ContentLength == 0 || r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		f = Status503
+	}
+	if (f == ResetBody || f == Stall) && r.Method == http.MethodHead {
+		f = Status502
+	}
+	p.injected[f]++
+	return f
 }
 
 // Writes counts the PUT, POST and PATCH requests forwarded so far.
@@ -50,7 +118,10 @@ func StartWith(t testing.TB, target string, o Options) *Proxy {
 	t.Helper()
 	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: target})
 	rp.FlushInterval = -1
-	p := &Proxy{}
+	p := &Proxy{rng: rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15)), injected: map[Fault]int{}}
+	if o.StallFor == 0 {
+		o.StallFor = 3 * time.Second
+	}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(o.Delay)
 		switch r.Method {
@@ -60,7 +131,25 @@ func StartWith(t testing.TB, target string, o Options) *Proxy {
 		if r.Header.Get("Range") != "" {
 			p.ranges.Add(1)
 		}
-		rp.ServeHTTP(&countingWriter{ResponseWriter: w, p: p, rate: o.BytesPerSecond}, r)
+		cw := &countingWriter{ResponseWriter: w, p: p, rate: o.BytesPerSecond}
+		switch f := p.pick(o, r); f {
+		case Status500, Status502, Status503:
+			code := map[Fault]int{Status500: 500, Status502: 502, Status503: 503}[f]
+			http.Error(w, string(f), code)
+			return
+		case Status429:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, string(f), http.StatusTooManyRequests)
+			return
+		case ResetUpload:
+			io.CopyN(io.Discard, r.Body, 512)
+			panic(http.ErrAbortHandler)
+		case ResetBody:
+			cw.abortAfter = 256
+		case Stall:
+			cw.stallAfter, cw.stallFor = 256, o.StallFor
+		}
+		rp.ServeHTTP(cw, r)
 	}))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -77,9 +166,30 @@ type countingWriter struct {
 	http.ResponseWriter
 	p    *Proxy
 	rate int64
+
+	written    int64
+	abortAfter int64 // > 0: drop the connection after this many body bytes
+	stallAfter int64 // > 0: hold the body for stallFor after this many bytes
+	stallFor   time.Duration
 }
 
 func (w *countingWriter) Write(b []byte) (int, error) {
+	if w.abortAfter > 0 && w.written+int64(len(b)) > w.abortAfter {
+		n, _ := w.ResponseWriter.Write(b[:w.abortAfter-w.written])
+		w.written += int64(n)
+		w.Flush()
+		panic(http.ErrAbortHandler)
+	}
+	if w.stallAfter > 0 && w.written+int64(len(b)) > w.stallAfter {
+		n, _ := w.ResponseWriter.Write(b[:w.stallAfter-w.written])
+		w.written += int64(n)
+		w.Flush()
+		time.Sleep(w.stallFor)
+		w.stallAfter = 0
+		m, err := w.Write(b[n:])
+		return n + m, err
+	}
+	w.written += int64(len(b))
 	total := 0
 	for len(b) > 0 {
 		chunk := b
