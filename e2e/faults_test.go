@@ -134,4 +134,3 @@ func remap(ds []string, from, to string) []string {
 func equalDigests(a, b []string) bool {
 	return strings.Join(a, "\n") == strings.Join(b, "\n")
 }
-
