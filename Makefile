@@ -4,7 +4,7 @@ BIN       := bin/airlock
 TOOLS     := .tools/bin
 export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 
-.PHONY: build test unit e2e lint demo bench tools clean
+.PHONY: build test unit e2e fuzz fuzz-short lint demo bench tools reliability-doc clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/airlock
@@ -13,8 +13,9 @@ build:
 tools:
 	scripts/install-tools.sh
 
-## test: every test: unit tests, then the end-to-end tests against real registries and cosign
-test: unit e2e
+## test: every test: unit tests, each fuzz target briefly, then the end-to-end tests against real
+## registries and cosign
+test: unit fuzz-short e2e
 
 unit:
 	$(GO) vet ./...
@@ -22,6 +23,17 @@ unit:
 
 e2e: tools
 	cd e2e && $(GO) vet ./... && $(GO) test -count=1 -timeout 20m ./...
+
+## fuzz: each fuzz target for FUZZTIME (default 30s); fuzz-short: 5s each, as CI runs them
+fuzz:
+	FUZZTIME=$${FUZZTIME:-30s} scripts/fuzz.sh
+
+fuzz-short:
+	FUZZTIME=5s scripts/fuzz.sh
+
+## reliability-doc: rewrite docs/reliability.md from the fault-injection and damaged-archive tests
+reliability-doc: tools
+	cd e2e && $(GO) test -count=1 -run 'Fault|Damaged' -update-reliability ./
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -33,8 +45,11 @@ lint:
 demo: build tools
 	cd e2e && $(GO) run ./cmd/demo -airlock $(CURDIR)/$(BIN) -work $(CURDIR)/out/demo
 
+## bench: builds a ~1 GiB corpus on loopback registries and compares airlock with regctl, skopeo
+## and a raw copy (see docs/benchmarks.md); BENCHFLAGS="-scale 0.25 -rounds 3" for a quicker run
 bench: build tools
-	@echo "make bench: the benchmark program is not written yet (issue 5)"; exit 1
+	scripts/install-bench-tools.sh
+	cd e2e && $(GO) run ./cmd/bench -airlock $(CURDIR)/$(BIN) $(BENCHFLAGS)
 
 clean:
 	rm -rf bin out

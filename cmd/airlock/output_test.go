@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/verify"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	p := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(p, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func d(s string) digest.Digest { return digest.FromString(s) }
+
+func sampleCatalog() *archive.Catalog {
+	return &archive.Catalog{
+		Tool:    archive.Tool{Name: "airlock", Version: "v0.1.0"},
+		Created: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC),
+		Images: []archive.Image{{
+			Source: "registry.example.com/team/app:1.4.2", Repository: "registry.example.com/team/app", Tag: "1.4.2",
+			Digest: d("index"), MediaType: "application/vnd.oci.image.index.v1+json",
+			Platforms: []archive.Platform{{Platform: "linux/amd64", Digest: d("amd64")}, {Platform: "linux/arm64", Digest: d("arm64")}},
+		}},
+		Referrers: []archive.Referrer{
+			{Digest: d("sig"), Subject: d("index"), Kind: "signature", ArtifactType: "application/vnd.dev.sigstore.bundle.v0.3+json", FoundBy: "api"},
+			{Digest: d("sbom"), Subject: d("index"), Kind: "sbom", ArtifactType: "application/spdx+json", FoundBy: "tag-schema"},
+			{Digest: d("sbomsig"), Subject: d("sbom"), Kind: "signature", ArtifactType: "application/vnd.dev.sigstore.bundle.v0.3+json", FoundBy: "tag-schema"},
+			{Digest: d("amdsig"), Subject: d("amd64"), Kind: "signature", ArtifactType: "application/vnd.dev.sigstore.bundle.v0.3+json", FoundBy: "api"},
+			{Digest: d("legacy"), Subject: d("index"), Kind: "signature", ArtifactType: "application/vnd.dev.cosign.simplesigning.v1+json", FoundBy: "cosign-tag", Tag: "sha256-abc.sig"},
+		},
+		Trust:  archive.Trust{Keys: []archive.File{{Name: "release.pub", Digest: d("key")}}},
+		Totals: archive.Totals{Images: 1, Manifests: 8, Referrers: 5, Blobs: 13, Bytes: 21200},
+	}
+}
+
+func TestInspectTreeGolden(t *testing.T) {
+	golden(t, "inspect.txt", []byte(renderTree("/media/usb/airlock", d("catalog"), sampleCatalog())))
+}
+
+func TestSaveSummaryGolden(t *testing.T) {
+	cat := sampleCatalog()
+	var b bytes.Buffer
+	s := &mirror.SaveSummary{
+		Archive: "/media/usb/airlock", Catalog: d("catalog"), Images: cat.Images, Platforms: 2, Manifests: 8, Referrers: 5,
+		ReferrersByKind: map[string]int{"signature": 4, "sbom": 1}, ReferrersByMethod: map[string]int{"api": 2, "tag-schema": 2, "cosign-tag": 1},
+		Blobs: 13, Bytes: 21200, Copy: mirror.CopyStats{Copied: 10, BytesCopied: 20000, Skipped: 3}, Seconds: 1.25,
+	}
+	if err := printSaveSummary(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "save-summary.txt", b.Bytes())
+}
+
+func TestPublishReportGolden(t *testing.T) {
+	var b bytes.Buffer
+	r := &mirror.PublishReport{
+		Target: "registry.site:5000/mirror",
+		Images: []mirror.ImageReport{
+			{Source: "registry.example.com/team/app:1.4.2", Target: "registry.site:5000/mirror/team/app:1.4.2", Digest: d("index"), Platforms: 2, Referrers: 5, ReferrersBy: "tag-schema", Status: "pushed"},
+			{Source: "registry.example.com/team/api@" + d("api").String(), Target: "registry.site:5000/mirror/team/api@" + d("api").String(), Digest: d("api"), Status: "failed", Error: "push blob: 503"},
+		},
+		Blobs:     mirror.Counts{Pushed: 10, BytesPushed: 1 << 20, Mounted: 2, BytesMounted: 4096, Skipped: 1, BytesSkipped: 100, Failed: 1},
+		Manifests: mirror.Counts{Pushed: 8},
+		Tags:      3, ReferrerIndexes: 2, Verified: 8, Seconds: 2,
+	}
+	if err := printPublishReport(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "load-report.txt", b.Bytes())
+}
+
+func TestVerifyReportGolden(t *testing.T) {
+	var b bytes.Buffer
+	results := []verify.Result{
+		{Source: "registry.example.com/team/app:1.4.2", Digest: d("index"), Passed: true, Rule: "team images",
+			Signatures:   []verify.Check{{Referrer: d("sig"), Subject: d("index"), Covers: "index", Format: "bundle", Signer: "release.pub", Valid: true}},
+			Attestations: []verify.Check{{Referrer: d("att"), Subject: d("index"), Covers: "index", Format: "bundle", PredicateType: "https://slsa.dev/provenance/v1", Signer: "release.pub", Valid: true}}},
+		{Source: "registry.example.com/team/api:2.0", Digest: d("api"), Rule: "team images",
+			Signatures: []verify.Check{{Referrer: d("bad"), Subject: d("api"), Covers: "image", Format: "legacy-sig", Reason: "release.pub: invalid signature"}},
+			Failures:   []string{"signatures: any of [release.pub] required; valid signatures over the image from: none"}},
+	}
+	if err := printVerify(&b, &verify.Trust{Source: "archive /media/usb/airlock"}, results); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "verify.txt", b.Bytes())
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"4GiB": 4 << 30, "700MB": 700e6, "1048576": 1 << 20, "1.5GiB": 3 << 29, "2M": 2 << 20} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "abc", "-1GiB", "4", "10KiB"} {
+		if _, err := parseSize(bad); err == nil {
+			t.Errorf("parseSize(%q) accepted", bad)
+		}
+	}
+}
