@@ -35,7 +35,10 @@ func newRootCmd() *cobra.Command {
 into air-gapped sites, and proves on the far side that what arrived is what was approved.
 
   connected host:     airlock save -c imageset.yaml -o /media/usb/airlock
+  disconnected site:  airlock load /media/usb/airlock --to registry.site:5000/mirror
+  before deploy:      airlock verify registry.site:5000/mirror --archive /media/usb/airlock
   inspect an archive: airlock inspect /media/usb/airlock
+  registry to registry, and what a mirror lacks: airlock copy, airlock diff
 
 Registries on loopback (127.0.0.0/8, ::1, localhost) are reached over plain HTTP; any other host only
 with --plain-http HOST, or over TLS (add a CA with --ca-file). Credentials come from docker's
