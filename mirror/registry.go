@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 	"oras.land/oras-go/v2/registry/remote/retry"
 )
 
@@ -149,25 +151,30 @@ func hostListed(list []string, host string) bool {
 	return false
 }
 
-// hintClient adds what to do next to authentication and TLS failures of the auth client.
+// hintClient adds what to do next to authentication and TLS failures of the auth client. A 401 that
+// is still there after the auth client answered the challenge becomes an error saying to log in.
 type hintClient struct{ *auth.Client }
 
 // Do implements remote.Client.
 func (c hintClient) Do(req *http.Request) (*http.Response, error) {
 	resp, err := c.Client.Do(req)
+	host := req.URL.Host
 	if err == nil {
+		if resp.StatusCode == http.StatusUnauthorized {
+			resp.Body.Close()
+			return nil, fmt.Errorf("%s %s: %s: %s", req.Method, req.URL.Redacted(), resp.Status, c.loginHint(req))
+		}
 		return plainToTLS(req, resp)
 	}
-	host := req.URL.Host
 	var unknownCA x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
 	var recordErr tls.RecordHeaderError
+	var errResp *errcode.ErrorResponse
 	switch {
-	case errors.Is(err, auth.ErrBasicCredentialNotFound):
-		return nil, fmt.Errorf("%w: %s asks for credentials and none are set for it; log in with `docker login %s` (airlock reads docker's config.json and credential helpers; DOCKER_CONFIG picks the directory)", err, host, host)
-	case strings.Contains(err.Error(), "failed to fetch") && strings.Contains(err.Error(), "401"),
+	case errors.Is(err, auth.ErrBasicCredentialNotFound),
+		errors.As(err, &errResp) && errResp.StatusCode == http.StatusUnauthorized,
 		strings.Contains(err.Error(), "missing username or password"):
-		return nil, fmt.Errorf("%w: the credentials for %s were refused or are incomplete; log in again with `docker login %s`", err, host, host)
+		return nil, fmt.Errorf("%w: %s", err, c.loginHint(req))
 	case errors.As(err, &unknownCA), strings.Contains(err.Error(), "certificate signed by unknown authority"):
 		return nil, fmt.Errorf("%w: TLS to %s: its certificate is signed by an authority airlock does not trust; add that CA with --ca-file", err, host)
 	case errors.As(err, &hostErr):
@@ -176,6 +183,59 @@ func (c hintClient) Do(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("%w: %s does not speak TLS; reach it with --plain-http %s", err, host, req.URL.Hostname())
 	}
 	return nil, err
+}
+
+// loginHint says whether credentials for the registry of req are missing or were refused, and what to do.
+func (c hintClient) loginHint(req *http.Request) string {
+	host := req.URL.Host
+	if c.Credential != nil {
+		if cred, err := c.Credential(req.Context(), host); err == nil && cred != auth.EmptyCredential {
+			return fmt.Sprintf("%s refused the credentials airlock found for it (docker config.json or credential helper); log in again with `docker login %s`", host, host)
+		}
+	}
+	return fmt.Sprintf("%s asks for credentials and none are set for it; log in with `docker login %s` (airlock reads docker's config.json and credential helpers; DOCKER_CONFIG picks the directory)", host, host)
+}
+
+// plainToTLS turns an answer to plain HTTP sent to a TLS port into an error that says what to do. Go
+// servers say so in the body; a HEAD has none, so a 400 to a HEAD is checked with a TLS handshake.
+func plainToTLS(req *http.Request, resp *http.Response) (*http.Response, error) {
+	if req.URL.Scheme != "http" || resp.StatusCode != http.StatusBadRequest {
+		return resp, nil
+	}
+	tlsErr := fmt.Errorf("%s %s: the registry serves TLS, not plain HTTP; reach it with --tls %s (and --ca-file if its CA is not a system one)",
+		req.Method, req.URL.Redacted(), req.URL.Host)
+	if req.Method == http.MethodHead {
+		if speaksTLS(req) {
+			resp.Body.Close()
+			return nil, tlsErr
+		}
+		return resp, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+	if err == nil && (strings.Contains(string(body), "HTTP request to an HTTPS server") ||
+		strings.Contains(string(body), "plain HTTP request was sent to HTTPS port")) {
+		resp.Body.Close()
+		return nil, tlsErr
+	}
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
+	return resp, nil
+}
+
+// speaksTLS reports whether the host of req completes a TLS handshake. Nothing is sent over the
+// connection and the certificate is not looked at: this only decides which hint to give.
+func speaksTLS(req *http.Request) bool {
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 3 * time.Second}, Config: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // detection only
+	ctx, cancel := context.WithTimeout(req.Context(), 3*time.Second)
+	defer cancel()
+	conn, err := d.DialContext(ctx, "tcp", req.URL.Host)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
 }
 
 // IsLoopback reports whether host (with or without port) is localhost, in 127.0.0.0/8 or ::1.
@@ -205,21 +265,3 @@ func (r *Registries) Target(name string) (*remote.Repository, error) {
 
 // Probe returns a new, unshared client for name, for asking the registry what it supports.
 func (r *Registries) Probe(name string) (*remote.Repository, error) { return r.newRepository(name) }
-
-// plainToTLS turns Go's answer to plain HTTP sent to a TLS port into an error that says what to do.
-func plainToTLS(req *http.Request, resp *http.Response) (*http.Response, error) {
-	if req.URL.Scheme != "http" || resp.StatusCode != http.StatusBadRequest {
-		return resp, nil
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
-	if err == nil && strings.Contains(string(body), "HTTP request to an HTTPS server") {
-		resp.Body.Close()
-		return nil, fmt.Errorf("%s %s: the registry serves TLS, not plain HTTP; reach it with --tls %s (and --ca-file if its CA is not a system one)",
-			req.Method, req.URL.Redacted(), req.URL.Host)
-	}
-	resp.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
-	return resp, nil
-}

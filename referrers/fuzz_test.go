@@ -215,4 +215,3 @@ func containsDescriptor(list []ocispec.Descriptor, d ocispec.Descriptor) bool {
 	}
 	return false
 }
-

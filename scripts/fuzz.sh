@@ -26,7 +26,7 @@ for t in "${targets[@]}"; do
   name=${t#*:}
   echo "== $pkg $name ($FUZZTIME)"
   if ! go test -run='^$' -fuzz="^${name}\$" -fuzztime="$FUZZTIME" "./$pkg"; then
-    echo "fuzz.sh: $pkg $name failed; the failing input is under $pkg/testdata/fuzz/$name/" >&2
+    echo "fuzz.sh: $pkg $name failed; see above (a failing input is saved under $pkg/testdata/fuzz/$name/)" >&2
     exit 1
   fi
 done
