@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"regexp"
 	"strings"
 	"time"
 
@@ -49,6 +50,9 @@ func Open(ctx context.Context, p string) (*Reader, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := checkVolumeFiles(base, vols); err != nil {
+			return nil, err
+		}
 		files, err := checkVolumes(base, vols)
 		if err != nil {
 			return nil, err
@@ -67,9 +71,13 @@ func Open(ctx context.Context, p string) (*Reader, error) {
 		tfs, err := newTarFS(newMultiReaderAt(ras))
 		if err != nil {
 			r.Close()
-			return nil, fmt.Errorf("%s: %w", p, err)
+			return nil, &CheckError{Msg: fmt.Sprintf("%s: %v", p, err)} // refused: damaged or hostile
 		}
 		r.fsys = tfs
+	}
+	if fi, err := fs.Stat(r.fsys, ocispec.ImageIndexFile); err == nil && fi.Size() > maxIndexSize {
+		r.Close()
+		return nil, fmt.Errorf("%s: index.json is %d bytes, over the %d-byte limit: refused; the archive is damaged or was altered", p, fi.Size(), maxIndexSize)
 	}
 	b, err := fs.ReadFile(r.fsys, ocispec.ImageIndexFile)
 	if err != nil {
@@ -193,37 +201,87 @@ type tarEntry struct {
 	mtime        time.Time
 }
 
+// Limits on what a tar archive may declare, so a hostile or damaged one cannot make the reader
+// allocate or loop without end.
+const (
+	// maxTarEntries bounds the number of entries indexed: a real archive holds one per blob.
+	maxTarEntries = 10_000_000
+	// maxIndexSize bounds index.json, which is read into memory.
+	maxIndexSize = 64 << 20
+)
+
+// layoutBlobName matches blobs/<algorithm>/<encoded>, the only files besides oci-layout and
+// index.json an OCI image layout holds (the grammar of the OCI digest, without length checks).
+var layoutBlobName = regexp.MustCompile(`^blobs/[a-z0-9]+(?:[+._-][a-z0-9]+)*/[a-zA-Z0-9=_-]+$`)
+
+// layoutDirName matches the directories of a layout, which a tar may list and which are skipped.
+var layoutDirName = regexp.MustCompile(`^(?:|\.|blobs|blobs/[a-z0-9]+(?:[+._-][a-z0-9]+)*)$`)
+
+// unsafeTarPath explains why name is not a clean relative path, or returns "".
+func unsafeTarPath(name string) string {
+	switch {
+	case path.IsAbs(name) || strings.HasPrefix(name, `\`) || (len(name) > 1 && name[1] == ':'):
+		return "an absolute path"
+	case name == ".." || strings.HasPrefix(name, "../") || strings.Contains(name, "/../") || strings.HasSuffix(name, "/.."):
+		return `it climbs out of the archive with ".."`
+	case strings.Contains(name, `\`):
+		return "a backslash in the name"
+	case !fs.ValidPath(name):
+		return "not a clean relative path"
+	}
+	return ""
+}
+
 func newTarFS(ra readerAtWithSize) (*tarFS, error) {
 	t := &tarFS{ra: ra, files: map[string]tarEntry{}}
-	cr := &countingReader{r: io.NewSectionReader(ra, 0, ra.Size())}
+	size := ra.Size()
+	cr := &countingReader{r: io.NewSectionReader(ra, 0, size)}
 	tr := tar.NewReader(cr)
-	for {
+	for entries := 0; ; entries++ {
 		hdr, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read tar: %w", err)
+			return nil, fmt.Errorf("read tar: %w: the archive is damaged; copy it again from the connected side", err)
 		}
-		name := hdr.Name
-		if strings.HasPrefix(name, "./") {
-			name = name[2:]
+		if entries >= maxTarEntries {
+			return nil, fmt.Errorf("tar: more than %d entries: refused, an airlock archive holds one per blob", maxTarEntries)
 		}
+		name := strings.TrimPrefix(hdr.Name, "./")
 		switch hdr.Typeflag {
 		case tar.TypeDir:
+			dir := strings.TrimSuffix(name, "/")
+			if why := unsafeTarPath(dir); dir != "" && why != "" {
+				return nil, fmt.Errorf("tar entry %q: unsafe path refused: %s", hdr.Name, why)
+			}
+			if !layoutDirName.MatchString(dir) {
+				return nil, fmt.Errorf("tar entry %q: directory refused: it is not part of an OCI image layout", hdr.Name)
+			}
 			continue
 		case tar.TypeReg:
+		case tar.TypeSymlink:
+			return nil, fmt.Errorf("tar entry %q is a symbolic link to %q: refused, an archive holds only regular files", hdr.Name, hdr.Linkname)
+		case tar.TypeLink:
+			return nil, fmt.Errorf("tar entry %q is a hard link to %q: refused, an archive holds only regular files", hdr.Name, hdr.Linkname)
 		default:
 			return nil, fmt.Errorf("tar entry %q: type %q refused: an archive holds only regular files", hdr.Name, hdr.Typeflag)
 		}
-		if !fs.ValidPath(name) || path.IsAbs(hdr.Name) {
-			return nil, fmt.Errorf("tar entry %q: unsafe path refused", hdr.Name)
+		if why := unsafeTarPath(name); why != "" {
+			return nil, fmt.Errorf("tar entry %q: unsafe path refused: %s", hdr.Name, why)
+		}
+		if name != ocispec.ImageLayoutFile && name != ocispec.ImageIndexFile && !layoutBlobName.MatchString(name) {
+			return nil, fmt.Errorf("tar entry %q refused: not part of an OCI image layout (only oci-layout, index.json and blobs/<algorithm>/<digest> belong in an archive)", hdr.Name)
 		}
 		if _, dup := t.files[name]; dup {
 			return nil, fmt.Errorf("tar entry %q appears twice: the archive is damaged or tampered with", hdr.Name)
 		}
-		if hdr.Size < 0 || cr.n+hdr.Size > ra.Size() {
-			return nil, fmt.Errorf("tar entry %q declares %d bytes, more than the archive holds: truncated or damaged", hdr.Name, hdr.Size)
+		// Compared as a difference, so that a huge declared size cannot overflow the sum.
+		if hdr.Size < 0 || cr.n > size || hdr.Size > size-cr.n {
+			return nil, fmt.Errorf("tar entry %q declares %d bytes, more than the %d-byte archive holds: truncated, damaged or hostile", hdr.Name, hdr.Size, size)
+		}
+		if name == ocispec.ImageIndexFile && hdr.Size > maxIndexSize {
+			return nil, fmt.Errorf("tar entry %q: %d bytes, over the %d-byte limit for index.json: refused", hdr.Name, hdr.Size, maxIndexSize)
 		}
 		t.files[name] = tarEntry{offset: cr.n, size: hdr.Size, mtime: hdr.ModTime}
 	}

@@ -96,7 +96,7 @@ func checkVolumes(base string, vols []Volume) ([]*os.File, error) {
 			return fail(fmt.Errorf("volume %s: %w", v.Name, err))
 		}
 		if got := hex.EncodeToString(h.Sum(nil)); got != v.SHA256 {
-			return fail(fmt.Errorf("volume %s: sha256 %s, the volume list says %s: the copy is damaged or from another archive; copy it again", v.Name, got, v.SHA256))
+			return fail(checkErr("volume %s: sha256 %s, the volume list says %s: the copy is damaged or from another archive; copy it again", v.Name, got, v.SHA256))
 		}
 	}
 	return files, nil

@@ -39,6 +39,10 @@ catalog itself.`,
 			if err != nil {
 				return err
 			}
+			// Index and catalog must agree; blobs are not hashed here (load and verify do).
+			if err := archive.Check(cmd.Context(), r, cat, false); err != nil {
+				return &checkError{err}
+			}
 			if g.format == "json" {
 				enc := json.NewEncoder(out(cmd))
 				enc.SetIndent("", "  ")

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/archive"
@@ -11,6 +14,21 @@ import (
 	"airlock.dev/airlock/mirror"
 	"airlock.dev/airlock/verify"
 )
+
+// contentOf lists the manifests and blobs of plans that the archive holds (a delta lacks its base's).
+func contentOf(ctx context.Context, r *archive.Reader, plans []*mirror.ImagePlan) []digest.Digest {
+	var ds []digest.Digest
+	for _, p := range plans {
+		for _, n := range p.Nodes() {
+			for _, d := range append([]ocispec.Descriptor{n.Desc}, n.Blobs...) {
+				if ok, err := r.Exists(ctx, d); err == nil && ok {
+					ds = append(ds, d.Digest)
+				}
+			}
+		}
+	}
+	return ds
+}
 
 // gate verifies plans and returns those that pass; the others are listed on stderr and in the error.
 func gate(cmd *cobra.Command, trust *verify.Trust, plans []*mirror.ImagePlan) ([]*mirror.ImagePlan, error) {
@@ -67,6 +85,12 @@ interrupted load is cheap to run again. Afterwards every manifest and tag is rea
 			if err != nil {
 				return err
 			}
+			// Before anything is pushed: the archive must agree with its catalog. Tar volumes were
+			// hashed whole against their list by Open; the blobs of a directory are hashed below,
+			// once it is known which images will be loaded.
+			if err := archive.Check(ctx, r, cat, false); err != nil {
+				return &checkError{err}
+			}
 			regs, err := g.registries()
 			if err != nil {
 				return err
@@ -98,6 +122,11 @@ interrupted load is cheap to run again. Afterwards every manifest and tag is rea
 				plans, refused = gate(cmd, trust, plans)
 				if len(plans) == 0 {
 					return &checkError{refused}
+				}
+			}
+			if len(r.Volumes) == 0 {
+				if err := archive.HashBlobs(ctx, r, contentOf(ctx, r, plans)); err != nil {
+					return &checkError{err}
 				}
 			}
 			rep, err := mirror.Publish(ctx, plans, regs, o.publishOpts(g, "loading"))

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"airlock.dev/airlock/archive"
 )
 
 // Exit statuses, as documented in the design: 0 success, 1 a check failed, 2 usage or I/O error.
@@ -33,7 +35,9 @@ func run(ctx context.Context, args []string) int {
 	}
 	fmt.Fprintf(os.Stderr, "airlock: %v\n", err)
 	var ce *checkError
-	if errors.As(err, &ce) {
+	var ae *archive.CheckError
+	var dm *archive.DigestMismatchError
+	if errors.As(err, &ce) || errors.As(err, &ae) || errors.As(err, &dm) {
 		return exitCheckFailed
 	}
 	return exitError

@@ -1,0 +1,375 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// damaged is what every integrity error tells the user to do.
+const damaged = "the archive is damaged or was altered; copy it again from the connected side"
+
+// maxManifestBytes bounds the size a catalog may give a manifest (distribution's own limit).
+const maxManifestBytes = 4 << 20
+
+// cosignTagRef matches the index.json name of a cosign legacy tag: REPO:sha256-<hex>.sig, .att, .sbom.
+var cosignTagRef = regexp.MustCompile(`:sha256-[0-9a-f]{64}\.(?:sig|att|sbom)$`)
+
+// CheckError reports an archive that failed Check: damaged, incomplete or altered.
+type CheckError struct{ Msg string }
+
+func (e *CheckError) Error() string { return e.Msg }
+
+func checkErr(format string, args ...any) error {
+	return &CheckError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// Check compares the archive with its catalog before anything is pushed: index.json lists each image
+// under its source reference with the catalog's digest and names nothing the catalog does not know;
+// the catalog's descriptors have sane sizes; every image, platform and referrer manifest the catalog
+// lists is in the archive (a delta archive, cat.Base set, lacks what its base holds and is not asked);
+// and with hashBlobs every file under blobs/ is hashed and must match its name.
+//
+// hashBlobs is for directory archives. Tar volumes are hashed whole against the volume list when they
+// are opened (Open), so hashing their blobs again would only read every byte twice: pass false.
+func Check(ctx context.Context, r *Reader, cat *Catalog, hashBlobs bool) error {
+	if err := checkCatalogSizes(cat); err != nil {
+		return err
+	}
+	if err := checkIndex(r, cat); err != nil {
+		return err
+	}
+	if cat.Base == "" {
+		if err := checkPresent(r, cat); err != nil {
+			return err
+		}
+	}
+	if hashBlobs {
+		return hashAllBlobs(ctx, r)
+	}
+	return nil
+}
+
+func checkDesc(what string, d digest.Digest, size int64, limit int64) error {
+	if err := d.Validate(); err != nil {
+		return checkErr("the catalog lists %s with an invalid digest %q: %s", what, d, damaged)
+	}
+	if size <= 0 || size >= limit {
+		return checkErr("the catalog gives %s (%s) a size of %d bytes, which is not sane for a manifest (1 to %d): %s", what, d, size, limit-1, damaged)
+	}
+	return nil
+}
+
+func checkCatalogSizes(cat *Catalog) error {
+	for _, img := range cat.Images {
+		if err := checkDesc("image "+img.Source, img.Digest, img.Size, maxManifestBytes); err != nil {
+			return err
+		}
+		for _, p := range img.Platforms {
+			if err := checkDesc(fmt.Sprintf("platform %s of %s", p.Platform, img.Source), p.Digest, p.Size, maxManifestBytes); err != nil {
+				return err
+			}
+		}
+	}
+	for _, ref := range cat.Referrers {
+		if err := checkDesc(fmt.Sprintf("referrer (%s of %s)", ref.Kind, ref.Subject), ref.Digest, ref.Size, maxManifestBytes); err != nil {
+			return err
+		}
+	}
+	for _, f := range cat.Trust.files() {
+		if err := f.Digest.Validate(); err != nil {
+			return checkErr("the catalog lists trust file %s with an invalid digest %q: %s", f.Name, f.Digest, damaged)
+		}
+		if f.Size < 0 || f.Size > maxCatalogSize {
+			return checkErr("the catalog gives trust file %s (%s) a size of %d bytes, which is not sane (0 to %d): %s", f.Name, f.Digest, f.Size, maxCatalogSize, damaged)
+		}
+	}
+	return nil
+}
+
+// checkIndex compares index.json with the catalog.
+func checkIndex(r *Reader, cat *Catalog) error {
+	disagree := func(format string, args ...any) error {
+		return checkErr("index.json disagrees with the catalog: "+format+": "+damaged, args...)
+	}
+	images := map[string]digest.Digest{}
+	known := map[digest.Digest]bool{}
+	for _, img := range cat.Images {
+		images[img.Source] = img.Digest
+		known[img.Digest] = true
+	}
+	refs := map[digest.Digest]bool{}
+	for _, ref := range cat.Referrers {
+		refs[ref.Digest] = true
+	}
+	listed := map[string]bool{}
+	var catalogs []digest.Digest
+	for _, d := range r.Index.Manifests {
+		if err := d.Digest.Validate(); err != nil {
+			return disagree("it lists an invalid digest %q", d.Digest)
+		}
+		name, named := d.Annotations[ocispec.AnnotationRefName]
+		switch want, isImage := images[name]; {
+		case named && name == CatalogRefName:
+			catalogs = append(catalogs, d.Digest)
+		case named && isImage:
+			if d.Digest != want {
+				return disagree("it lists %s as %s, the catalog says %s", name, d.Digest, want)
+			}
+			listed[name] = true
+		case named && cosignTagRef.MatchString(name):
+			if !refs[d.Digest] {
+				return disagree("it names the cosign tag %s as %s, which the catalog lists as no referrer", name, d.Digest)
+			}
+		case named:
+			return disagree("it lists %q (%s), which the catalog does not", name, d.Digest)
+		default:
+			if !refs[d.Digest] && !known[d.Digest] {
+				return disagree("it lists %s, which the catalog does not", d.Digest)
+			}
+		}
+	}
+	if len(catalogs) > 1 {
+		return disagree("it names %d catalogs (%s)", len(catalogs), catalogs)
+	}
+	for _, img := range cat.Images {
+		if !listed[img.Source] {
+			return disagree("it does not list %s (the catalog says %s)", img.Source, img.Digest)
+		}
+	}
+	return nil
+}
+
+// checkPresent checks that every manifest the catalog lists is in the archive, at its size.
+func checkPresent(r *Reader, cat *Catalog) error {
+	has := func(what string, d digest.Digest, size int64) error {
+		fi, err := fs.Stat(r.fsys, blobName(d))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return checkErr("the catalog lists %s %s, but the archive lacks it: the archive is incomplete, damaged or was altered; copy it again from the connected side", what, d)
+		case err != nil:
+			return fmt.Errorf("%s %s: %w", what, d, err)
+		case fi.Size() != size:
+			return checkErr("%s %s is %d bytes in the archive, the catalog says %d: %s", what, d, fi.Size(), size, damaged)
+		}
+		return nil
+	}
+	for _, img := range cat.Images {
+		if err := has("image "+img.Source, img.Digest, img.Size); err != nil {
+			return err
+		}
+		if img.Sparse {
+			continue
+		}
+		for _, p := range img.Platforms {
+			if err := has(fmt.Sprintf("platform %s of %s", p.Platform, img.Source), p.Digest, p.Size); err != nil {
+				return err
+			}
+		}
+	}
+	for _, ref := range cat.Referrers {
+		if err := has(fmt.Sprintf("referrer (%s of %s)", ref.Kind, ref.Subject), ref.Digest, ref.Size); err != nil {
+			return err
+		}
+	}
+	for _, f := range cat.Trust.files() {
+		if err := has("trust file "+f.Name, f.Digest, f.Size); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func blobName(d digest.Digest) string {
+	return path.Join(ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded())
+}
+
+// hashAllBlobs hashes every file under blobs/, a few at a time, and checks it against its name.
+func hashAllBlobs(ctx context.Context, r *Reader) error {
+	var names []string
+	algs, err := fs.ReadDir(r.fsys, ocispec.ImageBlobsDir)
+	if err != nil {
+		return fmt.Errorf("%s: read blobs: %w", r.Path, err)
+	}
+	for _, a := range algs {
+		if !a.IsDir() {
+			return checkErr("%s: blobs/%s is not a directory of blobs: %s", r.Path, a.Name(), damaged)
+		}
+		ents, err := fs.ReadDir(r.fsys, path.Join(ocispec.ImageBlobsDir, a.Name()))
+		if err != nil {
+			return fmt.Errorf("%s: read blobs: %w", r.Path, err)
+		}
+		for _, e := range ents {
+			names = append(names, a.Name()+":"+e.Name())
+		}
+	}
+	sort.Strings(names)
+	ds := make([]digest.Digest, len(names))
+	for i, n := range names {
+		ds[i] = digest.Digest(n)
+	}
+	return HashBlobs(ctx, r, ds)
+}
+
+// HashBlobs hashes the blobs named, a few at a time, and checks each against its name. load runs it
+// on everything it is about to push from a directory archive, before pushing anything.
+func HashBlobs(ctx context.Context, r *Reader, ds []digest.Digest) error {
+	names := make([]string, 0, len(ds))
+	seen := map[digest.Digest]bool{}
+	for _, d := range ds {
+		if !seen[d] {
+			seen[d] = true
+			names = append(names, string(d))
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), 8)
+	jobs := make(chan string)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if first == nil {
+			first = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+	for range workers {
+		wg.Go(func() {
+			buf := make([]byte, copyBufferSize)
+			for name := range jobs {
+				if err := hashBlob(ctx, r, digest.Digest(name), buf); err != nil {
+					fail(err)
+				}
+			}
+		})
+	}
+feed:
+	for _, n := range names {
+		select {
+		case jobs <- n:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}
+
+func hashBlob(ctx context.Context, r *Reader, d digest.Digest, buf []byte) error {
+	if err := ctx.Err(); err != nil {
+		return nil // another blob failed first, or the run was stopped
+	}
+	if err := d.Validate(); err != nil {
+		return checkErr("%s: blobs/%s is not named by a valid digest: %s", r.Path, strings.Replace(string(d), ":", "/", 1), damaged)
+	}
+	f, err := r.fsys.Open(blobName(d))
+	if err != nil {
+		return fmt.Errorf("%s: blob %s: %w", r.Path, d, err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && !fi.Mode().IsRegular() {
+		return checkErr("%s: blob %s is not a regular file: %s", r.Path, d, damaged)
+	}
+	dg := d.Algorithm().Digester()
+	if _, err := io.CopyBuffer(dg.Hash(), ctxReader{ctx, f}, buf); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("%s: blob %s: %w", r.Path, d, err)
+	}
+	if got := dg.Digest(); got != d {
+		return checkErr("%s: blob %s does not hash to its name (its bytes hash to %s): %s", r.Path, d, got, damaged)
+	}
+	return nil
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// checkVolumeFiles checks, before any volume is hashed, that every volume listed for base is there and
+// has a size that fits: every volume but the last is as large as the largest (the volume size), and the
+// stream they form ends where a tar stream ends (its two zero blocks). It tells a missing or truncated
+// volume from a damaged one.
+func checkVolumeFiles(base string, vols []Volume) error {
+	dir := filepath.Dir(base)
+	list := base + ChecksumSuffix
+	sizes := make([]int64, len(vols))
+	var largest, total int64 // largest: of every volume but the last
+	for i, v := range vols {
+		fi, err := os.Stat(filepath.Join(dir, v.Name))
+		if errors.Is(err, fs.ErrNotExist) {
+			return checkErr("volume %d of %d (%s) is missing: copy every volume listed in %s", i+1, len(vols), v.Name, list)
+		}
+		if err != nil {
+			return fmt.Errorf("volume %s: %w", v.Name, err)
+		}
+		if !fi.Mode().IsRegular() {
+			return checkErr("volume %s is not a regular file: copy every volume listed in %s", v.Name, list)
+		}
+		sizes[i] = fi.Size()
+		if i < len(vols)-1 {
+			largest = max(largest, fi.Size())
+		}
+		total += fi.Size()
+	}
+	for i, v := range vols[:len(vols)-1] {
+		if sizes[i] < largest {
+			return checkErr("volume %s is %d bytes, the other volumes %d: it is truncated (an incomplete copy); copy it again", v.Name, sizes[i], largest)
+		}
+	}
+	last := vols[len(vols)-1]
+	if len(vols) > 1 && sizes[len(vols)-1] > largest {
+		return checkErr("volume %s is %d bytes, larger than the %d-byte volumes before it: it is from another archive; copy the volumes listed in %s again", last.Name, sizes[len(vols)-1], largest, list)
+	}
+	if total%512 != 0 || total < 1024 {
+		return checkErr("volume %s is %d bytes: the archive does not end where a tar stream ends, it is truncated (an incomplete copy); copy it again", last.Name, sizes[len(vols)-1])
+	}
+	f, err := os.Open(filepath.Join(dir, last.Name))
+	if err != nil {
+		return fmt.Errorf("volume %s: %w", last.Name, err)
+	}
+	defer f.Close()
+	n := min(sizes[len(vols)-1], 1024)
+	tail := make([]byte, n)
+	if _, err := f.ReadAt(tail, sizes[len(vols)-1]-n); err != nil {
+		return fmt.Errorf("volume %s: %w", last.Name, err)
+	}
+	for _, c := range tail {
+		if c != 0 {
+			return checkErr("volume %s does not end with the end-of-archive marker of a tar stream: it is truncated (an incomplete copy); copy it again", last.Name)
+		}
+	}
+	return nil
+}
