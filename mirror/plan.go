@@ -112,7 +112,7 @@ type Planner struct {
 	Retry Retry
 
 	mu    sync.Mutex
-	discs map[string]*referrers.Discoverer
+	discs map[string]*discovery
 }
 
 func (p *Planner) retry() Retry {
@@ -188,27 +188,45 @@ func (p *Planner) resolve(ctx context.Context, repo Source, img config.Image) (o
 
 func (p *Planner) discoverer(ctx context.Context, repoName string) (*referrers.Discoverer, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if d, ok := p.discs[repoName]; ok {
-		return d, nil
+	if p.discs == nil {
+		p.discs = map[string]*discovery{}
+	}
+	d, ok := p.discs[repoName]
+	if !ok {
+		d = &discovery{}
+		p.discs[repoName] = d
+	}
+	p.mu.Unlock()
+	// One probe per repository; images of other repositories are not held up while it runs.
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.disc != nil {
+		return d.disc, nil
 	}
 	repo, err := p.Registries.Repository(repoName)
 	if err != nil {
 		return nil, err
 	}
-	api, err := referrers.Probe(ctx, repo)
+	var api bool
+	err = p.retry().do(ctx, "probe referrers API of "+repoName, func(ctx context.Context) error {
+		var err error
+		api, err = referrers.Probe(ctx, repo)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
 	if p.Log != nil {
 		p.Log.Debug("referrers API probed", "repository", repoName, "api", api)
 	}
-	if p.discs == nil {
-		p.discs = map[string]*referrers.Discoverer{}
-	}
-	d := referrers.NewDiscoverer(repo, api)
-	p.discs[repoName] = d
-	return d, nil
+	d.disc = referrers.NewDiscoverer(repo, api)
+	return d.disc, nil
+}
+
+// discovery is the referrers discoverer of one repository, made once.
+type discovery struct {
+	mu   sync.Mutex
+	disc *referrers.Discoverer
 }
 
 // walker walks the manifests of one image in one repository.

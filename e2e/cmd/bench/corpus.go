@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -30,7 +31,7 @@ const (
 	newBytes    = 50 << 20 // what the image pushed before the second re-save adds
 	sigType     = "application/vnd.dev.sigstore.bundle.v0.3+json"
 	sbomType    = "application/spdx+json"
-	layerType   = ocispec.MediaTypeImageLayer
+	layerType   = ocispec.MediaTypeImageLayerGzip
 )
 
 var platforms = []ocispec.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}
@@ -77,7 +78,7 @@ func newCorpus(host string, scale float64) *corpus {
 	c := &corpus{Host: host, Manifests: map[digest.Digest]bool{}, ByRepo: map[string][]digest.Digest{}, seeded: map[string]bool{},
 		rng: rand.NewChaCha8([32]byte{'a', 'i', 'r', 'l', 'o', 'c', 'k'})}
 	for range baseLayers {
-		b := c.random(int(baseSize * scale))
+		b := c.layer(int(baseSize * scale))
 		c.baseData = append(c.baseData, b)
 		c.base = append(c.base, content.NewDescriptorFromBytes(layerType, b))
 	}
@@ -91,6 +92,16 @@ func (c *corpus) random(n int) []byte {
 	_, _ = c.rng.Read(b)
 	c.mu.Unlock()
 	return b
+}
+
+// layer returns a gzip stream (stored, not compressed) of n random bytes: a real gzip
+// layer, so that no tool recompresses it, that is as incompressible as real layers are.
+func (c *corpus) layer(n int) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.NoCompression)
+	_, _ = zw.Write(c.random(n))
+	_ = zw.Close()
+	return buf.Bytes()
 }
 
 // uniqueLayerSize is the size of each platform manifest's own layer at scale.
@@ -137,7 +148,7 @@ func (c *corpus) push(ctx context.Context, im image, layerSize int) (image, erro
 	}
 	idx := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex}
 	for _, p := range platforms {
-		data := c.random(layerSize)
+		data := c.layer(layerSize)
 		own, err := c.pushBlob(ctx, repo, im.Repo, layerType, data)
 		if err != nil {
 			return im, err

@@ -43,10 +43,11 @@ func main() {
 	flag.BoolVar(&o.verbose, "v", false, "print every command with its time and RSS; keep each command's output under WORK/logs")
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directory")
 	rawList := flag.String("rawcopy", "", "internal: copy the blobs listed in this file (the raw baseline's child process)")
-	rawDir := flag.String("rawdir", "", "internal: where -rawcopy writes")
+	rawDir := flag.String("rawdir", "", "internal: where -rawcopy writes, or with -rawpush the OCI layout it reads")
+	rawPush := flag.String("rawpush", "", "internal: upload the listed blobs to this registry instead")
 	flag.Parse()
 	if *rawList != "" {
-		if err := rawCopy(*rawList, *rawDir, o.concurrency); err != nil {
+		if err := rawCopy(*rawList, *rawDir, *rawPush, o.concurrency); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -98,18 +99,15 @@ func run(ctx context.Context, o options) (err error) {
 		_ = os.MkdirAll(r.logDir, 0o755)
 	}
 
-	var regs []string
-	for _, name := range []string{"source", "target"} {
-		dir := filepath.Join(o.work, "registry-"+name)
-		_ = os.RemoveAll(dir)
-		host, stop, err := registries.StartDistributionProcess(ctx, dir)
-		if err != nil {
-			return fmt.Errorf("start %s registry: %w", name, err)
-		}
-		defer stop()
-		regs = append(regs, host)
+	srcDir := filepath.Join(o.work, "registry-source")
+	if err := os.RemoveAll(srcDir); err != nil {
+		return err
 	}
-	src, dst := regs[0], regs[1]
+	src, stop, err := registries.StartDistributionProcess(ctx, srcDir)
+	if err != nil {
+		return fmt.Errorf("start source registry: %w", err)
+	}
+	defer stop()
 
 	start := time.Now()
 	c := newCorpus(src, o.scale)
@@ -119,10 +117,10 @@ func run(ctx context.Context, o options) (err error) {
 	fmt.Printf("corpus on %s: %d images in %d repositories, %d manifests (incl. %d referrers), %d blobs, %.1f MiB unique, built in %s\n",
 		src, len(c.Images), repos, len(c.Manifests), len(c.Manifests)-len(c.Images)*(1+len(platforms)),
 		len(c.Blobs), float64(c.Bytes)/(1<<20), time.Since(start).Round(time.Second))
-	fmt.Printf("target registry %s; %d rounds per scenario, airlock --concurrency %d; %d CPUs\n\n",
-		dst, o.rounds, o.concurrency, numCPU())
+	fmt.Printf("each load round pushes into a fresh distribution registry; %d rounds per scenario, airlock --concurrency %d; %d CPUs\n\n",
+		o.rounds, o.concurrency, numCPU())
 
-	b := &bench{o: o, r: r, c: c, src: src, dst: dst, out: filepath.Join(o.work, "out")}
+	b := &bench{o: o, r: r, c: c, src: src, out: filepath.Join(o.work, "out")}
 	if err := b.setupTools(ctx); err != nil {
 		return err
 	}
@@ -139,10 +137,8 @@ func (b *bench) setupTools(ctx context.Context) error {
 		fmt.Printf("regctl: not installed (scripts/install-tools.sh regctl)\n")
 		b.regctl = ""
 	} else {
-		for _, h := range []string{b.src, b.dst} {
-			if _, _, err := b.r.run(ctx, b.regctl, "registry", "set", "--tls", "disabled", h); err != nil {
-				return err
-			}
+		if _, _, err := b.r.run(ctx, b.regctl, "registry", "set", "--tls", "disabled", b.src); err != nil {
+			return err
 		}
 	}
 	if b.skopeo, err = tools.Find("skopeo"); err != nil {

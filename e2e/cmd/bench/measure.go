@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -42,14 +43,28 @@ func (r *runner) run(ctx context.Context, name string, args ...string) (time.Dur
 	cmd.Env = r.env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	floor := vmHWM("self")
 	start := time.Now()
-	err := cmd.Run()
+	err := cmd.Start()
+	var polled int64
+	if err == nil {
+		done, peak := make(chan struct{}), make(chan int64)
+		go func() { peak <- pollHWM(cmd.Process.Pid, done) }()
+		err = cmd.Wait()
+		close(done)
+		polled = <-peak
+	}
 	wall := time.Since(start)
 	var rss int64
 	if cmd.ProcessState != nil {
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			rss = ru.Maxrss
 		}
+	}
+	// Linux carries the parent's high-water RSS into the child's ru_maxrss at exec, so a
+	// figure not above this process's own is the parent's: use the polled VmHWM then.
+	if rss <= floor {
+		rss = polled
 	}
 	if r.verbose {
 		fmt.Fprintf(os.Stderr, "  %s %s: %s, %d MiB\n", filepath.Base(name), strings.Join(args, " "), wall.Round(time.Millisecond), rss>>10)
@@ -156,4 +171,35 @@ func registryManifests(ctx context.Context, host, prefix string, imgs []image, b
 		}
 	}
 	return n
+}
+
+// vmHWM returns the VmHWM (peak RSS, KiB) of /proc/PID/status, 0 when unreadable.
+func vmHWM(pid string) int64 {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// pollHWM reads the VmHWM of pid every 10 ms until done is closed and returns the
+// largest value seen (it can miss only a rise in the last 10 ms of the process).
+func pollHWM(pid int, done <-chan struct{}) int64 {
+	var peak int64
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		peak = max(peak, vmHWM(strconv.Itoa(pid)))
+		select {
+		case <-done:
+			return peak
+		case <-tick.C:
+		}
+	}
 }

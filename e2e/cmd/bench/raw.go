@@ -26,7 +26,10 @@ func writeBlobList(path, host string, blobs []blob) error {
 // rawCopy is the raw baseline, run as a child process so that its time and RSS are
 // measured like the tools': it GETs every blob of the list over plain HTTP with
 // concurrency workers and io.Copy's it into a file under dir. No hashing, no fsync.
-func rawCopy(list, dir string, concurrency int) error {
+// With pushTo set it goes the other way, the raw baseline of load: it uploads every
+// listed blob from the OCI layout dir into pushTo (monolithic POST + PUT, as a plain
+// client does), into the repository mirror/<repository>.
+func rawCopy(list, dir, pushTo string, concurrency int) error {
 	f, err := os.Open(list)
 	if err != nil {
 		return err
@@ -37,7 +40,7 @@ func rawCopy(list, dir string, concurrency int) error {
 		return fmt.Errorf("%s: empty", list)
 	}
 	host := sc.Text()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); pushTo == "" && err != nil {
 		return err
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency}}
@@ -49,7 +52,11 @@ func rawCopy(list, dir string, concurrency int) error {
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				if err := getBlob(client, host, j[0], j[1], dir); err != nil {
+				op := getBlob
+				if pushTo != "" {
+					host, op = pushTo, putBlob
+				}
+				if err := op(client, host, j[0], j[1], dir); err != nil {
 					errs <- err
 					for range jobs {
 					}
@@ -86,6 +93,49 @@ func getBlob(client *http.Client, host, repo, dgst, dir string) error {
 		return err
 	}
 	return out.Close()
+}
+
+func putBlob(client *http.Client, host, repo, dgst, dir string) error {
+	resp, err := client.Post("http://"+host+"/v2/mirror/"+repo+"/blobs/uploads/", "", nil)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusAccepted || loc == "" {
+		return fmt.Errorf("POST upload to %s: %s", repo, resp.Status)
+	}
+	if !strings.HasPrefix(loc, "http") {
+		loc = "http://" + host + loc
+	}
+	sep := "?"
+	if strings.Contains(loc, "?") {
+		sep = "&"
+	}
+	f, err := os.Open(filepath.Join(dir, "blobs", "sha256", strings.TrimPrefix(dgst, "sha256:")))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequest(http.MethodPut, loc+sep+"digest="+dgst, f)
+	if err != nil {
+		return err
+	}
+	req.ContentLength = fi.Size()
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err = client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("PUT %s to %s: %s", dgst, repo, resp.Status)
+	}
+	return nil
 }
 
 func numCPU() int { return runtime.NumCPU() }

@@ -116,7 +116,7 @@ func printTable(w io.Writer, rows []*row, c *corpus) {
 			"airlock load (directory -> registry)", "airlock re-save, nothing changed", "airlock re-save after one new tag"
 		regSave, regLoad = "regctl image copy --referrers -> ocidir", "regctl image copy --referrers ocidir -> reg"
 		skSave, skLoad   = "skopeo copy --all -> oci layout", "skopeo copy --all oci layout -> registry"
-		raw              = "raw: Go HTTP GET of every blob -> files"
+		raw, rawPush     = "raw: Go HTTP GET of every blob -> files", "raw: Go HTTP PUT of every blob <- files"
 	)
 	ratio("save / regctl save", save, regSave, 0.5, false)
 	ratio("load / regctl load", load, regLoad, 0.5, false)
@@ -124,10 +124,11 @@ func printTable(w io.Writer, rows []*row, c *corpus) {
 	ratio("load / skopeo load", load, skLoad, 0, false)
 	ratio("save / raw", save, raw, 1.5, false)
 	ratio("tar save / raw", tarSave, raw, 1.5, false)
-	ratio("load / raw", load, raw, 1.5, false)
+	ratio("load / raw download", load, raw, 1.5, false)
+	ratio("load / raw upload", load, rawPush, 1.5, false)
 	ratio("re-save unchanged / full save", resave, save, 0.05, true)
 	ratio("re-save one new tag / full save", resaveNew, save, 0, true)
-	for _, name := range []string{save, tarSave, load, resave, resaveNew, regSave, regLoad, skSave, skLoad, raw} {
+	for _, name := range []string{save, tarSave, load, resave, resaveNew, regSave, regLoad, skSave, skLoad, raw, rawPush} {
 		if rw := by[name]; rw.ok() {
 			target, v := "", ""
 			if name == save || name == tarSave || name == load || name == resave || name == resaveNew {

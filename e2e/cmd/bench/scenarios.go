@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
+
+	"airlock.dev/airlock/e2e/internal/registries"
 )
 
 // bench holds what every scenario needs.
@@ -15,7 +18,7 @@ type bench struct {
 	o              options
 	r              *runner
 	c              *corpus
-	src, dst, out  string
+	src, out       string
 	regctl, skopeo string
 }
 
@@ -35,6 +38,8 @@ func (b *bench) rounds(ctx context.Context, name string, f func(i int) (result, 
 	fmt.Printf("%-44s", name)
 	rw := &row{Name: name}
 	for i := range b.o.rounds {
+		// Start each round with no dirty pages of the one before being written back.
+		syscall.Sync()
 		res, err := f(i)
 		if errors.Is(err, errSkip) {
 			rw.Skipped = strings.TrimSuffix(err.Error(), ": "+errSkip.Error())
@@ -54,6 +59,24 @@ func (b *bench) rounds(ctx context.Context, name string, f func(i int) (result, 
 	}
 	fmt.Println()
 	return rw
+}
+
+// target runs f against a fresh distribution registry, so that no tool finds blobs of an
+// earlier round (skopeo's blob-info cache would mount them), and removes it afterwards.
+func (b *bench) target(ctx context.Context, name string, f func(host string) (result, error)) (result, error) {
+	dir := filepath.Join(b.o.work, "target-"+name)
+	_ = os.RemoveAll(dir)
+	host, stop, err := registries.StartDistributionProcess(ctx, dir)
+	if err != nil {
+		return result{}, fmt.Errorf("start target registry: %w", err)
+	}
+	defer func() { stop(); _ = os.RemoveAll(dir) }()
+	if b.regctl != "" {
+		if _, _, err := b.r.run(ctx, b.regctl, "registry", "set", "--tls", "disabled", host); err != nil {
+			return result{}, err
+		}
+	}
+	return f(host)
 }
 
 func skip(why string) error { return fmt.Errorf("%s: %w", why, errSkip) }
@@ -103,10 +126,11 @@ func (b *bench) all(ctx context.Context) ([]*row, error) {
 		if !saved {
 			return result{}, skip("no archive: airlock save failed")
 		}
-		prefix := fmt.Sprintf("airlock-load-%d", i)
-		w, rss, err := r.run(ctx, o.airlock, "load", "-q", archive, "--to", b.dst+"/"+prefix, "--concurrency", conc)
-		return result{Wall: w, RSSKiB: rss, Bytes: c.Bytes, Corpus: len(want),
-			Found: registryManifests(ctx, b.dst, prefix, imgs, c.ByRepo)}, err
+		return b.target(ctx, "airlock", func(dst string) (result, error) {
+			w, rss, err := r.run(ctx, o.airlock, "load", "-q", archive, "--to", dst+"/mirror", "--concurrency", conc)
+			return result{Wall: w, RSSKiB: rss, Bytes: c.Bytes, Corpus: len(want),
+				Found: registryManifests(ctx, dst, "mirror", imgs, c.ByRepo)}, err
+		})
 	}))
 
 	rows = append(rows, b.rounds(ctx, "airlock re-save, nothing changed", func(i int) (result, error) {
@@ -133,13 +157,14 @@ func (b *bench) all(ctx context.Context) ([]*row, error) {
 		if b.regctl == "" {
 			return result{}, skip("regctl not installed (scripts/install-tools.sh regctl)")
 		}
-		prefix := fmt.Sprintf("regctl-load-%d", i)
-		res, err := r.runEach(ctx, imgs, func(im image) (string, []string) {
-			return b.regctl, []string{"image", "copy", "--referrers", "--digest-tags", "ocidir://" + regDir + ":" + tagName(im), b.dst + "/" + prefix + "/" + im.Repo + ":" + im.Tag}
+		return b.target(ctx, "regctl", func(dst string) (result, error) {
+			res, err := r.runEach(ctx, imgs, func(im image) (string, []string) {
+				return b.regctl, []string{"image", "copy", "--referrers", "--digest-tags", "ocidir://" + regDir + ":" + tagName(im), dst + "/mirror/" + im.Repo + ":" + im.Tag}
+			})
+			res.Bytes, res.Corpus = c.Bytes, len(want)
+			res.Found = registryManifests(ctx, dst, "mirror", imgs, c.ByRepo)
+			return res, err
 		})
-		res.Bytes, res.Corpus = c.Bytes, len(want)
-		res.Found = registryManifests(ctx, b.dst, prefix, imgs, c.ByRepo)
-		return res, err
 	}))
 
 	skDir := filepath.Join(b.out, "skopeo")
@@ -149,7 +174,7 @@ func (b *bench) all(ctx context.Context) ([]*row, error) {
 		}
 		fresh(skDir)
 		res, err := r.runEach(ctx, imgs, func(im image) (string, []string) {
-			return b.skopeo, []string{"--insecure-policy", "copy", "--all", "--src-tls-verify=false", "docker://" + im.Ref(b.src), "oci:" + skDir + ":" + tagName(im)}
+			return b.skopeo, []string{"--insecure-policy", "copy", "--all", "--preserve-digests", "--src-tls-verify=false", "docker://" + im.Ref(b.src), "oci:" + skDir + ":" + tagName(im)}
 		})
 		res.Bytes, res.Found, res.Corpus = c.Bytes, layoutManifests(skDir, want), len(want)
 		return res, err
@@ -158,13 +183,14 @@ func (b *bench) all(ctx context.Context) ([]*row, error) {
 		if b.skopeo == "" {
 			return result{}, skip("skopeo: not installed (scripts/install-bench-tools.sh)")
 		}
-		prefix := fmt.Sprintf("skopeo-load-%d", i)
-		res, err := r.runEach(ctx, imgs, func(im image) (string, []string) {
-			return b.skopeo, []string{"--insecure-policy", "copy", "--all", "--preserve-digests", "--dest-tls-verify=false", "oci:" + skDir + ":" + tagName(im), "docker://" + b.dst + "/" + prefix + "/" + im.Repo + ":" + im.Tag}
+		return b.target(ctx, "skopeo", func(dst string) (result, error) {
+			res, err := r.runEach(ctx, imgs, func(im image) (string, []string) {
+				return b.skopeo, []string{"--insecure-policy", "copy", "--all", "--preserve-digests", "--dest-tls-verify=false", "oci:" + skDir + ":" + tagName(im), "docker://" + dst + "/mirror/" + im.Repo + ":" + im.Tag}
+			})
+			res.Bytes, res.Corpus = c.Bytes, len(want)
+			res.Found = registryManifests(ctx, dst, "mirror", imgs, c.ByRepo)
+			return res, err
 		})
-		res.Bytes, res.Corpus = c.Bytes, len(want)
-		res.Found = registryManifests(ctx, b.dst, prefix, imgs, c.ByRepo)
-		return res, err
 	}))
 
 	rows = append(rows, b.rounds(ctx, "raw: Go HTTP GET of every blob -> files", func(i int) (result, error) {
@@ -180,6 +206,21 @@ func (b *bench) all(ctx context.Context) ([]*row, error) {
 		w, rss, err := r.run(ctx, self, "-rawcopy", list, "-rawdir", dir, "-concurrency", conc)
 		_ = os.RemoveAll(dir)
 		return result{Wall: w, RSSKiB: rss, Bytes: c.Bytes}, err
+	}))
+
+	rows = append(rows, b.rounds(ctx, "raw: Go HTTP PUT of every blob <- files", func(i int) (result, error) {
+		if !saved {
+			return result{}, skip("no archive to read blobs from: airlock save failed")
+		}
+		self, err := os.Executable()
+		if err != nil {
+			return result{}, err
+		}
+		list := filepath.Join(o.work, "blobs.txt")
+		return b.target(ctx, "raw", func(dst string) (result, error) {
+			w, rss, err := r.run(ctx, self, "-rawcopy", list, "-rawdir", archive, "-rawpush", dst, "-concurrency", conc)
+			return result{Wall: w, RSSKiB: rss, Bytes: c.Bytes}, err
+		})
 	}))
 
 	// Last: it adds images to the source registry and to the corpus.
