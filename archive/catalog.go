@@ -42,6 +42,16 @@ type Catalog struct {
 	Totals    Totals     `json:"totals"`
 	// Base is the catalog digest of the archive this one is a delta of; empty for a full archive.
 	Base digest.Digest `json:"base,omitempty"`
+	// Contents lists, sorted, every manifest and blob digest of the images: those in the archive and,
+	// for a delta, those its base holds. A later `save --since` needs only this catalog.
+	Contents []digest.Digest `json:"contents,omitempty"`
+}
+
+// CatalogFile is the catalog with its digest (the catalog manifest's), as `airlock inspect --format
+// json` prints it; `save --since` reads it in place of the previous archive.
+type CatalogFile struct {
+	Digest digest.Digest `json:"digest"`
+	Catalog
 }
 
 // Tool names the program that wrote the archive.

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -88,6 +89,17 @@ func TestDeltaArchive(t *testing.T) {
 	cat := readCatalog(ctx, t, delta)
 	if cat.Base == "" || len(cat.Images) != 2 {
 		t.Fatalf("delta catalog: base %q, %d images", cat.Base, len(cat.Images))
+	}
+
+	// The connected side may keep only the previous catalog (the archive went to the site).
+	catJSON := filepath.Join(work, "full-catalog.json")
+	if err := os.WriteFile(catJSON, []byte(mustRun(ctx, t, "inspect", full, "--format", "json").stdout), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fromCat := filepath.Join(work, "delta-from-catalog")
+	mustRun(ctx, t, "save", "-c", set, "-o", fromCat, "--since", catJSON)
+	if c2 := readCatalog(ctx, t, fromCat); c2.Base != cat.Base || dirSize(t, fromCat) > (1<<20)+(64<<10) {
+		t.Errorf("delta from the catalog file: base %s (want %s), %d bytes", c2.Base, cat.Base, dirSize(t, fromCat))
 	}
 
 	// Into a registry without the base: refused, naming what is missing.

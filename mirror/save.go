@@ -93,20 +93,14 @@ func Save(ctx context.Context, set *config.ImageSet, regs *Registries, opts Save
 	cat, blobs := catalogOf(plans, opts.Version)
 	inBase := func(ocispec.Descriptor) bool { return false }
 	if opts.Since != "" {
-		base, err := archive.Open(ctx, opts.Since)
+		base, err := archive.OpenBase(ctx, opts.Since)
 		if err != nil {
 			return nil, fmt.Errorf("--since: %w", err)
 		}
 		defer base.Close()
-		_, baseDesc, err := base.Catalog(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("--since %s: %w", opts.Since, err)
-		}
-		cat.Base = baseDesc.Digest
-		inBase = func(d ocispec.Descriptor) bool {
-			ok, err := base.Exists(ctx, d)
-			return err == nil && ok
-		}
+		cat.Base = base.Digest
+		cat.Contents = mergeDigests(cat.Contents, base.Contents)
+		inBase = func(d ocispec.Descriptor) bool { return base.Has(ctx, d) }
 		kept := blobs[:0]
 		for _, b := range blobs {
 			if !inBase(b.Desc) {
@@ -278,6 +272,13 @@ func catalogOf(plans []*ImagePlan, version string) (*archive.Catalog, []Blob) {
 			})
 		}
 	}
+	for d := range manifests {
+		cat.Contents = append(cat.Contents, d)
+	}
+	for d := range blobSeen {
+		cat.Contents = append(cat.Contents, d)
+	}
+	cat.Contents = mergeDigests(cat.Contents, nil)
 	cat.Totals.Images = len(cat.Images)
 	cat.Totals.Manifests = len(manifests)
 	cat.Totals.Referrers = len(cat.Referrers)
@@ -384,4 +385,18 @@ func storeTrust(ctx context.Context, l *archive.Layout, t *trustFiles) (archive.
 	}
 	sort.SliceStable(out.Keys, func(i, j int) bool { return out.Keys[i].Name < out.Keys[j].Name })
 	return out, nil
+}
+
+// mergeDigests returns the sorted union of a and b.
+func mergeDigests(a, b []digest.Digest) []digest.Digest {
+	set := map[digest.Digest]bool{}
+	for _, d := range append(append([]digest.Digest(nil), a...), b...) {
+		set[d] = true
+	}
+	out := make([]digest.Digest, 0, len(set))
+	for d := range set {
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
 }

@@ -46,7 +46,7 @@ catalog itself.`,
 			if g.format == "json" {
 				enc := json.NewEncoder(out(cmd))
 				enc.SetIndent("", "  ")
-				return enc.Encode(cat)
+				return enc.Encode(archive.CatalogFile{Digest: desc.Digest, Catalog: *cat})
 			}
 			_, err = io.WriteString(out(cmd), renderTree(args[0], desc.Digest, cat))
 			return err
