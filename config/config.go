@@ -8,19 +8,17 @@
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"os"
-	"path/filepath"
 	"regexp"
-	"strconv"
+	"slices"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
 	"gopkg.in/yaml.v3"
+
+	"airlock.dev/airlock/internal/yamlfile"
 )
 
 // APIVersion is the only apiVersion an ImageSet file may declare.
@@ -92,30 +90,10 @@ type Trust struct {
 	TrustedRoot string   // absolute path of the Sigstore trusted root, or ""
 }
 
-// Error is a validation error that names the place: "FILE:LINE: FIELD: MESSAGE".
-type Error struct {
-	File  string // the file as given to Load or Parse
-	Line  int    // 1-based line, 0 when unknown
-	Field string // dotted path such as "images[1].platforms[0]", "" for the whole file
-	Msg   string
-}
-
-// Error formats e as "FILE:LINE: FIELD: MESSAGE", leaving out the parts that are unknown.
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		b.WriteString(":")
-		b.WriteString(strconv.Itoa(e.Line))
-	}
-	b.WriteString(": ")
-	if e.Field != "" {
-		b.WriteString(e.Field)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
+// Error is a validation error that names the place: "FILE:LINE: FIELD: MESSAGE". Its fields are
+// File (the file as given to Load or Parse), Line (1-based, 0 when unknown), Field (a dotted path
+// such as "images[1].platforms[0]", "" for the whole file) and Msg.
+type Error = yamlfile.Error
 
 // Load reads and validates the ImageSet file at path.
 func Load(path string) (*ImageSet, error) {
@@ -130,198 +108,27 @@ func Load(path string) (*ImageSet, error) {
 // paths; the files it names are not opened. Every problem found is reported: the error is an
 // *Error, or several joined with errors.Join.
 func Parse(path string, data []byte) (*ImageSet, error) {
-	dir, err := filepath.Abs(filepath.Dir(path))
-	if err != nil {
-		return nil, fmt.Errorf("resolving directory of %s: %w", path, err)
-	}
-	root, err := decodeDocument(path, data)
+	yp, err := yamlfile.NewParser(path)
 	if err != nil {
 		return nil, err
 	}
-	p := &parser{file: path, dir: dir}
+	root, err := yamlfile.Decode(path, data, "an ImageSet with apiVersion, kind and images", "an ImageSet file")
+	if err != nil {
+		return nil, err
+	}
+	p := &parser{yp}
 	set := p.imageSet(root)
-	if len(p.errs) > 0 {
-		if len(p.errs) == 1 {
-			return nil, p.errs[0]
-		}
-		return nil, errors.Join(p.errs...)
+	if err := p.Err(); err != nil {
+		return nil, err
 	}
 	set.Path = path
-	set.Dir = dir
+	set.Dir = p.Dir()
 	return set, nil
-}
-
-// yamlLineRE finds the line number in yaml.v3 syntax errors ("yaml: line 3: ...").
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// decodeDocument decodes exactly one YAML document and returns its root node.
-func decodeDocument(path string, data []byte) (*yaml.Node, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, &Error{File: path, Msg: "file is empty; expected an ImageSet with apiVersion, kind and images"}
-		}
-		return nil, yamlError(path, err)
-	}
-	var next yaml.Node
-	switch err := dec.Decode(&next); {
-	case err == nil:
-		return nil, &Error{File: path, Line: next.Line, Msg: "more than one YAML document; an ImageSet file holds exactly one"}
-	case !errors.Is(err, io.EOF):
-		return nil, yamlError(path, err)
-	}
-	if len(doc.Content) == 0 {
-		return nil, &Error{File: path, Msg: "file is empty; expected an ImageSet with apiVersion, kind and images"}
-	}
-	return doc.Content[0], nil
-}
-
-// yamlError turns a yaml.v3 syntax error into an *Error with its line.
-func yamlError(path string, err error) error {
-	msg := err.Error()
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return &Error{File: path, Line: line, Msg: "invalid YAML: " + m[2]}
-	}
-	return &Error{File: path, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
 }
 
 // parser walks the document, collecting errors.
 type parser struct {
-	file string
-	dir  string
-	errs []error
-}
-
-func (p *parser) errorf(n *yaml.Node, field, format string, args ...any) {
-	line := 0
-	if n != nil {
-		line = n.Line
-	}
-	p.errs = append(p.errs, &Error{File: p.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
-}
-
-// deref follows aliases so that anchors in the file behave as their values.
-func deref(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	return n
-}
-
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
-}
-
-// describe names what a node is, for "must be X, got Y" messages.
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		switch n.Tag {
-		case "!!null":
-			return "nothing"
-		case "!!str":
-			return fmt.Sprintf("string %q", n.Value)
-		case "!!int":
-			return "integer " + n.Value
-		case "!!float":
-			return "number " + n.Value
-		case "!!bool":
-			return "boolean " + n.Value
-		}
-		return fmt.Sprintf("%s %q", strings.TrimPrefix(n.Tag, "!!"), n.Value)
-	}
-	return "an unsupported value"
-}
-
-// fields checks that n is a mapping whose keys are all in known, each at most once, and returns
-// the value nodes by key. It returns nil after reporting an error when n is not a mapping.
-func (p *parser) fields(n *yaml.Node, field string, known []string) map[string]*yaml.Node {
-	if n.Kind != yaml.MappingNode {
-		p.errorf(n, field, "must be a mapping with fields %s, got %s", strings.Join(known, ", "), describe(n))
-		return nil
-	}
-	out := make(map[string]*yaml.Node, len(known))
-	keyLine := make(map[string]int, len(known))
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := deref(n.Content[i]), deref(n.Content[i+1])
-		name := k.Value
-		path := joinField(field, name)
-		if k.Kind != yaml.ScalarNode {
-			p.errorf(k, field, "field names must be plain strings, got %s", describe(k))
-			continue
-		}
-		if !contains(known, name) {
-			p.errorf(k, path, "unknown field; known fields: %s", strings.Join(known, ", "))
-			continue
-		}
-		if line, dup := keyLine[name]; dup {
-			p.errorf(k, path, "field given twice (first on line %d)", line)
-			continue
-		}
-		keyLine[name] = k.Line
-		out[name] = v
-	}
-	return out
-}
-
-func joinField(parent, name string) string {
-	if parent == "" {
-		return name
-	}
-	return parent + "." + name
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-// str returns the string value of a scalar, reporting an error for anything else.
-func (p *parser) str(n *yaml.Node, field string) (string, bool) {
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
-		p.errorf(n, field, "must be a string, got %s", describe(n))
-		return "", false
-	}
-	return n.Value, true
-}
-
-// list returns the items of a sequence, reporting an error for anything else.
-func (p *parser) list(n *yaml.Node, field string) ([]*yaml.Node, bool) {
-	if n.Kind != yaml.SequenceNode {
-		p.errorf(n, field, "must be a list, got %s", describe(n))
-		return nil, false
-	}
-	items := make([]*yaml.Node, len(n.Content))
-	for i, c := range n.Content {
-		items[i] = deref(c)
-	}
-	return items, true
-}
-
-// path resolves a file path from the ImageSet against the file's directory.
-func (p *parser) path(n *yaml.Node, field string) (string, bool) {
-	s, ok := p.str(n, field)
-	if !ok {
-		return "", false
-	}
-	if strings.TrimSpace(s) == "" {
-		p.errorf(n, field, "empty path")
-		return "", false
-	}
-	if filepath.IsAbs(s) {
-		return filepath.Clean(s), true
-	}
-	return filepath.Join(p.dir, s), true
+	*yamlfile.Parser
 }
 
 var (
@@ -332,52 +139,44 @@ var (
 )
 
 func (p *parser) imageSet(root *yaml.Node) *ImageSet {
-	root = deref(root)
+	root = yamlfile.Deref(root)
 	set := &ImageSet{Referrers: Referrers{Enabled: true, ArtifactTypes: cloneStrings(DefaultArtifactTypes)}}
-	f := p.fields(root, "", topFields)
+	f := p.Fields(root, "", topFields)
 	if f == nil {
 		return set
 	}
 
-	if n, ok := f["apiVersion"]; !ok {
-		p.errorf(root, "apiVersion", "missing; expected %q", APIVersion)
-	} else if v, ok := p.str(n, "apiVersion"); ok && v != APIVersion {
-		p.errorf(n, "apiVersion", "must be %q, got %q", APIVersion, v)
-	}
-	if n, ok := f["kind"]; !ok {
-		p.errorf(root, "kind", "missing; expected %q", Kind)
-	} else if v, ok := p.str(n, "kind"); ok && v != Kind {
-		p.errorf(n, "kind", "must be %q, got %q", Kind, v)
-	}
+	p.Expect(root, f, "apiVersion", APIVersion)
+	p.Expect(root, f, "kind", Kind)
 
 	if n, ok := f["images"]; !ok {
-		p.errorf(root, "images", "missing; list at least one image, e.g. images: [{ref: registry.example.com/team/app:1.4.2}]")
+		p.Errorf(root, "images", "missing; list at least one image, e.g. images: [{ref: registry.example.com/team/app:1.4.2}]")
 	} else {
 		set.Images = p.images(n)
 	}
-	if n, ok := f["referrers"]; ok && !isNull(n) {
+	if n, ok := f["referrers"]; ok && !yamlfile.IsNull(n) {
 		set.Referrers = p.referrers(n)
 	}
-	if n, ok := f["trust"]; ok && !isNull(n) {
+	if n, ok := f["trust"]; ok && !yamlfile.IsNull(n) {
 		set.Trust = p.trust(n)
 	}
-	if n, ok := f["policy"]; ok && !isNull(n) {
-		set.Policy, _ = p.path(n, "policy")
+	if n, ok := f["policy"]; ok && !yamlfile.IsNull(n) {
+		set.Policy, _ = p.Path(n, "policy", "")
 	}
 	return set
 }
 
 func (p *parser) images(n *yaml.Node) []Image {
-	if isNull(n) {
-		p.errorf(n, "images", "must list at least one image")
+	if yamlfile.IsNull(n) {
+		p.Errorf(n, "images", "must list at least one image")
 		return nil
 	}
-	items, ok := p.list(n, "images")
+	items, ok := p.List(n, "images")
 	if !ok {
 		return nil
 	}
 	if len(items) == 0 {
-		p.errorf(n, "images", "must list at least one image")
+		p.Errorf(n, "images", "must list at least one image")
 		return nil
 	}
 	var out []Image
@@ -390,7 +189,7 @@ func (p *parser) images(n *yaml.Node) []Image {
 		}
 		key := img.String()
 		if j, dup := seen[key]; dup {
-			p.errorf(item, field, "duplicate of images[%d] (line %d): both are %s", j, items[j].Line, key)
+			p.Errorf(item, field, "duplicate of images[%d] (line %d): both are %s", j, items[j].Line, key)
 			continue
 		}
 		seen[key] = i
@@ -400,22 +199,22 @@ func (p *parser) images(n *yaml.Node) []Image {
 }
 
 func (p *parser) image(n *yaml.Node, field string) (Image, bool) {
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
-		p.errorf(n, field, "must be a mapping, got %s; write it as \"- ref: %s\"", describe(n), n.Value)
+	if yamlfile.IsString(n) {
+		p.Errorf(n, field, "must be a mapping, got %s; write it as \"- ref: %s\"", yamlfile.Describe(n), n.Value)
 		return Image{}, false
 	}
-	f := p.fields(n, field, imageFields)
+	f := p.Fields(n, field, imageFields)
 	if f == nil {
 		return Image{}, false
 	}
-	before := len(p.errs)
+	before := p.NumErrors()
 	var img Image
 	if rn, ok := f["ref"]; !ok {
-		p.errorf(n, field+".ref", "missing; every image needs a ref such as registry.example.com/team/app:1.4.2")
-	} else if s, ok := p.str(rn, field+".ref"); ok {
+		p.Errorf(n, field+".ref", "missing; every image needs a ref such as registry.example.com/team/app:1.4.2")
+	} else if s, ok := p.Str(rn, field+".ref"); ok {
 		parsed, err := ParseReference(s)
 		if err != nil {
-			p.errorf(rn, field+".ref", "%s", err)
+			p.Errorf(rn, field+".ref", "%s", err)
 		} else {
 			img = parsed
 		}
@@ -424,40 +223,40 @@ func (p *parser) image(n *yaml.Node, field string) (Image, bool) {
 		img.Platforms = p.platforms(pn, field+".platforms")
 	}
 	if tn, ok := f["target"]; ok {
-		if s, ok := p.str(tn, field+".target"); ok {
+		if s, ok := p.Str(tn, field+".target"); ok {
 			if err := checkRepository(s); err != nil {
-				p.errorf(tn, field+".target", "%s; expected a repository path such as site/web", err)
+				p.Errorf(tn, field+".target", "%s; expected a repository path such as site/web", err)
 			}
 			img.Target = s
 		}
 	}
 	img.Line = n.Line
-	return img, len(p.errs) == before
+	return img, p.NumErrors() == before
 }
 
 func (p *parser) platforms(n *yaml.Node, field string) []Platform {
-	items, ok := p.list(n, field)
+	items, ok := p.List(n, field)
 	if !ok {
 		return nil
 	}
 	if len(items) == 0 {
-		p.errorf(n, field, "empty list; leave platforms out to keep all platforms")
+		p.Errorf(n, field, "empty list; leave platforms out to keep all platforms")
 		return nil
 	}
 	var out []Platform
 	for i, item := range items {
 		itemField := fmt.Sprintf("%s[%d]", field, i)
-		s, ok := p.str(item, itemField)
+		s, ok := p.Str(item, itemField)
 		if !ok {
 			continue
 		}
 		pl, err := ParsePlatform(s)
 		if err != nil {
-			p.errorf(item, itemField, "%s", err)
+			p.Errorf(item, itemField, "%s", err)
 			continue
 		}
-		if contains(platformStrings(out), pl.String()) {
-			p.errorf(item, itemField, "platform %s listed twice", pl)
+		if slices.Contains(platformStrings(out), pl.String()) {
+			p.Errorf(item, itemField, "platform %s listed twice", pl)
 			continue
 		}
 		out = append(out, pl)
@@ -475,13 +274,13 @@ func platformStrings(ps []Platform) []string {
 
 func (p *parser) referrers(n *yaml.Node) Referrers {
 	r := Referrers{Enabled: true, ArtifactTypes: cloneStrings(DefaultArtifactTypes)}
-	f := p.fields(n, "referrers", referrersFields)
+	f := p.Fields(n, "referrers", referrersFields)
 	if f == nil {
 		return r
 	}
 	if en, ok := f["enabled"]; ok {
 		if en.Kind != yaml.ScalarNode || en.Tag != "!!bool" {
-			p.errorf(en, "referrers.enabled", "must be true or false, got %s", describe(en))
+			p.Errorf(en, "referrers.enabled", "must be true or false, got %s", yamlfile.Describe(en))
 		} else {
 			r.Enabled = en.Value == "true" || en.Value == "True" || en.Value == "TRUE"
 		}
@@ -494,16 +293,16 @@ func (p *parser) referrers(n *yaml.Node) Referrers {
 
 func (p *parser) artifactTypes(n *yaml.Node) (types []string, all bool) {
 	const field = "referrers.artifactTypes"
-	if isNull(n) {
-		p.errorf(n, field, "must list at least one artifact type; use [default], [\"*\"] or media types")
+	if yamlfile.IsNull(n) {
+		p.Errorf(n, field, "must list at least one artifact type; use [default], [\"*\"] or media types")
 		return nil, false
 	}
-	items, ok := p.list(n, field)
+	items, ok := p.List(n, field)
 	if !ok {
 		return nil, false
 	}
 	if len(items) == 0 {
-		p.errorf(n, field, "must list at least one artifact type; use [default], [\"*\"] or media types")
+		p.Errorf(n, field, "must list at least one artifact type; use [default], [\"*\"] or media types")
 		return nil, false
 	}
 	seen := make(map[string]bool)
@@ -515,7 +314,7 @@ func (p *parser) artifactTypes(n *yaml.Node) (types []string, all bool) {
 	}
 	for i, item := range items {
 		itemField := fmt.Sprintf("%s[%d]", field, i)
-		s, ok := p.str(item, itemField)
+		s, ok := p.Str(item, itemField)
 		if !ok {
 			continue
 		}
@@ -528,7 +327,7 @@ func (p *parser) artifactTypes(n *yaml.Node) (types []string, all bool) {
 			}
 		default:
 			if err := checkMediaType(s); err != nil {
-				p.errorf(item, itemField, "%s", err)
+				p.Errorf(item, itemField, "%s", err)
 				continue
 			}
 			add(s)
@@ -536,7 +335,7 @@ func (p *parser) artifactTypes(n *yaml.Node) (types []string, all bool) {
 	}
 	if all {
 		if len(items) > 1 {
-			p.errorf(n, field, "%q keeps every artifact type and cannot be combined with others", ArtifactTypesAll)
+			p.Errorf(n, field, "%q keeps every artifact type and cannot be combined with others", ArtifactTypesAll)
 		}
 		return nil, true
 	}
@@ -555,21 +354,21 @@ func checkMediaType(s string) error {
 
 func (p *parser) trust(n *yaml.Node) Trust {
 	var t Trust
-	f := p.fields(n, "trust", trustFields)
+	f := p.Fields(n, "trust", trustFields)
 	if f == nil {
 		return t
 	}
-	if kn, ok := f["keys"]; ok && !isNull(kn) {
-		if items, ok := p.list(kn, "trust.keys"); ok {
+	if kn, ok := f["keys"]; ok && !yamlfile.IsNull(kn) {
+		if items, ok := p.List(kn, "trust.keys"); ok {
 			for i, item := range items {
-				if path, ok := p.path(item, fmt.Sprintf("trust.keys[%d]", i)); ok {
+				if path, ok := p.Path(item, fmt.Sprintf("trust.keys[%d]", i), ""); ok {
 					t.Keys = append(t.Keys, path)
 				}
 			}
 		}
 	}
-	if rn, ok := f["trustedRoot"]; ok && !isNull(rn) {
-		t.TrustedRoot, _ = p.path(rn, "trust.trustedRoot")
+	if rn, ok := f["trustedRoot"]; ok && !yamlfile.IsNull(rn) {
+		t.TrustedRoot, _ = p.Path(rn, "trust.trustedRoot", "")
 	}
 	return t
 }

@@ -6,10 +6,7 @@ package verify
 // unknown field; known fields: issuer, issuerRegExp, subject, subjectRegExp".
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,6 +15,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"airlock.dev/airlock/internal/yamlfile"
 )
 
 // Policy file header values.
@@ -117,22 +116,18 @@ func LoadPolicy(path string) (*Policy, error) {
 // relative key paths; the key files are not opened. Every problem found is reported, each as
 // "FILE:LINE: FIELD: MESSAGE", joined with errors.Join when there are several.
 func ParsePolicy(path string, data []byte) (*Policy, error) {
-	dir, err := filepath.Abs(filepath.Dir(path))
-	if err != nil {
-		return nil, fmt.Errorf("resolving directory of %s: %w", path, err)
-	}
-	root, err := polDecode(path, data)
+	yp, err := yamlfile.NewParser(path)
 	if err != nil {
 		return nil, err
 	}
-	p := &policyParser{file: path, dir: dir}
+	root, err := yamlfile.Decode(path, data, "a Policy with apiVersion, kind and rules", "a policy file")
+	if err != nil {
+		return nil, err
+	}
+	p := &policyParser{yp}
 	pol := p.policy(root)
-	switch len(p.errs) {
-	case 0:
-	case 1:
-		return nil, p.errs[0]
-	default:
-		return nil, errors.Join(p.errs...)
+	if err := p.Err(); err != nil {
+		return nil, err
 	}
 	pol.Path = path
 	return pol, nil
@@ -254,187 +249,12 @@ func polCheckPattern(pattern string) error {
 	return nil
 }
 
-// policyError is a validation error that names the place: "FILE:LINE: FIELD: MESSAGE".
-type policyError struct {
-	File  string
-	Line  int // 0 when unknown
-	Field string
-	Msg   string
-}
-
-func (e *policyError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		b.WriteString(":")
-		b.WriteString(strconv.Itoa(e.Line))
-	}
-	b.WriteString(": ")
-	if e.Field != "" {
-		b.WriteString(e.Field)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
-
-// polYAMLLineRE finds the line number in yaml.v3 syntax errors ("yaml: line 3: ...").
-var polYAMLLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-const polEmptyMsg = "file is empty; expected a Policy with apiVersion, kind and rules"
-
-// polDecode decodes exactly one YAML document and returns its root node.
-func polDecode(path string, data []byte) (*yaml.Node, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, &policyError{File: path, Msg: polEmptyMsg}
-		}
-		return nil, polYAMLError(path, err)
-	}
-	var next yaml.Node
-	switch err := dec.Decode(&next); {
-	case err == nil:
-		return nil, &policyError{File: path, Line: next.Line, Msg: "more than one YAML document; a policy file holds exactly one"}
-	case !errors.Is(err, io.EOF):
-		return nil, polYAMLError(path, err)
-	}
-	if len(doc.Content) == 0 {
-		return nil, &policyError{File: path, Msg: polEmptyMsg}
-	}
-	return doc.Content[0], nil
-}
-
-func polYAMLError(path string, err error) error {
-	msg := err.Error()
-	if m := polYAMLLineRE.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return &policyError{File: path, Line: line, Msg: "invalid YAML: " + m[2]}
-	}
-	return &policyError{File: path, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
-}
+// policyError is the error type of policy validation: "FILE:LINE: FIELD: MESSAGE".
+type policyError = yamlfile.Error
 
 // policyParser walks the document, collecting errors.
 type policyParser struct {
-	file string
-	dir  string
-	errs []error
-}
-
-func (p *policyParser) errorf(n *yaml.Node, field, format string, args ...any) {
-	line := 0
-	if n != nil {
-		line = n.Line
-	}
-	p.errs = append(p.errs, &policyError{File: p.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
-}
-
-// polDeref follows aliases so that anchors in the file behave as their values.
-func polDeref(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	return n
-}
-
-func polIsNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
-}
-
-// polDescribe names what a node is, for "must be X, got Y" messages.
-func polDescribe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		switch n.Tag {
-		case "!!null":
-			return "nothing"
-		case "!!str":
-			return fmt.Sprintf("string %q", n.Value)
-		case "!!int":
-			return "integer " + n.Value
-		case "!!float":
-			return "number " + n.Value
-		case "!!bool":
-			return "boolean " + n.Value
-		}
-		return fmt.Sprintf("%s %q", strings.TrimPrefix(n.Tag, "!!"), n.Value)
-	}
-	return "an unsupported value"
-}
-
-// fields checks that n is a mapping whose keys are all in known, each at most once, and returns
-// the value nodes by key. It returns nil after reporting an error when n is not a mapping.
-func (p *policyParser) fields(n *yaml.Node, field string, known []string) map[string]*yaml.Node {
-	if n.Kind != yaml.MappingNode {
-		p.errorf(n, field, "must be a mapping with fields %s, got %s", strings.Join(known, ", "), polDescribe(n))
-		return nil
-	}
-	out := make(map[string]*yaml.Node, len(known))
-	keyLine := make(map[string]int, len(known))
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := polDeref(n.Content[i]), polDeref(n.Content[i+1])
-		name := k.Value
-		path := polJoin(field, name)
-		switch {
-		case k.Kind != yaml.ScalarNode:
-			p.errorf(k, field, "field names must be plain strings, got %s", polDescribe(k))
-		case !polContains(known, name):
-			p.errorf(k, path, "unknown field; known fields: %s", strings.Join(known, ", "))
-		case keyLine[name] != 0:
-			p.errorf(k, path, "field given twice (first on line %d)", keyLine[name])
-		default:
-			keyLine[name] = k.Line
-			out[name] = v
-		}
-	}
-	return out
-}
-
-func polJoin(parent, name string) string {
-	if parent == "" {
-		return name
-	}
-	return parent + "." + name
-}
-
-func polContains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-// str returns the string value of a scalar, reporting an error for anything else.
-func (p *policyParser) str(n *yaml.Node, field string) (string, bool) {
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
-		p.errorf(n, field, "must be a string, got %s", polDescribe(n))
-		return "", false
-	}
-	return n.Value, true
-}
-
-// nonEmptyList returns the items of a non-empty sequence, reporting an error for anything else.
-func (p *policyParser) nonEmptyList(n *yaml.Node, field, what string) ([]*yaml.Node, bool) {
-	if polIsNull(n) || (n.Kind == yaml.SequenceNode && len(n.Content) == 0) {
-		p.errorf(n, field, "must list at least one %s", what)
-		return nil, false
-	}
-	if n.Kind != yaml.SequenceNode {
-		p.errorf(n, field, "must be a list of %ss, got %s", what, polDescribe(n))
-		return nil, false
-	}
-	items := make([]*yaml.Node, len(n.Content))
-	for i, c := range n.Content {
-		items[i] = polDeref(c)
-	}
-	return items, true
+	*yamlfile.Parser
 }
 
 var (
@@ -445,28 +265,20 @@ var (
 )
 
 func (p *policyParser) policy(root *yaml.Node) *Policy {
-	root = polDeref(root)
+	root = yamlfile.Deref(root)
 	pol := &Policy{}
-	f := p.fields(root, "", polTopFields)
+	f := p.Fields(root, "", polTopFields)
 	if f == nil {
 		return pol
 	}
-	if n, ok := f["apiVersion"]; !ok {
-		p.errorf(root, "apiVersion", "missing; expected %q", policyAPIVersion)
-	} else if v, ok := p.str(n, "apiVersion"); ok && v != policyAPIVersion {
-		p.errorf(n, "apiVersion", "must be %q, got %q", policyAPIVersion, v)
-	}
-	if n, ok := f["kind"]; !ok {
-		p.errorf(root, "kind", "missing; expected %q", policyKind)
-	} else if v, ok := p.str(n, "kind"); ok && v != policyKind {
-		p.errorf(n, "kind", "must be %q, got %q", policyKind, v)
-	}
+	p.Expect(root, f, "apiVersion", policyAPIVersion)
+	p.Expect(root, f, "kind", policyKind)
 	n, ok := f["rules"]
 	if !ok {
-		p.errorf(root, "rules", "missing; list at least one rule with match and signers")
+		p.Errorf(root, "rules", "missing; list at least one rule with match and signers")
 		return pol
 	}
-	items, ok := p.nonEmptyList(n, "rules", "rule")
+	items, ok := p.NonEmptyList(n, "rules", "rule")
 	if !ok {
 		return pol
 	}
@@ -479,54 +291,54 @@ func (p *policyParser) policy(root *yaml.Node) *Policy {
 }
 
 func (p *policyParser) rule(n *yaml.Node, field string) (Rule, bool) {
-	before := len(p.errs)
+	before := p.NumErrors()
 	r := Rule{Line: n.Line, Require: Requirement{Count: 1}}
-	f := p.fields(n, field, polRuleFields)
+	f := p.Fields(n, field, polRuleFields)
 	if f == nil {
 		return r, false
 	}
-	if nn, ok := f["name"]; ok && !polIsNull(nn) {
-		r.Name, _ = p.str(nn, field+".name")
+	if nn, ok := f["name"]; ok && !yamlfile.IsNull(nn) {
+		r.Name, _ = p.Str(nn, field+".name")
 	}
 	if mn, ok := f["match"]; !ok {
-		p.errorf(n, field+".match", "missing; list the repositories this rule covers, e.g. match: [registry.example.com/team/*]")
+		p.Errorf(n, field+".match", "missing; list the repositories this rule covers, e.g. match: [registry.example.com/team/*]")
 	} else {
 		r.Match = p.match(mn, field+".match")
 	}
-	beforeSigners := len(p.errs)
+	beforeSigners := p.NumErrors()
 	if sn, ok := f["signers"]; !ok {
-		p.errorf(n, field+".signers", "missing; list at least one signer (key: or keyless:)")
+		p.Errorf(n, field+".signers", "missing; list at least one signer (key: or keyless:)")
 	} else {
 		r.Signers = p.signers(sn, field+".signers")
 	}
-	signersOK := len(p.errs) == beforeSigners
-	if rn, ok := f["require"]; ok && !polIsNull(rn) {
+	signersOK := p.NumErrors() == beforeSigners
+	if rn, ok := f["require"]; ok && !yamlfile.IsNull(rn) {
 		r.Require = p.require(rn, field+".require", len(r.Signers), signersOK)
 	}
-	if an, ok := f["attestations"]; ok && !polIsNull(an) {
+	if an, ok := f["attestations"]; ok && !yamlfile.IsNull(an) {
 		r.Attestations = p.attestations(an, field+".attestations")
 	}
-	return r, len(p.errs) == before
+	return r, p.NumErrors() == before
 }
 
 func (p *policyParser) match(n *yaml.Node, field string) []string {
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
-		p.errorf(n, field, "must be a list of patterns, got %s; write it as [%s]", polDescribe(n), n.Value)
+	if yamlfile.IsString(n) {
+		p.Errorf(n, field, "must be a list of patterns, got %s; write it as [%s]", yamlfile.Describe(n), n.Value)
 		return nil
 	}
-	items, ok := p.nonEmptyList(n, field, "pattern")
+	items, ok := p.NonEmptyList(n, field, "pattern")
 	if !ok {
 		return nil
 	}
 	var out []string
 	for i, item := range items {
 		itemField := fmt.Sprintf("%s[%d]", field, i)
-		s, ok := p.str(item, itemField)
+		s, ok := p.Str(item, itemField)
 		if !ok {
 			continue
 		}
 		if err := polCheckPattern(s); err != nil {
-			p.errorf(item, itemField, "%s", err)
+			p.Errorf(item, itemField, "%s", err)
 			continue
 		}
 		out = append(out, s)
@@ -535,7 +347,7 @@ func (p *policyParser) match(n *yaml.Node, field string) []string {
 }
 
 func (p *policyParser) signers(n *yaml.Node, field string) []Signer {
-	items, ok := p.nonEmptyList(n, field, "signer")
+	items, ok := p.NonEmptyList(n, field, "signer")
 	if !ok {
 		return nil
 	}
@@ -550,7 +362,7 @@ func (p *policyParser) signers(n *yaml.Node, field string) []Signer {
 		key := s
 		key.Name = ""
 		if j, dup := seen[key]; dup {
-			p.errorf(item, itemField, "same signer as %s[%d] (line %d): %s", field, j, items[j].Line, s.Name)
+			p.Errorf(item, itemField, "same signer as %s[%d] (line %d): %s", field, j, items[j].Line, s.Name)
 			continue
 		}
 		seen[key] = i
@@ -560,8 +372,8 @@ func (p *policyParser) signers(n *yaml.Node, field string) []Signer {
 }
 
 func (p *policyParser) signer(n *yaml.Node, field string) (Signer, bool) {
-	before := len(p.errs)
-	f := p.fields(n, field, polSignerFields)
+	before := p.NumErrors()
+	f := p.Fields(n, field, polSignerFields)
 	if f == nil {
 		return Signer{}, false
 	}
@@ -569,36 +381,28 @@ func (p *policyParser) signer(n *yaml.Node, field string) (Signer, bool) {
 	ln, hasKeyless := f["keyless"]
 	switch {
 	case hasKey && hasKeyless:
-		p.errorf(n, field, "has both key and keyless; a signer is one or the other, list them as two signers")
+		p.Errorf(n, field, "has both key and keyless; a signer is one or the other, list them as two signers")
 		return Signer{}, false
 	case !hasKey && !hasKeyless:
-		p.errorf(n, field, "needs key (a cosign public key file) or keyless (issuer and subject)")
+		p.Errorf(n, field, "needs key (a cosign public key file) or keyless (issuer and subject)")
 		return Signer{}, false
 	case hasKey:
-		s, ok := p.str(kn, field+".key")
+		path, ok := p.Path(kn, field+".key", "expected a cosign public key file such as keys/release.pub")
 		if !ok {
 			return Signer{}, false
-		}
-		if strings.TrimSpace(s) == "" {
-			p.errorf(kn, field+".key", "empty path; expected a cosign public key file such as keys/release.pub")
-			return Signer{}, false
-		}
-		path := filepath.Clean(s)
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(p.dir, s)
 		}
 		return Signer{Name: filepath.Base(path), Key: path}, true
 	}
 
 	field += ".keyless"
 	var s Signer
-	f = p.fields(ln, field, polKeylessFields)
+	f = p.Fields(ln, field, polKeylessFields)
 	if f == nil {
 		return Signer{}, false
 	}
 	s.Issuer, s.IssuerRegExp = p.identity(ln, f, field, "issuer", "https://token.actions.githubusercontent.com")
 	s.Subject, s.SubjectRegExp = p.identity(ln, f, field, "subject", "https://github.com/ORG/REPO/.github/workflows/release.yml@refs/heads/main")
-	if len(p.errs) != before {
+	if p.NumErrors() != before {
 		return Signer{}, false
 	}
 	s.Name = polFirst(s.Issuer, s.IssuerRegExp) + " / " + polFirst(s.Subject, s.SubjectRegExp)
@@ -611,23 +415,23 @@ func (p *policyParser) identity(n *yaml.Node, f map[string]*yaml.Node, field, na
 	rn, hasRE := f[name+"RegExp"]
 	switch {
 	case hasExact && hasRE:
-		p.errorf(rn, field+"."+name+"RegExp", "given together with %s; use one: %s for an exact match or %sRegExp for a regular expression", name, name, name)
+		p.Errorf(rn, field+"."+name+"RegExp", "given together with %s; use one: %s for an exact match or %sRegExp for a regular expression", name, name, name)
 	case !hasExact && !hasRE:
-		p.errorf(n, field+"."+name, "missing; give %s (exact, e.g. %s) or %sRegExp", name, example, name)
+		p.Errorf(n, field+"."+name, "missing; give %s (exact, e.g. %s) or %sRegExp", name, example, name)
 	case hasExact:
-		if s, ok := p.str(en, field+"."+name); ok {
+		if s, ok := p.Str(en, field+"."+name); ok {
 			if strings.TrimSpace(s) == "" {
-				p.errorf(en, field+"."+name, "empty; expected e.g. %s", example)
+				p.Errorf(en, field+"."+name, "empty; expected e.g. %s", example)
 			}
 			exact = s
 		}
 	default:
 		reField := field + "." + name + "RegExp"
-		if s, ok := p.str(rn, reField); ok {
+		if s, ok := p.Str(rn, reField); ok {
 			if strings.TrimSpace(s) == "" {
-				p.errorf(rn, reField, "empty regular expression; to accept any %s write \".*\", but prefer a narrow one", name)
+				p.Errorf(rn, reField, "empty regular expression; to accept any %s write \".*\", but prefer a narrow one", name)
 			} else if _, err := regexp.Compile(s); err != nil {
-				p.errorf(rn, reField, "invalid regular expression %q: %s", s, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+				p.Errorf(rn, reField, "invalid regular expression %q: %s", s, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 			}
 			re = s
 		}
@@ -647,7 +451,7 @@ func polFirst(a, b string) string {
 func (p *policyParser) require(n *yaml.Node, field string, signers int, signersValid bool) Requirement {
 	const want = `must be "any", "all" or a positive number of signers`
 	if n.Kind != yaml.ScalarNode || (n.Tag != "!!str" && n.Tag != "!!int") {
-		p.errorf(n, field, "%s, got %s", want, polDescribe(n))
+		p.Errorf(n, field, "%s, got %s", want, yamlfile.Describe(n))
 		return Requirement{Count: 1}
 	}
 	switch n.Value {
@@ -658,21 +462,21 @@ func (p *policyParser) require(n *yaml.Node, field string, signers int, signersV
 	}
 	count, err := strconv.Atoi(n.Value)
 	if err != nil || count < 1 {
-		p.errorf(n, field, "%s, got %s", want, polDescribe(n))
+		p.Errorf(n, field, "%s, got %s", want, yamlfile.Describe(n))
 		return Requirement{Count: 1}
 	}
 	if signersValid && count > signers {
-		p.errorf(n, field, "requires %d signers but the rule lists only %d", count, signers)
+		p.Errorf(n, field, "requires %d signers but the rule lists only %d", count, signers)
 	}
 	return Requirement{Count: count}
 }
 
 func (p *policyParser) attestations(n *yaml.Node, field string) []string {
 	if n.Kind == yaml.SequenceNode && len(n.Content) == 0 {
-		p.errorf(n, field, "empty list; leave attestations out to require none")
+		p.Errorf(n, field, "empty list; leave attestations out to require none")
 		return nil
 	}
-	items, ok := p.nonEmptyList(n, field, "predicate type")
+	items, ok := p.NonEmptyList(n, field, "predicate type")
 	if !ok {
 		return nil
 	}
@@ -680,21 +484,21 @@ func (p *policyParser) attestations(n *yaml.Node, field string) []string {
 	seen := make(map[string]int)
 	for i, item := range items {
 		itemField := fmt.Sprintf("%s[%d]", field, i)
-		s, ok := p.str(item, itemField)
+		s, ok := p.Str(item, itemField)
 		if !ok {
 			continue
 		}
 		uri, ok := PredicateTypeAliases[s]
 		if !ok {
 			if !strings.Contains(s, "://") || strings.ContainsAny(s, " \t\r\n") {
-				p.errorf(item, itemField, "unknown predicate type %q; use a full URI such as https://slsa.dev/provenance/v1 or one of the aliases %s",
+				p.Errorf(item, itemField, "unknown predicate type %q; use a full URI such as https://slsa.dev/provenance/v1 or one of the aliases %s",
 					s, strings.Join(polAliasNames(), ", "))
 				continue
 			}
 			uri = s
 		}
 		if j, dup := seen[uri]; dup {
-			p.errorf(item, itemField, "same predicate type as %s[%d] (line %d): %s", field, j, items[j].Line, uri)
+			p.Errorf(item, itemField, "same predicate type as %s[%d] (line %d): %s", field, j, items[j].Line, uri)
 			continue
 		}
 		seen[uri] = i
