@@ -27,7 +27,7 @@ const (
 	DSSEMediaType          = "application/vnd.dsse.envelope.v1+json"
 	// SignatureAnnotation holds a legacy .sig layer's base64 signature.
 	SignatureAnnotation = "dev.cosignproject.cosign/signature"
-	// CertificateAnnotation holds a legacy keyless .sig layer's certificate.
+	// CertificateAnnotation holds a legacy keyless .sig layer's Fulcio certificate (PEM).
 	CertificateAnnotation = "dev.sigstore.cosign/certificate"
 	// CosignSignPredicateType marks a cosign v3 bundle that is an image signature, not an attestation.
 	CosignSignPredicateType = "https://sigstore.dev/cosign/sign/v1"
@@ -293,7 +293,23 @@ type simpleSigning struct {
 	} `json:"critical"`
 }
 
-// checkLegacySig verifies a cosign simple-signing signature with each key signer.
+// signsSubject reports whether a verified simple-signing payload names c's subject digest; when it
+// does not, it sets c.Reason.
+func signsSubject(c *Check, payload []byte) bool {
+	var ss simpleSigning
+	if err := json.Unmarshal(payload, &ss); err != nil {
+		c.Reason = "signed payload is not a cosign simple-signing document"
+		return false
+	}
+	if ss.Critical.Image.DockerManifestDigest != c.Subject.String() {
+		c.Reason = fmt.Sprintf("the signature is valid but signs %s, not %s", ss.Critical.Image.DockerManifestDigest, c.Subject)
+		return false
+	}
+	return true
+}
+
+// checkLegacySig verifies a cosign simple-signing signature: with each key signer, or, when the
+// layer carries a Fulcio certificate, with each keyless signer (checkLegacyKeylessSig).
 func (t *Trust) checkLegacySig(c *Check, payload []byte, annotations map[string]string, rule *Rule) {
 	c.PredicateType = CosignSignPredicateType
 	sig, err := base64.StdEncoding.DecodeString(annotations[SignatureAnnotation])
@@ -302,7 +318,7 @@ func (t *Trust) checkLegacySig(c *Check, payload []byte, annotations map[string]
 		return
 	}
 	if annotations[CertificateAnnotation] != "" {
-		c.Reason = "keyless legacy signatures (certificate annotation) are not verified yet; sign with the bundle format or a key"
+		t.checkLegacyKeylessSig(c, payload, sig, annotations, rule)
 		return
 	}
 	var reasons []string
@@ -319,16 +335,9 @@ func (t *Trust) checkLegacySig(c *Check, payload []byte, annotations map[string]
 			reasons = append(reasons, fmt.Sprintf("%s: %v", s.Name, err))
 			continue
 		}
-		var ss simpleSigning
-		if err := json.Unmarshal(payload, &ss); err != nil {
-			c.Reason = "signed payload is not a cosign simple-signing document"
-			return
+		if signsSubject(c, payload) {
+			c.Valid, c.Signer, c.Reason = true, s.Name, ""
 		}
-		if ss.Critical.Image.DockerManifestDigest != c.Subject.String() {
-			c.Reason = fmt.Sprintf("the signature is valid but signs %s, not %s", ss.Critical.Image.DockerManifestDigest, c.Subject)
-			return
-		}
-		c.Valid, c.Signer, c.Reason = true, s.Name, ""
 		return
 	}
 	if len(reasons) == 0 {

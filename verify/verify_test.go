@@ -65,6 +65,13 @@ func (f *fixture) bundle(t *testing.T, subject digest.Digest, b []byte, predicat
 	f.attach(subject, m, layer)
 }
 
+// legacyKeyless attaches to subject a cosign v2 keyless .sig signing d as identity (issuer issuer), at.
+func (f *fixture) legacyKeyless(t *testing.T, subject digest.Digest, ss *sigtest.Sigstore, identity string, d digest.Digest, at time.Time) {
+	payload, ann := ss.LegacyKeylessSignature(t, identity, issuer, "registry.example.com/team/app", d, at)
+	m, _, layer := sigtest.LegacySigManifestWithAnnotations(t, payload, ann)
+	f.attach(subject, m, layer)
+}
+
 func keyTrust(t *testing.T, keys ...*sigtest.Key) *Trust {
 	tr := &Trust{}
 	for i, k := range keys {
@@ -203,6 +210,62 @@ func TestVerify(t *testing.T) {
 			f.bundle(t, indexDigest, ss.KeylessBundle(t, "release@example.com", issuer, signStmt(indexDigest), time.Now()), CosignSignPredicateType)
 			return &Trust{TrustedRoot: strangerRoot, Policy: keylessPolicy("release@example.com")}
 		}, false, "not enough verified log entries"},
+		{"keyless legacy .sig valid", func(t *testing.T, f *fixture) *Trust {
+			f.legacyKeyless(t, indexDigest, ss, "release@example.com", indexDigest, time.Now())
+			return &Trust{TrustedRoot: trustedRoot, Policy: keylessPolicy("release@example.com")}
+		}, true, ""},
+		{"keyless legacy .sig valid on every platform, URI identity by regexp", func(t *testing.T, f *fixture) *Trust {
+			wf := "https://github.com/team/app/.github/workflows/release.yml@refs/heads/main"
+			f.legacyKeyless(t, amd64, ss, wf, amd64, time.Now())
+			f.legacyKeyless(t, arm64, ss, wf, arm64, time.Now())
+			p := keylessPolicy("")
+			p.Rules[0].Signers[0].SubjectRegExp = `https://github\.com/team/app/\.github/workflows/.*`
+			return &Trust{TrustedRoot: trustedRoot, Policy: p}
+		}, true, ""},
+		{"keyless legacy .sig, identity not allowed by the policy", func(t *testing.T, f *fixture) *Trust {
+			f.legacyKeyless(t, indexDigest, ss, "mallory@example.com", indexDigest, time.Now())
+			return &Trust{TrustedRoot: trustedRoot, Policy: keylessPolicy("release@example.com")}
+		}, false, "identity not allowed: the certificate is for mallory@example.com"},
+		{"keyless legacy .sig, signed outside the certificate validity", func(t *testing.T, f *fixture) *Trust {
+			f.legacyKeyless(t, indexDigest, ss, "release@example.com", indexDigest, time.Now().Add(sigtest.LeafValidity+time.Hour))
+			return &Trust{TrustedRoot: trustedRoot, Policy: keylessPolicy("release@example.com")}
+		}, false, "certificate not valid at the transparency log's integrated time"},
+		{"keyless legacy .sig, transparency log the trusted root does not know", func(t *testing.T, f *fixture) *Trust {
+			f.legacyKeyless(t, indexDigest, ss, "release@example.com", indexDigest, time.Now())
+			return &Trust{TrustedRoot: strangerRoot, Policy: keylessPolicy("release@example.com")}
+		}, false, "unknown transparency log"},
+		{"keyless legacy .sig over another digest", func(t *testing.T, f *fixture) *Trust {
+			f.legacyKeyless(t, indexDigest, ss, "release@example.com", amd64, time.Now())
+			return &Trust{TrustedRoot: trustedRoot, Policy: keylessPolicy("release@example.com")}
+		}, false, "signs " + amd64.String()},
+		{"keyless legacy .sig, tampered payload", func(t *testing.T, f *fixture) *Trust {
+			payload, ann := ss.LegacyKeylessSignature(t, "release@example.com", issuer, "registry.example.com/team/app", indexDigest, time.Now())
+			payload = bytes.Replace(payload, []byte("team/app"), []byte("team/evil"), 1)
+			m, _, layer := sigtest.LegacySigManifestWithAnnotations(t, payload, ann)
+			f.attach(indexDigest, m, layer)
+			return &Trust{TrustedRoot: trustedRoot, Policy: keylessPolicy("release@example.com")}
+		}, false, "bad signature: the payload was altered"},
+		{"keyless legacy .sig, tampered signature", func(t *testing.T, f *fixture) *Trust {
+			payload, ann := ss.LegacyKeylessSignature(t, "release@example.com", issuer, "registry.example.com/team/app", indexDigest, time.Now())
+			_, otherAnn := ss.LegacyKeylessSignature(t, "release@example.com", issuer, "registry.example.com/team/app", indexDigest, time.Now())
+			ann[sigtest.SignatureAnnotation] = otherAnn[sigtest.SignatureAnnotation] // a valid signature, by another key
+			m, _, layer := sigtest.LegacySigManifestWithAnnotations(t, payload, ann)
+			f.attach(indexDigest, m, layer)
+			return &Trust{TrustedRoot: trustedRoot, Policy: keylessPolicy("release@example.com")}
+		}, false, "bad signature: the signature annotation is not the signature the Rekor entry logged"},
+		{"keyless legacy .sig, Rekor entry altered", func(t *testing.T, f *fixture) *Trust {
+			payload, ann := ss.LegacyKeylessSignature(t, "release@example.com", issuer, "registry.example.com/team/app", indexDigest, time.Now())
+			ann[sigtest.BundleAnnotation] = strings.Replace(ann[sigtest.BundleAnnotation], `"logIndex":4242`, `"logIndex":4243`, 1)
+			m, _, layer := sigtest.LegacySigManifestWithAnnotations(t, payload, ann)
+			f.attach(indexDigest, m, layer)
+			return &Trust{TrustedRoot: trustedRoot, Policy: keylessPolicy("release@example.com")}
+		}, false, "signed entry timestamp does not verify"},
+		{"keyless legacy .sig, rule with key signers only", func(t *testing.T, f *fixture) *Trust {
+			f.legacyKeyless(t, indexDigest, ss, "release@example.com", indexDigest, time.Now())
+			tr := keyTrust(t, key)
+			tr.TrustedRoot = trustedRoot
+			return tr
+		}, false, "the rule has no keyless signer"},
 		{"no policy rule matches", func(t *testing.T, f *fixture) *Trust {
 			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
 			tr := keyTrust(t, key)
@@ -226,6 +289,7 @@ func TestVerify(t *testing.T) {
 			for _, ch := range append(res.Signatures, res.Attestations...) {
 				all += "\n" + ch.Reason
 			}
+			t.Logf("reasons:%s", all)
 			if !strings.Contains(all, c.reason) {
 				t.Errorf("no reason mentions %q:\n%s", c.reason, all)
 			}
