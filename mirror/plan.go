@@ -110,6 +110,10 @@ type Planner struct {
 	Log        *slog.Logger
 	// Retry bounds retries of failed requests; zero means DefaultRetry.
 	Retry Retry
+	// Local, if set, is tried first for manifests by digest (the output of an earlier save): content
+	// addressing makes a stored manifest as good as a fetched one. Tags and referrers are always
+	// asked of the registry.
+	Local Source
 
 	mu    sync.Mutex
 	discs map[string]*discovery
@@ -249,13 +253,18 @@ func (w *walker) manifest(ctx context.Context, desc ocispec.Descriptor, platform
 		return nil, fmt.Errorf("manifest %s: indexes nest more than %d deep; refusing a cyclic or hostile graph", desc.Digest, maxDepth)
 	}
 	var b []byte
-	err := w.planner.retry().do(ctx, "manifest "+desc.Digest.String()+" of "+w.repoName, func(ctx context.Context) error {
-		var err error
-		b, err = fetchManifest(ctx, w.repo, desc)
-		return err
-	})
-	if err != nil {
-		return nil, err
+	if w.planner != nil && w.planner.Local != nil && desc.Size > 0 {
+		b, _ = fetchManifest(ctx, w.planner.Local, desc) // any failure: fetch it from the registry
+	}
+	if b == nil {
+		err := w.planner.retry().do(ctx, "manifest "+desc.Digest.String()+" of "+w.repoName, func(ctx context.Context) error {
+			var err error
+			b, err = fetchManifest(ctx, w.repo, desc)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	if desc.MediaType == "" {
 		desc.MediaType = mediaTypeOf(b)

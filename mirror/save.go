@@ -81,7 +81,11 @@ func Save(ctx context.Context, set *config.ImageSet, regs *Registries, opts Save
 	if err != nil {
 		return nil, err
 	}
-	plans, err := planAll(ctx, set, regs, opts.Concurrency, log, opts.Retry)
+	var local Source
+	if !IsTarOutput(opts.Output) && opts.Output != "" {
+		local = archive.LocalBlobs(opts.Output) // an earlier save into the same directory
+	}
+	plans, err := planAll(ctx, set, regs, opts.Concurrency, log, opts.Retry, local)
 	if err != nil {
 		return nil, err
 	}
@@ -166,14 +170,14 @@ func Save(ctx context.Context, set *config.ImageSet, regs *Registries, opts Save
 
 // PlanAll resolves every image of set and discovers its referrers, concurrency images at a time.
 func PlanAll(ctx context.Context, set *config.ImageSet, regs *Registries, concurrency int, log *slog.Logger) ([]*ImagePlan, error) {
-	return planAll(ctx, set, regs, concurrency, log, DefaultRetry)
+	return planAll(ctx, set, regs, concurrency, log, DefaultRetry, nil)
 }
 
-func planAll(ctx context.Context, set *config.ImageSet, regs *Registries, concurrency int, log *slog.Logger, retry Retry) ([]*ImagePlan, error) {
+func planAll(ctx context.Context, set *config.ImageSet, regs *Registries, concurrency int, log *slog.Logger, retry Retry, local Source) ([]*ImagePlan, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	planner := &Planner{Registries: regs, Referrers: set.Referrers, Log: log, Retry: retry}
+	planner := &Planner{Registries: regs, Referrers: set.Referrers, Log: log, Retry: retry, Local: local}
 	plans := make([]*ImagePlan, len(set.Images))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(concurrency, 1))

@@ -56,7 +56,9 @@ type Repository interface {
 var _ Repository = (*remote.Repository)(nil)
 
 // Discoverer finds the referrers of manifests in one repository. It lists the repository's tags once,
-// for all subjects. It is safe for concurrent use.
+// for all subjects: cosign's legacy tags are found in that list, and on registries without the
+// referrers API a subject without a sha256-<hex> tag in it has no tag-schema index to read. It is safe
+// for concurrent use.
 type Discoverer struct {
 	repo Repository
 	api  bool
@@ -82,7 +84,17 @@ func (d *Discoverer) Find(ctx context.Context, subject ocispec.Descriptor) ([]Fo
 	}
 	var out []Found
 	seen := map[digest.Digest]bool{}
-	err := d.repo.Referrers(ctx, subject, "", func(refs []ocispec.Descriptor) error {
+	tags, err := d.digestTags(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, listed := tags[TagFor(subject.Digest)]; !d.api && !listed {
+		// No sha256-<hex> tag in the repository's tag list: no tag-schema index to read. This saves a
+		// request per manifest on registries without the API (the list is read once anyway, for
+		// cosign's tags).
+		return d.cosignFound(ctx, subject, tags, out, seen)
+	}
+	err = d.repo.Referrers(ctx, subject, "", func(refs []ocispec.Descriptor) error {
 		for _, r := range refs {
 			if err := r.Digest.Validate(); err != nil {
 				return fmt.Errorf("referrers of %s list an invalid digest %q", subject.Digest, r.Digest)
@@ -98,10 +110,11 @@ func (d *Discoverer) Find(ctx context.Context, subject ocispec.Descriptor) ([]Fo
 	if err != nil {
 		return nil, fmt.Errorf("list referrers of %s (%s): %w", subject.Digest, method, err)
 	}
-	tags, err := d.cosignTags(ctx)
-	if err != nil {
-		return nil, err
-	}
+	return d.cosignFound(ctx, subject, tags, out, seen)
+}
+
+// cosignFound adds the referrers found through cosign's legacy tags of subject to out.
+func (d *Discoverer) cosignFound(ctx context.Context, subject ocispec.Descriptor, tags map[string]struct{}, out []Found, seen map[digest.Digest]bool) ([]Found, error) {
 	for _, suffix := range CosignSuffixes {
 		tag := TagFor(subject.Digest) + suffix
 		if _, ok := tags[tag]; !ok {
@@ -128,7 +141,7 @@ func TagFor(d digest.Digest) string {
 	return d.Algorithm().String() + "-" + d.Encoded()
 }
 
-func (d *Discoverer) cosignTags(ctx context.Context) (map[string]struct{}, error) {
+func (d *Discoverer) digestTags(ctx context.Context) (map[string]struct{}, error) {
 	d.tagsMu.Lock()
 	defer d.tagsMu.Unlock()
 	if d.tags != nil {
@@ -137,16 +150,14 @@ func (d *Discoverer) cosignTags(ctx context.Context) (map[string]struct{}, error
 	tags := map[string]struct{}{}
 	err := d.repo.Tags(ctx, "", func(ts []string) error {
 		for _, t := range ts {
-			for _, s := range CosignSuffixes {
-				if strings.HasSuffix(t, s) {
-					tags[t] = struct{}{}
-				}
+			if strings.HasPrefix(t, "sha256-") || strings.HasPrefix(t, "sha512-") {
+				tags[t] = struct{}{} // tag-schema indexes and cosign's legacy tags
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list tags (for cosign signature tags): %w", err)
+		return nil, fmt.Errorf("list tags (for cosign and tag-schema tags): %w", err)
 	}
 	d.tags = tags
 	return tags, nil
