@@ -275,7 +275,11 @@ feed:
 	if first != nil {
 		return first
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r.markChecked(ds)
+	return nil
 }
 
 func hashBlob(ctx context.Context, r *Reader, d digest.Digest, buf []byte) error {
