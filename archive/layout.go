@@ -32,6 +32,8 @@ var ErrNotLayout = errors.New("not an OCI image layout")
 // Layout writes an OCI image layout directory. It is safe for concurrent use.
 type Layout struct {
 	root string
+	// OnStored, if set, is called with each blob's digest once it is stored (for TarStream.Add).
+	OnStored func(digest.Digest)
 
 	mu      sync.Mutex
 	entries map[string]ocispec.Descriptor // key: digest + "\x00" + ref name
@@ -111,7 +113,17 @@ func (l *Layout) Push(_ context.Context, desc ocispec.Descriptor, r io.Reader) e
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	return os.Rename(tmp, dst)
+	if err := os.Rename(tmp, dst); err != nil {
+		return err
+	}
+	l.stored(desc.Digest)
+	return nil
+}
+
+func (l *Layout) stored(d digest.Digest) {
+	if l.OnStored != nil {
+		l.OnStored(d)
+	}
 }
 
 // PushResumable stores the blob desc like Push, keeping what arrived of it when interrupted: the bytes
@@ -175,7 +187,11 @@ func (l *Layout) PushResumable(_ context.Context, desc ocispec.Descriptor, open 
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return got, err
 	}
-	return got, os.Rename(partial, dst)
+	if err := os.Rename(partial, dst); err != nil {
+		return got, err
+	}
+	l.stored(desc.Digest)
+	return got, nil
 }
 
 // PushBytes stores b as the blob desc.

@@ -129,6 +129,19 @@ func Save(ctx context.Context, set *config.ImageSet, regs *Registries, opts Save
 	if err != nil {
 		return nil, err
 	}
+	var tarStream *archive.TarStream
+	if IsTarOutput(opts.Output) {
+		// The tar is written while blobs arrive, in the order they complete.
+		if tarStream, err = archive.StartTar(dir, opts.Output, opts.VolumeSize); err != nil {
+			return nil, fmt.Errorf("write %s: %w", opts.Output, err)
+		}
+		layout.OnStored = tarStream.Add
+		defer func() {
+			if tarStream != nil {
+				tarStream.Abort()
+			}
+		}()
+	}
 	sum.Copy, err = CopyBlobs(ctx, layout, blobs, opts.Concurrency, opts.Progress, opts.Retry)
 	if err != nil {
 		return nil, err
@@ -157,7 +170,9 @@ func Save(ctx context.Context, set *config.ImageSet, regs *Registries, opts Save
 	sum.Catalog = catDesc.Digest
 	if IsTarOutput(opts.Output) {
 		log.Info("writing tar", "archive", opts.Output, "volumeSize", opts.VolumeSize)
-		if sum.Volumes, err = archive.WriteTar(ctx, dir, opts.Output, opts.VolumeSize); err != nil {
+		ts := tarStream
+		tarStream = nil
+		if sum.Volumes, err = ts.Finish(ctx); err != nil {
 			return nil, fmt.Errorf("write %s: %w", opts.Output, err)
 		}
 		if err := os.RemoveAll(dir); err != nil {
