@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"airlock.dev/airlock/archive"
@@ -22,8 +23,19 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(run(ctx, os.Args[1:]))
+	// AIRLOCK_CPUPROFILE=FILE writes a CPU profile of the run (go tool pprof FILE), for benchmarks.
+	if p := os.Getenv("AIRLOCK_CPUPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer f.Close()
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
+	code := run(ctx, os.Args[1:])
+	stop()
+	pprof.StopCPUProfile()
+	os.Exit(code)
 }
 
 func run(ctx context.Context, args []string) int {
