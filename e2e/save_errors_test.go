@@ -122,6 +122,20 @@ func TestSaveOnOneRegistry(t *testing.T) {
 		}
 	})
 
+	t.Run("load --dry-run maps and pushes nothing", func(t *testing.T) {
+		work := t.TempDir()
+		set := writeImageSet(t, work, fmt.Sprintf("images:\n  - ref: %s\n", f.Ref()))
+		out := filepath.Join(work, "archive")
+		mustRun(ctx, t, "save", "-c", set, "-o", out)
+		res := mustRun(ctx, t, "load", out, "--to", host+"/dry", "--dry-run")
+		if !strings.Contains(res.stdout, host+"/dry/team/app:v1") || !strings.Contains(res.stdout, "planned") {
+			t.Errorf("dry-run plan:\n%s", res.stdout)
+		}
+		if status, _, _ := get(ctx, t, "GET", host, "/v2/dry/team/app/tags/list"); status == 200 {
+			t.Errorf("load --dry-run pushed to the target")
+		}
+	})
+
 	t.Run("referrers disabled saves the image alone", func(t *testing.T) {
 		work := t.TempDir()
 		set := writeImageSet(t, work, fmt.Sprintf("images:\n  - ref: %s\nreferrers:\n  enabled: false\n", f.Ref()))
