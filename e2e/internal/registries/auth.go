@@ -15,11 +15,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -155,17 +153,11 @@ func StartSecureDistribution(ctx context.Context, t testing.TB, opts SecureOptio
 	t.Helper()
 	bin := tools.Path(t, "registry")
 	dir := t.TempDir()
-	var (
-		host string
-		stop func()
-		err  error
-	)
-	for range 3 {
-		host, stop, err = startSecureOnce(ctx, bin, dir, opts)
-		if err == nil || !strings.Contains(err.Error(), "address already in use") {
-			break
-		}
-	}
+	host, stop, err := startProcess(ctx, bin, dir,
+		func(storage, host string) string { return secureConfig(storage, host, opts) },
+		func(ctx context.Context, host string, exited <-chan struct{}) error {
+			return waitReadyTLS(ctx, host, opts.TLS, exited)
+		})
 	if err != nil {
 		t.Fatalf("start secure distribution registry: %v", err)
 	}
@@ -192,54 +184,6 @@ func secureConfig(storage, host string, opts SecureOptions) string {
 	return b.String()
 }
 
-func startSecureOnce(ctx context.Context, bin, dir string, opts SecureOptions) (string, func(), error) {
-	host, err := freeAddr(ctx)
-	if err != nil {
-		return "", nil, err
-	}
-	storage := filepath.Join(dir, "storage")
-	if err := os.MkdirAll(storage, 0o755); err != nil {
-		return "", nil, err
-	}
-	config := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(config, []byte(secureConfig(storage, host, opts)), 0o644); err != nil {
-		return "", nil, err
-	}
-	logPath := filepath.Join(dir, "registry.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return "", nil, err
-	}
-	cmd := exec.Command(bin, "serve", config)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none", "OTEL_SDK_DISABLED=true")
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return "", nil, fmt.Errorf("run %s: %w", bin, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		logFile.Close()
-		close(exited)
-	}()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
-	if err := waitReadyTLS(ctx, host, opts.TLS, exited); err != nil {
-		stop()
-		return "", nil, fmt.Errorf("distribution registry on %s: %w; log %s:\n%s", host, err, logPath, tail(logPath))
-	}
-	return host, stop, nil
-}
-
-// waitReadyTLS polls GET https://host/v2/ until it answers 200 or 401.
 func waitReadyTLS(ctx context.Context, host string, files TLSFiles, exited <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()

@@ -65,12 +65,22 @@ func StartDistributionProcess(ctx context.Context, dir string) (host string, sto
 	return startDistribution(ctx, bin, dir)
 }
 
-// startDistribution starts bin, retrying with a new port when the one picked was taken
-// in the meantime.
+// startDistribution starts bin with the plain configuration, retrying with a new port when the one
+// picked was taken in the meantime.
 func startDistribution(ctx context.Context, bin, dir string) (string, func(), error) {
+	return startProcess(ctx, bin, dir, func(storage, host string) string {
+		return fmt.Sprintf(distributionConfig, storage, host)
+	}, waitReady)
+}
+
+// startProcess runs `bin serve CONFIG` with the configuration config(storage, host) writes, on a free
+// port, until ready(host) says it answers; a port taken in the meantime is tried again, up to three
+// times.
+func startProcess(ctx context.Context, bin, dir string, config func(storage, host string) string,
+	ready func(ctx context.Context, host string, exited <-chan struct{}) error) (string, func(), error) {
 	var lastErr error
 	for range 3 {
-		host, stop, err := startDistributionOnce(ctx, bin, dir)
+		host, stop, err := startOnce(ctx, bin, dir, config, ready)
 		if err == nil {
 			return host, stop, nil
 		}
@@ -82,7 +92,8 @@ func startDistribution(ctx context.Context, bin, dir string) (string, func(), er
 	return "", nil, lastErr
 }
 
-func startDistributionOnce(ctx context.Context, bin, dir string) (string, func(), error) {
+func startOnce(ctx context.Context, bin, dir string, configFor func(storage, host string) string,
+	ready func(ctx context.Context, host string, exited <-chan struct{}) error) (string, func(), error) {
 	host, err := freeAddr(ctx)
 	if err != nil {
 		return "", nil, err
@@ -92,7 +103,7 @@ func startDistributionOnce(ctx context.Context, bin, dir string) (string, func()
 		return "", nil, err
 	}
 	config := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(config, fmt.Appendf(nil, distributionConfig, storage, host), 0o644); err != nil {
+	if err := os.WriteFile(config, []byte(configFor(storage, host)), 0o644); err != nil {
 		return "", nil, err
 	}
 	logPath := filepath.Join(dir, "registry.log")
@@ -123,7 +134,7 @@ func startDistributionOnce(ctx context.Context, bin, dir string) (string, func()
 			<-exited
 		}
 	}
-	if err := waitReady(ctx, host, exited); err != nil {
+	if err := ready(ctx, host, exited); err != nil {
 		stop()
 		return "", nil, fmt.Errorf("distribution registry on %s: %w; log %s:\n%s", host, err, logPath, tail(logPath))
 	}
