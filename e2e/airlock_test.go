@@ -55,8 +55,15 @@ type result struct {
 // run runs airlock with args, with an empty docker config so no credentials of the machine are used.
 func run(ctx context.Context, t testing.TB, args ...string) result {
 	t.Helper()
+	return runEnv(ctx, t, nil, args...)
+}
+
+// runEnv runs airlock like run, with extra environment variables (DOCKER_CONFIG, PATH) set; later
+// entries win.
+func runEnv(ctx context.Context, t testing.TB, env []string, args ...string) result {
+	t.Helper()
 	cmd := exec.CommandContext(ctx, airlock(t), args...)
-	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+t.TempDir())
+	cmd.Env = append(append(os.Environ(), "DOCKER_CONFIG="+t.TempDir()), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

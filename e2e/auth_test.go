@@ -7,12 +7,10 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -60,25 +58,6 @@ func dockerConfig(t testing.TB, body any) string {
 // loginConfig is a docker config with user:pass for host, as `docker login` writes it.
 func loginConfig(t testing.TB, host, user, pass string) string {
 	return dockerConfig(t, map[string]any{"auths": map[string]any{host: map[string]string{"auth": basicAuth(user, pass)}}})
-}
-
-// runEnv runs airlock like run, with extra environment variables (DOCKER_CONFIG, PATH) set.
-func runEnv(ctx context.Context, t testing.TB, env []string, args ...string) result {
-	t.Helper()
-	cmd := exec.CommandContext(ctx, airlock(t), args...)
-	cmd.Env = append(append(os.Environ(), "DOCKER_CONFIG="+t.TempDir()), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	res := result{stdout: stdout.String(), stderr: stderr.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		res.code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("airlock %v: %v", args, err)
-	}
-	return res
 }
 
 func mustRunEnv(ctx context.Context, t testing.TB, env []string, args ...string) result {
