@@ -33,7 +33,7 @@ fuzz-short:
 
 ## reliability-doc: rewrite docs/reliability.md from the fault-injection and damaged-archive tests
 reliability-doc: tools
-	cd e2e && $(GO) test -count=1 -run 'Fault|Damaged' -update-reliability ./
+	cd e2e && $(GO) test -count=1 -run 'Fault|Damaged|BadInput|Auth|Token' -update-reliability ./
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

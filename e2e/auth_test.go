@@ -159,6 +159,7 @@ func TestAuthBasicTLS(t *testing.T) {
 		if res.code != 2 || !strings.Contains(res.stderr, "docker login "+reg.host) {
 			t.Errorf("exit %d, want 2 and an error that says to log in:\n%s", res.code, res.stderr)
 		}
+		record("auth and TLS", "htpasswd registry, no credentials", "refused, exit 2: the error says to run docker login HOST; nothing written")
 	})
 	t.Run("wrong password says the credentials were refused", func(t *testing.T) {
 		bad := []string{"DOCKER_CONFIG=" + loginConfig(t, reg.host, authUser, "wrong")}
@@ -166,18 +167,21 @@ func TestAuthBasicTLS(t *testing.T) {
 		if res.code != 2 || !strings.Contains(res.stderr, "401") {
 			t.Errorf("exit %d, want 2 and the 401:\n%s", res.code, res.stderr)
 		}
+		record("auth and TLS", "htpasswd registry, wrong password", "refused, exit 2: the registry's 401 and to log in again; the password appears nowhere")
 	})
 	t.Run("without --ca-file names the TLS problem", func(t *testing.T) {
 		res := runEnv(ctx, t, login, save("noca", "--tls", reg.host)...)
 		if res.code != 2 || !strings.Contains(res.stderr, "certificate") || !strings.Contains(res.stderr, "--ca-file") {
 			t.Errorf("exit %d, want 2 and an error about the certificate and --ca-file:\n%s", res.code, res.stderr)
 		}
+		record("auth and TLS", "TLS registry with a private CA, no --ca-file", "refused, exit 2: names the certificate problem and --ca-file")
 	})
 	t.Run("without --tls a loopback registry is plain HTTP and the error says --tls", func(t *testing.T) {
 		res := runEnv(ctx, t, login, save("notls", "--ca-file", reg.tls.CA)...)
 		if res.code != 2 || !strings.Contains(res.stderr, "serves TLS") || !strings.Contains(res.stderr, "--tls "+reg.host) {
 			t.Errorf("exit %d, want 2 and an error that says --tls:\n%s", res.code, res.stderr)
 		}
+		record("auth and TLS", "TLS on a loopback registry reached without --tls", "refused, exit 2: says the registry serves TLS and to use --tls HOST")
 	})
 }
 
@@ -279,6 +283,7 @@ func TestTokenRealmOnAnotherLoopbackHost(t *testing.T) {
 		if n := reg.tokens.Requests() - before; n == 0 {
 			t.Errorf("the token service was never asked")
 		}
+		record("auth and TLS", "bearer token service on another loopback host (oras-go alone refuses the realm)", "survived: the realm of the named registry is forwarded through a guarded marker URL; link-local, CGNAT and TLS-downgrade realms stay refused")
 	})
 	t.Run("a wrong password fails with exit 2 and says to log in", func(t *testing.T) {
 		env := []string{"DOCKER_CONFIG=" + loginConfig(t, reg.host, authUser, "wrong")}
