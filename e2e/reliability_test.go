@@ -14,7 +14,7 @@ import (
 )
 
 // updateReliability rewrites docs/reliability.md from what the tests tried: `go test -run
-// 'Fault|Damaged' -update-reliability ./` (make reliability-doc).
+// 'Fault|Damaged|BadInput|Auth|Token' -update-reliability ./` (make reliability-doc).
 var updateReliability = flag.Bool("update-reliability", false, "write docs/reliability.md from the fault and bad-input tests")
 
 // row is one fault or bad input tried, and what airlock did.
