@@ -129,21 +129,21 @@ func legacyKeylessBundle(payload, sig []byte, annotations map[string]string) (*l
 	}
 	body, err := base64.StdEncoding.DecodeString(rb.Payload.Body)
 	if err != nil || len(body) == 0 {
-		return nil, errors.New("Rekor bundle annotation: the entry body is not base64")
+		return nil, errors.New("the Rekor bundle annotation: the entry body is not base64")
 	}
 	var kv struct {
 		Kind       string `json:"kind"`
 		APIVersion string `json:"apiVersion"`
 	}
 	if err := json.Unmarshal(body, &kv); err != nil || kv.Kind == "" || kv.APIVersion == "" {
-		return nil, errors.New("Rekor bundle annotation: the entry body is not a Rekor entry")
+		return nil, errors.New("the Rekor bundle annotation: the entry body is not a Rekor entry")
 	}
 	logID, err := hex.DecodeString(rb.Payload.LogID)
 	if err != nil || len(logID) == 0 {
-		return nil, errors.New("Rekor bundle annotation: the log ID is not hex")
+		return nil, errors.New("the Rekor bundle annotation: the log ID is not hex")
 	}
 	if len(rb.SignedEntryTimestamp) == 0 {
-		return nil, errors.New("Rekor bundle annotation: no signed entry timestamp")
+		return nil, errors.New("the Rekor bundle annotation: no signed entry timestamp")
 	}
 	sum := sha256.Sum256(payload)
 	pb := &protobundle.Bundle{

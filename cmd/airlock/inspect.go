@@ -74,7 +74,6 @@ func renderTree(path string, catDigest digest.Digest, c *archive.Catalog) string
 		type item struct {
 			label string
 			d     digest.Digest
-			ref   *archive.Referrer
 		}
 		var walk func(items []item, prefix string, seen map[digest.Digest]bool)
 		walk = func(items []item, prefix string, seen map[digest.Digest]bool) {
