@@ -176,7 +176,7 @@ func (p *Planner) resolve(ctx context.Context, repo Source, img config.Image) (o
 			return d, nil
 		}
 		if d.Digest != img.Digest {
-			return d, fmt.Errorf("%s: tag %q now points to %s, but the ImageSet pins %s%s: the tag moved; update the digest, or drop the tag to save the pinned image: %w", img, img.Tag, d.Digest, img.Digest, where, ErrCheckFailed)
+			return d, fmt.Errorf("%s: tag %q now points to %s, but %s was pinned%s: the tag moved; update the pinned digest, or drop the tag to use the pinned image: %w", img, img.Tag, d.Digest, img.Digest, where, ErrCheckFailed)
 		}
 		return d, nil
 	}

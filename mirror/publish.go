@@ -118,6 +118,22 @@ func TargetRepository(to string, keepHost bool, img config.Image) (string, error
 	return name, nil
 }
 
+// checkCollisions refuses two different images that would land on the same target tag: the second
+// push would move the first one's tag.
+func checkCollisions(images []ImageReport) error {
+	byTarget := map[string]ImageReport{}
+	for _, ir := range images {
+		if ir.Tag == "" {
+			continue
+		}
+		if prev, ok := byTarget[ir.Target]; ok && prev.Digest != ir.Digest {
+			return fmt.Errorf("%s and %s would both land on %s (different digests): load with --keep-host to keep the source hosts apart, or give one of them a target in the ImageSet", prev.Source, ir.Source, ir.Target)
+		}
+		byTarget[ir.Target] = ir
+	}
+	return nil
+}
+
 // publishing is the state of one Publish run.
 type publishing struct {
 	regs   *Registries
@@ -185,6 +201,9 @@ func Publish(ctx context.Context, plans []*ImagePlan, regs *Registries, opts Pub
 			ir.Target = repoName + ":" + ir.Tag
 		}
 		p.report.Images[i] = ir
+	}
+	if err := checkCollisions(p.report.Images); err != nil {
+		return nil, err
 	}
 	if opts.DryRun {
 		p.report.Seconds = time.Since(start).Seconds()

@@ -43,3 +43,16 @@ func TestTargetRepository(t *testing.T) {
 		t.Errorf("an upper-case prefix was accepted")
 	}
 }
+
+func TestCheckCollisions(t *testing.T) {
+	a := ImageReport{Source: "a.example.com/team/app:v1", Target: "site/team/app:v1", Tag: "v1", Digest: "sha256:aaaa"}
+	b := ImageReport{Source: "b.example.com/team/app:v1", Target: "site/team/app:v1", Tag: "v1", Digest: "sha256:bbbb"}
+	same := ImageReport{Source: "c.example.com/team/app:v1", Target: "site/team/app:v1", Tag: "v1", Digest: "sha256:aaaa"}
+	if err := checkCollisions([]ImageReport{a, same}); err != nil {
+		t.Errorf("the same digest twice is no collision: %v", err)
+	}
+	err := checkCollisions([]ImageReport{a, b})
+	if err == nil || !strings.Contains(err.Error(), "--keep-host") || !strings.Contains(err.Error(), "b.example.com/team/app:v1") {
+		t.Errorf("collision: %v", err)
+	}
+}

@@ -195,10 +195,25 @@ func run(ctx context.Context, airlockArg, workArg string) error {
 	}
 	fmt.Printf("$ airlock inspect %s | head -n 6\n%s", first, head(out, 6))
 
+	heading(7, "at the site: airlock load the tar volumes into the distribution registry (no referrers API); --keep-host keeps the two sources apart")
+	site := dist + "/site"
+	if err := airlockRun(ctx, airlock, "load", first, "--to", site, "--keep-host", "--site-files", filepath.Join(work, "site-files")); err != nil {
+		return fail("airlock load", err)
+	}
+
+	heading(8, "before deploy: airlock verify, offline, the archive and then the site registry")
+	if err := airlockRun(ctx, airlock, "verify", dirArchive); err != nil {
+		return fail("airlock verify (archive)", err)
+	}
+	if err := airlockRun(ctx, airlock, "verify", site, "--archive", first, "--keep-host"); err != nil {
+		return fail("airlock verify (site registry)", err)
+	}
+
 	fmt.Printf("\n== done\n")
 	fmt.Printf("archive:  %s  (directory, OCI image layout; inspect with: %s inspect %s)\n", dirArchive, airlockArg, dirArchive)
 	fmt.Printf("volumes:  %s  (%d tar volume(s) of at most %s, checksums in %s)\n",
 		strings.Join(volumes, " "), len(volumes), volumeSize, filepath.Base(tarArchive)+".sha256")
+	fmt.Printf("site:     %s (loaded, verified), site files in %s\n", site, filepath.Join(work, "site-files"))
 	return nil
 }
 
