@@ -216,8 +216,8 @@ func Publish(ctx context.Context, plans []*ImagePlan, regs *Registries, opts Pub
 	for i, plan := range plans {
 		ir := &p.report.Images[i]
 		g.Go(func() error {
-			if d, bad := failedBlobs.of(plan); bad {
-				ir.Status, ir.Error = "failed", fmt.Sprintf("blob %s could not be pushed; see the error above", d)
+			if d, err := failedBlobs.of(plan, ir.Repository); err != nil {
+				ir.Status, ir.Error = "failed", fmt.Sprintf("blob %s could not be pushed: %v", d, err)
 				return nil
 			}
 			pushed, err := p.pushImage(gctx, plan, ir)
@@ -296,31 +296,33 @@ func (p *publishing) referrersAPI(ctx context.Context, name string) (bool, error
 	return pr.api, pr.err
 }
 
+// failedSet records the blobs that could not be pushed, by target repository and digest.
 type failedSet struct {
 	mu sync.Mutex
-	m  map[string]bool // repo + digest
+	m  map[string]error // repository + "@" + digest
 }
 
-func (f *failedSet) add(repo string, d digest.Digest) {
+func (f *failedSet) add(repo string, d digest.Digest, err error) {
 	f.mu.Lock()
-	f.m[repo+"@"+d.String()] = true
+	f.m[repo+"@"+d.String()] = err
 	f.mu.Unlock()
 }
 
-// of reports a failed blob of plan, if any.
-func (f *failedSet) of(plan *ImagePlan) (digest.Digest, bool) {
+// of returns the first blob of plan that failed to reach repo, and why.
+func (f *failedSet) of(plan *ImagePlan, repo string) (digest.Digest, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if len(f.m) == 0 {
+		return "", nil
+	}
 	for _, n := range plan.Nodes() {
 		for _, b := range n.Blobs {
-			for k := range f.m {
-				if strings.HasSuffix(k, "@"+b.Digest.String()) {
-					return b.Digest, true
-				}
+			if err, bad := f.m[repo+"@"+b.Digest.String()]; bad {
+				return b.Digest, err
 			}
 		}
 	}
-	return "", false
+	return "", nil
 }
 
 // errMountRefused stops oras-go from uploading inside Mount when the registry declines to mount: the
@@ -336,7 +338,7 @@ type blobJob struct {
 // pushBlobs pushes every blob of every plan to its target repository, skipping those there and
 // mounting those this run already pushed into another repository of the same registry.
 func (p *publishing) pushBlobs(ctx context.Context, plans []*ImagePlan) *failedSet {
-	failed := &failedSet{m: map[string]bool{}}
+	failed := &failedSet{m: map[string]error{}}
 	var jobs []blobJob
 	seen := map[string]bool{}
 	for i, plan := range plans {
@@ -376,7 +378,7 @@ func (p *publishing) pushBlobs(ctx context.Context, plans []*ImagePlan) *failedS
 	}
 	if err := g.Wait(); err != nil {
 		for _, j := range jobs {
-			failed.add(j.repoName, j.desc.Digest)
+			failed.add(j.repoName, j.desc.Digest, err)
 		}
 		p.log.Error("checking the target failed", "err", err)
 		return failed
@@ -405,7 +407,7 @@ func (p *publishing) pushBlobs(ctx context.Context, plans []*ImagePlan) *failedS
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			if err := p.pushBlob(ctx, j); err != nil {
-				failed.add(j.repoName, j.desc.Digest)
+				failed.add(j.repoName, j.desc.Digest, err)
 				p.count(func(c *Counts) { c.Failed++ }, true)
 				p.log.Error("blob failed", "digest", j.desc.Digest, "target", j.repoName, "err", err)
 			}
