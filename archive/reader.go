@@ -33,8 +33,9 @@ type Reader struct {
 
 	// checked records blobs already hashed and found right (HashBlobs); Fetch then reads them
 	// without hashing them a second time. The registry checks each upload's digest as well.
-	checkedMu sync.Mutex
-	checked   map[digest.Digest]bool
+	checkedMu      sync.Mutex
+	checked        map[digest.Digest]bool
+	volumesChecked bool
 }
 
 // markChecked records that the blobs ds were hashed and matched their names.
@@ -50,6 +51,9 @@ func (r *Reader) markChecked(ds []digest.Digest) {
 }
 
 func (r *Reader) isChecked(d digest.Digest) bool {
+	if r.volumesChecked {
+		return true
+	}
 	r.checkedMu.Lock()
 	defer r.checkedMu.Unlock()
 	return r.checked[d]
@@ -92,6 +96,9 @@ func Open(ctx context.Context, p string) (*Reader, error) {
 			r.closers = append(r.closers, f)
 		}
 		r.Volumes = vols
+		// Every byte of the volumes was just hashed against the volume list, which was written when
+		// each blob had been checked against its digest: reading the blobs need not hash them again.
+		r.volumesChecked = true
 		tfs, err := newTarFS(newMultiReaderAt(ras))
 		if err != nil {
 			r.Close()
