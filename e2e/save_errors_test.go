@@ -136,6 +136,24 @@ func TestSaveOnOneRegistry(t *testing.T) {
 		}
 	})
 
+	t.Run("diff against an archive: ok, then stale when the tag moves", func(t *testing.T) {
+		work := t.TempDir()
+		pushRandomImage(ctx, t, host, "team/moving", "v1", 2048)
+		set := writeImageSet(t, work, fmt.Sprintf("images:\n  - ref: %s\n  - ref: %s/team/moving:v1\n", f.Ref(), host))
+		out := filepath.Join(work, "archive")
+		mustRun(ctx, t, "save", "-c", set, "-o", out)
+		if res := run(ctx, t, "diff", "-c", set, "--against", out); res.code != 0 || strings.Count(res.stdout, "ok ") != 2 {
+			t.Fatalf("diff right after save: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+		}
+		moved := pushRandomImage(ctx, t, host, "team/moving", "v1", 2048)
+		res := run(ctx, t, "diff", "-c", set, "--against", out, "--format", "json")
+		var entries []struct{ Source, Status string }
+		json.Unmarshal([]byte(res.stdout), &entries)
+		if res.code != 1 || len(entries) != 2 || entries[0].Status != "ok" || entries[1].Status != "stale" {
+			t.Errorf("diff after the tag moved to %s: exit %d, %+v\n%s", moved, res.code, entries, res.stderr)
+		}
+	})
+
 	t.Run("referrers disabled saves the image alone", func(t *testing.T) {
 		work := t.TempDir()
 		set := writeImageSet(t, work, fmt.Sprintf("images:\n  - ref: %s\nreferrers:\n  enabled: false\n", f.Ref()))

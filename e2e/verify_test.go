@@ -102,6 +102,11 @@ func TestVerifyEndToEnd(t *testing.T) {
 	if !v.Passed || len(v.Results) != 2 {
 		t.Fatalf("verify site registry: %+v", v)
 	}
+	// The same with the ImageSet naming the images and the trust (no archive at hand).
+	v = verifyJSON(t, mustRun(ctx, t, "verify", dst+"/mirror", "-c", set, "--format", "json"))
+	if !v.Passed || len(v.Results) != 2 {
+		t.Fatalf("verify site registry with the ImageSet: %+v", v)
+	}
 
 	// --key with a key that signed nothing fails every image.
 	other := seed.Sample(ctx, t, src, "team/other", filepath.Join(work, "otherkeys"))
