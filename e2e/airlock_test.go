@@ -34,7 +34,11 @@ func airlock(t testing.TB) string {
 			return
 		}
 		airlockBin = filepath.Join(dir, "airlock")
-		cmd := exec.Command("go", "build", "-o", airlockBin, "./cmd/airlock")
+		args := []string{"build", "-o", airlockBin}
+		if os.Getenv("AIRLOCK_RACE") != "" {
+			args = append(args, "-race") // AIRLOCK_RACE=1 go test ./...: the airlock binary under the race detector
+		}
+		cmd := exec.Command("go", append(args, "./cmd/airlock")...)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = errors.New("go build ./cmd/airlock: " + err.Error() + "\n" + string(out))

@@ -441,13 +441,13 @@ func (p *publishing) pushBlob(ctx context.Context, j blobJob) error {
 	if err != nil {
 		return err
 	}
-	kick := func() {}
-	open := func() (io.ReadCloser, error) {
+	// open reads the blob from the source; kick tells the attempt's stall watchdog it moved.
+	open := func(kick func()) (io.ReadCloser, error) {
 		rc, err := j.src.Fetch(ctx, j.desc)
 		if err != nil {
 			return nil, err
 		}
-		var r io.Reader = &kickReader{r: rc, kick: func() { kick() }}
+		var r io.Reader = &kickReader{r: rc, kick: kick}
 		if p.opts.Progress != nil {
 			r = &progressReader{r: r, p: p.opts.Progress}
 		}
@@ -460,10 +460,9 @@ func (p *publishing) pushBlob(ctx context.Context, j blobJob) error {
 	// retry transport cannot rewind it.
 	upload := func() error {
 		return p.opts.Retry.do(ctx, fmt.Sprintf("push blob %s to %s", j.desc.Digest, j.repoName), func(ctx context.Context) error {
-			actx, k, stop := withWatchdog(ctx, p.opts.Retry.StallTimeout)
+			actx, kick, stop := withWatchdog(ctx, p.opts.Retry.StallTimeout)
 			defer stop()
-			kick = k
-			rc, err := open()
+			rc, err := open(kick)
 			if err != nil {
 				return fmt.Errorf("read blob %s: %w", j.desc.Digest, err)
 			}
