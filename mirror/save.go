@@ -33,6 +33,8 @@ type SaveOptions struct {
 	Log     *slog.Logger
 	// Progress, if set, shows bytes moved.
 	Progress Progress
+	// PlanProgress, if set, counts images resolved (with their referrers) before anything moves.
+	PlanProgress Progress
 	// Since names a previous archive: only what it lacks is written (a delta), and the catalog names
 	// the previous catalog as its base.
 	Since string
@@ -85,7 +87,7 @@ func Save(ctx context.Context, set *config.ImageSet, regs *Registries, opts Save
 	if !IsTarOutput(opts.Output) && opts.Output != "" {
 		local = archive.LocalBlobs(opts.Output) // an earlier save into the same directory
 	}
-	plans, err := planAll(ctx, set, regs, opts.Concurrency, log, opts.Retry, local)
+	plans, err := PlanAll(ctx, set, regs, PlanOptions{Concurrency: opts.Concurrency, Log: log, Retry: opts.Retry, Local: local, Progress: opts.PlanProgress})
 	if err != nil {
 		return nil, err
 	}
@@ -183,19 +185,33 @@ func Save(ctx context.Context, set *config.ImageSet, regs *Registries, opts Save
 	return sum, nil
 }
 
-// PlanAll resolves every image of set and discovers its referrers, concurrency images at a time.
-func PlanAll(ctx context.Context, set *config.ImageSet, regs *Registries, concurrency int, log *slog.Logger) ([]*ImagePlan, error) {
-	return planAll(ctx, set, regs, concurrency, log, DefaultRetry, nil)
+// PlanOptions controls PlanAll.
+type PlanOptions struct {
+	// Concurrency bounds how many images are resolved at once.
+	Concurrency int
+	Log         *slog.Logger
+	// Retry bounds retries of failed requests; zero means DefaultRetry.
+	Retry Retry
+	// Local, if set, is tried first for manifests by digest (see Planner.Local).
+	Local Source
+	// Progress, if set, counts images resolved.
+	Progress Progress
 }
 
-func planAll(ctx context.Context, set *config.ImageSet, regs *Registries, concurrency int, log *slog.Logger, retry Retry, local Source) ([]*ImagePlan, error) {
+// PlanAll resolves every image of set and discovers its referrers, a few images at a time.
+func PlanAll(ctx context.Context, set *config.ImageSet, regs *Registries, o PlanOptions) ([]*ImagePlan, error) {
+	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	planner := &Planner{Registries: regs, Referrers: set.Referrers, Log: log, Retry: retry, Local: local}
+	if o.Progress != nil {
+		o.Progress.Start(int64(len(set.Images)))
+		defer o.Progress.Finish()
+	}
+	planner := &Planner{Registries: regs, Referrers: set.Referrers, Log: log, Retry: o.Retry, Local: o.Local}
 	plans := make([]*ImagePlan, len(set.Images))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(concurrency, 1))
+	g.SetLimit(max(o.Concurrency, 1))
 	for i, img := range set.Images {
 		g.Go(func() error {
 			log.Info("resolving", "image", img.String())
@@ -204,6 +220,9 @@ func planAll(ctx context.Context, set *config.ImageSet, regs *Registries, concur
 				return err
 			}
 			plans[i] = p
+			if o.Progress != nil {
+				o.Progress.Add(1)
+			}
 			return nil
 		})
 	}

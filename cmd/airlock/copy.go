@@ -29,7 +29,7 @@ load does, from registry to registry with no archive on disk: promotion from sta
 			if err != nil {
 				return err
 			}
-			plans, err := mirror.PlanAll(cmd.Context(), set, regs, g.concurrency, g.logger())
+			plans, err := mirror.PlanAll(cmd.Context(), set, regs, g.planOptions())
 			if err != nil {
 				return planError(err)
 			}

@@ -41,7 +41,7 @@ Exit status 1 when anything is missing, stale or incomplete.`,
 			if err != nil {
 				return err
 			}
-			plans, err := mirror.PlanAll(ctx, set, regs, g.concurrency, g.logger())
+			plans, err := mirror.PlanAll(ctx, set, regs, g.planOptions())
 			if err != nil {
 				return planError(err)
 			}

@@ -11,8 +11,10 @@ import (
 // barProgress draws a byte progress bar on stderr.
 type barProgress struct {
 	desc string
-	mu   sync.Mutex
-	bar  *progressbar.ProgressBar
+	// count shows a plain count (images) instead of bytes.
+	count bool
+	mu    sync.Mutex
+	bar   *progressbar.ProgressBar
 }
 
 func (p *barProgress) Start(total int64) {
@@ -21,7 +23,7 @@ func (p *barProgress) Start(total int64) {
 	p.bar = progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(os.Stderr),
 		progressbar.OptionSetDescription(p.desc),
-		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowBytes(!p.count),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionThrottle(100*time.Millisecond),

@@ -108,5 +108,14 @@ func (g *globalOptions) stderrIsTerminal() bool {
 	return !g.quiet && term.IsTerminal(int(os.Stderr.Fd()))
 }
 
+// planOptions are the options for resolving an image set, with a count of images on a terminal.
+func (g *globalOptions) planOptions() mirror.PlanOptions {
+	o := mirror.PlanOptions{Concurrency: g.concurrency, Log: g.logger(), Retry: g.retry()}
+	if g.stderrIsTerminal() {
+		o.Progress = &barProgress{desc: "resolving", count: true}
+	}
+	return o
+}
+
 // out is where results go.
 func out(cmd *cobra.Command) io.Writer { return cmd.OutOrStdout() }

@@ -96,6 +96,7 @@ func runSave(cmd *cobra.Command, g *globalOptions, o *saveOptions) error {
 	}
 	if g.stderrIsTerminal() {
 		opts.Progress = &barProgress{desc: "saving"}
+		opts.PlanProgress = &barProgress{desc: "resolving", count: true}
 	}
 	if o.verify {
 		trust, err := verify.TrustFromImageSet(set)
