@@ -161,6 +161,17 @@ func TestCopyRegistryToRegistry(t *testing.T) {
 	}
 	checkLegacySignature(ctx, t, &tf)
 	checkCosignVerifies(ctx, t, &tf)
+
+	// copy --verify promotes only what verifies: the unsigned image is refused, the signed one copied.
+	unsigned := pushRandomImage(ctx, t, src, "team/unsigned", "v1", 1024)
+	set2 := writeImageSet(t, work, fmt.Sprintf("images:\n  - ref: %s\n  - ref: %s/team/unsigned@%s\ntrust:\n  keys: [%s]\n", f.Ref(), src, unsigned, f.PublicKeyPath))
+	res := run(ctx, t, "copy", "-c", set2, "--to", dst+"/gated", "--verify")
+	if res.code != 1 || !strings.Contains(res.stderr, "refused, verification failed: "+src+"/team/unsigned") {
+		t.Errorf("copy --verify: exit %d\n%s", res.code, res.stderr)
+	}
+	if got := manifest(ctx, t, dst, "gated/team/app", "v1", &ocispec.Index{}); got != f.IndexDigest {
+		t.Errorf("the signed image was not copied: %s", got)
+	}
 }
 
 // TestLoadFromVolumesInPlace loads a tar split into volumes and checks nothing was extracted.

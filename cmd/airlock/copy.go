@@ -5,11 +5,13 @@ import (
 
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/verify"
 )
 
 func newCopyCmd(g *globalOptions) *cobra.Command {
 	o := &publishOptions{}
 	var setPath string
+	var verifyFirst bool
 	cmd := &cobra.Command{
 		Use:   "copy -c IMAGESET --to HOST[:PORT]/PREFIX",
 		Short: "Copy an image set, with everything attached, from registry to registry",
@@ -33,11 +35,28 @@ load does, from registry to registry with no archive on disk: promotion from sta
 			if err != nil {
 				return planError(err)
 			}
+			var refused error
+			if verifyFirst {
+				trust, err := verify.TrustFromImageSet(set)
+				if err != nil {
+					return err
+				}
+				if plans, refused = gate(cmd, trust, plans); len(plans) == 0 {
+					return &checkError{refused}
+				}
+			}
 			rep, err := mirror.Publish(cmd.Context(), plans, regs, o.publishOpts(g, "copying"))
-			return finishPublish(cmd, g, o, rep, err)
+			if err := finishPublish(cmd, g, o, rep, err); err != nil {
+				return err
+			}
+			if refused != nil {
+				return &checkError{refused}
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&setPath, "config", "c", "", "ImageSet file (required)")
+	cmd.Flags().BoolVar(&verifyFirst, "verify", false, "verify each image against the ImageSet's trust material first; copy only those that pass")
 	_ = cmd.MarkFlagRequired("config")
 	o.addFlags(cmd)
 	return cmd
