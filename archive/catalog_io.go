@@ -89,8 +89,10 @@ func fileDesc(f File) ocispec.Descriptor {
 	}
 }
 
-// readAllVerified reads the blob desc from f, bounded by max bytes, and checks its digest.
-func readAllVerified(ctx context.Context, f Fetcher, desc ocispec.Descriptor, max int64) ([]byte, error) {
+// ReadVerified reads the blob desc from f into memory, refusing more than max bytes, and checks its
+// size (when the descriptor gives one) and its digest. It is how manifests, catalogs, keys and
+// signature layers are read, from an archive or a registry alike.
+func ReadVerified(ctx context.Context, f Fetcher, desc ocispec.Descriptor, max int64) ([]byte, error) {
 	if desc.Size > max {
 		return nil, fmt.Errorf("%s: %d bytes is more than the %d allowed here", desc.Digest, desc.Size, max)
 	}
@@ -99,12 +101,15 @@ func readAllVerified(ctx context.Context, f Fetcher, desc ocispec.Descriptor, ma
 		return nil, err
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, desc.Size+1))
+	b, err := io.ReadAll(io.LimitReader(rc, max+1))
 	if err != nil {
 		return nil, err
 	}
-	if int64(len(b)) != desc.Size {
-		return nil, fmt.Errorf("%s: %d bytes, the descriptor says %d: the archive is damaged", desc.Digest, len(b), desc.Size)
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: more than the %d bytes allowed here", desc.Digest, max)
+	}
+	if desc.Size > 0 && int64(len(b)) != desc.Size {
+		return nil, fmt.Errorf("%s: %d bytes, the descriptor says %d: the content is damaged or was altered", desc.Digest, len(b), desc.Size)
 	}
 	if got := desc.Digest.Algorithm().FromBytes(b); got != desc.Digest {
 		return nil, &DigestMismatchError{Expected: desc.Digest, Actual: got}

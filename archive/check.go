@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 
@@ -40,12 +39,11 @@ func checkErr(format string, args ...any) error {
 // Check compares the archive with its catalog before anything is pushed: index.json lists each image
 // under its source reference with the catalog's digest and names nothing the catalog does not know;
 // the catalog's descriptors have sane sizes; every image, platform and referrer manifest the catalog
-// lists is in the archive (a delta archive, cat.Base set, lacks what its base holds and is not asked);
-// and with hashBlobs every file under blobs/ is hashed and must match its name.
+// lists is in the archive (a delta archive, cat.Base set, lacks what its base holds and is not asked).
 //
-// hashBlobs is for directory archives. Tar volumes are hashed whole against the volume list when they
-// are opened (Open), so hashing their blobs again would only read every byte twice: pass false.
-func Check(ctx context.Context, r *Reader, cat *Catalog, hashBlobs bool) error {
+// Blob contents are not read here: tar volumes are hashed whole against their list by Open, and load
+// hashes the blobs of a directory it is about to push with HashBlobs.
+func Check(r *Reader, cat *Catalog) error {
 	if err := checkCatalogSizes(cat); err != nil {
 		return err
 	}
@@ -53,12 +51,7 @@ func Check(ctx context.Context, r *Reader, cat *Catalog, hashBlobs bool) error {
 		return err
 	}
 	if cat.Base == "" {
-		if err := checkPresent(r, cat); err != nil {
-			return err
-		}
-	}
-	if hashBlobs {
-		return hashAllBlobs(ctx, r)
+		return checkPresent(r, cat)
 	}
 	return nil
 }
@@ -197,40 +190,15 @@ func blobName(d digest.Digest) string {
 	return path.Join(ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded())
 }
 
-// hashAllBlobs hashes every file under blobs/, a few at a time, and checks it against its name.
-func hashAllBlobs(ctx context.Context, r *Reader) error {
-	var names []string
-	algs, err := fs.ReadDir(r.fsys, ocispec.ImageBlobsDir)
-	if err != nil {
-		return fmt.Errorf("%s: read blobs: %w", r.Path, err)
-	}
-	for _, a := range algs {
-		if !a.IsDir() {
-			return checkErr("%s: blobs/%s is not a directory of blobs: %s", r.Path, a.Name(), damaged)
-		}
-		ents, err := fs.ReadDir(r.fsys, path.Join(ocispec.ImageBlobsDir, a.Name()))
-		if err != nil {
-			return fmt.Errorf("%s: read blobs: %w", r.Path, err)
-		}
-		for _, e := range ents {
-			names = append(names, a.Name()+":"+e.Name())
-		}
-	}
-	sort.Strings(names)
-	ds := make([]digest.Digest, len(names))
-	for i, n := range names {
-		ds[i] = digest.Digest(n)
-	}
-	return HashBlobs(ctx, r, ds)
-}
-
-// HashBlobs hashes the blobs named, a few at a time, and checks each against its name. load runs it
-// on everything it is about to push from a directory archive, before pushing anything.
+// HashBlobs hashes the blobs named, a few at a time, and checks each against its name; blobs this
+// Reader already read whole and found right (the manifests a plan was rebuilt from) are not read
+// again. load runs it on everything it is about to push from a directory archive, before pushing
+// anything.
 func HashBlobs(ctx context.Context, r *Reader, ds []digest.Digest) error {
 	names := make([]string, 0, len(ds))
 	seen := map[digest.Digest]bool{}
 	for _, d := range ds {
-		if !seen[d] {
+		if !seen[d] && !r.isChecked(d) {
 			seen[d] = true
 			names = append(names, string(d))
 		}

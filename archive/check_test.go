@@ -5,8 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -75,7 +79,37 @@ func openChecked(t *testing.T, dir string) error {
 	if err != nil {
 		return err
 	}
-	return Check(ctx, r, cat, true)
+	if err := Check(r, cat); err != nil {
+		return err
+	}
+	return hashAllBlobs(ctx, r)
+}
+
+// hashAllBlobs hashes every file under blobs/, a few at a time, and checks it against its name.
+func hashAllBlobs(ctx context.Context, r *Reader) error {
+	var names []string
+	algs, err := fs.ReadDir(r.fsys, ocispec.ImageBlobsDir)
+	if err != nil {
+		return fmt.Errorf("%s: read blobs: %w", r.Path, err)
+	}
+	for _, a := range algs {
+		if !a.IsDir() {
+			return checkErr("%s: blobs/%s is not a directory of blobs: %s", r.Path, a.Name(), damaged)
+		}
+		ents, err := fs.ReadDir(r.fsys, path.Join(ocispec.ImageBlobsDir, a.Name()))
+		if err != nil {
+			return fmt.Errorf("%s: read blobs: %w", r.Path, err)
+		}
+		for _, e := range ents {
+			names = append(names, a.Name()+":"+e.Name())
+		}
+	}
+	sort.Strings(names)
+	ds := make([]digest.Digest, len(names))
+	for i, n := range names {
+		ds[i] = digest.Digest(n)
+	}
+	return HashBlobs(ctx, r, ds)
 }
 
 func TestCheck(t *testing.T) {
@@ -171,7 +205,7 @@ func TestCheckDeltaSkipsPresence(t *testing.T) {
 	}
 	defer r.Close()
 	cat.Base = digest.FromString("base")
-	if err := Check(context.Background(), r, cat, false); err != nil {
+	if err := Check(r, cat); err != nil {
 		t.Fatalf("a delta lacking what its base holds is refused: %v", err)
 	}
 }

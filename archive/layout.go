@@ -37,6 +37,23 @@ type Layout struct {
 
 	mu      sync.Mutex
 	entries map[string]ocispec.Descriptor // key: digest + "\x00" + ref name
+	writing map[digest.Digest]*sync.Mutex // one writer per blob: the .partial file is shared
+}
+
+// lock serialises writers of the blob d.
+func (l *Layout) lock(d digest.Digest) func() {
+	l.mu.Lock()
+	if l.writing == nil {
+		l.writing = map[digest.Digest]*sync.Mutex{}
+	}
+	m, ok := l.writing[d]
+	if !ok {
+		m = &sync.Mutex{}
+		l.writing[d] = m
+	}
+	l.mu.Unlock()
+	m.Lock()
+	return m.Unlock
 }
 
 // CreateLayout opens dir for writing, creating it when missing. A directory that already holds an OCI
@@ -90,34 +107,16 @@ func (l *Layout) Exists(_ context.Context, desc ocispec.Descriptor) (bool, error
 	return fi.Size() == desc.Size, nil
 }
 
-// Push stores the content read from r as the blob desc. The bytes are hashed as they stream; a digest
-// or size mismatch removes the partial file and returns an error naming both digests.
-func (l *Layout) Push(_ context.Context, desc ocispec.Descriptor, r io.Reader) error {
-	if err := desc.Digest.Validate(); err != nil {
-		return fmt.Errorf("invalid digest %q: %w", desc.Digest, err)
-	}
-	f, err := os.CreateTemp(filepath.Join(l.root, ingestDir), desc.Digest.Encoded()+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if err := copyVerified(f, r, desc); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	dst := BlobPath(l.root, desc.Digest)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, dst); err != nil {
-		return err
-	}
-	l.stored(desc.Digest)
-	return nil
+// Push stores the content read from r as the blob desc: it is PushResumable with r as the only
+// source, so a .partial file an interrupted run left is resumed by skipping that much of r.
+func (l *Layout) Push(ctx context.Context, desc ocispec.Descriptor, r io.Reader) error {
+	_, err := l.PushResumable(ctx, desc, func(offset int64) (io.ReadCloser, error) {
+		if _, err := io.CopyN(io.Discard, r, offset); err != nil {
+			return nil, err
+		}
+		return io.NopCloser(r), nil
+	})
+	return err
 }
 
 func (l *Layout) stored(d digest.Digest) {
@@ -133,6 +132,8 @@ func (l *Layout) PushResumable(_ context.Context, desc ocispec.Descriptor, open 
 	if err := desc.Digest.Validate(); err != nil {
 		return 0, fmt.Errorf("invalid digest %q: %w", desc.Digest, err)
 	}
+	unlock := l.lock(desc.Digest)
+	defer unlock()
 	partial := filepath.Join(l.root, ingestDir, desc.Digest.Encoded()+".partial")
 	f, err := os.OpenFile(partial, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -240,23 +241,6 @@ func (l *Layout) Commit() error {
 		return err
 	}
 	return os.RemoveAll(filepath.Join(l.root, ingestDir))
-}
-
-// copyVerified copies r to w while hashing, and checks size and digest against desc.
-func copyVerified(w io.Writer, r io.Reader, desc ocispec.Descriptor) error {
-	v := desc.Digest.Verifier()
-	buf := make([]byte, copyBufferSize)
-	n, err := io.CopyBuffer(io.MultiWriter(w, v), io.LimitReader(r, desc.Size+1), buf)
-	if err != nil {
-		return err
-	}
-	if n != desc.Size {
-		return fmt.Errorf("blob %s: got %d bytes, the descriptor says %d; the source is damaged or changed, fetch again", desc.Digest, n, desc.Size)
-	}
-	if !v.Verified() {
-		return &DigestMismatchError{Expected: desc.Digest}
-	}
-	return nil
 }
 
 // DigestMismatchError reports content whose bytes do not hash to the digest that names them.

@@ -154,7 +154,7 @@ func (r *Reader) Fetch(_ context.Context, desc ocispec.Descriptor) (io.ReadClose
 	if r.isChecked(desc.Digest) {
 		return &sizedReader{f: f, desc: desc}, nil
 	}
-	return &verifyingReader{f: f, desc: desc, v: desc.Digest.Verifier()}, nil
+	return &verifyingReader{f: f, desc: desc, v: desc.Digest.Verifier(), verified: func() { r.markChecked([]digest.Digest{desc.Digest}) }}, nil
 }
 
 // sizedReader reads a blob already hashed by HashBlobs, checking only its size.
@@ -187,7 +187,7 @@ func (r *Reader) Catalog(ctx context.Context) (*Catalog, ocispec.Descriptor, err
 	if !found {
 		return nil, desc, fmt.Errorf("%s: %w", r.Path, ErrNoCatalog)
 	}
-	mb, err := readAllVerified(ctx, r, desc, maxCatalogSize)
+	mb, err := ReadVerified(ctx, r, desc, maxCatalogSize)
 	if err != nil {
 		return nil, desc, fmt.Errorf("catalog manifest: %w", err)
 	}
@@ -198,7 +198,7 @@ func (r *Reader) Catalog(ctx context.Context) (*Catalog, ocispec.Descriptor, err
 	if m.ArtifactType != CatalogArtifactType || len(m.Layers) == 0 || m.Layers[0].MediaType != CatalogMediaType {
 		return nil, desc, fmt.Errorf("catalog manifest %s: not an airlock catalog (artifactType %q)", desc.Digest, m.ArtifactType)
 	}
-	cb, err := readAllVerified(ctx, r, m.Layers[0], maxCatalogSize)
+	cb, err := ReadVerified(ctx, r, m.Layers[0], maxCatalogSize)
 	if err != nil {
 		return nil, desc, fmt.Errorf("catalog: %w", err)
 	}
@@ -212,7 +212,7 @@ func (r *Reader) Catalog(ctx context.Context) (*Catalog, ocispec.Descriptor, err
 
 // ReadFile returns a catalog file (a key, the trusted root, the policy), checked against its digest.
 func (r *Reader) ReadFile(ctx context.Context, f File) ([]byte, error) {
-	return readAllVerified(ctx, r, ocispec.Descriptor{MediaType: f.MediaType, Digest: f.Digest, Size: f.Size}, maxCatalogSize)
+	return ReadVerified(ctx, r, ocispec.Descriptor{MediaType: f.MediaType, Digest: f.Digest, Size: f.Size}, maxCatalogSize)
 }
 
 type verifyingReader struct {
@@ -220,6 +220,8 @@ type verifyingReader struct {
 	desc ocispec.Descriptor
 	v    digest.Verifier
 	n    int64
+	// verified is called once the whole blob was read and matched its digest.
+	verified func()
 }
 
 func (r *verifyingReader) Read(p []byte) (int, error) {
@@ -235,6 +237,10 @@ func (r *verifyingReader) Read(p []byte) (int, error) {
 		}
 		if !r.v.Verified() {
 			return n, &DigestMismatchError{Expected: r.desc.Digest}
+		}
+		if r.verified != nil {
+			r.verified()
+			r.verified = nil
 		}
 	}
 	return n, err

@@ -103,6 +103,10 @@ func TestLoadRoundTrip(t *testing.T) {
 				t.Errorf("report says %d manifests verified on the target, want %d", rep.Verified, len(all))
 			}
 
+			// Publishing only copies: every tag on the target names a manifest of the archive, except
+			// the tag-schema indexes airlock keeps, which list only manifests of the archive.
+			checkOnlyCopies(ctx, t, dst, tf.Repo, arch)
+
 			// Referrers are findable the way the target supports.
 			idxRefs := listed(ctx, t, &tf, f.IndexDigest, tc.api)
 			for _, k := range []seed.Kind{seed.IndexSignature, seed.IndexAttestation, seed.IndexSBOM} {
@@ -233,4 +237,35 @@ func dirSize(t *testing.T, dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// checkOnlyCopies fails if a tag in host/repo names content the archive does not hold, other than a
+// sha256-<hex> tag-schema index that lists only manifests the archive holds.
+func checkOnlyCopies(ctx context.Context, t *testing.T, host, repo, arch string) {
+	t.Helper()
+	var tags struct{ Tags []string }
+	status, _, body := get(ctx, t, http.MethodGet, host, "/v2/"+repo+"/tags/list")
+	if status != http.StatusOK || json.Unmarshal(body, &tags) != nil || len(tags.Tags) == 0 {
+		t.Fatalf("tags of %s: status %d: %s", repo, status, body)
+	}
+	inArchive := func(d digest.Digest) bool {
+		_, err := os.Stat(filepath.Join(arch, "blobs", d.Algorithm().String(), d.Encoded()))
+		return err == nil
+	}
+	for _, tag := range tags.Tags {
+		var idx ocispec.Index
+		d := manifest(ctx, t, host, repo, tag, &idx)
+		if inArchive(d) {
+			continue
+		}
+		if !strings.HasPrefix(tag, "sha256-") || idx.MediaType != ocispec.MediaTypeImageIndex {
+			t.Errorf("tag %s:%s names %s, which is not in the archive: load created a new object", repo, tag, d)
+			continue
+		}
+		for _, m := range idx.Manifests {
+			if !inArchive(m.Digest) {
+				t.Errorf("tag-schema index %s lists %s, which is not in the archive", tag, m.Digest)
+			}
+		}
+	}
 }

@@ -13,6 +13,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/errdef"
 
+	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/referrers"
 )
@@ -367,25 +368,11 @@ func (w *walker) referrers(ctx context.Context, disc *referrers.Discoverer, subj
 	return out, nil
 }
 
-// fetchManifest reads desc, bounded, and checks its digest.
+// fetchManifest reads desc, bounded, and checks its size and digest.
 func fetchManifest(ctx context.Context, src Source, desc ocispec.Descriptor) ([]byte, error) {
-	if desc.Size > maxManifestSize {
-		return nil, fmt.Errorf("manifest %s: %d bytes is over the %d-byte limit", desc.Digest, desc.Size, maxManifestSize)
-	}
-	rc, err := src.Fetch(ctx, desc)
+	b, err := archive.ReadVerified(ctx, src, desc, maxManifestSize)
 	if err != nil {
-		return nil, fmt.Errorf("fetch manifest %s: %w", desc.Digest, err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, maxManifestSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("fetch manifest %s: %w", desc.Digest, err)
-	}
-	if desc.Size > 0 && int64(len(b)) != desc.Size {
-		return nil, fmt.Errorf("manifest %s: got %d bytes, expected %d", desc.Digest, len(b), desc.Size)
-	}
-	if got := desc.Digest.Algorithm().FromBytes(b); got != desc.Digest {
-		return nil, fmt.Errorf("manifest %s: the bytes served hash to %s: the registry or a proxy altered it; try again or report it", desc.Digest, got)
+		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
 	}
 	return b, nil
 }

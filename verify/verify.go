@@ -18,6 +18,8 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
+
+	"airlock.dev/airlock/archive"
 )
 
 // Media types and annotations of what is verified.
@@ -182,20 +184,9 @@ func (t *Trust) checkReferrer(ctx context.Context, img Image, r Referrer, rule *
 }
 
 func readBlob(ctx context.Context, f Fetcher, desc ocispec.Descriptor) ([]byte, error) {
-	if desc.Size > maxBlobSize {
-		return nil, fmt.Errorf("layer %s: %d bytes is too large for a signature", desc.Digest, desc.Size)
-	}
-	rc, err := f.Fetch(ctx, desc)
+	b, err := archive.ReadVerified(ctx, f, desc, maxBlobSize)
 	if err != nil {
 		return nil, fmt.Errorf("read layer %s: %w", desc.Digest, err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, maxBlobSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read layer %s: %w", desc.Digest, err)
-	}
-	if desc.Digest.Algorithm().FromBytes(b) != desc.Digest {
-		return nil, fmt.Errorf("layer %s does not hash to its digest: altered", desc.Digest)
 	}
 	return b, nil
 }

@@ -40,7 +40,7 @@ catalog itself.`,
 				return err
 			}
 			// Index and catalog must agree; blobs are not hashed here (load and verify do).
-			if err := archive.Check(cmd.Context(), r, cat, false); err != nil {
+			if err := archive.Check(r, cat); err != nil {
 				return &checkError{err}
 			}
 			if g.format == "json" {
@@ -87,18 +87,20 @@ func renderTree(path string, catDigest digest.Digest, c *archive.Catalog) string
 					continue
 				}
 				seen[it.d] = true
-				walk(referrerItems(bySubject[it.d], func(r archive.Referrer) item {
-					return item{label: referrerLabel(r), d: r.Digest}
-				}), prefix+next, seen)
+				var children []item
+				for _, r := range bySubject[it.d] {
+					children = append(children, item{label: referrerLabel(r), d: r.Digest})
+				}
+				walk(children, prefix+next, seen)
 			}
 		}
 		var top []item
 		for _, p := range img.Platforms {
 			top = append(top, item{label: fmt.Sprintf("%s  %s", p.Platform, p.Digest), d: p.Digest})
 		}
-		top = append(top, referrerItems(bySubject[img.Digest], func(r archive.Referrer) item {
-			return item{label: referrerLabel(r), d: r.Digest}
-		})...)
+		for _, r := range bySubject[img.Digest] {
+			top = append(top, item{label: referrerLabel(r), d: r.Digest})
+		}
 		walk(top, "  ", map[digest.Digest]bool{img.Digest: true})
 		b.WriteString("\n")
 	}
@@ -118,14 +120,6 @@ func renderTree(path string, catDigest digest.Digest, c *archive.Catalog) string
 	t := c.Totals
 	fmt.Fprintf(&b, "\ntotals: %d images, %d manifests, %d referrers, %d blobs, %s\n", t.Images, t.Manifests, t.Referrers, t.Blobs, humanBytes(t.Bytes))
 	return b.String()
-}
-
-func referrerItems[T any](rs []archive.Referrer, f func(archive.Referrer) T) []T {
-	out := make([]T, len(rs))
-	for i, r := range rs {
-		out[i] = f(r)
-	}
-	return out
 }
 
 func referrerLabel(r archive.Referrer) string {

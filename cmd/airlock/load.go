@@ -88,7 +88,7 @@ interrupted load is cheap to run again. Afterwards every manifest and tag is rea
 			// Before anything is pushed: the archive must agree with its catalog. Tar volumes were
 			// hashed whole against their list by Open; the blobs of a directory are hashed below,
 			// once it is known which images will be loaded.
-			if err := archive.Check(ctx, r, cat, false); err != nil {
+			if err := archive.Check(r, cat); err != nil {
 				return &checkError{err}
 			}
 			regs, err := g.registries()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -143,18 +144,15 @@ func (o *verifyOptions) override(t *verify.Trust) error {
 	if f.TrustedRoot != nil {
 		t.TrustedRoot = f.TrustedRoot
 	}
-	t.Source += " with " + strings.Join(nonEmpty("--key", len(o.keys) > 0, "--policy", o.policy != "", "--trusted-root", o.trustedRoot != ""), ", ")
-	return nil
-}
-
-func nonEmpty(pairs ...any) []string {
-	var out []string
-	for i := 0; i < len(pairs); i += 2 {
-		if pairs[i+1].(bool) {
-			out = append(out, pairs[i].(string))
+	var given []string
+	for flag, set := range map[string]bool{"--key": len(o.keys) > 0, "--policy": o.policy != "", "--trusted-root": o.trustedRoot != ""} {
+		if set {
+			given = append(given, flag)
 		}
 	}
-	return out
+	sort.Strings(given)
+	t.Source += " with " + strings.Join(given, ", ")
+	return nil
 }
 
 func appendImage(cat *archive.Catalog, img config.Image) *archive.Catalog {
