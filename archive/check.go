@@ -27,8 +27,15 @@ const maxManifestBytes = 4 << 20
 // cosignTagRef matches the index.json name of a cosign legacy tag: REPO:sha256-<hex>.sig, .att, .sbom.
 var cosignTagRef = regexp.MustCompile(`:sha256-[0-9a-f]{64}\.(?:sig|att|sbom)$`)
 
-// CheckError reports an archive that failed Check: damaged, incomplete or altered.
-type CheckError struct{ Msg string }
+// CheckError reports an archive that failed a check: damaged, incomplete or altered.
+type CheckError struct {
+	Msg string
+	// Digest names the content that failed, when one blob or manifest did.
+	Digest digest.Digest
+	// Images lists the source references of the images that content belongs to ("the catalog" for
+	// the catalog and its trust files).
+	Images []string
+}
 
 func (e *CheckError) Error() string { return e.Msg }
 
@@ -129,6 +136,8 @@ func checkIndex(r *Reader, cat *Catalog) error {
 			}
 		case named:
 			return disagree("it lists %q (%s), which the catalog does not", name, d.Digest)
+		case isCatalogSignature(d):
+			// A signature of the catalog: CatalogSignatures checks what it names and refers to.
 		default:
 			if !refs[d.Digest] && !known[d.Digest] {
 				return disagree("it lists %s, which the catalog does not", d.Digest)

@@ -42,6 +42,9 @@ type SaveOptions struct {
 	Retry Retry
 	// Gate, if set, is called with the plans before anything is written; an error stops the save.
 	Gate func(ctx context.Context, plans []*ImagePlan) error
+	// SignCatalog, if set, returns a Sigstore bundle signing the catalog manifest; it is attached to the
+	// catalog before index.json is written, so the archive is never complete and unsigned.
+	SignCatalog func(catDesc ocispec.Descriptor) ([]byte, error)
 }
 
 // SaveSummary reports what Save did.
@@ -165,6 +168,15 @@ func Save(ctx context.Context, set *config.ImageSet, regs *Registries, opts Save
 	catDesc, err := layout.WriteCatalog(ctx, cat)
 	if err != nil {
 		return nil, err
+	}
+	if opts.SignCatalog != nil {
+		bundle, err := opts.SignCatalog(catDesc)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := layout.AttachCatalogSignature(ctx, catDesc, bundle, time.Now()); err != nil {
+			return nil, err
+		}
 	}
 	if err := layout.Commit(); err != nil {
 		return nil, err

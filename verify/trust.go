@@ -52,8 +52,9 @@ type Trust struct {
 	Keys        []*Key
 	TrustedRoot *root.TrustedRoot
 	Policy      *Policy
-	// Source says where the trust material came from, for reports.
+	// Source says where the trust material came from, for reports; Origin says it for machines.
 	Source string
+	Origin Origin
 }
 
 // key returns the key named name (a base name).
@@ -106,25 +107,16 @@ func TrustFromArchive(ctx context.Context, r *archive.Reader, cat *archive.Catal
 // --key and --policy).
 func TrustFromFiles(keys []string, trustedRoot, policy string) (*Trust, error) {
 	t := &Trust{Source: "files"}
-	for _, p := range keys {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("key: %w", err)
-		}
-		k, err := ParseKey(filepath.Base(p), b)
-		if err != nil {
-			return nil, err
-		}
-		t.Keys = append(t.Keys, k)
+	var err error
+	if t.Keys, err = LoadKeys(keys); err != nil {
+		return nil, err
 	}
 	if trustedRoot != "" {
-		var err error
 		if t.TrustedRoot, err = root.NewTrustedRootFromPath(trustedRoot); err != nil {
 			return nil, fmt.Errorf("trusted root %s: %w", trustedRoot, err)
 		}
 	}
 	if policy != "" {
-		var err error
 		if t.Policy, err = LoadPolicy(policy); err != nil {
 			return nil, err
 		}
@@ -156,5 +148,9 @@ func TrustFromImageSet(set *config.ImageSet) (*Trust, error) {
 		return nil, fmt.Errorf("%s: %w", set.Path, err)
 	}
 	t.Source = "ImageSet " + set.Path
+	if len(t.Keys) > 0 {
+		t.Source += ": keys " + keyList(t.Keys)
+	}
+	t.Origin = Origin{Kind: "imageset", Keys: keyRefs(t.Keys), TrustedRoot: t.TrustedRoot != nil, Policy: policyPath(t), File: set.Path}
 	return t, nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/config"
@@ -12,6 +14,7 @@ func newCopyCmd(g *globalOptions) *cobra.Command {
 	o := &publishOptions{}
 	var setPath string
 	var verifyFirst bool
+	var to trustOptions
 	cmd := &cobra.Command{
 		Use:   "copy -c IMAGESET --to HOST[:PORT]/PREFIX",
 		Short: "Copy an image set, with everything attached, from registry to registry",
@@ -37,10 +40,21 @@ load does, from registry to registry with no archive on disk: promotion from sta
 			}
 			var refused error
 			if verifyFirst {
-				trust, err := verify.TrustFromImageSet(set)
+				// The ImageSet's trust section, or what is pinned at this site in its place.
+				anchors, err := to.anchors()
 				if err != nil {
 					return err
 				}
+				trust, err := anchors.Site()
+				if err != nil {
+					return err
+				}
+				if trust == nil {
+					if trust, err = verify.TrustFromImageSet(set); err != nil {
+						return err
+					}
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "trust: %s\n", trust.Source)
 				if plans, refused = gate(cmd, trust, plans); len(plans) == 0 {
 					return &checkError{refused}
 				}
@@ -56,7 +70,8 @@ load does, from registry to registry with no archive on disk: promotion from sta
 		},
 	}
 	cmd.Flags().StringVarP(&setPath, "config", "c", "", "ImageSet file (required)")
-	cmd.Flags().BoolVar(&verifyFirst, "verify", false, "verify each image against the ImageSet's trust material first; copy only those that pass")
+	cmd.Flags().BoolVar(&verifyFirst, "verify", false, "verify each image first, against the ImageSet's trust section or --key/--policy/--trusted-root/--trust; copy only those that pass")
+	to.addFlags(cmd, false)
 	_ = cmd.MarkFlagRequired("config")
 	o.addFlags(cmd)
 	return cmd

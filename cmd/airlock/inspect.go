@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/verify"
 )
 
 func newInspectCmd(g *globalOptions) *cobra.Command {
@@ -18,8 +19,9 @@ func newInspectCmd(g *globalOptions) *cobra.Command {
 		Short: "Show what an archive holds: images, platforms, referrers, trust material",
 		Long: `inspect reads the catalog of an archive (a directory, NAME.tar, or NAME.tar.000) and prints
 the tree image -> platforms -> referrers, with each referrer's kind, artifact type, how it was found
-and its digest. Tar volumes are checked against their checksum list first. --format json prints the
-catalog itself.`,
+and its digest, and each signature of the catalog with the key hint it claims (verify checks them).
+Tar volumes are checked against their checksum list first. --format json prints the catalog itself,
+with its signatures.`,
 		Example: `  airlock inspect /media/usb/airlock
   airlock inspect /media/usb/airlock.tar.000 --format json`,
 		Args: cobra.ExactArgs(1),
@@ -43,25 +45,58 @@ catalog itself.`,
 			if err := archive.Check(r, cat); err != nil {
 				return &checkError{err}
 			}
+			sigs, err := catalogSignatures(cmd, r, desc.Digest)
+			if err != nil {
+				return err
+			}
 			if g.format == "json" {
 				enc := json.NewEncoder(out(cmd))
 				enc.SetIndent("", "  ")
-				return enc.Encode(archive.CatalogFile{Digest: desc.Digest, Catalog: *cat})
+				return enc.Encode(struct {
+					archive.CatalogFile
+					Signatures []inspectSignature `json:"signatures"`
+				}{archive.CatalogFile{Digest: desc.Digest, Catalog: *cat}, sigs})
 			}
-			_, err = io.WriteString(out(cmd), renderTree(args[0], desc.Digest, cat))
+			_, err = io.WriteString(out(cmd), renderTree(args[0], desc.Digest, cat, sigs))
 			return err
 		},
 	}
 }
 
+// inspectSignature is a catalog signature as inspect shows it: not verified (verify does that), only
+// named by the key hint it claims.
+type inspectSignature struct {
+	Digest  digest.Digest `json:"digest"`
+	KeyHint string        `json:"keyHint"`
+}
+
+func catalogSignatures(cmd *cobra.Command, r *archive.Reader, catDigest digest.Digest) ([]inspectSignature, error) {
+	sigs, err := r.CatalogSignatures(cmd.Context(), catDigest)
+	if err != nil {
+		return nil, &checkError{err}
+	}
+	out := []inspectSignature{}
+	for _, s := range sigs {
+		out = append(out, inspectSignature{s.Manifest.Digest, verify.BundleKeyHint(s.Bundle)})
+	}
+	return out, nil
+}
+
 // renderTree draws image -> platforms -> referrers (recursively) from the catalog.
-func renderTree(path string, catDigest digest.Digest, c *archive.Catalog) string {
+func renderTree(path string, catDigest digest.Digest, c *archive.Catalog, sigs []inspectSignature) string {
 	bySubject := map[digest.Digest][]archive.Referrer{}
 	for _, r := range c.Referrers {
 		bySubject[r.Subject] = append(bySubject[r.Subject], r)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n  catalog %s, written %s by %s %s\n\n", path, catDigest, c.Created.Format("2006-01-02 15:04:05Z"), c.Tool.Name, c.Tool.Version)
+	fmt.Fprintf(&b, "%s\n  catalog %s, written %s by %s %s\n", path, catDigest, c.Created.Format("2006-01-02 15:04:05Z"), c.Tool.Name, c.Tool.Version)
+	if len(sigs) == 0 {
+		b.WriteString("  not signed (airlock sign ARCHIVE --key KEY; the site pins the key with --archive-key)\n")
+	}
+	for _, s := range sigs {
+		fmt.Fprintf(&b, "  signature %s, key hint %s (not verified here: airlock verify --archive-key)\n", s.Digest, s.KeyHint)
+	}
+	b.WriteString("\n")
 	for _, img := range c.Images {
 		kind := "manifest"
 		if len(img.Platforms) > 0 {

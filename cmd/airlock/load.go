@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -49,15 +50,32 @@ func gate(cmd *cobra.Command, trust *verify.Trust, plans []*mirror.ImagePlan) ([
 	return pass, fmt.Errorf("%d of %d images failed verification and were not loaded:\n  %s", len(refused), len(plans), strings.Join(refused, "\n  "))
 }
 
+type loadOptions struct {
+	publishOptions
+	trust       trustOptions
+	verifyFirst bool
+	noCatalog   bool
+}
+
 func newLoadCmd(g *globalOptions) *cobra.Command {
-	o := &publishOptions{}
-	var verifyFirst bool
+	o := &loadOptions{}
 	cmd := &cobra.Command{
 		Use:   "load ARCHIVE --to HOST[:PORT]/PREFIX",
 		Short: "Push an archive into the site registry, digests unchanged, referrers attached",
 		Long: `load checks an archive (a directory, NAME.tar, or the first volume NAME.tar.000; volumes are
-checked against NAME.tar.sha256 first and then read in place, never extracted) and pushes every image
-into the site registry with every digest unchanged.
+checked against NAME.tar.sha256 first, for accidental damage, and then read in place, never
+extracted) and pushes every image into the site registry with every digest unchanged. Every blob is
+hashed against its digest before or as it is pushed.
+
+Trust pinned at the site (see airlock verify --help):
+  --archive-key PUB   the catalog must carry a valid signature by one of these keys, and every digest
+                      it lists is hashed, before anything is pushed: a forged, unsigned or damaged
+                      archive pushes nothing
+  --verify            also verify each image's signatures first; load only those that pass (needs
+                      --archive-key, --key/--policy or --trust; --key, --policy and --trusted-root
+                      imply --verify)
+  --trust FILE        a site trust file (default: $AIRLOCK_TRUST)
+With nothing pinned, load still copies and says that nothing was verified.
 
 registry.example.com/team/app:1.4.2 lands at PREFIX/team/app:1.4.2 (--keep-host: at
 PREFIX/registry.example.com/team/app:1.4.2; an image's own "target" in the ImageSet wins).
@@ -66,80 +84,134 @@ Order: blobs (blobs this run pushed to another repository of the same registry a
 manifests, indexes, referrers after their subjects, tags last. Where the registry has the OCI 1.1
 referrers API, referrers are pushed as they are; where it has not, the sha256-<hex> tag-schema index is
 kept up to date (nothing is ever deleted). Content the registry has is not pushed again, so a second or
-interrupted load is cheap to run again. Afterwards every manifest and tag is read back and compared.`,
-		Example: `  airlock load /media/usb/airlock --to registry.site:5000/mirror
-  airlock load /media/usb/airlock.tar.000 --to registry.site:5000/mirror --site-files ./site
+interrupted load is cheap to run again. Afterwards every manifest and tag is read back and compared.
+
+The catalog, with its signatures, is kept at PREFIX/airlock/catalog, tagged by its creation time: the
+site's record of what came in and who signed it (cosign verify --key works on it).`,
+		Example: `  airlock load /media/usb/airlock --to registry.site:5000/mirror --archive-key transfer.pub
+  airlock load /media/usb/airlock.tar.000 --to registry.site:5000/mirror --archive-key transfer.pub --verify
   airlock load /media/usb/airlock --to registry.site:5000/mirror --dry-run`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := g.validate(); err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			r, err := archive.Open(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			cat, _, err := r.Catalog(ctx)
-			if err != nil {
-				return err
-			}
-			// Before anything is pushed: the archive must agree with its catalog. Tar volumes were
-			// hashed whole against their list by Open; the blobs of a directory are hashed below,
-			// once it is known which images will be loaded.
-			if err := archive.Check(r, cat); err != nil {
-				return &checkError{err}
-			}
-			regs, err := g.registries()
-			if err != nil {
-				return err
-			}
-			var base func(config.Image) (mirror.Source, error)
-			if cat.Base != "" {
-				// A delta: what it lacks must already be on the target, loaded from its base.
-				base = func(img config.Image) (mirror.Source, error) {
-					name, err := mirror.TargetRepository(o.to, o.keepHost, img)
-					if err != nil {
-						return nil, err
-					}
-					return regs.Target(name)
-				}
-			}
-			plans, err := mirror.PlansFromDelta(ctx, r, cat, base)
-			if err != nil {
-				if cat.Base != "" {
-					return &checkError{fmt.Errorf("delta archive (base catalog %s): %w", cat.Base, err)}
-				}
-				return &checkError{err}
-			}
-			var refused error
-			if verifyFirst {
-				trust, err := verify.TrustFromArchive(ctx, r, cat)
-				if err != nil {
-					return err
-				}
-				plans, refused = gate(cmd, trust, plans)
-				if len(plans) == 0 {
-					return &checkError{refused}
-				}
-			}
-			if len(r.Volumes) == 0 {
-				if err := archive.HashBlobs(ctx, r, contentOf(ctx, r, plans)); err != nil {
-					return &checkError{err}
-				}
-			}
-			rep, err := mirror.Publish(ctx, plans, regs, o.publishOpts(g, "loading"))
-			if err := finishPublish(cmd, g, o, rep, err); err != nil {
-				return err
-			}
-			if refused != nil {
-				return &checkError{refused}
-			}
-			return nil
+			return runLoad(cmd, g, o, args[0])
 		},
 	}
 	o.addFlags(cmd)
-	cmd.Flags().BoolVar(&verifyFirst, "verify", false, "verify each image against the archive's trust material first; load only those that pass")
+	o.trust.addFlags(cmd, true)
+	cmd.Flags().BoolVar(&o.verifyFirst, "verify", false, "verify each image against the pinned trust first; load only those that pass")
+	cmd.Flags().BoolVar(&o.noCatalog, "no-catalog", false, "do not keep the catalog at PREFIX/airlock/catalog")
 	return cmd
+}
+
+func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) error {
+	ctx := cmd.Context()
+	r, err := archive.Open(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	cat, catDesc, err := r.Catalog(ctx)
+	if err != nil {
+		return err
+	}
+	// Before anything is pushed: the archive must agree with its catalog.
+	if err := archive.Check(r, cat); err != nil {
+		return &checkError{err}
+	}
+	anchors, err := o.trust.anchors()
+	if err != nil {
+		return err
+	}
+	verifyImages := o.verifyFirst || len(anchors.Keys) > 0 || anchors.Policy != "" || anchors.TrustedRoot != ""
+	var trust *verify.Trust
+	if verifyImages || anchors.Pinned() || anchors.Insecure {
+		if trust, err = o.trust.archiveTrust(ctx, cmd, anchors, r, cat, catDesc); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "trust: %s\n", trust.Source)
+	} else {
+		fmt.Fprintln(cmd.ErrOrStderr(), "load: nothing verified: no trust is pinned (--archive-key, --key, --trust or AIRLOCK_TRUST); the archive is loaded as it is, each blob checked against its digest")
+	}
+	regs, err := g.registries()
+	if err != nil {
+		return err
+	}
+	var base func(config.Image) (mirror.Source, error)
+	if cat.Base != "" {
+		// A delta: what it lacks must already be on the target, loaded from its base.
+		base = func(img config.Image) (mirror.Source, error) {
+			name, err := mirror.TargetRepository(o.to, o.keepHost, img)
+			if err != nil {
+				return nil, err
+			}
+			return regs.Target(name)
+		}
+	}
+	plans, err := mirror.PlansFromDelta(ctx, r, cat, base)
+	if err != nil {
+		if cat.Base != "" {
+			return &checkError{fmt.Errorf("delta archive (base catalog %s): %w", cat.Base, err)}
+		}
+		return &checkError{err}
+	}
+	if len(anchors.ArchiveKeys) > 0 {
+		// The signature vouches for every digest the catalog lists: hash all of them before any push.
+		if err := archive.HashBlobs(ctx, r, contentOf(ctx, r, plans)); err != nil {
+			return &checkError{err}
+		}
+	}
+	var refused error
+	if verifyImages {
+		plans, refused = gate(cmd, trust, plans)
+		if len(plans) == 0 {
+			return &checkError{refused}
+		}
+	}
+	if len(r.Volumes) == 0 {
+		if err := archive.HashBlobs(ctx, r, contentOf(ctx, r, plans)); err != nil {
+			return &checkError{err}
+		}
+	}
+	opts := o.publishOpts(g, "loading")
+	rep, err := mirror.Publish(ctx, plans, regs, opts)
+	if err := finishPublish(cmd, g, &o.publishOptions, rep, err); err != nil {
+		return err
+	}
+	if !o.dryRun && !o.noCatalog {
+		if err := keepCatalog(cmd, r, cat, catDesc, regs, opts); err != nil {
+			return err
+		}
+	}
+	if refused != nil {
+		return &checkError{refused}
+	}
+	return nil
+}
+
+// keepCatalog pushes the catalog and its signatures to PREFIX/airlock/catalog, tagged by creation
+// time, and says where on stderr.
+func keepCatalog(cmd *cobra.Command, r *archive.Reader, cat *archive.Catalog, catDesc ocispec.Descriptor, regs *mirror.Registries, opts mirror.PublishOptions) error {
+	ctx := cmd.Context()
+	sigs, err := r.CatalogSignatures(ctx, catDesc.Digest)
+	if err != nil {
+		return &checkError{err}
+	}
+	plan, err := mirror.CatalogPlan(ctx, r, cat, catDesc, sigs)
+	if err != nil {
+		return &checkError{err}
+	}
+	opts.Progress = nil
+	rep, err := mirror.Publish(ctx, []*mirror.ImagePlan{plan}, regs, opts)
+	if err == nil && rep.Failed() {
+		err = errors.New(rep.Images[0].Error)
+	}
+	if err != nil {
+		return fmt.Errorf("the images were loaded, but keeping the catalog at %s failed: %w; run load again, or pass --no-catalog", mirror.CatalogRepository, err)
+	}
+	ir := rep.Images[0]
+	fmt.Fprintf(cmd.ErrOrStderr(), "catalog %s kept at %s:%s with %d signature(s)\n", catDesc.Digest, ir.Repository, ir.Tag, len(sigs))
+	return nil
 }

@@ -58,7 +58,7 @@ func sampleCatalog() *archive.Catalog {
 }
 
 func TestInspectTreeGolden(t *testing.T) {
-	golden(t, "inspect.txt", []byte(renderTree("/media/usb/airlock", d("catalog"), sampleCatalog())))
+	golden(t, "inspect.txt", []byte(renderTree("/media/usb/airlock", d("catalog"), sampleCatalog(), []inspectSignature{{d("signature"), "K7mNCu/hint="}})))
 }
 
 func TestSaveSummaryGolden(t *testing.T) {

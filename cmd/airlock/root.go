@@ -56,7 +56,7 @@ config.json and its credential helpers (docker login).`,
 	pf.IntVar(&g.concurrency, "concurrency", 8, "how many images and blobs to move at once")
 	pf.DurationVar(&g.stall, "stall-timeout", mirror.DefaultRetry.StallTimeout, "give up on a transfer that moved no byte for this long, and retry it")
 	pf.IntVar(&g.attempts, "attempts", mirror.DefaultRetry.Attempts, "tries of each transfer before giving up (backoff with jitter between tries)")
-	root.AddCommand(newSaveCmd(g), newLoadCmd(g), newCopyCmd(g), newDiffCmd(g), newVerifyCmd(g), newInspectCmd(g), newVersionCmd(g))
+	root.AddCommand(newSaveCmd(g), newLoadCmd(g), newCopyCmd(g), newDiffCmd(g), newVerifyCmd(g), newInspectCmd(g), newSignCmd(g), newVersionCmd(g))
 	return root
 }
 

@@ -23,6 +23,7 @@ type saveOptions struct {
 	dryRun     bool
 	verify     bool
 	since      string
+	signKey    string
 }
 
 func newSaveCmd(g *globalOptions) *cobra.Command {
@@ -38,8 +39,14 @@ digest as it streams.
 
 -o DIR writes a directory; -o NAME.tar writes a tar, split into NAME.tar.000, .001, ... with
 --volume-size, with the checksum list NAME.tar.sha256. Running save again into the same directory
-reuses the blobs already there (an interrupted save resumes).`,
+reuses the blobs already there (an interrupted save resumes).
+
+--sign-key signs the catalog, which lists every digest of the archive and carries its trust
+material, with a cosign private key: the site pins the public key (load/verify --archive-key) and
+then trusts nothing in the archive that the signature does not cover. Use airlock sign to sign an
+existing archive on a separate signing station.`,
 		Example: `  airlock save -c imageset.yaml -o /media/usb/airlock
+  COSIGN_PASSWORD=... airlock save -c imageset.yaml -o /media/usb/airlock --sign-key transfer.key
   airlock save -c imageset.yaml -o /media/usb/airlock.tar --volume-size 4GiB
   airlock save -c imageset.yaml -o out --dry-run --format json`,
 		Args: cobra.NoArgs,
@@ -53,6 +60,7 @@ reuses the blobs already there (an interrupted save resumes).`,
 	f.StringVar(&o.volumeSize, "volume-size", "", "split a tar archive into volumes of this size (e.g. 4GiB, 700MB)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "resolve and discover everything, print the plan, write nothing")
 	f.StringVar(&o.since, "since", "", "write a delta: only what this previous archive lacks (its catalog becomes the base)")
+	f.StringVar(&o.signKey, "sign-key", "", "cosign private key that signs the archive's catalog (password from COSIGN_PASSWORD, or asked on the terminal)")
 	f.BoolVar(&o.verify, "verify", false, "verify every image against the ImageSet's trust material before writing anything; stop if one fails")
 	_ = cmd.MarkFlagRequired("config")
 	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
@@ -98,6 +106,15 @@ func runSave(cmd *cobra.Command, g *globalOptions, o *saveOptions) error {
 		opts.Progress = &barProgress{desc: "saving"}
 		opts.PlanProgress = &barProgress{desc: "resolving", count: true}
 	}
+	var signedBy *verify.KeyRef
+	if o.signKey != "" && !o.dryRun {
+		k, sign, err := signer(cmd, o.signKey)
+		if err != nil {
+			return err
+		}
+		opts.SignCatalog = sign
+		signedBy = &verify.KeyRef{Name: k.Name, Hint: k.Hint}
+	}
 	if o.verify {
 		trust, err := verify.TrustFromImageSet(set)
 		if err != nil {
@@ -117,9 +134,24 @@ func runSave(cmd *cobra.Command, g *globalOptions, o *saveOptions) error {
 	if g.format == "json" {
 		enc := json.NewEncoder(out(cmd))
 		enc.SetIndent("", "  ")
-		return enc.Encode(sum)
+		return enc.Encode(struct {
+			*mirror.SaveSummary
+			SignedBy *verify.KeyRef `json:"signedBy,omitempty"`
+		}{sum, signedBy})
 	}
-	return printSaveSummary(out(cmd), sum)
+	if err := printSaveSummary(out(cmd), sum); err != nil {
+		return err
+	}
+	if signedBy != nil {
+		fmt.Fprintf(out(cmd), "catalog signed by %s (key hint %s)\n", signedBy.Name, signedBy.Hint)
+	} else if !o.dryRun {
+		how := "airlock sign " + o.output + " --key KEY"
+		if mirror.IsTarOutput(o.output) {
+			how = "save with --sign-key KEY"
+		}
+		fmt.Fprintf(out(cmd), "catalog not signed: the site cannot pin this archive with --archive-key; %s\n", how)
+	}
+	return nil
 }
 
 func printSaveSummary(w io.Writer, s *mirror.SaveSummary) error {

@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/archive"
@@ -18,60 +18,71 @@ import (
 )
 
 type verifyOptions struct {
-	keys        []string
-	policy      string
-	trustedRoot string
-	archive     string
-	imageSet    string
-	keepHost    bool
+	trust    trustOptions
+	archive  string
+	imageSet string
+	keepHost bool
 }
 
 func newVerifyCmd(g *globalOptions) *cobra.Command {
 	o := &verifyOptions{}
 	cmd := &cobra.Command{
 		Use:   "verify ARCHIVE | HOST[:PORT]/PREFIX",
-		Short: "Verify signatures and attestations offline against the bundled trust roots and policy",
-		Long: `verify checks every image of an archive, or of the site registry after a load, against the trust
-material: cosign public keys, the Sigstore trusted root (keyless signatures) and the policy, as stored
-in the archive, or as given with --key, --trusted-root and --policy. It makes no network call except
-to the registry named.
+		Short: "Verify signatures and attestations offline, against trust pinned at the site",
+		Long: `verify checks every image of an archive, or of the site registry after a load, against trust
+pinned at the site. It makes no network call except to the registry named.
+
+Trust comes from the site, never from the archive alone:
+  --archive-key PUB   the archive's catalog must carry a valid signature by one of these keys; the
+                      signed catalog then vouches for its keys, trusted root, policy and every digest
+  --key, --policy, --trusted-root
+                      the images are verified against these only; nothing of the archive's trust
+                      material is used (combine with --archive-key: the transfer is signed by one
+                      key, the images by another)
+  --trust FILE        a site trust file naming any of them (default: $AIRLOCK_TRUST)
+With none of them, verify refuses (exit 2); --insecure-archive-trust lets the archive vouch for
+itself, with a warning. Every report says where its trust came from, with key hints.
+
+For an archive, every blob the catalog lists (layers included) is hashed against its digest, and
+index.json, the manifests and the catalog must agree.
 
 Sigstore bundles attached as OCI referrers (cosign v3), legacy cosign .sig signatures and .att
 attestations are checked. A signature counts only for the digest it signs: the index, or one platform
 manifest (an image passes when its index is signed, or every platform manifest saved is). An
 attestation is not a signature. Without a policy, every image must carry a valid signature by one of
-the keys. --key replaces the archive's keys and policy.
+the keys.
 
 For a registry, name the images with --archive (its catalog, trust material and digests) or with -c
 (an ImageSet and its trust section); they are mapped to the registry as load maps them.
 
-Exit status: 0 every image passes; 1 an image fails; 2 usage or I/O error.`,
-		Example: `  airlock verify /media/usb/airlock
-  airlock verify registry.site:5000/mirror --archive /media/usb/airlock
-  airlock verify /media/usb/airlock --key release.pub --format json`,
+Exit status: 0 every image passes; 1 an image fails, the archive is damaged or altered, or no pinned
+key signed it; 2 usage or I/O error, or nothing pinned to verify against.`,
+		Example: `  airlock verify /media/usb/airlock --archive-key transfer.pub
+  airlock verify registry.site:5000/mirror --archive /media/usb/airlock --archive-key transfer.pub
+  airlock verify /media/usb/airlock --key release.pub --format json
+  AIRLOCK_TRUST=/etc/airlock/trust.yaml airlock verify /media/usb/airlock`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := g.validate(); err != nil {
 				return err
 			}
-			results, trust, err := runVerify(cmd.Context(), g, o, args[0])
+			results, trust, err := runVerify(cmd, g, o, args[0])
 			if err != nil {
 				return err
 			}
 			return reportVerify(cmd, g, trust, results)
 		},
 	}
+	o.trust.addFlags(cmd, true)
 	f := cmd.Flags()
-	f.StringSliceVar(&o.keys, "key", nil, "cosign public key (PEM); replaces the archive's keys and policy (repeatable)")
-	f.StringVar(&o.policy, "policy", "", "policy file; replaces the archive's policy")
-	f.StringVar(&o.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json; replaces the archive's")
 	f.StringVar(&o.archive, "archive", "", "for a registry: the archive whose catalog names the images and holds the trust material")
 	f.StringVarP(&o.imageSet, "config", "c", "", "for a registry: the ImageSet naming the images and the trust material")
 	f.BoolVar(&o.keepHost, "keep-host", false, "the registry keeps source hosts as path elements (as load --keep-host)")
 	return cmd
 }
 
-func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions, target string) ([]verify.Result, *verify.Trust, error) {
+func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions, target string) ([]verify.Result, *verify.Trust, error) {
+	ctx := cmd.Context()
 	var plans []*mirror.ImagePlan
 	var trust *verify.Trust
 	archivePath := ""
@@ -83,6 +94,10 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions, target s
 	case o.imageSet == "":
 		return nil, nil, fmt.Errorf("verify %s: name the images with --archive ARCHIVE or -c IMAGESET", target)
 	}
+	anchors, err := o.trust.anchors()
+	if err != nil {
+		return nil, nil, err
+	}
 	var cat *archive.Catalog
 	if archivePath != "" {
 		r, err := archive.Open(ctx, archivePath)
@@ -90,14 +105,22 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions, target s
 			return nil, nil, err
 		}
 		defer r.Close()
-		if cat, _, err = r.Catalog(ctx); err != nil {
+		var catDesc ocispec.Descriptor
+		if cat, catDesc, err = r.Catalog(ctx); err != nil {
 			return nil, nil, err
 		}
-		if trust, err = verify.TrustFromArchive(ctx, r, cat); err != nil {
+		if err := archive.Check(r, cat); err != nil {
+			return nil, nil, &checkError{err}
+		}
+		if trust, err = o.trust.archiveTrust(ctx, cmd, anchors, r, cat, catDesc); err != nil {
 			return nil, nil, err
 		}
 		if archivePath == target {
 			if plans, err = mirror.PlansFromArchive(ctx, r, cat); err != nil {
+				return nil, nil, &checkError{err}
+			}
+			// Every byte: each blob the images hold, layers included, against its digest.
+			if err := archive.HashBlobs(ctx, r, contentOf(ctx, r, plans)); err != nil {
 				return nil, nil, &checkError{err}
 			}
 		}
@@ -107,15 +130,19 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions, target s
 		if err != nil {
 			return nil, nil, err
 		}
-		if trust, err = verify.TrustFromImageSet(set); err != nil {
+		// The ImageSet is the site's own file: its trust section is pinned by the user, unless keys,
+		// a policy or a trusted root are given as well.
+		if trust, err = anchors.Site(); err != nil {
 			return nil, nil, err
+		}
+		if trust == nil {
+			if trust, err = verify.TrustFromImageSet(set); err != nil {
+				return nil, nil, err
+			}
 		}
 		for _, img := range set.Images {
 			cat = appendImage(cat, img)
 		}
-	}
-	if err := o.override(trust); err != nil {
-		return nil, nil, err
 	}
 	if plans == nil {
 		regs, err := g.registries()
@@ -127,32 +154,6 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions, target s
 		}
 	}
 	return trust.Plans(ctx, plans), trust, nil
-}
-
-// override applies --key, --policy and --trusted-root.
-func (o *verifyOptions) override(t *verify.Trust) error {
-	if len(o.keys) == 0 && o.policy == "" && o.trustedRoot == "" {
-		return nil
-	}
-	f, err := verify.TrustFromFiles(o.keys, o.trustedRoot, o.policy)
-	if err != nil {
-		return err
-	}
-	if len(o.keys) > 0 || o.policy != "" {
-		t.Keys, t.Policy = f.Keys, f.Policy
-	}
-	if f.TrustedRoot != nil {
-		t.TrustedRoot = f.TrustedRoot
-	}
-	var given []string
-	for flag, set := range map[string]bool{"--key": len(o.keys) > 0, "--policy": o.policy != "", "--trusted-root": o.trustedRoot != ""} {
-		if set {
-			given = append(given, flag)
-		}
-	}
-	sort.Strings(given)
-	t.Source += " with " + strings.Join(given, ", ")
-	return nil
 }
 
 func appendImage(cat *archive.Catalog, img config.Image) *archive.Catalog {
@@ -209,9 +210,10 @@ func reportVerify(cmd *cobra.Command, g *globalOptions, trust *verify.Trust, res
 		enc.SetIndent("", "  ")
 		err = enc.Encode(struct {
 			Trust   string          `json:"trust"`
+			Origin  verify.Origin   `json:"origin"`
 			Passed  bool            `json:"passed"`
 			Results []verify.Result `json:"results"`
-		}{trust.Source, failed == 0, results})
+		}{trust.Source, trust.Origin, failed == 0, results})
 	} else {
 		err = printVerify(out(cmd), trust, results)
 	}
@@ -226,7 +228,15 @@ func reportVerify(cmd *cobra.Command, g *globalOptions, trust *verify.Trust, res
 
 func printVerify(w io.Writer, trust *verify.Trust, results []verify.Result) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "trust: %s\n\n", trust.Source)
+	fmt.Fprintf(&b, "trust: %s\n", trust.Source)
+	for _, s := range trust.Origin.ArchiveSignatures {
+		state := "valid, by " + s.Signer
+		if !s.Valid {
+			state = "not valid: " + s.Reason
+		}
+		fmt.Fprintf(&b, "  archive signature %s  key hint %s  %s\n", s.Digest.Encoded()[:12], s.KeyHint, state)
+	}
+	b.WriteString("\n")
 	for _, r := range results {
 		verdict := "PASS"
 		if !r.Passed {

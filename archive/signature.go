@@ -1,0 +1,161 @@
+package archive
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Catalog signatures: a Sigstore bundle over the catalog manifest's digest, attached to it as an OCI
+// referrer exactly as `cosign sign --key` (cosign v3) attaches one to an image, so that cosign itself
+// can verify the catalog once it is on a registry.
+const (
+	// BundleMediaType is the media type (and the referrer's artifactType) of a Sigstore bundle v0.3.
+	BundleMediaType = "application/vnd.dev.sigstore.bundle.v0.3+json"
+	// AnnotationCatalogSignature marks, on an index.json entry, a signature of the catalog; its value
+	// is the catalog manifest's digest.
+	AnnotationCatalogSignature = "dev.airlock.catalog-signature"
+	// AnnotationBundlePredicateType and AnnotationBundleContent are the annotations cosign v3 puts on a
+	// bundle referrer.
+	AnnotationBundlePredicateType = "dev.sigstore.bundle.predicateType"
+	AnnotationBundleContent       = "dev.sigstore.bundle.content"
+	// CosignSignPredicateType is the in-toto predicate type of a cosign v3 signature (not an attestation).
+	CosignSignPredicateType = "https://sigstore.dev/cosign/sign/v1"
+)
+
+// maxSignatures bounds the catalog signatures read from one archive.
+const maxSignatures = 64
+
+// SignatureManifest returns the referrer manifest that attaches the Sigstore bundle b to subject, in
+// the shape cosign v3 pushes: artifactType and one layer of the bundle media type, the empty config,
+// the bundle content and predicate type annotations.
+func SignatureManifest(subject ocispec.Descriptor, b []byte, created time.Time) (manifest []byte, layer ocispec.Descriptor, err error) {
+	layer = ocispec.Descriptor{MediaType: BundleMediaType, Digest: digest.FromBytes(b), Size: int64(len(b))}
+	empty := ocispec.DescriptorEmptyJSON
+	m := ocispec.Manifest{
+		Versioned:    specs.Versioned{SchemaVersion: 2},
+		MediaType:    ocispec.MediaTypeImageManifest,
+		ArtifactType: BundleMediaType,
+		Config:       ocispec.Descriptor{MediaType: empty.MediaType, ArtifactType: BundleMediaType, Digest: empty.Digest, Size: empty.Size},
+		Layers:       []ocispec.Descriptor{layer},
+		Subject:      &ocispec.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size},
+		Annotations: map[string]string{
+			ocispec.AnnotationCreated:     created.UTC().Format(time.RFC3339),
+			AnnotationBundleContent:       "dsse-envelope",
+			AnnotationBundlePredicateType: CosignSignPredicateType,
+		},
+	}
+	manifest, err = json.Marshal(m)
+	return manifest, layer, err
+}
+
+// AttachCatalogSignature stores the bundle b as a signature of the catalog catDesc (see
+// SignatureManifest) and lists it in index.json, marked with AnnotationCatalogSignature. Call it after
+// WriteCatalog and before Commit.
+func (l *Layout) AttachCatalogSignature(ctx context.Context, catDesc ocispec.Descriptor, b []byte, created time.Time) (ocispec.Descriptor, error) {
+	mb, layer, err := SignatureManifest(catDesc, b, created)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	empty := ocispec.DescriptorEmptyJSON
+	if err := l.PushBytes(ctx, empty, empty.Data); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if err := l.PushBytes(ctx, layer, b); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("store catalog signature: %w", err)
+	}
+	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, ArtifactType: BundleMediaType, Digest: digest.FromBytes(mb), Size: int64(len(mb))}
+	if err := l.PushBytes(ctx, desc, mb); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("store catalog signature: %w", err)
+	}
+	entry := desc
+	entry.Annotations = map[string]string{AnnotationCatalogSignature: catDesc.Digest.String(), AnnotationSubject: catDesc.Digest.String()}
+	l.AddEntry(entry)
+	return desc, nil
+}
+
+// isCatalogSignature reports whether an index.json entry is marked as a signature of the catalog.
+func isCatalogSignature(d ocispec.Descriptor) bool {
+	_, ok := d.Annotations[AnnotationCatalogSignature]
+	return ok
+}
+
+// CatalogSignature is one signature attached to an archive's catalog: its referrer manifest and the
+// bundle it carries, both read and checked against their digests.
+type CatalogSignature struct {
+	Manifest ocispec.Descriptor
+	Bundle   []byte
+	// PredicateType is what the referrer manifest's annotation claims; only the verified bundle counts.
+	PredicateType string
+}
+
+// CatalogSignatures reads the signatures index.json attaches to the catalog catDigest. A signature
+// entry whose manifest is unreadable or does not refer to the catalog is an error: the archive was
+// altered.
+func (r *Reader) CatalogSignatures(ctx context.Context, catDigest digest.Digest) ([]CatalogSignature, error) {
+	var out []CatalogSignature
+	for _, d := range r.Index.Manifests {
+		if !isCatalogSignature(d) {
+			continue
+		}
+		if len(out) == maxSignatures {
+			return nil, checkErr("%s: index.json lists more than %d catalog signatures: %s", r.Path, maxSignatures, damaged)
+		}
+		if d.Annotations[AnnotationCatalogSignature] != catDigest.String() {
+			return nil, checkErr("%s: index.json lists a signature (%s) of catalog %s, but the catalog is %s: %s", r.Path, d.Digest, d.Annotations[AnnotationCatalogSignature], catDigest, damaged)
+		}
+		mb, err := ReadVerified(ctx, r, d, maxManifestBytes)
+		if err != nil {
+			return nil, &CheckError{Msg: fmt.Sprintf("%s: catalog signature %s: %v", r.Path, d.Digest, err)}
+		}
+		var m ocispec.Manifest
+		if err := json.Unmarshal(mb, &m); err != nil || m.Subject == nil || m.Subject.Digest != catDigest || len(m.Layers) != 1 || m.Layers[0].MediaType != BundleMediaType {
+			return nil, checkErr("%s: catalog signature %s is not a Sigstore bundle referrer of catalog %s: %s", r.Path, d.Digest, catDigest, damaged)
+		}
+		b, err := ReadVerified(ctx, r, m.Layers[0], maxManifestBytes)
+		if err != nil {
+			return nil, &CheckError{Msg: fmt.Sprintf("%s: catalog signature %s: bundle: %v", r.Path, d.Digest, err)}
+		}
+		out = append(out, CatalogSignature{Manifest: d, Bundle: b, PredicateType: m.Annotations[AnnotationBundlePredicateType]})
+	}
+	return out, nil
+}
+
+// SignDirectory attaches a signature to the catalog of the directory archive dir: sign is given the
+// catalog's descriptor and returns the Sigstore bundle. index.json is replaced atomically, once the
+// signature's blobs are stored; the archive's content is not otherwise touched.
+func SignDirectory(ctx context.Context, dir string, sign func(catDesc ocispec.Descriptor) ([]byte, error)) (ocispec.Descriptor, error) {
+	r, err := Open(ctx, dir)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	defer r.Close()
+	if len(r.Volumes) > 0 {
+		return ocispec.Descriptor{}, fmt.Errorf("%s: tar volumes cannot be signed in place; sign the archive directory before it is written as volumes, or save with --sign-key", dir)
+	}
+	_, catDesc, err := r.Catalog(ctx)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	b, err := sign(catDesc)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	l, err := CreateLayout(dir)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	for _, d := range r.Index.Manifests {
+		l.AddEntry(d)
+	}
+	desc, err := l.AttachCatalogSignature(ctx, catDesc, b, time.Now())
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return desc, l.Commit()
+}

@@ -1,0 +1,275 @@
+package verify
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+
+	"airlock.dev/airlock/archive"
+)
+
+// writeKeyPair writes a cosign-style encrypted private key (NAME.key) and its public key (NAME.pub)
+// into dir, as `cosign generate-key-pair` does.
+func writeKeyPair(t *testing.T, dir, name, password string) (keyPath, pubPath string) {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := encrypted.Encrypt(der, []byte(password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPath, pubPath = filepath.Join(dir, name+".key"), filepath.Join(dir, name+".pub")
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: sigstorePrivateKeyPEM, Bytes: enc}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := cryptoutils.MarshalPublicKeyToPEM(priv.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pubPath, pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return keyPath, pubPath
+}
+
+func password(s string) Password { return func() ([]byte, error) { return []byte(s), nil } }
+
+func TestLoadSigningKey(t *testing.T) {
+	dir := t.TempDir()
+	keyPath, pubPath := writeKeyPair(t, dir, "transfer", "s3cret")
+	k, err := LoadSigningKey(keyPath, password("s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := LoadKeys([]string{pubPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Hint != pub[0].Hint {
+		t.Errorf("signing key hint %s, public key hint %s", k.Hint, pub[0].Hint)
+	}
+	if _, err := LoadSigningKey(keyPath, password("wrong")); err == nil || !strings.Contains(err.Error(), "wrong password") {
+		t.Errorf("wrong password: got %v", err)
+	}
+	if _, err := LoadSigningKey(keyPath, nil); err == nil || !strings.Contains(err.Error(), "COSIGN_PASSWORD") {
+		t.Errorf("no password: got %v", err)
+	}
+	if _, err := LoadSigningKey(pubPath, password("")); err == nil || !strings.Contains(err.Error(), "not the public one") {
+		t.Errorf("public key given as the signing key: got %v", err)
+	}
+}
+
+func TestCheckCatalogSignatures(t *testing.T) {
+	dir := t.TempDir()
+	keyPath, pubPath := writeKeyPair(t, dir, "transfer", "")
+	_, otherPub := writeKeyPair(t, dir, "other", "")
+	k, err := LoadSigningKey(keyPath, password(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned, err := LoadKeys([]string{pubPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := LoadKeys([]string{otherPub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := digest.FromString("catalog")
+	sig := func(d digest.Digest) archive.CatalogSignature {
+		b, err := k.SignDigest(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return archive.CatalogSignature{Manifest: ocispec.Descriptor{Digest: digest.FromBytes(b)}, Bundle: b}
+	}
+	good := sig(cat)
+
+	// The signature is made to verify; a mismatch of the bundle's digest would be caught first.
+	if got := CheckCatalogSignatures([]archive.CatalogSignature{good}, cat, pinned); !got[0].Valid || got[0].Signer != "transfer.pub" {
+		t.Fatalf("signed by the pinned key: %+v", got[0])
+	}
+
+	got := CheckCatalogSignatures([]archive.CatalogSignature{good}, cat, other)
+	if got[0].Valid || !strings.Contains(got[0].Reason, "unknown signer") {
+		t.Errorf("signed by an unpinned key: %+v", got[0])
+	}
+
+	// Forged hint: the bundle claims the pinned key's hint, so only the cryptography can reject it.
+	forged := sig(cat)
+	var m map[string]any
+	if err := json.Unmarshal(forged.Bundle, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["verificationMaterial"].(map[string]any)["publicKey"].(map[string]any)["hint"] = other[0].Hint
+	forged.Bundle, _ = json.Marshal(m)
+	got = CheckCatalogSignatures([]archive.CatalogSignature{forged}, cat, other)
+	if got[0].Valid || !strings.Contains(got[0].Reason, "does not verify with this key") {
+		t.Errorf("hint forged to the pinned key: %+v", got[0])
+	}
+
+	// A signature of another catalog does not sign this one.
+	got = CheckCatalogSignatures([]archive.CatalogSignature{sig(digest.FromString("another catalog"))}, cat, pinned)
+	if got[0].Valid || !strings.Contains(got[0].Reason, "signs another digest, not "+cat.String()) {
+		t.Errorf("signature over another digest: %+v", got[0])
+	}
+}
+
+// newArchive writes a directory archive with an empty catalog, signed by each of signers.
+func newArchive(t *testing.T, signers ...*SigningKey) string {
+	t.Helper()
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "archive")
+	l, err := archive.CreateLayout(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	catDesc, err := l.WriteCatalog(ctx, &archive.Catalog{Created: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range signers {
+		b, err := s.SignDigest(catDesc.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.AttachCatalogSignature(ctx, catDesc, b, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func forArchive(t *testing.T, dir string, a Anchors) (*Trust, error) {
+	t.Helper()
+	ctx := context.Background()
+	r, err := archive.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cat, catDesc, err := r.Catalog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := archive.Check(r, cat); err != nil {
+		t.Fatalf("a signed archive must pass Check: %v", err)
+	}
+	return a.ForArchive(ctx, r, cat, catDesc)
+}
+
+func TestAnchorsForArchive(t *testing.T) {
+	keys := t.TempDir()
+	keyPath, pubPath := writeKeyPair(t, keys, "transfer", "")
+	otherKey, _ := writeKeyPair(t, keys, "attacker", "")
+	_, releasePub := writeKeyPair(t, keys, "release", "")
+	signer, err := LoadSigningKey(keyPath, password(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	attacker, err := LoadSigningKey(otherKey, password(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := newArchive(t, signer)
+
+	tr, err := forArchive(t, signed, Anchors{ArchiveKeys: []string{pubPath}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Origin.Kind != "archive-signature" || !strings.Contains(tr.Source, "archive signed by transfer.pub (hint "+signer.Hint+")") {
+		t.Errorf("signed archive: origin %q, source %q", tr.Origin.Kind, tr.Source)
+	}
+
+	if _, err := forArchive(t, signed, Anchors{}); !errors.Is(err, ErrNoAnchor) {
+		t.Errorf("no anchor: got %v, want ErrNoAnchor", err)
+	}
+	tr, err = forArchive(t, signed, Anchors{Insecure: true})
+	if err != nil || tr.Origin.Kind != "insecure" || !strings.Contains(tr.Source, "not pinned") {
+		t.Errorf("insecure: %v, %+v", err, tr)
+	}
+
+	var unverified *UnverifiedArchiveError
+	_, err = forArchive(t, newArchive(t), Anchors{ArchiveKeys: []string{pubPath}})
+	if !errors.As(err, &unverified) || !strings.Contains(err.Error(), "is not signed") {
+		t.Errorf("unsigned archive: got %v", err)
+	}
+	_, err = forArchive(t, newArchive(t, attacker), Anchors{ArchiveKeys: []string{pubPath}, Insecure: true})
+	if !errors.As(err, &unverified) || !strings.Contains(err.Error(), "unknown signer") {
+		t.Errorf("archive signed by another key: got %v", err)
+	}
+
+	// Site keys replace the archive's, and combine with the archive key.
+	tr, err = forArchive(t, signed, Anchors{ArchiveKeys: []string{pubPath}, Keys: []string{releasePub}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Origin.Kind != "site" || len(tr.Keys) != 1 || tr.Keys[0].Name != "release.pub" || !strings.HasPrefix(tr.Source, "archive signed by transfer.pub") {
+		t.Errorf("archive key and site key: origin %q, keys %v, source %q", tr.Origin.Kind, tr.Keys, tr.Source)
+	}
+	if _, err := forArchive(t, signed, Anchors{TrustedRoot: "x.json"}); err == nil || !strings.Contains(err.Error(), "alone verifies nothing") {
+		t.Errorf("--trusted-root alone: got %v", err)
+	}
+}
+
+func TestSiteTrustFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("trust.yaml", "apiVersion: airlock.dev/v1alpha1\nkind: SiteTrust\narchiveKeys: [keys/transfer.pub]\nkeys: [/etc/release.pub]\n")
+	a, err := LoadSiteTrust(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.ArchiveKeys[0] != filepath.Join(dir, "keys/transfer.pub") || a.Keys[0] != "/etc/release.pub" {
+		t.Errorf("paths: %+v", a)
+	}
+	for name, tc := range map[string]struct{ body, want string }{
+		"unknown field": {"apiVersion: airlock.dev/v1alpha1\nkind: SiteTrust\narchiveKey: [a.pub]\n", ":3: archiveKey"},
+		"pins nothing":  {"apiVersion: airlock.dev/v1alpha1\nkind: SiteTrust\n", "pins nothing"},
+		"wrong kind":    {"apiVersion: airlock.dev/v1alpha1\nkind: ImageSet\nkeys: [a.pub]\n", ":2: kind"},
+	} {
+		_, err := LoadSiteTrust(write(name+".yaml", tc.body))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", name, err, tc.want)
+		}
+	}
+	// Flags win over the file, field by field; AIRLOCK_TRUST names the file when --trust does not.
+	t.Setenv(TrustEnv, good)
+	m, err := Anchors{Keys: []string{"site.pub"}}.WithFile("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.ArchiveKeys) != 1 || m.Keys[0] != "site.pub" || m.File != good {
+		t.Errorf("merged: %+v", m)
+	}
+}

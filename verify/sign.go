@@ -1,0 +1,172 @@
+package verify
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/opencontainers/go-digest"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	"github.com/sigstore/sigstore-go/pkg/sign"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
+)
+
+// PEM block types of cosign private keys: encrypted with scrypt and secretbox, as `cosign
+// generate-key-pair` writes them (older cosign releases wrote the COSIGN form).
+const (
+	sigstorePrivateKeyPEM = "ENCRYPTED SIGSTORE PRIVATE KEY"
+	cosignPrivateKeyPEM   = "ENCRYPTED COSIGN PRIVATE KEY"
+)
+
+// SigningKey is a private key that signs archive catalogs.
+type SigningKey struct {
+	// Name is the key file's base name; Hint the key hint written into bundles (as Key.Hint).
+	Name, Hint string
+	priv       *ecdsa.PrivateKey
+	pubPEM     []byte
+}
+
+// Password supplies the password of an encrypted private key, asked only when one is needed.
+type Password func() ([]byte, error)
+
+// LoadSigningKey reads a cosign private key (PEM): an encrypted cosign key, decrypted with the
+// password, or an unencrypted PKCS#8 or SEC 1 ECDSA key.
+func LoadSigningKey(path string, password Password) (*SigningKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, fmt.Errorf("signing key %s: not a PEM file; give a cosign private key (cosign generate-key-pair writes cosign.key)", path)
+	}
+	var priv crypto.PrivateKey
+	switch block.Type {
+	case sigstorePrivateKeyPEM, cosignPrivateKeyPEM:
+		if password == nil {
+			return nil, fmt.Errorf("signing key %s is encrypted and no password was given: set COSIGN_PASSWORD", path)
+		}
+		pw, err := password()
+		if err != nil {
+			return nil, fmt.Errorf("signing key %s: %w", path, err)
+		}
+		der, err := encrypted.Decrypt(block.Bytes, pw)
+		if err != nil {
+			return nil, fmt.Errorf("signing key %s: cannot decrypt it: wrong password (COSIGN_PASSWORD), or the file is damaged", path)
+		}
+		if priv, err = x509.ParsePKCS8PrivateKey(der); err != nil {
+			return nil, fmt.Errorf("signing key %s: %w", path, err)
+		}
+	case "PRIVATE KEY", "EC PRIVATE KEY":
+		if priv, err = cryptoutils.UnmarshalPEMToPrivateKey(b, nil); err != nil {
+			return nil, fmt.Errorf("signing key %s: %w", path, err)
+		}
+	default:
+		return nil, fmt.Errorf("signing key %s: a %q PEM block is not a private key; give the cosign private key (cosign.key), not the public one", path, block.Type)
+	}
+	ec, ok := priv.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("signing key %s: a %T; archives are signed with ECDSA keys (cosign generate-key-pair makes one)", path, priv)
+	}
+	if _, err := ecAlgorithm(ec.Curve); err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", path, err)
+	}
+	pubPEM, err := cryptoutils.MarshalPublicKeyToPEM(ec.Public())
+	if err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", path, err)
+	}
+	pub, err := ParseKey(filepath.Base(path), pubPEM)
+	if err != nil {
+		return nil, err
+	}
+	return &SigningKey{Name: pub.Name, Hint: pub.Hint, priv: ec, pubPEM: pubPEM}, nil
+}
+
+// ecAlgorithm names the Sigstore algorithm of an ECDSA key on curve c.
+func ecAlgorithm(c elliptic.Curve) (keyAlgorithm, error) {
+	switch c {
+	case elliptic.P256():
+		return keyAlgorithm{protocommon.PublicKeyDetails_PKIX_ECDSA_P256_SHA_256, protocommon.HashAlgorithm_SHA2_256, crypto.SHA256}, nil
+	case elliptic.P384():
+		return keyAlgorithm{protocommon.PublicKeyDetails_PKIX_ECDSA_P384_SHA_384, protocommon.HashAlgorithm_SHA2_384, crypto.SHA384}, nil
+	case elliptic.P521():
+		return keyAlgorithm{protocommon.PublicKeyDetails_PKIX_ECDSA_P521_SHA_512, protocommon.HashAlgorithm_SHA2_512, crypto.SHA512}, nil
+	}
+	return keyAlgorithm{}, errors.New("an ECDSA key on an unsupported curve (P-256, P-384 and P-521 are)")
+}
+
+type keyAlgorithm struct {
+	details protocommon.PublicKeyDetails
+	hash    protocommon.HashAlgorithm
+	crypto  crypto.Hash
+}
+
+// keypair adapts a SigningKey to sigstore-go's sign.Keypair, the way cosign's own adapter does.
+type keypair struct{ k *SigningKey }
+
+func (p keypair) alg() keyAlgorithm {
+	a, _ := ecAlgorithm(p.k.priv.Curve) // checked by LoadSigningKey
+	return a
+}
+func (p keypair) GetHashAlgorithm() protocommon.HashAlgorithm       { return p.alg().hash }
+func (p keypair) GetSigningAlgorithm() protocommon.PublicKeyDetails { return p.alg().details }
+func (p keypair) GetHint() []byte                                   { return []byte(p.k.Hint) }
+func (p keypair) GetKeyAlgorithm() string                           { return "ECDSA" }
+func (p keypair) GetPublicKey() crypto.PublicKey                    { return p.k.priv.Public() }
+func (p keypair) GetPublicKeyPem() (string, error)                  { return string(p.k.pubPEM), nil }
+func (p keypair) SignData(_ context.Context, data []byte) ([]byte, []byte, error) {
+	h := p.alg().crypto.New()
+	h.Write(data)
+	sum := h.Sum(nil)
+	sig, err := ecdsa.SignASN1(rand.Reader, p.k.priv, sum)
+	return sig, sum, err
+}
+
+// inTotoStatement is the in-toto v1 statement cosign v3 signs for an image: the subject's digest and
+// the cosign sign predicate type with an empty predicate.
+type inTotoStatement struct {
+	Type          string            `json:"_type"`
+	Subject       []inTotoSubject   `json:"subject"`
+	PredicateType string            `json:"predicateType"`
+	Predicate     map[string]string `json:"predicate"`
+}
+
+type inTotoSubject struct {
+	Digest map[string]string `json:"digest"`
+}
+
+// SignDigest signs the manifest d the way `cosign sign --key` (cosign v3) does: a Sigstore bundle
+// holding a DSSE envelope over an in-toto statement with the cosign sign predicate type, the key hint
+// and no transparency log entry (nothing is uploaded; airlock signs offline). It returns the bundle
+// JSON.
+func (k *SigningKey) SignDigest(d digest.Digest) ([]byte, error) {
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	st, err := json.Marshal(inTotoStatement{
+		Type:          "https://in-toto.io/Statement/v1",
+		Subject:       []inTotoSubject{{Digest: map[string]string{d.Algorithm().String(): d.Encoded()}}},
+		PredicateType: CosignSignPredicateType,
+		Predicate:     map[string]string{},
+	})
+	if err != nil {
+		return nil, err
+	}
+	pb, err := sign.Bundle(&sign.DSSEData{Data: st, PayloadType: inTotoPayloadType}, keypair{k}, sign.BundleOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("sign %s with %s: %w", d, k.Name, err)
+	}
+	return protojson.Marshal(pb)
+}
