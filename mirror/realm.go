@@ -1,6 +1,11 @@
 package mirror
 
 import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -8,85 +13,179 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
-	"sync"
 	"syscall"
+	"time"
 )
 
-// RealmMarkerPath is the path, on a registry's own host, that stands for a bearer token realm on a
-// private address. See RealmTransport.
+// RealmMarkerPath is the path, on a registry's own host, that stands for a token realm the user named.
+// See RealmTransport.
 const RealmMarkerPath = "/.airlock/token-realm"
 
 // maxRealmRedirects bounds the same-origin redirects followed for a forwarded token request.
 const maxRealmRedirects = 5
 
-// cgnat is the shared address space of carrier-grade NAT (RFC 6598); cloud metadata services live there.
+// cgnat is the shared address space of carrier-grade NAT (RFC 6598), which oras-go counts as internal.
 var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
-// RealmTransport lets a registry that the user named hand out tokens from a token service on another
-// private or loopback host (an in-cluster auth service, a registry on 127.0.0.1 with its token service
-// on 127.0.0.2), which oras-go refuses since v2.6.1 to keep credentials away from internal addresses.
+// metadataPrefixes are cloud instance metadata services and other addresses that no token request is
+// ever sent to, even to a realm the user named: a token or credentials from there must not reach a
+// registry.
+var metadataPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("169.254.0.0/16"),     // IPv4 link-local: AWS, GCP, Azure, OCI, OpenStack... at 169.254.169.254, ECS at 169.254.170.2
+	netip.MustParsePrefix("fe80::/10"),          // IPv6 link-local
+	netip.MustParsePrefix("fd00:ec2::/32"),      // AWS IMDS and EKS Pod Identity over IPv6 (fd00:ec2::254, fd00:ec2::23)
+	netip.MustParsePrefix("fd20:ce::254/128"),   // Google Cloud metadata over IPv6
+	netip.MustParsePrefix("fd00:c1::/32"),       // Oracle Cloud metadata over IPv6 (fd00:c1::a9fe:a9fe)
+	netip.MustParsePrefix("100.100.100.200/32"), // Alibaba Cloud metadata
+	netip.MustParsePrefix("192.0.0.192/32"),     // Oracle Cloud (classic) metadata
+	netip.MustParsePrefix("168.63.129.16/32"),   // Azure WireServer
+	netip.MustParsePrefix("0.0.0.0/8"),          // "this network": 0.0.0.0 reaches the local host
+	netip.MustParsePrefix("255.255.255.255/32"), // broadcast
+}
+
+// v4Embedding are IPv6 prefixes that carry an IPv4 address in their last 32 bits (NAT64), or in bits
+// 16 to 47 (6to4): 64:ff9b::a9fe:a9fe reaches 169.254.169.254 through a NAT64 gateway.
+var (
+	nat64Prefixes = []netip.Prefix{netip.MustParsePrefix("64:ff9b::/96"), netip.MustParsePrefix("64:ff9b:1::/48")}
+	sixToFour     = netip.MustParsePrefix("2002::/16")
+)
+
+// RealmTransport keeps a registry's credentials away from token services the user did not choose, and
+// lets a registry hand out tokens from a token service on another loopback or private host when the
+// user named that service with --token-realm.
 //
-// It sits under oras-go's auth.Client, so it sees the registry's 401 responses. When such a response
-// from a named host carries `WWW-Authenticate: Bearer realm="R"` and R is eligible (see eligibleRealm),
-// the realm is rewritten to a marker URL on the registry's own host,
-// `<scheme>://<registry>/.airlock/token-realm?realm=<R>`, which oras-go accepts as same-host. When oras-go
-// then requests the marker URL, the request (method, query, headers, body) goes to R instead, and R's
-// answer comes back: oras-go's own token handling and cache stay in charge. A marker request for a realm
-// that the registry never announced is refused, and R's redirects are followed only on R's own origin.
+// It sits under oras-go's auth.Client, so it sees every 401 and its `WWW-Authenticate: Bearer
+// realm="R"` before oras-go does. oras-go accepts a realm on the registry's own host name (any port)
+// or on public addresses, and refuses other loopback, private, link-local and CGNAT realms. R is
+// checked here first (see checkRealm):
+//
+//   - R on a cloud metadata address (metadataPrefixes, link-local, multicast, unspecified), or on a
+//     name resolving to one: refused, whatever the user named.
+//   - R on the registry's own origin (same host name and port): left to oras-go.
+//   - R on a loopback, private or CGNAT address, or on a name resolving to one, that the user named
+//     with --token-realm: rewritten to a marker URL on the registry's own host,
+//     `<scheme>://<registry>/.airlock/token-realm?realm=<R>&sig=<HMAC>`, which oras-go accepts as
+//     same-host. When oras-go then requests the marker URL, the request (method, query, headers, body)
+//     goes to exactly R, with the service and scope oras-go adds, and R's answer comes back: oras-go's
+//     own token handling and cache stay in charge.
+//   - R on such an address that the user did not name, including another port of the registry's own
+//     host: refused, with the flag that would allow it. oras-go would accept another port of the
+//     registry's host name by itself; on loopback that is any local service.
+//   - R on public addresses only, or a name that does not resolve here (behind a proxy that resolves
+//     names itself): left to oras-go.
+//
+// The challenge oras-go gets is the one checked here, re-serialised, so the two parsers cannot
+// disagree about which realm was meant. A marker URL is honoured only with the HMAC this transport
+// made for that registry host and realm, so a registry cannot forge one (on another registry's host,
+// to get that registry's token service to answer with its credentials).
 type RealmTransport struct {
 	next    http.RoundTripper // the registry traffic
-	forward http.RoundTripper // requests to rewritten realms
+	forward http.RoundTripper // requests to named realms; see NewRealmForwardTransport
 	lookup  func(host string) ([]netip.Addr, error)
-
-	mu        sync.Mutex
-	named     map[string]bool            // host[:port] as in request URLs, lower case
-	announced map[string]map[string]bool // registry host -> realms it announced and we rewrote
+	realms  []string // --token-realm entries: host or host:port, lower case, IPv6 without brackets when alone
+	key     []byte   // HMAC key for marker URLs, new for each transport
 }
 
 // NewRealmTransport returns a RealmTransport that sends registry requests through next and forwarded
-// token requests through forward (nil means next). No host is named until Name is called.
-func NewRealmTransport(next, forward http.RoundTripper) *RealmTransport {
+// token requests through forward (nil means NewRealmForwardTransport of http.DefaultTransport). The
+// token services in realms (host or host:port, as for --token-realm) may be forwarded to.
+func NewRealmTransport(next, forward http.RoundTripper, realms []string) (*RealmTransport, error) {
 	if forward == nil {
-		forward = next
+		forward = NewRealmForwardTransport(http.DefaultTransport.(*http.Transport))
 	}
-	return &RealmTransport{
-		next:      next,
-		forward:   forward,
-		lookup:    lookupAddrs,
-		named:     map[string]bool{},
-		announced: map[string]map[string]bool{},
+	t := &RealmTransport{next: next, forward: forward, lookup: lookupAddrs, key: make([]byte, 32)}
+	if _, err := rand.Read(t.key); err != nil {
+		return nil, err
 	}
-}
-
-// Name marks host (host or host:port, as it appears in request URLs) as a registry the user named:
-// only its challenges are rewritten.
-func (t *RealmTransport) Name(host string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.named[strings.ToLower(host)] = true
-}
-
-func (t *RealmTransport) isNamed(host string) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.named[strings.ToLower(host)]
-}
-
-func (t *RealmTransport) announce(host, realm string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	host = strings.ToLower(host)
-	if t.announced[host] == nil {
-		t.announced[host] = map[string]bool{}
+	for _, r := range realms {
+		e, err := parseRealmEntry(r)
+		if err != nil {
+			return nil, err
+		}
+		t.realms = append(t.realms, e)
 	}
-	t.announced[host][realm] = true
+	return t, nil
 }
 
-func (t *RealmTransport) wasAnnounced(host, realm string) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.announced[strings.ToLower(host)][realm]
+// parseRealmEntry checks one --token-realm value: HOST or HOST:PORT, no scheme, path or user info.
+func parseRealmEntry(s string) (string, error) {
+	bad := func(why string) error {
+		return fmt.Errorf("--token-realm %q: %s; give the token service's HOST or HOST:PORT, as in --token-realm auth.corp:5001", s, why)
+	}
+	s = strings.ToLower(strings.TrimSpace(s))
+	switch {
+	case s == "":
+		return "", bad("empty")
+	case strings.Contains(s, "://"):
+		return "", bad("a URL")
+	case strings.ContainsAny(s, "/@?#"):
+		return "", bad("not a host name")
+	}
+	if h, p, err := net.SplitHostPort(s); err == nil {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 || h == "" {
+			return "", bad("bad port")
+		}
+		return s, nil
+	}
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		s = s[1 : len(s)-1]
+	}
+	if strings.ContainsAny(s, "[]") {
+		return "", bad("not a host name")
+	}
+	return s, nil
+}
+
+// named reports whether the user named the token service at u with --token-realm: an entry
+// HOST:PORT matches that port only (the scheme's default port when u has none), HOST any port.
+func (t *RealmTransport) named(u *url.URL) bool {
+	host, port := u.Hostname(), effectivePort(u)
+	for _, e := range t.realms {
+		eh, ep, err := net.SplitHostPort(e)
+		if err != nil {
+			eh, ep = e, ""
+		}
+		if sameHostName(host, eh) && (ep == "" || ep == port) {
+			return true
+		}
+	}
+	return false
+}
+
+func sameHostName(a, b string) bool {
+	if strings.EqualFold(a, b) {
+		return true
+	}
+	x, err1 := netip.ParseAddr(a)
+	y, err2 := netip.ParseAddr(b)
+	return err1 == nil && err2 == nil && x.Unmap() == y.Unmap()
+}
+
+// effectivePort is u's port, or the default port of its scheme.
+func effectivePort(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "http") {
+		return "80"
+	}
+	return "443"
+}
+
+// sameHostPort reports whether a and b are the same host name and port. The scheme is not compared:
+// oras-go refuses an http realm for an https registry by itself.
+func sameHostPort(a, b *url.URL) bool {
+	return sameHostName(a.Hostname(), b.Hostname()) && effectivePort(a) == effectivePort(b)
+}
+
+func (t *RealmTransport) sign(registryHost, realm string) string {
+	m := hmac.New(sha256.New, t.key)
+	m.Write([]byte(strings.ToLower(registryHost)))
+	m.Write([]byte{0})
+	m.Write([]byte(realm))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -95,99 +194,196 @@ func (t *RealmTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.forwardToRealm(req)
 	}
 	resp, err := t.next.RoundTrip(req)
-	if err != nil || resp.StatusCode != http.StatusUnauthorized || !t.isNamed(req.URL.Host) {
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
+	// oras-go reads the first challenge only.
 	values := resp.Header.Values("Www-Authenticate")
 	if len(values) == 0 {
 		return resp, nil
 	}
-	rewritten := make([]string, len(values))
-	changed := false
-	for i, v := range values {
-		rewritten[i] = v
-		if nv, ok := t.rewriteChallenge(req.URL, v); ok {
-			rewritten[i], changed = nv, true
-		}
+	challenge, err := t.checkChallenge(req.URL, values[0])
+	if err != nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		resp.Body.Close()
+		return nil, err
 	}
-	if changed {
+	if challenge != values[0] {
 		resp.Header = resp.Header.Clone()
 		resp.Header.Del("Www-Authenticate")
-		for _, v := range rewritten {
+		resp.Header.Add("Www-Authenticate", challenge)
+		for _, v := range values[1:] {
 			resp.Header.Add("Www-Authenticate", v)
 		}
 	}
 	return resp, nil
 }
 
-// rewriteChallenge returns the challenge with its realm replaced by the marker URL, when the challenge
-// is a Bearer challenge whose realm is eligible.
-func (t *RealmTransport) rewriteChallenge(registry *url.URL, challenge string) (string, bool) {
+// checkChallenge returns the challenge oras-go is to see: a Bearer challenge re-serialised, with its
+// realm checked and, for a named token service, replaced by the marker URL. Other challenges are left
+// alone.
+func (t *RealmTransport) checkChallenge(registry *url.URL, challenge string) (string, error) {
 	scheme, params, ok := parseChallenge(challenge)
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
+	if !ok {
+		if f := strings.Fields(challenge); len(f) > 0 && strings.EqualFold(f[0], "Bearer") {
+			return "", fmt.Errorf("registry %s sent a malformed Bearer challenge; refused", registry.Host)
+		}
+		return challenge, nil
 	}
-	i := slicesIndexParam(params, "realm")
-	if i < 0 || !t.eligibleRealm(registry, params[i].value) {
-		return "", false
+	if !strings.EqualFold(scheme, "Bearer") {
+		return challenge, nil
 	}
-	realm := params[i].value
-	t.announce(registry.Host, realm)
-	marker := url.URL{Scheme: registry.Scheme, Host: registry.Host, Path: RealmMarkerPath,
-		RawQuery: url.Values{"realm": {realm}}.Encode()}
-	params[i].value = marker.String()
-	return formatChallenge(scheme, params), true
+	seen := map[string]bool{}
+	for _, p := range params {
+		k := strings.ToLower(p.key)
+		if seen[k] {
+			return "", fmt.Errorf("registry %s sent a Bearer challenge with %q twice; refused", registry.Host, p.key)
+		}
+		seen[k] = true
+	}
+	if i := slicesIndexParam(params, "realm"); i >= 0 {
+		realm, err := t.checkRealm(registry, params[i].value)
+		if err != nil {
+			return "", err
+		}
+		params[i].value = realm
+	}
+	return formatChallenge(scheme, params), nil
 }
 
-// eligibleRealm reports whether a realm announced by registry is rewritten: it is on another host than
-// the registry; it uses https, or http only when the registry itself is plain http; it carries no user
-// info; and its host is, or resolves only to, addresses that oras-go refuses but that are safe to reach
-// for a registry the user named: loopback or private. Any link-local, unspecified, multicast or CGNAT
-// address (metadata services live there) makes it ineligible, and so does a failed lookup. A realm on
-// public addresses only is left alone: oras-go accepts it as is.
-func (t *RealmTransport) eligibleRealm(registry *url.URL, realm string) bool {
+// checkRealm returns the realm oras-go is to use for a realm the registry announced, or why no token
+// request may go there. See RealmTransport for the rules.
+func (t *RealmTransport) checkRealm(registry *url.URL, realm string) (string, error) {
 	u, err := url.Parse(realm)
-	if err != nil || u.User != nil || u.Host == "" {
-		return false
+	if err != nil || u.Host == "" {
+		return realm, nil // oras-go refuses it
 	}
 	switch u.Scheme {
 	case "https":
 	case "http":
 		if registry.Scheme != "http" {
-			return false
+			return realm, nil // oras-go refuses the downgrade
 		}
 	default:
-		return false
+		return realm, nil // oras-go refuses the scheme
 	}
-	host := u.Hostname()
-	if strings.EqualFold(host, registry.Hostname()) {
-		return false
+	addrs, lookupErr := t.resolve(u.Hostname())
+	if err := forbiddenRealm(registry, u, addrs); err != nil {
+		return "", err
 	}
-	var addrs []netip.Addr
-	if a, err := netip.ParseAddr(host); err == nil {
-		addrs = []netip.Addr{a}
-	} else if addrs, err = t.lookup(host); err != nil || len(addrs) == 0 {
-		return false
+	if sameHostPort(registry, u) {
+		return realm, nil
+	}
+	if lookupErr != nil {
+		return realm, nil // as oras-go does: behind a proxy the name may resolve there only
 	}
 	internal := false
 	for _, a := range addrs {
-		a = a.Unmap()
-		if forbiddenRealmAddr(a) {
-			return false
-		}
-		if a.IsLoopback() || a.IsPrivate() {
-			internal = true
-		}
+		internal = internal || internalAddr(a)
 	}
-	return internal
+	if !internal {
+		return realm, nil
+	}
+	if !t.named(u) {
+		return "", fmt.Errorf("registry %s names %s as its token service, on %s; airlock sends the registry's credentials to a token service on a loopback or private address only when it is on the registry's own host and port or named with --token-realm. If you trust it, add --token-realm %s",
+			registry.Host, redact(u), describeAddrs(u.Hostname(), addrs), realmFlagValue(u))
+	}
+	if u.User != nil {
+		return "", fmt.Errorf("registry %s names %s as its token service, with user info in the URL; refused", registry.Host, redact(u))
+	}
+	marker := url.URL{Scheme: registry.Scheme, Host: registry.Host, Path: RealmMarkerPath,
+		RawQuery: url.Values{"realm": {realm}, "sig": {t.sign(registry.Host, realm)}}.Encode()}
+	return marker.String(), nil
 }
 
-// forbiddenRealmAddr reports whether a token request must never go to a: link-local (cloud metadata at
-// 169.254.169.254, fe80::/10), unspecified, multicast or CGNAT (metadata at 100.100.100.200).
+// realmFlagValue is the --token-realm value that names u's host and port.
+func realmFlagValue(u *url.URL) string {
+	return net.JoinHostPort(u.Hostname(), effectivePort(u))
+}
+
+func describeAddrs(host string, addrs []netip.Addr) string {
+	if a, err := netip.ParseAddr(host); err == nil && len(addrs) == 1 && addrs[0] == a.Unmap() {
+		return "a loopback or private address"
+	}
+	s := make([]string, len(addrs))
+	for i, a := range addrs {
+		s[i] = a.String()
+	}
+	return "a name resolving to " + strings.Join(s, ", ")
+}
+
+// forbiddenRealm says why no token request may go to u, announced by registry, when one of addrs is a
+// metadata, link-local, multicast or unspecified address.
+func forbiddenRealm(registry, u *url.URL, addrs []netip.Addr) error {
+	for _, a := range addrs {
+		if forbiddenRealmAddr(a) {
+			return fmt.Errorf("registry %s names %s as its token service, on %s: a cloud metadata, link-local, multicast or unspecified address; never sent credentials, even with --token-realm",
+				registry.Host, redact(u), a)
+		}
+	}
+	return nil
+}
+
+// resolve returns the addresses of host: itself for an IP literal, else what the lookup finds.
+func (t *RealmTransport) resolve(host string) ([]netip.Addr, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{a.Unmap()}, nil
+	}
+	addrs, err := t.lookup(host)
+	if err == nil && len(addrs) == 0 {
+		err = fmt.Errorf("%s: no address", host)
+	}
+	for i := range addrs {
+		addrs[i] = addrs[i].Unmap()
+	}
+	return addrs, err
+}
+
+// embeddedV4 returns the IPv4 address carried in a NAT64 or 6to4 address.
+func embeddedV4(a netip.Addr) (netip.Addr, bool) {
+	if !a.Is6() {
+		return netip.Addr{}, false
+	}
+	b := a.As16()
+	for _, p := range nat64Prefixes {
+		if p.Contains(a) {
+			return netip.AddrFrom4([4]byte(b[12:16])), true
+		}
+	}
+	if sixToFour.Contains(a) {
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	}
+	return netip.Addr{}, false
+}
+
+// forbiddenRealmAddr reports whether a token request must never go to a: a cloud metadata service
+// (metadataPrefixes), link-local, unspecified or multicast, also when carried in a NAT64 or 6to4
+// address.
 func forbiddenRealmAddr(a netip.Addr) bool {
 	a = a.Unmap()
-	return a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() ||
-		a.IsMulticast() || a.IsUnspecified() || cgnat.Contains(a)
+	if v4, ok := embeddedV4(a); ok && forbiddenRealmAddr(v4) {
+		return true
+	}
+	if a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() ||
+		a.IsMulticast() || a.IsUnspecified() {
+		return true
+	}
+	for _, p := range metadataPrefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// internalAddr reports whether oras-go refuses a realm on a (loopback, private, CGNAT; link-local and
+// unspecified are forbidden here anyway), counting the IPv4 address inside NAT64 and 6to4 addresses.
+func internalAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	if v4, ok := embeddedV4(a); ok && internalAddr(v4) {
+		return true
+	}
+	return a.IsLoopback() || a.IsPrivate() || cgnat.Contains(a) || forbiddenRealmAddr(a)
 }
 
 func lookupAddrs(host string) ([]netip.Addr, error) {
@@ -204,9 +400,9 @@ func lookupAddrs(host string) ([]netip.Addr, error) {
 	return addrs, nil
 }
 
-// RealmDialControl is a net.Dialer Control function for the transport of forwarded token requests: it
-// refuses to connect to a forbidden address even when a name resolved differently at dial time than when
-// the realm was checked (DNS rebinding).
+// RealmDialControl is a net.Dialer Control function for the transport of forwarded token requests: the
+// last check, on the address actually connected to, that it is no metadata, link-local, multicast or
+// unspecified address.
 func RealmDialControl(_, address string, _ syscall.RawConn) error {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
@@ -217,17 +413,61 @@ func RealmDialControl(_, address string, _ syscall.RawConn) error {
 		return fmt.Errorf("token realm address %q: %w", address, err)
 	}
 	if forbiddenRealmAddr(a) {
-		return fmt.Errorf("token realm address %s is link-local, unspecified, multicast or carrier-grade NAT; refused", a)
+		return fmt.Errorf("token realm address %s is a cloud metadata, link-local, multicast or unspecified address; refused", a)
 	}
 	return nil
+}
+
+// realmPin is the host of a forwarded token request and the addresses forwardToRealm checked for it.
+type realmPin struct {
+	host  string
+	addrs []netip.Addr
+}
+
+type realmPinKey struct{}
+
+// NewRealmForwardTransport returns the transport for forwarded token requests: base, without a proxy,
+// connecting only to the addresses forwardToRealm resolved and checked for the request.
+//
+// Why no proxy: through a proxy, the dialer sees only the proxy's address, and the proxy resolves the
+// realm's name itself, to whatever it likes: the check would guard nothing. Realms are only forwarded
+// when they are on loopback or private addresses, which are reached directly anyway (Go never proxies
+// loopback). Why pinned: the name is resolved once, the addresses are checked, and exactly those are
+// dialled, so a second answer from DNS (rebinding) cannot send the credentials elsewhere.
+func NewRealmForwardTransport(base *http.Transport) *http.Transport {
+	tr := base.Clone()
+	tr.Proxy = nil
+	tr.DialTLSContext = nil
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: RealmDialControl}
+	tr.DialContext = func(ctx context.Context, network, address string) (net.Conn, error) {
+		pin, ok := ctx.Value(realmPinKey{}).(realmPin)
+		host, port, err := net.SplitHostPort(address)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || !sameHostName(host, pin.host) {
+			return nil, fmt.Errorf("token realm connection to %s: not the address checked for it; refused", address)
+		}
+		var errs []error
+		for _, a := range pin.addrs {
+			c, err := d.DialContext(ctx, network, net.JoinHostPort(a.String(), port))
+			if err == nil {
+				return c, nil
+			}
+			errs = append(errs, err)
+		}
+		return nil, errors.Join(errs...)
+	}
+	return tr
 }
 
 // forwardToRealm sends a marker request to the realm it stands for and returns the realm's answer.
 func (t *RealmTransport) forwardToRealm(req *http.Request) (*http.Response, error) {
 	q := req.URL.Query()
-	realm := q.Get("realm")
+	realm, sig := q.Get("realm"), q.Get("sig")
 	q.Del("realm")
-	if realm == "" || !t.wasAnnounced(req.URL.Host, realm) {
+	q.Del("sig")
+	if realm == "" || !hmac.Equal([]byte(sig), []byte(t.sign(req.URL.Host, realm))) {
 		closeBody(req)
 		return nil, fmt.Errorf("token realm %q was not announced by registry %s; refused", realm, req.URL.Host)
 	}
@@ -236,13 +476,27 @@ func (t *RealmTransport) forwardToRealm(req *http.Request) (*http.Response, erro
 		closeBody(req)
 		return nil, fmt.Errorf("token realm %q: %w", realm, err)
 	}
+	// Checked again, right before sending: resolved now, and the request pinned to these addresses.
+	addrs, err := t.resolve(target.Hostname())
+	if err == nil {
+		err = forbiddenRealm(&url.URL{Host: req.URL.Host}, target, addrs)
+	}
+	if err == nil && !t.named(target) {
+		err = fmt.Errorf("token realm %s is not named with --token-realm; refused", redact(target))
+	}
+	if err != nil {
+		closeBody(req)
+		return nil, fmt.Errorf("token realm %s: %w", redact(target), err)
+	}
+	// Exactly the announced URL, with the query oras-go added to the marker (service, scope) appended.
 	if extra := q.Encode(); extra != "" {
 		if target.RawQuery != "" {
 			target.RawQuery += "&"
 		}
 		target.RawQuery += extra
 	}
-	out := req.Clone(req.Context())
+	ctx := context.WithValue(req.Context(), realmPinKey{}, realmPin{host: target.Hostname(), addrs: addrs})
+	out := req.Clone(ctx)
 	out.URL, out.Host, out.RequestURI = target, "", ""
 	for hop := 0; ; hop++ {
 		resp, err := t.forward.RoundTrip(out)
@@ -267,7 +521,7 @@ func (t *RealmTransport) forwardToRealm(req *http.Request) (*http.Response, erro
 		if hop >= maxRealmRedirects {
 			return nil, fmt.Errorf("token realm %s: stopped after %d redirects", redact(target), maxRealmRedirects)
 		}
-		out = out.Clone(req.Context())
+		out = out.Clone(ctx)
 		out.URL, target = next, next
 	}
 }

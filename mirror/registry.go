@@ -29,11 +29,10 @@ type RegistryOptions struct {
 	PlainHTTP []string
 	// TLS lists hosts (host or host:port) reached over HTTPS even though they are on loopback.
 	TLS []string
-	// NamedHosts lists registry hosts (host or host:port) the user named, whose bearer token service may
-	// sit on another loopback or private host (see RealmTransport). Every host a repository is opened on
-	// is added to it as well: airlock only opens repositories named in the ImageSet, by --to or
-	// --against, or recorded in an archive the user gave it.
-	NamedHosts []string
+	// TokenRealms lists bearer token services (host or host:port, --token-realm) on loopback or private
+	// addresses that registries may send their credentials to, although they are not on the registry's
+	// own host and port. See RealmTransport.
+	TokenRealms []string
 	// CAFile is a PEM bundle of extra certificate authorities trusted for TLS.
 	CAFile string
 	// UserAgent is sent with every request.
@@ -79,13 +78,11 @@ func NewRegistries(opts RegistryOptions) (*Registries, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read docker credentials (config.json): %w; fix the file or set DOCKER_CONFIG", err)
 	}
-	// Token requests to a rewritten realm get their own transport, whose dialer refuses link-local,
-	// CGNAT and unspecified addresses whatever the name resolves to when dialled.
-	realmTr := tr.Clone()
-	realmTr.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: RealmDialControl}).DialContext
-	realms := NewRealmTransport(retry.NewTransport(tr), retry.NewTransport(realmTr))
-	for _, h := range opts.NamedHosts {
-		realms.Name(h)
+	// Token requests to a named realm get their own transport: no proxy, and connections only to the
+	// addresses checked for the realm (see NewRealmForwardTransport).
+	realms, err := NewRealmTransport(retry.NewTransport(tr), retry.NewTransport(NewRealmForwardTransport(tr)), opts.TokenRealms)
+	if err != nil {
+		return nil, err
 	}
 	client := &auth.Client{
 		Client:     &http.Client{Transport: realms},
@@ -123,10 +120,6 @@ func (r *Registries) newRepository(name string) (*remote.Repository, error) {
 	repo.Client = r.client
 	repo.PlainHTTP = r.plainHTTP(repo.Reference.Registry)
 	repo.SkipReferrersGC = true // registries often have delete disabled; never delete
-	// TODO: callers could fill RegistryOptions.NamedHosts up front; until then every host airlock opens a
-	// repository on is one the user named (ImageSet, --to, --against, an archive's catalog).
-	r.realms.Name(repo.Reference.Registry)
-	r.realms.Name(repo.Reference.Host()) // docker.io is reached as registry-1.docker.io
 	return repo, nil
 }
 
