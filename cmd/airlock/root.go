@@ -17,6 +17,7 @@ import (
 type globalOptions struct {
 	plainHTTP   []string
 	tls         []string
+	tokenRealms []string
 	caFile      string
 	format      string
 	verbose     bool
@@ -49,6 +50,7 @@ config.json and its credential helpers (docker login).`,
 	pf := root.PersistentFlags()
 	pf.StringSliceVar(&g.plainHTTP, "plain-http", nil, "reach this registry host over plain HTTP (repeatable)")
 	pf.StringSliceVar(&g.tls, "tls", nil, "reach this registry host over TLS even on loopback (repeatable)")
+	pf.StringSliceVar(&g.tokenRealms, "token-realm", nil, "trust this token service (HOST or HOST:PORT) on a loopback or private address with registry credentials, though not on the registry's own host and port (repeatable)")
 	pf.StringVar(&g.caFile, "ca-file", "", "PEM file of extra certificate authorities for registry TLS")
 	pf.StringVar(&g.format, "format", "text", "output format: text or json")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log each step to stderr")
@@ -96,10 +98,11 @@ func (g *globalOptions) logger() *slog.Logger {
 
 func (g *globalOptions) registries() (*mirror.Registries, error) {
 	return mirror.NewRegistries(mirror.RegistryOptions{
-		PlainHTTP: g.plainHTTP,
-		TLS:       g.tls,
-		CAFile:    g.caFile,
-		UserAgent: "airlock/" + version(),
+		PlainHTTP:   g.plainHTTP,
+		TLS:         g.tls,
+		TokenRealms: g.tokenRealms,
+		CAFile:      g.caFile,
+		UserAgent:   "airlock/" + version(),
 	})
 }
 
