@@ -68,48 +68,54 @@ func (t *Trust) checkLegacyKeylessSig(c *Check, payload, sig []byte, annotations
 		}
 	}
 	if len(signers) == 0 {
-		c.Reason = "keyless signature (Fulcio certificate), and the rule has no keyless signer"
+		c.Status, c.Reason = StatusUnknownSigner, "keyless signature (Fulcio certificate), and the rule has no keyless signer"
 		return
 	}
 	if t.TrustedRoot == nil {
-		c.Reason = "a keyless signature needs a Sigstore trusted root (trust.trustedRoot), and there is none"
+		c.Status, c.Reason = StatusRejected, "a keyless signature needs a Sigstore trusted root (trust.trustedRoot), and there is none"
 		return
 	}
 	lk, err := legacyKeylessBundle(payload, sig, annotations)
 	if err != nil {
-		c.Reason = err.Error()
+		c.invalid(err.Error())
 		return
 	}
-	v, err := sgverify.NewVerifier(t.TrustedRoot,
-		sgverify.WithSignedCertificateTimestamps(1), sgverify.WithTransparencyLog(1), sgverify.WithObserverTimestamps(1))
+	// The identity first: a certificate of an identity the rule does not allow is another signer's,
+	// whatever else is wrong with it; one the rule allows must verify in full.
+	sum, err := certificate.SummarizeCertificate(lk.leaf)
 	if err != nil {
-		c.Reason = err.Error()
+		c.invalid("unreadable certificate: " + err.Error())
 		return
 	}
-	var reasons []string
+	var a attempts
 	for _, s := range signers {
 		id, err := sgverify.NewShortCertificateIdentity(s.Issuer, s.IssuerRegExp, s.Subject, s.SubjectRegExp)
 		if err != nil {
-			reasons = append(reasons, fmt.Sprintf("%s: %v", s.Name, err))
+			a.add(s.Name, err)
+			continue
+		}
+		if err := id.Verify(sum); err != nil {
+			a.add(s.Name, notSigner("identity not allowed: the certificate is for %s", certIdentity(lk.leaf)))
+			continue
+		}
+		v, err := sgverify.NewVerifier(t.TrustedRoot,
+			sgverify.WithSignedCertificateTimestamps(1), sgverify.WithTransparencyLog(1), sgverify.WithObserverTimestamps(1))
+		if err != nil {
+			a.add(s.Name, err)
 			continue
 		}
 		_, err = v.Verify(lk.bundle, sgverify.NewPolicy(sgverify.WithArtifact(bytes.NewReader(payload)), sgverify.WithCertificateIdentity(id)))
-		var idErr *sgverify.ErrNoMatchingCertificateIdentity
-		switch {
-		case err == nil:
-			if signsSubject(c, payload) {
-				c.Valid, c.Signer, c.Reason = true, s.Name, ""
-			}
-			return
-		case errors.As(err, &idErr):
-			reasons = append(reasons, fmt.Sprintf("%s: identity not allowed: the certificate is for %s", s.Name, certIdentity(lk.leaf)))
-		default:
+		if err != nil {
 			// Everything but the identity is the same for every signer.
-			c.Reason = t.legacyKeylessReason(err, lk)
+			c.invalid(t.legacyKeylessReason(err, lk))
 			return
 		}
+		if signsSubject(c, payload) {
+			c.valid(s.Name, true)
+		}
+		return
 	}
-	c.Reason = strings.Join(reasons, "; ")
+	a.fail(c, "the rule has no keyless signer")
 }
 
 // legacyKeylessBundle converts a legacy keyless signature into a Sigstore bundle.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,7 +40,14 @@ type Rule struct {
 	Signers      []Signer
 	Require      Requirement
 	Attestations []string // full predicate type URIs (aliases expanded)
+	// RequireSignedReferrers lists referrer kinds (ReferrerKindsSignable) every referrer of which,
+	// attached to the image, must carry a valid signature by a signer of the rule.
+	RequireSignedReferrers []string
 }
+
+// ReferrerKindsSignable are the referrer kinds requireSignedReferrers accepts: the artifacts that are
+// not signatures or attestations themselves (those are signed by nature).
+var ReferrerKindsSignable = []string{"sbom", "other"}
 
 // Signer is a key or a keyless identity.
 type Signer struct {
@@ -49,6 +57,9 @@ type Signer struct {
 	IssuerRegExp  string // regular expression the whole issuer must match
 	Subject       string // exact certificate subject (SAN); "" when SubjectRegExp is used
 	SubjectRegExp string // regular expression the whole subject must match
+	// RequireTlog: a signature by this key counts only with a transparency log entry, verified
+	// against the trusted root. Keyless signatures always need one.
+	RequireTlog bool
 }
 
 // Keyless reports whether s is a keyless (Fulcio certificate) identity rather than a public key.
@@ -259,8 +270,8 @@ type policyParser struct {
 
 var (
 	polTopFields     = []string{"apiVersion", "kind", "rules"}
-	polRuleFields    = []string{"name", "match", "signers", "require", "attestations"}
-	polSignerFields  = []string{"key", "keyless"}
+	polRuleFields    = []string{"name", "match", "signers", "require", "attestations", "requireSignedReferrers"}
+	polSignerFields  = []string{"key", "keyless", "requireTlog"}
 	polKeylessFields = []string{"issuer", "issuerRegExp", "subject", "subjectRegExp"}
 )
 
@@ -318,6 +329,9 @@ func (p *policyParser) rule(n *yaml.Node, field string) (Rule, bool) {
 	if an, ok := f["attestations"]; ok && !yamlfile.IsNull(an) {
 		r.Attestations = p.attestations(an, field+".attestations")
 	}
+	if kn, ok := f["requireSignedReferrers"]; ok {
+		r.RequireSignedReferrers = p.referrerKinds(kn, field+".requireSignedReferrers")
+	}
 	return r, p.NumErrors() == before
 }
 
@@ -360,7 +374,7 @@ func (p *policyParser) signers(n *yaml.Node, field string) []Signer {
 			continue
 		}
 		key := s
-		key.Name = ""
+		key.Name, key.RequireTlog = "", false
 		if j, dup := seen[key]; dup {
 			p.Errorf(item, itemField, "same signer as %s[%d] (line %d): %s", field, j, items[j].Line, s.Name)
 			continue
@@ -379,6 +393,14 @@ func (p *policyParser) signer(n *yaml.Node, field string) (Signer, bool) {
 	}
 	kn, hasKey := f["key"]
 	ln, hasKeyless := f["keyless"]
+	requireTlog := false
+	if tn, ok := f["requireTlog"]; ok {
+		if tn.Kind != yaml.ScalarNode || tn.Tag != "!!bool" || tn.Decode(&requireTlog) != nil {
+			p.Errorf(tn, field+".requireTlog", "must be true or false, got %s", yamlfile.Describe(tn))
+		} else if hasKeyless && !hasKey && !requireTlog {
+			p.Errorf(tn, field+".requireTlog", "a keyless signature always needs a transparency log entry; false cannot turn that off: leave requireTlog out")
+		}
+	}
 	switch {
 	case hasKey && hasKeyless:
 		p.Errorf(n, field, "has both key and keyless; a signer is one or the other, list them as two signers")
@@ -391,7 +413,10 @@ func (p *policyParser) signer(n *yaml.Node, field string) (Signer, bool) {
 		if !ok {
 			return Signer{}, false
 		}
-		return Signer{Name: filepath.Base(path), Key: path}, true
+		if p.NumErrors() != before {
+			return Signer{}, false
+		}
+		return Signer{Name: filepath.Base(path), Key: path, RequireTlog: requireTlog}, true
 	}
 
 	field += ".keyless"
@@ -503,6 +528,47 @@ func (p *policyParser) attestations(n *yaml.Node, field string) []string {
 		}
 		seen[uri] = i
 		out = append(out, uri)
+	}
+	return out
+}
+
+// referrerKinds parses requireSignedReferrers: a non-empty list of ReferrerKindsSignable.
+func (p *policyParser) referrerKinds(n *yaml.Node, field string) []string {
+	want := strings.Join(ReferrerKindsSignable, " or ")
+	if n.Kind == yaml.SequenceNode && len(n.Content) == 0 {
+		p.Errorf(n, field, "empty list; leave requireSignedReferrers out to require none, or list %s", want)
+		return nil
+	}
+	if yamlfile.IsString(n) {
+		p.Errorf(n, field, "must be a list of referrer kinds, got %s; write it as [%s]", yamlfile.Describe(n), n.Value)
+		return nil
+	}
+	items, ok := p.NonEmptyList(n, field, "referrer kind")
+	if !ok {
+		return nil
+	}
+	var out []string
+	seen := make(map[string]int)
+	for i, item := range items {
+		itemField := fmt.Sprintf("%s[%d]", field, i)
+		s, ok := p.Str(item, itemField)
+		if !ok {
+			continue
+		}
+		switch {
+		case s == "signature" || s == "attestation":
+			p.Errorf(item, itemField, "%ss are signed by nature; list %s (require attestations with attestations:)", s, want)
+			continue
+		case !slices.Contains(ReferrerKindsSignable, s):
+			p.Errorf(item, itemField, "unknown referrer kind %q; use %s", s, want)
+			continue
+		}
+		if j, dup := seen[s]; dup {
+			p.Errorf(item, itemField, "same kind as %s[%d] (line %d): %s", field, j, items[j].Line, s)
+			continue
+		}
+		seen[s] = i
+		out = append(out, s)
 	}
 	return out
 }

@@ -1,12 +1,16 @@
 package verify
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	"airlock.dev/airlock/verify/internal/sigtest"
 )
 
 const polHeader = "apiVersion: airlock.dev/v1alpha1\nkind: Policy\n"
@@ -186,7 +190,7 @@ func TestParsePolicyErrors(t *testing.T) {
 		{"signer unknown field", polHeader + "rules:\n  - match: [a.io/b]\n    signers:\n      - kye: k.pub\n",
 			"policy.yaml:6: rules[0].signers[0].kye: unknown field; known fields: key, keyless"},
 		{"signer as a string", polHeader + "rules:\n  - match: [a.io/b]\n    signers: [k.pub]\n",
-			`policy.yaml:5: rules[0].signers[0]: must be a mapping with fields key, keyless, got string "k.pub"`},
+			`policy.yaml:5: rules[0].signers[0]: must be a mapping with fields key, keyless, requireTlog, got string "k.pub"`},
 		{"empty key path", polHeader + "rules:\n  - match: [a.io/b]\n    signers:\n      - key: ''\n",
 			"policy.yaml:6: rules[0].signers[0].key: empty path"},
 		{"key not a string", polHeader + "rules:\n  - match: [a.io/b]\n    signers:\n      - key: [k.pub]\n",
@@ -234,7 +238,7 @@ func TestParsePolicyErrors(t *testing.T) {
 		{"name not a string", polHeader + rule + "    name: [x]\n",
 			"policy.yaml:7: rules[0].name: must be a string, got a list"},
 		{"rule not a mapping", polHeader + "rules:\n  - a.io/b\n",
-			`policy.yaml:4: rules[0]: must be a mapping with fields name, match, signers, require, attestations, got string "a.io/b"`},
+			`policy.yaml:4: rules[0]: must be a mapping with fields name, match, signers, require, attestations, requireSignedReferrers, got string "a.io/b"`},
 		{"error in second rule", polHeader + rule + "  - match: [c.io/d]\n    signers: [{key: ''}]\n",
 			"policy.yaml:8: rules[1].signers[0].key: empty path"},
 		{"root not a mapping", "- rules\n",
@@ -245,6 +249,26 @@ func TestParsePolicyErrors(t *testing.T) {
 			"policy.yaml: file is empty; expected a Policy"},
 		{"only a comment", "# nothing\n",
 			"policy.yaml: file is empty; expected a Policy"},
+		{"requireTlog not a boolean", polHeader + rule + "        requireTlog: \"yes\"\n",
+			`policy.yaml:7: rules[0].signers[0].requireTlog: must be true or false, got string "yes"`},
+		{"requireTlog yes (a string in YAML 1.2)", polHeader + rule + "        requireTlog: yes\n",
+			`policy.yaml:7: rules[0].signers[0].requireTlog: must be true or false, got string "yes"`},
+		{"requireTlog false on a keyless signer", polHeader + "rules:\n  - match: [a.io/b]\n    signers:\n      - keyless: {issuer: i, subject: s}\n        requireTlog: false\n",
+			"policy.yaml:7: rules[0].signers[0].requireTlog: a keyless signature always needs a transparency log entry; false cannot turn that off: leave requireTlog out"},
+		{"requireTlog beside the signer", polHeader + rule + "    requireTlog: true\n",
+			"policy.yaml:7: rules[0].requireTlog: unknown field; known fields: name, match, signers, require, attestations, requireSignedReferrers"},
+		{"requireSignedReferrers a string", polHeader + rule + "    requireSignedReferrers: sbom\n",
+			`policy.yaml:7: rules[0].requireSignedReferrers: must be a list of referrer kinds, got string "sbom"; write it as [sbom]`},
+		{"requireSignedReferrers empty", polHeader + rule + "    requireSignedReferrers: []\n",
+			"policy.yaml:7: rules[0].requireSignedReferrers: empty list; leave requireSignedReferrers out to require none, or list sbom or other"},
+		{"requireSignedReferrers null", polHeader + rule + "    requireSignedReferrers:\n",
+			"policy.yaml:7: rules[0].requireSignedReferrers: must list at least one referrer kind"},
+		{"requireSignedReferrers signature", polHeader + rule + "    requireSignedReferrers: [signature]\n",
+			"policy.yaml:7: rules[0].requireSignedReferrers[0]: signatures are signed by nature; list sbom or other (require attestations with attestations:)"},
+		{"requireSignedReferrers unknown kind", polHeader + rule + "    requireSignedReferrers: [spdx]\n",
+			`policy.yaml:7: rules[0].requireSignedReferrers[0]: unknown referrer kind "spdx"; use sbom or other`},
+		{"requireSignedReferrers twice the same", polHeader + rule + "    requireSignedReferrers:\n      - sbom\n      - sbom\n",
+			"policy.yaml:9: rules[0].requireSignedReferrers[1]: same kind as rules[0].requireSignedReferrers[0] (line 8): sbom"},
 		{"invalid YAML", polHeader + rule + "    require: a: b\n",
 			"policy.yaml:7: invalid YAML: mapping values are not allowed in this context"},
 	}
@@ -328,8 +352,49 @@ func TestParsePolicyDefaultsAndPaths(t *testing.T) {
 	}
 }
 
+func TestParsePolicyTlogAndSignedReferrers(t *testing.T) {
+	yaml := polHeader + `rules:
+  - match: [a.io/b]
+    signers:
+      - key: /k/tlog.pub
+        requireTlog: true
+      - key: /k/offline.pub
+        requireTlog: false
+      - key: /k/default.pub
+      - keyless: {issuer: i, subject: s}
+        requireTlog: true
+    requireSignedReferrers: [sbom, other]
+  - match: [a.io/c]
+    signers: [{key: /k/tlog.pub}]
+`
+	pol, err := ParsePolicy("policy.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []bool
+	for _, s := range pol.Rules[0].Signers {
+		got = append(got, s.RequireTlog)
+	}
+	if want := []bool{true, false, false, false}; !reflect.DeepEqual(got, want) {
+		t.Errorf("RequireTlog = %v, want %v (keyless signers always need the log, whatever the field)", got, want)
+	}
+	if got := pol.Rules[0].RequireSignedReferrers; !reflect.DeepEqual(got, []string{"sbom", "other"}) {
+		t.Errorf("RequireSignedReferrers = %q", got)
+	}
+	if got := pol.Rules[1].RequireSignedReferrers; got != nil {
+		t.Errorf("default RequireSignedReferrers = %q, want none", got)
+	}
+	if _, err := ParsePolicy("policy.yaml", []byte(polHeader+"rules:\n  - match: [a.io/b]\n    signers:\n      - key: k.pub\n      - key: k.pub\n        requireTlog: true\n")); err == nil ||
+		!strings.Contains(err.Error(), "policy.yaml:7: rules[0].signers[1]: same signer as rules[0].signers[0] (line 6)") {
+		t.Errorf("the same key twice, once with requireTlog: %v", err)
+	}
+}
+
+// TestPredicateTypeAliases checks behaviour: a policy naming a cosign --type alias accepts an
+// attestation whose statement carries the full predicate type URI, and rejects one of another type.
+// The table is cosign v3's (cmd/cosign/cli/options/predicate.go).
 func TestPredicateTypeAliases(t *testing.T) {
-	want := map[string]string{
+	cosign := map[string]string{
 		"slsaprovenance":   "https://slsa.dev/provenance/v0.2",
 		"slsaprovenance02": "https://slsa.dev/provenance/v0.2",
 		"slsaprovenance1":  "https://slsa.dev/provenance/v1",
@@ -341,18 +406,30 @@ func TestPredicateTypeAliases(t *testing.T) {
 		"openvex":          "https://openvex.dev/ns",
 		"custom":           "https://cosign.sigstore.dev/attestation/v1",
 	}
-	if !reflect.DeepEqual(PredicateTypeAliases, want) {
-		t.Errorf("PredicateTypeAliases = %v, want %v", PredicateTypeAliases, want)
+	if len(PredicateTypeAliases) != len(cosign) {
+		t.Errorf("%d aliases, cosign has %d: test every alias", len(PredicateTypeAliases), len(cosign))
 	}
-	for alias, uri := range want {
-		yaml := polHeader + "rules:\n  - match: ['**']\n    signers: [{key: k.pub}]\n    attestations: [" + alias + "]\n"
+	key := sigtest.NewKey(t)
+	const another = "https://example.com/another-predicate/v1"
+	for alias, uri := range cosign {
+		yaml := polHeader + "rules:\n  - match: ['**']\n    signers: [{key: /keys/release.pub}]\n    attestations: [" + alias + "]\n"
 		pol, err := ParsePolicy("policy.yaml", []byte(yaml))
 		if err != nil {
 			t.Errorf("alias %s: %v", alias, err)
 			continue
 		}
-		if got := pol.Rules[0].Attestations; len(got) != 1 || got[0] != uri {
-			t.Errorf("alias %s expanded to %q, want %q", alias, got, uri)
+		for _, pt := range []string{uri, another} {
+			f := newFixture()
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, sigtest.Statement(indexDigest, pt, nil)), pt)
+			tr := keyTrust(t, key)
+			tr.Policy = pol
+			res := tr.Verify(context.Background(), f.img)
+			if wantPass := pt == uri; res.Passed != wantPass {
+				t.Errorf("policy attestations: [%s], attestation of %s: passed %v, want %v; failures %q", alias, pt, res.Passed, wantPass, res.Failures)
+			} else if !wantPass && !slices.Contains(res.Failures, "attestation "+uri+": none found") {
+				t.Errorf("policy attestations: [%s], attestation of %s: failures %q, want %q", alias, pt, res.Failures, "attestation "+uri+": none found")
+			}
 		}
 	}
 }

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sigstore/sigstore-go/pkg/root"
 
@@ -84,6 +86,86 @@ func keyTrust(t *testing.T, keys ...*sigtest.Key) *Trust {
 	return tr
 }
 
+// editBundle decodes bundle JSON, lets edit change it, and encodes it again.
+func editBundle(t *testing.T, b []byte, edit func(v map[string]any)) []byte {
+	t.Helper()
+	var v map[string]any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	edit(v)
+	out, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// flipSignature flips a bit of the DSSE signature of bundle JSON b.
+func flipSignature(t *testing.T, b []byte) []byte {
+	return editBundle(t, b, func(v map[string]any) {
+		sig := v["dsseEnvelope"].(map[string]any)["signatures"].([]any)[0].(map[string]any)
+		raw, _ := base64.StdEncoding.DecodeString(sig["sig"].(string))
+		raw[len(raw)-3] ^= 0x01
+		sig["sig"] = base64.StdEncoding.EncodeToString(raw)
+	})
+}
+
+// setHint sets (or, with "", removes) the key hint of bundle JSON b.
+func setHint(t *testing.T, b []byte, hint string) []byte {
+	return editBundle(t, b, func(v map[string]any) {
+		pk := v["verificationMaterial"].(map[string]any)["publicKey"].(map[string]any)
+		if hint == "" {
+			delete(pk, "hint")
+		} else {
+			pk["hint"] = hint
+		}
+	})
+}
+
+// flipEnvelopeSig flips a bit of the first signature of a legacy DSSE envelope.
+func flipEnvelopeSig(t *testing.T, env []byte) []byte {
+	var v map[string]any
+	if err := json.Unmarshal(env, &v); err != nil {
+		t.Fatal(err)
+	}
+	sig := v["signatures"].([]any)[0].(map[string]any)
+	raw, _ := base64.StdEncoding.DecodeString(sig["sig"].(string))
+	raw[len(raw)-3] ^= 0x01
+	sig["sig"] = base64.StdEncoding.EncodeToString(raw)
+	out, _ := json.Marshal(v)
+	return out
+}
+
+// legacyAtt attaches to subject a legacy .att manifest holding envelope, its layer annotated with
+// predicateType (which is not signed).
+func (f *fixture) legacyAtt(t *testing.T, subject digest.Digest, envelope []byte, predicateType string) {
+	m, _, layer := sigtest.LegacyAttManifest(t, envelope, predicateType)
+	f.attach(subject, m, layer)
+}
+
+// sbom attaches an SPDX SBOM artifact to subject and returns its manifest digest.
+func (f *fixture) sbom(t *testing.T, subject digest.Digest) digest.Digest {
+	doc := []byte(`{"spdxVersion":"SPDX-2.3","name":"app"}`)
+	m := ocispec.Manifest{
+		Versioned:    specs.Versioned{SchemaVersion: 2},
+		MediaType:    ocispec.MediaTypeImageManifest,
+		ArtifactType: "application/spdx+json",
+		Config:       ocispec.DescriptorEmptyJSON,
+		Layers:       []ocispec.Descriptor{{MediaType: "application/spdx+json", Digest: digest.FromBytes(doc), Size: int64(len(doc))}},
+		Subject:      &ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: subject, Size: 100},
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.attach(subject, b, doc)
+	if k := f.img.Referrers[len(f.img.Referrers)-1].Kind; k != referrers.KindSBOM {
+		t.Fatalf("fixture SBOM is of kind %s", k)
+	}
+	return digest.FromBytes(b)
+}
+
 func signStmt(d digest.Digest) []byte { return sigtest.Statement(d, CosignSignPredicateType, nil) }
 
 const (
@@ -99,6 +181,12 @@ func keylessPolicy(subject string, atts ...string) *Policy {
 	}}}
 }
 
+// keyPolicy is one rule for every repository: signed by release.pub, with the attestations atts.
+func keyPolicy(atts ...string) *Policy {
+	return &Policy{Path: "policy.yaml", Rules: []Rule{{Name: "keys", Match: []string{"**"}, Require: Requirement{Count: 1}, Attestations: atts,
+		Signers: []Signer{{Name: "release.pub", Key: "/keys/release.pub"}}}}}
+}
+
 func TestVerify(t *testing.T) {
 	key, other := sigtest.NewKey(t), sigtest.NewKey(t)
 	ss := sigtest.NewSigstore(t)
@@ -109,10 +197,6 @@ func TestVerify(t *testing.T) {
 	strangerRoot, err := root.NewTrustedRootFromJSON(sigtest.NewSigstore(t).TrustedRootJSON(t))
 	if err != nil {
 		t.Fatal(err)
-	}
-	keyPolicy := func(atts ...string) *Policy {
-		return &Policy{Path: "policy.yaml", Rules: []Rule{{Name: "keys", Match: []string{"**"}, Require: Requirement{Count: 1}, Attestations: atts,
-			Signers: []Signer{{Name: "release.pub", Key: "/keys/release.pub"}}}}}
 	}
 
 	cases := []struct {
@@ -129,10 +213,20 @@ func TestVerify(t *testing.T) {
 			f.bundle(t, indexDigest, sigtest.KeyBundle(t, other, signStmt(indexDigest)), CosignSignPredicateType)
 			return keyTrust(t, key)
 		}, false, "signed by a different key"},
+		// The key hint is not signed: with the trusted key's hint forged in, or no hint at all, only
+		// the cryptographic check can tell the other key's signature apart.
+		{"wrong key, hint forged to the trusted key's", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, setHint(t, sigtest.KeyBundle(t, other, signStmt(indexDigest)), key.Hint()), CosignSignPredicateType)
+			return keyTrust(t, key)
+		}, false, "the signature does not verify with this key, whose hint the bundle names: the bundle or its payload was altered"},
+		{"wrong key, no hint", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, setHint(t, sigtest.KeyBundle(t, other, signStmt(indexDigest)), ""), CosignSignPredicateType)
+			return keyTrust(t, key)
+		}, false, "the signature does not verify with this key: signed by another key, or altered (the bundle names no key hint)"},
 		{"signature over another digest", func(t *testing.T, f *fixture) *Trust {
 			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(digest.FromString("some other image"))), CosignSignPredicateType)
 			return keyTrust(t, key)
-		}, false, "digest"},
+		}, false, "the signature is valid, but it signs another digest, not " + indexDigest.String()},
 		{"tampered bundle", func(t *testing.T, f *fixture) *Trust {
 			b := sigtest.KeyBundle(t, key, signStmt(indexDigest))
 			var v map[string]any
@@ -185,6 +279,113 @@ func TestVerify(t *testing.T) {
 			tr.Policy = keyPolicy(slsa, spdx)
 			return tr
 		}, true, ""},
+		// Security finding: a message signature (cosign sign-blob over the index manifest) by the
+		// release key, relabelled as SLSA provenance by the referrer manifest's predicateType
+		// annotation, which nobody signed, must not satisfy an attestation requirement.
+		{"message signature relabelled as an attestation by the manifest annotation", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.MessageBundle(t, key, []byte("the index")), slsa)
+			tr := keyTrust(t, key)
+			tr.Policy = keyPolicy(slsa)
+			return tr
+		}, false, "relabelled: the referrer manifest's annotation says predicate type " + slsa + ", but what release.pub signed is a message signature"},
+		{"attestation relabelled to another predicate type by the manifest annotation", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, sigtest.Statement(indexDigest, spdx, nil)), slsa)
+			tr := keyTrust(t, key)
+			tr.Policy = keyPolicy(slsa)
+			return tr
+		}, false, "but what release.pub signed is an in-toto statement of predicate type " + spdx},
+		{"message signature over the index, unlabelled, is a signature", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, sigtest.MessageBundle(t, key, []byte("the index")), "")
+			return keyTrust(t, key)
+		}, true, ""},
+		{"bundle attestation with an invalid signature", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, flipSignature(t, sigtest.KeyBundle(t, key, sigtest.Statement(indexDigest, slsa, nil))), slsa)
+			tr := keyTrust(t, key)
+			tr.Policy = keyPolicy(slsa)
+			return tr
+		}, false, "attestation " + slsa + ": none valid"},
+		{"bundle attestation of another predicate type", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, sigtest.Statement(indexDigest, spdx, nil)), spdx)
+			tr := keyTrust(t, key)
+			tr.Policy = keyPolicy(slsa)
+			return tr
+		}, false, "attestation " + slsa + ": none found"},
+		{"bundle attestation of another subject", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, sigtest.Statement(amd64, slsa, nil)), slsa)
+			tr := keyTrust(t, key)
+			tr.Policy = keyPolicy(slsa)
+			return tr
+		}, false, "the signature is valid, but it signs another digest, not " + indexDigest.String()},
+		{"legacy .att by another key", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.legacyAtt(t, indexDigest, sigtest.LegacyAttestation(t, other, sigtest.Statement(indexDigest, spdx, nil)), spdx)
+			tr := keyTrust(t, key)
+			tr.Policy = keyPolicy(spdx)
+			return tr
+		}, false, "attestation " + spdx + ": none valid"},
+		{"legacy .att with an altered signature", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.legacyAtt(t, indexDigest, flipEnvelopeSig(t, sigtest.LegacyAttestation(t, key, sigtest.Statement(indexDigest, spdx, nil))), spdx)
+			tr := keyTrust(t, key)
+			tr.Policy = keyPolicy(spdx)
+			return tr
+		}, false, "release.pub: the DSSE signature does not verify with this key"},
+		{"legacy .att of another subject", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.legacyAtt(t, indexDigest, sigtest.LegacyAttestation(t, key, sigtest.Statement(amd64, spdx, nil)), spdx)
+			tr := keyTrust(t, key)
+			tr.Policy = keyPolicy(spdx)
+			return tr
+		}, false, "the attestation is valid but its subject is not " + indexDigest.String()},
+		{"legacy .att of another predicate type, annotated as the required one", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.legacyAtt(t, indexDigest, sigtest.LegacyAttestation(t, key, sigtest.Statement(indexDigest, slsa, nil)), spdx)
+			tr := keyTrust(t, key)
+			tr.Policy = keyPolicy(spdx)
+			return tr
+		}, false, "attestation " + spdx + ": none found"},
+		{"legacy .att whose payload is not in-toto", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.legacyAtt(t, indexDigest, sigtest.LegacyEnvelope(t, key, "text/plain", sigtest.Statement(indexDigest, spdx, nil)), spdx)
+			tr := keyTrust(t, key)
+			tr.Policy = keyPolicy(spdx)
+			return tr
+		}, false, "DSSE payload type text/plain is not an in-toto statement"},
+		{"requireTlog: key bundle without a tlog entry", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			tr := keyTrust(t, key)
+			tr.Policy = keyPolicy()
+			tr.Policy.Rules[0].Signers[0].RequireTlog = true
+			return tr
+		}, false, "release.pub: no transparency log entry, and the policy requires one for this signer (requireTlog: true)"},
+		{"requireTlog: key bundle with a tlog entry", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, ss.KeyBundleWithTlog(t, key, signStmt(indexDigest), time.Now()), CosignSignPredicateType)
+			tr := keyTrust(t, key)
+			tr.TrustedRoot = trustedRoot
+			tr.Policy = keyPolicy()
+			tr.Policy.Rules[0].Signers[0].RequireTlog = true
+			return tr
+		}, true, ""},
+		{"key bundle with a tlog entry of a log the trusted root does not know", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, ss.KeyBundleWithTlog(t, key, signStmt(indexDigest), time.Now()), CosignSignPredicateType)
+			tr := keyTrust(t, key)
+			tr.TrustedRoot = strangerRoot
+			return tr
+		}, false, "not enough verified log entries"},
+		{"requireTlog: legacy .sig", func(t *testing.T, f *fixture) *Trust {
+			payload, sig := sigtest.LegacySignature(t, key, "registry.example.com/team/app", indexDigest)
+			m, _, layer := sigtest.LegacySigManifest(t, payload, sig)
+			f.attach(indexDigest, m, layer)
+			tr := keyTrust(t, key)
+			tr.Policy = keyPolicy()
+			tr.Policy.Rules[0].Signers[0].RequireTlog = true
+			return tr
+		}, false, "a key-based legacy cosign .sig is checked without one"},
 		{"signature on one platform only", func(t *testing.T, f *fixture) *Trust {
 			f.bundle(t, amd64, sigtest.KeyBundle(t, key, signStmt(amd64)), CosignSignPredicateType)
 			return keyTrust(t, key)
@@ -201,7 +402,7 @@ func TestVerify(t *testing.T) {
 		{"keyless, identity not allowed by the policy", func(t *testing.T, f *fixture) *Trust {
 			f.bundle(t, indexDigest, ss.KeylessBundle(t, "mallory@example.com", issuer, signStmt(indexDigest), time.Now()), CosignSignPredicateType)
 			return &Trust{TrustedRoot: trustedRoot, Policy: keylessPolicy("release@example.com")}
-		}, false, "no matching CertificateIdentity"},
+		}, false, "identity not allowed: the certificate is for mallory@example.com"},
 		{"keyless, certificate not valid at the signing time", func(t *testing.T, f *fixture) *Trust {
 			f.bundle(t, indexDigest, ss.KeylessBundle(t, "release@example.com", issuer, signStmt(indexDigest), time.Now().Add(sigtest.LeafValidity+time.Hour)), CosignSignPredicateType)
 			return &Trust{TrustedRoot: trustedRoot, Policy: keylessPolicy("release@example.com")}
@@ -294,5 +495,144 @@ func TestVerify(t *testing.T) {
 				t.Errorf("no reason mentions %q:\n%s", c.reason, all)
 			}
 		})
+	}
+}
+
+// Signatures on referrers (a signature on an SBOM) are verified and reported in Result.Referrers;
+// an invalid one fails the image, an unknown signer does not, and a rule can require signed SBOMs.
+func TestReferrerSignatures(t *testing.T) {
+	key, other := sigtest.NewKey(t), sigtest.NewKey(t)
+	signed := func(t *testing.T, f *fixture) { // the image itself is signed
+		f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+	}
+	requireSigned := func(t *testing.T) *Trust {
+		tr := keyTrust(t, key)
+		tr.Policy = keyPolicy()
+		tr.Policy.Rules[0].RequireSignedReferrers = []string{"sbom"}
+		return tr
+	}
+	cases := []struct {
+		name   string
+		setup  func(t *testing.T, f *fixture) *Trust
+		pass   bool
+		status string // of the one check on the SBOM; "" for none
+		reason string // a failure must contain it; "" for none
+	}{
+		{"signed SBOM", func(t *testing.T, f *fixture) *Trust {
+			signed(t, f)
+			s := f.sbom(t, amd64)
+			f.bundle(t, s, sigtest.KeyBundle(t, key, signStmt(s)), CosignSignPredicateType)
+			return keyTrust(t, key)
+		}, true, StatusValid, ""},
+		{"tampered signature bundle on an SBOM", func(t *testing.T, f *fixture) *Trust {
+			signed(t, f)
+			s := f.sbom(t, indexDigest)
+			f.bundle(t, s, flipSignature(t, sigtest.KeyBundle(t, key, signStmt(s))), CosignSignPredicateType)
+			return keyTrust(t, key)
+		}, false, StatusInvalid, "invalid signature on sbom %.12s (referrer "},
+		{"signature on an SBOM over another digest", func(t *testing.T, f *fixture) *Trust {
+			signed(t, f)
+			s := f.sbom(t, indexDigest)
+			f.bundle(t, s, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			return keyTrust(t, key)
+		}, false, StatusInvalid, "it signs another digest, not sha256:%s"},
+		{"SBOM signed by an unknown key", func(t *testing.T, f *fixture) *Trust {
+			signed(t, f)
+			s := f.sbom(t, indexDigest)
+			f.bundle(t, s, sigtest.KeyBundle(t, other, signStmt(s)), CosignSignPredicateType)
+			return keyTrust(t, key)
+		}, true, StatusUnknownSigner, ""},
+		{"unsigned SBOM", func(t *testing.T, f *fixture) *Trust {
+			signed(t, f)
+			f.sbom(t, indexDigest)
+			return keyTrust(t, key)
+		}, true, "", ""},
+		{"unsigned SBOM, signed SBOMs required", func(t *testing.T, f *fixture) *Trust {
+			signed(t, f)
+			f.sbom(t, arm64)
+			return requireSigned(t)
+		}, false, "", "sbom %.12s (on linux/arm64): the rule requires signed sbom referrers, and it has no valid signature by [release.pub]; none found"},
+		{"SBOM signed by an unknown key, signed SBOMs required", func(t *testing.T, f *fixture) *Trust {
+			signed(t, f)
+			s := f.sbom(t, indexDigest)
+			f.bundle(t, s, sigtest.KeyBundle(t, other, signStmt(s)), CosignSignPredicateType)
+			return requireSigned(t)
+		}, false, StatusUnknownSigner, "no valid signature by [release.pub]; found only: unknown-signer"},
+		{"signed SBOM, signed SBOMs required", func(t *testing.T, f *fixture) *Trust {
+			signed(t, f)
+			s := f.sbom(t, indexDigest)
+			f.bundle(t, s, sigtest.KeyBundle(t, key, signStmt(s)), CosignSignPredicateType)
+			return requireSigned(t)
+		}, true, StatusValid, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture()
+			tr := c.setup(t, f)
+			res := tr.Verify(context.Background(), f.img)
+			var sbom Referrer
+			for _, r := range f.img.Referrers {
+				if r.Kind == referrers.KindSBOM {
+					sbom = r
+				}
+			}
+			if res.Passed != c.pass {
+				t.Fatalf("passed = %v, want %v; failures %q; referrer checks %+v", res.Passed, c.pass, res.Failures, res.Referrers)
+			}
+			if len(res.Signatures) != 1 || !res.Signatures[0].Valid {
+				t.Errorf("image signatures = %+v, want the one valid (a signature on the SBOM is not one)", res.Signatures)
+			}
+			if c.status == "" {
+				if len(res.Referrers) != 0 {
+					t.Errorf("referrer checks = %+v, want none", res.Referrers)
+				}
+			} else {
+				if len(res.Referrers) != 1 {
+					t.Fatalf("referrer checks = %+v, want one", res.Referrers)
+				}
+				ch := res.Referrers[0]
+				if ch.Status != c.status || ch.Valid != (c.status == StatusValid) || ch.Subject != sbom.Digest ||
+					ch.SubjectKind != referrers.KindSBOM || ch.Covers != "sbom "+sbom.Digest.Encoded()[:12] {
+					t.Errorf("referrer check = %+v, want status %s on sbom %s", ch, c.status, sbom.Digest)
+				}
+				if c.status == StatusValid && ch.Signer != "release.pub" {
+					t.Errorf("signer = %q, want release.pub", ch.Signer)
+				}
+			}
+			if c.reason == "" {
+				return
+			}
+			want := c.reason
+			if strings.Contains(want, "%") {
+				want = fmt.Sprintf(want, sbom.Digest.Encoded())
+			}
+			if all := strings.Join(res.Failures, "\n"); !strings.Contains(all, want) {
+				t.Errorf("no failure mentions %q:\n%s", want, all)
+			}
+		})
+	}
+}
+
+// A valid check says whether it had a transparency log entry.
+func TestCheckReportsTlog(t *testing.T) {
+	key := sigtest.NewKey(t)
+	ss := sigtest.NewSigstore(t)
+	trustedRoot, err := root.NewTrustedRootFromJSON(ss.TrustedRootJSON(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, withTlog := range []bool{false, true} {
+		f := newFixture()
+		b := sigtest.KeyBundle(t, key, signStmt(indexDigest))
+		if withTlog {
+			b = ss.KeyBundleWithTlog(t, key, signStmt(indexDigest), time.Now())
+		}
+		f.bundle(t, indexDigest, b, CosignSignPredicateType)
+		tr := keyTrust(t, key)
+		tr.TrustedRoot = trustedRoot
+		res := tr.Verify(context.Background(), f.img)
+		if !res.Passed || len(res.Signatures) != 1 || res.Signatures[0].Tlog != withTlog || res.Signatures[0].Status != StatusValid {
+			t.Errorf("with tlog %v: passed %v, checks %+v, want one valid check with tlog %v", withTlog, res.Passed, res.Signatures, withTlog)
+		}
 	}
 }

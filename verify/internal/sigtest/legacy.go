@@ -78,12 +78,19 @@ func pae(payloadType string, payload []byte) []byte {
 // as cosign attest writes it into a .att layer.
 func LegacyAttestation(t testing.TB, k *Key, statement []byte) []byte {
 	t.Helper()
-	sig, err := k.sign(pae(InTotoPayloadType, statement))
+	return LegacyEnvelope(t, k, InTotoPayloadType, statement)
+}
+
+// LegacyEnvelope returns the DSSE envelope JSON of payload with payloadType,
+// signed by k.
+func LegacyEnvelope(t testing.TB, k *Key, payloadType string, statement []byte) []byte {
+	t.Helper()
+	sig, err := k.sign(pae(payloadType, statement))
 	if err != nil {
 		t.Fatalf("sigtest: signing envelope: %v", err)
 	}
 	return marshal(t, dsseEnvelope{
-		PayloadType: InTotoPayloadType,
+		PayloadType: payloadType,
 		Payload:     base64.StdEncoding.EncodeToString(statement),
 		Signatures:  []dsseSignature{{KeyID: "", Sig: base64.StdEncoding.EncodeToString(sig)}},
 	})

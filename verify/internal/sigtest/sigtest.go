@@ -193,3 +193,20 @@ func marshal(t testing.TB, v any) []byte {
 	}
 	return b
 }
+
+// MessageBundle returns a bundle JSON holding a message signature over data
+// (no DSSE envelope, no in-toto statement), signed by k, no tlog, with the
+// key hint: what "cosign sign-blob --bundle" makes. Its message digest is
+// sha256(data), so it verifies against the artifact digest of data.
+func MessageBundle(t testing.TB, k *Key, data []byte) []byte {
+	t.Helper()
+	pb, err := sign.Bundle(&sign.PlainData{Data: data}, keypair{k}, sign.BundleOptions{})
+	if err != nil {
+		t.Fatalf("sigtest: signing message bundle: %v", err)
+	}
+	b, err := protojson.Marshal(pb)
+	if err != nil {
+		t.Fatalf("sigtest: marshalling bundle: %v", err)
+	}
+	return b
+}
