@@ -208,9 +208,11 @@ printf '{"ServerURL":"%%s","Username":"%s","Secret":"%s"}\n' "$server"
 }
 
 // tokenRegistry is a distribution registry on https://127.0.0.1:P whose token service is at
-// https://127.0.0.2:Q/token: same machine, another host name.
+// https://127.0.0.2:Q/token (realm): same machine, another host name, so airlock sends it the
+// registry's credentials only when told --token-realm 127.0.0.2:Q.
 type tokenRegistry struct {
 	host, pass string
+	realm      string // host:port of the token service
 	tls        registries.TLSFiles
 	tokens     *tokenserver.Server
 	digest     digest.Digest
@@ -256,7 +258,7 @@ func startTokenRegistry(ctx context.Context, t *testing.T) tokenRegistry {
 	}
 	repo.Client = bearerClient{client: &http.Client{Transport: files.ClientTransport()}, token: tok}
 	d := pushSmallImage(ctx, t, repo)
-	return tokenRegistry{host: host, pass: pass, tls: files, tokens: tokens, digest: d}
+	return tokenRegistry{host: host, pass: pass, realm: realmAddr, tls: files, tokens: tokens, digest: d}
 }
 
 func TestTokenRealmOnAnotherLoopbackHost(t *testing.T) {
@@ -273,8 +275,28 @@ func TestTokenRealmOnAnotherLoopbackHost(t *testing.T) {
 
 	work := t.TempDir()
 	set := writeImageSet(t, work, fmt.Sprintf("images:\n  - ref: %s/team/app:v1\n", reg.host))
-	flags := []string{"--tls", reg.host, "--ca-file", reg.tls.CA}
-	t.Run("airlock saves through the realm of the registry it was named", func(t *testing.T) {
+	tlsFlags := []string{"--tls", reg.host, "--ca-file", reg.tls.CA}
+	flags := append([]string{"--token-realm", reg.realm}, tlsFlags...)
+	t.Run("without --token-realm the credentials stay home and the error names the flag", func(t *testing.T) {
+		before := reg.tokens.Requests()
+		env := []string{"DOCKER_CONFIG=" + loginConfig(t, reg.host, authUser, reg.pass)}
+		res := runEnv(ctx, t, env, append([]string{"save", "-c", set, "-o", filepath.Join(work, "unnamed")}, tlsFlags...)...)
+		t.Logf("exit %d, stderr:\n%s", res.code, res.stderr)
+		if res.code != 2 {
+			t.Errorf("exit %d, want 2", res.code)
+		}
+		for _, want := range []string{reg.host, reg.realm, "--token-realm " + reg.realm} {
+			if !strings.Contains(res.stderr, want) {
+				t.Errorf("stderr does not name %q:\n%s", want, res.stderr)
+			}
+		}
+		if n := reg.tokens.Requests() - before; n != 0 {
+			t.Errorf("the token service, never named, was asked %d times", n)
+		}
+		record("auth and TLS", "bearer token service on another loopback host, not named with --token-realm",
+			"refused, exit 2: no credentials sent to it; the error names the realm, the registry and --token-realm HOST:PORT")
+	})
+	t.Run("airlock saves through the realm named with --token-realm", func(t *testing.T) {
 		before := reg.tokens.Requests()
 		out := filepath.Join(work, "ok")
 		env := []string{"DOCKER_CONFIG=" + loginConfig(t, reg.host, authUser, reg.pass)}
@@ -283,7 +305,7 @@ func TestTokenRealmOnAnotherLoopbackHost(t *testing.T) {
 		if n := reg.tokens.Requests() - before; n == 0 {
 			t.Errorf("the token service was never asked")
 		}
-		record("auth and TLS", "bearer token service on another loopback host (oras-go alone refuses the realm)", "survived: the realm of the named registry is forwarded through a guarded marker URL; link-local, CGNAT and TLS-downgrade realms stay refused")
+		record("auth and TLS", "bearer token service on another loopback host (oras-go alone refuses the realm)", "survived with --token-realm HOST:PORT: the named realm is forwarded through a signed marker URL, without proxy, to the addresses checked; cloud metadata realms stay refused even when named")
 	})
 	t.Run("a wrong password fails with exit 2 and says to log in", func(t *testing.T) {
 		env := []string{"DOCKER_CONFIG=" + loginConfig(t, reg.host, authUser, "wrong")}
@@ -326,14 +348,15 @@ func TestAuthSecretsNeverLeak(t *testing.T) {
 	for _, tc := range []struct {
 		name, host, pass, ca string
 		tokens               *tokenserver.Server
+		extra                []string
 	}{
-		{"basic", basic.host, basic.pass, basic.tls.CA, nil},
-		{"token", token.host, token.pass, token.tls.CA, token.tokens},
+		{"basic", basic.host, basic.pass, basic.tls.CA, nil, nil},
+		{"token", token.host, token.pass, token.tls.CA, token.tokens, []string{"--token-realm", token.realm}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			work := t.TempDir()
 			set := writeImageSet(t, work, fmt.Sprintf("images:\n  - ref: %s/team/app:v1\n", tc.host))
-			flags := []string{"-v", "--format", "json", "--tls", tc.host, "--ca-file", tc.ca}
+			flags := append([]string{"-v", "--format", "json", "--tls", tc.host, "--ca-file", tc.ca}, tc.extra...)
 			good := []string{"DOCKER_CONFIG=" + loginConfig(t, tc.host, authUser, tc.pass)}
 			// A wrong password that shares the real one's prefix, so a leak of either shows.
 			wrong := tc.pass + "-wrong"
