@@ -31,11 +31,12 @@ type Reader struct {
 	fsys    fs.FS
 	closers []io.Closer
 
-	// checked records blobs already hashed and found right (HashBlobs); Fetch then reads them
-	// without hashing them a second time. The registry checks each upload's digest as well.
-	checkedMu      sync.Mutex
-	checked        map[digest.Digest]bool
-	volumesChecked bool
+	// checked records blobs this Reader already hashed whole and found right (HashBlobs,
+	// VerifyContents, or a Fetch read to its end); Fetch then reads them without hashing them a
+	// second time, checking only their size. Everything else Fetch serves is hashed as it streams,
+	// from a directory and from tar volumes alike: the volume list proves nothing about a blob.
+	checkedMu sync.Mutex
+	checked   map[digest.Digest]bool
 }
 
 // markChecked records that the blobs ds were hashed and matched their names.
@@ -51,9 +52,6 @@ func (r *Reader) markChecked(ds []digest.Digest) {
 }
 
 func (r *Reader) isChecked(d digest.Digest) bool {
-	if r.volumesChecked {
-		return true
-	}
 	r.checkedMu.Lock()
 	defer r.checkedMu.Unlock()
 	return r.checked[d]
@@ -61,6 +59,12 @@ func (r *Reader) isChecked(d digest.Digest) bool {
 
 // Open opens the archive at p: a layout directory, NAME.tar, or NAME.tar.000 (the first volume). Tar
 // volumes are checked against NAME.tar.sha256 before anything in them is read, then read in place.
+// The volume list is only an early check for accidental damage (a bad or incomplete copy): it
+// travels with the volumes, so whoever rewrote them could rewrite it too. Blobs are hashed against
+// their own digests when they are read (Fetch) or verified (VerifyContents, HashBlobs).
+//
+// A directory is read through os.Root: only regular files inside it are served; a symbolic link,
+// FIFO or device in place of index.json or a blob is refused with a *CheckError that names it.
 func Open(ctx context.Context, p string) (*Reader, error) {
 	fi, err := os.Stat(p)
 	if err != nil {
@@ -71,7 +75,12 @@ func Open(ctx context.Context, p string) (*Reader, error) {
 	}
 	r := &Reader{Path: p}
 	if fi != nil && fi.IsDir() {
-		r.fsys = os.DirFS(p)
+		d, err := openDirFS(p)
+		if err != nil {
+			return nil, fmt.Errorf("open archive: %w", err)
+		}
+		r.fsys = d
+		r.closers = append(r.closers, d)
 	} else {
 		base := BaseName(p)
 		vols, err := readVolumeList(base)
@@ -96,9 +105,6 @@ func Open(ctx context.Context, p string) (*Reader, error) {
 			r.closers = append(r.closers, f)
 		}
 		r.Volumes = vols
-		// Every byte of the volumes was just hashed against the volume list, which was written when
-		// each blob had been checked against its digest: reading the blobs need not hash them again.
-		r.volumesChecked = true
 		tfs, err := newTarFS(newMultiReaderAt(ras))
 		if err != nil {
 			r.Close()
@@ -106,11 +112,14 @@ func Open(ctx context.Context, p string) (*Reader, error) {
 		}
 		r.fsys = tfs
 	}
-	if fi, err := fs.Stat(r.fsys, ocispec.ImageIndexFile); err == nil && fi.Size() > maxIndexSize {
+	if fi, err := fs.Stat(r.fsys, ocispec.ImageIndexFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		r.Close()
+		return nil, err
+	} else if err == nil && fi.Size() > maxIndexSize {
 		r.Close()
 		return nil, fmt.Errorf("%s: index.json is %d bytes, over the %d-byte limit: refused; the archive is damaged or was altered", p, fi.Size(), maxIndexSize)
 	}
-	b, err := fs.ReadFile(r.fsys, ocispec.ImageIndexFile)
+	b, err := readLimited(r.fsys, ocispec.ImageIndexFile, maxIndexSize)
 	if err != nil {
 		r.Close()
 		if errors.Is(err, fs.ErrNotExist) {
@@ -157,7 +166,7 @@ func (r *Reader) Fetch(_ context.Context, desc ocispec.Descriptor) (io.ReadClose
 	return &verifyingReader{f: f, desc: desc, v: desc.Digest.Verifier(), verified: func() { r.markChecked([]digest.Digest{desc.Digest}) }}, nil
 }
 
-// sizedReader reads a blob already hashed by HashBlobs, checking only its size.
+// sizedReader reads a blob already hashed whole by this Reader, checking only its size.
 type sizedReader struct {
 	f    fs.File
 	desc ocispec.Descriptor
@@ -167,8 +176,8 @@ type sizedReader struct {
 func (r *sizedReader) Read(p []byte) (int, error) {
 	n, err := r.f.Read(p)
 	r.n += int64(n)
-	if err == io.EOF && r.n != r.desc.Size {
-		return n, fmt.Errorf("blob %s: %d bytes, the descriptor says %d: the archive changed while it was read", r.desc.Digest, r.n, r.desc.Size)
+	if r.n > r.desc.Size || (err == io.EOF && r.n != r.desc.Size) {
+		return n, &CheckError{Msg: fmt.Sprintf("blob %s: %d bytes or more, the descriptor says %d: the archive changed while it was read; %s", r.desc.Digest, r.n, r.desc.Size, damaged), Digest: r.desc.Digest}
 	}
 	return n, err
 }
@@ -220,28 +229,37 @@ type verifyingReader struct {
 	desc ocispec.Descriptor
 	v    digest.Verifier
 	n    int64
+	done bool
 	// verified is called once the whole blob was read and matched its digest.
 	verified func()
 }
 
+// Read hashes what it reads. When the blob is complete it checks the digest before handing out the
+// last bytes: on a mismatch those bytes are withheld, so a consumer streaming the blob elsewhere (an
+// upload to a registry) never sends the whole of it.
 func (r *verifyingReader) Read(p []byte) (int, error) {
+	if r.done {
+		return 0, io.EOF
+	}
 	n, err := r.f.Read(p)
+	if r.n+int64(n) > r.desc.Size {
+		return 0, &CheckError{Msg: fmt.Sprintf("blob %s: more than the %d bytes its descriptor says: %s", r.desc.Digest, r.desc.Size, damaged), Digest: r.desc.Digest}
+	}
 	r.n += int64(n)
 	r.v.Write(p[:n])
-	if r.n > r.desc.Size {
-		return n, fmt.Errorf("blob %s: more than the %d bytes its descriptor says: the archive is damaged", r.desc.Digest, r.desc.Size)
-	}
-	if err == io.EOF {
-		if r.n != r.desc.Size {
-			return n, fmt.Errorf("blob %s: %d bytes, the descriptor says %d: the archive is damaged", r.desc.Digest, r.n, r.desc.Size)
-		}
+	if r.n == r.desc.Size {
+		r.done = true
 		if !r.v.Verified() {
-			return n, &DigestMismatchError{Expected: r.desc.Digest}
+			return 0, &DigestMismatchError{Expected: r.desc.Digest}
 		}
 		if r.verified != nil {
 			r.verified()
 			r.verified = nil
 		}
+		return n, nil
+	}
+	if err == io.EOF {
+		return n, &CheckError{Msg: fmt.Sprintf("blob %s: %d bytes, the descriptor says %d: %s", r.desc.Digest, r.n, r.desc.Size, damaged), Digest: r.desc.Digest}
 	}
 	return n, err
 }
