@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2/registry/remote"
 
+	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/referrers"
 )
@@ -149,6 +150,17 @@ type publishing struct {
 	tags    atomic.Int64
 	indexes atomic.Int64
 	checked atomic.Int64
+
+	// altered is the first blob read from an archive that did not match its digest as it streamed
+	// (archive.Reader hashes what it serves); stopBlobs then ends every upload, and the run stops
+	// before any manifest or tag is pushed, for every image.
+	altered   atomic.Pointer[alteredBlob]
+	stopBlobs context.CancelFunc
+}
+
+type alteredBlob struct {
+	desc ocispec.Descriptor
+	err  error
 }
 
 type probeResult struct {
@@ -211,6 +223,14 @@ func Publish(ctx context.Context, plans []*ImagePlan, regs *Registries, opts Pub
 	}
 
 	failedBlobs := p.pushBlobs(ctx, plans)
+	if err := p.alteredErr(plans); err != nil {
+		for i := range p.report.Images {
+			p.report.Images[i].Status, p.report.Images[i].Error = "failed", "not loaded: "+err.Error()
+		}
+		p.report.Blobs, p.report.Manifests = p.counts.blobs, p.counts.manifests
+		p.report.Seconds = time.Since(start).Seconds()
+		return p.report, err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Concurrency)
 	for i, plan := range plans {
@@ -338,6 +358,8 @@ type blobJob struct {
 // pushBlobs pushes every blob of every plan to its target repository, skipping those there and
 // mounting those this run already pushed into another repository of the same registry.
 func (p *publishing) pushBlobs(ctx context.Context, plans []*ImagePlan) *failedSet {
+	ctx, p.stopBlobs = context.WithCancel(ctx)
+	defer p.stopBlobs()
 	failed := &failedSet{m: map[string]error{}}
 	var jobs []blobJob
 	seen := map[string]bool{}
@@ -406,6 +428,10 @@ func (p *publishing) pushBlobs(ctx context.Context, plans []*ImagePlan) *failedS
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
+			if err := ctx.Err(); err != nil {
+				failed.add(j.repoName, j.desc.Digest, err) // the run was stopped
+				return
+			}
 			if err := p.pushBlob(ctx, j); err != nil {
 				failed.add(j.repoName, j.desc.Digest, err)
 				p.count(func(c *Counts) { c.Failed++ }, true)
@@ -447,7 +473,7 @@ func (p *publishing) pushBlob(ctx context.Context, j blobJob) error {
 		if err != nil {
 			return nil, err
 		}
-		var r io.Reader = &kickReader{r: rc, kick: kick}
+		var r io.Reader = &kickReader{r: &alteredReader{r: rc, job: j, p: p}, kick: kick}
 		if p.opts.Progress != nil {
 			r = &progressReader{r: r, p: p.opts.Progress}
 		}
@@ -513,6 +539,58 @@ func (p *publishing) pushBlob(ctx context.Context, j blobJob) error {
 		p.count(func(c *Counts) { c.Pushed++; c.BytesPushed += j.desc.Size }, true)
 	}
 	return err
+}
+
+// alteredReader watches a blob as it is read from the source: content that does not match its
+// digest, as an archive reports it (archive.DigestMismatchError, archive.CheckError), stops the
+// whole run. The archive reader withholds the last bytes of such a blob, so its upload never
+// completes either.
+type alteredReader struct {
+	r   io.Reader
+	job blobJob
+	p   *publishing
+}
+
+func (a *alteredReader) Read(b []byte) (int, error) {
+	n, err := a.r.Read(b)
+	if err != nil && err != io.EOF {
+		var dm *archive.DigestMismatchError
+		var ce *archive.CheckError
+		if errors.As(err, &dm) || errors.As(err, &ce) {
+			if a.p.altered.CompareAndSwap(nil, &alteredBlob{desc: a.job.desc, err: err}) {
+				a.p.log.Error("blob does not match its digest: stopping", "digest", a.job.desc.Digest, "err", err)
+			}
+			a.p.stopBlobs()
+		}
+	}
+	return n, err
+}
+
+// alteredErr reports the blob that stopped the run, with the images it belongs to, as an
+// *archive.CheckError; nil if none did.
+func (p *publishing) alteredErr(plans []*ImagePlan) error {
+	a := p.altered.Load()
+	if a == nil {
+		return nil
+	}
+	var images []string
+	for _, plan := range plans {
+	nodes:
+		for _, n := range plan.Nodes() {
+			for _, b := range n.Blobs {
+				if b.Digest == a.desc.Digest {
+					images = append(images, plan.Source)
+					break nodes
+				}
+			}
+		}
+	}
+	return &archive.CheckError{
+		Msg: fmt.Sprintf("blob %s (of %s) does not match its digest as it is read from the archive (%v): the archive was altered or damaged after it was written; nothing was tagged and no manifest was pushed; copy the archive again from the connected side",
+			a.desc.Digest, strings.Join(images, ", "), a.err),
+		Digest: a.desc.Digest,
+		Images: images,
+	}
 }
 
 func (p *publishing) count(f func(*Counts), blobs bool) {

@@ -1,9 +1,31 @@
 package mirror
 
 import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
 )
 
@@ -54,5 +76,157 @@ func TestCheckCollisions(t *testing.T) {
 	err := checkCollisions([]ImageReport{a, b})
 	if err == nil || !strings.Contains(err.Error(), "--keep-host") || !strings.Contains(err.Error(), "b.example.com/team/app:v1") {
 		t.Errorf("collision: %v", err)
+	}
+}
+
+// TestPublishStopsOnAlteredBlob loads tar volumes in which one byte of a layer was flipped and whose
+// volume list was written again to match (as whoever altered them would): the archive opens, the
+// layer is caught as it streams to the registry, and the whole run stops with the digest named
+// before any manifest or tag is pushed, for the intact image in another repository too.
+func TestPublishStopsOnAlteredBlob(t *testing.T) {
+	ctx := context.Background()
+	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+
+	dir := t.TempDir()
+	layoutDir := filepath.Join(dir, "layout")
+	l, err := archive.CreateLayout(layoutDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := func(mt string, b []byte) ocispec.Descriptor {
+		d := ocispec.Descriptor{MediaType: mt, Digest: digest.FromBytes(b), Size: int64(len(b))}
+		if err := l.PushBytes(ctx, d, b); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	cat := &archive.Catalog{Tool: archive.Tool{Name: "airlock", Version: "test"}, Created: time.Now().UTC()}
+	layers := map[string][]byte{}
+	for _, src := range []string{"registry.example.com/team/app:1", "registry.example.com/team/other:1"} {
+		layer := make([]byte, 200_000)
+		rand.Read(layer)
+		ld := push(ocispec.MediaTypeImageLayer, layer)
+		cd := push(ocispec.MediaTypeImageConfig, []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers"}}`))
+		mb, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: []ocispec.Descriptor{ld}})
+		md := push(ocispec.MediaTypeImageManifest, mb)
+		e := md
+		e.Annotations = map[string]string{ocispec.AnnotationRefName: src}
+		l.AddEntry(e)
+		repo, tag, _ := strings.Cut(src, ":")
+		cat.Images = append(cat.Images, archive.Image{Source: src, Repository: repo, Tag: tag, Digest: md.Digest, MediaType: md.MediaType, Size: md.Size})
+		cat.Contents = append(cat.Contents, ld.Digest, cd.Digest, md.Digest)
+		layers[src] = layer
+	}
+	cat.Contents = mergeDigests(cat.Contents, nil)
+	if _, err := l.WriteCatalog(ctx, cat); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(dir, "a.tar")
+	vols, err := archive.WriteTar(ctx, layoutDir, base, 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := digest.FromBytes(layers["registry.example.com/team/app:1"])
+	rewriteVolumes(t, dir, vols, func(stream []byte) {
+		at := bytes.Index(stream, layers["registry.example.com/team/app:1"])
+		if at < 0 {
+			t.Fatal("layer not found in the tar stream")
+		}
+		stream[at+150_000] ^= 1
+	})
+
+	r, err := archive.Open(ctx, base+".000")
+	if err != nil {
+		t.Fatalf("the rewritten volumes match their rewritten list, yet Open refused them: %v", err)
+	}
+	defer r.Close()
+	rcat, _, err := r.Catalog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := archive.Check(r, rcat); err != nil {
+		t.Fatal(err)
+	}
+	plans, err := PlansFromArchive(ctx, r, rcat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	regs, err := NewRegistries(RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Publish(ctx, plans, regs, PublishOptions{To: host + "/mirror", Concurrency: 1, Retry: Retry{Attempts: 2, Base: time.Millisecond, Max: time.Millisecond}})
+	var ce *archive.CheckError
+	if !errors.As(err, &ce) || ce.Digest != bad || !strings.Contains(err.Error(), bad.String()) || !strings.Contains(err.Error(), "altered") {
+		t.Fatalf("got %v, want an *archive.CheckError naming %s and saying the archive was altered", err, bad)
+	}
+	if !slices.Contains(ce.Images, "registry.example.com/team/app:1") {
+		t.Errorf("the error names images %v, want registry.example.com/team/app:1", ce.Images)
+	}
+	if rep == nil || !rep.Failed() || rep.Manifests.Pushed != 0 || rep.Tags != 0 {
+		t.Errorf("report: %+v", rep)
+	}
+	for _, repo := range []string{"team/app", "team/other"} {
+		for _, tag := range []string{"1"} {
+			resp, err := http.Head(srv.URL + "/v2/mirror/" + repo + "/manifests/" + tag)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNotFound {
+				t.Errorf("%s:%s is on the registry (status %d) after the run stopped", repo, tag, resp.StatusCode)
+			}
+		}
+		for _, img := range rcat.Images {
+			resp, err := http.Head(srv.URL + "/v2/mirror/" + repo + "/manifests/" + img.Digest.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNotFound {
+				t.Errorf("manifest %s is in %s after the run stopped", img.Digest, repo)
+			}
+		}
+	}
+	resp, err := http.Head(srv.URL + "/v2/mirror/team/app/blobs/" + bad.String())
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("the altered blob %s was accepted by the registry", bad)
+		}
+	}
+}
+
+// rewriteVolumes edits the stream the volumes form and writes it back with a matching volume list.
+func rewriteVolumes(t *testing.T, dir string, vols []archive.Volume, edit func([]byte)) {
+	t.Helper()
+	var stream []byte
+	for _, v := range vols {
+		b, err := os.ReadFile(filepath.Join(dir, v.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream = append(stream, b...)
+	}
+	edit(stream)
+	var list strings.Builder
+	off := 0
+	for _, v := range vols {
+		part := stream[off : off+int(v.Size)]
+		off += int(v.Size)
+		if err := os.WriteFile(filepath.Join(dir, v.Name), part, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(part)
+		fmt.Fprintf(&list, "%s  %s\n", hex.EncodeToString(sum[:]), v.Name)
+	}
+	base := strings.TrimSuffix(filepath.Join(dir, vols[0].Name), ".000")
+	if err := os.WriteFile(base+archive.ChecksumSuffix, []byte(list.String()), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
