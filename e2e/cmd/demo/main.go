@@ -146,6 +146,15 @@ func run(ctx context.Context, airlockArg, workArg string) error {
 	}
 	fmt.Printf("cosign key pair: %s (password %q)\n", filepath.Dir(pubKey), seed.KeyPassword)
 
+	// The key that signs archives: made by the real cosign CLI, its public half pinned at the site.
+	c := &seed.Cosign{Path: cosign, Home: filepath.Join(work, "cosign-home")}
+	transferKey, transferPub, err := c.GenerateKeyPair(ctx, filepath.Join(work, "transfer"))
+	if err != nil {
+		return fail("cosign generate-key-pair (archive key)", err)
+	}
+	fmt.Printf("archive signing key pair (cosign generate-key-pair): %s, %s\n", transferKey, transferPub)
+	os.Setenv("COSIGN_PASSWORD", seed.KeyPassword) // cosign's own way to give the key's password
+
 	heading(3, "writing the ImageSet")
 	imageset := filepath.Join(work, "imageset.yaml")
 	keyRel, err := filepath.Rel(work, pubKey)
@@ -158,12 +167,12 @@ func run(ctx context.Context, airlockArg, workArg string) error {
 	}
 	fmt.Printf("%s:\n%s", imageset, indent(body, "    "))
 
-	heading(4, "airlock save into a directory")
+	heading(4, "airlock save into a directory, the catalog signed with the archive key")
 	dirArchive := filepath.Join(work, "archive")
 	if err := os.RemoveAll(dirArchive); err != nil {
 		return fail("airlock save", err)
 	}
-	if err := airlockRun(ctx, airlock, "save", "-c", imageset, "-o", dirArchive); err != nil {
+	if err := airlockRun(ctx, airlock, "save", "-c", imageset, "-o", dirArchive, "--sign-key", transferKey); err != nil {
 		return fail("airlock save", err)
 	}
 
@@ -177,7 +186,7 @@ func run(ctx context.Context, airlockArg, workArg string) error {
 	if err := removeTarArchive(tarArchive); err != nil {
 		return fail("airlock save (tar)", err)
 	}
-	if err := airlockRun(ctx, airlock, "save", "-c", imageset, "-o", tarArchive, "--volume-size", volumeSize); err != nil {
+	if err := airlockRun(ctx, airlock, "save", "-c", imageset, "-o", tarArchive, "--volume-size", volumeSize, "--sign-key", transferKey); err != nil {
 		return fail("airlock save (tar)", err)
 	}
 	volumes, err := tarVolumes(tarArchive)
@@ -193,19 +202,24 @@ func run(ctx context.Context, airlockArg, workArg string) error {
 	if err != nil {
 		return fail("airlock inspect (tar)", err)
 	}
-	fmt.Printf("$ airlock inspect %s | head -n 6\n%s", first, head(out, 6))
+	fmt.Printf("$ airlock inspect %s | head -n 7\n%s", first, head(out, 7))
 
-	heading(7, "at the site: airlock load the tar volumes into the distribution registry (no referrers API); --keep-host keeps the two sources apart")
+	heading(7, "at the site: airlock load the tar volumes into the distribution registry (no referrers API), the archive key pinned; --keep-host keeps the two sources apart")
 	site := dist + "/site"
-	if err := airlockRun(ctx, airlock, "load", first, "--to", site, "--keep-host", "--site-files", filepath.Join(work, "site-files")); err != nil {
+	if err := airlockRun(ctx, airlock, "load", first, "--to", site, "--keep-host", "--archive-key", transferPub, "--verify", "--site-files", filepath.Join(work, "site-files")); err != nil {
 		return fail("airlock load", err)
 	}
 
-	heading(8, "before deploy: airlock verify, offline, the archive and then the site registry")
-	if err := airlockRun(ctx, airlock, "verify", dirArchive); err != nil {
+	heading(8, "before deploy: airlock verify, offline, against the pinned archive key: the archive, then the site registry")
+	fmt.Println("with nothing pinned, verify refuses (exit 2): an archive never vouches for itself")
+	if err := airlockRun(ctx, airlock, "verify", dirArchive); err == nil || !strings.Contains(err.Error(), "status 2") {
+		return fail("airlock verify (no anchor)", fmt.Errorf("verify with nothing pinned must refuse with exit 2, got %v", err))
+	}
+	fmt.Printf("(refused, as it must)\n\n")
+	if err := airlockRun(ctx, airlock, "verify", dirArchive, "--archive-key", transferPub); err != nil {
 		return fail("airlock verify (archive)", err)
 	}
-	if err := airlockRun(ctx, airlock, "verify", site, "--archive", first, "--keep-host"); err != nil {
+	if err := airlockRun(ctx, airlock, "verify", site, "--archive", first, "--keep-host", "--archive-key", transferPub); err != nil {
 		return fail("airlock verify (site registry)", err)
 	}
 
