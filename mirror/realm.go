@@ -127,6 +127,9 @@ func parseRealmEntry(s string) (string, error) {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 || h == "" {
 			return "", bad("bad port")
 		}
+		if a, err := netip.ParseAddr(h); err == nil && forbiddenRealmAddr(a) {
+			return "", bad("a cloud metadata, link-local, multicast or unspecified address, which is never sent credentials")
+		}
 		return s, nil
 	}
 	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
@@ -134,6 +137,9 @@ func parseRealmEntry(s string) (string, error) {
 	}
 	if strings.ContainsAny(s, "[]") {
 		return "", bad("not a host name")
+	}
+	if a, err := netip.ParseAddr(s); err == nil && forbiddenRealmAddr(a) {
+		return "", bad("a cloud metadata, link-local, multicast or unspecified address, which is never sent credentials")
 	}
 	return s, nil
 }

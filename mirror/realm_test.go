@@ -79,14 +79,14 @@ func TestRealmRewrite(t *testing.T) {
 		{"same host and port as the registry", false, nil, `Bearer realm="https://REG/token"`, keep, nil},
 		{"same host, another port", false, nil, `Bearer realm="https://127.0.0.1:1/token"`, refuse, []string{"--token-realm 127.0.0.1:1"}},
 		{"same host, another port, named", false, []string{"127.0.0.1:1"}, `Bearer realm="https://127.0.0.1:1/token"`, marker, nil},
-		{"metadata service, named", false, []string{"169.254.169.254"}, `Bearer realm="https://169.254.169.254/latest/meta-data"`, refuse, []string{"169.254.169.254", "metadata"}},
-		{"ipv6 link-local, named", false, []string{"fe80::1"}, `Bearer realm="https://[fe80::1]/token"`, refuse, []string{"metadata"}},
-		{"Alibaba metadata, named", false, []string{"100.100.100.200"}, `Bearer realm="https://100.100.100.200/token"`, refuse, []string{"metadata"}},
-		{"AWS IMDS over IPv6, named", false, []string{"fd00:ec2::254"}, `Bearer realm="https://[fd00:ec2::254]/latest/api/token"`, refuse, []string{"fd00:ec2::254", "metadata"}},
-		{"metadata through NAT64", false, []string{"64:ff9b::a9fe:a9fe"}, `Bearer realm="https://[64:ff9b::a9fe:a9fe]/token"`, refuse, []string{"metadata"}},
+		{"metadata service", false, nil, `Bearer realm="https://169.254.169.254/latest/meta-data"`, refuse, []string{"169.254.169.254", "metadata"}},
+		{"ipv6 link-local", false, nil, `Bearer realm="https://[fe80::1]/token"`, refuse, []string{"metadata"}},
+		{"Alibaba metadata", false, nil, `Bearer realm="https://100.100.100.200/token"`, refuse, []string{"metadata"}},
+		{"AWS IMDS over IPv6", false, nil, `Bearer realm="https://[fd00:ec2::254]/latest/api/token"`, refuse, []string{"fd00:ec2::254", "metadata"}},
+		{"metadata through NAT64", false, nil, `Bearer realm="https://[64:ff9b::a9fe:a9fe]/token"`, refuse, []string{"metadata"}},
 		{"metadata through 6to4", false, nil, `Bearer realm="https://[2002:a9fe:a9fe::1]/token"`, refuse, []string{"metadata"}},
 		{"Azure WireServer, a public address", false, nil, `Bearer realm="https://168.63.129.16/token"`, refuse, []string{"metadata"}},
-		{"unspecified", false, []string{"0.0.0.0"}, `Bearer realm="https://0.0.0.0/token"`, refuse, []string{"metadata"}},
+		{"unspecified", false, nil, `Bearer realm="https://0.0.0.0/token"`, refuse, []string{"metadata"}},
 		{"name resolving to link-local among others, named", false, []string{"metadata.internal"}, `Bearer realm="https://metadata.internal/token"`, refuse, []string{"169.254.169.254"}},
 		{"name that does not resolve", false, nil, `Bearer realm="https://nowhere.invalid/token"`, keep, nil},
 		{"http realm for an https registry", false, []string{"127.0.0.2"}, `Bearer realm="http://127.0.0.2:9000/token"`, keep, nil},
@@ -163,6 +163,8 @@ func TestRealmRewrite(t *testing.T) {
 func TestTokenRealmFlagValues(t *testing.T) {
 	for in, ok := range map[string]bool{
 		"auth.corp": true, "auth.corp:5001": true, "10.0.0.5": true, "[fd00::5]:443": true, "fd00::5": true, "[fd00::5]": true,
+		// Metadata addresses are refused even when named: naming one is a mistake worth saying.
+		"169.254.169.254": false, "169.254.169.254:80": false, "[fd00:ec2::254]:80": false, "fd00:ec2::254": false, "100.100.100.200": false,
 		"": false, "https://auth.corp/token": false, "auth.corp/token": false, "auth.corp:http": false, "auth.corp:0": false, "u@auth.corp": false,
 	} {
 		if _, err := NewRealmTransport(http.DefaultTransport, nil, []string{in}); (err == nil) != ok {
@@ -663,10 +665,10 @@ func TestRealmAttackPrivateAndMetadataHosts(t *testing.T) {
 		{"name resolving to a private address", "http://auth.internal/token", nil, "--token-realm auth.internal:80"},
 		{"AWS IMDS over IPv6", "http://[fd00:ec2::254]/latest/api/token", nil, "metadata"},
 		{"name resolving to AWS IMDS over IPv6", "http://imds6.internal/latest/api/token", nil, "metadata"},
-		{"AWS IMDS over IPv6, named", "http://[fd00:ec2::254]/latest/api/token", []string{"fd00:ec2::254"}, "metadata"},
 		{"name resolving to AWS IMDS over IPv6, named", "http://imds6.internal/latest/api/token", []string{"imds6.internal"}, "metadata"},
-		{"AWS IMDS, named", "http://169.254.169.254/latest/api/token", []string{"169.254.169.254:80"}, "metadata"},
-		{"Alibaba metadata, named", "http://100.100.100.200/latest/meta-data", []string{"100.100.100.200"}, "metadata"},
+		{"AWS IMDS", "http://169.254.169.254/latest/api/token", nil, "metadata"},
+		{"name resolving to AWS IMDS, named", "http://imds.internal/latest/api/token", []string{"imds.internal"}, "metadata"},
+		{"Alibaba metadata", "http://100.100.100.200/latest/meta-data", nil, "metadata"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := startHostileRegistry(t, tc.realm)
@@ -676,7 +678,7 @@ func TestRealmAttackPrivateAndMetadataHosts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r.realms.lookup = fakeLookupWith(map[string]string{"imds6.internal": "fd00:ec2::254"})
+			r.realms.lookup = fakeLookupWith(map[string]string{"imds6.internal": "fd00:ec2::254", "imds.internal": "169.254.169.254"})
 			// Stands in for the network: records what would have been sent where.
 			var mu sync.Mutex
 			var sent []*http.Request
