@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"syscall"
 
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -38,6 +39,11 @@ type Layout struct {
 	mu      sync.Mutex
 	entries map[string]ocispec.Descriptor // key: digest + "\x00" + ref name
 	writing map[digest.Digest]*sync.Mutex // one writer per blob: the .partial file is shared
+
+	// verified records the blobs hashed on this host and what their files looked like then.
+	verified *verifiedState
+	// repaired lists blobs found on disk that did not hash to their names, removed to be fetched again.
+	repaired []digest.Digest
 }
 
 // lock serialises writers of the blob d.
@@ -57,8 +63,9 @@ func (l *Layout) lock(d digest.Digest) func() {
 }
 
 // CreateLayout opens dir for writing, creating it when missing. A directory that already holds an OCI
-// layout (an earlier, possibly interrupted run) is reused: complete blobs in it are kept, and its
-// index.json is replaced when Commit is called. A non-empty directory that is not a layout is refused.
+// layout (an earlier, possibly interrupted run) is reused: blobs in it are kept when they are right
+// (see Exists), and its index.json is replaced when Commit is called. A non-empty directory that is
+// not a layout is refused.
 func CreateLayout(dir string) (*Layout, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create archive directory: %w", err)
@@ -72,7 +79,7 @@ func CreateLayout(dir string) (*Layout, error) {
 			return nil, fmt.Errorf("%s: %w and not empty; name a new or empty directory", dir, ErrNotLayout)
 		}
 	}
-	l := &Layout{root: dir, entries: map[string]ocispec.Descriptor{}}
+	l := &Layout{root: dir, entries: map[string]ocispec.Descriptor{}, verified: loadVerified(dir)}
 	layout, _ := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
 	if err := writeFileAtomic(filepath.Join(dir, ocispec.ImageLayoutFile), layout); err != nil {
 		return nil, err
@@ -91,21 +98,90 @@ func BlobPath(root string, d digest.Digest) string {
 	return filepath.Join(root, ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded())
 }
 
-// Exists reports whether a complete blob for desc is stored. Blobs are only ever renamed into place
-// after their digest was checked, so a file of the right size is a complete, verified blob.
-func (l *Layout) Exists(_ context.Context, desc ocispec.Descriptor) (bool, error) {
+// Exists reports whether a complete, right blob for desc is stored. A blob is never trusted for being
+// there: one this host hashed (when it stored it, or since) and whose file has not changed since (the
+// same size, times, device and inode; see verifiedState) is right; any other is hashed now. A file
+// that does not hash to its name is removed and reported as missing, so it is fetched again, and
+// listed by Repaired. A symbolic link or other non-regular file is not a blob: it is replaced.
+func (l *Layout) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
 	if err := desc.Digest.Validate(); err != nil {
 		return false, fmt.Errorf("invalid digest %q: %w", desc.Digest, err)
 	}
-	fi, err := os.Stat(BlobPath(l.root, desc.Digest))
+	p := BlobPath(l.root, desc.Digest)
+	fi, err := os.Lstat(p)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return false, nil
 	case err != nil:
 		return false, err
+	case !fi.Mode().IsRegular() || fi.Size() != desc.Size:
+		return false, nil
+	case l.verified.trusted(desc.Digest, fi):
+		return true, nil
 	}
-	return fi.Size() == desc.Size, nil
+	unlock := l.lock(desc.Digest)
+	defer unlock()
+	return l.rehash(ctx, desc)
 }
+
+// rehash hashes the stored blob desc; the caller holds its lock. A right blob is recorded as verified;
+// a wrong one is removed.
+func (l *Layout) rehash(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
+	p := BlobPath(l.root, desc.Digest)
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ELOOP) {
+			return false, nil
+		}
+		return false, err
+	}
+	defer f.Close()
+	before, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	if !before.Mode().IsRegular() || before.Size() != desc.Size {
+		return false, nil
+	}
+	v := desc.Digest.Verifier()
+	buf := make([]byte, copyBufferSize)
+	n, err := io.CopyBuffer(v, ctxReader{ctx, struct{ io.Reader }{f}}, buf)
+	if err != nil {
+		return false, fmt.Errorf("check stored blob %s: %w", desc.Digest, err)
+	}
+	if n != desc.Size || !v.Verified() {
+		l.verified.forget(desc.Digest)
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return false, fmt.Errorf("stored blob %s does not hash to its name and cannot be removed: %w", desc.Digest, err)
+		}
+		l.mu.Lock()
+		l.repaired = append(l.repaired, desc.Digest)
+		l.mu.Unlock()
+		return false, nil
+	}
+	if after, err := f.Stat(); err == nil && sameStamp(before, after) {
+		l.verified.record(desc.Digest, after)
+	}
+	return true, nil
+}
+
+func sameStamp(a, b fs.FileInfo) bool {
+	sa, oka := stampOf(a)
+	sb, okb := stampOf(b)
+	return oka && okb && sa == sb
+}
+
+// Repaired lists the stored blobs that did not hash to their names: each was removed and, when the
+// save needed it, fetched again.
+func (l *Layout) Repaired() []digest.Digest {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]digest.Digest(nil), l.repaired...)
+}
+
+// Discard forgets what this host recorded about the layout's blobs: call it when the directory is
+// removed (the staging layout of a tar).
+func (l *Layout) Discard() { l.verified.remove() }
 
 // Push stores the content read from r as the blob desc: it is PushResumable with r as the only
 // source, so a .partial file an interrupted run left is resumed by skipping that much of r.
@@ -191,6 +267,9 @@ func (l *Layout) PushResumable(_ context.Context, desc ocispec.Descriptor, open 
 	if err := os.Rename(partial, dst); err != nil {
 		return got, err
 	}
+	if fi, err := os.Lstat(dst); err == nil {
+		l.verified.record(desc.Digest, fi) // hashed above, as it streamed in
+	}
 	l.stored(desc.Digest)
 	return got, nil
 }
@@ -240,6 +319,7 @@ func (l *Layout) Commit() error {
 	if err := writeFileAtomic(filepath.Join(l.root, ocispec.ImageIndexFile), b); err != nil {
 		return err
 	}
+	l.verified.save(l.root)
 	return os.RemoveAll(filepath.Join(l.root, ingestDir))
 }
 

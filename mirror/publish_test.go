@@ -230,3 +230,97 @@ func rewriteVolumes(t *testing.T, dir string, vols []archive.Volume, edit func([
 		t.Fatal(err)
 	}
 }
+
+// TestMain keeps the record of verified blobs (archive.Layout) out of the user's cache directory.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "airlock-mirror-cache")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_CACHE_HOME", dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// TestResaveRefetchesFlippedLayer saves an image into a directory, flips a byte of its layer on disk
+// and saves again into the same directory: the re-save hashes the changed file, fetches the layer
+// again and the archive verifies; an unchanged re-save fetches nothing. (Here rather than in a
+// save_test.go: it needs the registry this file starts.)
+func TestResaveRefetchesFlippedLayer(t *testing.T) {
+	ctx := context.Background()
+	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	regs, err := NewRegistries(RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := regs.Repository(host + "/team/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer := make([]byte, 300_000)
+	rand.Read(layer)
+	pushBlob := func(mt string, b []byte) ocispec.Descriptor {
+		d := ocispec.Descriptor{MediaType: mt, Digest: digest.FromBytes(b), Size: int64(len(b))}
+		if err := repo.Push(ctx, d, bytes.NewReader(b)); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	ld := pushBlob(ocispec.MediaTypeImageLayer, layer)
+	cd := pushBlob(ocispec.MediaTypeImageConfig, []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers"}}`))
+	mb, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: []ocispec.Descriptor{ld}})
+	md := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(mb), Size: int64(len(mb))}
+	if err := repo.PushReference(ctx, md, bytes.NewReader(mb), "1"); err != nil {
+		t.Fatal(err)
+	}
+	img, err := config.ParseReference(host + "/team/app:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := &config.ImageSet{Images: []config.Image{img}}
+	out := filepath.Join(t.TempDir(), "archive")
+	save := func() *SaveSummary {
+		t.Helper()
+		sum, err := Save(ctx, set, regs, SaveOptions{Output: out, Concurrency: 2, Version: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sum
+	}
+	verifyDir := func() error {
+		r, err := archive.Open(ctx, out)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		cat, _, err := r.Catalog(ctx)
+		if err != nil {
+			return err
+		}
+		return archive.VerifyContents(ctx, r, cat)
+	}
+	save()
+	if sum := save(); sum.Copy.Copied != 0 || len(sum.Repaired) != 0 {
+		t.Fatalf("unchanged re-save copied %d blobs, repaired %v", sum.Copy.Copied, sum.Repaired)
+	}
+	p := archive.BlobPath(out, ld.Digest)
+	b, _ := os.ReadFile(p)
+	b[len(b)/2] ^= 1
+	os.WriteFile(p, b, 0o644)
+	if err := verifyDir(); err == nil {
+		t.Fatal("the flipped layer passes VerifyContents")
+	}
+	sum := save()
+	if !slices.Contains(sum.Repaired, ld.Digest) || sum.Copy.Copied != 1 {
+		t.Fatalf("re-save over a flipped layer: repaired %v, copied %d; want the layer %s fetched again", sum.Repaired, sum.Copy.Copied, ld.Digest)
+	}
+	if got, _ := os.ReadFile(p); !bytes.Equal(got, layer) {
+		t.Fatal("the layer on disk is still wrong after the re-save")
+	}
+	if err := verifyDir(); err != nil {
+		t.Fatalf("the re-saved archive does not verify: %v", err)
+	}
+}

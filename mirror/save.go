@@ -64,7 +64,10 @@ type SaveSummary struct {
 	Bytes             int64              `json:"bytes"`
 	Copy              CopyStats          `json:"copy"`
 	Volumes           []archive.Volume   `json:"volumes,omitempty"`
-	Seconds           float64            `json:"seconds"`
+	// Repaired lists blobs an earlier save had stored that no longer hashed to their names: each was
+	// removed and fetched again.
+	Repaired []digest.Digest `json:"repaired,omitempty"`
+	Seconds  float64         `json:"seconds"`
 }
 
 // IsTarOutput reports whether the output names a tar archive rather than a directory.
@@ -72,7 +75,9 @@ func IsTarOutput(out string) bool { return strings.HasSuffix(out, ".tar") }
 
 // Save resolves set, discovers every referrer and writes the archive with its catalog and trust
 // material. Tags (index.json) and the catalog are written last: an interrupted save leaves no
-// index.json naming a catalog, and running it again reuses the blobs already stored.
+// index.json naming a catalog, and running it again reuses the blobs already stored, each only once
+// it is known to be right (hashed when stored, or again now if its file changed since: see
+// archive.Layout.Exists); a stored blob that is wrong is fetched again.
 func Save(ctx context.Context, set *config.ImageSet, regs *Registries, opts SaveOptions) (*SaveSummary, error) {
 	start := time.Now()
 	log := opts.Log
@@ -178,6 +183,10 @@ func Save(ctx context.Context, set *config.ImageSet, regs *Registries, opts Save
 			return nil, err
 		}
 	}
+	sum.Repaired = layout.Repaired()
+	for _, d := range sum.Repaired {
+		log.Warn("a stored blob did not hash to its name: removed and fetched again", "archive", opts.Output, "digest", d)
+	}
 	if err := layout.Commit(); err != nil {
 		return nil, err
 	}
@@ -189,6 +198,7 @@ func Save(ctx context.Context, set *config.ImageSet, regs *Registries, opts Save
 		if sum.Volumes, err = ts.Finish(ctx); err != nil {
 			return nil, fmt.Errorf("write %s: %w", opts.Output, err)
 		}
+		layout.Discard()
 		if err := os.RemoveAll(dir); err != nil {
 			return nil, err
 		}
