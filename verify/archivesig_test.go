@@ -18,7 +18,9 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
+	"github.com/sigstore/sigstore-go/pkg/sign"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"airlock.dev/airlock/archive"
 )
@@ -129,6 +131,23 @@ func TestCheckCatalogSignatures(t *testing.T) {
 		t.Errorf("hint forged to the pinned key: %+v", got[0])
 	}
 
+	// An attestation on the catalog by the pinned key is not a signature of it.
+	st, _ := json.Marshal(inTotoStatement{
+		Type:          "https://in-toto.io/Statement/v1",
+		Subject:       []inTotoSubject{{Digest: map[string]string{"sha256": cat.Encoded()}}},
+		PredicateType: "https://slsa.dev/provenance/v1",
+		Predicate:     map[string]string{},
+	})
+	pb, err := sign.Bundle(&sign.DSSEData{Data: st, PayloadType: inTotoPayloadType}, keypair{k}, sign.BundleOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, _ := protojson.Marshal(pb)
+	got = CheckCatalogSignatures([]archive.CatalogSignature{{Bundle: att}}, cat, pinned)
+	if got[0].Valid || !strings.Contains(got[0].Reason, "not a signature") {
+		t.Errorf("attestation on the catalog: %+v", got[0])
+	}
+
 	// A signature of another catalog does not sign this one.
 	got = CheckCatalogSignatures([]archive.CatalogSignature{sig(digest.FromString("another catalog"))}, cat, pinned)
 	if got[0].Valid || !strings.Contains(got[0].Reason, "signs another digest, not "+cat.String()) {
@@ -233,6 +252,14 @@ func TestAnchorsForArchive(t *testing.T) {
 	}
 	if _, err := forArchive(t, signed, Anchors{TrustedRoot: "x.json"}); err == nil || !strings.Contains(err.Error(), "alone verifies nothing") {
 		t.Errorf("--trusted-root alone: got %v", err)
+	}
+	// A site policy with a keyless signer needs a site trusted root: the archive's is never used.
+	pol := filepath.Join(keys, "policy.yaml")
+	if err := os.WriteFile(pol, []byte("apiVersion: airlock.dev/v1alpha1\nkind: Policy\nrules:\n  - match: [\"**\"]\n    signers:\n      - keyless: {issuer: https://issuer, subject: me@example.com}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := forArchive(t, signed, Anchors{ArchiveKeys: []string{pubPath}, Policy: pol}); err == nil || !strings.Contains(err.Error(), "no Sigstore trusted root is pinned at the site") {
+		t.Errorf("keyless site policy without a site trusted root: got %v", err)
 	}
 }
 
