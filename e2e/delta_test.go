@@ -14,6 +14,8 @@ import (
 
 	"airlock.dev/airlock/e2e/internal/proxy"
 	"airlock.dev/airlock/e2e/internal/registries"
+	"airlock.dev/airlock/e2e/internal/seed"
+	"airlock.dev/airlock/e2e/internal/tools"
 )
 
 // TestSaveKilledResumesWithRange kills a save half-way through one large blob and checks that the
@@ -111,9 +113,24 @@ func TestDeltaArchive(t *testing.T) {
 		t.Errorf("the refused delta left tag v2 on the target")
 	}
 
-	// Base first, then the delta.
+	// Base first, then the delta, which a signing station signs as it signs a full archive; the site
+	// pins that key, and an unsigned delta is refused before anything of it is pushed.
+	c := &seed.Cosign{Path: tools.Path(t, "cosign"), Home: t.TempDir()}
+	key, pub, err := c.GenerateKeyPair(ctx, filepath.Join(work, "transfer"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	mustRun(ctx, t, "load", full, "--to", dst+"/mirror")
-	mustRun(ctx, t, "load", delta, "--to", dst+"/mirror")
+	if res := run(ctx, t, "load", delta, "--to", dst+"/mirror", "--archive-key", pub); res.code != 1 || !strings.Contains(res.stderr, "is not signed") {
+		t.Errorf("unsigned delta with the archive key pinned: exit %d\n%s", res.code, res.stderr)
+	}
+	if status, _, _ := get(ctx, t, "HEAD", dst, "/v2/mirror/team/app/manifests/v2"); status != 404 {
+		t.Errorf("the refused delta left tag v2 on the target")
+	}
+	if res := runEnv(ctx, t, []string{"COSIGN_PASSWORD=" + seed.KeyPassword}, "sign", delta, "--key", key); res.code != 0 || !strings.Contains(res.stdout, "signed "+delta) {
+		t.Fatalf("airlock sign the delta: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	mustRun(ctx, t, "load", delta, "--to", dst+"/mirror", "--archive-key", pub)
 	if got := manifest(ctx, t, dst, "mirror/team/app", "v2", &ocispec.Manifest{}); got != v2 {
 		t.Errorf("v2 on the target is %s, want %s", got, v2)
 	}
