@@ -435,7 +435,9 @@ func (p *publishing) pushBlobs(ctx context.Context, plans []*ImagePlan) *failedS
 			if err := p.pushBlob(ctx, j); err != nil {
 				failed.add(j.repoName, j.desc.Digest, err)
 				p.count(func(c *Counts) { c.Failed++ }, true)
-				p.log.Error("blob failed", "digest", j.desc.Digest, "target", j.repoName, "err", err)
+				if p.altered.Load() == nil { // else the run was stopped, and said why
+					p.log.Error("blob failed", "digest", j.desc.Digest, "target", j.repoName, "err", err)
+				}
 			}
 		}()
 	}
