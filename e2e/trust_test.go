@@ -131,8 +131,8 @@ func TestSignedArchive(t *testing.T) {
 
 	// The real archive loads; its catalog is kept on the site, and cosign itself verifies it there.
 	res = mustRun(ctx, t, "load", arch, "--to", dst+"/mirror", "--verify", "--archive-key", transferPub)
-	if !strings.Contains(res.stderr, "trust: archive signed by cosign.pub") || !strings.Contains(res.stderr, "kept at "+dst+"/mirror/airlock/catalog:") {
-		t.Errorf("load: trust or catalog line missing:\n%s", res.stderr)
+	if !strings.Contains(res.stdout, "trust: archive signed by cosign.pub") || !strings.Contains(res.stderr, "kept at "+dst+"/mirror/airlock/catalog:") {
+		t.Errorf("load: trust or catalog line missing:\n%s\n%s", res.stdout, res.stderr)
 	}
 	catDigest := readCatalogDigest(ctx, t, arch)
 	checkCosignVerifiesDigest(ctx, t, transferPub, dst+"/mirror/airlock/catalog@"+catDigest.String())
@@ -142,9 +142,10 @@ func TestSignedArchive(t *testing.T) {
 	}
 
 	// A plain load with nothing pinned still copies, and says nothing was verified.
-	res = mustRun(ctx, t, "load", arch, "--to", dst+"/plain")
-	if !strings.Contains(res.stderr, "nothing verified") {
-		t.Errorf("plain load: no word that nothing was verified:\n%s", res.stderr)
+	res = mustRun(ctx, t, "load", arch, "--to", dst+"/plain", "--format", "json")
+	var rep struct{ Trust string }
+	if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil || !strings.HasPrefix(rep.Trust, "nothing verified") || !strings.Contains(res.stderr, "nothing verified") {
+		t.Errorf("plain load: no word that nothing was verified (%v):\n%s\n%s", err, res.stdout, res.stderr)
 	}
 	// load --verify with nothing pinned refuses before pushing.
 	if res := run(ctx, t, "load", arch, "--to", dst+"/unpinned", "--verify"); res.code != 2 || !strings.Contains(res.stderr, "--archive-key") {

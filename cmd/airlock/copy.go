@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/config"
@@ -39,14 +37,14 @@ load does, from registry to registry with no archive on disk: promotion from sta
 				return planError(err)
 			}
 			var refused error
+			var trust *verify.Trust
 			if verifyFirst {
 				// The ImageSet's trust section, or what is pinned at this site in its place.
 				anchors, err := to.anchors()
 				if err != nil {
 					return err
 				}
-				trust, err := anchors.Site()
-				if err != nil {
+				if trust, err = anchors.Site(); err != nil {
 					return err
 				}
 				if trust == nil {
@@ -54,13 +52,12 @@ load does, from registry to registry with no archive on disk: promotion from sta
 						return err
 					}
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "trust: %s\n", trust.Source)
 				if plans, refused = gate(cmd, trust, plans); len(plans) == 0 {
 					return &checkError{refused}
 				}
 			}
 			rep, err := mirror.Publish(cmd.Context(), plans, regs, o.publishOpts(g, "copying"))
-			if err := finishPublish(cmd, g, o, rep, err); err != nil {
+			if err := finishPublish(cmd, g, o, rep, err, trust); err != nil {
 				return err
 			}
 			if refused != nil {

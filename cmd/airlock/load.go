@@ -131,7 +131,6 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 		if trust, err = o.trust.archiveTrust(ctx, cmd, anchors, r, cat, catDesc); err != nil {
 			return err
 		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "trust: %s\n", trust.Source)
 	} else {
 		fmt.Fprintln(cmd.ErrOrStderr(), "load: nothing verified: no trust is pinned (--archive-key, --key, --trust or AIRLOCK_TRUST); the archive is loaded as it is, each blob checked against its digest")
 	}
@@ -177,7 +176,17 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 	}
 	opts := o.publishOpts(g, "loading")
 	rep, err := mirror.Publish(ctx, plans, regs, opts)
-	if err := finishPublish(cmd, g, &o.publishOptions, rep, err); err != nil {
+	switch {
+	case !verifyImages && len(anchors.ArchiveKeys) == 0:
+		trust = nil // the archive's own trust material was not used: nothing was verified
+	case !verifyImages:
+		// The archive's signature and digests were checked; the images' own signatures were not.
+		t := *trust
+		t.Source, _, _ = strings.Cut(trust.Source, "; images:")
+		t.Source += "; the images' own signatures not verified (load --verify checks them)"
+		trust = &t
+	}
+	if err := finishPublish(cmd, g, &o.publishOptions, rep, err, trust); err != nil {
 		return err
 	}
 	if !o.dryRun && !o.noCatalog {

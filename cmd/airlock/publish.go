@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/verify"
 )
 
 // publishOptions are the flags load and copy share.
@@ -45,8 +46,9 @@ func (o *publishOptions) publishOpts(g *globalOptions, desc string) mirror.Publi
 	return opts
 }
 
-// finishPublish prints the report, writes the site files and turns failures into the exit status.
-func finishPublish(cmd *cobra.Command, g *globalOptions, o *publishOptions, rep *mirror.PublishReport, perr error) error {
+// finishPublish prints the report, with where its trust came from (nil: nothing was verified), writes
+// the site files and turns failures into the exit status.
+func finishPublish(cmd *cobra.Command, g *globalOptions, o *publishOptions, rep *mirror.PublishReport, perr error, trust *verify.Trust) error {
 	if rep == nil {
 		return perr
 	}
@@ -66,12 +68,21 @@ func finishPublish(cmd *cobra.Command, g *globalOptions, o *publishOptions, rep 
 			g.logger().Info("site files written", "dir", o.siteFiles, "files", strings.Join(files, ", "))
 		}
 	}
+	trustLine, origin := "nothing verified: no trust pinned", (*verify.Origin)(nil)
+	if trust != nil {
+		trustLine, origin = trust.Source, &trust.Origin
+	}
 	var err error
 	if g.format == "json" {
 		enc := json.NewEncoder(out(cmd))
 		enc.SetIndent("", "  ")
-		err = enc.Encode(rep)
+		err = enc.Encode(struct {
+			*mirror.PublishReport
+			Trust  string         `json:"trust"`
+			Origin *verify.Origin `json:"origin,omitempty"`
+		}{rep, trustLine, origin})
 	} else {
+		fmt.Fprintf(out(cmd), "trust: %s\n", trustLine)
 		err = printPublishReport(out(cmd), rep)
 	}
 	if perr != nil {
