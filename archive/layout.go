@@ -128,7 +128,11 @@ func (l *Layout) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, err
 // a wrong one is removed.
 func (l *Layout) rehash(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
 	p := BlobPath(l.root, desc.Digest)
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	lfi, err := os.Lstat(p)
+	if err != nil || !lfi.Mode().IsRegular() {
+		return false, nil // gone, or not a blob airlock wrote: it is replaced
+	}
+	f, err := os.OpenFile(p, os.O_RDONLY|noFollow, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ELOOP) {
 			return false, nil
@@ -140,7 +144,7 @@ func (l *Layout) rehash(ctx context.Context, desc ocispec.Descriptor) (bool, err
 	if err != nil {
 		return false, err
 	}
-	if !before.Mode().IsRegular() || before.Size() != desc.Size {
+	if !before.Mode().IsRegular() || !os.SameFile(lfi, before) || before.Size() != desc.Size {
 		return false, nil
 	}
 	v := desc.Digest.Verifier()
