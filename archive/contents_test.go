@@ -253,6 +253,8 @@ func TestDirectoryRefusesSpecialFiles(t *testing.T) {
 		{"layer is a symlink to /dev/zero", layerPath, symlinkTo("/dev/zero"), "is a symbolic link", false},
 		{"index.json is a symlink to /dev/zero", indexPath, symlinkTo("/dev/zero"), "index.json is a symbolic link", true},
 		{"layer is a FIFO", layerPath, mkfifo, "is a FIFO", false},
+		{"layer is a character device (/dev/zero's numbers)", layerPath, mkzero, "is a device", false},
+		{"index.json is a character device", indexPath, mkzero, "index.json is a device", true},
 		{"index.json is a FIFO", indexPath, mkfifo, "index.json is a FIFO", true},
 		{"layer is a symlink out of the directory to the right bytes", layerPath, func(t *testing.T, p string) {
 			b, err := os.ReadFile(p)
@@ -376,4 +378,13 @@ func TestVerifyContentsSignedCatalog(t *testing.T) {
 	bd := digest.FromBytes(bundle)
 	flipAt(t, BlobPath(dir, bd), 5)
 	wantCheckError(t, verifyArchive(t, dir), bd, catalogOwner, "does not hash to its name")
+}
+
+// mkzero makes p a character device with /dev/zero's numbers (root only; skipped otherwise).
+func mkzero(t *testing.T, p string) {
+	t.Helper()
+	os.Remove(p)
+	if err := syscall.Mknod(p, syscall.S_IFCHR|0o644, 1<<8|5); err != nil {
+		t.Skipf("mknod: %v (needs root)", err)
+	}
 }
