@@ -65,7 +65,9 @@ func newLoadCmd(g *globalOptions) *cobra.Command {
 		Long: `load checks an archive (a directory, NAME.tar, or the first volume NAME.tar.000; volumes are
 checked against NAME.tar.sha256 first, for accidental damage, and then read in place, never
 extracted) and pushes every image into the site registry with every digest unchanged. Every blob is
-hashed against its digest before or as it is pushed.
+hashed against its digest before it is pushed (directories) or as it streams to the registry (tar
+volumes: the volume list travels with the volumes and only finds accidental damage early); a
+mismatch stops the run before any manifest or tag.
 
 Trust pinned at the site (see airlock verify --help):
   --archive-key PUB   the catalog must carry a valid signature by one of these keys, and every digest
@@ -158,7 +160,7 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 	}
 	if len(anchors.ArchiveKeys) > 0 {
 		// The signature vouches for every digest the catalog lists: hash all of them before any push.
-		if err := archive.HashBlobs(ctx, r, contentOf(ctx, r, plans)); err != nil {
+		if err := archive.VerifyContents(ctx, r, cat); err != nil {
 			return &checkError{err}
 		}
 	}
@@ -170,6 +172,9 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 		}
 	}
 	if len(r.Volumes) == 0 {
+		// A directory: hash what will be pushed before anything is (blobs VerifyContents checked are
+		// not read again). Blobs of tar volumes are hashed as they stream to the registry, and the
+		// first mismatch stops the run before any manifest or tag.
 		if err := archive.HashBlobs(ctx, r, contentOf(ctx, r, plans)); err != nil {
 			return &checkError{err}
 		}
