@@ -71,6 +71,10 @@ type corpus struct {
 	baseData [][]byte
 	rng      *rand.ChaCha8
 	seeded   map[string]bool // repositories that have the base layers
+	// sign, when set, signs a manifest (host/repo@digest) for real: `cosign sign --key`,
+	// which pushes a cosign v3 Sigstore bundle as a referrer. Without it the signature
+	// referrers are look-alikes that no verifier accepts.
+	sign func(ctx context.Context, ref string) error
 }
 
 // newCorpus returns an empty corpus on host, with its base layers generated.
@@ -224,10 +228,18 @@ func (c *corpus) seedBase(ctx context.Context, repo *remote.Repository, name str
 	return nil
 }
 
-// pushReferrers attaches a signature-like bundle and an SPDX SBOM to subject. On a
-// registry without the referrers API oras-go keeps the sha256-<hex> tag-schema index.
+// pushReferrers attaches a signature and an SPDX SBOM to subject. The signature is a
+// real cosign v3 bundle by the bench's key when c.sign is set, and otherwise a
+// signature-like artifact of the same artifactType. On a registry without the referrers
+// API oras-go and cosign keep the sha256-<hex> tag-schema index.
 func (c *corpus) pushReferrers(ctx context.Context, repo *remote.Repository, name string, subject ocispec.Descriptor) error {
 	for _, at := range []string{sigType, sbomType} {
+		if at == sigType && c.sign != nil {
+			if err := c.pushSignature(ctx, repo, name, subject); err != nil {
+				return err
+			}
+			continue
+		}
 		payload := fmt.Appendf(nil, `{"subject":%q,"type":%q,"noise":"%x"}`, subject.Digest, at, c.random(16))
 		if at == sbomType {
 			payload = fmt.Appendf(nil, `{"spdxVersion":"SPDX-2.3","name":%q,"packages":[%s]}`,
@@ -245,6 +257,40 @@ func (c *corpus) pushReferrers(ctx context.Context, repo *remote.Repository, nam
 		}
 		c.addManifest(name, desc.Digest)
 	}
+	return nil
+}
+
+// pushSignature signs subject with c.sign (cosign sign --key) and records the
+// signature referrer cosign pushed, and its bundle blob, as corpus content.
+func (c *corpus) pushSignature(ctx context.Context, repo *remote.Repository, name string, subject ocispec.Descriptor) error {
+	if err := c.sign(ctx, c.Host+"/"+name+"@"+subject.Digest.String()); err != nil {
+		return err
+	}
+	var sigs []ocispec.Descriptor
+	if err := repo.Referrers(ctx, subject, sigType, func(r []ocispec.Descriptor) error {
+		sigs = append(sigs, r...)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("find the signature cosign pushed on %s in %s: %w", subject.Digest, name, err)
+	}
+	if len(sigs) != 1 {
+		return fmt.Errorf("cosign sign %s/%s@%s: %d signature referrers found, want 1", c.Host, name, subject.Digest, len(sigs))
+	}
+	b, err := content.FetchAll(ctx, repo, sigs[0])
+	if err != nil {
+		return fmt.Errorf("fetch the signature on %s in %s: %w", subject.Digest, name, err)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("signature manifest %s: %w", sigs[0].Digest, err)
+	}
+	c.mu.Lock()
+	for _, l := range m.Layers {
+		c.Blobs = append(c.Blobs, blob{name, l})
+		c.Bytes += l.Size
+	}
+	c.mu.Unlock()
+	c.addManifest(name, sigs[0].Digest)
 	return nil
 }
 
@@ -268,12 +314,16 @@ func (c *corpus) addManifest(repo string, d digest.Digest) {
 	c.mu.Unlock()
 }
 
-// imageSet returns the ImageSet file naming imgs.
-func imageSet(host string, imgs []image) []byte {
+// imageSet returns the ImageSet file naming imgs, and with pubKey set a trust section
+// naming that cosign public key (every image must then be signed by it).
+func imageSet(host string, imgs []image, pubKey string) []byte {
 	var b strings.Builder
 	b.WriteString("apiVersion: airlock.dev/v1alpha1\nkind: ImageSet\nimages:\n")
 	for _, im := range imgs {
 		fmt.Fprintf(&b, "  - ref: %s\n", im.Ref(host))
+	}
+	if pubKey != "" {
+		fmt.Fprintf(&b, "trust:\n  keys: [%q]\n", pubKey)
 	}
 	return []byte(b.String())
 }

@@ -2,11 +2,11 @@
 // plain Go copy of the same bytes, on loopback distribution registries, and prints a
 // table of medians next to the targets of issue 5.
 //
-//	bench -airlock bin/airlock [-scale 1.0] [-rounds 3] [-concurrency 8] [-work DIR] [-v]
+//	bench -airlock bin/airlock [-scale 1.0] [-rounds 3] [-concurrency 8] [-only REGEXP] [-work DIR] [-v]
 //
 // `make bench` runs it. The corpus (20 two-platform indexes over 10 repositories, about
-// 1 GiB of unique random bytes at -scale 1, with a signature-like and an SBOM referrer on
-// every index and platform manifest) is pushed once and reused for every round.
+// 1 GiB of unique random bytes at -scale 1, with a cosign signature and an SBOM referrer
+// on every index and platform manifest) is pushed once and reused for every round.
 package main
 
 import (
@@ -16,10 +16,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"syscall"
 	"time"
 
 	"airlock.dev/airlock/e2e/internal/registries"
+	"airlock.dev/airlock/e2e/internal/seed"
 	"airlock.dev/airlock/e2e/internal/tools"
 )
 
@@ -31,6 +33,7 @@ type options struct {
 	work        string
 	verbose     bool
 	keep        bool
+	only        *regexp.Regexp
 }
 
 func main() {
@@ -45,7 +48,24 @@ func main() {
 	rawList := flag.String("rawcopy", "", "internal: copy the blobs listed in this file (the raw baseline's child process)")
 	rawDir := flag.String("rawdir", "", "internal: where -rawcopy writes, or with -rawpush the OCI layout it reads")
 	rawPush := flag.String("rawpush", "", "internal: upload the listed blobs to this registry instead")
+	hashDir := flag.String("hashdir", "", "internal: sha256 every file under DIR/blobs/sha256 in one goroutine (the verify baseline's child process)")
+	only := flag.String("only", "", "run only the scenarios whose name matches this regular expression (the others are left out of the table)")
 	flag.Parse()
+	if *hashDir != "" {
+		if err := hashBlobs(*hashDir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *only != "" {
+		re, err := regexp.Compile(*only)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "-only: %v\n", err)
+			os.Exit(2)
+		}
+		o.only = re
+	}
 	if *rawList != "" {
 		if err := rawCopy(*rawList, *rawDir, *rawPush, o.concurrency); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -111,6 +131,14 @@ func run(ctx context.Context, o options) (err error) {
 
 	start := time.Now()
 	c := newCorpus(src, o.scale)
+	keys, err := setupKeys(ctx, o.work)
+	if err != nil {
+		return err
+	}
+	if keys != nil {
+		c.sign = keys.sign
+		r.env = append(r.env, "COSIGN_PASSWORD="+seed.KeyPassword)
+	}
 	if err := c.build(ctx, o.scale); err != nil {
 		return fmt.Errorf("build corpus: %w", err)
 	}
@@ -120,7 +148,7 @@ func run(ctx context.Context, o options) (err error) {
 	fmt.Printf("each load round pushes into a fresh distribution registry; %d rounds per scenario, airlock --concurrency %d; %d CPUs\n\n",
 		o.rounds, o.concurrency, numCPU())
 
-	b := &bench{o: o, r: r, c: c, src: src, out: filepath.Join(o.work, "out")}
+	b := &bench{o: o, r: r, c: c, src: src, out: filepath.Join(o.work, "out"), keys: keys}
 	if err := b.setupTools(ctx); err != nil {
 		return err
 	}
@@ -146,4 +174,40 @@ func (b *bench) setupTools(ctx context.Context) error {
 		b.skopeo = ""
 	}
 	return nil
+}
+
+// keyPair is the cosign key pair of a run: it signs every image of the corpus and the
+// archives airlock saves, and its public half is the key verify pins.
+type keyPair struct {
+	priv, pub string
+	cosign    *seed.Cosign
+}
+
+func (k *keyPair) sign(ctx context.Context, ref string) error { return k.cosign.Sign(ctx, k.priv, ref) }
+
+// setupKeys generates a cosign key pair under work with the real cosign CLI (password
+// seed.KeyPassword). Without cosign it returns nil: the corpus is then unsigned and the
+// verify rows are skipped.
+func setupKeys(ctx context.Context, work string) (*keyPair, error) {
+	path, err := tools.Find("cosign")
+	if err != nil {
+		fmt.Printf("cosign: not installed (scripts/install-tools.sh cosign): images and archives unsigned, verify rows skipped\n")
+		return nil, nil
+	}
+	c := &seed.Cosign{Path: path, Home: filepath.Join(work, "cosign-home")}
+	if err := os.RemoveAll(c.Home); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(c.Home, 0o755); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(work, "keys")
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	priv, pub, err := c.GenerateKeyPair(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	return &keyPair{priv: priv, pub: pub, cosign: c}, nil
 }

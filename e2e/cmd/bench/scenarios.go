@@ -20,6 +20,7 @@ type bench struct {
 	c              *corpus
 	src, out       string
 	regctl, skopeo string
+	keys           *keyPair // nil without cosign: nothing signed, no verify rows
 }
 
 // row is one scenario: its rounds, or why it did not run.
@@ -28,13 +29,19 @@ type row struct {
 	Results []result
 	Err     error
 	Skipped string
+	// Unselected: left out by -only; not run and not printed.
+	Unselected bool
 }
 
 // errSkip marks a scenario that cannot run (a missing tool, or what it reads failed).
 var errSkip = errors.New("skipped")
 
 // rounds runs f o.rounds times and collects the results; it stops at the first error.
+// A scenario that -only leaves out is not run.
 func (b *bench) rounds(ctx context.Context, name string, f func(i int) (result, error)) *row {
+	if b.o.only != nil && !b.o.only.MatchString(name) {
+		return &row{Name: name, Unselected: true}
+	}
 	fmt.Printf("%-44s", name)
 	rw := &row{Name: name}
 	for i := range b.o.rounds {
@@ -93,38 +100,100 @@ func (b *bench) all(ctx context.Context) ([]*row, error) {
 	imgs := append([]image(nil), c.Images...)
 	want := c.Manifests
 	set := filepath.Join(o.work, "imageset.yaml")
-	if err := os.WriteFile(set, imageSet(b.src, imgs), 0o644); err != nil {
+	pub := ""
+	if b.keys != nil {
+		pub = b.keys.pub
+	}
+	if err := os.WriteFile(set, imageSet(b.src, imgs, pub), 0o644); err != nil {
 		return nil, err
+	}
+	// signed adds --sign-key to a full save: the catalog is signed by the bench's key, so
+	// that verify can pin it with --archive-key.
+	signed := func(args ...string) []string {
+		if b.keys != nil {
+			args = append(args, "--sign-key", b.keys.priv)
+		}
+		return args
 	}
 	archive := filepath.Join(b.out, "airlock-dir")
 	fresh := func(p string) string { _ = os.RemoveAll(p); return p }
 	var rows []*row
 
 	save := b.rounds(ctx, "airlock save -> directory", func(i int) (result, error) {
-		w, rss, err := r.run(ctx, o.airlock, "save", "-q", "-c", set, "-o", fresh(archive), "--concurrency", conc)
+		w, rss, err := r.run(ctx, o.airlock, signed("save", "-q", "-c", set, "-o", fresh(archive), "--concurrency", conc)...)
 		return result{Wall: w, RSSKiB: rss, Bytes: c.Bytes, Found: layoutManifests(archive, want), Corpus: len(want)}, err
 	})
 	rows = append(rows, save)
-	saved := save.Err == nil && save.Skipped == ""
+	saved := save.ok()
 
-	rows = append(rows, b.rounds(ctx, "airlock save -> tar, --volume-size 1GiB", func(i int) (result, error) {
-		dir := fresh(filepath.Join(b.out, "airlock-tar"))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+	tarDir := filepath.Join(b.out, "airlock-tar")
+	tarBase := filepath.Join(tarDir, "airlock.tar")
+	tarSave := b.rounds(ctx, "airlock save -> tar, --volume-size 1GiB", func(i int) (result, error) {
+		if err := os.MkdirAll(fresh(tarDir), 0o755); err != nil {
 			return result{}, err
 		}
-		base := filepath.Join(dir, "airlock.tar")
-		w, rss, err := r.run(ctx, o.airlock, "save", "-q", "-c", set, "-o", base, "--volume-size", "1GiB", "--concurrency", conc)
+		w, rss, err := r.run(ctx, o.airlock, signed("save", "-q", "-c", set, "-o", tarBase, "--volume-size", "1GiB", "--concurrency", conc)...)
 		res := result{Wall: w, RSSKiB: rss, Bytes: c.Bytes, Corpus: len(want)}
 		if err == nil {
-			res.Found, err = tarManifests(base, want)
+			res.Found, err = tarManifests(tarBase, want)
 		}
-		_ = os.RemoveAll(dir)
+		if err != nil || i < o.rounds-1 {
+			_ = os.RemoveAll(tarDir) // the last round's volumes stay for the tar verify
+		}
 		return res, err
+	})
+	rows = append(rows, tarSave)
+
+	// verify: the full-hash verify of the archives just saved, pinned to the bench's key,
+	// against one goroutine hashing every file under blobs/sha256 of the directory archive.
+	archiveBytes := c.Bytes // for MB/s: every file under blobs/sha256 when the directory is there
+	if saved {
+		archiveBytes = blobBytes(archive)
+	}
+	verifyRow := func(name, path string, have bool) *row {
+		return b.rounds(ctx, name, func(i int) (result, error) {
+			switch {
+			case b.keys == nil:
+				return result{}, skip("cosign not installed: nothing signed to pin (scripts/install-tools.sh cosign)")
+			case !have:
+				return result{}, skip("no archive: airlock save failed or did not run")
+			}
+			w, rss, err := r.run(ctx, o.airlock, "verify", "-q", path, "--archive-key", b.keys.pub, "--concurrency", conc)
+			return result{Wall: w, RSSKiB: rss, Bytes: archiveBytes}, err
+		})
+	}
+	rows = append(rows, verifyRow("airlock verify DIR --archive-key", archive, saved))
+	rows = append(rows, verifyRow("airlock verify NAME.tar --archive-key", tarBase, tarSave.ok()))
+	if !o.keep {
+		_ = os.RemoveAll(tarDir)
+	}
+	rows = append(rows, b.rounds(ctx, "baseline: sha256 of every blob, 1 goroutine", func(i int) (result, error) {
+		if !saved {
+			return result{}, skip("no archive: airlock save failed or did not run")
+		}
+		self, err := os.Executable()
+		if err != nil {
+			return result{}, err
+		}
+		w, rss, err := r.run(ctx, self, "-hashdir", archive)
+		return result{Wall: w, RSSKiB: rss, Bytes: archiveBytes}, err
+	}))
+	// What --sign-key adds to each full save: decrypting the cosign key (scrypt) and
+	// signing the catalog, alone. After the verify rows, as it adds a signature each round.
+	rows = append(rows, b.rounds(ctx, "airlock sign DIR --key (signing alone)", func(i int) (result, error) {
+		switch {
+		case b.keys == nil:
+			return result{}, skip("cosign not installed: no key (scripts/install-tools.sh cosign)")
+		case !saved:
+			return result{}, skip("no archive: airlock save failed or did not run")
+		}
+		w, rss, err := r.run(ctx, o.airlock, "sign", archive, "--key", b.keys.priv)
+		return result{Wall: w, RSSKiB: rss}, err
 	}))
 
 	rows = append(rows, b.rounds(ctx, "airlock load (directory -> registry)", func(i int) (result, error) {
 		if !saved {
-			return result{}, skip("no archive: airlock save failed")
+			return result{}, skip("no archive: airlock save failed or did not run")
 		}
 		return b.target(ctx, "airlock", func(dst string) (result, error) {
 			w, rss, err := r.run(ctx, o.airlock, "load", "-q", archive, "--to", dst+"/mirror", "--concurrency", conc)
@@ -135,7 +204,7 @@ func (b *bench) all(ctx context.Context) ([]*row, error) {
 
 	rows = append(rows, b.rounds(ctx, "airlock re-save, nothing changed", func(i int) (result, error) {
 		if !saved {
-			return result{}, skip("no archive: airlock save failed")
+			return result{}, skip("no archive: airlock save failed or did not run")
 		}
 		w, rss, err := r.run(ctx, o.airlock, "save", "-q", "-c", set, "-o", archive, "--concurrency", conc)
 		return result{Wall: w, RSSKiB: rss, Found: layoutManifests(archive, want), Corpus: len(want)}, err
@@ -210,13 +279,16 @@ func (b *bench) all(ctx context.Context) ([]*row, error) {
 
 	rows = append(rows, b.rounds(ctx, "raw: Go HTTP PUT of every blob <- files", func(i int) (result, error) {
 		if !saved {
-			return result{}, skip("no archive to read blobs from: airlock save failed")
+			return result{}, skip("no archive to read blobs from: airlock save failed or did not run")
 		}
 		self, err := os.Executable()
 		if err != nil {
 			return result{}, err
 		}
 		list := filepath.Join(o.work, "blobs.txt")
+		if err := writeBlobList(list, b.src, c.Blobs); err != nil { // also when -only left out the download
+			return result{}, err
+		}
 		return b.target(ctx, "raw", func(dst string) (result, error) {
 			w, rss, err := r.run(ctx, self, "-rawcopy", list, "-rawdir", archive, "-rawpush", dst, "-concurrency", conc)
 			return result{Wall: w, RSSKiB: rss, Bytes: c.Bytes}, err
@@ -226,14 +298,14 @@ func (b *bench) all(ctx context.Context) ([]*row, error) {
 	// Last: it adds images to the source registry and to the corpus.
 	rows = append(rows, b.rounds(ctx, "airlock re-save after one new tag", func(i int) (result, error) {
 		if !saved {
-			return result{}, skip("no archive: airlock save failed")
+			return result{}, skip("no archive: airlock save failed or did not run")
 		}
 		before := c.Bytes
 		layer := int(float64(newBytes) * o.scale / float64(len(platforms)))
 		if _, err := c.push(ctx, image{Repo: "bench/repo0", Tag: fmt.Sprintf("new%d", i)}, layer); err != nil {
 			return result{}, fmt.Errorf("push the new tag: %w", err)
 		}
-		if err := os.WriteFile(set, imageSet(b.src, c.Images), 0o644); err != nil {
+		if err := os.WriteFile(set, imageSet(b.src, c.Images, pub), 0o644); err != nil {
 			return result{}, err
 		}
 		w, rss, err := r.run(ctx, o.airlock, "save", "-q", "-c", set, "-o", archive, "--concurrency", conc)
