@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -109,7 +110,7 @@ func TestSignedArchive(t *testing.T) {
 	rewriteReferrerLayer(t, rewritten, sbomSig, breakBundleSignature)
 	expectRefused(ctx, t, "consistently rewritten SBOM signature, archive key pinned", append([]string{"verify", rewritten}, pinned...), "signs another digest")
 	res = run(ctx, t, "verify", rewritten, "--key", app.PublicKeyPath)
-	if res.code != 1 || !strings.Contains(res.stdout, "FAIL") {
+	if res.code != 1 || !strings.Contains(res.stdout, "FAIL") || !regexp.MustCompile(`signature +on sbom [0-9a-f]{12} +bundle +[0-9a-f]{12}  INVALID`).MatchString(res.stdout) {
 		t.Errorf("consistently rewritten SBOM signature, image key pinned: exit %d, want 1\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 

@@ -97,13 +97,19 @@ func TestVerifyReportGolden(t *testing.T) {
 	var b bytes.Buffer
 	results := []verify.Result{
 		{Source: "registry.example.com/team/app:1.4.2", Digest: d("index"), Passed: true, Rule: "team images",
-			Signatures:   []verify.Check{{Referrer: d("sig"), Subject: d("index"), Covers: "index", Format: "bundle", Signer: "release.pub", Valid: true}},
-			Attestations: []verify.Check{{Referrer: d("att"), Subject: d("index"), Covers: "index", Format: "bundle", PredicateType: "https://slsa.dev/provenance/v1", Signer: "release.pub", Valid: true}}},
+			Signatures:   []verify.Check{{Referrer: d("sig"), Subject: d("index"), Covers: "index", Format: "bundle", Signer: "release.pub", Valid: true, Status: verify.StatusValid, Tlog: true}},
+			Attestations: []verify.Check{{Referrer: d("att"), Subject: d("index"), Covers: "index", Format: "bundle", PredicateType: "https://slsa.dev/provenance/v1", Signer: "release.pub", Valid: true, Status: verify.StatusValid}},
+			Referrers: []verify.Check{
+				{Referrer: d("sbomsig"), Subject: d("sbom"), Covers: "sbom " + d("sbom").Encoded()[:12], SubjectKind: "sbom", Format: "bundle", PredicateType: verify.CosignSignPredicateType, Signer: "release.pub", Valid: true, Status: verify.StatusValid},
+				{Referrer: d("othersig"), Subject: d("sbom"), Covers: "sbom " + d("sbom").Encoded()[:12], SubjectKind: "sbom", Format: "bundle", Status: verify.StatusUnknownSigner, Reason: "signed by another key (key hint abc=)"},
+			}},
 		{Source: "registry.example.com/team/api:2.0", Digest: d("api"), Rule: "team images",
-			Signatures: []verify.Check{{Referrer: d("bad"), Subject: d("api"), Covers: "image", Format: "legacy-sig", Reason: "release.pub: invalid signature"}},
+			Signatures: []verify.Check{{Referrer: d("bad"), Subject: d("api"), Covers: "image", Format: "legacy-sig", Status: verify.StatusInvalid, Reason: "release.pub: invalid signature"}},
 			Failures:   []string{"signatures: any of [release.pub] required; valid signatures over the image from: none"}},
 	}
-	if err := printVerify(&b, &verify.Trust{Source: "archive /media/usb/airlock"}, results); err != nil {
+	trust := &verify.Trust{Source: "archive signed by transfer.pub (hint T3pM=); images: the archive's keys release.pub (hint R3l=), vouched for by that signature",
+		Origin: verify.Origin{ArchiveSignatures: []verify.ArchiveSignature{{Digest: d("catsig"), KeyHint: "T3pM=", Signer: "transfer.pub", Valid: true}}}}
+	if err := printVerify(&b, trust, results); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "verify.txt", b.Bytes())

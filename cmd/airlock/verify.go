@@ -255,6 +255,13 @@ func printVerify(w io.Writer, trust *verify.Trust, results []verify.Result) erro
 		for _, c := range r.Attestations {
 			printCheck(&b, "attestation", c)
 		}
+		for _, c := range r.Referrers {
+			what := "signature"
+			if c.PredicateType != "" && c.PredicateType != verify.CosignSignPredicateType {
+				what = "attestation"
+			}
+			printCheck(&b, what, c)
+		}
 		for _, f := range r.Failures {
 			fmt.Fprintf(&b, "      failed: %s\n", f)
 		}
@@ -264,13 +271,23 @@ func printVerify(w io.Writer, trust *verify.Trust, results []verify.Result) erro
 }
 
 func printCheck(b *strings.Builder, what string, c verify.Check) {
-	state := "valid, by " + c.Signer
-	if !c.Valid {
+	var state string
+	switch {
+	case c.Valid:
+		state = "valid, by " + c.Signer
+		if c.Tlog {
+			state += " (tlog)"
+		}
+	case c.Status == verify.StatusUnknownSigner:
+		state = "UNKNOWN SIGNER: " + c.Reason
+	case c.Status == verify.StatusRejected:
+		state = "REJECTED: " + c.Reason
+	default:
 		state = "INVALID: " + c.Reason
 	}
 	pt := ""
 	if what == "attestation" {
 		pt = " " + c.PredicateType
 	}
-	fmt.Fprintf(b, "      %-11s on %-12s %-10s%s  %s  %s\n", what, c.Covers, c.Format, pt, c.Referrer.Encoded()[:12], state)
+	fmt.Fprintf(b, "      %-11s on %-17s %-10s%s  %s  %s\n", what, c.Covers, c.Format, pt, c.Referrer.Encoded()[:12], state)
 }
