@@ -296,9 +296,18 @@ func TestDamagedArchives(t *testing.T) {
 					}
 				}
 			}
-			msg := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(res.stderr), "airlock: "))
+			// The error is airlock's last line; logs and the "nothing verified" note come before it.
+			msg := strings.TrimSpace(res.stderr)
+			if i := strings.LastIndex(msg, "\nairlock: "); i >= 0 {
+				msg = msg[i+1:]
+			}
+			msg = strings.TrimSpace(strings.TrimPrefix(msg, "airlock: "))
 			t.Logf("%s: exit %d: %s", c.name, res.code, msg)
-			record("archive", c.input, "refused before any push: "+stableMessage(msg, dir, src)+"; no tag on the target")
+			when := "refused before any push: "
+			if c.blobsMayLand {
+				when = "stopped before any manifest or tag (blobs already uploaded stay unreferenced): "
+			}
+			record("archive", c.input, when+stableMessage(msg, dir, src)+"; no tag on the target")
 		})
 	}
 }
