@@ -12,8 +12,7 @@ require (
 
 require (
 	airlock.dev/airlock v0.0.0
-	golang.org/x/sync v0.24.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/sync v0.24.0
 )
 
 replace airlock.dev/airlock => ../
