@@ -1,9 +1,16 @@
 package archive
 
 import (
+	"archive/tar"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -126,18 +133,20 @@ func (r *Reader) CatalogSignatures(ctx context.Context, catDigest digest.Digest)
 	return out, nil
 }
 
-// SignDirectory attaches a signature to the catalog of the directory archive dir: sign is given the
-// catalog's descriptor and returns the Sigstore bundle. index.json is replaced atomically, once the
-// signature's blobs are stored; the archive's content is not otherwise touched.
-func SignDirectory(ctx context.Context, dir string, sign func(catDesc ocispec.Descriptor) ([]byte, error)) (ocispec.Descriptor, error) {
-	r, err := Open(ctx, dir)
+// Sign attaches a signature to the catalog of the archive at p: a directory, or tar volumes (NAME.tar,
+// NAME.tar.000). sign is given the catalog's descriptor and returns the Sigstore bundle.
+//   - A directory: the signature's blobs are stored, then index.json is replaced atomically; nothing
+//     else is touched.
+//   - Tar volumes: the tar stream is written again into new volumes of the same size, every entry as
+//     it was and the signature's blobs before a new index.json, and the new volumes replace the old
+//     ones, the volume list last (a run stopped half way leaves volumes that disagree with their list,
+//     which load and verify refuse).
+func Sign(ctx context.Context, p string, sign func(catDesc ocispec.Descriptor) ([]byte, error)) (ocispec.Descriptor, error) {
+	r, err := Open(ctx, p)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
 	defer r.Close()
-	if len(r.Volumes) > 0 {
-		return ocispec.Descriptor{}, fmt.Errorf("%s: tar volumes cannot be signed in place; sign the archive directory before it is written as volumes, or save with --sign-key", dir)
-	}
 	_, catDesc, err := r.Catalog(ctx)
 	if err != nil {
 		return ocispec.Descriptor{}, err
@@ -146,7 +155,10 @@ func SignDirectory(ctx context.Context, dir string, sign func(catDesc ocispec.De
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	l, err := CreateLayout(dir)
+	if len(r.Volumes) > 0 {
+		return signVolumes(ctx, r, catDesc, b)
+	}
+	l, err := CreateLayout(p)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
@@ -158,4 +170,104 @@ func SignDirectory(ctx context.Context, dir string, sign func(catDesc ocispec.De
 		return ocispec.Descriptor{}, err
 	}
 	return desc, l.Commit()
+}
+
+// signVolumes writes the tar stream of r again with the signature b of catDesc added.
+func signVolumes(ctx context.Context, r *Reader, catDesc ocispec.Descriptor, b []byte) (ocispec.Descriptor, error) {
+	base := BaseName(r.Path)
+	var size int64 // one file NAME.tar
+	switch {
+	case len(r.Volumes) > 1:
+		size = r.Volumes[0].Size
+	case r.Volumes[0].Name != filepath.Base(base):
+		size = 1 << 62 // one volume NAME.tar.000: keep the name
+	}
+	mb, layer, err := SignatureManifest(catDesc, b, time.Now())
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, ArtifactType: BundleMediaType, Digest: digest.FromBytes(mb), Size: int64(len(mb))}
+	entry := desc
+	entry.Annotations = map[string]string{AnnotationCatalogSignature: catDesc.Digest.String(), AnnotationSubject: catDesc.Digest.String()}
+	idx := r.Index
+	idx.Manifests = append(append([]ocispec.Descriptor(nil), r.Index.Manifests...), entry)
+	ib, err := json.MarshalIndent(idx, "", "  ")
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	vw := &volumeWriter{base: base, size: size}
+	tw := tar.NewWriter(vw)
+	fail := func(err error) (ocispec.Descriptor, error) {
+		vw.abort()
+		return ocispec.Descriptor{}, fmt.Errorf("sign %s: %w", r.Path, err)
+	}
+	tfs, ok := r.fsys.(*tarFS)
+	if !ok {
+		return fail(errors.New("not read from tar volumes"))
+	}
+	tr := tar.NewReader(io.NewSectionReader(tfs.ra, 0, tfs.ra.(interface{ Size() int64 }).Size()))
+	have := map[string]bool{}
+	mtime := time.Unix(0, 0).UTC()
+	for {
+		if err := ctx.Err(); err != nil {
+			return fail(err)
+		}
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fail(err)
+		}
+		name := strings.TrimPrefix(hdr.Name, "./")
+		if hdr.Typeflag != tar.TypeReg || name == ocispec.ImageIndexFile {
+			continue
+		}
+		have[name] = true
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: hdr.Size, Mode: 0o644, ModTime: mtime}); err != nil {
+			return fail(err)
+		}
+		if _, err := io.CopyN(tw, tr, hdr.Size); err != nil {
+			return fail(err)
+		}
+	}
+	empty := ocispec.DescriptorEmptyJSON
+	for _, f := range []struct {
+		d digest.Digest
+		b []byte
+	}{{empty.Digest, empty.Data}, {layer.Digest, b}, {desc.Digest, mb}} {
+		name := path.Join(ocispec.ImageBlobsDir, f.d.Algorithm().String(), f.d.Encoded())
+		if have[name] {
+			continue
+		}
+		have[name] = true
+		if err := writeTarEntry(tw, name, f.b, mtime); err != nil {
+			return fail(err)
+		}
+	}
+	if err := writeTarEntry(tw, ocispec.ImageIndexFile, ib, mtime); err != nil {
+		return fail(err)
+	}
+	if err := tw.Close(); err != nil {
+		return fail(err)
+	}
+	old := r.Volumes
+	r.Close() // the new volumes replace these
+	vols, err := vw.finish()
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("sign %s: %w", r.Path, err)
+	}
+	// Volumes the new stream no longer needs (it can only grow, but a volume size may differ).
+	for _, v := range old[min(len(vols), len(old)):] {
+		os.Remove(filepath.Join(filepath.Dir(base), v.Name))
+	}
+	return desc, nil
+}
+
+func writeTarEntry(tw *tar.Writer, name string, b []byte, mtime time.Time) error {
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: int64(len(b)), Mode: 0o644, ModTime: mtime}); err != nil {
+		return err
+	}
+	_, err := tw.Write(b)
+	return err
 }

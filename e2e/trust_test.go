@@ -88,6 +88,20 @@ func TestSignedArchive(t *testing.T) {
 	mustRun(ctx, t, "save", "-c", set, "-o", unsigned)
 	expectRefused(ctx, t, "unsigned archive", append([]string{"verify", unsigned}, pinned...), "is not signed")
 
+	// Tar volumes saved unsigned are signed on a signing station, then verify pinned.
+	tarArch := filepath.Join(work, "vols", "airlock.tar")
+	if err := os.MkdirAll(filepath.Dir(tarArch), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(ctx, t, "save", "-c", set, "-o", tarArch, "--volume-size", "1MiB")
+	expectRefused(ctx, t, "unsigned tar volumes", append([]string{"verify", tarArch + ".000"}, pinned...), "is not signed")
+	if res := runEnv(ctx, t, withPassword, "sign", tarArch+".000", "--key", transferKey); res.code != 0 {
+		t.Fatalf("airlock sign tar volumes: exit %d\n%s", res.code, res.stderr)
+	}
+	if res := run(ctx, t, append([]string{"verify", tarArch + ".000"}, pinned...)...); res.code != 0 || !strings.Contains(res.stdout, "archive signed by cosign.pub") {
+		t.Errorf("verify signed tar volumes: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+
 	// A flipped byte in the largest layer: the catalog signature holds, the layer's digest does not.
 	flipped := filepath.Join(work, "flipped")
 	copyTree(t, arch, flipped)

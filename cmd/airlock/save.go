@@ -145,11 +145,7 @@ func runSave(cmd *cobra.Command, g *globalOptions, o *saveOptions) error {
 	if signedBy != nil {
 		fmt.Fprintf(out(cmd), "catalog signed by %s (key hint %s)\n", signedBy.Name, signedBy.Hint)
 	} else if !o.dryRun {
-		how := "airlock sign " + o.output + " --key KEY"
-		if mirror.IsTarOutput(o.output) {
-			how = "save with --sign-key KEY"
-		}
-		fmt.Fprintf(out(cmd), "catalog not signed: the site cannot pin this archive with --archive-key; %s\n", how)
+		fmt.Fprintf(out(cmd), "catalog not signed: the site cannot pin this archive with --archive-key; sign it with airlock sign %s --key KEY\n", o.output)
 	}
 	return nil
 }

@@ -23,9 +23,9 @@ and carries its trust material, so its signature vouches for all of it once the 
 key (load/verify --archive-key, or archiveKeys in the site trust file).
 
 It is meant for a signing station separate from the connected host: the archive is checked against
-its catalog before it is signed, and only its index.json is replaced (atomically). A directory archive
-can be signed any number of times, by several keys. Tar volumes cannot be signed in place: save them
-with --sign-key, or sign the directory before writing volumes.
+its catalog, every blob hashed, before it is signed. In a directory only index.json is replaced
+(atomically); tar volumes are written again with the signature added (every entry as it was, the same
+volume size), the volume list last. An archive can be signed any number of times, by several keys.
 
 The password of an encrypted key comes from COSIGN_PASSWORD when it is set (even to an empty string),
 otherwise it is asked on the terminal.`,
@@ -50,21 +50,22 @@ func runSign(cmd *cobra.Command, g *globalOptions, path, keyPath string) error {
 	if err != nil {
 		return err
 	}
-	// Sign only what agrees with its catalog: a signature vouches for every digest the catalog lists.
+	// Sign only what agrees with its catalog, every byte hashed: the signature vouches for every digest
+	// the catalog lists.
 	r, err := archive.Open(ctx, path)
 	if err != nil {
 		return err
 	}
 	cat, _, err := r.Catalog(ctx)
 	if err == nil {
-		err = archive.Check(r, cat)
+		err = archive.VerifyContents(ctx, r, cat)
 	}
 	r.Close()
 	if err != nil {
 		return &checkError{fmt.Errorf("%s: not signed: %w", path, err)}
 	}
 	var catDigest string
-	desc, err := archive.SignDirectory(ctx, path, func(d ocispec.Descriptor) ([]byte, error) {
+	desc, err := archive.Sign(ctx, path, func(d ocispec.Descriptor) ([]byte, error) {
 		catDigest = d.Digest.String()
 		return sign(d)
 	})
