@@ -10,9 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
-	"runtime"
-	"strings"
-	"sync"
+	"slices"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -199,91 +197,39 @@ func blobName(d digest.Digest) string {
 	return path.Join(ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded())
 }
 
-// HashBlobs hashes the blobs named, a few at a time, and checks each against its name; blobs this
-// Reader already read whole and found right (the manifests a plan was rebuilt from) are not read
-// again. load runs it on everything it is about to push from a directory archive, before pushing
-// anything.
-func HashBlobs(ctx context.Context, r *Reader, ds []digest.Digest) error {
-	names := make([]string, 0, len(ds))
-	seen := map[digest.Digest]bool{}
-	for _, d := range ds {
-		if !seen[d] && !r.isChecked(d) {
-			seen[d] = true
-			names = append(names, string(d))
-		}
-	}
-	workers := min(runtime.GOMAXPROCS(0), 8)
-	jobs := make(chan string)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		mu    sync.Mutex
-		first error
-		wg    sync.WaitGroup
-	)
-	fail := func(err error) {
-		mu.Lock()
-		if first == nil {
-			first = err
-		}
-		mu.Unlock()
-		cancel()
-	}
-	for range workers {
-		wg.Go(func() {
-			buf := make([]byte, copyBufferSize)
-			for name := range jobs {
-				if err := hashBlob(ctx, r, digest.Digest(name), buf); err != nil {
-					fail(err)
-				}
-			}
-		})
-	}
-feed:
-	for _, n := range names {
-		select {
-		case jobs <- n:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	if first != nil {
-		return first
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	r.markChecked(ds)
-	return nil
+// OwnedBlob is a blob (or manifest) to hash, with the source reference of the image it belongs to.
+type OwnedBlob struct {
+	Desc  ocispec.Descriptor
+	Image string
 }
 
-func hashBlob(ctx context.Context, r *Reader, d digest.Digest, buf []byte) error {
-	if err := ctx.Err(); err != nil {
-		return nil // another blob failed first, or the run was stopped
-	}
-	if err := d.Validate(); err != nil {
-		return checkErr("%s: blobs/%s is not named by a valid digest: %s", r.Path, strings.Replace(string(d), ":", "/", 1), damaged)
-	}
-	f, err := r.fsys.Open(blobName(d))
-	if err != nil {
-		return fmt.Errorf("%s: blob %s: %w", r.Path, d, err)
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && !fi.Mode().IsRegular() {
-		return checkErr("%s: blob %s is not a regular file: %s", r.Path, d, damaged)
-	}
-	dg := d.Algorithm().Digester()
-	if _, err := io.CopyBuffer(dg.Hash(), ctxReader{ctx, f}, buf); err != nil {
-		if ctx.Err() != nil {
-			return nil
+// HashBlobs hashes the blobs named, a few at a time (as VerifyContents does), and checks each against
+// its digest and size; blobs this Reader already read whole and found right (the manifests a plan was
+// rebuilt from) are not read again. load runs it on everything it is about to push from a directory
+// archive, before pushing anything. A mismatch names the images the blob belongs to.
+func HashBlobs(ctx context.Context, r *Reader, blobs []OwnedBlob) error {
+	var jobs []hashJob
+	var done []digest.Digest
+	owners := map[digest.Digest][]string{}
+	for _, b := range blobs {
+		d := b.Desc.Digest
+		_, seen := owners[d]
+		if !slices.Contains(owners[d], b.Image) {
+			owners[d] = append(owners[d], b.Image)
 		}
-		return fmt.Errorf("%s: blob %s: %w", r.Path, d, err)
+		if seen || r.isChecked(d) {
+			continue
+		}
+		if err := d.Validate(); err != nil {
+			return checkErr("%s: %s names blob %q, not a valid digest: %s", r.Path, b.Image, d, damaged)
+		}
+		jobs = append(jobs, hashJob{d: d, size: b.Desc.Size, what: "blob"})
+		done = append(done, d)
 	}
-	if got := dg.Digest(); got != d {
-		return checkErr("%s: blob %s does not hash to its name (its bytes hash to %s): %s", r.Path, d, got, damaged)
+	if err := hashInParallel(ctx, r, jobs, func(d digest.Digest) []string { return owners[d] }); err != nil {
+		return err
 	}
+	r.markChecked(done)
 	return nil
 }
 

@@ -152,16 +152,23 @@ func checkEveryBlobHashesToItsName(t *testing.T, dir string) {
 
 func readCatalog(ctx context.Context, t *testing.T, path string) *archive.Catalog {
 	t.Helper()
+	cat, _ := readCatalogFile(ctx, t, path)
+	return cat
+}
+
+// readCatalogFile reads the catalog of the archive at path, and the digest of its manifest.
+func readCatalogFile(ctx context.Context, t *testing.T, path string) (*archive.Catalog, digest.Digest) {
+	t.Helper()
 	r, err := archive.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	cat, _, err := r.Catalog(ctx)
+	cat, desc, err := r.Catalog(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cat
+	return cat, desc.Digest
 }
 
 // checkOtherToolsRead opens the archive with oras-go's OCI store and with regctl.

@@ -222,16 +222,8 @@ func catalogRepos(ctx context.Context, t *testing.T, host string) []string {
 
 func readCatalogDigest(ctx context.Context, t *testing.T, path string) digest.Digest {
 	t.Helper()
-	r, err := archive.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	_, desc, err := r.Catalog(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return desc.Digest
+	_, d := readCatalogFile(ctx, t, path)
+	return d
 }
 
 // checkCosignVerifiesDigest runs the real `cosign verify --key` on ref, offline.

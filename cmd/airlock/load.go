@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
@@ -16,14 +15,15 @@ import (
 	"airlock.dev/airlock/verify"
 )
 
-// contentOf lists the manifests and blobs of plans that the archive holds (a delta lacks its base's).
-func contentOf(ctx context.Context, r *archive.Reader, plans []*mirror.ImagePlan) []digest.Digest {
-	var ds []digest.Digest
+// contentOf lists the manifests and blobs of plans that the archive holds (a delta lacks its base's),
+// each with the image it belongs to.
+func contentOf(ctx context.Context, r *archive.Reader, plans []*mirror.ImagePlan) []archive.OwnedBlob {
+	var ds []archive.OwnedBlob
 	for _, p := range plans {
 		for _, n := range p.Nodes() {
 			for _, d := range append([]ocispec.Descriptor{n.Desc}, n.Blobs...) {
 				if ok, err := r.Exists(ctx, d); err == nil && ok {
-					ds = append(ds, d.Digest)
+					ds = append(ds, archive.OwnedBlob{Desc: d, Image: p.Source})
 				}
 			}
 		}
