@@ -19,6 +19,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
 )
 
 // ingestDir holds partly written blobs while they stream in; it is removed when the layout is closed.
@@ -217,7 +218,7 @@ func (l *Layout) PushResumable(_ context.Context, desc ocispec.Descriptor, open 
 	partial := filepath.Join(l.root, ingestDir, desc.Digest.Encoded()+".partial")
 	f, err := os.OpenFile(partial, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return 0, err
+		return 0, &LocalWriteError{Path: partial, Err: err}
 	}
 	defer f.Close()
 	fi, err := f.Stat()
@@ -235,8 +236,10 @@ func (l *Layout) PushResumable(_ context.Context, desc ocispec.Descriptor, open 
 			return 0, err
 		}
 	}
-	if err := f.Truncate(have); err != nil {
-		return 0, err
+	if fi.Size() != have {
+		if err := f.Truncate(have); err != nil {
+			return 0, &LocalWriteError{Path: partial, Err: err}
+		}
 	}
 	if _, err := f.Seek(have, io.SeekStart); err != nil {
 		return 0, err
@@ -247,7 +250,7 @@ func (l *Layout) PushResumable(_ context.Context, desc ocispec.Descriptor, open 
 		if err != nil {
 			return 0, err
 		}
-		got, err = io.CopyBuffer(io.MultiWriter(f, v), io.LimitReader(rc, desc.Size-have+1), buf)
+		got, err = io.CopyBuffer(io.MultiWriter(&localWriter{w: f, path: partial, left: desc.Size - have}, v), io.LimitReader(rc, desc.Size-have+1), buf)
 		rc.Close()
 		if err != nil {
 			return got, err // keep the partial file: the next run resumes from here
@@ -262,14 +265,14 @@ func (l *Layout) PushResumable(_ context.Context, desc ocispec.Descriptor, open 
 		return got, &DigestMismatchError{Expected: desc.Digest}
 	}
 	if err := f.Close(); err != nil {
-		return got, err
+		return got, &LocalWriteError{Path: partial, Err: err}
 	}
 	dst := BlobPath(l.root, desc.Digest)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return got, err
+		return got, &LocalWriteError{Path: filepath.Dir(dst), Err: err}
 	}
 	if err := os.Rename(partial, dst); err != nil {
-		return got, err
+		return got, &LocalWriteError{Path: dst, Err: err}
 	}
 	if fi, err := os.Lstat(dst); err == nil {
 		l.verified.record(desc.Digest, fi) // hashed above, as it streamed in
@@ -339,6 +342,10 @@ func (e *DigestMismatchError) Error() string {
 	}
 	return fmt.Sprintf("content named %s does not hash to that digest: it was damaged or altered in transit", e.Expected)
 }
+
+// Is makes a DigestMismatchError match oras-go's content.ErrMismatchedDigest, so that code not
+// importing archive (retries) can tell it from a transient failure.
+func (e *DigestMismatchError) Is(target error) bool { return target == content.ErrMismatchedDigest }
 
 func writeFileAtomic(path string, b []byte) error {
 	var rnd [6]byte
