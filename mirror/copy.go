@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync/atomic"
 
+	"airlock.dev/airlock/registry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
@@ -54,7 +55,7 @@ type CopyStats struct {
 }
 
 // CopyBlobs copies blobs to dst, each digest once, concurrency at a time; blobs dst has are skipped.
-func CopyBlobs(ctx context.Context, dst Target, blobs []Blob, concurrency int, progress Progress, retry Retry) (CopyStats, error) {
+func CopyBlobs(ctx context.Context, dst Target, blobs []Blob, concurrency int, progress Progress, retry registry.Retry) (CopyStats, error) {
 	var todo []Blob
 	var stats CopyStats
 	seen := map[digest.Digest]bool{}
@@ -89,13 +90,13 @@ func CopyBlobs(ctx context.Context, dst Target, blobs []Blob, concurrency int, p
 	for _, b := range todo {
 		g.Go(func() error {
 			anyResumed := false
-			err := retry.do(gctx, fmt.Sprintf("blob %s of %s", b.Desc.Digest, b.Repository), func(ctx context.Context) error {
-				actx, kick, stop := withWatchdog(ctx, retry.orDefault().StallTimeout)
+			err := retry.Do(gctx, fmt.Sprintf("blob %s of %s", b.Desc.Digest, b.Repository), func(ctx context.Context) error {
+				actx, kick, stop := registry.WithWatchdog(ctx, retry.OrDefault().StallTimeout)
 				defer stop()
 				n, resumed, err := copyBlob(actx, dst, b, progress, kick)
 				fetched.Add(n)
 				anyResumed = anyResumed || resumed
-				return stallErr(actx, err)
+				return registry.StallErr(actx, err)
 			})
 			if err != nil {
 				return err
@@ -118,7 +119,7 @@ func CopyBlobs(ctx context.Context, dst Target, blobs []Blob, concurrency int, p
 // seek (an HTTP Range request). It returns the bytes read from the source.
 func copyBlob(ctx context.Context, dst Target, b Blob, progress Progress, kick func()) (int64, bool, error) {
 	wrap := func(r io.Reader) io.Reader {
-		r = &kickReader{r: r, kick: kick}
+		r = registry.KickReader(r, kick)
 		if progress != nil {
 			return &progressReader{r: r, p: progress}
 		}
@@ -130,7 +131,7 @@ func copyBlob(ctx context.Context, dst Target, b Blob, progress Progress, kick f
 			var rc io.ReadCloser
 			var err error
 			if repo, ok := b.Source.(*remote.Repository); ok && offset > 0 {
-				rc, err = fetchFrom(ctx, repo, b.Desc, offset)
+				rc, err = registry.FetchFrom(ctx, repo, b.Desc, offset)
 			} else {
 				rc, err = b.Source.Fetch(ctx, b.Desc)
 				if err == nil && offset > 0 {

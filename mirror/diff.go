@@ -12,6 +12,7 @@ import (
 	"oras.land/oras-go/v2/errdef"
 
 	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/registry"
 )
 
 // Diff statuses.
@@ -41,7 +42,7 @@ type contentChecker struct {
 }
 
 // DiffRegistry compares each plan with its target repository under to.
-func DiffRegistry(ctx context.Context, plans []*ImagePlan, regs *Registries, to string, keepHost bool) ([]DiffEntry, error) {
+func DiffRegistry(ctx context.Context, plans []*ImagePlan, regs *registry.Registries, to string, keepHost bool) ([]DiffEntry, error) {
 	var out []DiffEntry
 	for _, p := range plans {
 		name, err := TargetRepository(to, keepHost, p.Image)

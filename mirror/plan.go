@@ -16,6 +16,7 @@ import (
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/referrers"
+	"airlock.dev/airlock/registry"
 )
 
 // Docker media types, moved as they are (never converted).
@@ -106,11 +107,11 @@ func (p *ImagePlan) Nodes() []*Node {
 
 // Planner resolves images and discovers what is attached to them.
 type Planner struct {
-	Registries *Registries
+	Registries *registry.Registries
 	Referrers  config.Referrers
 	Log        *slog.Logger
-	// Retry bounds retries of failed requests; zero means DefaultRetry.
-	Retry Retry
+	// Retry bounds retries of failed requests; zero means registry.DefaultRetry.
+	Retry registry.Retry
 	// Local, if set, is tried first for manifests by digest (the output of an earlier save): content
 	// addressing makes a stored manifest as good as a fetched one. Tags and referrers are always
 	// asked of the registry.
@@ -120,11 +121,11 @@ type Planner struct {
 	discs map[string]*discovery
 }
 
-func (p *Planner) retry() Retry {
+func (p *Planner) retry() registry.Retry {
 	if p == nil {
-		return DefaultRetry
+		return registry.DefaultRetry
 	}
-	return p.Retry.orDefault()
+	return p.Retry.OrDefault()
 }
 
 // Plan resolves img in its source registry and walks its graph.
@@ -213,7 +214,7 @@ func (p *Planner) discoverer(ctx context.Context, repoName string) (*referrers.D
 		return nil, err
 	}
 	var api bool
-	err = p.retry().do(ctx, "probe referrers API of "+repoName, func(ctx context.Context) error {
+	err = p.retry().Do(ctx, "probe referrers API of "+repoName, func(ctx context.Context) error {
 		var err error
 		api, err = referrers.Probe(ctx, repo)
 		return err
@@ -258,7 +259,7 @@ func (w *walker) manifest(ctx context.Context, desc ocispec.Descriptor, platform
 		b, _ = fetchManifest(ctx, w.planner.Local, desc) // any failure: fetch it from the registry
 	}
 	if b == nil {
-		err := w.planner.retry().do(ctx, "manifest "+desc.Digest.String()+" of "+w.repoName, func(ctx context.Context) error {
+		err := w.planner.retry().Do(ctx, "manifest "+desc.Digest.String()+" of "+w.repoName, func(ctx context.Context) error {
 			var err error
 			b, err = fetchManifest(ctx, w.repo, desc)
 			return err
@@ -329,7 +330,7 @@ func (w *walker) referrers(ctx context.Context, disc *referrers.Discoverer, subj
 			}
 			asked[s.Desc.Digest] = true
 			var found []referrers.Found
-			err := w.planner.retry().do(ctx, "referrers of "+s.Desc.Digest.String()+" in "+w.repoName, func(ctx context.Context) error {
+			err := w.planner.retry().Do(ctx, "referrers of "+s.Desc.Digest.String()+" in "+w.repoName, func(ctx context.Context) error {
 				var err error
 				found, err = disc.Find(ctx, s.Desc)
 				return err

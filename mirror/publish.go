@@ -20,6 +20,7 @@ import (
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/referrers"
+	"airlock.dev/airlock/registry"
 )
 
 // PublishOptions controls Publish.
@@ -33,8 +34,8 @@ type PublishOptions struct {
 	Concurrency int
 	Log         *slog.Logger
 	Progress    Progress
-	// Retry bounds retries of failed transfers; zero means DefaultRetry.
-	Retry Retry
+	// Retry bounds retries of failed transfers; zero means registry.DefaultRetry.
+	Retry registry.Retry
 }
 
 // Counts counts items and bytes by what happened to them.
@@ -137,7 +138,7 @@ func checkCollisions(images []ImageReport) error {
 
 // publishing is the state of one Publish run.
 type publishing struct {
-	regs   *Registries
+	regs   *registry.Registries
 	opts   PublishOptions
 	log    *slog.Logger
 	report *PublishReport
@@ -181,7 +182,7 @@ type blobOwner struct {
 // there. Content the target has is not pushed again. Referrers are pushed as they are where the target
 // has the referrers API, and listed in the sha256-<hex> tag-schema index where it has not. Afterwards
 // every manifest and tag is read back from the target and checked against the source.
-func Publish(ctx context.Context, plans []*ImagePlan, regs *Registries, opts PublishOptions) (*PublishReport, error) {
+func Publish(ctx context.Context, plans []*ImagePlan, regs *registry.Registries, opts PublishOptions) (*PublishReport, error) {
 	start := time.Now()
 	if opts.Concurrency < 1 {
 		opts.Concurrency = 8
@@ -196,7 +197,7 @@ func Publish(ctx context.Context, plans []*ImagePlan, regs *Registries, opts Pub
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	p.opts.Retry = opts.Retry.orDefault()
+	p.opts.Retry = opts.Retry.OrDefault()
 	p.report.Images = make([]ImageReport, len(plans))
 	for i, plan := range plans {
 		repoName, err := TargetRepository(opts.To, opts.KeepHost, plan.Image)
@@ -306,7 +307,7 @@ func (p *publishing) referrersAPI(ctx context.Context, name string) (bool, error
 			pr.err = err
 			return
 		}
-		pr.err = p.opts.Retry.do(ctx, "probe referrers API of "+name, func(ctx context.Context) error {
+		pr.err = p.opts.Retry.Do(ctx, "probe referrers API of "+name, func(ctx context.Context) error {
 			var err error
 			pr.api, err = referrers.Probe(ctx, repo)
 			return err
@@ -386,7 +387,7 @@ func (p *publishing) pushBlobs(ctx context.Context, plans []*ImagePlan) *failedS
 				return err
 			}
 			var ok bool
-			err = p.opts.Retry.do(gctx, "check blob "+j.desc.Digest.String()+" in "+j.repoName, func(ctx context.Context) error {
+			err = p.opts.Retry.Do(gctx, "check blob "+j.desc.Digest.String()+" in "+j.repoName, func(ctx context.Context) error {
 				var err error
 				ok, err = repo.Blobs().Exists(ctx, j.desc)
 				return err
@@ -475,7 +476,7 @@ func (p *publishing) pushBlob(ctx context.Context, j blobJob) error {
 		if err != nil {
 			return nil, err
 		}
-		var r io.Reader = &kickReader{r: &alteredReader{r: rc, job: j, p: p}, kick: kick}
+		var r io.Reader = registry.KickReader(&alteredReader{r: rc, job: j, p: p}, kick)
 		if p.opts.Progress != nil {
 			r = &progressReader{r: r, p: p.opts.Progress}
 		}
@@ -487,8 +488,8 @@ func (p *publishing) pushBlob(ctx context.Context, j blobJob) error {
 	// upload streams the blob once; a failed stream is retried from the source, since oras-go's
 	// retry transport cannot rewind it.
 	upload := func() error {
-		return p.opts.Retry.do(ctx, fmt.Sprintf("push blob %s to %s", j.desc.Digest, j.repoName), func(ctx context.Context) error {
-			actx, kick, stop := withWatchdog(ctx, p.opts.Retry.StallTimeout)
+		return p.opts.Retry.Do(ctx, fmt.Sprintf("push blob %s to %s", j.desc.Digest, j.repoName), func(ctx context.Context) error {
+			actx, kick, stop := registry.WithWatchdog(ctx, p.opts.Retry.StallTimeout)
 			defer stop()
 			rc, err := open(kick)
 			if err != nil {
@@ -496,7 +497,7 @@ func (p *publishing) pushBlob(ctx context.Context, j blobJob) error {
 			}
 			defer rc.Close()
 			if err := repo.Blobs().Push(actx, j.desc, rc); err != nil {
-				return stallErr(actx, fmt.Errorf("push blob %s to %s: %w", j.desc.Digest, j.repoName, err))
+				return registry.StallErr(actx, fmt.Errorf("push blob %s to %s: %w", j.desc.Digest, j.repoName, err))
 			}
 			return nil
 		})
@@ -510,7 +511,7 @@ func (p *publishing) pushBlob(ctx context.Context, j blobJob) error {
 		}
 		if from.ok {
 			fellBack := false
-			err := p.opts.Retry.do(ctx, fmt.Sprintf("mount blob %s into %s", j.desc.Digest, j.repoName), func(ctx context.Context) error {
+			err := p.opts.Retry.Do(ctx, fmt.Sprintf("mount blob %s into %s", j.desc.Digest, j.repoName), func(ctx context.Context) error {
 				return repo.Blobs().(interface {
 					Mount(context.Context, ocispec.Descriptor, string, func() (io.ReadCloser, error)) error
 				}).Mount(ctx, j.desc, from.repo, func() (io.ReadCloser, error) { fellBack = true; return nil, errMountRefused })
@@ -616,7 +617,7 @@ func (p *publishing) pushImage(ctx context.Context, plan *ImagePlan, ir *ImageRe
 	retry := p.opts.Retry
 	push := func(n *Node) error {
 		var ok bool
-		err := retry.do(ctx, "check manifest "+n.Desc.Digest.String()+" in "+ir.Repository, func(ctx context.Context) error {
+		err := retry.Do(ctx, "check manifest "+n.Desc.Digest.String()+" in "+ir.Repository, func(ctx context.Context) error {
 			var err error
 			ok, err = repo.Manifests().Exists(ctx, n.Desc)
 			return err
@@ -628,7 +629,7 @@ func (p *publishing) pushImage(ctx context.Context, plan *ImagePlan, ir *ImageRe
 			p.count(func(c *Counts) { c.Skipped++; c.BytesSkipped += n.Desc.Size }, false)
 			return nil
 		}
-		err = retry.do(ctx, "push manifest "+n.Desc.Digest.String()+" to "+ir.Repository, func(ctx context.Context) error {
+		err = retry.Do(ctx, "push manifest "+n.Desc.Digest.String()+" to "+ir.Repository, func(ctx context.Context) error {
 			return repo.Manifests().Push(ctx, n.Desc, bytes.NewReader(n.Manifest))
 		})
 		if err != nil {
@@ -674,7 +675,7 @@ func (p *publishing) pushImage(ctx context.Context, plan *ImagePlan, ir *ImageRe
 		if !api {
 			for _, s := range subjects {
 				var changed bool
-				err := retry.do(ctx, "referrers index of "+s.String()+" in "+ir.Repository, func(ctx context.Context) error {
+				err := retry.Do(ctx, "referrers index of "+s.String()+" in "+ir.Repository, func(ctx context.Context) error {
 					var err error
 					changed, err = referrers.EnsureTagSchema(ctx, repo, s, bySubject[s])
 					return err
@@ -708,7 +709,7 @@ func (p *publishing) pushImage(ctx context.Context, plan *ImagePlan, ir *ImageRe
 		if err == nil && cur.Digest == t.n.Desc.Digest {
 			continue
 		}
-		err = retry.do(ctx, "tag "+ir.Repository+":"+t.tag, func(ctx context.Context) error {
+		err = retry.Do(ctx, "tag "+ir.Repository+":"+t.tag, func(ctx context.Context) error {
 			return repo.Manifests().PushReference(ctx, t.n.Desc, bytes.NewReader(t.n.Manifest), t.tag)
 		})
 		if err != nil {
@@ -720,7 +721,7 @@ func (p *publishing) pushImage(ctx context.Context, plan *ImagePlan, ir *ImageRe
 	// 4. Proof: read every manifest back and every tag.
 	for _, n := range plan.Nodes() {
 		var b []byte
-		err := retry.do(ctx, "read back manifest "+n.Desc.Digest.String(), func(ctx context.Context) error {
+		err := retry.Do(ctx, "read back manifest "+n.Desc.Digest.String(), func(ctx context.Context) error {
 			var err error
 			b, err = fetchManifest(ctx, repo, n.Desc)
 			return err
@@ -735,7 +736,7 @@ func (p *publishing) pushImage(ctx context.Context, plan *ImagePlan, ir *ImageRe
 	}
 	for _, t := range tags {
 		var cur ocispec.Descriptor
-		err := retry.do(ctx, "resolve tag "+t.tag, func(ctx context.Context) error {
+		err := retry.Do(ctx, "resolve tag "+t.tag, func(ctx context.Context) error {
 			var err error
 			cur, err = repo.Resolve(ctx, t.tag)
 			return err

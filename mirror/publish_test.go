@@ -27,6 +27,7 @@ import (
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/registry"
 )
 
 func TestTargetRepository(t *testing.T) {
@@ -156,11 +157,11 @@ func TestPublishStopsOnAlteredBlob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	regs, err := NewRegistries(RegistryOptions{})
+	regs, err := registry.New(registry.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Publish(ctx, plans, regs, PublishOptions{To: host + "/mirror", Concurrency: 1, Retry: Retry{Attempts: 2, Base: time.Millisecond, Max: time.Millisecond}})
+	rep, err := Publish(ctx, plans, regs, PublishOptions{To: host + "/mirror", Concurrency: 1, Retry: registry.Retry{Attempts: 2, Base: time.Millisecond, Max: time.Millisecond}})
 	var ce *archive.CheckError
 	if !errors.As(err, &ce) || ce.Digest != bad || !strings.Contains(err.Error(), bad.String()) || !strings.Contains(err.Error(), "altered") {
 		t.Fatalf("got %v, want an *archive.CheckError naming %s and saying the archive was altered", err, bad)
@@ -252,7 +253,7 @@ func TestResaveRefetchesFlippedLayer(t *testing.T) {
 	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
-	regs, err := NewRegistries(RegistryOptions{})
+	regs, err := registry.New(registry.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/registry"
 )
 
 // SaveOptions controls Save.
@@ -38,8 +39,8 @@ type SaveOptions struct {
 	// Since names a previous archive: only what it lacks is written (a delta), and the catalog names
 	// the previous catalog as its base.
 	Since string
-	// Retry bounds retries of failed transfers; zero means DefaultRetry.
-	Retry Retry
+	// Retry bounds retries of failed transfers; zero means registry.DefaultRetry.
+	Retry registry.Retry
 	// Gate, if set, is called with the plans before anything is written; an error stops the save.
 	Gate func(ctx context.Context, plans []*ImagePlan) error
 	// SignCatalog, if set, returns a Sigstore bundle signing the catalog manifest; it is attached to the
@@ -78,7 +79,7 @@ func IsTarOutput(out string) bool { return strings.HasSuffix(out, ".tar") }
 // index.json naming a catalog, and running it again reuses the blobs already stored, each only once
 // it is known to be right (hashed when stored, or again now if its file changed since: see
 // archive.Layout.Exists); a stored blob that is wrong is fetched again.
-func Save(ctx context.Context, set *config.ImageSet, regs *Registries, opts SaveOptions) (*SaveSummary, error) {
+func Save(ctx context.Context, set *config.ImageSet, regs *registry.Registries, opts SaveOptions) (*SaveSummary, error) {
 	start := time.Now()
 	log := opts.Log
 	if log == nil {
@@ -212,8 +213,8 @@ type PlanOptions struct {
 	// Concurrency bounds how many images are resolved at once.
 	Concurrency int
 	Log         *slog.Logger
-	// Retry bounds retries of failed requests; zero means DefaultRetry.
-	Retry Retry
+	// Retry bounds retries of failed requests; zero means registry.DefaultRetry.
+	Retry registry.Retry
 	// Local, if set, is tried first for manifests by digest (see Planner.Local).
 	Local Source
 	// Progress, if set, counts images resolved.
@@ -221,7 +222,7 @@ type PlanOptions struct {
 }
 
 // PlanAll resolves every image of set and discovers its referrers, a few images at a time.
-func PlanAll(ctx context.Context, set *config.ImageSet, regs *Registries, o PlanOptions) ([]*ImagePlan, error) {
+func PlanAll(ctx context.Context, set *config.ImageSet, regs *registry.Registries, o PlanOptions) ([]*ImagePlan, error) {
 	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"airlock.dev/airlock/registry"
 	"github.com/opencontainers/go-digest"
 	"gopkg.in/yaml.v3"
 )
@@ -262,7 +263,7 @@ func (s *siteSet) registriesConf() []byte {
 		for _, t := range sortedKeys(r.targets) {
 			b.WriteString("\n[[registry.mirror]]\n")
 			fmt.Fprintf(&b, "location = %s\n", tomlString(t))
-			if IsLoopback(targetHost(t)) {
+			if registry.IsLoopback(targetHost(t)) {
 				b.WriteString("insecure = true\n")
 			}
 			policy := "digest-only"
@@ -331,7 +332,7 @@ func (s *siteSet) hostsTOML() map[string][]byte {
 func mirrorURL(prefix string) string {
 	host, p, _ := strings.Cut(prefix, "/")
 	scheme := "https"
-	if IsLoopback(host) {
+	if registry.IsLoopback(host) {
 		scheme = "http"
 	}
 	u := scheme + "://" + host + "/v2"

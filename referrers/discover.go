@@ -16,7 +16,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote"
-	"oras.land/oras-go/v2/registry/remote/auth"
+
+	"airlock.dev/airlock/registry"
 )
 
 // Method says how a referrer was found.
@@ -168,23 +169,7 @@ func (d *Discoverer) digestTags(ctx context.Context) (map[string]struct{}, error
 // header of a push is not used: some registries with the API omit it. The answer is also set on repo.
 func Probe(ctx context.Context, repo *remote.Repository) (bool, error) {
 	ref := repo.Reference
-	ref.Reference = "sha256:" + strings.Repeat("0", 64)
-	scheme := "https"
-	if repo.PlainHTTP {
-		scheme = "http"
-	}
-	url := fmt.Sprintf("%s://%s/v2/%s/referrers/%s", scheme, ref.Host(), ref.Repository, ref.Reference)
-	ctx = auth.AppendRepositoryScope(ctx, ref, auth.ActionPull)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return false, err
-	}
-	req.Header.Set("Accept", ocispec.MediaTypeImageIndex)
-	client := repo.Client
-	if client == nil {
-		client = auth.DefaultClient
-	}
-	resp, err := client.Do(req)
+	resp, err := registry.Get(ctx, repo, "referrers", "sha256:"+strings.Repeat("0", 64), http.Header{"Accept": {ocispec.MediaTypeImageIndex}})
 	if err != nil {
 		return false, fmt.Errorf("probe referrers API of %s: %w", ref.Registry, err)
 	}

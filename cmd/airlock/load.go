@@ -12,6 +12,7 @@ import (
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/registry"
 	"airlock.dev/airlock/verify"
 )
 
@@ -207,7 +208,7 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 
 // keepCatalog pushes the catalog and its signatures to PREFIX/airlock/catalog, tagged by creation
 // time, and says where on stderr.
-func keepCatalog(cmd *cobra.Command, r *archive.Reader, cat *archive.Catalog, catDesc ocispec.Descriptor, regs *mirror.Registries, opts mirror.PublishOptions) error {
+func keepCatalog(cmd *cobra.Command, r *archive.Reader, cat *archive.Catalog, catDesc ocispec.Descriptor, regs *registry.Registries, opts mirror.PublishOptions) error {
 	ctx := cmd.Context()
 	sigs, err := r.CatalogSignatures(ctx, catDesc.Digest)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/registry"
 )
 
 // globalOptions are the flags every command shares.
@@ -56,8 +57,8 @@ config.json and its credential helpers (docker login).`,
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log each step to stderr")
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "no progress bars or logs, only errors and the result")
 	pf.IntVar(&g.concurrency, "concurrency", 8, "how many images and blobs to move at once")
-	pf.DurationVar(&g.stall, "stall-timeout", mirror.DefaultRetry.StallTimeout, "give up on a transfer that moved no byte for this long, and retry it")
-	pf.IntVar(&g.attempts, "attempts", mirror.DefaultRetry.Attempts, "tries of each transfer before giving up (backoff with jitter between tries)")
+	pf.DurationVar(&g.stall, "stall-timeout", registry.DefaultRetry.StallTimeout, "give up on a transfer that moved no byte for this long, and retry it")
+	pf.IntVar(&g.attempts, "attempts", registry.DefaultRetry.Attempts, "tries of each transfer before giving up (backoff with jitter between tries)")
 	root.AddCommand(newSaveCmd(g), newLoadCmd(g), newCopyCmd(g), newDiffCmd(g), newVerifyCmd(g), newInspectCmd(g), newSignCmd(g), newVersionCmd(g))
 	return root
 }
@@ -75,8 +76,8 @@ func (g *globalOptions) validate() error {
 }
 
 // retry returns the retry policy the flags set.
-func (g *globalOptions) retry() mirror.Retry {
-	r := mirror.DefaultRetry
+func (g *globalOptions) retry() registry.Retry {
+	r := registry.DefaultRetry
 	r.StallTimeout = g.stall
 	if g.attempts > 0 {
 		r.Attempts = g.attempts
@@ -96,8 +97,8 @@ func (g *globalOptions) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-func (g *globalOptions) registries() (*mirror.Registries, error) {
-	return mirror.NewRegistries(mirror.RegistryOptions{
+func (g *globalOptions) registries() (*registry.Registries, error) {
+	return registry.New(registry.Options{
 		PlainHTTP:   g.plainHTTP,
 		TLS:         g.tls,
 		TokenRealms: g.tokenRealms,

@@ -14,6 +14,7 @@ import (
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/registry"
 	"airlock.dev/airlock/verify"
 )
 
@@ -168,7 +169,7 @@ func appendImage(cat *archive.Catalog, img config.Image) *archive.Catalog {
 
 // planOnRegistry finds each catalog image in the registry (mapped as load maps it; by tag and, when
 // the catalog pins it, by digest) and discovers its referrers there.
-func planOnRegistry(ctx context.Context, g *globalOptions, regs *mirror.Registries, cat *archive.Catalog, to string, keepHost bool) ([]*mirror.ImagePlan, error) {
+func planOnRegistry(ctx context.Context, g *globalOptions, regs *registry.Registries, cat *archive.Catalog, to string, keepHost bool) ([]*mirror.ImagePlan, error) {
 	planner := &mirror.Planner{Registries: regs, Referrers: config.Referrers{Enabled: true, All: true}, Log: g.logger()}
 	var plans []*mirror.ImagePlan
 	for _, img := range cat.Images {

@@ -1,4 +1,4 @@
-package mirror
+package registry
 
 import (
 	"context"
@@ -12,10 +12,9 @@ import (
 	"syscall"
 	"time"
 
+	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote/errcode"
-
-	"airlock.dev/airlock/archive"
 )
 
 // Retry bounds how long airlock keeps trying one operation. oras-go's retry transport retries single
@@ -33,24 +32,25 @@ type Retry struct {
 // DefaultRetry is used when no Retry is given.
 var DefaultRetry = Retry{Attempts: 6, Base: 250 * time.Millisecond, Max: 15 * time.Second, StallTimeout: 60 * time.Second}
 
-func (r Retry) orDefault() Retry {
+// OrDefault returns r, or DefaultRetry when r sets no attempts.
+func (r Retry) OrDefault() Retry {
 	if r.Attempts <= 0 {
 		return DefaultRetry
 	}
 	return r
 }
 
-// errStalled reports a transfer that stopped moving.
-var errStalled = errors.New("transfer stalled")
+// ErrStalled reports a transfer that stopped moving.
+var ErrStalled = errors.New("transfer stalled")
 
-// do runs fn until it succeeds, fails for good, or runs out of attempts. what names the operation
+// Do runs fn until it succeeds, fails for good, or runs out of attempts. what names the operation
 // (a reference and digest) for the final error, which carries the last failure.
-func (r Retry) do(ctx context.Context, what string, fn func(ctx context.Context) error) error {
-	r = r.orDefault()
+func (r Retry) Do(ctx context.Context, what string, fn func(ctx context.Context) error) error {
+	r = r.OrDefault()
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = fn(ctx)
-		if err == nil || ctx.Err() != nil || !retryable(err) {
+		if err == nil || ctx.Err() != nil || !Retryable(err) {
 			return err
 		}
 		if attempt >= r.Attempts {
@@ -69,14 +69,13 @@ func (r Retry) do(ctx context.Context, what string, fn func(ctx context.Context)
 	}
 }
 
-// retryable tells transient failures (network, 5xx, 429, 408, a stall, a body cut short) from final
+// Retryable tells transient failures (network, 5xx, 429, 408, a stall, a body cut short) from final
 // ones (not found, denied, content that does not match its digest).
-func retryable(err error) bool {
-	var dm *archive.DigestMismatchError
+func Retryable(err error) bool {
 	switch {
-	case errors.Is(err, errdef.ErrNotFound), errors.As(err, &dm), errors.Is(err, context.Canceled):
+	case errors.Is(err, errdef.ErrNotFound), errors.Is(err, content.ErrMismatchedDigest), errors.Is(err, context.Canceled):
 		return false
-	case errors.Is(err, errStalled), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),
+	case errors.Is(err, ErrStalled), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF):
 		return true
 	}
@@ -97,7 +96,7 @@ func retryable(err error) bool {
 	return false
 }
 
-// watchdog cancels a context when kick has not been called for d; the cause is errStalled.
+// watchdog cancels a context when kick has not been called for d; the cause is ErrStalled.
 type watchdog struct {
 	mu     sync.Mutex
 	timer  *time.Timer
@@ -105,15 +104,15 @@ type watchdog struct {
 	cancel context.CancelCauseFunc
 }
 
-// withWatchdog returns a context cancelled when the transfer stalls, and the function to call on
+// WithWatchdog returns a context cancelled when the transfer stalls, and the function to call on
 // progress. stop releases it.
-func withWatchdog(ctx context.Context, d time.Duration) (context.Context, func(), func()) {
+func WithWatchdog(ctx context.Context, d time.Duration) (context.Context, func(), func()) {
 	if d <= 0 {
 		return ctx, func() {}, func() {}
 	}
 	cctx, cancel := context.WithCancelCause(ctx)
 	w := &watchdog{d: d, cancel: cancel}
-	w.timer = time.AfterFunc(d, func() { cancel(fmt.Errorf("%w: no byte for %s", errStalled, d)) })
+	w.timer = time.AfterFunc(d, func() { cancel(fmt.Errorf("%w: no byte for %s", ErrStalled, d)) })
 	kick := func() {
 		w.mu.Lock()
 		w.timer.Reset(w.d)
@@ -126,18 +125,20 @@ func withWatchdog(ctx context.Context, d time.Duration) (context.Context, func()
 	return cctx, kick, stop
 }
 
-// stallErr returns the stall cause of ctx, if that is why it ended, else err.
-func stallErr(ctx context.Context, err error) error {
+// StallErr returns the stall cause of ctx, if that is why it ended, else err.
+func StallErr(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
-	if cause := context.Cause(ctx); cause != nil && errors.Is(cause, errStalled) {
+	if cause := context.Cause(ctx); cause != nil && errors.Is(cause, ErrStalled) {
 		return fmt.Errorf("%w (%v)", cause, err)
 	}
 	return err
 }
 
-// kickReader calls kick on every read that moved bytes.
+// KickReader returns r calling kick on every read that moved bytes, as WithWatchdog wants.
+func KickReader(r io.Reader, kick func()) io.Reader { return &kickReader{r: r, kick: kick} }
+
 type kickReader struct {
 	r    io.Reader
 	kick func()

@@ -1,4 +1,4 @@
-package mirror
+package registry
 
 import (
 	"encoding/base64"
@@ -624,7 +624,7 @@ func TestRealmAttackOtherLoopbackService(t *testing.T) {
 			reg := startHostileRegistry(t, svc.URL+"/v1/token")
 			u, _ := url.Parse(reg.URL)
 			dockerLogin(t, u.Host)
-			r, err := NewRegistries(RegistryOptions{})
+			r, err := New(Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -674,7 +674,7 @@ func TestRealmAttackPrivateAndMetadataHosts(t *testing.T) {
 			reg := startHostileRegistry(t, tc.realm)
 			u, _ := url.Parse(reg.URL)
 			dockerLogin(t, u.Host)
-			r, err := NewRegistries(RegistryOptions{TokenRealms: tc.named})
+			r, err := New(Options{TokenRealms: tc.named})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -757,7 +757,7 @@ func TestRealmAttackThroughProxy(t *testing.T) {
 }
 
 func realmProxyChild(t *testing.T) {
-	r, err := NewRegistries(RegistryOptions{TokenRealms: []string{os.Getenv("AIRLOCK_TEST_TOKEN_REALM")}})
+	r, err := New(Options{TokenRealms: []string{os.Getenv("AIRLOCK_TEST_TOKEN_REALM")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -799,7 +799,7 @@ func TestRealmAttackForgedMarker(t *testing.T) {
 			}
 			au, _ := url.Parse(a.URL)
 			dockerLogin(t, au.Host)
-			r, err := NewRegistries(RegistryOptions{TokenRealms: []string{hostOf(svc.URL)}})
+			r, err := New(Options{TokenRealms: []string{hostOf(svc.URL)}})
 			if err != nil {
 				t.Fatal(err)
 			}

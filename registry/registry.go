@@ -1,4 +1,4 @@
-package mirror
+package registry
 
 import (
 	"bytes"
@@ -22,8 +22,8 @@ import (
 	"oras.land/oras-go/v2/registry/remote/retry"
 )
 
-// RegistryOptions says how registries are reached.
-type RegistryOptions struct {
+// Options says how registries are reached.
+type Options struct {
 	// PlainHTTP lists hosts (host or host:port) reached over plain HTTP. Loopback hosts are too, unless
 	// listed in TLS.
 	PlainHTTP []string
@@ -41,7 +41,7 @@ type RegistryOptions struct {
 
 // Registries hands out repository clients sharing one HTTP client, credential store and token cache.
 type Registries struct {
-	opts   RegistryOptions
+	opts   Options
 	client remote.Client
 	realms *RealmTransport
 
@@ -49,9 +49,9 @@ type Registries struct {
 	repos map[string]*remote.Repository
 }
 
-// NewRegistries builds the shared client: docker config.json credentials and credential helpers,
+// New builds the shared client: docker config.json credentials and credential helpers,
 // retries with backoff on transient failures, and the extra CAs of opts.CAFile.
-func NewRegistries(opts RegistryOptions) (*Registries, error) {
+func New(opts Options) (*Registries, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
 	tr.ResponseHeaderTimeout = 2 * time.Minute
