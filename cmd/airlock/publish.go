@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/sitefiles"
 	"airlock.dev/airlock/verify"
 )
 
@@ -53,15 +54,15 @@ func finishPublish(cmd *cobra.Command, g *globalOptions, o *publishOptions, rep 
 		return perr
 	}
 	if o.siteFiles != "" && !rep.DryRun {
-		var ms []mirror.Mapping
+		var ms []sitefiles.Mapping
 		for _, ir := range rep.Images {
 			if ir.Status == "failed" {
 				continue
 			}
-			ms = append(ms, mirror.Mapping{Source: ir.Source, SourceRepository: ir.SourceRepository, Target: ir.Repository, Tag: ir.Tag, Digest: ir.Digest})
+			ms = append(ms, sitefiles.Mapping{Source: ir.Source, SourceRepository: ir.SourceRepository, Target: ir.Repository, Tag: ir.Tag, Digest: ir.Digest})
 		}
 		if len(ms) > 0 {
-			files, err := mirror.WriteSiteFiles(o.siteFiles, ms)
+			files, err := sitefiles.Write(o.siteFiles, ms)
 			if err != nil {
 				return fmt.Errorf("--site-files: %w", err)
 			}

@@ -1,4 +1,7 @@
-package mirror
+// Package sitefiles writes what a disconnected site needs so that its container runtimes pull loaded
+// images from the mirror: a mapping list, OpenShift IDMS and ITMS, registries.conf and containerd
+// hosts.toml files.
+package sitefiles
 
 import (
 	"bytes"
@@ -39,7 +42,7 @@ const (
 	siteDockerHubServer = "https://registry-1.docker.io"
 )
 
-// WriteSiteFiles writes the configuration a site needs so that its container runtimes pull the images in
+// Write writes the configuration a site needs so that its container runtimes pull the images in
 // ms from the mirror instead of their original registries. Into dir (created if missing) it writes:
 //
 //   - mapping.txt: one "SOURCE=TARGET@DIGEST" line per image, sorted;
@@ -56,7 +59,7 @@ const (
 // timestamps. Each file is written atomically (temporary file, then rename). Files from an earlier run
 // that this run does not write are left in place. It returns the relative paths written, slash-separated
 // and sorted.
-func WriteSiteFiles(dir string, ms []Mapping) ([]string, error) {
+func Write(dir string, ms []Mapping) ([]string, error) {
 	set, err := newSiteSet(ms)
 	if err != nil {
 		return nil, err

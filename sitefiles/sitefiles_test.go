@@ -1,4 +1,4 @@
-package mirror_test
+package sitefiles_test
 
 import (
 	"bytes"
@@ -13,22 +13,22 @@ import (
 	"github.com/opencontainers/go-digest"
 	"gopkg.in/yaml.v3"
 
-	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/sitefiles"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/ with the current output")
 
 func siteDigest(s string) digest.Digest { return digest.FromString(s) }
 
-// siteCases are the golden-file cases: each renders into testdata/sitefiles/<name>/.
+// siteCases are the golden-file cases: each renders into testdata/<name>/.
 var siteCases = []struct {
 	name string
-	ms   []mirror.Mapping
+	ms   []sitefiles.Mapping
 }{
 	{
 		// Two source hosts (one Docker Hub), a TLS target and a loopback target, a digest-only repository.
 		name: "mixed",
-		ms: []mirror.Mapping{
+		ms: []sitefiles.Mapping{
 			{
 				Source:           "registry.example.com/team/app:1.4.2",
 				SourceRepository: "registry.example.com/team/app",
@@ -70,7 +70,7 @@ var siteCases = []struct {
 		// a repository loaded both by tag and by digest into different targets, Docker Hub short names,
 		// and a target that renames the path (not expressible for containerd).
 		name: "prefixes",
-		ms: []mirror.Mapping{
+		ms: []sitefiles.Mapping{
 			{
 				Source:           "quay.io/org/a:1",
 				SourceRepository: "quay.io/org/a",
@@ -108,11 +108,11 @@ var siteCases = []struct {
 	},
 }
 
-func TestWriteSiteFilesGolden(t *testing.T) {
+func TestWriteGolden(t *testing.T) {
 	for _, tc := range siteCases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "site", "files") // does not exist yet
-			files, err := mirror.WriteSiteFiles(dir, tc.ms)
+			files, err := sitefiles.Write(dir, tc.ms)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,7 +123,7 @@ func TestWriteSiteFilesGolden(t *testing.T) {
 				t.Errorf("files on disk = %v, returned %v (leftover temporary files?)", got, files)
 			}
 
-			golden := filepath.Join("testdata", "sitefiles", tc.name)
+			golden := filepath.Join("testdata", tc.name)
 			if *update {
 				if err := os.RemoveAll(golden); err != nil {
 					t.Fatal(err)
@@ -140,7 +140,7 @@ func TestWriteSiteFilesGolden(t *testing.T) {
 				}
 			}
 			if want := listSiteFiles(t, golden); !slices.Equal(files, want) {
-				t.Fatalf("files = %v, golden has %v (run go test ./mirror -run SiteFiles -update)", files, want)
+				t.Fatalf("files = %v, golden has %v (run go test ./sitefiles -update)", files, want)
 			}
 			for _, f := range files {
 				got, want := readSiteFile(t, dir, f), readSiteFile(t, golden, f)
@@ -152,18 +152,18 @@ func TestWriteSiteFilesGolden(t *testing.T) {
 	}
 }
 
-func TestWriteSiteFilesDeterministic(t *testing.T) {
+func TestWriteDeterministic(t *testing.T) {
 	for _, tc := range siteCases {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := t.TempDir(), t.TempDir()
 			rev := slices.Clone(tc.ms)
 			slices.Reverse(rev)
 			rev = append(rev, tc.ms...) // duplicates must not change anything
-			fa, err := mirror.WriteSiteFiles(a, tc.ms)
+			fa, err := sitefiles.Write(a, tc.ms)
 			if err != nil {
 				t.Fatal(err)
 			}
-			fb, err := mirror.WriteSiteFiles(b, rev)
+			fb, err := sitefiles.Write(b, rev)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -179,9 +179,9 @@ func TestWriteSiteFilesDeterministic(t *testing.T) {
 	}
 }
 
-func TestWriteSiteFilesHeaders(t *testing.T) {
+func TestWriteHeaders(t *testing.T) {
 	dir := t.TempDir()
-	files, err := mirror.WriteSiteFiles(dir, siteCases[0].ms)
+	files, err := sitefiles.Write(dir, siteCases[0].ms)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,9 +193,9 @@ func TestWriteSiteFilesHeaders(t *testing.T) {
 	}
 }
 
-func TestWriteSiteFilesYAML(t *testing.T) {
+func TestWriteYAML(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := mirror.WriteSiteFiles(dir, siteCases[0].ms); err != nil {
+	if _, err := sitefiles.Write(dir, siteCases[0].ms); err != nil {
 		t.Fatal(err)
 	}
 	type item struct {
@@ -249,10 +249,10 @@ func TestWriteSiteFilesYAML(t *testing.T) {
 	}
 }
 
-func TestWriteSiteFilesTOMLQuotes(t *testing.T) {
+func TestWriteTOMLQuotes(t *testing.T) {
 	for _, tc := range siteCases {
 		dir := t.TempDir()
-		files, err := mirror.WriteSiteFiles(dir, tc.ms)
+		files, err := sitefiles.Write(dir, tc.ms)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,30 +280,30 @@ func TestWriteSiteFilesTOMLQuotes(t *testing.T) {
 	}
 }
 
-func TestWriteSiteFilesErrors(t *testing.T) {
+func TestWriteErrors(t *testing.T) {
 	good := siteCases[0].ms[0]
 	for _, tc := range []struct {
 		name string
-		ms   []mirror.Mapping
+		ms   []sitefiles.Mapping
 		want string
 	}{
 		{"empty", nil, "no images"},
-		{"no target", []mirror.Mapping{good, func() mirror.Mapping {
+		{"no target", []sitefiles.Mapping{good, func() sitefiles.Mapping {
 			m := good
 			m.Source, m.Target = "registry.example.com/team/lost:1", ""
 			return m
 		}()}, `"registry.example.com/team/lost:1" has no target`},
-		{"no source repository", []mirror.Mapping{func() mirror.Mapping {
+		{"no source repository", []sitefiles.Mapping{func() sitefiles.Mapping {
 			m := good
 			m.Source, m.SourceRepository = "registry.example.com/team/orphan:1", ""
 			return m
 		}()}, `"registry.example.com/team/orphan:1" has no source repository`},
-		{"bad digest", []mirror.Mapping{func() mirror.Mapping {
+		{"bad digest", []sitefiles.Mapping{func() sitefiles.Mapping {
 			m := good
 			m.Digest = "sha256:nope"
 			return m
 		}()}, `"registry.example.com/team/app:1.4.2": digest`},
-		{"target is a host", []mirror.Mapping{func() mirror.Mapping {
+		{"target is a host", []sitefiles.Mapping{func() sitefiles.Mapping {
 			m := good
 			m.Target = "site.example:5000"
 			return m
@@ -311,7 +311,7 @@ func TestWriteSiteFilesErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "out")
-			files, err := mirror.WriteSiteFiles(dir, tc.ms)
+			files, err := sitefiles.Write(dir, tc.ms)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
 			}
