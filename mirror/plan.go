@@ -216,7 +216,7 @@ func (p *Planner) discoverer(ctx context.Context, repoName string) (*referrers.D
 	var api bool
 	err = p.retry().Do(ctx, "probe referrers API of "+repoName, func(ctx context.Context) error {
 		var err error
-		api, err = referrers.Probe(ctx, repo)
+		api, err = registry.ProbeReferrers(ctx, repo)
 		return err
 	})
 	if err != nil {

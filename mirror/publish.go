@@ -309,7 +309,7 @@ func (p *publishing) referrersAPI(ctx context.Context, name string) (bool, error
 		}
 		pr.err = p.opts.Retry.Do(ctx, "probe referrers API of "+name, func(ctx context.Context) error {
 			var err error
-			pr.api, err = referrers.Probe(ctx, repo)
+			pr.api, err = registry.ProbeReferrers(ctx, repo)
 			return err
 		})
 		p.log.Debug("target referrers API probed", "repository", name, "api", pr.api, "err", pr.err)

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 
@@ -16,8 +15,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote"
-
-	"airlock.dev/airlock/registry"
 )
 
 // Method says how a referrer was found.
@@ -69,7 +66,7 @@ type Discoverer struct {
 }
 
 // NewDiscoverer returns a Discoverer for repo; hasAPI says whether the registry serves the referrers
-// API (see Probe).
+// API (see registry.ProbeReferrers).
 func NewDiscoverer(repo Repository, hasAPI bool) *Discoverer {
 	return &Discoverer{repo: repo, api: hasAPI}
 }
@@ -162,32 +159,4 @@ func (d *Discoverer) digestTags(ctx context.Context) (map[string]struct{}, error
 	}
 	d.tags = tags
 	return tags, nil
-}
-
-// Probe asks the registry of repo whether it serves the referrers API, by requesting the referrers of
-// a digest that cannot exist. A 200 answer with an OCI index means yes; a 404 means no. The OCI-Subject
-// header of a push is not used: some registries with the API omit it. The answer is also set on repo.
-func Probe(ctx context.Context, repo *remote.Repository) (bool, error) {
-	ref := repo.Reference
-	resp, err := registry.Get(ctx, repo, "referrers", "sha256:"+strings.Repeat("0", 64), http.Header{"Accept": {ocispec.MediaTypeImageIndex}})
-	if err != nil {
-		return false, fmt.Errorf("probe referrers API of %s: %w", ref.Registry, err)
-	}
-	defer resp.Body.Close()
-	var supported bool
-	switch resp.StatusCode {
-	case http.StatusOK:
-		ct := resp.Header.Get("Content-Type")
-		supported = strings.HasPrefix(ct, ocispec.MediaTypeImageIndex) || ct == "application/json" || ct == ""
-	case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusBadRequest:
-		supported = false
-	case http.StatusUnauthorized, http.StatusForbidden:
-		return false, fmt.Errorf("probe referrers API of %s/%s: %s: check your credentials (docker login)", ref.Registry, ref.Repository, resp.Status)
-	default:
-		return false, fmt.Errorf("probe referrers API of %s/%s: unexpected %s", ref.Registry, ref.Repository, resp.Status)
-	}
-	if err := repo.SetReferrersCapability(supported); err != nil && !errors.Is(err, remote.ErrReferrersCapabilityAlreadySet) {
-		return supported, err
-	}
-	return supported, nil
 }
