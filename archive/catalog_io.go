@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 
+	"oras.land/oras-go/v2/content"
+
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -92,7 +94,7 @@ func fileDesc(f File) ocispec.Descriptor {
 // ReadVerified reads the blob desc from f into memory, refusing more than max bytes, and checks its
 // size (when the descriptor gives one) and its digest. It is how manifests, catalogs, keys and
 // signature layers are read, from an archive or a registry alike.
-func ReadVerified(ctx context.Context, f Fetcher, desc ocispec.Descriptor, max int64) ([]byte, error) {
+func ReadVerified(ctx context.Context, f content.Fetcher, desc ocispec.Descriptor, max int64) ([]byte, error) {
 	if desc.Size > max {
 		return nil, fmt.Errorf("%s: %d bytes is more than the %d allowed here", desc.Digest, desc.Size, max)
 	}
@@ -115,9 +117,4 @@ func ReadVerified(ctx context.Context, f Fetcher, desc ocispec.Descriptor, max i
 		return nil, &DigestMismatchError{Expected: desc.Digest, Actual: got}
 	}
 	return b, nil
-}
-
-// Fetcher reads blobs by descriptor.
-type Fetcher interface {
-	Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error)
 }

@@ -8,10 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"oras.land/oras-go/v2/content"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -41,11 +42,6 @@ const (
 // maxBlobSize bounds a signature, bundle or envelope read into memory.
 const maxBlobSize = 16 << 20
 
-// Fetcher reads blobs.
-type Fetcher interface {
-	Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error)
-}
-
 // Referrer is a signature or attestation manifest attached to a manifest of the image.
 type Referrer struct {
 	Digest   digest.Digest
@@ -63,8 +59,9 @@ type Image struct {
 	// Platforms names each platform manifest by digest ("linux/amd64").
 	Platforms map[digest.Digest]string
 	Referrers []Referrer
-	// Fetch reads the referrers' layers.
-	Fetch Fetcher
+	// Fetch reads the referrers' layers: a registry repository, an archive, anything that fetches
+	// blobs by descriptor.
+	Fetch content.Fetcher
 }
 
 // Statuses of a Check.
@@ -312,7 +309,7 @@ func (t *Trust) checkReferrer(ctx context.Context, img Image, r Referrer, rule *
 	return out
 }
 
-func readBlob(ctx context.Context, f Fetcher, desc ocispec.Descriptor) ([]byte, error) {
+func readBlob(ctx context.Context, f content.Fetcher, desc ocispec.Descriptor) ([]byte, error) {
 	b, err := archive.ReadVerified(ctx, f, desc, maxBlobSize)
 	if err != nil {
 		return nil, fmt.Errorf("read layer %s: %w", desc.Digest, err)

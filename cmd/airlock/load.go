@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -16,37 +15,16 @@ import (
 	"airlock.dev/airlock/verify"
 )
 
-// contentOf lists the manifests and blobs of plans that the archive holds (a delta lacks its base's),
-// each with the image it belongs to.
-func contentOf(ctx context.Context, r *archive.Reader, plans []*mirror.ImagePlan) []archive.OwnedBlob {
-	var ds []archive.OwnedBlob
-	for _, p := range plans {
-		for _, n := range p.Nodes() {
-			for _, d := range append([]ocispec.Descriptor{n.Desc}, n.Blobs...) {
-				if ok, err := r.Exists(ctx, d); err == nil && ok {
-					ds = append(ds, archive.OwnedBlob{Desc: d, Image: p.Source})
-				}
-			}
-		}
-	}
-	return ds
-}
-
 // gate verifies plans and returns those that pass; the others are listed on stderr and in the error.
 func gate(cmd *cobra.Command, trust *verify.Trust, plans []*mirror.ImagePlan) ([]*mirror.ImagePlan, error) {
-	results := trust.Plans(cmd.Context(), plans)
-	var pass []*mirror.ImagePlan
-	var refused []string
-	for i, r := range results {
-		if r.Passed {
-			pass = append(pass, plans[i])
-			continue
-		}
-		refused = append(refused, fmt.Sprintf("%s (%s): %s", r.Source, r.Digest, strings.Join(r.Failures, "; ")))
-		fmt.Fprintf(cmd.ErrOrStderr(), "refused, verification failed: %s: %s\n", r.Source, strings.Join(r.Failures, "; "))
-	}
-	if len(refused) == 0 {
+	pass, failed := mirror.Gate(cmd.Context(), trust, plans)
+	if len(failed) == 0 {
 		return pass, nil
+	}
+	refused := make([]string, len(failed))
+	for i, r := range failed {
+		refused[i] = fmt.Sprintf("%s (%s): %s", r.Source, r.Digest, strings.Join(r.Failures, "; "))
+		fmt.Fprintf(cmd.ErrOrStderr(), "refused, verification failed: %s: %s\n", r.Source, strings.Join(r.Failures, "; "))
 	}
 	return pass, fmt.Errorf("%d of %d images failed verification and were not loaded:\n  %s", len(refused), len(plans), strings.Join(refused, "\n  "))
 }
@@ -176,7 +154,7 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 		// A directory: hash what will be pushed before anything is (blobs VerifyContents checked are
 		// not read again). Blobs of tar volumes are hashed as they stream to the registry, and the
 		// first mismatch stops the run before any manifest or tag.
-		if err := archive.HashBlobs(ctx, r, contentOf(ctx, r, plans)); err != nil {
+		if err := archive.HashBlobs(ctx, r, mirror.ArchivedContent(ctx, r, plans)); err != nil {
 			return &checkError{err}
 		}
 	}

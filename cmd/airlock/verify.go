@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/mirror"
-	"airlock.dev/airlock/registry"
 	"airlock.dev/airlock/verify"
 )
 
@@ -143,8 +141,9 @@ func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions, target st
 				return nil, nil, err
 			}
 		}
+		cat = &archive.Catalog{}
 		for _, img := range set.Images {
-			cat = appendImage(cat, img)
+			cat.Images = append(cat.Images, mirror.CatalogImage(img))
 		}
 	}
 	if plans == nil {
@@ -152,52 +151,14 @@ func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions, target st
 		if err != nil {
 			return nil, nil, err
 		}
-		if plans, err = planOnRegistry(ctx, g, regs, cat, target, o.keepHost); err != nil {
+		if plans, err = mirror.PlansOnRegistry(ctx, regs, cat.Images, target, o.keepHost, g.logger()); err != nil {
+			if errors.Is(err, mirror.ErrCheckFailed) {
+				return nil, nil, &checkError{err}
+			}
 			return nil, nil, err
 		}
 	}
-	return trust.Plans(ctx, plans), trust, nil
-}
-
-func appendImage(cat *archive.Catalog, img config.Image) *archive.Catalog {
-	if cat == nil {
-		cat = &archive.Catalog{}
-	}
-	cat.Images = append(cat.Images, archive.Image{Source: img.String(), Repository: img.RepositoryRef(), Tag: img.Tag, Digest: img.Digest, Target: img.Target})
-	return cat
-}
-
-// planOnRegistry finds each catalog image in the registry (mapped as load maps it; by tag and, when
-// the catalog pins it, by digest) and discovers its referrers there.
-func planOnRegistry(ctx context.Context, g *globalOptions, regs *registry.Registries, cat *archive.Catalog, to string, keepHost bool) ([]*mirror.ImagePlan, error) {
-	planner := &mirror.Planner{Registries: regs, Referrers: config.Referrers{Enabled: true, All: true}, Log: g.logger()}
-	var plans []*mirror.ImagePlan
-	for _, img := range cat.Images {
-		src, err := config.ParseReference(img.Source)
-		if err != nil {
-			return nil, err
-		}
-		src.Target = img.Target
-		name, err := mirror.TargetRepository(to, keepHost, src)
-		if err != nil {
-			return nil, err
-		}
-		host, path, _ := strings.Cut(name, "/")
-		at := config.Image{Registry: host, Repository: path, Tag: src.Tag, Digest: img.Digest}
-		if at.Digest == "" {
-			at.Digest = src.Digest
-		}
-		p, err := planner.Plan(ctx, at)
-		if err != nil {
-			if errors.Is(err, mirror.ErrCheckFailed) {
-				return nil, &checkError{err}
-			}
-			return nil, err
-		}
-		p.Image, p.Source = src, img.Source
-		plans = append(plans, p)
-	}
-	return plans, nil
+	return mirror.Verify(ctx, trust, plans), trust, nil
 }
 
 func reportVerify(cmd *cobra.Command, g *globalOptions, trust *verify.Trust, results []verify.Result) error {

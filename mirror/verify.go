@@ -1,0 +1,54 @@
+package mirror
+
+import (
+	"context"
+
+	"github.com/opencontainers/go-digest"
+
+	"airlock.dev/airlock/verify"
+)
+
+// VerifyImage describes the planned image (from a registry or an archive) for verification: its
+// platforms, its referrers and where to read them.
+func (p *ImagePlan) VerifyImage() verify.Image {
+	img := verify.Image{
+		Source:     p.Source,
+		Repository: p.Image.RepositoryRef(),
+		Digest:     p.Root.Desc.Digest,
+		Platforms:  map[digest.Digest]string{},
+		Fetch:      p.Content(),
+	}
+	for _, c := range p.Root.Children {
+		name := c.Platform
+		if name == "" {
+			name = c.Desc.Digest.Encoded()[:12]
+		}
+		img.Platforms[c.Desc.Digest] = name
+	}
+	for _, r := range p.Referrers {
+		img.Referrers = append(img.Referrers, verify.Referrer{Digest: r.Desc.Digest, Subject: r.Referrer.Subject, Kind: r.Kind, Manifest: r.Manifest})
+	}
+	return img
+}
+
+// Verify checks every plan against trust and returns the results, in order.
+func Verify(ctx context.Context, trust *verify.Trust, plans []*ImagePlan) []verify.Result {
+	out := make([]verify.Result, len(plans))
+	for i, p := range plans {
+		out[i] = trust.Verify(ctx, p.VerifyImage())
+	}
+	return out
+}
+
+// Gate verifies plans against trust and returns those that pass, in order, and the results of those
+// that do not.
+func Gate(ctx context.Context, trust *verify.Trust, plans []*ImagePlan) (pass []*ImagePlan, refused []verify.Result) {
+	for i, r := range Verify(ctx, trust, plans) {
+		if r.Passed {
+			pass = append(pass, plans[i])
+		} else {
+			refused = append(refused, r)
+		}
+	}
+	return pass, refused
+}
