@@ -32,53 +32,7 @@ Exit status 1 when anything is missing, stale or incomplete.`,
 			if err := g.validate(); err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			set, err := config.Load(setPath)
-			if err != nil {
-				return err
-			}
-			regs, err := g.registries()
-			if err != nil {
-				return err
-			}
-			plans, err := mirror.PlanAll(ctx, set, regs, g.planOptions())
-			if err != nil {
-				return planError(err)
-			}
-			var entries []mirror.DiffEntry
-			if isArchivePath(against) {
-				r, err := archive.Open(ctx, against)
-				if err != nil {
-					return err
-				}
-				defer r.Close()
-				entries, err = mirror.DiffArchive(ctx, plans, r)
-				if err != nil {
-					return err
-				}
-			} else if entries, err = mirror.DiffRegistry(ctx, plans, regs, against, keepHost); err != nil {
-				return err
-			}
-			if g.format == "json" {
-				enc := json.NewEncoder(out(cmd))
-				enc.SetIndent("", "  ")
-				err = enc.Encode(entries)
-			} else {
-				err = printDiff(out(cmd), entries)
-			}
-			if err != nil {
-				return err
-			}
-			bad := 0
-			for _, e := range entries {
-				if e.Status != mirror.DiffOK {
-					bad++
-				}
-			}
-			if bad > 0 {
-				return &checkError{fmt.Errorf("%d of %d images missing, stale or incomplete in %s", bad, len(entries), against)}
-			}
-			return nil
+			return runDiff(cmd, g, setPath, against, keepHost)
 		},
 	}
 	f := cmd.Flags()
@@ -121,4 +75,54 @@ func planError(err error) error {
 		return &checkError{err}
 	}
 	return err
+}
+
+func runDiff(cmd *cobra.Command, g *globalOptions, setPath, against string, keepHost bool) error {
+	ctx := cmd.Context()
+	set, err := config.Load(setPath)
+	if err != nil {
+		return err
+	}
+	regs, err := g.registries()
+	if err != nil {
+		return err
+	}
+	plans, err := mirror.PlanAll(ctx, set, regs, g.planOptions())
+	if err != nil {
+		return planError(err)
+	}
+	var entries []mirror.DiffEntry
+	if isArchivePath(against) {
+		r, err := archive.Open(ctx, against)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		entries, err = mirror.DiffArchive(ctx, plans, r)
+		if err != nil {
+			return err
+		}
+	} else if entries, err = mirror.DiffRegistry(ctx, plans, regs, against, keepHost); err != nil {
+		return err
+	}
+	if g.format == "json" {
+		enc := json.NewEncoder(out(cmd))
+		enc.SetIndent("", "  ")
+		err = enc.Encode(entries)
+	} else {
+		err = printDiff(out(cmd), entries)
+	}
+	if err != nil {
+		return err
+	}
+	bad := 0
+	for _, e := range entries {
+		if e.Status != mirror.DiffOK {
+			bad++
+		}
+	}
+	if bad > 0 {
+		return &checkError{fmt.Errorf("%d of %d images missing, stale or incomplete in %s", bad, len(entries), against)}
+	}
+	return nil
 }

@@ -32,33 +32,7 @@ with its signatures.`,
 			if err := g.validate(); err != nil {
 				return err
 			}
-			r, err := archive.Open(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			cat, desc, err := r.Catalog(cmd.Context())
-			if err != nil {
-				return err
-			}
-			// Index and catalog must agree; blobs are not hashed here (load and verify do).
-			if err := archive.Check(r, cat); err != nil {
-				return &checkError{err}
-			}
-			sigs, err := catalogSignatures(cmd, r, desc.Digest)
-			if err != nil {
-				return err
-			}
-			if g.format == "json" {
-				enc := json.NewEncoder(out(cmd))
-				enc.SetIndent("", "  ")
-				return enc.Encode(struct {
-					archive.CatalogFile
-					Signatures []inspectSignature `json:"signatures"`
-				}{archive.CatalogFile{Digest: desc.Digest, Catalog: *cat}, sigs})
-			}
-			_, err = io.WriteString(out(cmd), renderTree(args[0], desc.Digest, cat, sigs))
-			return err
+			return runInspect(cmd, g, args[0])
 		},
 	}
 }
@@ -163,4 +137,34 @@ func referrerLabel(r archive.Referrer) string {
 		how += " " + r.Tag
 	}
 	return fmt.Sprintf("%s  %s  (%s)  %s", r.Kind, r.ArtifactType, how, r.Digest)
+}
+
+func runInspect(cmd *cobra.Command, g *globalOptions, path string) error {
+	r, err := archive.Open(cmd.Context(), path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	cat, desc, err := r.Catalog(cmd.Context())
+	if err != nil {
+		return err
+	}
+	// Index and catalog must agree; blobs are not hashed here (load and verify do).
+	if err := archive.Check(r, cat); err != nil {
+		return &checkError{err}
+	}
+	sigs, err := catalogSignatures(cmd, r, desc.Digest)
+	if err != nil {
+		return err
+	}
+	if g.format == "json" {
+		enc := json.NewEncoder(out(cmd))
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			archive.CatalogFile
+			Signatures []inspectSignature `json:"signatures"`
+		}{archive.CatalogFile{Digest: desc.Digest, Catalog: *cat}, sigs})
+	}
+	_, err = io.WriteString(out(cmd), renderTree(path, desc.Digest, cat, sigs))
+	return err
 }

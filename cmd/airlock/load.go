@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -102,40 +103,17 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 	if err := archive.Check(r, cat); err != nil {
 		return &checkError{err}
 	}
-	anchors, err := o.trust.anchors()
+	anchors, verifyImages, trust, err := o.loadTrust(cmd, r, cat, catDesc)
 	if err != nil {
 		return err
-	}
-	verifyImages := o.verifyFirst || len(anchors.Keys) > 0 || anchors.Policy != "" || anchors.TrustedRoot != ""
-	var trust *verify.Trust
-	if verifyImages || anchors.Pinned() || anchors.Insecure {
-		if trust, err = o.trust.archiveTrust(ctx, cmd, anchors, r, cat, catDesc); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintln(cmd.ErrOrStderr(), "load: nothing verified: no trust is pinned (--archive-key, --key, --trust or AIRLOCK_TRUST); the archive is loaded as it is, each blob checked against its digest")
 	}
 	regs, err := g.registries()
 	if err != nil {
 		return err
 	}
-	var base func(config.Image) (mirror.Source, error)
-	if cat.Base != "" {
-		// A delta: what it lacks must already be on the target, loaded from its base.
-		base = func(img config.Image) (mirror.Source, error) {
-			name, err := mirror.TargetRepository(o.to, o.keepHost, img)
-			if err != nil {
-				return nil, err
-			}
-			return regs.Target(name)
-		}
-	}
-	plans, err := mirror.PlansFromDelta(ctx, r, cat, base)
+	plans, err := o.loadPlans(ctx, regs, r, cat)
 	if err != nil {
-		if cat.Base != "" {
-			return &checkError{fmt.Errorf("delta archive (base catalog %s): %w", cat.Base, err)}
-		}
-		return &checkError{err}
+		return err
 	}
 	if len(anchors.ArchiveKeys) > 0 {
 		// The signature vouches for every digest the catalog lists: hash all of them before any push.
@@ -160,17 +138,7 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 	}
 	opts := o.publishOpts(g, "loading")
 	rep, err := mirror.Publish(ctx, plans, regs, opts)
-	switch {
-	case !verifyImages && len(anchors.ArchiveKeys) == 0:
-		trust = nil // the archive's own trust material was not used: nothing was verified
-	case !verifyImages:
-		// The archive's signature and digests were checked; the images' own signatures were not.
-		t := *trust
-		t.Source, _, _ = strings.Cut(trust.Source, "; images:")
-		t.Source += "; the images' own signatures not verified (load --verify checks them)"
-		trust = &t
-	}
-	if err := finishPublish(cmd, g, &o.publishOptions, rep, err, trust); err != nil {
+	if err := finishPublish(cmd, g, &o.publishOptions, rep, err, loadedTrust(trust, anchors, verifyImages)); err != nil {
 		return err
 	}
 	if !o.dryRun && !o.noCatalog {
@@ -182,6 +150,59 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 		return &checkError{refused}
 	}
 	return nil
+}
+
+// loadTrust reads the trust pinned for a load and, where anything is pinned, checks the archive's
+// signature against it. verifyImages says whether the images' own signatures are to be verified too.
+func (o *loadOptions) loadTrust(cmd *cobra.Command, r *archive.Reader, cat *archive.Catalog, catDesc ocispec.Descriptor) (anchors verify.Anchors, verifyImages bool, trust *verify.Trust, err error) {
+	if anchors, err = o.trust.anchors(); err != nil {
+		return anchors, false, nil, err
+	}
+	verifyImages = o.verifyFirst || len(anchors.Keys) > 0 || anchors.Policy != "" || anchors.TrustedRoot != ""
+	if verifyImages || anchors.Pinned() || anchors.Insecure {
+		trust, err = o.trust.archiveTrust(cmd.Context(), cmd, anchors, r, cat, catDesc)
+		return anchors, verifyImages, trust, err
+	}
+	fmt.Fprintln(cmd.ErrOrStderr(), "load: nothing verified: no trust is pinned (--archive-key, --key, --trust or AIRLOCK_TRUST); the archive is loaded as it is, each blob checked against its digest")
+	return anchors, false, nil, nil
+}
+
+// loadPlans plans the images of the archive; for a delta, what it lacks must already be on the target,
+// loaded from its base.
+func (o *loadOptions) loadPlans(ctx context.Context, regs *registry.Registries, r *archive.Reader, cat *archive.Catalog) ([]*mirror.ImagePlan, error) {
+	var base func(config.Image) (mirror.Source, error)
+	if cat.Base != "" {
+		base = func(img config.Image) (mirror.Source, error) {
+			name, err := mirror.TargetRepository(o.to, o.keepHost, img)
+			if err != nil {
+				return nil, err
+			}
+			return regs.Target(name)
+		}
+	}
+	plans, err := mirror.PlansFromDelta(ctx, r, cat, base)
+	if err != nil {
+		if cat.Base != "" {
+			return nil, &checkError{fmt.Errorf("delta archive (base catalog %s): %w", cat.Base, err)}
+		}
+		return nil, &checkError{err}
+	}
+	return plans, nil
+}
+
+// loadedTrust is the trust a load reports: none when nothing of it was used, and only the archive's
+// signature and digests when the images' own signatures were not verified.
+func loadedTrust(trust *verify.Trust, anchors verify.Anchors, verifyImages bool) *verify.Trust {
+	switch {
+	case !verifyImages && len(anchors.ArchiveKeys) == 0:
+		return nil // the archive's own trust material was not used: nothing was verified
+	case !verifyImages:
+		t := *trust
+		t.Source, _, _ = strings.Cut(trust.Source, "; images:")
+		t.Source += "; the images' own signatures not verified (load --verify checks them)"
+		return &t
+	}
+	return trust
 }
 
 // keepCatalog pushes the catalog and its signatures to PREFIX/airlock/catalog, tagged by creation

@@ -65,11 +65,7 @@ key signed it; 2 usage or I/O error, or nothing pinned to verify against.`,
 			if err := g.validate(); err != nil {
 				return err
 			}
-			results, trust, err := runVerify(cmd, g, o, args[0])
-			if err != nil {
-				return err
-			}
-			return reportVerify(cmd, g, trust, results)
+			return runVerify(cmd, g, o, args[0])
 		},
 	}
 	o.trust.addFlags(cmd, true)
@@ -80,7 +76,17 @@ key signed it; 2 usage or I/O error, or nothing pinned to verify against.`,
 	return cmd
 }
 
-func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions, target string) ([]verify.Result, *verify.Trust, error) {
+func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions, target string) error {
+	results, trust, err := verifyTarget(cmd, g, o, target)
+	if err != nil {
+		return err
+	}
+	return reportVerify(cmd, g, trust, results)
+}
+
+// verifyTarget verifies the images of target (an archive, or a registry with the images named by
+// --archive or -c) and returns the results and the trust they were verified against.
+func verifyTarget(cmd *cobra.Command, g *globalOptions, o *verifyOptions, target string) ([]verify.Result, *verify.Trust, error) {
 	ctx := cmd.Context()
 	var plans []*mirror.ImagePlan
 	var trust *verify.Trust
@@ -131,15 +137,8 @@ func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions, target st
 		if err != nil {
 			return nil, nil, err
 		}
-		// The ImageSet is the site's own file: its trust section is pinned by the user, unless keys,
-		// a policy or a trusted root are given as well.
-		if trust, err = anchors.Site(); err != nil {
+		if trust, err = o.trust.imageSetTrust(set); err != nil {
 			return nil, nil, err
-		}
-		if trust == nil {
-			if trust, err = verify.TrustFromImageSet(set); err != nil {
-				return nil, nil, err
-			}
 		}
 		cat = &archive.Catalog{}
 		for _, img := range set.Images {

@@ -31,12 +31,16 @@ func newVersionCmd(g *globalOptions) *cobra.Command {
 			if err := g.validate(); err != nil {
 				return err
 			}
-			if g.format == "json" {
-				enc := json.NewEncoder(out(cmd))
-				return enc.Encode(map[string]string{"version": version(), "go": runtime.Version()})
-			}
-			_, err := fmt.Fprintf(out(cmd), "airlock %s (%s)\n", version(), runtime.Version())
-			return err
+			return runVersion(cmd, g)
 		},
 	}
+}
+
+func runVersion(cmd *cobra.Command, g *globalOptions) error {
+	if g.format == "json" {
+		enc := json.NewEncoder(out(cmd))
+		return enc.Encode(map[string]string{"version": version(), "go": runtime.Version()})
+	}
+	_, err := fmt.Fprintf(out(cmd), "airlock %s (%s)\n", version(), runtime.Version())
+	return err
 }
