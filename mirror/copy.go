@@ -13,8 +13,8 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 )
 
-// Target receives content. It must check each blob against its digest as it streams in.
-type Target interface {
+// blobTarget receives content. It must check each blob against its digest as it streams in.
+type blobTarget interface {
 	Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error)
 	Push(ctx context.Context, desc ocispec.Descriptor, r io.Reader) error
 }
@@ -55,7 +55,7 @@ type CopyStats struct {
 }
 
 // CopyBlobs copies blobs to dst, each digest once, concurrency at a time; blobs dst has are skipped.
-func CopyBlobs(ctx context.Context, dst Target, blobs []Blob, concurrency int, progress Progress, retry registry.Retry) (CopyStats, error) {
+func CopyBlobs(ctx context.Context, dst blobTarget, blobs []Blob, concurrency int, progress Progress, retry registry.Retry) (CopyStats, error) {
 	var todo []Blob
 	var stats CopyStats
 	seen := map[digest.Digest]bool{}
@@ -117,7 +117,7 @@ func CopyBlobs(ctx context.Context, dst Target, blobs []Blob, concurrency int, p
 
 // copyBlob copies one blob, resuming a partial one where the target keeps them and the source can
 // seek (an HTTP Range request). It returns the bytes read from the source.
-func copyBlob(ctx context.Context, dst Target, b Blob, progress Progress, kick func()) (int64, bool, error) {
+func copyBlob(ctx context.Context, dst blobTarget, b Blob, progress Progress, kick func()) (int64, bool, error) {
 	wrap := func(r io.Reader) io.Reader {
 		r = registry.KickReader(r, kick)
 		if progress != nil {

@@ -1,0 +1,307 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+	"oras.land/oras-go/v2/registry/remote"
+
+	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/registry"
+)
+
+// blobTask is one blob to put into one store.
+type blobTask struct {
+	store Store
+	desc  ocispec.Descriptor
+	src   Source
+	// from names the source repository, for messages.
+	from string
+}
+
+// blobTasks lists every blob of every plan, each once per store, leaving out what opts.Skip names.
+func (c *copying) blobTasks() []blobTask {
+	var tasks []blobTask
+	seen := map[string]bool{}
+	for i, plan := range c.plans {
+		st := c.stores[i]
+		for _, n := range plan.Nodes() {
+			for _, b := range n.Blobs {
+				key := st.Name() + "@" + b.Digest.String()
+				if seen[key] || (c.opts.Skip != nil && c.opts.Skip(b)) {
+					continue
+				}
+				seen[key] = true
+				tasks = append(tasks, blobTask{store: st, desc: b, src: plan.repo, from: n.Repository})
+			}
+		}
+	}
+	return tasks
+}
+
+// copyBlobs is step 1: it puts every blob into its store and returns those that could not be.
+func (c *copying) copyBlobs(ctx context.Context) *failedBlobs {
+	ctx, c.stopBlobs = context.WithCancel(ctx)
+	defer c.stopBlobs()
+	failed := &failedBlobs{m: map[string]error{}}
+	tasks := c.blobTasks()
+	missing, err := c.missing(ctx, tasks)
+	if err != nil {
+		for _, t := range tasks {
+			failed.add(t.store.Name(), t.desc.Digest, err)
+		}
+		c.log.Error("checking the target failed", "err", err)
+		return failed
+	}
+	var total int64
+	var todo []blobTask
+	for i, t := range tasks {
+		if !missing[i] {
+			c.count(func(r *Report) { r.Blobs.Skipped++; r.Blobs.BytesSkipped += t.desc.Size })
+			c.own(t, true)
+			continue
+		}
+		todo = append(todo, t)
+		total += t.desc.Size
+	}
+	if c.opts.Progress != nil {
+		c.opts.Progress.Start(total)
+		defer c.opts.Progress.Finish()
+	}
+	var g errgroup.Group // a failed blob does not stop the others
+	g.SetLimit(c.opts.Concurrency)
+	for _, t := range todo {
+		g.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				failed.add(t.store.Name(), t.desc.Digest, err) // the run was stopped
+				return nil
+			}
+			if err := c.pushBlob(ctx, t); err != nil {
+				failed.add(t.store.Name(), t.desc.Digest, err)
+				c.count(func(r *Report) { r.Blobs.Failed++ })
+				if c.altered.Load() == nil { // else the run was stopped, and said why
+					c.log.Error("blob failed", "digest", t.desc.Digest, "target", t.store.Name(), "err", err)
+				}
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return failed
+}
+
+// missing asks each store, a few at a time, whether it holds each blob.
+func (c *copying) missing(ctx context.Context, tasks []blobTask) ([]bool, error) {
+	missing := make([]bool, len(tasks))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.opts.Concurrency * 2)
+	for i, t := range tasks {
+		g.Go(func() error {
+			var ok bool
+			err := c.retry.Do(gctx, "check blob "+t.desc.Digest.String()+" in "+t.store.Name(), func(ctx context.Context) error {
+				var err error
+				ok, err = t.store.Exists(ctx, t.desc)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("check blob %s in %s: %w", t.desc.Digest, t.store.Name(), err)
+			}
+			missing[i] = !ok
+			return nil
+		})
+	}
+	return missing, g.Wait()
+}
+
+// own records that t's store holds (or will hold) t's blob; it returns the owner to mount from when
+// another store of the target got there first.
+func (c *copying) own(t blobTask, done bool) (mine, from *heldBy) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if o, ok := c.owners[t.desc.Digest]; ok && o.store.Name() != t.store.Name() {
+		return nil, o
+	}
+	o := &heldBy{store: t.store, done: make(chan struct{})}
+	if done {
+		o.ok = true
+		close(o.done)
+	}
+	c.owners[t.desc.Digest] = o
+	return o, nil
+}
+
+// pushBlob mounts t's blob from another store where it can, and uploads it otherwise.
+func (c *copying) pushBlob(ctx context.Context, t blobTask) error {
+	mine, from := c.own(t, false)
+	if m, ok := t.store.(Mounter); ok && from != nil {
+		select {
+		case <-from.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if from.ok {
+			var mounted bool
+			err := c.retry.Do(ctx, fmt.Sprintf("mount blob %s into %s", t.desc.Digest, t.store.Name()), func(ctx context.Context) error {
+				var err error
+				mounted, err = m.Mount(ctx, t.desc, from.store)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("mount blob %s into %s: %w", t.desc.Digest, t.store.Name(), err)
+			}
+			if mounted {
+				c.count(func(r *Report) { r.Blobs.Mounted++; r.Blobs.BytesMounted += t.desc.Size })
+				if c.opts.Progress != nil {
+					c.opts.Progress.Add(t.desc.Size)
+				}
+				return nil
+			}
+		}
+	}
+	err := c.upload(ctx, t)
+	if mine != nil {
+		mine.ok = err == nil
+		close(mine.done)
+	}
+	if err == nil {
+		c.count(func(r *Report) { r.Blobs.Pushed++; r.Blobs.BytesPushed += t.desc.Size })
+	}
+	return err
+}
+
+// upload streams t's blob from its source into its store, retried from the source (a stream cannot
+// be rewound), each attempt cancelled when no byte moved for the stall timeout. A store that keeps
+// partial blobs is asked to resume, and the source read from that offset.
+func (c *copying) upload(ctx context.Context, t blobTask) error {
+	resumed := false
+	err := c.retry.Do(ctx, fmt.Sprintf("push blob %s to %s", t.desc.Digest, t.store.Name()), func(ctx context.Context) error {
+		actx, kick, stop := registry.WithWatchdog(ctx, c.retry.StallTimeout)
+		defer stop()
+		open := func(offset int64) (io.ReadCloser, error) {
+			rc, err := c.open(actx, t, offset, kick)
+			if err == nil && offset > 0 {
+				resumed = true
+				if c.opts.Progress != nil {
+					c.opts.Progress.Add(offset)
+				}
+			}
+			return rc, err
+		}
+		var err error
+		if rp, ok := t.store.(ResumablePusher); ok {
+			_, err = rp.PushResumable(actx, t.desc, open)
+		} else {
+			var rc io.ReadCloser
+			if rc, err = open(0); err != nil {
+				return err
+			}
+			err = t.store.Push(actx, t.desc, rc)
+			rc.Close()
+		}
+		if err != nil {
+			return registry.StallErr(actx, fmt.Errorf("push blob %s to %s: %w", t.desc.Digest, t.store.Name(), err))
+		}
+		return nil
+	})
+	if err == nil && resumed {
+		c.resumed.Add(1)
+	}
+	return err
+}
+
+// open reads t's blob from its source from offset on (a Range request where the source is a
+// registry), watched for damage, stalls and progress.
+func (c *copying) open(ctx context.Context, t blobTask, offset int64, kick func()) (io.ReadCloser, error) {
+	var rc io.ReadCloser
+	var err error
+	if rf, ok := t.src.(RangeFetcher); ok && offset > 0 {
+		rc, err = rf.FetchFrom(ctx, t.desc, offset)
+	} else if repo, ok := t.src.(*remote.Repository); ok && offset > 0 {
+		rc, err = registry.FetchFrom(ctx, repo, t.desc, offset)
+	} else if rc, err = t.src.Fetch(ctx, t.desc); err == nil && offset > 0 {
+		if _, err = io.CopyN(io.Discard, rc, offset); err != nil {
+			rc.Close()
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read blob %s from %s: %w", t.desc.Digest, t.from, err)
+	}
+	var r io.Reader = &checkReader{r: rc, task: t, c: c}
+	r = registry.KickReader(r, kick)
+	if c.opts.Progress != nil {
+		r = &progressReader{r: r, p: c.opts.Progress}
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{r, rc}, nil
+}
+
+// RangeFetcher is a Source that can read a blob from an offset, so a resumed blob is not read from
+// the start again (a registry answers a Range request; see registry.FetchFrom).
+type RangeFetcher interface {
+	FetchFrom(ctx context.Context, desc ocispec.Descriptor, offset int64) (io.ReadCloser, error)
+}
+
+// checkReader watches a blob as it is read from the source and counts the bytes: content that does
+// not match its digest, as an archive reports it (archive.DigestMismatchError, archive.CheckError),
+// stops the whole run. The archive reader withholds the last bytes of such a blob, so its upload never
+// completes either.
+type checkReader struct {
+	r    io.Reader
+	task blobTask
+	c    *copying
+}
+
+func (a *checkReader) Read(b []byte) (int, error) {
+	n, err := a.r.Read(b)
+	a.c.fetched.Add(int64(n))
+	if err != nil && err != io.EOF {
+		var dm *archive.DigestMismatchError
+		var ce *archive.CheckError
+		if errors.As(err, &dm) || errors.As(err, &ce) {
+			if a.c.altered.CompareAndSwap(nil, &badBlob{desc: a.task.desc, err: err}) {
+				a.c.log.Error("blob does not match its digest: stopping", "digest", a.task.desc.Digest, "err", err)
+			}
+			a.c.stopBlobs()
+		}
+	}
+	return n, err
+}
+
+// alteredErr reports the blob that stopped the run, with the images it belongs to, as an
+// *archive.CheckError; nil if none did.
+func (c *copying) alteredErr() error {
+	a := c.altered.Load()
+	if a == nil {
+		return nil
+	}
+	var images []string
+	for _, plan := range c.plans {
+		if planHasBlob(plan, a.desc) {
+			images = append(images, plan.Source)
+		}
+	}
+	return &archive.CheckError{
+		Msg: fmt.Sprintf("blob %s (of %s) does not match its digest as it is read from the archive (%v): the archive was altered or damaged after it was written; nothing was tagged and no manifest was pushed; copy the archive again from the connected side",
+			a.desc.Digest, strings.Join(images, ", "), a.err),
+		Digest: a.desc.Digest,
+		Images: images,
+	}
+}
+
+func planHasBlob(plan *ImagePlan, d ocispec.Descriptor) bool {
+	for _, n := range plan.Nodes() {
+		for _, b := range n.Blobs {
+			if b.Digest == d.Digest {
+				return true
+			}
+		}
+	}
+	return false
+}
