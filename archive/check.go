@@ -19,8 +19,9 @@ import (
 // damaged is what every integrity error tells the user to do.
 const damaged = "the archive is damaged or was altered; copy it again from the connected side"
 
-// maxManifestBytes bounds the size a catalog may give a manifest (distribution's own limit).
-const maxManifestBytes = 4 << 20
+// MaxManifestSize bounds a manifest or index: the size a catalog may give one, and what is read into
+// memory (distribution's own limit is 4 MiB).
+const MaxManifestSize = 4 << 20
 
 // cosignTagRef matches the index.json name of a cosign legacy tag: REPO:sha256-<hex>.sig, .att, .sbom.
 var cosignTagRef = regexp.MustCompile(`:sha256-[0-9a-f]{64}\.(?:sig|att|sbom)$`)
@@ -73,17 +74,17 @@ func checkDesc(what string, d digest.Digest, size int64, limit int64) error {
 
 func checkCatalogSizes(cat *Catalog) error {
 	for _, img := range cat.Images {
-		if err := checkDesc("image "+img.Source, img.Digest, img.Size, maxManifestBytes); err != nil {
+		if err := checkDesc("image "+img.Source, img.Digest, img.Size, MaxManifestSize); err != nil {
 			return err
 		}
 		for _, p := range img.Platforms {
-			if err := checkDesc(fmt.Sprintf("platform %s of %s", p.Platform, img.Source), p.Digest, p.Size, maxManifestBytes); err != nil {
+			if err := checkDesc(fmt.Sprintf("platform %s of %s", p.Platform, img.Source), p.Digest, p.Size, MaxManifestSize); err != nil {
 				return err
 			}
 		}
 	}
 	for _, ref := range cat.Referrers {
-		if err := checkDesc(fmt.Sprintf("referrer (%s of %s)", ref.Kind, ref.Subject), ref.Digest, ref.Size, maxManifestBytes); err != nil {
+		if err := checkDesc(fmt.Sprintf("referrer (%s of %s)", ref.Kind, ref.Subject), ref.Digest, ref.Size, MaxManifestSize); err != nil {
 			return err
 		}
 	}

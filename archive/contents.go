@@ -221,7 +221,7 @@ func (g *contentGraph) referrer(subject, ref digest.Digest) {
 // readManifest reads the manifest d (hashing it as it is read) and adds what it names.
 func (g *contentGraph) readManifest(d digest.Digest, isCatalog bool) error {
 	n := g.nodes[d]
-	limit := int64(maxManifestBytes)
+	limit := int64(MaxManifestSize)
 	if isCatalog {
 		limit = maxCatalogSize
 	}

@@ -3,8 +3,6 @@ package archive
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 
+	"airlock.dev/airlock/internal/atomicfile"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -82,7 +81,7 @@ func CreateLayout(dir string) (*Layout, error) {
 	}
 	l := &Layout{root: dir, entries: map[string]ocispec.Descriptor{}, verified: loadVerified(dir)}
 	layout, _ := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
-	if err := writeFileAtomic(filepath.Join(dir, ocispec.ImageLayoutFile), layout); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, ocispec.ImageLayoutFile), layout, 0o644); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(dir, ingestDir), 0o755); err != nil {
@@ -323,7 +322,7 @@ func (l *Layout) Commit() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(l.root, ocispec.ImageIndexFile), b); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(l.root, ocispec.ImageIndexFile), b, 0o644); err != nil {
 		return err
 	}
 	l.verified.save(l.root)
@@ -346,20 +345,6 @@ func (e *DigestMismatchError) Error() string {
 // Is makes a DigestMismatchError match oras-go's content.ErrMismatchedDigest, so that code not
 // importing archive (retries) can tell it from a transient failure.
 func (e *DigestMismatchError) Is(target error) bool { return target == content.ErrMismatchedDigest }
-
-func writeFileAtomic(path string, b []byte) error {
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	tmp := path + ".tmp-" + hex.EncodeToString(rnd[:])
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
-}
 
 // LocalBlobs reads blobs straight from a layout directory's blobs/ by digest, whether or not the
 // layout is complete: what an earlier, possibly interrupted, save stored there.

@@ -116,7 +116,7 @@ func (r *Reader) CatalogSignatures(ctx context.Context, catDigest digest.Digest)
 		if d.Annotations[AnnotationCatalogSignature] != catDigest.String() {
 			return nil, checkErr("%s: index.json lists a signature (%s) of catalog %s, but the catalog is %s: %s", r.Path, d.Digest, d.Annotations[AnnotationCatalogSignature], catDigest, damaged)
 		}
-		mb, err := ReadVerified(ctx, r, d, maxManifestBytes)
+		mb, err := ReadVerified(ctx, r, d, MaxManifestSize)
 		if err != nil {
 			return nil, &CheckError{Msg: fmt.Sprintf("%s: catalog signature %s: %v", r.Path, d.Digest, err)}
 		}
@@ -124,7 +124,7 @@ func (r *Reader) CatalogSignatures(ctx context.Context, catDigest digest.Digest)
 		if err := json.Unmarshal(mb, &m); err != nil || m.Subject == nil || m.Subject.Digest != catDigest || len(m.Layers) != 1 || m.Layers[0].MediaType != BundleMediaType {
 			return nil, checkErr("%s: catalog signature %s is not a Sigstore bundle referrer of catalog %s: %s", r.Path, d.Digest, catDigest, damaged)
 		}
-		b, err := ReadVerified(ctx, r, m.Layers[0], maxManifestBytes)
+		b, err := ReadVerified(ctx, r, m.Layers[0], MaxManifestSize)
 		if err != nil {
 			return nil, &CheckError{Msg: fmt.Sprintf("%s: catalog signature %s: bundle: %v", r.Path, d.Digest, err)}
 		}

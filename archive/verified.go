@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"airlock.dev/airlock/internal/atomicfile"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -139,7 +140,7 @@ func (s *verifiedState) save(dir string) {
 	if err := os.MkdirAll(filepath.Dir(s.file), 0o700); err != nil {
 		return
 	}
-	if writeFileAtomic(s.file, b) == nil {
+	if atomicfile.WriteFile(s.file, b, 0o644) == nil {
 		s.dirty = false
 	}
 }

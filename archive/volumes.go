@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"airlock.dev/airlock/internal/atomicfile"
 )
 
 // ChecksumSuffix is appended to the archive name to form its volume list, in sha256sum(1) format, so
@@ -215,7 +217,7 @@ func (w *volumeWriter) finish() ([]Volume, error) {
 		}
 		fmt.Fprintf(&list, "%s  %s\n", v.SHA256, v.Name)
 	}
-	if err := writeFileAtomic(w.base+ChecksumSuffix, []byte(list.String())); err != nil {
+	if err := atomicfile.WriteFile(w.base+ChecksumSuffix, []byte(list.String()), 0o644); err != nil {
 		return nil, err
 	}
 	return w.vols, nil

@@ -18,6 +18,7 @@ const DefaultTag = "latest"
 const (
 	dockerHubRegistry = "docker.io"
 	dockerHubLegacy   = "index.docker.io"
+	dockerHubAPI      = "registry-1.docker.io"
 	dockerHubLibrary  = "library/"
 )
 
@@ -89,7 +90,7 @@ func parseReference(s string) (Image, error) {
 		return img, fmt.Errorf("missing repository name")
 	}
 
-	img.Registry, img.Repository = splitRegistry(name)
+	img.Registry, img.Repository = SplitRepository(name)
 	if !hostRE.MatchString(img.Registry) {
 		return img, fmt.Errorf("registry host %q is invalid: expected a host name or IP address with an optional :PORT", img.Registry)
 	}
@@ -102,16 +103,18 @@ func parseReference(s string) (Image, error) {
 	return img, nil
 }
 
-// splitRegistry splits name (without tag or digest) into registry host and repository path,
-// applying docker's normalisation for short names.
-func splitRegistry(name string) (registry, repository string) {
+// SplitRepository splits name (without tag or digest) into registry host and repository path,
+// normalising Docker Hub as the container tools do: "nginx", "docker.io/nginx",
+// "index.docker.io/library/nginx" and "registry-1.docker.io/library/nginx" are all ("docker.io",
+// "library/nginx").
+func SplitRepository(name string) (registry, repository string) {
 	first, rest, found := strings.Cut(name, "/")
 	if !found || (!strings.ContainsAny(first, ".:") && first != "localhost") {
 		registry, repository = dockerHubRegistry, name
 	} else {
 		registry, repository = first, rest
 	}
-	if registry == dockerHubLegacy {
+	if registry == dockerHubLegacy || registry == dockerHubAPI {
 		registry = dockerHubRegistry
 	}
 	if registry == dockerHubRegistry && repository != "" && !strings.Contains(repository, "/") {

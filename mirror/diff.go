@@ -53,11 +53,7 @@ func DiffRegistry(ctx context.Context, plans []*ImagePlan, regs *registry.Regist
 		if err != nil {
 			return nil, err
 		}
-		ref := name + "@" + p.Root.Desc.Digest.String()
-		if p.Image.Tag != "" {
-			ref = name + ":" + p.Image.Tag
-		}
-		e, err := diffOne(ctx, p, ref, contentChecker{
+		e, err := diffOne(ctx, p, TargetReference(name, p.Image.Tag, p.Root.Desc.Digest), contentChecker{
 			resolve:  repo.Resolve,
 			manifest: repo.Manifests().Exists,
 			blob:     repo.Blobs().Exists,

@@ -25,9 +25,6 @@ const (
 	dockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
 )
 
-// maxManifestSize bounds a manifest read into memory (distribution's own limit is 4 MiB).
-const maxManifestSize = 4 << 20
-
 // maxDepth bounds how deeply indexes and referrers may nest.
 const maxDepth = 16
 
@@ -289,7 +286,7 @@ func (w *walker) manifest(ctx context.Context, desc ocispec.Descriptor, platform
 				return nil, err
 			}
 			if m.Platform != nil && child.Platform == "" {
-				child.Platform = platformString(m.Platform)
+				child.Platform = config.Platform{OS: m.Platform.OS, Architecture: m.Platform.Architecture, Variant: m.Platform.Variant}.String()
 			}
 			n.Children = append(n.Children, child)
 		}
@@ -339,11 +336,8 @@ func (w *walker) referrers(ctx context.Context, disc *referrers.Discoverer, subj
 				return nil, err
 			}
 			for _, f := range found {
-				if existing, ok := w.seen[f.Descriptor.Digest]; ok {
-					if existing.Referrer == nil && existing != s {
-						continue // a manifest of the image itself
-					}
-					continue
+				if _, ok := w.seen[f.Descriptor.Digest]; ok {
+					continue // planned already: a manifest of the image itself, or a referrer found before
 				}
 				var sparse bool
 				n, err := w.manifest(ctx, f.Descriptor, nil, 0, &sparse)
@@ -371,7 +365,7 @@ func (w *walker) referrers(ctx context.Context, disc *referrers.Discoverer, subj
 
 // fetchManifest reads desc, bounded, and checks its size and digest.
 func fetchManifest(ctx context.Context, src Source, desc ocispec.Descriptor) ([]byte, error) {
-	b, err := archive.ReadVerified(ctx, src, desc, maxManifestSize)
+	b, err := archive.ReadVerified(ctx, src, desc, archive.MaxManifestSize)
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
 	}
@@ -400,12 +394,4 @@ func wanted(p *ocispec.Platform, want []config.Platform) bool {
 		}
 	}
 	return false
-}
-
-func platformString(p *ocispec.Platform) string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
 }

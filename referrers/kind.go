@@ -3,6 +3,8 @@ package referrers
 import (
 	"encoding/json"
 	"strings"
+
+	"airlock.dev/airlock/archive"
 )
 
 // Kinds of referrer, as counted in summaries and shown by inspect.
@@ -13,15 +15,9 @@ const (
 	KindOther       = "other"
 )
 
-// BundlePredicateTypeAnnotation is set by cosign v3 on a Sigstore bundle referrer to the predicate type
-// of the DSSE statement inside; cosign's own signatures use CosignSignPredicateType.
-const BundlePredicateTypeAnnotation = "dev.sigstore.bundle.predicateType"
-
-// CosignSignPredicateType is the predicate type cosign v3 gives an image signature bundle.
-const CosignSignPredicateType = "https://sigstore.dev/cosign/sign/v1"
-
 // Kind tells whether a referrer manifest is a signature, an attestation, an SBOM or something else,
-// from its artifact type and, for Sigstore bundles, the predicate type annotation cosign sets.
+// from its artifact type and, for Sigstore bundles, the predicate type annotation cosign sets
+// (archive.AnnotationBundlePredicateType; cosign's own signatures use archive.CosignSignPredicateType).
 func Kind(manifest []byte) string {
 	at := strings.ToLower(ArtifactType(manifest))
 	switch {
@@ -30,7 +26,7 @@ func Kind(manifest []byte) string {
 			Annotations map[string]string `json:"annotations"`
 		}
 		_ = json.Unmarshal(manifest, &m)
-		if pt := m.Annotations[BundlePredicateTypeAnnotation]; pt != "" && pt != CosignSignPredicateType {
+		if pt := m.Annotations[archive.AnnotationBundlePredicateType]; pt != "" && pt != archive.CosignSignPredicateType {
 			return KindAttestation
 		}
 		return KindSignature

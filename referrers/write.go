@@ -8,14 +8,12 @@ import (
 	"fmt"
 	"io"
 
+	"airlock.dev/airlock/archive"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/errdef"
 )
-
-// maxIndexSize bounds a tag-schema index read from a registry.
-const maxIndexSize = 4 << 20
 
 // IndexStore is what keeping a tag-schema index needs of a repository.
 type IndexStore interface {
@@ -52,7 +50,7 @@ func EnsureTagSchema(ctx context.Context, repo IndexStore, subject digest.Digest
 	case err != nil:
 		return false, fmt.Errorf("read referrers index %s: %w", tag, err)
 	default:
-		b, rerr := io.ReadAll(io.LimitReader(rc, maxIndexSize+1))
+		b, rerr := io.ReadAll(io.LimitReader(rc, archive.MaxManifestSize+1))
 		rc.Close()
 		if rerr != nil {
 			return false, fmt.Errorf("read referrers index %s: %w", tag, rerr)

@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 
+	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/internal/atomicfile"
 	"airlock.dev/airlock/registry"
 	"github.com/opencontainers/go-digest"
 	"gopkg.in/yaml.v3"
@@ -123,7 +125,7 @@ func newSiteSet(ms []Mapping) (*siteSet, error) {
 			return nil, err
 		}
 		lines[m.Source+"="+m.Target+"@"+m.Digest.String()] = true
-		host, p := splitSourceRepository(m.SourceRepository)
+		host, p := config.SplitRepository(m.SourceRepository)
 		src := host + "/" + p
 		r := repos[src]
 		if r == nil {
@@ -163,24 +165,6 @@ func (m Mapping) check() error {
 		return fmt.Errorf("site files: image %q: digest %q: %w", name, m.Digest, err)
 	}
 	return nil
-}
-
-// splitSourceRepository returns the registry host and the path of a source repository, normalizing
-// Docker Hub as the container tools do: "nginx", "docker.io/nginx" and "index.docker.io/library/nginx"
-// are all ("docker.io", "library/nginx").
-func splitSourceRepository(repo string) (host, p string) {
-	host, p, ok := strings.Cut(repo, "/")
-	if !ok || (!strings.ContainsAny(host, ".:") && host != "localhost") {
-		host, p = siteDockerHubHost, repo
-	}
-	switch host {
-	case "docker.io", "index.docker.io", "registry-1.docker.io":
-		host = siteDockerHubHost
-		if !strings.Contains(p, "/") {
-			p = "library/" + p
-		}
-	}
-	return host, p
 }
 
 func (s *siteSet) header(comment string) string {
@@ -378,34 +362,12 @@ func tomlString(s string) string {
 	return b.String()
 }
 
-// writeSiteFile writes data to name atomically: a temporary file in the same directory, then a rename.
-func writeSiteFile(name string, data []byte) (err error) {
+// writeSiteFile writes data to name atomically (atomicfile.WriteFile), creating its directory.
+func writeSiteFile(name string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Dir(name), err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if err := os.Rename(f.Name(), name); err != nil {
+	if err := atomicfile.WriteFile(name, data, 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
 	return nil

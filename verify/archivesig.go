@@ -67,8 +67,8 @@ func checkCatalogSignature(s archive.CatalogSignature, catDigest digest.Digest, 
 			reasons = append(reasons, fmt.Sprintf("%s: %v", k.Name, err))
 			continue
 		}
-		if pt := vr.Statement.GetPredicateType(); vr.Statement == nil || pt != CosignSignPredicateType {
-			reasons = append(reasons, fmt.Sprintf("%s: a valid bundle, but with predicate type %q, not a signature (%s)", k.Name, pt, CosignSignPredicateType))
+		if pt := vr.Statement.GetPredicateType(); vr.Statement == nil || pt != archive.CosignSignPredicateType {
+			reasons = append(reasons, fmt.Sprintf("%s: a valid bundle, but with predicate type %q, not a signature (%s)", k.Name, pt, archive.CosignSignPredicateType))
 			continue
 		}
 		res.Valid, res.Signer = true, k.Name

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/verify/internal/sigtest"
 )
 
@@ -420,7 +421,7 @@ func TestPredicateTypeAliases(t *testing.T) {
 		}
 		for _, pt := range []string{uri, another} {
 			f := newFixture()
-			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), archive.CosignSignPredicateType)
 			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, sigtest.Statement(indexDigest, pt, nil)), pt)
 			tr := keyTrust(t, key)
 			tr.Policy = pol

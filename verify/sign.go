@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"airlock.dev/airlock/archive"
 	"github.com/opencontainers/go-digest"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	"github.com/sigstore/sigstore-go/pkg/sign"
@@ -158,7 +159,7 @@ func (k *SigningKey) SignDigest(d digest.Digest) ([]byte, error) {
 	st, err := json.Marshal(inTotoStatement{
 		Type:          "https://in-toto.io/Statement/v1",
 		Subject:       []inTotoSubject{{Digest: map[string]string{d.Algorithm().String(): d.Encoded()}}},
-		PredicateType: CosignSignPredicateType,
+		PredicateType: archive.CosignSignPredicateType,
 		Predicate:     map[string]string{},
 	})
 	if err != nil {

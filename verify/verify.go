@@ -27,16 +27,13 @@ import (
 
 // Media types and annotations of what is verified.
 const (
-	BundleMediaType        = "application/vnd.dev.sigstore.bundle.v0.3+json"
 	SimpleSigningMediaType = "application/vnd.dev.cosign.simplesigning.v1+json"
 	DSSEMediaType          = "application/vnd.dsse.envelope.v1+json"
 	// SignatureAnnotation holds a legacy .sig layer's base64 signature.
 	SignatureAnnotation = "dev.cosignproject.cosign/signature"
 	// CertificateAnnotation holds a legacy keyless .sig layer's Fulcio certificate (PEM).
 	CertificateAnnotation = "dev.sigstore.cosign/certificate"
-	// CosignSignPredicateType marks a cosign v3 bundle that is an image signature, not an attestation.
-	CosignSignPredicateType = "https://sigstore.dev/cosign/sign/v1"
-	inTotoPayloadType       = "application/vnd.in-toto+json"
+	inTotoPayloadType     = "application/vnd.in-toto+json"
 )
 
 // maxBlobSize bounds a signature, bundle or envelope read into memory.
@@ -95,7 +92,7 @@ type Check struct {
 	// Format is "bundle", "legacy-sig" or "legacy-att".
 	Format string `json:"format"`
 	// PredicateType is, for a valid check, the predicate type of the verified in-toto statement
-	// (CosignSignPredicateType for a signature, also a message signature). For a check that is not
+	// (archive.CosignSignPredicateType for a signature, also a message signature). For a check that is not
 	// valid it is what the referrer claims, unverified.
 	PredicateType string `json:"predicateType,omitempty"`
 	// Signer names the key or keyless identity that made it, when valid.
@@ -110,7 +107,7 @@ type Check struct {
 
 // isSignature reports whether c is an image signature rather than an attestation.
 func (c Check) isSignature() bool {
-	return c.Format == "legacy-sig" || c.PredicateType == CosignSignPredicateType
+	return c.Format == "legacy-sig" || c.PredicateType == archive.CosignSignPredicateType
 }
 
 // Result is the verdict on one image.
@@ -319,14 +316,14 @@ func readBlob(ctx context.Context, f content.Fetcher, desc ocispec.Descriptor) (
 
 // checkBundle verifies a Sigstore bundle with sigstore-go against each signer of the rule. What it
 // is (a signature or an attestation of some predicate type) comes only from the verified content:
-// the predicate type of the in-toto statement, or CosignSignPredicateType for a message signature.
+// the predicate type of the in-toto statement, or archive.CosignSignPredicateType for a message signature.
 // The referrer manifest's predicateType annotation is not signed: when it disagrees with the
 // verified content, the bundle was relabelled and is invalid.
 func (t *Trust) checkBundle(c *Check, blob []byte, rule *Rule, annotations map[string]string) {
-	labelled := annotations[referrers.BundlePredicateTypeAnnotation]
+	labelled := annotations[archive.AnnotationBundlePredicateType]
 	c.PredicateType = labelled // unverified until a signer verifies it
 	if c.PredicateType == "" {
-		c.PredicateType = CosignSignPredicateType // a bundle without the annotation is a signature
+		c.PredicateType = archive.CosignSignPredicateType // a bundle without the annotation is a signature
 	}
 	var b bundle.Bundle
 	if err := b.UnmarshalJSON(blob); err != nil {
@@ -345,7 +342,7 @@ func (t *Trust) checkBundle(c *Check, blob []byte, rule *Rule, annotations map[s
 			a.add(s.Name, err)
 			continue
 		}
-		pt, what := CosignSignPredicateType, "a message signature"
+		pt, what := archive.CosignSignPredicateType, "a message signature"
 		if res.Statement != nil {
 			pt, what = res.Statement.GetPredicateType(), "an in-toto statement of predicate type "+res.Statement.GetPredicateType()
 		}
@@ -490,7 +487,7 @@ const legacyNoTlog = "the policy requires a transparency log entry for this sign
 // checkLegacySig verifies a cosign simple-signing signature: with each key signer, or, when the
 // layer carries a Fulcio certificate, with each keyless signer (checkLegacyKeylessSig).
 func (t *Trust) checkLegacySig(c *Check, payload []byte, annotations map[string]string, rule *Rule) {
-	c.PredicateType = CosignSignPredicateType
+	c.PredicateType = archive.CosignSignPredicateType
 	sig, err := base64.StdEncoding.DecodeString(annotations[SignatureAnnotation])
 	if err != nil || len(sig) == 0 {
 		c.invalid("no signature annotation on the layer")

@@ -16,6 +16,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sigstore/sigstore-go/pkg/root"
 
+	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/referrers"
 	"airlock.dev/airlock/verify/internal/sigtest"
 )
@@ -166,7 +167,9 @@ func (f *fixture) sbom(t *testing.T, subject digest.Digest) digest.Digest {
 	return digest.FromBytes(b)
 }
 
-func signStmt(d digest.Digest) []byte { return sigtest.Statement(d, CosignSignPredicateType, nil) }
+func signStmt(d digest.Digest) []byte {
+	return sigtest.Statement(d, archive.CosignSignPredicateType, nil)
+}
 
 const (
 	slsa   = "https://slsa.dev/provenance/v0.2"
@@ -206,25 +209,25 @@ func TestVerify(t *testing.T) {
 		reason string // a failure or check reason must contain this
 	}{
 		{"key bundle on the index", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), archive.CosignSignPredicateType)
 			return keyTrust(t, key)
 		}, true, ""},
 		{"wrong key", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, sigtest.KeyBundle(t, other, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, other, signStmt(indexDigest)), archive.CosignSignPredicateType)
 			return keyTrust(t, key)
 		}, false, "signed by a different key"},
 		// The key hint is not signed: with the trusted key's hint forged in, or no hint at all, only
 		// the cryptographic check can tell the other key's signature apart.
 		{"wrong key, hint forged to the trusted key's", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, setHint(t, sigtest.KeyBundle(t, other, signStmt(indexDigest)), key.Hint()), CosignSignPredicateType)
+			f.bundle(t, indexDigest, setHint(t, sigtest.KeyBundle(t, other, signStmt(indexDigest)), key.Hint()), archive.CosignSignPredicateType)
 			return keyTrust(t, key)
 		}, false, "the signature does not verify with this key, whose hint the bundle names: the bundle or its payload was altered"},
 		{"wrong key, no hint", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, setHint(t, sigtest.KeyBundle(t, other, signStmt(indexDigest)), ""), CosignSignPredicateType)
+			f.bundle(t, indexDigest, setHint(t, sigtest.KeyBundle(t, other, signStmt(indexDigest)), ""), archive.CosignSignPredicateType)
 			return keyTrust(t, key)
 		}, false, "the signature does not verify with this key: signed by another key, or altered (the bundle names no key hint)"},
 		{"signature over another digest", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(digest.FromString("some other image"))), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(digest.FromString("some other image"))), archive.CosignSignPredicateType)
 			return keyTrust(t, key)
 		}, false, "the signature is valid, but it signs another digest, not " + indexDigest.String()},
 		{"tampered bundle", func(t *testing.T, f *fixture) *Trust {
@@ -237,7 +240,7 @@ func TestVerify(t *testing.T) {
 			raw[len(raw)-3] ^= 0x01
 			sig["sig"] = base64.StdEncoding.EncodeToString(raw)
 			b, _ = json.Marshal(v)
-			f.bundle(t, indexDigest, b, CosignSignPredicateType)
+			f.bundle(t, indexDigest, b, archive.CosignSignPredicateType)
 			return keyTrust(t, key)
 		}, false, "was altered"},
 		{"tampered legacy payload", func(t *testing.T, f *fixture) *Trust {
@@ -264,14 +267,14 @@ func TestVerify(t *testing.T) {
 			return keyTrust(t, key)
 		}, false, "an attestation is not a signature"},
 		{"required predicate type missing", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), archive.CosignSignPredicateType)
 			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, sigtest.Statement(indexDigest, slsa, nil)), slsa)
 			tr := keyTrust(t, key)
 			tr.Policy = keyPolicy(slsa, spdx)
 			return tr
 		}, false, "attestation " + spdx + ": none found"},
 		{"required attestations present (bundle and legacy .att)", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), archive.CosignSignPredicateType)
 			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, sigtest.Statement(indexDigest, slsa, nil)), slsa)
 			m, _, layer := sigtest.LegacyAttManifest(t, sigtest.LegacyAttestation(t, key, sigtest.Statement(indexDigest, spdx, nil)), spdx)
 			f.attach(indexDigest, m, layer)
@@ -283,14 +286,14 @@ func TestVerify(t *testing.T) {
 		// release key, relabelled as SLSA provenance by the referrer manifest's predicateType
 		// annotation, which nobody signed, must not satisfy an attestation requirement.
 		{"message signature relabelled as an attestation by the manifest annotation", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), archive.CosignSignPredicateType)
 			f.bundle(t, indexDigest, sigtest.MessageBundle(t, key, []byte("the index")), slsa)
 			tr := keyTrust(t, key)
 			tr.Policy = keyPolicy(slsa)
 			return tr
 		}, false, "relabelled: the referrer manifest's annotation says predicate type " + slsa + ", but what release.pub signed is a message signature"},
 		{"attestation relabelled to another predicate type by the manifest annotation", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), archive.CosignSignPredicateType)
 			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, sigtest.Statement(indexDigest, spdx, nil)), slsa)
 			tr := keyTrust(t, key)
 			tr.Policy = keyPolicy(slsa)
@@ -301,70 +304,70 @@ func TestVerify(t *testing.T) {
 			return keyTrust(t, key)
 		}, true, ""},
 		{"bundle attestation with an invalid signature", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), archive.CosignSignPredicateType)
 			f.bundle(t, indexDigest, flipSignature(t, sigtest.KeyBundle(t, key, sigtest.Statement(indexDigest, slsa, nil))), slsa)
 			tr := keyTrust(t, key)
 			tr.Policy = keyPolicy(slsa)
 			return tr
 		}, false, "attestation " + slsa + ": none valid"},
 		{"bundle attestation of another predicate type", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), archive.CosignSignPredicateType)
 			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, sigtest.Statement(indexDigest, spdx, nil)), spdx)
 			tr := keyTrust(t, key)
 			tr.Policy = keyPolicy(slsa)
 			return tr
 		}, false, "attestation " + slsa + ": none found"},
 		{"bundle attestation of another subject", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), archive.CosignSignPredicateType)
 			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, sigtest.Statement(amd64, slsa, nil)), slsa)
 			tr := keyTrust(t, key)
 			tr.Policy = keyPolicy(slsa)
 			return tr
 		}, false, "the signature is valid, but it signs another digest, not " + indexDigest.String()},
 		{"legacy .att by another key", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), archive.CosignSignPredicateType)
 			f.legacyAtt(t, indexDigest, sigtest.LegacyAttestation(t, other, sigtest.Statement(indexDigest, spdx, nil)), spdx)
 			tr := keyTrust(t, key)
 			tr.Policy = keyPolicy(spdx)
 			return tr
 		}, false, "attestation " + spdx + ": none valid"},
 		{"legacy .att with an altered signature", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), archive.CosignSignPredicateType)
 			f.legacyAtt(t, indexDigest, flipEnvelopeSig(t, sigtest.LegacyAttestation(t, key, sigtest.Statement(indexDigest, spdx, nil))), spdx)
 			tr := keyTrust(t, key)
 			tr.Policy = keyPolicy(spdx)
 			return tr
 		}, false, "release.pub: the DSSE signature does not verify with this key"},
 		{"legacy .att of another subject", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), archive.CosignSignPredicateType)
 			f.legacyAtt(t, indexDigest, sigtest.LegacyAttestation(t, key, sigtest.Statement(amd64, spdx, nil)), spdx)
 			tr := keyTrust(t, key)
 			tr.Policy = keyPolicy(spdx)
 			return tr
 		}, false, "the attestation is valid but its subject is not " + indexDigest.String()},
 		{"legacy .att of another predicate type, annotated as the required one", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), archive.CosignSignPredicateType)
 			f.legacyAtt(t, indexDigest, sigtest.LegacyAttestation(t, key, sigtest.Statement(indexDigest, slsa, nil)), spdx)
 			tr := keyTrust(t, key)
 			tr.Policy = keyPolicy(spdx)
 			return tr
 		}, false, "attestation " + spdx + ": none found"},
 		{"legacy .att whose payload is not in-toto", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), archive.CosignSignPredicateType)
 			f.legacyAtt(t, indexDigest, sigtest.LegacyEnvelope(t, key, "text/plain", sigtest.Statement(indexDigest, spdx, nil)), spdx)
 			tr := keyTrust(t, key)
 			tr.Policy = keyPolicy(spdx)
 			return tr
 		}, false, "DSSE payload type text/plain is not an in-toto statement"},
 		{"requireTlog: key bundle without a tlog entry", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), archive.CosignSignPredicateType)
 			tr := keyTrust(t, key)
 			tr.Policy = keyPolicy()
 			tr.Policy.Rules[0].Signers[0].RequireTlog = true
 			return tr
 		}, false, "release.pub: no transparency log entry, and the policy requires one for this signer (requireTlog: true)"},
 		{"requireTlog: key bundle with a tlog entry", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, ss.KeyBundleWithTlog(t, key, signStmt(indexDigest), time.Now()), CosignSignPredicateType)
+			f.bundle(t, indexDigest, ss.KeyBundleWithTlog(t, key, signStmt(indexDigest), time.Now()), archive.CosignSignPredicateType)
 			tr := keyTrust(t, key)
 			tr.TrustedRoot = trustedRoot
 			tr.Policy = keyPolicy()
@@ -372,7 +375,7 @@ func TestVerify(t *testing.T) {
 			return tr
 		}, true, ""},
 		{"key bundle with a tlog entry of a log the trusted root does not know", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, ss.KeyBundleWithTlog(t, key, signStmt(indexDigest), time.Now()), CosignSignPredicateType)
+			f.bundle(t, indexDigest, ss.KeyBundleWithTlog(t, key, signStmt(indexDigest), time.Now()), archive.CosignSignPredicateType)
 			tr := keyTrust(t, key)
 			tr.TrustedRoot = strangerRoot
 			return tr
@@ -387,28 +390,28 @@ func TestVerify(t *testing.T) {
 			return tr
 		}, false, "a key-based legacy cosign .sig is checked without one"},
 		{"signature on one platform only", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, amd64, sigtest.KeyBundle(t, key, signStmt(amd64)), CosignSignPredicateType)
+			f.bundle(t, amd64, sigtest.KeyBundle(t, key, signStmt(amd64)), archive.CosignSignPredicateType)
 			return keyTrust(t, key)
 		}, false, "valid signatures over the image from: none"},
 		{"signatures on every platform", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, amd64, sigtest.KeyBundle(t, key, signStmt(amd64)), CosignSignPredicateType)
-			f.bundle(t, arm64, sigtest.KeyBundle(t, key, signStmt(arm64)), CosignSignPredicateType)
+			f.bundle(t, amd64, sigtest.KeyBundle(t, key, signStmt(amd64)), archive.CosignSignPredicateType)
+			f.bundle(t, arm64, sigtest.KeyBundle(t, key, signStmt(arm64)), archive.CosignSignPredicateType)
 			return keyTrust(t, key)
 		}, true, ""},
 		{"keyless, identity allowed", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, ss.KeylessBundle(t, "release@example.com", issuer, signStmt(indexDigest), time.Now()), CosignSignPredicateType)
+			f.bundle(t, indexDigest, ss.KeylessBundle(t, "release@example.com", issuer, signStmt(indexDigest), time.Now()), archive.CosignSignPredicateType)
 			return &Trust{TrustedRoot: trustedRoot, Policy: keylessPolicy("release@example.com")}
 		}, true, ""},
 		{"keyless, identity not allowed by the policy", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, ss.KeylessBundle(t, "mallory@example.com", issuer, signStmt(indexDigest), time.Now()), CosignSignPredicateType)
+			f.bundle(t, indexDigest, ss.KeylessBundle(t, "mallory@example.com", issuer, signStmt(indexDigest), time.Now()), archive.CosignSignPredicateType)
 			return &Trust{TrustedRoot: trustedRoot, Policy: keylessPolicy("release@example.com")}
 		}, false, "identity not allowed: the certificate is for mallory@example.com"},
 		{"keyless, certificate not valid at the signing time", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, ss.KeylessBundle(t, "release@example.com", issuer, signStmt(indexDigest), time.Now().Add(sigtest.LeafValidity+time.Hour)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, ss.KeylessBundle(t, "release@example.com", issuer, signStmt(indexDigest), time.Now().Add(sigtest.LeafValidity+time.Hour)), archive.CosignSignPredicateType)
 			return &Trust{TrustedRoot: trustedRoot, Policy: keylessPolicy("release@example.com")}
 		}, false, "outside certificate validity"},
 		{"keyless, transparency log the trusted root does not know", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, ss.KeylessBundle(t, "release@example.com", issuer, signStmt(indexDigest), time.Now()), CosignSignPredicateType)
+			f.bundle(t, indexDigest, ss.KeylessBundle(t, "release@example.com", issuer, signStmt(indexDigest), time.Now()), archive.CosignSignPredicateType)
 			return &Trust{TrustedRoot: strangerRoot, Policy: keylessPolicy("release@example.com")}
 		}, false, "not enough verified log entries"},
 		{"keyless legacy .sig valid", func(t *testing.T, f *fixture) *Trust {
@@ -468,7 +471,7 @@ func TestVerify(t *testing.T) {
 			return tr
 		}, false, "the rule has no keyless signer"},
 		{"no policy rule matches", func(t *testing.T, f *fixture) *Trust {
-			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), archive.CosignSignPredicateType)
 			tr := keyTrust(t, key)
 			tr.Policy = keyPolicy()
 			tr.Policy.Rules[0].Match = []string{"other.example.com/**"}
@@ -503,7 +506,7 @@ func TestVerify(t *testing.T) {
 func TestReferrerSignatures(t *testing.T) {
 	key, other := sigtest.NewKey(t), sigtest.NewKey(t)
 	signed := func(t *testing.T, f *fixture) { // the image itself is signed
-		f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+		f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), archive.CosignSignPredicateType)
 	}
 	requireSigned := func(t *testing.T) *Trust {
 		tr := keyTrust(t, key)
@@ -521,25 +524,25 @@ func TestReferrerSignatures(t *testing.T) {
 		{"signed SBOM", func(t *testing.T, f *fixture) *Trust {
 			signed(t, f)
 			s := f.sbom(t, amd64)
-			f.bundle(t, s, sigtest.KeyBundle(t, key, signStmt(s)), CosignSignPredicateType)
+			f.bundle(t, s, sigtest.KeyBundle(t, key, signStmt(s)), archive.CosignSignPredicateType)
 			return keyTrust(t, key)
 		}, true, StatusValid, ""},
 		{"tampered signature bundle on an SBOM", func(t *testing.T, f *fixture) *Trust {
 			signed(t, f)
 			s := f.sbom(t, indexDigest)
-			f.bundle(t, s, flipSignature(t, sigtest.KeyBundle(t, key, signStmt(s))), CosignSignPredicateType)
+			f.bundle(t, s, flipSignature(t, sigtest.KeyBundle(t, key, signStmt(s))), archive.CosignSignPredicateType)
 			return keyTrust(t, key)
 		}, false, StatusInvalid, "invalid signature on sbom %.12s (referrer "},
 		{"signature on an SBOM over another digest", func(t *testing.T, f *fixture) *Trust {
 			signed(t, f)
 			s := f.sbom(t, indexDigest)
-			f.bundle(t, s, sigtest.KeyBundle(t, key, signStmt(indexDigest)), CosignSignPredicateType)
+			f.bundle(t, s, sigtest.KeyBundle(t, key, signStmt(indexDigest)), archive.CosignSignPredicateType)
 			return keyTrust(t, key)
 		}, false, StatusInvalid, "it signs another digest, not sha256:%s"},
 		{"SBOM signed by an unknown key", func(t *testing.T, f *fixture) *Trust {
 			signed(t, f)
 			s := f.sbom(t, indexDigest)
-			f.bundle(t, s, sigtest.KeyBundle(t, other, signStmt(s)), CosignSignPredicateType)
+			f.bundle(t, s, sigtest.KeyBundle(t, other, signStmt(s)), archive.CosignSignPredicateType)
 			return keyTrust(t, key)
 		}, true, StatusUnknownSigner, ""},
 		{"unsigned SBOM", func(t *testing.T, f *fixture) *Trust {
@@ -555,13 +558,13 @@ func TestReferrerSignatures(t *testing.T) {
 		{"SBOM signed by an unknown key, signed SBOMs required", func(t *testing.T, f *fixture) *Trust {
 			signed(t, f)
 			s := f.sbom(t, indexDigest)
-			f.bundle(t, s, sigtest.KeyBundle(t, other, signStmt(s)), CosignSignPredicateType)
+			f.bundle(t, s, sigtest.KeyBundle(t, other, signStmt(s)), archive.CosignSignPredicateType)
 			return requireSigned(t)
 		}, false, StatusUnknownSigner, "no valid signature by [release.pub]; found only: unknown-signer"},
 		{"signed SBOM, signed SBOMs required", func(t *testing.T, f *fixture) *Trust {
 			signed(t, f)
 			s := f.sbom(t, indexDigest)
-			f.bundle(t, s, sigtest.KeyBundle(t, key, signStmt(s)), CosignSignPredicateType)
+			f.bundle(t, s, sigtest.KeyBundle(t, key, signStmt(s)), archive.CosignSignPredicateType)
 			return requireSigned(t)
 		}, true, StatusValid, ""},
 	}
@@ -627,7 +630,7 @@ func TestCheckReportsTlog(t *testing.T) {
 		if withTlog {
 			b = ss.KeyBundleWithTlog(t, key, signStmt(indexDigest), time.Now())
 		}
-		f.bundle(t, indexDigest, b, CosignSignPredicateType)
+		f.bundle(t, indexDigest, b, archive.CosignSignPredicateType)
 		tr := keyTrust(t, key)
 		tr.TrustedRoot = trustedRoot
 		res := tr.Verify(context.Background(), f.img)

@@ -100,7 +100,7 @@ func TestVerifyReportGolden(t *testing.T) {
 			Signatures:   []verify.Check{{Referrer: d("sig"), Subject: d("index"), Covers: "index", Format: "bundle", Signer: "release.pub", Valid: true, Status: verify.StatusValid, Tlog: true}},
 			Attestations: []verify.Check{{Referrer: d("att"), Subject: d("index"), Covers: "index", Format: "bundle", PredicateType: "https://slsa.dev/provenance/v1", Signer: "release.pub", Valid: true, Status: verify.StatusValid}},
 			Referrers: []verify.Check{
-				{Referrer: d("sbomsig"), Subject: d("sbom"), Covers: "sbom " + d("sbom").Encoded()[:12], SubjectKind: "sbom", Format: "bundle", PredicateType: verify.CosignSignPredicateType, Signer: "release.pub", Valid: true, Status: verify.StatusValid},
+				{Referrer: d("sbomsig"), Subject: d("sbom"), Covers: "sbom " + d("sbom").Encoded()[:12], SubjectKind: "sbom", Format: "bundle", PredicateType: archive.CosignSignPredicateType, Signer: "release.pub", Valid: true, Status: verify.StatusValid},
 				{Referrer: d("othersig"), Subject: d("sbom"), Covers: "sbom " + d("sbom").Encoded()[:12], SubjectKind: "sbom", Format: "bundle", Status: verify.StatusUnknownSigner, Reason: "signed by another key (key hint abc=)"},
 			}},
 		{Source: "registry.example.com/team/api:2.0", Digest: d("api"), Rule: "team images",

@@ -218,7 +218,7 @@ func printVerify(w io.Writer, trust *verify.Trust, results []verify.Result) erro
 		}
 		for _, c := range r.Referrers {
 			what := "signature"
-			if c.PredicateType != "" && c.PredicateType != verify.CosignSignPredicateType {
+			if c.PredicateType != "" && c.PredicateType != archive.CosignSignPredicateType {
 				what = "attestation"
 			}
 			printCheck(&b, what, c)
