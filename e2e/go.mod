@@ -15,4 +15,6 @@ require (
 	golang.org/x/sync v0.24.0
 )
 
+require golang.org/x/sys v0.49.0 // indirect
+
 replace airlock.dev/airlock => ../
