@@ -205,31 +205,10 @@ func signVolumes(ctx context.Context, r *Reader, catDesc ocispec.Descriptor, b [
 	if !ok {
 		return fail(errors.New("not read from tar volumes"))
 	}
-	tr := tar.NewReader(io.NewSectionReader(tfs.ra, 0, tfs.ra.(interface{ Size() int64 }).Size()))
-	have := map[string]bool{}
 	mtime := time.Unix(0, 0).UTC()
-	for {
-		if err := ctx.Err(); err != nil {
-			return fail(err)
-		}
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fail(err)
-		}
-		name := strings.TrimPrefix(hdr.Name, "./")
-		if hdr.Typeflag != tar.TypeReg || name == ocispec.ImageIndexFile {
-			continue
-		}
-		have[name] = true
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: hdr.Size, Mode: 0o644, ModTime: mtime}); err != nil {
-			return fail(err)
-		}
-		if _, err := io.CopyN(tw, tr, hdr.Size); err != nil {
-			return fail(err)
-		}
+	have, err := copyTarEntries(ctx, tw, tfs, mtime)
+	if err != nil {
+		return fail(err)
 	}
 	empty := ocispec.DescriptorEmptyJSON
 	for _, f := range []struct {
@@ -270,4 +249,34 @@ func writeTarEntry(tw *tar.Writer, name string, b []byte, mtime time.Time) error
 	}
 	_, err := tw.Write(b)
 	return err
+}
+
+// copyTarEntries writes every regular file of the tar stream of tfs except index.json to tw, with
+// mtime, and returns the names written.
+func copyTarEntries(ctx context.Context, tw *tar.Writer, tfs *tarFS, mtime time.Time) (map[string]bool, error) {
+	tr := tar.NewReader(io.NewSectionReader(tfs.ra, 0, tfs.ra.(interface{ Size() int64 }).Size()))
+	have := map[string]bool{}
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return have, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		name := strings.TrimPrefix(hdr.Name, "./")
+		if hdr.Typeflag != tar.TypeReg || name == ocispec.ImageIndexFile {
+			continue
+		}
+		have[name] = true
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: hdr.Size, Mode: 0o644, ModTime: mtime}); err != nil {
+			return nil, err
+		}
+		if _, err := io.CopyN(tw, tr, hdr.Size); err != nil {
+			return nil, err
+		}
+	}
 }

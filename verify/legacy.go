@@ -1,0 +1,160 @@
+package verify
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+
+	"airlock.dev/airlock/archive"
+)
+
+// simpleSigning is cosign's legacy signature payload.
+type simpleSigning struct {
+	Critical struct {
+		Image struct {
+			DockerManifestDigest string `json:"docker-manifest-digest"`
+		} `json:"image"`
+		Type string `json:"type"`
+	} `json:"critical"`
+}
+
+// signsSubject reports whether a verified simple-signing payload names c's subject digest; when it
+// does not, it marks c invalid.
+func signsSubject(c *Check, payload []byte) bool {
+	var ss simpleSigning
+	if err := json.Unmarshal(payload, &ss); err != nil {
+		c.invalid("signed payload is not a cosign simple-signing document")
+		return false
+	}
+	if ss.Critical.Image.DockerManifestDigest != c.Subject.String() {
+		c.invalid(fmt.Sprintf("the signature is valid but signs %s, not %s", ss.Critical.Image.DockerManifestDigest, c.Subject))
+		return false
+	}
+	return true
+}
+
+// legacyNoTlog is why a legacy key-based signature or attestation does not satisfy requireTlog.
+const legacyNoTlog = "the policy requires a transparency log entry for this signer (requireTlog: true), and a key-based legacy cosign %s is checked without one: sign with cosign v3 (a Sigstore bundle) and the transparency log, or drop requireTlog"
+
+// checkLegacySig verifies a cosign simple-signing signature: with each key signer, or, when the
+// layer carries a Fulcio certificate, with each keyless signer (checkLegacyKeylessSig).
+func (t *Trust) checkLegacySig(c *Check, payload []byte, annotations map[string]string, rule *Rule) {
+	c.PredicateType = archive.CosignSignPredicateType
+	sig, err := base64.StdEncoding.DecodeString(annotations[SignatureAnnotation])
+	if err != nil || len(sig) == 0 {
+		c.invalid("no signature annotation on the layer")
+		return
+	}
+	if annotations[CertificateAnnotation] != "" {
+		t.checkLegacyKeylessSig(c, payload, sig, annotations, rule)
+		return
+	}
+	var a attempts
+	for _, s := range rule.Signers {
+		if s.Keyless() {
+			continue
+		}
+		k := t.key(filepath.Base(s.Key))
+		if k == nil {
+			a.add(s.Name, notSigner("not among the trusted keys"))
+			continue
+		}
+		if err := k.verifier.VerifySignature(bytes.NewReader(sig), bytes.NewReader(payload)); err != nil {
+			// A legacy signature names no key: one that no key verifies is another signer's, or altered.
+			a.add(s.Name, notSigner("does not verify with this key (another signer's, or altered): %v", err))
+			continue
+		}
+		if !signsSubject(c, payload) {
+			return
+		}
+		if s.RequireTlog {
+			c.Status, c.Reason = StatusRejected, s.Name+": "+fmt.Sprintf(legacyNoTlog, ".sig")
+			return
+		}
+		c.valid(s.Name, false)
+		return
+	}
+	a.fail(c, "the rule has no key signer")
+}
+
+// attStatement is the part of an in-toto statement that is checked.
+type attStatement struct {
+	Type          string `json:"_type"`
+	PredicateType string `json:"predicateType"`
+	Subject       []struct {
+		Digest map[string]string `json:"digest"`
+	} `json:"subject"`
+}
+
+// checkLegacyAtt verifies a cosign legacy DSSE attestation with each key signer: the envelope's
+// signature over the pre-authentication encoding, an in-toto payload, and the statement's subject.
+// Its predicate type comes from the verified statement.
+func (t *Trust) checkLegacyAtt(c *Check, blob []byte, rule *Rule) {
+	var env dsse.Envelope
+	if err := json.Unmarshal(blob, &env); err != nil || len(env.Signatures) == 0 {
+		c.invalid("not a DSSE envelope")
+		return
+	}
+	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		c.invalid("DSSE payload is not base64")
+		return
+	}
+	var st attStatement
+	stErr := json.Unmarshal(payload, &st)
+	c.PredicateType = st.PredicateType // unverified until a signer verifies it
+	pae := dsse.PAE(env.PayloadType, payload)
+	var a attempts
+	for _, s := range rule.Signers {
+		if s.Keyless() {
+			continue
+		}
+		k := t.key(filepath.Base(s.Key))
+		if k == nil {
+			a.add(s.Name, notSigner("not among the trusted keys"))
+			continue
+		}
+		ok := false
+		for _, sg := range env.Signatures {
+			raw, err := base64.StdEncoding.DecodeString(sg.Sig)
+			if err == nil && k.verifier.VerifySignature(bytes.NewReader(raw), bytes.NewReader(pae)) == nil {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			a.add(s.Name, notSigner("the DSSE signature does not verify with this key (another signer's, or altered)"))
+			continue
+		}
+		switch {
+		case env.PayloadType != inTotoPayloadType:
+			c.invalid("DSSE payload type " + env.PayloadType + " is not an in-toto statement")
+		case stErr != nil || !strings.HasPrefix(st.Type, "https://in-toto.io/Statement/") || st.PredicateType == "":
+			c.invalid("the signed DSSE payload is not an in-toto statement with a predicate type")
+		case !statementNames(st, c.Subject):
+			c.invalid(fmt.Sprintf("the attestation is valid but its subject is not %s", c.Subject))
+		case s.RequireTlog:
+			c.Status, c.Reason = StatusRejected, s.Name+": "+fmt.Sprintf(legacyNoTlog, ".att")
+		default:
+			c.valid(s.Name, false)
+		}
+		return
+	}
+	a.fail(c, "the rule has no key signer (legacy attestations are verified with keys only)")
+}
+
+// statementNames reports whether one of st's subjects has digest d.
+func statementNames(st attStatement, d digest.Digest) bool {
+	for _, sub := range st.Subject {
+		if v, ok := sub.Digest[d.Algorithm().String()]; ok && v == d.Encoded() {
+			return true
+		}
+	}
+	return false
+}
