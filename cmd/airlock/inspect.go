@@ -127,7 +127,7 @@ func renderTree(path string, catDigest digest.Digest, c *archive.Catalog, sigs [
 		fmt.Fprintf(&b, "  policy        %s  %s\n", f.Name, f.Digest)
 	}
 	t := c.Totals
-	fmt.Fprintf(&b, "\ntotals: %d images, %d manifests, %d referrers, %d blobs, %s\n", t.Images, t.Manifests, t.Referrers, t.Blobs, humanBytes(t.Bytes))
+	fmt.Fprintf(&b, "\ntotals: %d images, %d manifests, %d referrers, %d blobs, %s\n", t.Images, t.Manifests, t.Referrers, t.Blobs, archive.HumanBytes(t.Bytes))
 	return b.String()
 }
 

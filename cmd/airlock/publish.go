@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/mirror"
 	"airlock.dev/airlock/sitefiles"
 	"airlock.dev/airlock/verify"
@@ -119,7 +120,7 @@ func printPublishReport(w io.Writer, r *mirror.PublishReport) error {
 	if !r.DryRun {
 		c := r.Blobs
 		fmt.Fprintf(&b, "blobs:      %d pushed (%s), %d mounted (%s), %d skipped (%s), %d failed\n",
-			c.Pushed, humanBytes(c.BytesPushed), c.Mounted, humanBytes(c.BytesMounted), c.Skipped, humanBytes(c.BytesSkipped), c.Failed)
+			c.Pushed, archive.HumanBytes(c.BytesPushed), c.Mounted, archive.HumanBytes(c.BytesMounted), c.Skipped, archive.HumanBytes(c.BytesSkipped), c.Failed)
 		fmt.Fprintf(&b, "manifests:  %d pushed, %d skipped\n", r.Manifests.Pushed, r.Manifests.Skipped)
 		fmt.Fprintf(&b, "tags:       %d written, %d referrers indexes (tag schema)\n", r.Tags, r.ReferrerIndexes)
 		fmt.Fprintf(&b, "verified:   %d manifests read back from the target, identical\n", r.Verified)

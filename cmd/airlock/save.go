@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/mirror"
 	"airlock.dev/airlock/verify"
@@ -174,13 +175,13 @@ func printSaveSummary(w io.Writer, s *mirror.SaveSummary) error {
 		fmt.Fprintf(&b, " (%s; found by %s)", countList(s.ReferrersByKind), countList(s.ReferrersByMethod))
 	}
 	b.WriteString("\n")
-	fmt.Fprintf(&b, "blobs:     %d, %s", s.Blobs, humanBytes(s.Bytes))
+	fmt.Fprintf(&b, "blobs:     %d, %s", s.Blobs, archive.HumanBytes(s.Bytes))
 	if !s.DryRun {
-		fmt.Fprintf(&b, " (%d fetched, %s; %d already in the archive)", s.Copy.Copied, humanBytes(s.Copy.BytesCopied), s.Copy.Skipped)
+		fmt.Fprintf(&b, " (%d fetched, %s; %d already in the archive)", s.Copy.Copied, archive.HumanBytes(s.Copy.BytesCopied), s.Copy.Skipped)
 	}
 	b.WriteString("\n")
 	for _, v := range s.Volumes {
-		fmt.Fprintf(&b, "volume:    %s  %s  sha256:%s\n", v.Name, humanBytes(v.Size), v.SHA256)
+		fmt.Fprintf(&b, "volume:    %s  %s  sha256:%s\n", v.Name, archive.HumanBytes(v.Size), v.SHA256)
 	}
 	fmt.Fprintf(&b, "time:      %.1fs\n", s.Seconds)
 	_, err := io.WriteString(w, b.String())
