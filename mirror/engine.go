@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,27 @@ import (
 
 	"airlock.dev/airlock/registry"
 )
+
+// Progress hears about bytes as they move. Implementations must be safe for concurrent use.
+type Progress interface {
+	// Start announces the total number of bytes to move.
+	Start(total int64)
+	// Add reports n more bytes moved.
+	Add(n int64)
+	// Finish ends the display.
+	Finish()
+}
+
+type progressReader struct {
+	r io.Reader
+	p Progress
+}
+
+func (r *progressReader) Read(b []byte) (int, error) {
+	n, err := r.r.Read(b)
+	r.p.Add(int64(n))
+	return n, err
+}
 
 // CopyOptions controls Copy.
 type CopyOptions struct {

@@ -198,7 +198,7 @@ func (c *copying) upload(ctx context.Context, t blobTask) error {
 		} else {
 			var rc io.ReadCloser
 			if rc, err = open(0); err != nil {
-				return err
+				return registry.StallErr(actx, err)
 			}
 			err = t.store.Push(actx, t.desc, rc)
 			rc.Close()

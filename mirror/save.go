@@ -48,6 +48,18 @@ type SaveOptions struct {
 	SignCatalog func(catDesc ocispec.Descriptor) ([]byte, error)
 }
 
+// CopyStats counts what a save copied.
+type CopyStats struct {
+	Copied  int `json:"copied"`
+	Skipped int `json:"skipped"`
+	// Resumed counts blobs finished from a partial file an interrupted run left.
+	Resumed int `json:"resumed"`
+	// BytesFetched counts the bytes actually read from the source (less than BytesCopied on resume).
+	BytesFetched int64 `json:"bytesFetched"`
+	BytesCopied  int64 `json:"bytesCopied"`
+	BytesSkipped int64 `json:"bytesSkipped"`
+}
+
 // SaveSummary reports what Save did.
 type SaveSummary struct {
 	Archive           string             `json:"archive"`
@@ -105,7 +117,7 @@ func Save(ctx context.Context, set *config.ImageSet, regs *registry.Registries, 
 			return nil, err
 		}
 	}
-	cat, blobs := catalogOf(plans, opts.Version)
+	cat := catalogOf(plans, opts.Version)
 	inBase := func(ocispec.Descriptor) bool { return false }
 	if opts.Since != "" {
 		base, err := archive.OpenBase(ctx, opts.Since)
@@ -116,13 +128,6 @@ func Save(ctx context.Context, set *config.ImageSet, regs *registry.Registries, 
 		cat.Base = base.Digest
 		cat.Contents = mergeDigests(cat.Contents, base.Contents)
 		inBase = func(d ocispec.Descriptor) bool { return base.Has(ctx, d) }
-		kept := blobs[:0]
-		for _, b := range blobs {
-			if !inBase(b.Desc) {
-				kept = append(kept, b)
-			}
-		}
-		blobs = kept
 	}
 	sum := summarize(cat, opts.Output)
 	sum.Base = cat.Base
@@ -132,80 +137,73 @@ func Save(ctx context.Context, set *config.ImageSet, regs *registry.Registries, 
 		return sum, nil
 	}
 
-	dir := opts.Output
-	if IsTarOutput(opts.Output) {
-		dir = opts.Output + ".staging"
-	}
-	layout, err := archive.CreateLayout(dir)
-	if err != nil {
+	if err := writeArchive(ctx, plans, cat, trust, inBase, opts, sum); err != nil {
 		return nil, err
 	}
-	var tarStream *archive.TarStream
+	for _, d := range sum.Repaired {
+		log.Warn("a stored blob did not hash to its name: removed and fetched again", "archive", opts.Output, "digest", d)
+	}
+	sum.Seconds = time.Since(start).Seconds()
+	return sum, nil
+}
+
+// writeArchive copies plans into the archive (a layout directory, or tar volumes through a staging
+// layout), then stores the trust files, the catalog and its signature, and writes index.json last.
+func writeArchive(ctx context.Context, plans []*ImagePlan, cat *archive.Catalog, trust *trustFiles, inBase func(ocispec.Descriptor) bool, opts SaveOptions, sum *SaveSummary) error {
+	var target *LayoutTarget
+	var tarTarget *TarTarget
 	if IsTarOutput(opts.Output) {
-		// The tar is written while blobs arrive, in the order they complete.
-		if tarStream, err = archive.StartTar(dir, opts.Output, opts.VolumeSize); err != nil {
-			return nil, fmt.Errorf("write %s: %w", opts.Output, err)
+		t, err := NewTarTarget(opts.Output, opts.VolumeSize)
+		if err != nil {
+			return err
 		}
-		layout.OnStored = tarStream.Add
-		defer func() {
-			if tarStream != nil {
-				tarStream.Abort()
-			}
-		}()
+		defer t.Abort()
+		tarTarget, target = t, &t.LayoutTarget
+	} else {
+		layout, err := archive.CreateLayout(opts.Output)
+		if err != nil {
+			return err
+		}
+		target = &LayoutTarget{Layout: layout}
 	}
-	sum.Copy, err = CopyBlobs(ctx, layout, blobs, opts.Concurrency, opts.Progress, opts.Retry)
+	rep, err := Copy(ctx, plans, target, CopyOptions{Concurrency: opts.Concurrency, Log: opts.Log, Progress: opts.Progress, Retry: opts.Retry, Skip: inBase})
+	if rep != nil {
+		sum.Copy = CopyStats{Copied: rep.Blobs.Pushed, Skipped: rep.Blobs.Skipped, Resumed: rep.Resumed, BytesFetched: rep.BytesFetched, BytesCopied: rep.Blobs.BytesPushed, BytesSkipped: rep.Blobs.BytesSkipped}
+	}
 	if err != nil {
-		return nil, err
+		return err
 	}
-	for _, p := range plans {
-		for _, n := range p.Nodes() {
-			if inBase(n.Desc) {
-				continue
-			}
-			if err := layout.PushBytes(ctx, n.Desc, n.Manifest); err != nil {
-				return nil, fmt.Errorf("store manifest %s of %s: %w", n.Desc.Digest, p.Source, err)
-			}
-		}
-		addEntries(layout, p)
-	}
+	layout := target.Layout
 	if cat.Trust, err = storeTrust(ctx, layout, trust); err != nil {
-		return nil, err
+		return err
 	}
 	catDesc, err := layout.WriteCatalog(ctx, cat)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if opts.SignCatalog != nil {
 		bundle, err := opts.SignCatalog(catDesc)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if _, err := layout.AttachCatalogSignature(ctx, catDesc, bundle, time.Now()); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	sum.Repaired = layout.Repaired()
-	for _, d := range sum.Repaired {
-		log.Warn("a stored blob did not hash to its name: removed and fetched again", "archive", opts.Output, "digest", d)
-	}
 	if err := layout.Commit(); err != nil {
-		return nil, err
+		return err
 	}
 	sum.Catalog = catDesc.Digest
-	if IsTarOutput(opts.Output) {
-		log.Info("writing tar", "archive", opts.Output, "volumeSize", opts.VolumeSize)
-		ts := tarStream
-		tarStream = nil
-		if sum.Volumes, err = ts.Finish(ctx); err != nil {
-			return nil, fmt.Errorf("write %s: %w", opts.Output, err)
+	if tarTarget != nil {
+		if opts.Log != nil {
+			opts.Log.Info("writing tar", "archive", opts.Output, "volumeSize", opts.VolumeSize)
 		}
-		layout.Discard()
-		if err := os.RemoveAll(dir); err != nil {
-			return nil, err
+		if sum.Volumes, err = tarTarget.Finish(ctx); err != nil {
+			return err
 		}
 	}
-	sum.Seconds = time.Since(start).Seconds()
-	return sum, nil
+	return nil
 }
 
 // PlanOptions controls PlanAll.
@@ -255,35 +253,12 @@ func PlanAll(ctx context.Context, set *config.ImageSet, regs *registry.Registrie
 	return plans, nil
 }
 
-// addEntries lists the image under its source reference, and each referrer, in index.json.
-func addEntries(l *archive.Layout, p *ImagePlan) {
-	root := p.Root.Desc
-	root.Annotations = map[string]string{
-		ocispec.AnnotationRefName:    p.Source,
-		archive.AnnotationRepository: p.Root.Repository,
-	}
-	l.AddEntry(root)
-	for _, r := range p.Referrers {
-		d := r.Desc
-		d.Annotations = map[string]string{
-			archive.AnnotationSubject:    r.Referrer.Subject.String(),
-			archive.AnnotationFoundBy:    string(r.Referrer.Method),
-			archive.AnnotationRepository: r.Repository,
-		}
-		if r.Referrer.Tag != "" {
-			d.Annotations[ocispec.AnnotationRefName] = r.Repository + ":" + r.Referrer.Tag
-		}
-		l.AddEntry(d)
-	}
-}
-
-// catalogOf builds the catalog (without trust material) and the list of blobs to copy.
-func catalogOf(plans []*ImagePlan, version string) (*archive.Catalog, []Blob) {
+// catalogOf builds the catalog (without trust material).
+func catalogOf(plans []*ImagePlan, version string) *archive.Catalog {
 	cat := &archive.Catalog{
 		Tool:    archive.Tool{Name: "airlock", Version: version},
 		Created: time.Now().UTC().Truncate(time.Second),
 	}
-	var blobs []Blob
 	manifests := map[digest.Digest]bool{}
 	blobSeen := map[digest.Digest]bool{}
 	refSeen := map[string]bool{}
@@ -309,7 +284,6 @@ func catalogOf(plans []*ImagePlan, version string) (*archive.Catalog, []Blob) {
 			for _, b := range n.Blobs {
 				if !blobSeen[b.Digest] {
 					blobSeen[b.Digest] = true
-					blobs = append(blobs, Blob{Desc: b, Source: p.repo, Repository: n.Repository})
 					cat.Totals.Bytes += b.Size
 				}
 			}
@@ -343,8 +317,8 @@ func catalogOf(plans []*ImagePlan, version string) (*archive.Catalog, []Blob) {
 	cat.Totals.Images = len(cat.Images)
 	cat.Totals.Manifests = len(manifests)
 	cat.Totals.Referrers = len(cat.Referrers)
-	cat.Totals.Blobs = len(blobs)
-	return cat, blobs
+	cat.Totals.Blobs = len(blobSeen)
+	return cat
 }
 
 func summarize(cat *archive.Catalog, out string) *SaveSummary {
