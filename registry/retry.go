@@ -72,6 +72,11 @@ func (r Retry) Do(ctx context.Context, what string, fn func(ctx context.Context)
 // Retryable tells transient failures (network, 5xx, 429, 408, a stall, a body cut short) from final
 // ones (not found, denied, content that does not match its digest).
 func Retryable(err error) bool {
+	// An error that says it is permanent (a local disk error: a full disk does not empty by waiting).
+	var p interface{ Permanent() bool }
+	if errors.As(err, &p) && p.Permanent() {
+		return false
+	}
 	switch {
 	case errors.Is(err, errdef.ErrNotFound), errors.Is(err, content.ErrMismatchedDigest), errors.Is(err, context.Canceled):
 		return false

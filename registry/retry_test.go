@@ -1,0 +1,60 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"syscall"
+	"testing"
+	"time"
+
+	"oras.land/oras-go/v2/registry/remote/errcode"
+
+	"airlock.dev/airlock/archive"
+)
+
+func TestRetryable(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"connection reset", fmt.Errorf("push: %w", syscall.ECONNRESET), true},
+		{"body cut short", io.ErrUnexpectedEOF, true},
+		{"stall", fmt.Errorf("%w: no byte for 1s", ErrStalled), true},
+		{"503", &errcode.ErrorResponse{StatusCode: http.StatusServiceUnavailable}, true},
+		{"429", &errcode.ErrorResponse{StatusCode: http.StatusTooManyRequests}, true},
+		{"404", &errcode.ErrorResponse{StatusCode: http.StatusNotFound}, false},
+		{"401", &errcode.ErrorResponse{StatusCode: http.StatusUnauthorized}, false},
+		{"digest mismatch", &archive.DigestMismatchError{}, false},
+		{"cancelled", context.Canceled, false},
+		// A full local disk is not retried, even though the copy that hit it was also reading a body.
+		{"disk full", &archive.LocalWriteError{Path: "/x", Err: errors.Join(syscall.ENOSPC, io.ErrUnexpectedEOF)}, false},
+	} {
+		if got := Retryable(tc.err); got != tc.want {
+			t.Errorf("%s: Retryable(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestRetryDoStopsOnPermanent: a disk-full error fails at once, with no backoff.
+func TestRetryDoStopsOnPermanent(t *testing.T) {
+	calls := 0
+	err := Retry{Attempts: 6, Base: time.Second, Max: time.Second}.Do(context.Background(), "blob", func(context.Context) error {
+		calls++
+		return &archive.LocalWriteError{Path: "/full", Err: syscall.ENOSPC}
+	})
+	if calls != 1 || !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("calls %d, err %v: want one call and the disk error at once", calls, err)
+	}
+	calls = 0
+	err = Retry{Attempts: 3, Base: time.Millisecond, Max: time.Millisecond}.Do(context.Background(), "blob", func(context.Context) error {
+		calls++
+		return io.ErrUnexpectedEOF
+	})
+	if calls != 3 || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("transient: calls %d, err %v; want 3 attempts", calls, err)
+	}
+}
