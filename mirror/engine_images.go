@@ -36,8 +36,13 @@ func (c *copying) copyImage(ctx context.Context, plan *ImagePlan, st Store, ir *
 		pushed = pushed || wrote
 		return err
 	}
-	// 2. The image: children before the indexes that list them.
+	// 2. The image: children before the indexes that list them. A root that is pushed by its tag
+	// anyway, and that nothing else references, is pushed once, by its tag, in step 4.
+	byTag := c.pushByTag(st, plan)
 	for _, n := range (&ImagePlan{Root: plan.Root}).Nodes() {
+		if n == plan.Root && byTag {
+			continue
+		}
 		if err := push(n); err != nil {
 			return pushed, err
 		}
@@ -78,12 +83,40 @@ func (c *copying) copyImage(ctx context.Context, plan *ImagePlan, st Store, ir *
 			return pushed, err
 		}
 		pushed = pushed || wrote
+		if byTag && t.n == plan.Root {
+			c.count(func(r *Report) {
+				if wrote {
+					r.Manifests.Pushed++
+					r.Manifests.BytesPushed += t.n.Desc.Size
+				} else {
+					r.Manifests.Skipped++
+					r.Manifests.BytesSkipped += t.n.Desc.Size
+				}
+			})
+		}
 	}
 	// 5. Proof: every manifest and tag read back.
 	if rb, ok := st.(ReadBacker); ok {
 		return pushed, c.readBack(ctx, rb, plan, tags)
 	}
 	return pushed, nil
+}
+
+// pushByTag reports whether plan's root can be pushed once, by its tag: the store pushes manifests by
+// reference and can tell where a tag points, the image is tagged, and no referrer names the root as
+// its subject (a referrer must not be pushed before its subject).
+func (c *copying) pushByTag(st Store, plan *ImagePlan) bool {
+	_, rp := st.(ReferencePusher)
+	_, rb := st.(ReadBacker)
+	if !rp || !rb || plan.Image.Tag == "" || (c.opts.Skip != nil && c.opts.Skip(plan.Root.Desc)) {
+		return false
+	}
+	for _, r := range plan.Referrers {
+		if r.Referrer != nil && r.Referrer.Subject == plan.Root.Desc.Digest {
+			return false
+		}
+	}
+	return true
 }
 
 // pushManifest pushes manifest n unless the store has it (or opts.Skip names it).
