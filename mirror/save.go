@@ -150,6 +150,10 @@ func Save(ctx context.Context, set *config.ImageSet, regs *registry.Registries, 
 // writeArchive copies plans into the archive (a layout directory, or tar volumes through a staging
 // layout), then stores the trust files, the catalog and its signature, and writes index.json last.
 func writeArchive(ctx context.Context, plans []*ImagePlan, cat *archive.Catalog, trust *trustFiles, inBase func(ocispec.Descriptor) bool, opts SaveOptions, sum *SaveSummary) error {
+	// Before the first byte: refuse, with both numbers, a run the disk cannot hold.
+	if err := archive.CheckSpace(opts.Output, needSpace(plans, inBase, opts.Output)); err != nil {
+		return err
+	}
 	var target *LayoutTarget
 	var tarTarget *TarTarget
 	if IsTarOutput(opts.Output) {
@@ -434,4 +438,34 @@ func mergeDigests(a, b []digest.Digest) []digest.Digest {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
+}
+
+// needSpace estimates the bytes a save still has to write: every manifest and blob of the plans that
+// is neither in the base nor already stored in the output directory at its size; twice that for tar
+// volumes, which are written from a staging layout kept until they are complete.
+func needSpace(plans []*ImagePlan, inBase func(ocispec.Descriptor) bool, output string) int64 {
+	stored := output
+	if IsTarOutput(output) {
+		stored = output + ".staging"
+	}
+	seen := map[digest.Digest]bool{}
+	var n int64
+	for _, p := range plans {
+		for _, node := range p.Nodes() {
+			for _, d := range append([]ocispec.Descriptor{node.Desc}, node.Blobs...) {
+				if seen[d.Digest] || inBase(d) || d.Digest.Validate() != nil {
+					continue
+				}
+				seen[d.Digest] = true
+				if fi, err := os.Stat(archive.BlobPath(stored, d.Digest)); err == nil && fi.Size() == d.Size {
+					continue
+				}
+				n += d.Size
+			}
+		}
+	}
+	if IsTarOutput(output) {
+		n *= 2
+	}
+	return n
 }
