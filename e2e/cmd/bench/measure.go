@@ -27,6 +27,9 @@ type result struct {
 	Found   int   // corpus manifests present in the output
 	Corpus  int   // corpus manifests it should hold
 	Skipped string
+	// RequestsPerImage is what the registry's access log shows the command sent, per image (the
+	// small-image rows only; 0 elsewhere).
+	RequestsPerImage float64
 }
 
 // runner runs child processes, adding up wall time and keeping the peak RSS.

@@ -21,6 +21,7 @@ type bench struct {
 	src, out       string
 	regctl, skopeo string
 	keys           *keyPair // nil without cosign: nothing signed, no verify rows
+	srcLog         *registries.AccessLog
 }
 
 // row is one scenario: its rounds, or why it did not run.
@@ -71,9 +72,14 @@ func (b *bench) rounds(ctx context.Context, name string, f func(i int) (result, 
 // target runs f against a fresh distribution registry, so that no tool finds blobs of an
 // earlier round (skopeo's blob-info cache would mount them), and removes it afterwards.
 func (b *bench) target(ctx context.Context, name string, f func(host string) (result, error)) (result, error) {
+	return b.targetWithLog(ctx, name, func(host string, _ *registries.AccessLog) (result, error) { return f(host) })
+}
+
+// targetWithLog is target with the registry's access log, to count requests.
+func (b *bench) targetWithLog(ctx context.Context, name string, f func(host string, log *registries.AccessLog) (result, error)) (result, error) {
 	dir := filepath.Join(b.o.work, "target-"+name)
 	_ = os.RemoveAll(dir)
-	host, stop, err := registries.StartDistributionProcess(ctx, dir)
+	host, log, stop, err := registries.StartDistributionProcessWithAccessLog(ctx, dir)
 	if err != nil {
 		return result{}, fmt.Errorf("start target registry: %w", err)
 	}
@@ -83,7 +89,7 @@ func (b *bench) target(ctx context.Context, name string, f func(host string) (re
 			return result{}, err
 		}
 	}
-	return f(host)
+	return f(host, log)
 }
 
 func skip(why string) error { return fmt.Errorf("%s: %w", why, errSkip) }
