@@ -72,18 +72,9 @@ func runSave(cmd *cobra.Command, g *globalOptions, o *saveOptions) error {
 	if err := g.validate(); err != nil {
 		return err
 	}
-	if o.output == "" && !o.dryRun {
-		return errors.New("save: -o DIR or -o NAME.tar is required")
-	}
-	var volSize int64
-	if o.volumeSize != "" {
-		if !mirror.IsTarOutput(o.output) {
-			return fmt.Errorf("--volume-size needs a tar output: -o NAME.tar (got %q)", o.output)
-		}
-		var err error
-		if volSize, err = parseSize(o.volumeSize); err != nil {
-			return fmt.Errorf("--volume-size: %w", err)
-		}
+	volSize, err := o.volumeBytes()
+	if err != nil {
+		return err
 	}
 	set, err := config.Load(o.config)
 	if err != nil {
@@ -132,6 +123,29 @@ func runSave(cmd *cobra.Command, g *globalOptions, o *saveOptions) error {
 	if err != nil {
 		return planError(err)
 	}
+	return o.report(cmd, g, sum, signedBy)
+}
+
+// volumeBytes checks -o and --volume-size together and returns the volume size in bytes (0: one file).
+func (o *saveOptions) volumeBytes() (int64, error) {
+	if o.output == "" && !o.dryRun {
+		return 0, errors.New("save: -o DIR or -o NAME.tar is required")
+	}
+	if o.volumeSize == "" {
+		return 0, nil
+	}
+	if !mirror.IsTarOutput(o.output) {
+		return 0, fmt.Errorf("--volume-size needs a tar output: -o NAME.tar (got %q)", o.output)
+	}
+	n, err := parseSize(o.volumeSize)
+	if err != nil {
+		return 0, fmt.Errorf("--volume-size: %w", err)
+	}
+	return n, nil
+}
+
+// report prints the summary, and who signed the catalog or how to sign it.
+func (o *saveOptions) report(cmd *cobra.Command, g *globalOptions, sum *mirror.SaveSummary, signedBy *verify.KeyRef) error {
 	if g.format == "json" {
 		enc := json.NewEncoder(out(cmd))
 		enc.SetIndent("", "  ")
