@@ -148,8 +148,9 @@ func (l *Layout) rehash(ctx context.Context, desc ocispec.Descriptor) (bool, err
 		return false, nil
 	}
 	v := desc.Digest.Verifier()
-	buf := make([]byte, copyBufferSize)
-	n, err := io.CopyBuffer(v, ctxReader{ctx, struct{ io.Reader }{f}}, buf)
+	buf := copyBuffer(desc.Size)
+	defer buf.free()
+	n, err := io.CopyBuffer(v, ctxReader{ctx, struct{ io.Reader }{f}}, buf.b)
 	if err != nil {
 		return false, fmt.Errorf("check stored blob %s: %w", desc.Digest, err)
 	}
@@ -229,9 +230,10 @@ func (l *Layout) PushResumable(_ context.Context, desc ocispec.Descriptor, open 
 		have = 0
 	}
 	v := desc.Digest.Verifier()
-	buf := make([]byte, copyBufferSize)
+	buf := copyBuffer(desc.Size)
+	defer buf.free()
 	if have > 0 {
-		if _, err := io.CopyBuffer(v, io.LimitReader(f, have), buf); err != nil {
+		if _, err := io.CopyBuffer(v, io.LimitReader(f, have), buf.b); err != nil {
 			return 0, err
 		}
 	}
@@ -249,7 +251,7 @@ func (l *Layout) PushResumable(_ context.Context, desc ocispec.Descriptor, open 
 		if err != nil {
 			return 0, err
 		}
-		got, err = io.CopyBuffer(io.MultiWriter(&localWriter{w: f, path: partial, left: desc.Size - have}, v), io.LimitReader(rc, desc.Size-have+1), buf)
+		got, err = io.CopyBuffer(io.MultiWriter(&localWriter{w: f, path: partial, left: desc.Size - have}, v), io.LimitReader(rc, desc.Size-have+1), buf.b)
 		rc.Close()
 		if err != nil {
 			return got, err // keep the partial file: the next run resumes from here
@@ -278,6 +280,31 @@ func (l *Layout) PushResumable(_ context.Context, desc ocispec.Descriptor, open 
 	}
 	l.stored(desc.Digest)
 	return got, nil
+}
+
+// buffers recycles the copy buffers of blobs: saving many small images otherwise allocates (and
+// zeroes) a megabyte per blob.
+var buffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
+
+type pooledBuffer struct {
+	b    []byte
+	pool *[]byte
+}
+
+// copyBuffer returns a buffer for copying a blob of size bytes: a small one for a small blob (one
+// read more than its size, to see its end), a pooled megabyte otherwise.
+func copyBuffer(size int64) pooledBuffer {
+	if size >= 0 && size < copyBufferSize/2 {
+		return pooledBuffer{b: make([]byte, max(size+1, 512))}
+	}
+	p := buffers.Get().(*[]byte)
+	return pooledBuffer{b: *p, pool: p}
+}
+
+func (p pooledBuffer) free() {
+	if p.pool != nil {
+		buffers.Put(p.pool)
+	}
 }
 
 // PushBytes stores b as the blob desc.
