@@ -143,11 +143,11 @@ func (p *Planner) Plan(ctx context.Context, img config.Image) (*ImagePlan, error
 		return nil, fmt.Errorf("%s: %w", img, err)
 	}
 	if p.Referrers.Enabled {
-		disc, err := p.discoverer(ctx, repoName)
+		src, err := p.referrerSource(ctx, repoName)
 		if err != nil {
 			return nil, err
 		}
-		plan.Referrers, err = w.referrers(ctx, disc, plan.Nodes())
+		plan.Referrers, err = w.referrers(ctx, src, plan.Nodes())
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", img, err)
 		}
@@ -187,49 +187,6 @@ func (p *Planner) resolve(ctx context.Context, repo Source, img config.Image) (o
 		return byTag, fmt.Errorf("resolve %s: %w", img, err)
 	}
 	return d, nil
-}
-
-func (p *Planner) discoverer(ctx context.Context, repoName string) (*referrers.Discoverer, error) {
-	p.mu.Lock()
-	if p.discs == nil {
-		p.discs = map[string]*discovery{}
-	}
-	d, ok := p.discs[repoName]
-	if !ok {
-		d = &discovery{}
-		p.discs[repoName] = d
-	}
-	p.mu.Unlock()
-	// One probe per repository; images of other repositories are not held up while it runs.
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.disc != nil {
-		return d.disc, nil
-	}
-	repo, err := p.Registries.Repository(repoName)
-	if err != nil {
-		return nil, err
-	}
-	var api bool
-	err = p.retry().Do(ctx, "probe referrers API of "+repoName, func(ctx context.Context) error {
-		var err error
-		api, err = registry.ProbeReferrers(ctx, repo)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if p.Log != nil {
-		p.Log.Debug("referrers API probed", "repository", repoName, "api", api)
-	}
-	d.disc = referrers.NewDiscoverer(repo, api)
-	return d.disc, nil
-}
-
-// discovery is the referrers discoverer of one repository, made once.
-type discovery struct {
-	mu   sync.Mutex
-	disc *referrers.Discoverer
 }
 
 // walker walks the manifests of one image in one repository.
@@ -308,59 +265,6 @@ func (w *walker) manifest(ctx context.Context, desc ocispec.Descriptor, platform
 		return nil, fmt.Errorf("manifest %s: media type %q is not supported (OCI and Docker v2 manifests and indexes are)", desc.Digest, desc.MediaType)
 	}
 	return n, nil
-}
-
-// referrers discovers the referrers of every node, and of every referrer, breadth first; each manifest
-// is asked once, so cycles end.
-func (w *walker) referrers(ctx context.Context, disc *referrers.Discoverer, subjects []*Node) ([]*Node, error) {
-	var out []*Node
-	asked := map[digest.Digest]bool{}
-	queue := append([]*Node(nil), subjects...)
-	for depth := 0; len(queue) > 0; depth++ {
-		if depth > maxDepth {
-			return nil, fmt.Errorf("referrers nest more than %d deep; refusing a cyclic or hostile graph", maxDepth)
-		}
-		var next []*Node
-		for _, s := range queue {
-			if asked[s.Desc.Digest] {
-				continue
-			}
-			asked[s.Desc.Digest] = true
-			var found []referrers.Found
-			err := w.planner.retry().Do(ctx, "referrers of "+s.Desc.Digest.String()+" in "+w.repoName, func(ctx context.Context) error {
-				var err error
-				found, err = disc.Find(ctx, s.Desc)
-				return err
-			})
-			if err != nil {
-				return nil, err
-			}
-			for _, f := range found {
-				if _, ok := w.seen[f.Descriptor.Digest]; ok {
-					continue // planned already: a manifest of the image itself, or a referrer found before
-				}
-				var sparse bool
-				n, err := w.manifest(ctx, f.Descriptor, nil, 0, &sparse)
-				if err != nil {
-					return nil, fmt.Errorf("referrer %s of %s (%s): %w", f.Descriptor.Digest, f.Subject, f.Method, err)
-				}
-				n.ArtifactType = referrers.ArtifactType(n.Manifest)
-				if !w.planner.Referrers.Wants(n.ArtifactType) {
-					delete(w.seen, f.Descriptor.Digest)
-					continue
-				}
-				f := f
-				n.Referrer = &f
-				n.Kind = referrers.Kind(n.Manifest)
-				n.Desc.ArtifactType = n.ArtifactType
-				out = append(out, n)
-				next = append(next, n)
-				next = append(next, n.Children...)
-			}
-		}
-		queue = next
-	}
-	return out, nil
 }
 
 // fetchManifest reads desc, bounded, and checks its size and digest.
