@@ -10,7 +10,6 @@ import (
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
-	"airlock.dev/airlock/referrers"
 )
 
 // PlansFromArchive rebuilds the plan of every image in an archive from its catalog and the manifests
@@ -23,10 +22,7 @@ func PlansFromArchive(ctx context.Context, r *archive.Reader, cat *archive.Catal
 // PlansFromDelta is PlansFromArchive for a delta archive (saved with --since): what the archive lacks
 // is read from base(image), normally the target repository that holds the base archive's content.
 func PlansFromDelta(ctx context.Context, r *archive.Reader, cat *archive.Catalog, base func(img config.Image) (Source, error)) ([]*ImagePlan, error) {
-	bySubject := map[digest.Digest][]archive.Referrer{}
-	for _, ref := range cat.Referrers {
-		bySubject[ref.Subject] = append(bySubject[ref.Subject], ref)
-	}
+	refs := newCatalogReferrers(cat)
 	present := func(d ocispec.Descriptor) bool {
 		ok, err := r.Exists(ctx, d)
 		return err == nil && ok
@@ -59,32 +55,8 @@ func PlansFromDelta(ctx context.Context, r *archive.Reader, cat *archive.Catalog
 			return nil, fmt.Errorf("archive %s, image %s: platform manifests of index %s are missing, but the catalog says all were saved: the archive is damaged; save it again", r.Path, img.Source, img.Digest)
 		}
 		// Referrers, recursively, in the order the catalog lists them under each subject.
-		queue := plan.Nodes()
-		asked := map[digest.Digest]bool{}
-		for len(queue) > 0 {
-			s := queue[0]
-			queue = queue[1:]
-			if asked[s.Desc.Digest] {
-				continue
-			}
-			asked[s.Desc.Digest] = true
-			for _, ref := range bySubject[s.Desc.Digest] {
-				if _, dup := w.seen[ref.Digest]; dup {
-					continue
-				}
-				var sparse bool
-				n, err := w.manifest(ctx, ocispec.Descriptor{MediaType: ref.MediaType, Digest: ref.Digest, Size: ref.Size}, nil, 0, &sparse)
-				if err != nil {
-					return nil, fmt.Errorf("archive %s, referrer %s of %s: %w", r.Path, ref.Digest, ref.Subject, err)
-				}
-				n.Repository = ref.Repository
-				n.ArtifactType, n.Kind = ref.ArtifactType, ref.Kind
-				n.Desc.ArtifactType = ref.ArtifactType
-				n.Referrer = &referrers.Found{Descriptor: n.Desc, Subject: ref.Subject, Method: referrers.Method(ref.FoundBy), Tag: ref.Tag}
-				plan.Referrers = append(plan.Referrers, n)
-				queue = append(queue, n)
-				queue = append(queue, n.Children...)
-			}
+		if plan.Referrers, err = w.referrers(ctx, refs, plan.Nodes()); err != nil {
+			return nil, fmt.Errorf("archive %s, image %s: %w", r.Path, img.Source, err)
 		}
 		plans = append(plans, plan)
 	}

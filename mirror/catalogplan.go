@@ -37,15 +37,31 @@ func CatalogPlan(ctx context.Context, r *archive.Reader, cat *archive.Catalog, c
 		Root:   root,
 		repo:   r,
 	}
-	for _, s := range sigs {
-		n, err := w.manifest(ctx, s.Manifest, nil, 0, &sparse)
-		if err != nil {
-			return nil, fmt.Errorf("archive %s, catalog signature %s: %w", r.Path, s.Manifest.Digest, err)
-		}
-		n.ArtifactType, n.Kind = archive.BundleMediaType, "signature"
-		n.Desc.ArtifactType = archive.BundleMediaType
-		n.Referrer = &referrers.Found{Descriptor: n.Desc, Subject: catDesc.Digest, Method: referrers.API}
-		plan.Referrers = append(plan.Referrers, n)
+	if plan.Referrers, err = w.referrers(ctx, catalogSignatures{catalog: catDesc.Digest, sigs: sigs}, []*Node{root}); err != nil {
+		return nil, fmt.Errorf("archive %s, catalog %s: %w", r.Path, catDesc.Digest, err)
 	}
 	return plan, nil
+}
+
+// catalogSignatures is the referrer source of an archive's catalog: its signatures (Sigstore
+// bundles), found through index.json, attached through the referrers API.
+type catalogSignatures struct {
+	catalog digest.Digest
+	sigs    []archive.CatalogSignature
+}
+
+func (s catalogSignatures) Referrers(_ context.Context, subject ocispec.Descriptor) ([]referrers.Found, error) {
+	if subject.Digest != s.catalog {
+		return nil, nil
+	}
+	var out []referrers.Found
+	for _, sig := range s.sigs {
+		d := ocispec.Descriptor{MediaType: sig.Manifest.MediaType, Digest: sig.Manifest.Digest, Size: sig.Manifest.Size, ArtifactType: archive.BundleMediaType}
+		out = append(out, referrers.Found{Descriptor: d, Subject: s.catalog, Method: referrers.API})
+	}
+	return out, nil
+}
+
+func (catalogSignatures) Describe(referrers.Found, []byte) (Label, bool) {
+	return Label{ArtifactType: archive.BundleMediaType, Kind: "signature"}, true
 }
