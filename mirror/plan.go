@@ -132,12 +132,12 @@ func (p *Planner) Plan(ctx context.Context, img config.Image) (*ImagePlan, error
 	if err != nil {
 		return nil, err
 	}
-	root, err := p.resolve(ctx, repo, img)
+	root, rootBytes, err := p.resolve(ctx, repo, img)
 	if err != nil {
 		return nil, err
 	}
 	plan := &ImagePlan{Image: img, Source: img.String(), repo: repo}
-	w := &walker{planner: p, repo: repo, repoName: repoName, seen: map[digest.Digest]*Node{}}
+	w := &walker{planner: p, repo: fetched{Source: repo, desc: root, b: rootBytes}, repoName: repoName, seen: map[digest.Digest]*Node{}}
 	plan.Root, err = w.manifest(ctx, root, img.Platforms, 0, &plan.Sparse)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", img, err)
@@ -156,37 +156,31 @@ func (p *Planner) Plan(ctx context.Context, img config.Image) (*ImagePlan, error
 }
 
 // resolve finds the root descriptor of img: by tag, by digest, or by tag checked against the digest.
-func (p *Planner) resolve(ctx context.Context, repo Source, img config.Image) (ocispec.Descriptor, error) {
+// Where the source fetches by reference (a registry) it is one GET, whose bytes are checked against
+// the digest the registry names and returned, so that the walker does not fetch the root again.
+func (p *Planner) resolve(ctx context.Context, repo Source, img config.Image) (ocispec.Descriptor, []byte, error) {
 	where := ""
 	if img.Line > 0 {
 		where = fmt.Sprintf(" (ImageSet line %d)", img.Line)
 	}
-	var byTag ocispec.Descriptor
-	if img.Tag != "" {
-		d, err := repo.Resolve(ctx, img.Tag)
-		if errors.Is(err, errdef.ErrNotFound) {
-			return d, fmt.Errorf("%s: tag %q not found in %s%s; check the name and tag", img, img.Tag, img.RepositoryRef(), where)
-		}
-		if err != nil {
-			return d, fmt.Errorf("resolve %s: %w", img, err)
-		}
-		byTag = d
-		if img.Digest == "" {
-			return d, nil
-		}
-		if d.Digest != img.Digest {
-			return d, fmt.Errorf("%s: tag %q now points to %s, but %s was pinned%s: the tag moved; update the pinned digest, or drop the tag to use the pinned image: %w", img, img.Tag, d.Digest, img.Digest, where, ErrCheckFailed)
-		}
-		return d, nil
+	ref := img.Tag
+	if ref == "" {
+		ref = img.Digest.String()
 	}
-	d, err := repo.Resolve(ctx, img.Digest.String())
-	if errors.Is(err, errdef.ErrNotFound) {
-		return d, fmt.Errorf("%s: digest %s does not exist in %s%s; check the digest and the repository", img, img.Digest, img.RepositoryRef(), where)
+	d, b, err := p.fetchReference(ctx, repo, ref)
+	switch {
+	case errors.Is(err, errdef.ErrNotFound) && img.Tag != "":
+		return d, nil, fmt.Errorf("%s: tag %q not found in %s%s; check the name and tag", img, img.Tag, img.RepositoryRef(), where)
+	case errors.Is(err, errdef.ErrNotFound):
+		return d, nil, fmt.Errorf("%s: digest %s does not exist in %s%s; check the digest and the repository", img, img.Digest, img.RepositoryRef(), where)
+	case err != nil:
+		return d, nil, fmt.Errorf("resolve %s: %w", img, err)
+	case img.Tag != "" && img.Digest != "" && d.Digest != img.Digest:
+		return d, nil, fmt.Errorf("%s: tag %q now points to %s, but %s was pinned%s: the tag moved; update the pinned digest, or drop the tag to use the pinned image: %w", img, img.Tag, d.Digest, img.Digest, where, ErrCheckFailed)
+	case img.Tag == "" && d.Digest != img.Digest:
+		return d, nil, fmt.Errorf("%s: the registry serves %s for digest %s%s: %w", img, d.Digest, img.Digest, where, ErrCheckFailed)
 	}
-	if err != nil {
-		return byTag, fmt.Errorf("resolve %s: %w", img, err)
-	}
-	return d, nil
+	return d, b, nil
 }
 
 // walker walks the manifests of one image in one repository.
