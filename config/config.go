@@ -1,6 +1,8 @@
-// Package config reads the ImageSet file that tells airlock what to move: the images, which
-// referrers (signatures, SBOMs, attestations) travel with them, and the trust material used to
-// verify them on the far side.
+// Package config reads the ImageSet file that tells airlock what to move: the images, the
+// repositories whose tags are picked by filters (Repository.Pick), the references that are never
+// moved (ImageSet.Blocked), which referrers (signatures, SBOMs, attestations) travel with them, and
+// the trust material used to verify them on the far side. ImageSet.Pinned writes the resolved set
+// back as an ImageSet file with every image pinned by digest.
 //
 // The file is decoded node by node so that every validation error names the file, the line and
 // the field, for example "imageset.yaml:7: images[1].platfroms: unknown field; known fields: ref,
@@ -57,12 +59,14 @@ var DefaultArtifactTypes = []string{
 
 // ImageSet is a parsed and validated ImageSet file.
 type ImageSet struct {
-	Path      string // the file as given
-	Dir       string // absolute directory of the file; relative paths below are resolved against it
-	Images    []Image
-	Referrers Referrers
-	Trust     Trust
-	Policy    string // absolute path, "" when not set
+	Path         string // the file as given
+	Dir          string // absolute directory of the file; relative paths below are resolved against it
+	Images       []Image
+	Repositories []Repository     // repositories whose tags are picked by filters
+	BlockedRules []*regexp.Regexp // the blocked list: a reference one matches is never saved or copied (see Blocked)
+	Referrers    Referrers
+	Trust        Trust
+	Policy       string // absolute path, "" when not set
 }
 
 // Image is one entry of the images list, or a reference parsed by ParseReference.
@@ -132,7 +136,7 @@ type parser struct {
 }
 
 var (
-	topFields       = []string{"apiVersion", "kind", "images", "referrers", "trust", "policy"}
+	topFields       = []string{"apiVersion", "kind", "images", "repositories", "blocked", "referrers", "trust", "policy"}
 	imageFields     = []string{"ref", "platforms", "target"}
 	referrersFields = []string{"enabled", "artifactTypes"}
 	trustFields     = []string{"keys", "trustedRoot"}
@@ -149,10 +153,9 @@ func (p *parser) imageSet(root *yaml.Node) *ImageSet {
 	p.Expect(root, f, "apiVersion", APIVersion)
 	p.Expect(root, f, "kind", Kind)
 
-	if n, ok := f["images"]; !ok {
-		p.Errorf(root, "images", "missing; list at least one image, e.g. images: [{ref: registry.example.com/team/app:1.4.2}]")
-	} else {
-		set.Images = p.images(n)
+	set.Images, set.Repositories = p.imagesAndRepositories(root, f)
+	if n, ok := f["blocked"]; ok && !yamlfile.IsNull(n) {
+		set.BlockedRules = p.blocked(n)
 	}
 	if n, ok := f["referrers"]; ok && !yamlfile.IsNull(n) {
 		set.Referrers = p.referrers(n)
@@ -166,17 +169,10 @@ func (p *parser) imageSet(root *yaml.Node) *ImageSet {
 	return set
 }
 
+// images reads a non-empty images list.
 func (p *parser) images(n *yaml.Node) []Image {
-	if yamlfile.IsNull(n) {
-		p.Errorf(n, "images", "must list at least one image")
-		return nil
-	}
 	items, ok := p.List(n, "images")
 	if !ok {
-		return nil
-	}
-	if len(items) == 0 {
-		p.Errorf(n, "images", "must list at least one image")
 		return nil
 	}
 	var out []Image
@@ -223,15 +219,22 @@ func (p *parser) image(n *yaml.Node, field string) (Image, bool) {
 		img.Platforms = p.platforms(pn, field+".platforms")
 	}
 	if tn, ok := f["target"]; ok {
-		if s, ok := p.Str(tn, field+".target"); ok {
-			if err := checkRepository(s); err != nil {
-				p.Errorf(tn, field+".target", "%s; expected a repository path such as site/web", err)
-			}
-			img.Target = s
-		}
+		img.Target = p.target(tn, field+".target")
 	}
 	img.Line = n.Line
 	return img, p.NumErrors() == before
+}
+
+// target reads a target repository path (images[].target, repositories[].target).
+func (p *parser) target(n *yaml.Node, field string) string {
+	s, ok := p.Str(n, field)
+	if !ok {
+		return ""
+	}
+	if err := checkRepository(s); err != nil {
+		p.Errorf(n, field, "%s; expected a repository path such as site/web", err)
+	}
+	return s
 }
 
 func (p *parser) platforms(n *yaml.Node, field string) []Platform {

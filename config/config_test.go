@@ -376,7 +376,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown image field", header + ref + "  - ref: a.io/b\n    platfroms: [linux/amd64]\n",
 			"imageset.yaml:6: images[1].platfroms: unknown field; known fields: ref, platforms, target"},
 		{"unknown top-level field", header + ref + "refferers: {}\n",
-			"imageset.yaml:5: refferers: unknown field; known fields: apiVersion, kind, images, referrers, trust, policy"},
+			"imageset.yaml:5: refferers: unknown field; known fields: apiVersion, kind, images, repositories, blocked, referrers, trust, policy"},
 		{"unknown referrers field", header + ref + "referrers:\n  enable: false\n",
 			"imageset.yaml:6: referrers.enable: unknown field; known fields: enabled, artifactTypes"},
 		{"unknown trust field", header + ref + "trust:\n  key: [a.pub]\n",
