@@ -147,28 +147,28 @@ func Save(ctx context.Context, set *config.ImageSet, regs *registry.Registries, 
 	return sum, nil
 }
 
-// writeArchive copies plans into the archive (a layout directory, or tar volumes through a staging
-// layout), then stores the trust files, the catalog and its signature, and writes index.json last.
+// writeArchive copies plans into the archive (a layout directory, or straight into tar volumes), then stores the trust files, the catalog and its signature, and writes index.json last.
 func writeArchive(ctx context.Context, plans []*ImagePlan, cat *archive.Catalog, trust *trustFiles, inBase func(ocispec.Descriptor) bool, opts SaveOptions, sum *SaveSummary) error {
 	// Before the first byte: refuse, with both numbers, a run the disk cannot hold.
 	if err := archive.CheckSpace(opts.Output, needSpace(plans, inBase, opts.Output)); err != nil {
 		return err
 	}
-	var target *LayoutTarget
+	var target Target
+	var layout *archive.Layout
 	var tarTarget *TarTarget
 	if IsTarOutput(opts.Output) {
-		t, err := NewTarTarget(opts.Output, opts.VolumeSize)
+		t, err := NewTarTarget(opts.Output, opts.VolumeSize, tarContent(plans, inBase))
 		if err != nil {
 			return err
 		}
 		defer t.Abort()
-		tarTarget, target = t, &t.LayoutTarget
+		tarTarget, target, layout = t, t, t.Layout
 	} else {
-		layout, err := archive.CreateLayout(opts.Output)
+		l, err := archive.CreateLayout(opts.Output)
 		if err != nil {
 			return err
 		}
-		target = &LayoutTarget{Layout: layout}
+		target, layout = &LayoutTarget{Layout: l}, l
 	}
 	rep, err := Copy(ctx, plans, target, CopyOptions{Concurrency: opts.Concurrency, Log: opts.Log, Progress: opts.Progress, Retry: opts.Retry, Skip: inBase})
 	if rep != nil {
@@ -177,7 +177,6 @@ func writeArchive(ctx context.Context, plans []*ImagePlan, cat *archive.Catalog,
 	if err != nil {
 		return err
 	}
-	layout := target.Layout
 	if cat.Trust, err = storeTrust(ctx, layout, trust); err != nil {
 		return err
 	}
@@ -441,13 +440,10 @@ func mergeDigests(a, b []digest.Digest) []digest.Digest {
 }
 
 // needSpace estimates the bytes a save still has to write: every manifest and blob of the plans that
-// is neither in the base nor already stored in the output directory at its size; twice that for tar
-// volumes, which are written from a staging layout kept until they are complete.
+// is neither in the base nor already stored in the output directory at its size. Tar volumes hold each
+// once (see TarTarget); what partial volumes of an earlier run hold is counted as still to write.
 func needSpace(plans []*ImagePlan, inBase func(ocispec.Descriptor) bool, output string) int64 {
 	stored := output
-	if IsTarOutput(output) {
-		stored = output + ".staging"
-	}
 	seen := map[digest.Digest]bool{}
 	var n int64
 	for _, p := range plans {
@@ -463,9 +459,6 @@ func needSpace(plans []*ImagePlan, inBase func(ocispec.Descriptor) bool, output 
 				n += d.Size
 			}
 		}
-	}
-	if IsTarOutput(output) {
-		n *= 2
 	}
 	return n
 }

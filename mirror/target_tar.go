@@ -3,56 +3,68 @@ package mirror
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"airlock.dev/airlock/archive"
 )
 
 // TarTarget is tar volumes (NAME.tar, or NAME.tar.000, .001, ... with a volume list) as a Copy target.
 //
-// How it keeps resume: blobs are received into a staging layout next to the output
-// (NAME.tar.staging), which keeps partial blobs (.partial files, hashed again from disk and resumed
-// from their offset) and complete ones across runs, so a killed tar save run again fetches only what
-// it lacks. Each blob is appended to the volumes as soon as it is complete (archive.TarStream, fed by
-// Layout.OnStored), so writing the tar overlaps fetching; Finish appends whatever an earlier run had
-// stored, then index.json, last, and the volume list; only then is the staging layout removed.
+// Blobs and manifests go straight into the volumes (archive.TarWriter): each has a slot at a fixed
+// offset of the tar stream, planned from the save's plans before the first byte, so blobs fetched
+// together are written together, each hashed once against its digest as it streams in; the volumes are
+// hashed, in stream order, as the slots fill. Nothing is written twice. What is small and comes after
+// the copy (index.json entries, trust files, the catalog and its signature) is kept in a staging
+// layout (NAME.tar.staging) that Finish appends after the slots, index.json last, before the volume
+// list.
 //
-// What this still costs: every blob is written twice on the output's disk (staging, then the
-// volume) and read once from it, while the tar is written; the staging copy is what resume rests on.
-// Streaming a blob straight into the volume while it is being hashed, with the staging file kept only
-// for blobs that arrive while another one holds the tar writer, needs volumes that can be cut back to
-// the last complete entry (a blob that fails its digest mid-entry) and reopened after a kill: not
-// built yet.
+// Resume: the volumes stay as NAME.tar.NNN.partial with a journal in the staging directory (what each
+// slot holds, how far a partly written blob got); a killed save run again with the same plans keeps
+// them, hashes again what it keeps, and fetches only the rest (a partial blob from its offset). A blob
+// that fails its digest is cut back out of its slot. A different plan or volume size starts over.
 type TarTarget struct {
-	LayoutTarget
+	// Layout is the staging layout: index.json entries and the files written after Copy.
+	Layout *archive.Layout
 	out    string
 	dir    string
-	stream *archive.TarStream
+	w      *archive.TarWriter
 }
 
-// NewTarTarget opens the staging layout of out (NAME.tar), reusing what an earlier run left, and starts
-// the tar stream of its blobs into volumes of volumeSize bytes (0: one file).
-func NewTarTarget(out string, volumeSize int64) (*TarTarget, error) {
+var (
+	_ Target          = (*TarTarget)(nil)
+	_ ResumablePusher = (*tarStore)(nil)
+	_ Indexer         = (*tarStore)(nil)
+)
+
+// NewTarTarget opens the tar of out (NAME.tar) in volumes of volumeSize bytes (0: one file), with a
+// slot for each of content, reusing what an earlier run of the same content left.
+func NewTarTarget(out string, volumeSize int64, content []ocispec.Descriptor) (*TarTarget, error) {
 	dir := out + ".staging"
 	layout, err := archive.CreateLayout(dir)
 	if err != nil {
 		return nil, err
 	}
-	stream, err := archive.StartTar(dir, out, volumeSize)
+	w, err := archive.OpenTarWriter(out, volumeSize, dir, content)
 	if err != nil {
 		return nil, fmt.Errorf("write %s: %w", out, err)
 	}
-	layout.OnStored = stream.Add
-	return &TarTarget{LayoutTarget: LayoutTarget{Layout: layout}, out: out, dir: dir, stream: stream}, nil
+	return &TarTarget{Layout: layout, out: out, dir: dir, w: w}, nil
 }
 
-// Finish writes what the stream has not yet written and index.json into the volumes, then the volume
+// Store returns the one store of the tar, whatever the plan.
+func (t *TarTarget) Store(context.Context, *ImagePlan) (Store, error) { return &tarStore{t}, nil }
+
+// Finish appends the staging layout's files and index.json into the volumes, then writes the volume
 // list, and removes the staging layout. Call it after Layout.Commit.
 func (t *TarTarget) Finish(ctx context.Context) ([]archive.Volume, error) {
-	s := t.stream
-	t.stream = nil
-	vols, err := s.Finish(ctx)
+	w := t.w
+	t.w = nil
+	vols, err := w.Finish(ctx, t.dir)
 	if err != nil {
+		w.Close()
 		return nil, fmt.Errorf("write %s: %w", t.out, err)
 	}
 	t.Layout.Discard()
@@ -62,11 +74,65 @@ func (t *TarTarget) Finish(ctx context.Context) ([]archive.Volume, error) {
 	return vols, nil
 }
 
-// Abort removes the partial volumes, keeping the staging layout for the next run. It does nothing
-// after Finish.
+// Abort stops writing and keeps the partial volumes and the staging layout for the next run. It does
+// nothing after Finish.
 func (t *TarTarget) Abort() {
-	if t.stream != nil {
-		t.stream.Abort()
-		t.stream = nil
+	if t.w != nil {
+		t.w.Close()
+		t.w = nil
 	}
+}
+
+// tarStore puts planned content into the volumes and anything else into the staging layout.
+type tarStore struct{ t *TarTarget }
+
+func (s *tarStore) Name() string { return s.t.out }
+
+func (s *tarStore) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
+	if s.t.w.Planned(desc) {
+		return s.t.w.Exists(ctx, desc)
+	}
+	return s.t.Layout.Exists(ctx, desc)
+}
+
+func (s *tarStore) Push(ctx context.Context, desc ocispec.Descriptor, r io.Reader) error {
+	if s.t.w.Planned(desc) {
+		return s.t.w.Push(ctx, desc, r)
+	}
+	return s.t.Layout.Push(ctx, desc, r)
+}
+
+func (s *tarStore) PushResumable(ctx context.Context, desc ocispec.Descriptor, open func(int64) (io.ReadCloser, error)) (int64, error) {
+	if s.t.w.Planned(desc) {
+		return s.t.w.PushResumable(ctx, desc, open)
+	}
+	return s.t.Layout.PushResumable(ctx, desc, open)
+}
+
+// Tag lists desc in index.json under reference.
+func (s *tarStore) Tag(_ context.Context, desc ocispec.Descriptor, reference string) error {
+	desc.Annotations = map[string]string{ocispec.AnnotationRefName: reference}
+	s.t.Layout.AddEntry(desc)
+	return nil
+}
+
+// Index lists the image under its source reference, and each referrer, in index.json.
+func (s *tarStore) Index(_ context.Context, p *ImagePlan) error {
+	indexPlan(s.t.Layout, p)
+	return nil
+}
+
+// tarContent lists what a tar save of plans writes into slots: every manifest and blob not in the base.
+func tarContent(plans []*ImagePlan, inBase func(ocispec.Descriptor) bool) []ocispec.Descriptor {
+	var out []ocispec.Descriptor
+	for _, p := range plans {
+		for _, n := range p.Nodes() {
+			for _, d := range append([]ocispec.Descriptor{n.Desc}, n.Blobs...) {
+				if !inBase(d) {
+					out = append(out, d)
+				}
+			}
+		}
+	}
+	return out
 }

@@ -1,0 +1,233 @@
+package archive
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"airlock.dev/airlock/internal/atomicfile"
+)
+
+// volumeFiles is a tar stream spread over volume files of size bytes (0: one file), written and read
+// at any offset of the stream. Until finish they are NAME.tar.NNN.partial (NAME.tar.partial for one
+// file): nothing is under a final name before the whole stream is written.
+type volumeFiles struct {
+	base string
+	size int64
+
+	mu    sync.Mutex
+	files map[int]*os.File
+}
+
+func (v *volumeFiles) final(i int) string {
+	if v.size <= 0 {
+		return v.base
+	}
+	return fmt.Sprintf("%s.%03d", v.base, i)
+}
+
+func (v *volumeFiles) partial(i int) string { return v.final(i) + ".partial" }
+
+// file opens volume i for reading and writing, creating it when missing.
+func (v *volumeFiles) file(i int) (*os.File, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if f := v.files[i]; f != nil {
+		return f, nil
+	}
+	p := v.partial(i)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, &LocalWriteError{Path: p, Err: err}
+	}
+	if v.files == nil {
+		v.files = map[int]*os.File{}
+	}
+	v.files[i] = f
+	return f, nil
+}
+
+// span calls f for each volume piece of [off, off+n): volume index, offset in it, and the piece's
+// start and end within the n bytes.
+func (v *volumeFiles) span(off, n int64, f func(i int, local, from, to int64) error) error {
+	for done := int64(0); done < n; {
+		i, local, room := 0, off+done, n-done
+		if v.size > 0 {
+			i, local = int((off+done)/v.size), (off+done)%v.size
+			room = min(room, v.size-local)
+		}
+		if err := f(i, local, done, done+room); err != nil {
+			return err
+		}
+		done += room
+	}
+	return nil
+}
+
+// WriteAt writes p at offset off of the stream.
+func (v *volumeFiles) WriteAt(p []byte, off int64) error {
+	return v.span(off, int64(len(p)), func(i int, local, from, to int64) error {
+		f, err := v.file(i)
+		if err != nil {
+			return err
+		}
+		if _, err := f.WriteAt(p[from:to], local); err != nil {
+			return &LocalWriteError{Path: v.partial(i), Err: err, Need: int64(len(p)) - from}
+		}
+		return nil
+	})
+}
+
+// ReadAt fills p from offset off of the stream.
+func (v *volumeFiles) ReadAt(p []byte, off int64) error {
+	return v.span(off, int64(len(p)), func(i int, local, from, to int64) error {
+		f, err := v.file(i)
+		if err != nil {
+			return err
+		}
+		if _, err := f.ReadAt(p[from:to], local); err != nil {
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("%s: shorter than the stream written into it: %w", v.partial(i), io.ErrUnexpectedEOF)
+			}
+			return err
+		}
+		return nil
+	})
+}
+
+// partials lists the partial volume files of base on disk.
+func (v *volumeFiles) partials() []string {
+	var out []string
+	if _, err := os.Stat(v.base + ".partial"); err == nil {
+		out = append(out, v.base+".partial")
+	}
+	m, _ := filepath.Glob(v.base + ".[0-9][0-9][0-9].partial")
+	return append(out, m...)
+}
+
+// truncate cuts the stream back to end bytes: the volume holding end is truncated, later ones removed.
+func (v *volumeFiles) truncate(end int64) error {
+	v.closeAll()
+	for _, p := range v.partials() {
+		i, start := 0, int64(0)
+		if v.size > 0 {
+			if _, err := fmt.Sscanf(strings.TrimSuffix(p, ".partial")[len(v.base):], ".%03d", &i); err != nil || p != v.partial(i) {
+				os.Remove(p) // of another volume size: not part of this stream
+				continue
+			}
+			start = int64(i) * v.size
+		} else if p != v.partial(0) {
+			os.Remove(p)
+			continue
+		}
+		switch {
+		case start >= end && end > 0:
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		default:
+			if fi, err := os.Stat(p); err == nil && fi.Size() > end-start {
+				if err := os.Truncate(p, end-start); err != nil {
+					return &LocalWriteError{Path: p, Err: err}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (v *volumeFiles) closeAll() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for i, f := range v.files {
+		f.Close()
+		delete(v.files, i)
+	}
+}
+
+// remove deletes every partial volume.
+func (v *volumeFiles) remove() {
+	v.closeAll()
+	for _, p := range v.partials() {
+		os.Remove(p)
+	}
+}
+
+// finish renames the volumes of a stream of total bytes, with their sums, into place and writes the
+// volume list last.
+func (v *volumeFiles) finish(total int64, sums []string) ([]Volume, error) {
+	v.closeAll()
+	n := 1
+	if v.size > 0 {
+		n = int((total + v.size - 1) / v.size)
+	}
+	if len(sums) != n {
+		return nil, fmt.Errorf("tar of %s: %d volume sums for %d volumes", v.base, len(sums), n)
+	}
+	vols := make([]Volume, n)
+	var list strings.Builder
+	for i := range n {
+		size := total
+		if v.size > 0 {
+			size = min(v.size, total-int64(i)*v.size)
+		}
+		vols[i] = Volume{Name: filepath.Base(v.final(i)), Size: size, SHA256: sums[i]}
+		if err := os.Rename(v.partial(i), v.final(i)); err != nil {
+			return nil, &LocalWriteError{Path: v.final(i), Err: err}
+		}
+		fmt.Fprintf(&list, "%s  %s\n", sums[i], vols[i].Name)
+	}
+	if err := atomicfile.WriteFile(v.base+ChecksumSuffix, []byte(list.String()), 0o644); err != nil {
+		return nil, err
+	}
+	return vols, nil
+}
+
+// volumeHasher hashes the stream in order, volume by volume, as far as it is written.
+type volumeHasher struct {
+	v    *volumeFiles
+	pos  int64
+	cur  hash.Hash
+	sums []string
+	buf  []byte
+}
+
+func newVolumeHasher(v *volumeFiles) *volumeHasher {
+	return &volumeHasher{v: v, cur: sha256.New(), buf: make([]byte, hashBufferSize)}
+}
+
+// to hashes the stream up to offset end.
+func (h *volumeHasher) to(end int64) error {
+	for h.pos < end {
+		n := min(int64(len(h.buf)), end-h.pos)
+		if h.v.size > 0 {
+			n = min(n, h.v.size-h.pos%h.v.size)
+		}
+		if err := h.v.ReadAt(h.buf[:n], h.pos); err != nil {
+			return err
+		}
+		h.cur.Write(h.buf[:n])
+		h.pos += n
+		if h.v.size > 0 && h.pos%h.v.size == 0 {
+			h.sums = append(h.sums, hex.EncodeToString(h.cur.Sum(nil)))
+			h.cur.Reset()
+		}
+	}
+	return nil
+}
+
+// done returns every volume's sum once the whole stream is hashed.
+func (h *volumeHasher) done() []string {
+	if h.v.size <= 0 || h.pos%h.v.size != 0 {
+		h.sums = append(h.sums, hex.EncodeToString(h.cur.Sum(nil)))
+	}
+	return h.sums
+}
