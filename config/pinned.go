@@ -1,0 +1,122 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"slices"
+
+	"gopkg.in/yaml.v3"
+)
+
+// The shape of a pinned ImageSet file, in the order its fields are written.
+type (
+	pinnedFile struct {
+		APIVersion string          `yaml:"apiVersion"`
+		Kind       string          `yaml:"kind"`
+		Images     []pinnedImage   `yaml:"images"`
+		Blocked    []string        `yaml:"blocked,omitempty"`
+		Referrers  pinnedReferrers `yaml:"referrers"`
+		Trust      *pinnedTrust    `yaml:"trust,omitempty"`
+		Policy     string          `yaml:"policy,omitempty"`
+	}
+	pinnedImage struct {
+		Ref       string   `yaml:"ref"`
+		Platforms []string `yaml:"platforms,omitempty,flow"`
+		Target    string   `yaml:"target,omitempty"`
+	}
+	pinnedReferrers struct {
+		Enabled       bool     `yaml:"enabled"`
+		ArtifactTypes []string `yaml:"artifactTypes"`
+	}
+	pinnedTrust struct {
+		Keys        []string `yaml:"keys,omitempty"`
+		TrustedRoot string   `yaml:"trustedRoot,omitempty"`
+	}
+)
+
+// Pinned returns an ImageSet file, to be written at path, that lists exactly images, each pinned
+// by digest ("ref: registry/repository:tag@sha256:..."), so that a later save from that file
+// reproduces the same set. images is the resolved set, each with its Digest set: the entries of
+// Images and the images of each repository's picked tags (Expand gives both, then set each
+// Digest). The repositories section is not written (its picked tags are images now); blocked,
+// referrers, trust and policy are kept. A trust or policy file in the directory of path or below
+// it is written relative to that directory, so a pinned file written beside the original reads
+// like it and still works when moved together with its trust files; any other is written as an
+// absolute path. The output is checked by parsing it; an image without a digest, an image listed
+// twice or an empty list is an error.
+func (s *ImageSet) Pinned(path string, images []Image) ([]byte, error) {
+	if len(images) == 0 {
+		return nil, fmt.Errorf("pinned image set for %s: no images resolved; nothing to pin", path)
+	}
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("pinned image set: resolving directory of %s: %w", path, err)
+	}
+	rel := func(p string) string {
+		if r, err := filepath.Rel(dir, p); err == nil && filepath.IsLocal(r) {
+			return r
+		}
+		return p
+	}
+	out := pinnedFile{APIVersion: APIVersion, Kind: Kind, Referrers: pinnedReferrersOf(s.Referrers)}
+	seen := make(map[string]bool, len(images))
+	for _, img := range images {
+		ref := img.String()
+		switch {
+		case img.Digest == "":
+			return nil, fmt.Errorf("pinned image set: %s has no digest; pin only images resolved to a digest", ref)
+		case seen[ref]:
+			return nil, fmt.Errorf("pinned image set: %s is listed twice; pass each image once (Expand drops repeats)", ref)
+		}
+		seen[ref] = true
+		out.Images = append(out.Images, pinnedImage{Ref: ref, Platforms: platformStrings(img.Platforms), Target: img.Target})
+	}
+	for _, re := range s.BlockedRules {
+		out.Blocked = append(out.Blocked, re.String())
+	}
+	if len(s.Trust.Keys) > 0 || s.Trust.TrustedRoot != "" {
+		out.Trust = &pinnedTrust{}
+		for _, k := range s.Trust.Keys {
+			out.Trust.Keys = append(out.Trust.Keys, rel(k))
+		}
+		if s.Trust.TrustedRoot != "" {
+			out.Trust.TrustedRoot = rel(s.Trust.TrustedRoot)
+		}
+	}
+	if s.Policy != "" {
+		out.Policy = rel(s.Policy)
+	}
+	return encodePinned(path, s.Path, out)
+}
+
+// pinnedReferrersOf writes referrers as the file would: "*" for all, [default] for the defaults.
+func pinnedReferrersOf(r Referrers) pinnedReferrers {
+	out := pinnedReferrers{Enabled: r.Enabled, ArtifactTypes: cloneStrings(r.ArtifactTypes)}
+	switch {
+	case r.All:
+		out.ArtifactTypes = []string{ArtifactTypesAll}
+	case slices.Equal(r.ArtifactTypes, DefaultArtifactTypes):
+		out.ArtifactTypes = []string{ArtifactTypesDefault}
+	}
+	return out
+}
+
+// encodePinned writes out with a header comment and checks that the result parses.
+func encodePinned(path, from string, out pinnedFile) ([]byte, error) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# Pinned by airlock from %q: every image by digest, repositories expanded into the tags\n", from)
+	b.WriteString("# they picked. A save from this file moves exactly these images.\n")
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(out); err != nil {
+		return nil, fmt.Errorf("pinned image set: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("pinned image set: %w", err)
+	}
+	if _, err := Parse(path, b.Bytes()); err != nil {
+		return nil, fmt.Errorf("pinned image set does not read back (a bug in airlock; please report it): %w", err)
+	}
+	return b.Bytes(), nil
+}
