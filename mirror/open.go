@@ -26,7 +26,10 @@ const (
 	FormRegistry Form = "registry"
 )
 
-const locationForms = "an archive (a directory, NAME.tar, NAME.tar.000 or NAME.tar.sha256) or a registry HOST[:PORT]/PATH"
+const (
+	archiveForms  = "an archive (a directory, NAME.tar, NAME.tar.000 or NAME.tar.sha256)"
+	locationForms = archiveForms + " or a registry HOST[:PORT]/PATH"
+)
 
 // Location is an opened location: an archive, or a registry reference.
 type Location struct {
@@ -62,25 +65,28 @@ func Open(ctx context.Context, location string) (*Location, error) {
 	return &Location{Form: form, Archive: r}, nil
 }
 
-// OpenArchive opens location, which must be an archive.
+// OpenArchive opens location, which must be an archive (as FormOf tells it).
 func OpenArchive(ctx context.Context, location string) (*archive.Reader, error) {
-	l, err := Open(ctx, location)
+	form, err := formOf(location, archiveForms)
 	if err != nil {
 		return nil, err
 	}
-	if l.Archive == nil {
-		return nil, fmt.Errorf("%s: no such file or directory; it names a registry, and an archive is wanted here (a directory, NAME.tar, NAME.tar.000 or NAME.tar.sha256)", location)
+	if form == FormRegistry {
+		return nil, fmt.Errorf("%s: no such file or directory (it reads as a registry reference): want %s", location, archiveForms)
 	}
-	return l.Archive, nil
+	return archive.Open(ctx, location)
 }
 
 // FormOf tells what location names, without opening it. What exists on disk is an archive: a
 // directory, or a file named as tar volumes are. A tar name need not exist (NAME.tar names its volumes
 // by their list). Anything else is a registry reference when it reads as one (the first element a
 // host: it has a dot or a port, or is localhost) and an error otherwise.
-func FormOf(location string) (Form, error) {
+func FormOf(location string) (Form, error) { return formOf(location, locationForms) }
+
+// formOf is FormOf, its refusals saying that want is wanted.
+func formOf(location, want string) (Form, error) {
 	if location == "" {
-		return "", fmt.Errorf("no location given: want %s", locationForms)
+		return "", fmt.Errorf("no location given: want %s", want)
 	}
 	fi, err := os.Stat(location)
 	switch {
@@ -89,7 +95,7 @@ func FormOf(location string) (Form, error) {
 	case err == nil && isTarName(location):
 		return FormTar, nil
 	case err == nil:
-		return "", fmt.Errorf("%s is a file but not an archive: want %s", location, locationForms)
+		return "", fmt.Errorf("%s is a file but not an archive: want %s", location, want)
 	case !errors.Is(err, fs.ErrNotExist):
 		return "", fmt.Errorf("open archive: %w", err)
 	case isTarName(location):
@@ -99,7 +105,7 @@ func FormOf(location string) (Form, error) {
 	case isRegistryReference(location):
 		return FormRegistry, nil
 	}
-	return "", fmt.Errorf("%s: no such file or directory, and not a registry reference: want %s", location, locationForms)
+	return "", fmt.Errorf("%s: no such file or directory, and not a registry reference: want %s", location, want)
 }
 
 // isTarName reports whether p is named as tar volumes are: NAME.tar, NAME.tar.NNN, NAME.tar.sha256.

@@ -84,8 +84,14 @@ func TestOpenByForm(t *testing.T) {
 		}
 		l.Close()
 	}
-	if _, err := OpenArchive(ctx, "registry.site:5000/mirror"); err == nil || !strings.Contains(err.Error(), "an archive is wanted here") {
-		t.Errorf("OpenArchive of a registry: %v, want a refusal", err)
+	for location, want := range map[string]string{
+		"registry.site:5000/mirror": "registry.site:5000/mirror: no such file or directory (it reads as a registry reference): want an archive (",
+		"mirror":                    "mirror: no such file or directory, and not a registry reference: want an archive (a directory, NAME.tar, NAME.tar.000 or NAME.tar.sha256)",
+		"imageset.yaml":             "imageset.yaml is a file but not an archive: want an archive (a directory, NAME.tar, NAME.tar.000 or NAME.tar.sha256)",
+	} {
+		if _, err := OpenArchive(ctx, location); err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "or a registry") {
+			t.Errorf("OpenArchive(%q): %v, want %q and no registry offered", location, err, want)
+		}
 	}
 	r, err := OpenArchive(ctx, "a.tar.000")
 	if err != nil {

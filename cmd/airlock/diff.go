@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/mirror"
 )
@@ -44,15 +42,6 @@ Exit status 1 when anything is missing, stale or incomplete.`,
 	return cmd
 }
 
-// isArchivePath reports whether s names an archive on disk rather than a registry.
-func isArchivePath(s string) bool {
-	if strings.HasPrefix(s, "/") || strings.HasPrefix(s, ".") || strings.HasSuffix(s, ".tar") || strings.Contains(s, ".tar.") {
-		return true
-	}
-	_, err := os.Stat(s)
-	return err == nil
-}
-
 func printDiff(w io.Writer, es []mirror.DiffEntry) error {
 	var b strings.Builder
 	for _, e := range es {
@@ -83,6 +72,11 @@ func runDiff(cmd *cobra.Command, g *globalOptions, setPath, against string, keep
 	if err != nil {
 		return err
 	}
+	loc, err := mirror.Open(ctx, against)
+	if err != nil {
+		return err
+	}
+	defer loc.Close()
 	regs, err := g.registries()
 	if err != nil {
 		return err
@@ -92,17 +86,12 @@ func runDiff(cmd *cobra.Command, g *globalOptions, setPath, against string, keep
 		return planError(err)
 	}
 	var entries []mirror.DiffEntry
-	if isArchivePath(against) {
-		r, err := archive.Open(ctx, against)
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		entries, err = mirror.DiffArchive(ctx, plans, r)
-		if err != nil {
-			return err
-		}
-	} else if entries, err = mirror.DiffRegistry(ctx, plans, regs, against, keepHost); err != nil {
+	if loc.Archive != nil {
+		entries, err = mirror.DiffArchive(ctx, plans, loc.Archive)
+	} else {
+		entries, err = mirror.DiffRegistry(ctx, plans, regs, loc.Registry, keepHost)
+	}
+	if err != nil {
 		return err
 	}
 	if g.format == "json" {

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/mirror"
 	"airlock.dev/airlock/verify"
 )
 
@@ -140,7 +141,7 @@ func referrerLabel(r archive.Referrer) string {
 }
 
 func runInspect(cmd *cobra.Command, g *globalOptions, path string) error {
-	r, err := archive.Open(cmd.Context(), path)
+	r, err := mirror.OpenArchive(cmd.Context(), path)
 	if err != nil {
 		return err
 	}

@@ -90,7 +90,7 @@ site's record of what came in and who signed it (cosign verify --key works on it
 
 func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) error {
 	ctx := cmd.Context()
-	r, err := archive.Open(ctx, path)
+	r, err := mirror.OpenArchive(ctx, path)
 	if err != nil {
 		return err
 	}

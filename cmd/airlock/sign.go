@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/mirror"
 	"airlock.dev/airlock/verify"
 )
 
@@ -52,7 +53,7 @@ func runSign(cmd *cobra.Command, g *globalOptions, path, keyPath string) error {
 	}
 	// Sign only what agrees with its catalog, every byte hashed: the signature vouches for every digest
 	// the catalog lists.
-	r, err := archive.Open(ctx, path)
+	r, err := mirror.OpenArchive(ctx, path)
 	if err != nil {
 		return err
 	}

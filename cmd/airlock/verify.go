@@ -90,9 +90,13 @@ func verifyTarget(cmd *cobra.Command, g *globalOptions, o *verifyOptions, target
 	ctx := cmd.Context()
 	var plans []*mirror.ImagePlan
 	var trust *verify.Trust
+	form, err := mirror.FormOf(target)
+	if err != nil {
+		return nil, nil, err
+	}
 	archivePath := ""
 	switch {
-	case isArchivePath(target):
+	case form != mirror.FormRegistry:
 		archivePath = target
 	case o.archive != "":
 		archivePath = o.archive
@@ -105,7 +109,7 @@ func verifyTarget(cmd *cobra.Command, g *globalOptions, o *verifyOptions, target
 	}
 	var cat *archive.Catalog
 	if archivePath != "" {
-		r, err := archive.Open(ctx, archivePath)
+		r, err := mirror.OpenArchive(ctx, archivePath)
 		if err != nil {
 			return nil, nil, err
 		}
