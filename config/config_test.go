@@ -527,6 +527,12 @@ func TestLoad(t *testing.T) {
 	if web.Target != "site/web" || len(web.Platforms) != 2 || web.Line != 7 {
 		t.Errorf("images[2] = %+v, want target site/web, 2 platforms, line 7", web)
 	}
+	if len(s.Repositories) != 1 || s.Repositories[0].String() != "registry.example.com/team/app" || s.Repositories[0].Tags.Newest != 5 {
+		t.Errorf("Repositories = %+v, want registry.example.com/team/app, newest 5", s.Repositories)
+	}
+	if rule, ok := s.Blocked("registry.example.com/team/app"); !ok || rule != ":latest$" {
+		t.Errorf("Blocked(registry.example.com/team/app) = %q, %v; want :latest$, true", rule, ok)
+	}
 	if !s.Referrers.Wants("application/vnd.example.report+json") || !s.Referrers.Wants("application/spdx+json") {
 		t.Errorf("Referrers = %+v, want defaults plus the example report type", s.Referrers)
 	}
