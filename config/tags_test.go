@@ -18,98 +18,100 @@ func res(patterns ...string) []*regexp.Regexp {
 	return out
 }
 
+// pickTests are TestPick's cases: issue 12's examples first.
+var pickTests = []struct {
+	name   string
+	filter TagFilter
+	tags   []string
+	picked []string
+	// dropped maps each dropped tag to the rule that must have dropped it.
+	dropped map[string]string
+}{
+	{
+		name: "semver range picks exactly 1.4.2", filter: TagFilter{Semver: ">=1.4.0 <2.0.0"}, tags: issueTags,
+		picked: []string{"1.4.2"},
+		dropped: map[string]string{"1.0.0": "semver >=1.4.0 <2.0.0", "1.5.0-rc.1": "semver >=1.4.0 <2.0.0",
+			"2.0.0": "semver >=1.4.0 <2.0.0"},
+	},
+	{
+		name: "include with exclude", filter: TagFilter{Include: res(`^1\.`), Exclude: res(`-rc`)}, tags: issueTags,
+		picked:  []string{"1.0.0", "1.4.2"},
+		dropped: map[string]string{"1.5.0-rc.1": "exclude -rc", "2.0.0": `include ^1\.`},
+	},
+	{
+		name: "newest 2 of every release", filter: TagFilter{Semver: "*", Newest: 2}, tags: issueTags,
+		picked:  []string{"2.0.0", "1.4.2"},
+		dropped: map[string]string{"1.5.0-rc.1": "semver *", "1.0.0": "newest 2"},
+	},
+	{
+		name: "no filter picks every tag, sorted by name", filter: TagFilter{},
+		tags:   []string{"latest", "2.0.0", "1.0.0", "1.5.0-rc.1"},
+		picked: []string{"1.0.0", "1.5.0-rc.1", "2.0.0", "latest"},
+	},
+	{
+		name: "pre-release picked when the range names one", filter: TagFilter{Semver: ">=1.5.0-0 <2.0.0"}, tags: issueTags,
+		picked:  []string{"1.5.0-rc.1"},
+		dropped: map[string]string{"1.0.0": "semver >=1.5.0-0 <2.0.0", "1.4.2": "semver >=1.5.0-0 <2.0.0", "2.0.0": "semver >=1.5.0-0 <2.0.0"},
+	},
+	{
+		name: "tags that are not semver are dropped when semver is set", filter: TagFilter{Semver: ">=1"},
+		tags:    []string{"latest", "1.4.2", "stable", "sha-0a1b2c"},
+		picked:  []string{"1.4.2"},
+		dropped: map[string]string{"latest": "not semver", "stable": "not semver", "sha-0a1b2c": "not semver"},
+	},
+	{
+		name: "v-prefixed tags are semver and sort with the others", filter: TagFilter{Semver: "^1", Newest: 3},
+		tags:    []string{"v1.2.3", "1.10.0", "v1.9.0", "1.2.4", "v2.0.0"},
+		picked:  []string{"1.10.0", "v1.9.0", "1.2.4"},
+		dropped: map[string]string{"v1.2.3": "newest 3", "v2.0.0": "semver ^1"},
+	},
+	{
+		name: "semver order, not name order", filter: TagFilter{Semver: "*", Newest: 1},
+		tags:    []string{"1.9.0", "1.10.0"},
+		picked:  []string{"1.10.0"},
+		dropped: map[string]string{"1.9.0": "newest 1"},
+	},
+	{
+		name: "short versions count, equal versions ordered by name", filter: TagFilter{Semver: "~1.4"},
+		tags:   []string{"v1.4.0", "1.4", "1.4.0", "1.4.1"},
+		picked: []string{"1.4.1", "1.4", "1.4.0", "v1.4.0"},
+	},
+	{
+		name: "newest counts only tags the other filters kept", filter: TagFilter{Exclude: res(`^2\.`), Semver: "*", Newest: 2},
+		tags:    []string{"2.1.0", "2.0.0", "1.4.2", "1.0.0", "0.9.0"},
+		picked:  []string{"1.4.2", "1.0.0"},
+		dropped: map[string]string{"2.1.0": `exclude ^2\.`, "2.0.0": `exclude ^2\.`, "0.9.0": "newest 2"},
+	},
+	{
+		name: "several includes, several excludes", filter: TagFilter{Include: res(`^1\.`, `^3\.`), Exclude: res(`-rc`, `-debug`)},
+		tags:    []string{"1.0.0-debug", "1.0.0", "2.0.0", "3.0.0", "3.1.0-rc.1"},
+		picked:  []string{"1.0.0", "3.0.0"},
+		dropped: map[string]string{"1.0.0-debug": "exclude -debug", "2.0.0": `include ^1\. | ^3\.`, "3.1.0-rc.1": "exclude -rc"},
+	},
+	{
+		name: "regexes are not anchored", filter: TagFilter{Include: res(`alpine`)},
+		tags:    []string{"1.27-alpine", "alpine", "1.27"},
+		picked:  []string{"1.27-alpine", "alpine"},
+		dropped: map[string]string{"1.27": "include alpine"},
+	},
+	{
+		name: "invalid tag names and repeats from the registry", filter: TagFilter{},
+		tags:    []string{"1.0.0", "1.0.0", "-bad", "a b", ""},
+		picked:  []string{"1.0.0"},
+		dropped: map[string]string{"-bad": "invalid tag", "a b": "invalid tag", "": "invalid tag"},
+	},
+	{
+		name: "no tags", filter: TagFilter{Semver: "*", Newest: 2},
+	},
+	{
+		name: "invalid range built by hand drops every tag", filter: TagFilter{Semver: ">>1"},
+		tags:    []string{"1.0.0"},
+		dropped: map[string]string{"1.0.0": "semver >>1: invalid range"},
+	},
+}
+
 func TestPick(t *testing.T) {
-	tests := []struct {
-		name   string
-		filter TagFilter
-		tags   []string
-		picked []string
-		// dropped maps each dropped tag to the rule that must have dropped it.
-		dropped map[string]string
-	}{
-		{
-			name: "semver range picks exactly 1.4.2", filter: TagFilter{Semver: ">=1.4.0 <2.0.0"}, tags: issueTags,
-			picked: []string{"1.4.2"},
-			dropped: map[string]string{"1.0.0": "semver >=1.4.0 <2.0.0", "1.5.0-rc.1": "semver >=1.4.0 <2.0.0",
-				"2.0.0": "semver >=1.4.0 <2.0.0"},
-		},
-		{
-			name: "include with exclude", filter: TagFilter{Include: res(`^1\.`), Exclude: res(`-rc`)}, tags: issueTags,
-			picked:  []string{"1.0.0", "1.4.2"},
-			dropped: map[string]string{"1.5.0-rc.1": "exclude -rc", "2.0.0": `include ^1\.`},
-		},
-		{
-			name: "newest 2 of every release", filter: TagFilter{Semver: "*", Newest: 2}, tags: issueTags,
-			picked:  []string{"2.0.0", "1.4.2"},
-			dropped: map[string]string{"1.5.0-rc.1": "semver *", "1.0.0": "newest 2"},
-		},
-		{
-			name: "no filter picks every tag, sorted by name", filter: TagFilter{},
-			tags:   []string{"latest", "2.0.0", "1.0.0", "1.5.0-rc.1"},
-			picked: []string{"1.0.0", "1.5.0-rc.1", "2.0.0", "latest"},
-		},
-		{
-			name: "pre-release picked when the range names one", filter: TagFilter{Semver: ">=1.5.0-0 <2.0.0"}, tags: issueTags,
-			picked:  []string{"1.5.0-rc.1"},
-			dropped: map[string]string{"1.0.0": "semver >=1.5.0-0 <2.0.0", "1.4.2": "semver >=1.5.0-0 <2.0.0", "2.0.0": "semver >=1.5.0-0 <2.0.0"},
-		},
-		{
-			name: "tags that are not semver are dropped when semver is set", filter: TagFilter{Semver: ">=1"},
-			tags:    []string{"latest", "1.4.2", "stable", "sha-0a1b2c"},
-			picked:  []string{"1.4.2"},
-			dropped: map[string]string{"latest": "not semver", "stable": "not semver", "sha-0a1b2c": "not semver"},
-		},
-		{
-			name: "v-prefixed tags are semver and sort with the others", filter: TagFilter{Semver: "^1", Newest: 3},
-			tags:    []string{"v1.2.3", "1.10.0", "v1.9.0", "1.2.4", "v2.0.0"},
-			picked:  []string{"1.10.0", "v1.9.0", "1.2.4"},
-			dropped: map[string]string{"v1.2.3": "newest 3", "v2.0.0": "semver ^1"},
-		},
-		{
-			name: "semver order, not name order", filter: TagFilter{Semver: "*", Newest: 1},
-			tags:    []string{"1.9.0", "1.10.0"},
-			picked:  []string{"1.10.0"},
-			dropped: map[string]string{"1.9.0": "newest 1"},
-		},
-		{
-			name: "short versions count, equal versions ordered by name", filter: TagFilter{Semver: "~1.4"},
-			tags:   []string{"v1.4.0", "1.4", "1.4.0", "1.4.1"},
-			picked: []string{"1.4.1", "1.4", "1.4.0", "v1.4.0"},
-		},
-		{
-			name: "newest counts only tags the other filters kept", filter: TagFilter{Exclude: res(`^2\.`), Semver: "*", Newest: 2},
-			tags:    []string{"2.1.0", "2.0.0", "1.4.2", "1.0.0", "0.9.0"},
-			picked:  []string{"1.4.2", "1.0.0"},
-			dropped: map[string]string{"2.1.0": `exclude ^2\.`, "2.0.0": `exclude ^2\.`, "0.9.0": "newest 2"},
-		},
-		{
-			name: "several includes, several excludes", filter: TagFilter{Include: res(`^1\.`, `^3\.`), Exclude: res(`-rc`, `-debug`)},
-			tags:    []string{"1.0.0-debug", "1.0.0", "2.0.0", "3.0.0", "3.1.0-rc.1"},
-			picked:  []string{"1.0.0", "3.0.0"},
-			dropped: map[string]string{"1.0.0-debug": "exclude -debug", "2.0.0": `include ^1\. | ^3\.`, "3.1.0-rc.1": "exclude -rc"},
-		},
-		{
-			name: "regexes are not anchored", filter: TagFilter{Include: res(`alpine`)},
-			tags:    []string{"1.27-alpine", "alpine", "1.27"},
-			picked:  []string{"1.27-alpine", "alpine"},
-			dropped: map[string]string{"1.27": "include alpine"},
-		},
-		{
-			name: "invalid tag names and repeats from the registry", filter: TagFilter{},
-			tags:    []string{"1.0.0", "1.0.0", "-bad", "a b", ""},
-			picked:  []string{"1.0.0"},
-			dropped: map[string]string{"-bad": "invalid tag", "a b": "invalid tag", "": "invalid tag"},
-		},
-		{
-			name: "no tags", filter: TagFilter{Semver: "*", Newest: 2},
-		},
-		{
-			name: "invalid range built by hand drops every tag", filter: TagFilter{Semver: ">>1"},
-			tags:    []string{"1.0.0"},
-			dropped: map[string]string{"1.0.0": "semver >>1: invalid range"},
-		},
-	}
-	for _, tt := range tests {
+	for _, tt := range pickTests {
 		t.Run(tt.name, func(t *testing.T) {
 			picked, decisions := tt.filter.Pick(tt.tags)
 			if !slices.Equal(picked, tt.picked) {
