@@ -58,7 +58,9 @@ func (r *Reader) isChecked(d digest.Digest) bool {
 }
 
 // Open opens the archive at p: a layout directory, NAME.tar, or NAME.tar.000 (the first volume). Tar
-// volumes are checked against NAME.tar.sha256 before anything in them is read, then read in place.
+// volumes are checked against NAME.tar.sha256 before anything in them is served (their tar headers
+// are indexed first, by a reader hardened against hostile input), then read in place; the same read
+// hashes each blob against its digest, so what is pushed later is not hashed a second time.
 // The volume list is only an early check for accidental damage (a bad or incomplete copy): it
 // travels with the volumes, so whoever rewrote them could rewrite it too. Blobs are hashed against
 // their own digests when they are read (Fetch) or verified (VerifyContents, HashBlobs).
@@ -90,25 +92,10 @@ func Open(ctx context.Context, p string) (*Reader, error) {
 		if err := checkVolumeFiles(base, vols); err != nil {
 			return nil, err
 		}
-		files, err := checkVolumes(base, vols)
-		if err != nil {
-			return nil, err
-		}
-		ras := make([]readerAtSize, len(files))
-		for i, f := range files {
-			st, err := f.Stat()
-			if err != nil {
-				return nil, err
-			}
-			vols[i].Size = st.Size()
-			ras[i] = readerAtSize{f, st.Size()}
-			r.closers = append(r.closers, f)
-		}
-		r.Volumes = vols
-		tfs, err := newTarFS(newMultiReaderAt(ras))
+		tfs, err := r.openVolumes(ctx, base, vols)
 		if err != nil {
 			r.Close()
-			return nil, &CheckError{Msg: fmt.Sprintf("%s: %v", p, err)} // refused: damaged or hostile
+			return nil, err
 		}
 		r.fsys = tfs
 	}
@@ -132,6 +119,43 @@ func Open(ctx context.Context, p string) (*Reader, error) {
 		return nil, fmt.Errorf("%s: index.json: %w", p, err)
 	}
 	return r, nil
+}
+
+// openVolumes opens the volumes of base and checks them against their list before anything in them
+// is served: the tar stream is read once and hashed twice at once, each volume against the list and
+// each blob against its name (hashVolumesAndBlobs), so the blobs found right are not hashed again
+// when they are read (Fetch). A stream the tar reader refuses is hashed volume by volume first, so a
+// bad copy is named as such.
+func (r *Reader) openVolumes(ctx context.Context, base string, vols []Volume) (*tarFS, error) {
+	files, err := openVolumeFiles(base, vols)
+	if err != nil {
+		return nil, err
+	}
+	ras := make([]readerAtSize, len(files))
+	for i, f := range files {
+		r.closers = append(r.closers, f)
+		st, err := f.Stat()
+		if err != nil {
+			return nil, err
+		}
+		vols[i].Size = st.Size()
+		ras[i] = readerAtSize{f, st.Size()}
+	}
+	r.Volumes = vols
+	ra := newMultiReaderAt(ras)
+	tfs, err := newTarFS(ra)
+	if err != nil {
+		if verr := checkVolumes(files, vols); verr != nil {
+			return nil, verr
+		}
+		return nil, &CheckError{Msg: fmt.Sprintf("%s: %v", r.Path, err)} // refused: damaged or hostile
+	}
+	ok, err := hashVolumesAndBlobs(ctx, ra, vols, tfs)
+	if err != nil {
+		return nil, err
+	}
+	r.markChecked(ok)
+	return tfs, nil
 }
 
 // Close releases the archive's files.

@@ -75,26 +75,28 @@ func readVolumeList(base string) ([]Volume, error) {
 	return vols, nil
 }
 
-// checkVolumes hashes each volume listed for base, a few at a time, and compares it with the list. It
-// returns the open files, in order, for reading in place. The list only finds accidental damage (a bad
-// or incomplete copy) early: it travels with the volumes and proves nothing against whoever rewrote
-// them, so blobs are hashed against their own digests as they are read all the same.
-func checkVolumes(base string, vols []Volume) ([]*os.File, error) {
+// openVolumeFiles opens the volumes listed for base, in order, for reading in place.
+func openVolumeFiles(base string, vols []Volume) ([]*os.File, error) {
 	dir := filepath.Dir(base)
 	files := make([]*os.File, 0, len(vols))
-	fail := func(err error) ([]*os.File, error) {
-		for _, f := range files {
-			f.Close()
-		}
-		return nil, err
-	}
 	for i, v := range vols {
 		f, err := os.Open(filepath.Join(dir, v.Name))
 		if err != nil {
-			return fail(fmt.Errorf("volume %d of %d (%s): %w; copy every volume listed in %s", i+1, len(vols), v.Name, err, base+ChecksumSuffix))
+			for _, f := range files {
+				f.Close()
+			}
+			return nil, fmt.Errorf("volume %d of %d (%s): %w; copy every volume listed in %s", i+1, len(vols), v.Name, err, base+ChecksumSuffix)
 		}
 		files = append(files, f)
 	}
+	return files, nil
+}
+
+// checkVolumes hashes each volume, a few at a time, and compares it with the list; it returns the
+// first damaged one, in order. The list only finds accidental damage (a bad or incomplete copy) early:
+// it travels with the volumes and proves nothing against whoever rewrote them, so blobs are hashed
+// against their own digests all the same.
+func checkVolumes(files []*os.File, vols []Volume) error {
 	errs := make([]error, len(vols))
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -121,10 +123,10 @@ func checkVolumes(base string, vols []Volume) ([]*os.File, error) {
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return fail(err) // the first damaged volume, in order
+			return err // the first damaged volume, in order
 		}
 	}
-	return files, nil
+	return nil
 }
 
 // volumeWriter splits a stream into volumes of at most size bytes (0: one file), hashing each.
