@@ -90,14 +90,16 @@ func (s *ImageSet) Pinned(path string, images []Image) ([]byte, error) {
 	return encodePinned(path, s.Path, out)
 }
 
-// pinnedReferrersOf writes referrers as the file would: "*" for all, [default] for the defaults.
+// pinnedReferrersOf writes referrers as a user would: "*" for all, and "default" for the default
+// types when the list starts with them (parsing expands it back to the same list).
 func pinnedReferrersOf(r Referrers) pinnedReferrers {
 	out := pinnedReferrers{Enabled: r.Enabled, ArtifactTypes: cloneStrings(r.ArtifactTypes)}
+	n := len(DefaultArtifactTypes)
 	switch {
 	case r.All:
 		out.ArtifactTypes = []string{ArtifactTypesAll}
-	case slices.Equal(r.ArtifactTypes, DefaultArtifactTypes):
-		out.ArtifactTypes = []string{ArtifactTypesDefault}
+	case len(r.ArtifactTypes) >= n && slices.Equal(r.ArtifactTypes[:n], DefaultArtifactTypes):
+		out.ArtifactTypes = append([]string{ArtifactTypesDefault}, r.ArtifactTypes[n:]...)
 	}
 	return out
 }

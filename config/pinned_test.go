@@ -131,7 +131,8 @@ func TestPinnedRoundTrip(t *testing.T) {
 		t.Errorf("pinned blocked = %q, want %q", got, want)
 	}
 	for _, want := range []string{"policy: policy.yaml\n", "- keys/release.pub\n", "- /etc/airlock/other.pub\n",
-		"ref: registry.example.com/team/app:1.4.2@sha256:", "platforms: [linux/arm64, linux/arm/v7]\n"} {
+		"ref: registry.example.com/team/app:1.4.2@sha256:", "platforms: [linux/arm64, linux/arm/v7]\n",
+		"artifactTypes:\n    - default\n    - application/vnd.example+json\n"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("pinned file does not contain %q:\n%s", want, b)
 		}
