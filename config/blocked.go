@@ -31,7 +31,7 @@ func (s *ImageSet) Blocked(ref string) (rule string, blocked bool) {
 // BlockedImage is an image left out because a blocked rule matches it.
 type BlockedImage struct {
 	Image Image
-	Rule  string // the blocked entry that matched, as written
+	Rule  string // the blocked entry that matched, as written, e.g. ":latest$"
 }
 
 // Expand returns the images to mirror: every entry of images, then, for each repository in file

@@ -11,16 +11,17 @@ import (
 )
 
 // TagDecision says what Pick did with one listed tag and which rule decided it.
+// It marshals to JSON as {"tag", "picked", "rule"} for reports.
 type TagDecision struct {
-	Tag    string
-	Picked bool
+	Tag    string `json:"tag"`
+	Picked bool   `json:"picked"`
 	// Rule names the filter as written in the file. For a dropped tag it is the filter that dropped
 	// it: "invalid tag", "include ^1\." (no include matched; several are joined by " | "),
 	// "exclude -rc" (the first exclude that matched), "not semver", "semver >=1.4.0 <2.0.0" (outside
 	// the range) or "newest 2" (older than the newest 2). For a picked tag it lists the filters it
 	// passed, joined by ", ": "include ^1\." (the one that matched), "exclude none of -rc | -debug",
 	// "semver >=1.4.0 <2.0.0", "newest 2"; "all tags" when the entry has no filter.
-	Rule string
+	Rule string `json:"rule"`
 }
 
 // String returns "TAG picked: RULE" or "TAG dropped: RULE", a line of a dry-run plan.
