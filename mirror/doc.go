@@ -1,8 +1,14 @@
-// Package mirror is airlock's engine: it plans what to move (each image's manifests, the platforms
-// chosen, the blobs they need and every referrer attached, recursively) and copies it concurrently,
-// deduplicated by digest, from a Source to a Target, byte for byte.
+// Package mirror is airlock's engine: it plans what to move and copies it, byte for byte.
 //
-// A registry repository (oras-go's *remote.Repository), an OCI layout directory and an archive read in
-// place implement the small Source and Target interfaces, so one copy routine serves save, load and
-// copy.
+// Planning: Open tells a location by its form (registry reference, directory, NAME.tar, NAME.tar.000).
+// A Planner resolves each image and walks its graph (walker.manifest for indexes and platforms; one
+// referrer walk, walk.go, over a ReferrerSource: the registry's referrers API, tag schema and cosign
+// tags, or an archive's catalog). The result is an ImagePlan per image.
+//
+// Copying: Copy (engine.go) moves plans into a Target, in order: blobs (each once, exists-checked,
+// mounted, resumed, retried, watched for stalls), manifests children first, referrers after their
+// subjects, tags last, then read-back. A registry repository, an OCI layout directory and tar volumes
+// each implement Target (target_*.go); optional abilities (Mounter, ResumablePusher, ReferencePusher,
+// ReferrerAttacher, Indexer, ReadBacker) are found by type assertion. save, load and copy are thin
+// callers. See docs/design-notes.md.
 package mirror
