@@ -91,8 +91,11 @@ type copying struct {
 	stores []Store
 	report *Report
 
-	mu      sync.Mutex
-	owners  map[digest.Digest]*heldBy // the first store of the target to hold each blob
+	mu     sync.Mutex
+	owners map[digest.Digest]*heldBy // the first store of the target to hold each blob
+	// absent names the blobs (store name + "@" + digest) a store lacked when the run began: the
+	// manifests that list them cannot be there either. Written by step 1 only.
+	absent  map[string]bool
 	fetched atomic.Int64
 	resumed atomic.Int64
 
@@ -136,7 +139,7 @@ func Copy(ctx context.Context, plans []*ImagePlan, target Target, opts CopyOptio
 	c := &copying{
 		opts: opts, log: opts.Log, retry: opts.Retry.OrDefault(), plans: plans,
 		stores: make([]Store, len(plans)), report: &Report{Images: make([]ImageReport, len(plans))},
-		owners: map[digest.Digest]*heldBy{},
+		owners: map[digest.Digest]*heldBy{}, absent: map[string]bool{},
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)

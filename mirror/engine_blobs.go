@@ -22,6 +22,8 @@ type blobTask struct {
 	src   Source
 	// from names the source repository, for messages.
 	from string
+	// checkOnPush: the store asks whether it holds the blob as it pushes it (CheckingPusher).
+	checkOnPush bool
 }
 
 // blobTasks lists every blob of every plan, each once per store, leaving out what opts.Skip names.
@@ -66,6 +68,9 @@ func (c *copying) copyBlobs(ctx context.Context) *failedBlobs {
 			c.own(t, true)
 			continue
 		}
+		if !t.checkOnPush {
+			c.absent[t.store.Name()+"@"+t.desc.Digest.String()] = true
+		}
 		todo = append(todo, t)
 		total += t.desc.Size
 	}
@@ -101,6 +106,10 @@ func (c *copying) missing(ctx context.Context, tasks []blobTask) ([]bool, error)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.opts.Concurrency * 2)
 	for i, t := range tasks {
+		if cp, ok := t.store.(CheckingPusher); ok && cp.ChecksOnPush(t.desc) {
+			tasks[i].checkOnPush, missing[i] = true, true // asked by the push itself
+			continue
+		}
 		g.Go(func() error {
 			var ok bool
 			err := c.retry.Do(gctx, "check blob "+t.desc.Digest.String()+" in "+t.store.Name(), func(ctx context.Context) error {
@@ -163,13 +172,25 @@ func (c *copying) pushBlob(ctx context.Context, t blobTask) error {
 			}
 		}
 	}
-	err := c.upload(ctx, t)
+	held, err := c.upload(ctx, t)
 	if mine != nil {
 		mine.ok = err == nil
 		close(mine.done)
 	}
-	if err == nil {
-		c.count(func(r *Report) { r.Blobs.Pushed++; r.Blobs.BytesPushed += t.desc.Size })
+	switch {
+	case err == nil && held:
+		c.count(func(r *Report) { r.Blobs.Skipped++; r.Blobs.BytesSkipped += t.desc.Size })
+		if c.opts.Progress != nil {
+			c.opts.Progress.Add(t.desc.Size)
+		}
+	case err == nil:
+		c.count(func(r *Report) {
+			r.Blobs.Pushed++
+			r.Blobs.BytesPushed += t.desc.Size
+			if t.checkOnPush { // it was not there, nor are the manifests that list it
+				c.absent[t.store.Name()+"@"+t.desc.Digest.String()] = true
+			}
+		})
 	}
 	return err
 }
@@ -177,9 +198,9 @@ func (c *copying) pushBlob(ctx context.Context, t blobTask) error {
 // upload streams t's blob from its source into its store, retried from the source (a stream cannot
 // be rewound), each attempt cancelled when no byte moved for the stall timeout. A store that keeps
 // partial blobs is asked to resume, and the source read from that offset.
-func (c *copying) upload(ctx context.Context, t blobTask) error {
+func (c *copying) upload(ctx context.Context, t blobTask) (held bool, err error) {
 	resumed := false
-	err := c.retry.Do(ctx, fmt.Sprintf("push blob %s to %s", t.desc.Digest, t.store.Name()), func(ctx context.Context) error {
+	err = c.retry.Do(ctx, fmt.Sprintf("push blob %s to %s", t.desc.Digest, t.store.Name()), func(ctx context.Context) error {
 		actx, kick, stop := registry.WithWatchdog(ctx, c.retry.StallTimeout)
 		defer stop()
 		open := func(offset int64) (io.ReadCloser, error) {
@@ -193,17 +214,7 @@ func (c *copying) upload(ctx context.Context, t blobTask) error {
 			return rc, err
 		}
 		var err error
-		if rp, ok := t.store.(ResumablePusher); ok {
-			_, err = rp.PushResumable(actx, t.desc, open)
-		} else {
-			var rc io.ReadCloser
-			if rc, err = open(0); err != nil {
-				return registry.StallErr(actx, err)
-			}
-			err = t.store.Push(actx, t.desc, rc)
-			rc.Close()
-		}
-		if err != nil {
+		if held, err = pushOpened(actx, t, open); err != nil {
 			return registry.StallErr(actx, fmt.Errorf("push blob %s to %s: %w", t.desc.Digest, t.store.Name(), err))
 		}
 		return nil
@@ -211,7 +222,44 @@ func (c *copying) upload(ctx context.Context, t blobTask) error {
 	if err == nil && resumed {
 		c.resumed.Add(1)
 	}
-	return err
+	return held, err
+}
+
+// ReopeningPusher is a store that may read a blob more than once to store it (a registry that answers
+// a monolithic upload with an upload session gets the bytes again): open is called for each read.
+type ReopeningPusher interface {
+	PushReopening(ctx context.Context, desc ocispec.Descriptor, open func() (io.ReadCloser, error)) error
+}
+
+// CheckingPusher is a store that can ask whether it holds a blob in the request that starts its push
+// (a registry: a POST that mounts the blob from the repository itself, answered 201 where it is
+// there). Copy leaves out the exists-check of the blobs ChecksOnPush names and calls PushChecked.
+type CheckingPusher interface {
+	ChecksOnPush(desc ocispec.Descriptor) bool
+	// PushChecked stores the blob unless the store holds it (held), reading it with open, maybe twice.
+	PushChecked(ctx context.Context, desc ocispec.Descriptor, open func() (io.ReadCloser, error)) (held bool, err error)
+}
+
+// pushOpened stores t's blob, read with open, the store's way. held reports a blob the store turned
+// out to hold already (CheckingPusher).
+func pushOpened(ctx context.Context, t blobTask, open func(int64) (io.ReadCloser, error)) (held bool, err error) {
+	open0 := func() (io.ReadCloser, error) { return open(0) }
+	if s, ok := t.store.(CheckingPusher); ok && t.checkOnPush {
+		return s.PushChecked(ctx, t.desc, open0)
+	}
+	switch s := t.store.(type) {
+	case ResumablePusher:
+		_, err := s.PushResumable(ctx, t.desc, open)
+		return false, err
+	case ReopeningPusher:
+		return false, s.PushReopening(ctx, t.desc, open0)
+	}
+	rc, err := open(0)
+	if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	return false, t.store.Push(ctx, t.desc, rc)
 }
 
 // open reads t's blob from its source from offset on (a Range request where the source is a

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -77,12 +79,28 @@ func (c *copying) copyImage(ctx context.Context, plan *ImagePlan, st Store, ir *
 		c.count(func(r *Report) { r.ReferrerIndexes += a.Indexes })
 	}
 	tags := tagsOf(plan)
+	wrote, proven, err := c.tagAll(ctx, st, plan, tags, byTag)
+	pushed = pushed || wrote
+	if err != nil {
+		return pushed, err
+	}
+	// 5. Proof: every manifest and tag read back.
+	if rb, ok := st.(ReadBacker); ok {
+		return pushed, c.readBack(ctx, st, rb, plan, tags, proven)
+	}
+	return pushed, nil
+}
+
+// tagAll writes the tags of plan, counting the root as a manifest when it is pushed by its tag. It
+// returns the tags found already right and read back whole on the way (TagReader), so not read again.
+func (c *copying) tagAll(ctx context.Context, st Store, plan *ImagePlan, tags []tagged, byTag bool) (bool, map[string]bool, error) {
+	pushed, proven := false, map[string]bool{}
 	for _, t := range tags {
-		wrote, err := c.tag(ctx, st, t)
+		wrote, ok, err := c.tag(ctx, st, t)
 		if err != nil {
-			return pushed, err
+			return pushed, proven, err
 		}
-		pushed = pushed || wrote
+		pushed, proven[t.tag] = pushed || wrote, ok
 		if byTag && t.n == plan.Root {
 			c.count(func(r *Report) {
 				if wrote {
@@ -95,11 +113,7 @@ func (c *copying) copyImage(ctx context.Context, plan *ImagePlan, st Store, ir *
 			})
 		}
 	}
-	// 5. Proof: every manifest and tag read back.
-	if rb, ok := st.(ReadBacker); ok {
-		return pushed, c.readBack(ctx, rb, plan, tags)
-	}
-	return pushed, nil
+	return pushed, proven, nil
 }
 
 // pushByTag reports whether plan's root can be pushed once, by its tag: the store pushes manifests by
@@ -119,25 +133,46 @@ func (c *copying) pushByTag(st Store, plan *ImagePlan) bool {
 	return true
 }
 
+// TagReader is a store that reads a manifest by its tag with the digest it names for it, in one
+// request (a registry's GET by tag): where a tag points and what the manifest holds, asked at once.
+// Copy uses it to find a tag already right and to read tags back.
+type TagReader interface {
+	FetchTagged(ctx context.Context, reference string) (ocispec.Descriptor, []byte, error)
+}
+
+// absentFrom reports whether manifest n cannot be in st: a blob it lists, or one a manifest it lists
+// lists, was missing from st when the run began (a store does not hold a manifest without its blobs).
+// Its exists-check is left out: the answer is known.
+func (c *copying) absentFrom(st Store, n *Node) bool {
+	for _, b := range n.Blobs {
+		if c.absent[st.Name()+"@"+b.Digest.String()] {
+			return true
+		}
+	}
+	return slices.ContainsFunc(n.Children, func(ch *Node) bool { return c.absentFrom(st, ch) })
+}
+
 // pushManifest pushes manifest n unless the store has it (or opts.Skip names it).
 func (c *copying) pushManifest(ctx context.Context, st Store, n *Node) (bool, error) {
 	if c.opts.Skip != nil && c.opts.Skip(n.Desc) {
 		return false, nil
 	}
-	var ok bool
-	err := c.retry.Do(ctx, "check manifest "+n.Desc.Digest.String()+" in "+st.Name(), func(ctx context.Context) error {
-		var err error
-		ok, err = st.Exists(ctx, n.Desc)
-		return err
-	})
-	if err != nil {
-		return false, fmt.Errorf("check manifest %s: %w", n.Desc.Digest, err)
+	ok := false
+	if !c.absentFrom(st, n) {
+		err := c.retry.Do(ctx, "check manifest "+n.Desc.Digest.String()+" in "+st.Name(), func(ctx context.Context) error {
+			var err error
+			ok, err = st.Exists(ctx, n.Desc)
+			return err
+		})
+		if err != nil {
+			return false, fmt.Errorf("check manifest %s: %w", n.Desc.Digest, err)
+		}
 	}
 	if ok {
 		c.count(func(r *Report) { r.Manifests.Skipped++; r.Manifests.BytesSkipped += n.Desc.Size })
 		return false, nil
 	}
-	err = c.retry.Do(ctx, "push manifest "+n.Desc.Digest.String()+" to "+st.Name(), func(ctx context.Context) error {
+	err := c.retry.Do(ctx, "push manifest "+n.Desc.Digest.String()+" to "+st.Name(), func(ctx context.Context) error {
 		return st.Push(ctx, n.Desc, bytes.NewReader(n.Manifest))
 	})
 	if err != nil {
@@ -147,31 +182,45 @@ func (c *copying) pushManifest(ctx context.Context, st Store, n *Node) (bool, er
 	return true, nil
 }
 
-// tag points t.tag at t.n unless it points there already.
-func (c *copying) tag(ctx context.Context, st Store, t tagged) (bool, error) {
-	if rb, ok := st.(ReadBacker); ok {
-		if cur, err := rb.Resolve(ctx, t.tag); err == nil && cur.Digest == t.n.Desc.Digest {
-			return false, nil
+// tag points t.tag at t.n unless it points there already: asked once, with the manifest's bytes where
+// the store can (TagReader; proven then says the tag and the bytes are right, read back whole), and
+// not asked at all when t.n cannot be there yet. It reports whether it wrote the tag.
+func (c *copying) tag(ctx context.Context, st Store, t tagged) (wrote, proven bool, err error) {
+	if !c.absentFrom(st, t.n) {
+		if tr, ok := st.(TagReader); ok {
+			if cur, b, err := tr.FetchTagged(ctx, t.tag); err == nil && cur.Digest == t.n.Desc.Digest && bytes.Equal(b, t.n.Manifest) {
+				return false, true, nil
+			}
+		} else if rb, ok := st.(ReadBacker); ok {
+			if cur, err := rb.Resolve(ctx, t.tag); err == nil && cur.Digest == t.n.Desc.Digest {
+				return false, false, nil
+			}
 		}
 	}
-	err := c.retry.Do(ctx, "tag "+st.Name()+":"+t.tag, func(ctx context.Context) error {
+	err = c.retry.Do(ctx, "tag "+st.Name()+":"+t.tag, func(ctx context.Context) error {
 		if rp, ok := st.(ReferencePusher); ok {
 			return rp.PushReference(ctx, t.n.Desc, bytes.NewReader(t.n.Manifest), t.tag)
 		}
 		return st.Tag(ctx, t.n.Desc, t.tag)
 	})
 	if err != nil {
-		return false, fmt.Errorf("tag %s:%s: %w", st.Name(), t.tag, err)
+		return false, false, fmt.Errorf("tag %s:%s: %w", st.Name(), t.tag, err)
 	}
 	c.count(func(r *Report) { r.Tags++ })
-	return true, nil
+	return true, false, nil
 }
 
 // readBack reads every manifest of plan back from the store and compares it with the source bytes,
-// and checks every tag points where it was set.
-func (c *copying) readBack(ctx context.Context, rb ReadBacker, plan *ImagePlan, tags []tagged) error {
+// and checks every tag points where it was set. A tagged manifest is read by its tag where the store
+// can (TagReader): one request proves both; a tag proven when it was found right is not read again.
+func (c *copying) readBack(ctx context.Context, st Store, rb ReadBacker, plan *ImagePlan, tags []tagged, proven map[string]bool) error {
+	tr, byTag := st.(TagReader)
+	viaTag := map[digest.Digest]bool{}
+	for _, t := range tags {
+		viaTag[t.n.Desc.Digest] = byTag
+	}
 	for _, n := range plan.Nodes() {
-		if c.opts.Skip != nil && c.opts.Skip(n.Desc) {
+		if (c.opts.Skip != nil && c.opts.Skip(n.Desc)) || viaTag[n.Desc.Digest] {
 			continue
 		}
 		var b []byte
@@ -189,18 +238,41 @@ func (c *copying) readBack(ctx context.Context, rb ReadBacker, plan *ImagePlan, 
 		c.count(func(r *Report) { r.Verified++ })
 	}
 	for _, t := range tags {
-		var cur ocispec.Descriptor
-		err := c.retry.Do(ctx, "resolve tag "+t.tag, func(ctx context.Context) error {
-			var err error
-			cur, err = rb.Resolve(ctx, t.tag)
+		if err := c.readBackTag(ctx, rb, tr, t, proven[t.tag]); err != nil {
 			return err
-		})
-		if err != nil {
-			return fmt.Errorf("%w: tag %s on the target: %v", ErrCheckFailed, t.tag, err)
 		}
-		if cur.Digest != t.n.Desc.Digest {
-			return fmt.Errorf("%w: tag %s on the target points to %s, want %s (something else moved it)", ErrCheckFailed, t.tag, cur.Digest, t.n.Desc.Digest)
+	}
+	return nil
+}
+
+// readBackTag checks that t.tag points at t.n: with the manifest's bytes where tr is set (and counts
+// the manifest verified), else by resolving it.
+func (c *copying) readBackTag(ctx context.Context, rb ReadBacker, tr TagReader, t tagged, proven bool) error {
+	var cur ocispec.Descriptor
+	var b []byte
+	err := c.retry.Do(ctx, "resolve tag "+t.tag, func(ctx context.Context) error {
+		var err error
+		switch {
+		case proven:
+			cur, b = t.n.Desc, t.n.Manifest
+		case tr != nil:
+			cur, b, err = tr.FetchTagged(ctx, t.tag)
+		default:
+			cur, err = rb.Resolve(ctx, t.tag)
 		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%w: tag %s on the target: %v", ErrCheckFailed, t.tag, err)
+	}
+	if cur.Digest != t.n.Desc.Digest {
+		return fmt.Errorf("%w: tag %s on the target points to %s, want %s (something else moved it)", ErrCheckFailed, t.tag, cur.Digest, t.n.Desc.Digest)
+	}
+	if tr != nil {
+		if !bytes.Equal(b, t.n.Manifest) {
+			return fmt.Errorf("%w: manifest %s (tag %s) on the target differs from the source", ErrCheckFailed, t.n.Desc.Digest, t.tag)
+		}
+		c.count(func(r *Report) { r.Verified++ })
 	}
 	return nil
 }

@@ -24,15 +24,22 @@ func (p *Planner) fetchReference(ctx context.Context, src Source, reference stri
 	var d ocispec.Descriptor
 	var b []byte
 	err := p.retry().Do(ctx, "manifest "+reference, func(ctx context.Context) error {
-		var rc io.ReadCloser
 		var err error
-		if d, rc, err = rf.FetchReference(ctx, reference); err != nil {
-			return err
-		}
-		defer rc.Close()
-		b, err = archive.ReadVerified(ctx, opened{rc}, d, archive.MaxManifestSize)
+		d, b, err = readReference(ctx, rf, reference)
 		return err
 	})
+	return d, b, err
+}
+
+// readReference reads the manifest reference names with one GET, bounded and checked against the
+// digest the registry names for it.
+func readReference(ctx context.Context, rf orasregistry.ReferenceFetcher, reference string) (ocispec.Descriptor, []byte, error) {
+	d, rc, err := rf.FetchReference(ctx, reference)
+	if err != nil {
+		return d, nil, err
+	}
+	defer rc.Close()
+	b, err := archive.ReadVerified(ctx, opened{rc}, d, archive.MaxManifestSize)
 	return d, b, err
 }
 

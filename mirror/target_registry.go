@@ -1,17 +1,21 @@
 package mirror
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 
 	"airlock.dev/airlock/referrers"
 	"airlock.dev/airlock/registry"
@@ -33,6 +37,10 @@ type RegistryTarget struct {
 
 	mu     sync.Mutex
 	stores map[string]*registryStore
+	// monolithic says whether the registry finishes an upload on its first POST (?digest= with the
+	// body): 0 not known yet, 1 yes, 2 no (it answered with a session).
+	monolithic atomic.Int32
+	uploads    sync.Once
 }
 
 var (
@@ -42,10 +50,13 @@ var (
 	_ ReferencePusher  = (*registryStore)(nil)
 	_ ReferrerAttacher = (*registryStore)(nil)
 	_ ReadBacker       = (*registryStore)(nil)
+	_ ReopeningPusher  = (*registryStore)(nil)
+	_ TagReader        = (*registryStore)(nil)
+	_ CheckingPusher   = (*registryStore)(nil)
 )
 
 // Store returns the repository plan's image goes to.
-func (t *RegistryTarget) Store(_ context.Context, plan *ImagePlan) (Store, error) {
+func (t *RegistryTarget) Store(ctx context.Context, plan *ImagePlan) (Store, error) {
 	name, err := TargetRepository(t.To, t.KeepHost, plan.Image)
 	if err != nil {
 		return nil, err
@@ -64,7 +75,30 @@ func (t *RegistryTarget) Store(_ context.Context, plan *ImagePlan) (Store, error
 	}
 	s := &registryStore{t: t, name: name, repo: repo}
 	t.stores[name] = s
+	t.uploads.Do(func() { t.askUploads(ctx, repo) })
 	return s, nil
+}
+
+// askUploads asks the registry, once, whether it takes a blob in one request (see
+// registry.Registries.MonolithicUploads). Without an answer, each store finds out with its first
+// small blob.
+func (t *RegistryTarget) askUploads(ctx context.Context, repo *remote.Repository) {
+	var yes bool
+	err := t.Retry.Do(ctx, "ask "+repo.Reference.Host()+" how it takes blobs", func(ctx context.Context) error {
+		var err error
+		yes, err = t.Regs.MonolithicUploads(ctx, repo)
+		return err
+	})
+	switch {
+	case err != nil:
+		if t.Log != nil {
+			t.Log.Debug("target registry upload probe failed", "err", err)
+		}
+	case yes:
+		t.monolithic.Store(1)
+	default:
+		t.monolithic.Store(2)
+	}
 }
 
 type registryStore struct {
@@ -91,6 +125,85 @@ func (s *registryStore) Push(ctx context.Context, desc ocispec.Descriptor, r io.
 		return s.repo.Manifests().Push(ctx, desc, r)
 	}
 	return s.repo.Blobs().Push(ctx, desc, r)
+}
+
+// probeSize bounds the blobs sent with the first POST while the registry's answer to a monolithic
+// upload is not known: such a blob is held in memory, so that a registry that wants a session after
+// all gets it again from there, and at most that much is sent twice.
+const probeSize = 1 << 20
+
+// PushReopening uploads a blob in one request where the registry accepts a monolithic upload, and
+// in a POST and a PUT where it does not; what the first answer said is kept for the run.
+func (s *registryStore) PushReopening(ctx context.Context, desc ocispec.Descriptor, open func() (io.ReadCloser, error)) error {
+	state := s.t.monolithic.Load()
+	how := registry.Upload{Monolithic: state == 1 || (state == 0 && desc.Size <= probeSize)}
+	if state == 0 && how.Monolithic {
+		open = heldOpen(open)
+	}
+	created, err := registry.PushBlob(ctx, s.repo, desc, open, how)
+	if err == nil && how.Monolithic && state == 0 {
+		if created {
+			s.t.monolithic.CompareAndSwap(0, 1)
+		} else {
+			s.t.monolithic.CompareAndSwap(0, 2)
+			if s.t.Log != nil {
+				s.t.Log.Debug("target registry wants an upload session for each blob (no monolithic upload)", "repository", s.name)
+			}
+		}
+	}
+	return err
+}
+
+// ChecksOnPush names the small blobs, on a registry that wants an upload session for each blob
+// (which distribution does): their exists-check is the POST that starts their upload. Where the
+// registry takes a blob in one request, a HEAD and that request are as few, and a run again sends
+// nothing (a registry may not mount, and then would get each small blob again).
+func (s *registryStore) ChecksOnPush(desc ocispec.Descriptor) bool {
+	return desc.Size <= probeSize && s.t.monolithic.Load() == 2
+}
+
+// PushChecked asks the registry to mount the blob from the repository itself: 201 where the
+// repository holds it (nothing sent), else the upload session the registry opens (202) gets the blob,
+// which is small. The exists-check and the start of the upload are one request. A registry that does
+// not mount re-receives such a blob on a run again: at most probeSize bytes. One that refuses the
+// request (4xx) gets the blob the ordinary way.
+func (s *registryStore) PushChecked(ctx context.Context, desc ocispec.Descriptor, open func() (io.ReadCloser, error)) (bool, error) {
+	held, err := registry.PushBlob(ctx, s.repo, desc, open, registry.Upload{MountFrom: s.repo.Reference.Repository})
+	var er *errcode.ErrorResponse
+	if errors.As(err, &er) && er.StatusCode >= 400 && er.StatusCode < 500 && er.StatusCode != http.StatusUnauthorized && er.StatusCode != http.StatusForbidden && er.StatusCode != http.StatusTooManyRequests {
+		if s.t.Log != nil {
+			s.t.Log.Debug("target registry refused a mount from the repository itself", "repository", s.name, "err", err)
+		}
+		return false, s.PushReopening(ctx, desc, open)
+	}
+	return held, err
+}
+
+// heldOpen reads open's content once, into memory, and serves it from there on every call.
+func heldOpen(open func() (io.ReadCloser, error)) func() (io.ReadCloser, error) {
+	var b []byte
+	read := false
+	return func() (io.ReadCloser, error) {
+		if !read {
+			rc, err := open()
+			if err != nil {
+				return nil, err
+			}
+			b, err = io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				return nil, err
+			}
+			read = true
+		}
+		return io.NopCloser(bytes.NewReader(b)), nil
+	}
+}
+
+// FetchTagged reads the manifest reference points at with one GET, checked against the digest the
+// registry names for it.
+func (s *registryStore) FetchTagged(ctx context.Context, reference string) (ocispec.Descriptor, []byte, error) {
+	return readReference(ctx, s.repo, reference)
 }
 
 func (s *registryStore) Tag(ctx context.Context, desc ocispec.Descriptor, reference string) error {

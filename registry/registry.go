@@ -47,6 +47,8 @@ type Registries struct {
 
 	mu    sync.Mutex
 	repos map[string]*remote.Repository
+	// monolithic keeps each registry host's answer to MonolithicUploads.
+	monolithic map[string]bool
 }
 
 // New builds the shared client: docker config.json credentials and credential helpers,
@@ -94,7 +96,7 @@ func New(opts Options) (*Registries, error) {
 		ua = "airlock"
 	}
 	client.SetUserAgent(ua)
-	return &Registries{opts: opts, client: hintClient{client}, realms: realms, repos: map[string]*remote.Repository{}}, nil
+	return &Registries{opts: opts, client: hintClient{client}, realms: realms, repos: map[string]*remote.Repository{}, monolithic: map[string]bool{}}, nil
 }
 
 // Repository returns the client for name ("host[:port]/path"), shared by all callers.

@@ -171,3 +171,29 @@ func sameUploadHost(location, req *url.URL) bool {
 	}
 	return location.Hostname() == req.Hostname() && port(location) == port(req)
 }
+
+// MonolithicUploads reports whether the registry of repo finishes a blob upload on the POST that
+// starts it (?digest= with the body), asked once per registry host for the life of r: the empty blob
+// is pushed to repo that way; a registry that answers with an upload session (202) gets it there.
+// The answer (not an error) is kept.
+func (r *Registries) MonolithicUploads(ctx context.Context, repo *remote.Repository) (bool, error) {
+	host := repo.Reference.Host()
+	r.mu.Lock()
+	yes, known := r.monolithic[host]
+	r.mu.Unlock()
+	if known {
+		return yes, nil
+	}
+	empty := ocispec.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromBytes(nil)}
+	yes, err := PushBlob(ctx, repo, empty, func() (io.ReadCloser, error) { return http.NoBody, nil }, Upload{Monolithic: true})
+	if err != nil {
+		return false, fmt.Errorf("ask %s whether it takes a blob in one request: %w", host, err)
+	}
+	r.mu.Lock()
+	if r.monolithic == nil {
+		r.monolithic = map[string]bool{}
+	}
+	r.monolithic[host] = yes
+	r.mu.Unlock()
+	return yes, nil
+}
