@@ -406,9 +406,17 @@ func ownedBy(owners []string) string {
 func (g *contentGraph) blobs() ([]hashJob, error) {
 	var jobs []hashJob
 	for d, n := range g.nodes {
-		if n.present && !n.read {
-			jobs = append(jobs, hashJob{d: d, size: n.desc.Size, what: n.what})
+		if !n.present || n.read {
+			continue
 		}
+		// Hashed whole already and found right (tar volumes are hashed blob by blob as they are
+		// opened): only its size against the descriptor is left to check, and a stat tells that.
+		if g.r.isChecked(d) {
+			if fi, err := fs.Stat(g.r.fsys, blobName(d)); err == nil && fi.Size() == n.desc.Size {
+				continue
+			}
+		}
+		jobs = append(jobs, hashJob{d: d, size: n.desc.Size, what: n.what})
 	}
 	sort.Slice(jobs, func(i, j int) bool {
 		if jobs[i].size != jobs[j].size {
