@@ -33,8 +33,6 @@ var ErrNotLayout = errors.New("not an OCI image layout")
 // Layout writes an OCI image layout directory. It is safe for concurrent use.
 type Layout struct {
 	root string
-	// OnStored, if set, is called with each blob's digest once it is stored (for TarStream.Add).
-	OnStored func(digest.Digest)
 
 	mu      sync.Mutex
 	entries map[string]ocispec.Descriptor // key: digest + "\x00" + ref name
@@ -200,12 +198,6 @@ func (l *Layout) Push(ctx context.Context, desc ocispec.Descriptor, r io.Reader)
 	return err
 }
 
-func (l *Layout) stored(d digest.Digest) {
-	if l.OnStored != nil {
-		l.OnStored(d)
-	}
-}
-
 // PushResumable stores the blob desc like Push, keeping what arrived of it when interrupted: the bytes
 // of an earlier, interrupted attempt (kept as a .partial file) are hashed again from disk and open is
 // asked only for the rest, from that offset. It returns how many bytes open's reader delivered.
@@ -278,7 +270,6 @@ func (l *Layout) PushResumable(_ context.Context, desc ocispec.Descriptor, open 
 	if fi, err := os.Lstat(dst); err == nil {
 		l.verified.record(desc.Digest, fi) // hashed above, as it streamed in
 	}
-	l.stored(desc.Digest)
 	return got, nil
 }
 
