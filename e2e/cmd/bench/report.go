@@ -82,10 +82,11 @@ const (
 	rowVerifyTar           = "airlock verify NAME.tar --archive-key"
 	rowHashBase            = "baseline: sha256 of every blob, 1 goroutine"
 	rowSignAlone           = "airlock sign DIR --key (signing alone)"
+	rowTarLoad             = "airlock load (tar volumes -> registry)"
 )
 
 // bigRows lists them all: with -only matching none of them, the 1 GiB corpus is not built.
-var bigRows = []string{rowSave, rowTarSave, rowVerifyDir, rowVerifyTar, rowHashBase, rowSignAlone, rowLoad, rowResave,
+var bigRows = []string{rowSave, rowTarSave, rowVerifyDir, rowVerifyTar, rowHashBase, rowSignAlone, rowLoad, rowTarLoad, rowResave,
 	rowRegSave, rowRegLoad, rowSkSave, rowSkLoad, rowRaw, rowRawPush, rowResaveNew}
 
 // printTable prints the medians as a Markdown table, then the ratios against the
@@ -141,6 +142,8 @@ func printTable(w io.Writer, rows []*row, small int) {
 	ratio("load / skopeo load", rowLoad, rowSkLoad, 0, false)
 	ratio("save / raw", rowSave, rowRaw, 1.5, false)
 	ratio("tar save / raw", rowTarSave, rowRaw, 1.5, false)
+	ratio("tar save / directory save", rowTarSave, rowSave, 1.3, false)
+	ratio("load from tar / load from directory", rowTarLoad, rowLoad, 1.15, false)
 	ratio("load / raw download", rowLoad, rowRaw, 1.5, false)
 	ratio("load / raw upload", rowLoad, rowRawPush, 1.5, false)
 	ratio("re-save unchanged / full save", rowResave, rowSave, 0.05, true)

@@ -208,6 +208,17 @@ func (b *bench) all(ctx context.Context) ([]*row, error) {
 		})
 	}))
 
+	rows = append(rows, b.rounds(ctx, rowTarLoad, func(i int) (result, error) {
+		if !tarSave.ok() {
+			return result{}, skip("no tar volumes: airlock save -> tar failed or did not run")
+		}
+		return b.target(ctx, "airlock-tar", func(dst string) (result, error) {
+			w, rss, err := r.run(ctx, o.airlock, "load", "-q", tarBase+".000", "--to", dst+"/mirror", "--concurrency", conc)
+			return result{Wall: w, RSSKiB: rss, Bytes: c.Bytes, Corpus: len(want),
+				Found: registryManifests(ctx, dst, "mirror", imgs, c.ByRepo)}, err
+		})
+	}))
+
 	rows = append(rows, b.rounds(ctx, "airlock re-save, nothing changed", func(i int) (result, error) {
 		if !saved {
 			return result{}, skip("no archive: airlock save failed or did not run")
