@@ -45,6 +45,28 @@ type Catalog struct {
 	// Contents lists, sorted, every manifest and blob digest of the images: those in the archive and,
 	// for a delta, those its base holds. A later `save --since` needs only this catalog.
 	Contents []digest.Digest `json:"contents,omitempty"`
+	// LeftOut lists what the image set named but the archive does not hold, and why: images and
+	// repositories that did not resolve when the archive was saved with --keep-going.
+	LeftOut []LeftOut `json:"leftOut,omitempty"`
+	// Blocked lists the images the image set's blocked list kept out, each with its rule.
+	Blocked []Blocked `json:"blocked,omitempty"`
+}
+
+// LeftOut is an image or a repository of the image set that is not in the archive.
+type LeftOut struct {
+	// Source is the image reference, or the repository name for a repositories entry whose tags
+	// could not be listed.
+	Source string `json:"source"`
+	// Line is the line of its entry in the ImageSet file; 0 if unknown.
+	Line   int    `json:"line,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// Blocked is an image that a rule of the image set's blocked list kept out of the archive.
+type Blocked struct {
+	Source string `json:"source"`
+	// Rule is the blocked entry that matched, as written in the ImageSet file.
+	Rule string `json:"rule"`
 }
 
 // CatalogFile is the catalog with its digest (the catalog manifest's), as `airlock inspect --format
@@ -107,6 +129,9 @@ type Trust struct {
 	TrustedRoot *File  `json:"trustedRoot,omitempty"`
 	Policy      *File  `json:"policy,omitempty"`
 	ImageSet    *File  `json:"imageSet,omitempty"`
+	// PinnedImageSet is the resolved image set, every image pinned by digest (imageset.pinned.yaml):
+	// a save from it moves exactly the images of this archive.
+	PinnedImageSet *File `json:"pinnedImageSet,omitempty"`
 }
 
 // File is a file carried as a blob.

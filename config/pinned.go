@@ -101,6 +101,11 @@ func pinnedReferrersOf(r Referrers) pinnedReferrers {
 	case len(r.ArtifactTypes) >= n && slices.Equal(r.ArtifactTypes[:n], DefaultArtifactTypes):
 		out.ArtifactTypes = append([]string{ArtifactTypesDefault}, r.ArtifactTypes[n:]...)
 	}
+	if len(out.ArtifactTypes) == 0 {
+		// Only a set built in code has no types (a file always names one); any list reads back, and
+		// "default" is what a file without artifactTypes means.
+		out.ArtifactTypes = []string{ArtifactTypesDefault}
+	}
 	return out
 }
 

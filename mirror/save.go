@@ -12,7 +12,6 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sync/errgroup"
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
@@ -46,6 +45,13 @@ type SaveOptions struct {
 	// SignCatalog, if set, returns a Sigstore bundle signing the catalog manifest; it is attached to the
 	// catalog before index.json is written, so the archive is never complete and unsigned.
 	SignCatalog func(catDesc ocispec.Descriptor) ([]byte, error)
+	// KeepGoing saves the images that resolve and records the others in the catalog (LeftOut),
+	// instead of stopping; see PlanSet.
+	KeepGoing bool
+	// PinOut, if set, is a file to write the resolved image set to, every image pinned by digest (the
+	// archive always holds it as imageset.pinned.yaml). Written once the archive is complete, or after
+	// the plan for a dry run.
+	PinOut string
 }
 
 // CopyStats counts what a save copied.
@@ -80,7 +86,16 @@ type SaveSummary struct {
 	// Repaired lists blobs an earlier save had stored that no longer hashed to their names: each was
 	// removed and fetched again.
 	Repaired []digest.Digest `json:"repaired,omitempty"`
-	Seconds  float64         `json:"seconds"`
+	// Repositories says, for each repositories entry, the tags listed, picked and dropped, each with
+	// the rule that decided.
+	Repositories []RepositoryReport `json:"repositories,omitempty"`
+	// Blocked lists the images the blocked list kept out, with the rule; LeftOut what did not resolve
+	// (with KeepGoing), with why. The catalog records both.
+	Blocked []archive.Blocked `json:"blocked,omitempty"`
+	LeftOut []archive.LeftOut `json:"leftOut,omitempty"`
+	// PinnedTo is the file the pinned image set was written to (PinOut).
+	PinnedTo string  `json:"pinnedTo,omitempty"`
+	Seconds  float64 `json:"seconds"`
 }
 
 // IsTarOutput reports whether the output names a tar archive rather than a directory.
@@ -93,9 +108,8 @@ func IsTarOutput(out string) bool { return strings.HasSuffix(out, ".tar") }
 // archive.Layout.Exists); a stored blob that is wrong is fetched again.
 func Save(ctx context.Context, set *config.ImageSet, regs *registry.Registries, opts SaveOptions) (*SaveSummary, error) {
 	start := time.Now()
-	log := opts.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	if opts.Concurrency < 1 {
 		opts.Concurrency = 8
@@ -108,16 +122,20 @@ func Save(ctx context.Context, set *config.ImageSet, regs *registry.Registries, 
 	if !IsTarOutput(opts.Output) && opts.Output != "" {
 		local = archive.LocalBlobs(opts.Output) // an earlier save into the same directory
 	}
-	plans, err := PlanAll(ctx, set, regs, PlanOptions{Concurrency: opts.Concurrency, Log: log, Retry: opts.Retry, Local: local, Progress: opts.PlanProgress})
+	sp, err := PlanSet(ctx, set, regs, PlanOptions{Concurrency: opts.Concurrency, Log: opts.Log, Retry: opts.Retry, Local: local, Progress: opts.PlanProgress, KeepGoing: opts.KeepGoing})
 	if err != nil {
 		return nil, err
 	}
+	if len(sp.Plans) == 0 && !opts.DryRun {
+		return nil, fmt.Errorf("%s: the image set resolved to no image: nothing to save (save --dry-run shows which rule dropped each tag and which blocked each image)", set.Path)
+	}
 	if opts.Gate != nil {
-		if err := opts.Gate(ctx, plans); err != nil {
+		if err := opts.Gate(ctx, sp.Plans); err != nil {
 			return nil, err
 		}
 	}
-	cat := catalogOf(plans, opts.Version)
+	cat := catalogOf(sp.Plans, opts.Version)
+	cat.LeftOut, cat.Blocked = sp.LeftOut, sp.Blocked
 	inBase := func(ocispec.Descriptor) bool { return false }
 	if opts.Since != "" {
 		base, err := archive.OpenBase(ctx, opts.Since)
@@ -130,18 +148,24 @@ func Save(ctx context.Context, set *config.ImageSet, regs *registry.Registries, 
 		inBase = func(d ocispec.Descriptor) bool { return base.Has(ctx, d) }
 	}
 	sum := summarize(cat, opts.Output)
-	sum.Base = cat.Base
-	sum.DryRun = opts.DryRun
-	if opts.DryRun {
-		sum.Seconds = time.Since(start).Seconds()
-		return sum, nil
+	sum.Base, sum.DryRun = cat.Base, opts.DryRun
+	sum.Repositories, sum.Blocked, sum.LeftOut = sp.Repositories, sp.Blocked, sp.LeftOut
+	if !opts.DryRun {
+		if trust.pinned, err = pinnedFile(set, sp.Plans); err != nil {
+			return nil, err
+		}
+		if err := writeArchive(ctx, sp.Plans, cat, trust, inBase, opts, sum); err != nil {
+			return nil, err
+		}
+		for _, d := range sum.Repaired {
+			opts.Log.Warn("a stored blob did not hash to its name: removed and fetched again", "archive", opts.Output, "digest", d)
+		}
 	}
-
-	if err := writeArchive(ctx, plans, cat, trust, inBase, opts, sum); err != nil {
-		return nil, err
-	}
-	for _, d := range sum.Repaired {
-		log.Warn("a stored blob did not hash to its name: removed and fetched again", "archive", opts.Output, "digest", d)
+	if opts.PinOut != "" && len(sp.Plans) > 0 {
+		if err := WritePinned(set, sp.Plans, opts.PinOut); err != nil {
+			return nil, err
+		}
+		sum.PinnedTo = opts.PinOut
 	}
 	sum.Seconds = time.Since(start).Seconds()
 	return sum, nil
@@ -207,53 +231,6 @@ func writeArchive(ctx context.Context, plans []*ImagePlan, cat *archive.Catalog,
 		}
 	}
 	return nil
-}
-
-// PlanOptions controls PlanAll.
-type PlanOptions struct {
-	// Concurrency bounds how many images are resolved at once.
-	Concurrency int
-	Log         *slog.Logger
-	// Retry bounds retries of failed requests; zero means registry.DefaultRetry.
-	Retry registry.Retry
-	// Local, if set, is tried first for manifests by digest (see Planner.Local).
-	Local Source
-	// Progress, if set, counts images resolved.
-	Progress Progress
-}
-
-// PlanAll resolves every image of set and discovers its referrers, a few images at a time.
-func PlanAll(ctx context.Context, set *config.ImageSet, regs *registry.Registries, o PlanOptions) ([]*ImagePlan, error) {
-	log := o.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	if o.Progress != nil {
-		o.Progress.Start(int64(len(set.Images)))
-		defer o.Progress.Finish()
-	}
-	planner := &Planner{Registries: regs, Referrers: set.Referrers, Log: log, Retry: o.Retry, Local: o.Local}
-	plans := make([]*ImagePlan, len(set.Images))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(o.Concurrency, 1))
-	for i, img := range set.Images {
-		g.Go(func() error {
-			log.Info("resolving", "image", img.String())
-			p, err := planner.Plan(gctx, img)
-			if err != nil {
-				return err
-			}
-			plans[i] = p
-			if o.Progress != nil {
-				o.Progress.Add(1)
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	return plans, nil
 }
 
 // catalogOf builds the catalog (without trust material).
@@ -353,8 +330,8 @@ type trustFile struct {
 }
 
 type trustFiles struct {
-	keys                 []trustFile
-	root, policy, imgset *trustFile
+	keys                         []trustFile
+	root, policy, imgset, pinned *trustFile
 }
 
 // readTrust reads the trust material the ImageSet names, before any network work, so a missing key
@@ -419,6 +396,9 @@ func storeTrust(ctx context.Context, l *archive.Layout, t *trustFiles) (archive.
 		return out, err
 	}
 	if out.ImageSet, err = add(t.imgset); err != nil {
+		return out, err
+	}
+	if out.PinnedImageSet, err = add(t.pinned); err != nil {
 		return out, err
 	}
 	sort.SliceStable(out.Keys, func(i, j int) bool { return out.Keys[i].Name < out.Keys[j].Name })
