@@ -252,6 +252,22 @@ func (p *policyParser) attestations(n *yaml.Node, field string) []string {
 	if !ok {
 		return nil
 	}
+	return p.distinct(items, field, "predicate type", func(item *yaml.Node, itemField, s string) (string, bool) {
+		if uri, ok := PredicateTypeAliases[s]; ok {
+			return uri, true
+		}
+		if !strings.Contains(s, "://") || strings.ContainsAny(s, " \t\r\n") {
+			p.Errorf(item, itemField, "unknown predicate type %q; use a full URI such as https://slsa.dev/provenance/v1 or one of the aliases %s",
+				s, strings.Join(polAliasNames(), ", "))
+			return "", false
+		}
+		return s, true
+	})
+}
+
+// distinct reads a list of strings, each turned into its value by value (which reports its own errors
+// and returns false to leave the item out), and refuses a value given twice.
+func (p *policyParser) distinct(items []*yaml.Node, field, what string, value func(item *yaml.Node, itemField, s string) (string, bool)) []string {
 	var out []string
 	seen := make(map[string]int)
 	for i, item := range items {
@@ -260,21 +276,16 @@ func (p *policyParser) attestations(n *yaml.Node, field string) []string {
 		if !ok {
 			continue
 		}
-		uri, ok := PredicateTypeAliases[s]
+		v, ok := value(item, itemField, s)
 		if !ok {
-			if !strings.Contains(s, "://") || strings.ContainsAny(s, " \t\r\n") {
-				p.Errorf(item, itemField, "unknown predicate type %q; use a full URI such as https://slsa.dev/provenance/v1 or one of the aliases %s",
-					s, strings.Join(polAliasNames(), ", "))
-				continue
-			}
-			uri = s
-		}
-		if j, dup := seen[uri]; dup {
-			p.Errorf(item, itemField, "same predicate type as %s[%d] (line %d): %s", field, j, items[j].Line, uri)
 			continue
 		}
-		seen[uri] = i
-		out = append(out, uri)
+		if j, dup := seen[v]; dup {
+			p.Errorf(item, itemField, "same %s as %s[%d] (line %d): %s", what, field, j, items[j].Line, v)
+			continue
+		}
+		seen[v] = i
+		out = append(out, v)
 	}
 	return out
 }
@@ -294,30 +305,17 @@ func (p *policyParser) referrerKinds(n *yaml.Node, field string) []string {
 	if !ok {
 		return nil
 	}
-	var out []string
-	seen := make(map[string]int)
-	for i, item := range items {
-		itemField := fmt.Sprintf("%s[%d]", field, i)
-		s, ok := p.Str(item, itemField)
-		if !ok {
-			continue
-		}
+	return p.distinct(items, field, "kind", func(item *yaml.Node, itemField, s string) (string, bool) {
 		switch {
 		case s == "signature" || s == "attestation":
 			p.Errorf(item, itemField, "%ss are signed by nature; list %s (require attestations with attestations:)", s, want)
-			continue
+			return "", false
 		case !slices.Contains(ReferrerKindsSignable, s):
 			p.Errorf(item, itemField, "unknown referrer kind %q; use %s", s, want)
-			continue
+			return "", false
 		}
-		if j, dup := seen[s]; dup {
-			p.Errorf(item, itemField, "same kind as %s[%d] (line %d): %s", field, j, items[j].Line, s)
-			continue
-		}
-		seen[s] = i
-		out = append(out, s)
-	}
-	return out
+		return s, true
+	})
 }
 
 func polAliasNames() []string {
