@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/config"
@@ -21,7 +23,10 @@ func newCopyCmd(g *globalOptions) *cobra.Command {
 		Use:   "copy -c IMAGESET --to HOST[:PORT]/PREFIX",
 		Short: "Copy an image set, with everything attached, from registry to registry",
 		Long: `copy resolves the ImageSet and discovers referrers exactly as save does, then pushes exactly as
-load does, from registry to registry with no archive on disk: promotion from staging to production.`,
+load does, from registry to registry with no archive on disk: promotion from staging to production.
+Repositories entries are listed and picked, and blocked images left out, as save does. Every
+resolution problem is reported at once and nothing is copied; with --keep-going, what resolves is
+copied, every failure is listed at the end, and the exit status is 1.`,
 		Example: `  airlock copy -c imageset.yaml --to registry.prod:5000/release`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -48,10 +53,14 @@ func runCopy(cmd *cobra.Command, g *globalOptions, o *copyOptions) error {
 	if err != nil {
 		return err
 	}
-	plans, err := mirror.PlanAll(cmd.Context(), set, regs, g.planOptions())
+	po := g.planOptions()
+	po.KeepGoing = o.keepGoing
+	sp, err := mirror.PlanSet(cmd.Context(), set, regs, po)
 	if err != nil {
-		return planError(err)
+		return planError(fmt.Errorf("copy: nothing copied: %w", err))
 	}
+	plans := sp.Plans
+	extra := publishExtra{Repositories: sp.Repositories, Blocked: sp.Blocked, LeftOut: sp.LeftOut}
 	var refused error
 	var trust *verify.Trust
 	if o.verifyFirst {
@@ -63,7 +72,7 @@ func runCopy(cmd *cobra.Command, g *globalOptions, o *copyOptions) error {
 		}
 	}
 	rep, err := mirror.Publish(cmd.Context(), plans, regs, o.publishOpts(g, "copying"))
-	if err := finishPublish(cmd, g, &o.publishOptions, rep, err, trust); err != nil {
+	if err := finishPublish(cmd, g, &o.publishOptions, rep, err, trust, extra); err != nil {
 		return err
 	}
 	if refused != nil {

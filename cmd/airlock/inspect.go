@@ -127,9 +127,30 @@ func renderTree(path string, catDigest digest.Digest, c *archive.Catalog, sigs [
 	if f := c.Trust.Policy; f != nil {
 		fmt.Fprintf(&b, "  policy        %s  %s\n", f.Name, f.Digest)
 	}
+	renderResolution(&b, c)
 	t := c.Totals
 	fmt.Fprintf(&b, "\ntotals: %d images, %d manifests, %d referrers, %d blobs, %s\n", t.Images, t.Manifests, t.Referrers, t.Blobs, archive.HumanBytes(t.Bytes))
 	return b.String()
+}
+
+// renderResolution lists the pinned image set, the images the blocked list kept out and those left
+// out because they did not resolve (save --keep-going).
+func renderResolution(b *strings.Builder, c *archive.Catalog) {
+	if f := c.Trust.PinnedImageSet; f != nil {
+		fmt.Fprintf(b, "  pinned set    %s  %s\n", f.Name, f.Digest)
+	}
+	if len(c.Blocked) > 0 {
+		fmt.Fprintf(b, "\nblocked (%d, kept out by the image set's blocked list):\n", len(c.Blocked))
+		for _, x := range c.Blocked {
+			fmt.Fprintf(b, "  %s  (rule %s)\n", x.Source, x.Rule)
+		}
+	}
+	if len(c.LeftOut) > 0 {
+		fmt.Fprintf(b, "\nleft out (%d, did not resolve when saved with --keep-going):\n", len(c.LeftOut))
+		for _, l := range c.LeftOut {
+			fmt.Fprintf(b, "  %s\n    %s\n", l.Source, l.Reason)
+		}
+	}
 }
 
 func referrerLabel(r archive.Referrer) string {

@@ -68,6 +68,12 @@ referrers API, referrers are pushed as they are; where it has not, the sha256-<h
 kept up to date (nothing is ever deleted). Content the registry has is not pushed again, so a second or
 interrupted load is cheap to run again. Afterwards every manifest and tag is read back and compared.
 
+An image that cannot be pushed (a blob or manifest the registry refuses) fails only itself: the
+others are still pushed, and each is reported. --keep-going makes that explicit: every failure is
+listed again at the end of the report (and under "failures" in JSON), and the exit status is 1. An
+archive that fails its checks still pushes nothing. Images the archive lacks because it was saved
+with --keep-going, and images its image set blocked, are named in the report.
+
 The catalog, with its signatures, is kept at PREFIX/airlock/catalog, tagged by its creation time: the
 site's record of what came in and who signed it (cosign verify --key works on it).`,
 		Example: `  airlock load /media/usb/airlock --to registry.site:5000/mirror --archive-key transfer.pub
@@ -138,7 +144,8 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 	}
 	opts := o.publishOpts(g, "loading")
 	rep, err := mirror.Publish(ctx, plans, regs, opts)
-	if err := finishPublish(cmd, g, &o.publishOptions, rep, err, loadedTrust(trust, anchors, verifyImages)); err != nil {
+	extra := publishExtra{Blocked: cat.Blocked, ArchiveLeftOut: cat.LeftOut}
+	if err := finishPublish(cmd, g, &o.publishOptions, rep, err, loadedTrust(trust, anchors, verifyImages), extra); err != nil {
 		return err
 	}
 	if !o.dryRun && !o.noCatalog {

@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/mirror"
 	"airlock.dev/airlock/verify"
 )
@@ -87,7 +88,7 @@ func TestPublishReportGolden(t *testing.T) {
 		Manifests: mirror.Counts{Pushed: 8},
 		Tags:      3, ReferrerIndexes: 2, Verified: 8, Seconds: 2,
 	}
-	if err := printPublishReport(&b, r); err != nil {
+	if err := printPublishReport(&b, r, publishExtra{}); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "load-report.txt", b.Bytes())
@@ -126,4 +127,32 @@ func TestParseSize(t *testing.T) {
 			t.Errorf("parseSize(%q) accepted", bad)
 		}
 	}
+}
+
+func TestSaveDryRunGolden(t *testing.T) {
+	var b bytes.Buffer
+	s := &mirror.SaveSummary{
+		DryRun: true, Images: []archive.Image{{Source: "registry.example.com/team/app:1.4.2", Digest: d("app")}},
+		Repositories: []mirror.RepositoryReport{
+			{Name: "registry.example.com/team/app", Line: 4, Listed: 4, Picked: []string{"1.4.2"}, Tags: []config.TagDecision{
+				{Tag: "2.0.0", Rule: "semver >=1.4.0 <2.0.0"}, {Tag: "1.5.0-rc.1", Rule: "semver >=1.4.0 <2.0.0"},
+				{Tag: "1.4.2", Picked: true, Rule: "semver >=1.4.0 <2.0.0"}, {Tag: "1.0.0", Rule: "semver >=1.4.0 <2.0.0"},
+			}},
+			{Name: "registry.example.com/team/gone", Line: 8, Error: "404 name unknown"},
+		},
+		Blocked: []archive.Blocked{{Source: "registry.example.com/team/app:latest", Rule: ":latest$"}},
+		LeftOut: []archive.LeftOut{{Source: "registry.example.com/team/gone", Reason: "registry.example.com/team/gone (ImageSet line 8): its tags could not be listed: 404 name unknown"}},
+	}
+	if err := printSaveSummary(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "save-dry-run.txt", b.Bytes())
+}
+
+func TestInspectResolutionGolden(t *testing.T) {
+	cat := sampleCatalog()
+	cat.Trust.PinnedImageSet = &archive.File{Name: "imageset.pinned.yaml", Digest: d("pinned")}
+	cat.Blocked = []archive.Blocked{{Source: "registry.example.com/team/app:latest", Rule: ":latest$"}}
+	cat.LeftOut = []archive.LeftOut{{Source: "registry.example.com/team/gone", Line: 8, Reason: "its tags could not be listed: 404 name unknown"}}
+	golden(t, "inspect-resolution.txt", []byte(renderTree("/media/usb/airlock", d("catalog"), cat, nil)))
 }

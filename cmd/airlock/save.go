@@ -25,6 +25,8 @@ type saveOptions struct {
 	verify     bool
 	since      string
 	signKey    string
+	keepGoing  bool
+	pinOut     string
 }
 
 func newSaveCmd(g *globalOptions) *cobra.Command {
@@ -45,11 +47,20 @@ reuses the blobs already there (an interrupted save resumes).
 --sign-key signs the catalog, which lists every digest of the archive and carries its trust
 material, with a cosign private key: the site pins the public key (load/verify --archive-key) and
 then trusts nothing in the archive that the signature does not cover. Use airlock sign to sign an
-existing archive on a separate signing station.`,
+existing archive on a separate signing station.
+
+Repositories entries are resolved by listing their tags (every page) and picking them with their
+filters; --dry-run shows each tag listed, picked or dropped, with the rule that decided. Blocked
+images are never saved; the report names each with its rule. Every resolution problem (a missing tag,
+repository or digest, a moved tag) is reported at once, and nothing is written; with --keep-going,
+what resolves is saved, the rest is listed at the end and in the catalog, and the exit status is 1.
+The archive holds the resolved image set pinned by digest (imageset.pinned.yaml); --pin-out FILE
+writes it to FILE too, so that save -c FILE later moves exactly the same images.`,
 		Example: `  airlock save -c imageset.yaml -o /media/usb/airlock
   COSIGN_PASSWORD=... airlock save -c imageset.yaml -o /media/usb/airlock --sign-key transfer.key
   airlock save -c imageset.yaml -o /media/usb/airlock.tar --volume-size 4GiB
-  airlock save -c imageset.yaml -o out --dry-run --format json`,
+  airlock save -c imageset.yaml -o out --dry-run --format json
+  airlock save -c imageset.yaml -o /media/usb/airlock --keep-going --pin-out imageset.pinned.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runSave(cmd, g, o)
@@ -62,6 +73,8 @@ existing archive on a separate signing station.`,
 	f.BoolVar(&o.dryRun, "dry-run", false, "resolve and discover everything, print the plan, write nothing")
 	f.StringVar(&o.since, "since", "", "write a delta: only what this previous archive lacks (its catalog becomes the base)")
 	f.StringVar(&o.signKey, "sign-key", "", "cosign private key that signs the archive's catalog (password from COSIGN_PASSWORD, or asked on the terminal)")
+	f.BoolVar(&o.keepGoing, "keep-going", false, "save what resolves; list what does not at the end and in the catalog, and exit 1")
+	f.StringVar(&o.pinOut, "pin-out", "", "also write the resolved image set, every image pinned by digest, to this file")
 	f.BoolVar(&o.verify, "verify", false, "verify every image against the ImageSet's trust material before writing anything; stop if one fails")
 	_ = cmd.MarkFlagRequired("config")
 	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
@@ -93,6 +106,8 @@ func runSave(cmd *cobra.Command, g *globalOptions, o *saveOptions) error {
 		Since:       o.since,
 		Retry:       g.retry(),
 		Log:         g.logger(),
+		KeepGoing:   o.keepGoing,
+		PinOut:      o.pinOut,
 	}
 	if g.stderrIsTerminal() {
 		opts.Progress = &barProgress{desc: "saving"}
@@ -120,10 +135,19 @@ func runSave(cmd *cobra.Command, g *globalOptions, o *saveOptions) error {
 		}
 	}
 	sum, err := mirror.Save(cmd.Context(), set, regs, opts)
+	if _, ok := mirror.IsResolution(err); ok {
+		return planError(fmt.Errorf("save: nothing written: %w", err))
+	}
 	if err != nil {
 		return planError(err)
 	}
-	return o.report(cmd, g, sum, signedBy)
+	if err := o.report(cmd, g, sum, signedBy); err != nil {
+		return err
+	}
+	if len(sum.LeftOut) > 0 {
+		return leftOutError(fmt.Sprintf("saved %d images", len(sum.Images)), sum.LeftOut)
+	}
+	return nil
 }
 
 // volumeBytes checks -o and --volume-size together and returns the volume size in bytes (0: one file).
@@ -167,6 +191,8 @@ func (o *saveOptions) report(cmd *cobra.Command, g *globalOptions, sum *mirror.S
 
 func printSaveSummary(w io.Writer, s *mirror.SaveSummary) error {
 	var b strings.Builder
+	printRepositories(&b, s.Repositories, s.DryRun)
+	printBlocked(&b, s.Blocked)
 	if s.DryRun {
 		fmt.Fprintf(&b, "plan (dry run, nothing written):\n")
 		for _, img := range s.Images {
@@ -197,7 +223,11 @@ func printSaveSummary(w io.Writer, s *mirror.SaveSummary) error {
 	for _, v := range s.Volumes {
 		fmt.Fprintf(&b, "volume:    %s  %s  sha256:%s\n", v.Name, archive.HumanBytes(v.Size), v.SHA256)
 	}
+	if s.PinnedTo != "" {
+		fmt.Fprintf(&b, "pinned:    %s (every image by digest; save -c %s moves exactly these)\n", s.PinnedTo, s.PinnedTo)
+	}
 	fmt.Fprintf(&b, "time:      %.1fs\n", s.Seconds)
+	printLeftOut(&b, s.LeftOut)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

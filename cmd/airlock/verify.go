@@ -144,9 +144,8 @@ func verifyTarget(cmd *cobra.Command, g *globalOptions, o *verifyOptions, target
 		if trust, err = o.trust.imageSetTrust(set); err != nil {
 			return nil, nil, err
 		}
-		cat = &archive.Catalog{}
-		for _, img := range set.Images {
-			cat.Images = append(cat.Images, mirror.CatalogImage(img))
+		if cat, err = imageSetCatalog(set); err != nil {
+			return nil, nil, err
 		}
 	}
 	if plans == nil {
@@ -255,4 +254,20 @@ func printCheck(b *strings.Builder, what string, c verify.Check) {
 		pt = " " + c.PredicateType
 	}
 	fmt.Fprintf(b, "      %-11s on %-17s %-10s%s  %s  %s\n", what, c.Covers, c.Format, pt, c.Referrer.Encoded()[:12], state)
+}
+
+// imageSetCatalog lists the images of set to verify on a registry, blocked images left out. A
+// repositories entry needs its tags listed in the source registry, which verify does not contact:
+// verify a pinned image set instead (save --pin-out), or the archive.
+func imageSetCatalog(set *config.ImageSet) (*archive.Catalog, error) {
+	if len(set.Repositories) > 0 {
+		r := set.Repositories[0]
+		return nil, fmt.Errorf("verify -c %s: repositories[0] (%s, line %d) names tags only the source registry can list, and verify makes no call but to the target; verify the pinned image set that save writes (save --pin-out FILE, then verify -c FILE), or the archive", set.Path, r.String(), r.Line)
+	}
+	images, _ := set.Expand(nil)
+	cat := &archive.Catalog{}
+	for _, img := range images {
+		cat.Images = append(cat.Images, mirror.CatalogImage(img))
+	}
+	return cat, nil
 }

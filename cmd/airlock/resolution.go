@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/mirror"
+)
+
+// printRepositories writes, for each repositories entry, the tags listed and picked and, when all
+// is set (a dry run), every tag's decision with the rule that decided.
+func printRepositories(b *strings.Builder, repos []mirror.RepositoryReport, all bool) {
+	for _, r := range repos {
+		if r.Error != "" {
+			fmt.Fprintf(b, "repository %s (line %d): tags not listed: %s\n", r.Name, r.Line, r.Error)
+			continue
+		}
+		fmt.Fprintf(b, "repository %s (line %d): %d tags listed, %d picked", r.Name, r.Line, r.Listed, len(r.Picked))
+		if !all && len(r.Picked) > 0 {
+			fmt.Fprintf(b, ": %s", strings.Join(r.Picked, " "))
+		}
+		b.WriteString("\n")
+		if all {
+			for _, d := range r.Tags {
+				fmt.Fprintf(b, "  %s\n", d)
+			}
+		}
+	}
+}
+
+// printBlocked writes the images the blocked list kept out, each with its rule.
+func printBlocked(b *strings.Builder, blocked []archive.Blocked) {
+	for _, x := range blocked {
+		fmt.Fprintf(b, "blocked:   %s (rule %s)\n", x.Source, x.Rule)
+	}
+}
+
+// printLeftOut writes what did not resolve and why: the list --keep-going ends with.
+func printLeftOut(b *strings.Builder, left []archive.LeftOut) {
+	if len(left) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "left out (%d, did not resolve):\n", len(left))
+	for _, l := range left {
+		if strings.Contains(l.Reason, l.Source) {
+			fmt.Fprintf(b, "  %s\n", l.Reason)
+		} else {
+			fmt.Fprintf(b, "  %s: %s\n", l.Source, l.Reason)
+		}
+	}
+}
+
+// leftOutError is the exit-1 error of a --keep-going run that left something out.
+func leftOutError(what string, left []archive.LeftOut) error {
+	names := make([]string, len(left))
+	for i, l := range left {
+		names[i] = l.Source
+	}
+	return &checkError{fmt.Errorf("%s, but %d left out (--keep-going): %s", what, len(left), strings.Join(names, ", "))}
+}
