@@ -243,3 +243,21 @@ func TestPinnedPathsElsewhere(t *testing.T) {
 		t.Errorf("pinned elsewhere: policy %q, keys %q (err %v); want %q, %q", again.Policy, again.Trust.Keys, err, s.Policy, s.Trust.Keys)
 	}
 }
+
+// TestPinnedSetBuiltInCode pins a set built in code, with no referrer types: the file names the
+// default types (a file never has none) and reads back.
+func TestPinnedSetBuiltInCode(t *testing.T) {
+	img, err := ParseReference("registry.example.com/team/app:1.4.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := &ImageSet{Images: []Image{img}}
+	img.Digest = digest.Digest("sha256:" + strings.Repeat("a", 64))
+	b, err := set.Pinned(filepath.Join(t.TempDir(), "pinned.yaml"), []Image{img})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "- default") {
+		t.Errorf("pinned file does not name the default types:\n%s", b)
+	}
+}
