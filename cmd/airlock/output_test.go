@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,4 +157,21 @@ func TestInspectResolutionGolden(t *testing.T) {
 	cat.Blocked = []archive.Blocked{{Source: "registry.example.com/team/app:latest", Rule: ":latest$"}}
 	cat.LeftOut = []archive.LeftOut{{Source: "registry.example.com/team/gone", Line: 8, Reason: "its tags could not be listed: 404 name unknown"}}
 	golden(t, "inspect-resolution.txt", []byte(renderTree("/media/usb/airlock", d("catalog"), cat, nil)))
+}
+
+// TestPublishStatusKeepGoing: with --keep-going, images that failed exit 1 (a check), listed; without
+// it the error stays what it was; left-out images exit 1 once everything else is done.
+func TestPublishStatusKeepGoing(t *testing.T) {
+	rep := &mirror.PublishReport{Images: []mirror.ImageReport{{Status: "pushed"}, {Status: "failed"}}}
+	perr := errors.New("a -> b: push blob: 503")
+	var ce *checkError
+	if err := publishStatus(rep, perr, nil, publishExtra{Failures: []string{"a -> b: push blob: 503"}}); !errors.As(err, &ce) || !strings.Contains(err.Error(), "1 of 2 images failed") {
+		t.Errorf("keep going: %v, want a check error naming 1 of 2", err)
+	}
+	if err := publishStatus(rep, perr, nil, publishExtra{}); errors.As(err, &ce) || err != perr {
+		t.Errorf("without keep going: %v, want the publish error as it was", err)
+	}
+	if err := publishStatus(rep, nil, nil, publishExtra{LeftOut: []archive.LeftOut{{Source: "x/gone"}}}); !errors.As(err, &ce) || !strings.Contains(err.Error(), "x/gone") {
+		t.Errorf("left out: %v, want a check error naming x/gone", err)
+	}
 }
