@@ -170,9 +170,6 @@ func (b *bench) all(ctx context.Context) ([]*row, error) {
 	}
 	rows = append(rows, verifyRow("airlock verify DIR --archive-key", archive, saved))
 	rows = append(rows, verifyRow("airlock verify NAME.tar --archive-key", tarBase, tarSave.ok()))
-	if !o.keep {
-		_ = os.RemoveAll(tarDir)
-	}
 	rows = append(rows, b.rounds(ctx, "baseline: sha256 of every blob, 1 goroutine", func(i int) (result, error) {
 		if !saved {
 			return result{}, skip("no archive: airlock save failed or did not run")
@@ -213,11 +210,14 @@ func (b *bench) all(ctx context.Context) ([]*row, error) {
 			return result{}, skip("no tar volumes: airlock save -> tar failed or did not run")
 		}
 		return b.target(ctx, "airlock-tar", func(dst string) (result, error) {
-			w, rss, err := r.run(ctx, o.airlock, "load", "-q", tarBase+".000", "--to", dst+"/mirror", "--concurrency", conc)
+			w, rss, err := r.run(ctx, o.airlock, "load", "-q", tarBase, "--to", dst+"/mirror", "--concurrency", conc)
 			return result{Wall: w, RSSKiB: rss, Bytes: c.Bytes, Corpus: len(want),
 				Found: registryManifests(ctx, dst, "mirror", imgs, c.ByRepo)}, err
 		})
 	}))
+	if !o.keep {
+		_ = os.RemoveAll(tarDir) // kept until here for the tar verify and load rows
+	}
 
 	rows = append(rows, b.rounds(ctx, "airlock re-save, nothing changed", func(i int) (result, error) {
 		if !saved {
