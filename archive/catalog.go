@@ -128,10 +128,10 @@ type Trust struct {
 	Keys        []File `json:"keys,omitempty"`
 	TrustedRoot *File  `json:"trustedRoot,omitempty"`
 	Policy      *File  `json:"policy,omitempty"`
-	ImageSet    *File  `json:"imageSet,omitempty"`
-	// PinnedImageSet is the resolved image set, every image pinned by digest (imageset.pinned.yaml):
-	// a save from it moves exactly the images of this archive.
-	PinnedImageSet *File `json:"pinnedImageSet,omitempty"`
+	// ImageSet is the resolved image set, every image pinned by digest (imageset.pinned.yaml,
+	// written from the ImageSet file the archive was saved from): a save from it moves exactly the
+	// images of this archive.
+	ImageSet *File `json:"imageSet,omitempty"`
 }
 
 // File is a file carried as a blob.

@@ -74,7 +74,7 @@ func (l *Layout) WriteCatalog(ctx context.Context, c *Catalog) (ocispec.Descript
 func (t Trust) files() []File {
 	var fs []File
 	fs = append(fs, t.Keys...)
-	for _, f := range []*File{t.TrustedRoot, t.Policy, t.ImageSet, t.PinnedImageSet} {
+	for _, f := range []*File{t.TrustedRoot, t.Policy, t.ImageSet} {
 		if f != nil {
 			fs = append(fs, *f)
 		}

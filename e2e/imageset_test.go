@@ -182,7 +182,7 @@ func TestImageSetRepositories(t *testing.T) {
 		if !slices.Equal(k1, k2) || len(k1) != 2 || !slices.Equal(c1.Contents, c2.Contents) {
 			t.Errorf("a save from the pinned file differs:\n%v\n%v", k1, k2)
 		}
-		if c1.Trust.PinnedImageSet == nil || c1.Trust.PinnedImageSet.Name != "imageset.pinned.yaml" {
+		if c1.Trust.ImageSet == nil || c1.Trust.ImageSet.Name != "imageset.pinned.yaml" {
 			t.Errorf("the archive does not carry the pinned image set: %+v", c1.Trust)
 		}
 	})

@@ -9,7 +9,7 @@ import (
 	"airlock.dev/airlock/config"
 )
 
-// PinnedName is the name of the pinned image set in an archive's catalog (Trust.PinnedImageSet).
+// PinnedName is the name of the pinned image set in an archive's catalog (Trust.ImageSet).
 const PinnedName = "imageset.pinned.yaml"
 
 // pinnedImages returns the images of plans, each pinned by the digest it resolved to.
@@ -22,8 +22,9 @@ func pinnedImages(plans []*ImagePlan) []config.Image {
 	return images
 }
 
-// pinnedFile is the pinned image set stored in the archive, written as if beside the ImageSet file
-// it was saved from (its trust paths read as that file's do).
+// pinnedFile is the image set stored in the archive: the one saved from, pinned by digest, written as
+// if beside that file (its trust paths read as that file's do). It stands in for the file as written,
+// so the catalog carries one ImageSet blob: the one that reproduces the archive.
 func pinnedFile(set *config.ImageSet, plans []*ImagePlan) (*trustFile, error) {
 	path := set.Path
 	if path == "" {

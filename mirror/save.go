@@ -151,7 +151,7 @@ func Save(ctx context.Context, set *config.ImageSet, regs *registry.Registries, 
 	sum.Base, sum.DryRun = cat.Base, opts.DryRun
 	sum.Repositories, sum.Blocked, sum.LeftOut = sp.Repositories, sp.Blocked, sp.LeftOut
 	if !opts.DryRun {
-		if trust.pinned, err = pinnedFile(set, sp.Plans); err != nil {
+		if trust.imgset, err = pinnedFile(set, sp.Plans); err != nil {
 			return nil, err
 		}
 		if err := writeArchive(ctx, sp.Plans, cat, trust, inBase, opts, sum); err != nil {
@@ -330,8 +330,8 @@ type trustFile struct {
 }
 
 type trustFiles struct {
-	keys                         []trustFile
-	root, policy, imgset, pinned *trustFile
+	keys                 []trustFile
+	root, policy, imgset *trustFile
 }
 
 // readTrust reads the trust material the ImageSet names, before any network work, so a missing key
@@ -363,12 +363,7 @@ func readTrust(set *config.ImageSet) (*trustFiles, error) {
 			return nil, err
 		}
 	}
-	if set.Path != "" {
-		if t.imgset, err = read("ImageSet", set.Path, archive.ImageSetMediaType); err != nil {
-			return nil, err
-		}
-		t.imgset.name = "imageset.yaml"
-	}
+	// The ImageSet is stored pinned, once it is resolved (see pinnedFile).
 	return t, nil
 }
 
@@ -396,9 +391,6 @@ func storeTrust(ctx context.Context, l *archive.Layout, t *trustFiles) (archive.
 		return out, err
 	}
 	if out.ImageSet, err = add(t.imgset); err != nil {
-		return out, err
-	}
-	if out.PinnedImageSet, err = add(t.pinned); err != nil {
 		return out, err
 	}
 	sort.SliceStable(out.Keys, func(i, j int) bool { return out.Keys[i].Name < out.Keys[j].Name })

@@ -136,8 +136,8 @@ func renderTree(path string, catDigest digest.Digest, c *archive.Catalog, sigs [
 // renderResolution lists the pinned image set, the images the blocked list kept out and those left
 // out because they did not resolve (save --keep-going).
 func renderResolution(b *strings.Builder, c *archive.Catalog) {
-	if f := c.Trust.PinnedImageSet; f != nil {
-		fmt.Fprintf(b, "  pinned set    %s  %s\n", f.Name, f.Digest)
+	if f := c.Trust.ImageSet; f != nil {
+		fmt.Fprintf(b, "  image set     %s  %s\n", f.Name, f.Digest)
 	}
 	if len(c.Blocked) > 0 {
 		fmt.Fprintf(b, "\nblocked (%d, kept out by the image set's blocked list):\n", len(c.Blocked))

@@ -153,7 +153,7 @@ func TestSaveDryRunGolden(t *testing.T) {
 
 func TestInspectResolutionGolden(t *testing.T) {
 	cat := sampleCatalog()
-	cat.Trust.PinnedImageSet = &archive.File{Name: "imageset.pinned.yaml", Digest: d("pinned")}
+	cat.Trust.ImageSet = &archive.File{Name: "imageset.pinned.yaml", Digest: d("pinned")}
 	cat.Blocked = []archive.Blocked{{Source: "registry.example.com/team/app:latest", Rule: ":latest$"}}
 	cat.LeftOut = []archive.LeftOut{{Source: "registry.example.com/team/gone", Line: 8, Reason: "its tags could not be listed: 404 name unknown"}}
 	golden(t, "inspect-resolution.txt", []byte(renderTree("/media/usb/airlock", d("catalog"), cat, nil)))
