@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -180,7 +181,7 @@ func fmtTarget(t float64, pct bool) string {
 	case pct:
 		return fmt.Sprintf("< %.0f%%", t*100)
 	}
-	return fmt.Sprintf("<= %.1fx", t)
+	return "<= " + strconv.FormatFloat(t, 'f', -1, 64) + "x"
 }
 
 func verdict(ok bool, target float64) string {
