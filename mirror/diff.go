@@ -30,6 +30,10 @@ type DiffEntry struct {
 	Digest       digest.Digest `json:"digest"`
 	TargetDigest digest.Digest `json:"targetDigest,omitempty"`
 	Status       string        `json:"status"`
+	// Flattened names the platform manifest the mirror holds in place of a sparse index (loaded with
+	// --sparse-index=flatten): TargetDigest is that manifest's, and the index's referrers are not
+	// expected there.
+	Flattened string `json:"flattened,omitempty"`
 	// Missing lists what the mirror lacks: "manifest sha256:...", "referrer sha256:... (signature)", "blob sha256:...".
 	Missing []string `json:"missing,omitempty"`
 }
@@ -85,6 +89,13 @@ func DiffArchive(ctx context.Context, plans []*ImagePlan, r *archive.Reader) ([]
 
 func diffOne(ctx context.Context, p *ImagePlan, target string, c contentChecker, tagRef string) (DiffEntry, error) {
 	e := DiffEntry{Source: p.Source, Target: target, Digest: p.Root.Desc.Digest, Status: DiffOK}
+	fp, err := flattenedOn(ctx, p, c, tagRef)
+	if err != nil {
+		return e, err
+	}
+	if fp != nil {
+		p, e.Flattened = fp, fp.Root.Platform
+	}
 	if tagRef != "" {
 		d, err := c.resolve(ctx, tagRef)
 		switch {
@@ -95,44 +106,80 @@ func diffOne(ctx context.Context, p *ImagePlan, target string, c contentChecker,
 			return e, err
 		}
 		e.TargetDigest = d.Digest
-		if d.Digest != e.Digest {
+		if d.Digest != p.Root.Desc.Digest {
 			e.Status = DiffStale
 			return e, nil
 		}
 	}
+	e.Missing, err = missingOf(ctx, p, c)
+	if err != nil {
+		return e, err
+	}
+	if len(e.Missing) > 0 {
+		if e.Missing[0] == "manifest "+p.Root.Desc.Digest.String() {
+			e.Status = DiffMissing
+		} else {
+			e.Status = DiffIncomplete
+		}
+	} else {
+		e.TargetDigest = p.Root.Desc.Digest
+	}
+	return e, nil
+}
+
+// flattenedOn returns the flattened plan of p when the mirror holds p's image flattened: p is a sparse
+// index with one platform manifest, and the tag names that manifest (or, untagged, the mirror lacks
+// the index and has the manifest). Otherwise nil.
+func flattenedOn(ctx context.Context, p *ImagePlan, c contentChecker, tagRef string) (*ImagePlan, error) {
+	if !p.Sparse || !p.Root.IsIndex() || flattenable(p) != "" {
+		return nil, nil
+	}
+	child := p.Root.Children[0]
+	if tagRef != "" {
+		d, err := c.resolve(ctx, tagRef)
+		if err != nil || d.Digest != child.Desc.Digest {
+			return nil, nil // missing or not flattened: the caller says which
+		}
+	} else {
+		hasIndex, err := c.manifest(ctx, p.Root.Desc)
+		if err != nil || hasIndex {
+			return nil, err
+		}
+		if hasChild, err := c.manifest(ctx, child.Desc); err != nil || !hasChild {
+			return nil, err
+		}
+	}
+	fp, _ := flattenOne(p)
+	return fp, nil
+}
+
+// missingOf lists what of p the mirror lacks: manifests, referrers and blobs.
+func missingOf(ctx context.Context, p *ImagePlan, c contentChecker) ([]string, error) {
+	var missing []string
 	for _, n := range p.Nodes() {
 		ok, err := c.manifest(ctx, n.Desc)
 		if err != nil {
-			return e, err
+			return nil, err
 		}
 		if !ok {
 			what := "manifest " + n.Desc.Digest.String()
 			if n.Referrer != nil {
 				what = fmt.Sprintf("referrer %s (%s of %s)", n.Desc.Digest, n.Kind, n.Referrer.Subject)
 			}
-			e.Missing = append(e.Missing, what)
+			missing = append(missing, what)
 			continue
 		}
 		for _, b := range n.Blobs {
 			ok, err := c.blob(ctx, b)
 			if err != nil {
-				return e, err
+				return nil, err
 			}
 			if !ok {
-				e.Missing = append(e.Missing, "blob "+b.Digest.String())
+				missing = append(missing, "blob "+b.Digest.String())
 			}
 		}
 	}
-	if len(e.Missing) > 0 {
-		if e.Missing[0] == "manifest "+e.Digest.String() {
-			e.Status = DiffMissing
-		} else {
-			e.Status = DiffIncomplete
-		}
-	} else {
-		e.TargetDigest = e.Digest
-	}
-	return e, nil
+	return missing, nil
 }
 
 func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

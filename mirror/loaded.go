@@ -2,10 +2,12 @@ package mirror
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/errdef"
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
@@ -39,14 +41,52 @@ func PlansOnRegistry(ctx context.Context, regs *registry.Registries, images []ar
 		if at.Digest == "" {
 			at.Digest = src.Digest
 		}
+		platform, err := flattenedAt(ctx, regs, name, img)
+		if err != nil {
+			return nil, err
+		}
+		if platform != nil {
+			at.Digest = platform.Digest // loaded with --sparse-index=flatten: the tag names the platform
+		}
 		p, err := planner.Plan(ctx, at)
 		if err != nil {
 			return nil, err
 		}
 		p.Image, p.Source = src, img.Source
+		if platform != nil {
+			p.Root.Platform = platform.Platform
+		}
 		plans = append(plans, p)
 	}
 	return plans, nil
+}
+
+// flattenedAt returns the one platform manifest of img when img is a sparse index that was loaded
+// into the repository name flattened (--sparse-index=flatten): its tag names that manifest or,
+// untagged, the repository lacks the index and holds the manifest. Otherwise nil.
+func flattenedAt(ctx context.Context, regs *registry.Registries, name string, img archive.Image) (*archive.Platform, error) {
+	if !img.Sparse || len(img.Platforms) != 1 {
+		return nil, nil
+	}
+	repo, err := regs.Target(name)
+	if err != nil {
+		return nil, err
+	}
+	pl := img.Platforms[0]
+	if img.Tag != "" {
+		d, err := repo.Resolve(ctx, img.Tag)
+		if err != nil || d.Digest != pl.Digest {
+			return nil, nil // not flattened, or missing: planning says which
+		}
+		return &pl, nil
+	}
+	if _, err := repo.Resolve(ctx, img.Digest.String()); !errors.Is(err, errdef.ErrNotFound) {
+		return nil, nil
+	}
+	if _, err := repo.Resolve(ctx, pl.Digest.String()); err != nil {
+		return nil, nil
+	}
+	return &pl, nil
 }
 
 // ArchivedContent lists the manifests and blobs of plans that the archive r holds (a delta lacks its

@@ -36,8 +36,23 @@ func Verify(ctx context.Context, trust *verify.Trust, plans []*ImagePlan) []veri
 	out := make([]verify.Result, len(plans))
 	for i, p := range plans {
 		out[i] = trust.Verify(ctx, p.VerifyImage())
+		if p.Flattened() {
+			coversPlatform(&out[i], p)
+		}
 	}
 	return out
+}
+
+// coversPlatform names the platform, not "image", as what the checks on a flattened image's manifest
+// cover: the tag names one platform manifest of an index left behind.
+func coversPlatform(r *verify.Result, p *ImagePlan) {
+	for _, list := range [][]verify.Check{r.Signatures, r.Attestations} {
+		for i := range list {
+			if list[i].Subject == p.Root.Desc.Digest {
+				list[i].Covers = p.Root.Platform
+			}
+		}
+	}
 }
 
 // Gate verifies plans against trust and returns those that pass, in order, and the results of those

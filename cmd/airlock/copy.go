@@ -15,6 +15,7 @@ type copyOptions struct {
 	trust       trustOptions
 	imageSet    string
 	verifyFirst bool
+	sparse      sparseOptions
 }
 
 func newCopyCmd(g *globalOptions) *cobra.Command {
@@ -26,7 +27,10 @@ func newCopyCmd(g *globalOptions) *cobra.Command {
 load does, from registry to registry with no archive on disk: promotion from staging to production.
 Repositories entries are listed and picked, and blocked images left out, as save does. Every
 resolution problem is reported at once and nothing is copied; with --keep-going, what resolves is
-copied, every failure is listed at the end, and the exit status is 1.`,
+copied, every failure is listed at the end, and the exit status is 1.
+
+A platform filter that leaves one platform of an index can be copied with --sparse-index=flatten:
+the tag then names that platform manifest (see airlock load --help).`,
 		Example: `  airlock copy -c imageset.yaml --to registry.prod:5000/release`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -41,6 +45,7 @@ copied, every failure is listed at the end, and the exit status is 1.`,
 	o.trust.addFlags(cmd, false)
 	_ = cmd.MarkFlagRequired("config")
 	o.addFlags(cmd)
+	o.sparse.addFlag(cmd)
 	return cmd
 }
 
@@ -59,8 +64,11 @@ func runCopy(cmd *cobra.Command, g *globalOptions, o *copyOptions) error {
 	if err != nil {
 		return planError(fmt.Errorf("copy: nothing copied: %w", err))
 	}
-	plans := sp.Plans
-	extra := publishExtra{Repositories: sp.Repositories, Blocked: sp.Blocked, LeftOut: sp.LeftOut}
+	plans, flattened, err := o.sparse.apply(sp.Plans)
+	if err != nil {
+		return err
+	}
+	extra := publishExtra{Repositories: sp.Repositories, Blocked: sp.Blocked, LeftOut: sp.LeftOut, Flattened: flattened}
 	var refused error
 	var trust *verify.Trust
 	if o.verifyFirst {
@@ -72,7 +80,12 @@ func runCopy(cmd *cobra.Command, g *globalOptions, o *copyOptions) error {
 		}
 	}
 	rep, err := mirror.Publish(cmd.Context(), plans, regs, o.publishOpts(g, "copying"))
-	if err := finishPublish(cmd, g, &o.publishOptions, rep, err, trust, extra); err != nil {
+	err = sparseRefused(plans, rep, err)
+	err = finishPublish(cmd, g, &o.publishOptions, rep, err, trust, extra)
+	if rep != nil {
+		printFlattened(out(cmd), g, flattened)
+	}
+	if err != nil {
 		return err
 	}
 	if refused != nil {

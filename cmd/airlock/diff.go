@@ -22,6 +22,8 @@ func newDiffCmd(g *globalOptions) *cobra.Command {
 		Long: `diff resolves the ImageSet in its source registries, with every referrer, and compares it with a
 mirror (HOST[:PORT]/PREFIX, mapped as load maps) or an archive. Per image: ok, missing, stale (the tag
 points at another digest) or incomplete (manifests, referrers or blobs missing, each listed).
+An image loaded with --sparse-index=flatten is ok when the tag names its one platform manifest
+(the index and its referrers are not expected on the mirror).
 Exit status 1 when anything is missing, stale or incomplete.`,
 		Example: `  airlock diff -c imageset.yaml --against registry.site:5000/mirror
   airlock diff -c imageset.yaml --against /media/usb/airlock --format json`,
@@ -48,6 +50,9 @@ func printDiff(w io.Writer, es []mirror.DiffEntry) error {
 		fmt.Fprintf(&b, "%-11s %s -> %s  %s", e.Status, e.Source, e.Target, e.Digest)
 		if e.Status == mirror.DiffStale {
 			fmt.Fprintf(&b, " (mirror has %s)", e.TargetDigest)
+		}
+		if e.Flattened != "" {
+			fmt.Fprintf(&b, " (flattened: the mirror tags its %s manifest %s)", e.Flattened, e.TargetDigest)
 		}
 		b.WriteString("\n")
 		for _, m := range e.Missing {

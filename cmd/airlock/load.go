@@ -35,6 +35,7 @@ type loadOptions struct {
 	trust       trustOptions
 	verifyFirst bool
 	noCatalog   bool
+	sparse      sparseOptions
 }
 
 func newLoadCmd(g *globalOptions) *cobra.Command {
@@ -68,6 +69,14 @@ referrers API, referrers are pushed as they are; where it has not, the sha256-<h
 kept up to date (nothing is ever deleted). Content the registry has is not pushed again, so a second or
 interrupted load is cheap to run again. Afterwards every manifest and tag is read back and compared.
 
+An image saved with a platform filter keeps its index as it was, listing only the platforms saved (a
+sparse index), so a signature on the index still verifies. Registries in their stock configuration
+may refuse it (distribution unless validation.manifests.indexes.platforms is none; zot; Harbor): that
+image then fails, nothing of it tagged, and the message says so. --sparse-index=flatten tags the one
+platform manifest saved instead (digest unchanged, its own signatures and referrers carried); the
+index and what is attached to it are left behind, and listed. With more than one platform saved,
+flatten refuses before anything is pushed.
+
 An image that cannot be pushed (a blob or manifest the registry refuses) fails only itself: the
 others are still pushed, and each is reported. --keep-going makes that explicit: every failure is
 listed again at the end of the report (and under "failures" in JSON), and the exit status is 1. An
@@ -91,6 +100,7 @@ site's record of what came in and who signed it (cosign verify --key works on it
 	o.trust.addFlags(cmd, true)
 	cmd.Flags().BoolVar(&o.verifyFirst, "verify", false, "verify each image against the pinned trust first; load only those that pass")
 	cmd.Flags().BoolVar(&o.noCatalog, "no-catalog", false, "do not keep the catalog at PREFIX/airlock/catalog")
+	o.sparse.addFlag(cmd)
 	return cmd
 }
 
@@ -121,6 +131,10 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 	if err != nil {
 		return err
 	}
+	plans, flattened, err := o.sparse.apply(plans)
+	if err != nil {
+		return err
+	}
 	if len(anchors.ArchiveKeys) > 0 {
 		// The signature vouches for every digest the catalog lists: hash all of them before any push.
 		if err := archive.VerifyContents(ctx, r, cat); err != nil {
@@ -144,8 +158,13 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 	}
 	opts := o.publishOpts(g, "loading")
 	rep, err := mirror.Publish(ctx, plans, regs, opts)
-	extra := publishExtra{Blocked: cat.Blocked, ArchiveLeftOut: cat.LeftOut}
-	if err := finishPublish(cmd, g, &o.publishOptions, rep, err, loadedTrust(trust, anchors, verifyImages), extra); err != nil {
+	err = sparseRefused(plans, rep, err)
+	extra := publishExtra{Blocked: cat.Blocked, ArchiveLeftOut: cat.LeftOut, Flattened: flattened}
+	err = finishPublish(cmd, g, &o.publishOptions, rep, err, loadedTrust(trust, anchors, verifyImages), extra)
+	if rep != nil {
+		printFlattened(out(cmd), g, flattened)
+	}
+	if err != nil {
 		return err
 	}
 	if !o.dryRun && !o.noCatalog {

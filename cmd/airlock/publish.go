@@ -31,6 +31,7 @@ type publishExtra struct {
 	Blocked        []archive.Blocked         `json:"blocked,omitempty"`
 	LeftOut        []archive.LeftOut         `json:"leftOut,omitempty"`
 	ArchiveLeftOut []archive.LeftOut         `json:"archiveLeftOut,omitempty"`
+	Flattened      []mirror.FlattenReport    `json:"flattened,omitempty"` // --sparse-index=flatten (sparse.go)
 	// Failures lists, with --keep-going, every image that failed, at the end of the report.
 	Failures []string `json:"failures,omitempty"`
 }

@@ -144,6 +144,9 @@ func runSave(cmd *cobra.Command, g *globalOptions, o *saveOptions) error {
 	if err := o.report(cmd, g, sum, signedBy); err != nil {
 		return err
 	}
+	if note := mirror.SparseSaveNotice(sum.Images); note != "" {
+		fmt.Fprintln(cmd.ErrOrStderr(), note)
+	}
 	if len(sum.LeftOut) > 0 {
 		return leftOutError(fmt.Sprintf("saved %d images", len(sum.Images)), sum.LeftOut)
 	}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"airlock.dev/airlock/mirror"
+)
+
+// sparseOptions is --sparse-index of load and copy.
+type sparseOptions struct {
+	mode string
+}
+
+func (s *sparseOptions) addFlag(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&s.mode, "sparse-index", mirror.SparsePush,
+		"an index a platform filter left sparse: push it as saved (push; the registry must accept sparse indexes), or tag its one platform manifest instead (flatten; digest unchanged, the index and its signatures left behind and reported)")
+}
+
+// apply checks the mode and, for flatten, flattens the sparse plans; a sparse plan with more than one
+// platform refuses the whole run before anything is pushed.
+func (s *sparseOptions) apply(plans []*mirror.ImagePlan) ([]*mirror.ImagePlan, []mirror.FlattenReport, error) {
+	switch s.mode {
+	case mirror.SparsePush, "":
+		return plans, nil, nil
+	case mirror.SparseFlatten:
+		return mirror.Flatten(plans)
+	}
+	return nil, nil, fmt.Errorf("--sparse-index %q: want push or flatten", s.mode)
+}
+
+// sparseRefused adds, to each image that failed as a refused sparse index, what to do about it, and
+// to perr once.
+func sparseRefused(plans []*mirror.ImagePlan, rep *mirror.PublishReport, perr error) error {
+	if mirror.AnnotateSparseRefusals(plans, rep) && perr != nil {
+		return fmt.Errorf("%w\n%s", perr, mirror.SparseRefusalHint())
+	}
+	return perr
+}
+
+// printFlattened says, in text, which images were flattened and what of each was left behind.
+func printFlattened(w io.Writer, g *globalOptions, reports []mirror.FlattenReport) {
+	if g.format == "json" || len(reports) == 0 {
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "flattened (--sparse-index=flatten): %d image(s) tagged as their one platform manifest; the index is not pushed:\n", len(reports))
+	for _, r := range reports {
+		fmt.Fprintf(&b, "  %s  %s %s (index %s not pushed; %d referrers carried)\n", r.Source, r.Platform, r.Digest, r.Index, r.Carried)
+		for _, lb := range r.LeftBehind {
+			fmt.Fprintf(&b, "    left behind: %s %s (of %s)\n", lb.Kind, lb.Digest, lb.Subject)
+		}
+	}
+	_, _ = io.WriteString(w, b.String())
+}
