@@ -49,6 +49,13 @@ type CopyOptions struct {
 	// Skip, if set, names content the target gets by other means (what a delta's base holds): it is
 	// neither checked nor pushed nor counted. Indexing and tags are not affected.
 	Skip func(ocispec.Descriptor) bool
+	// Preflight asks the target where each image's tag points before the first blob (TagReader):
+	// moved tags are reported, a tag already right is left alone without asking again, and a target
+	// that answers no image stops the run with ErrNothingDone before anything is written.
+	Preflight bool
+	// RefuseTagMoves fails an image whose tag names another digest on the target, leaving the tag
+	// alone; the other images go on.
+	RefuseTagMoves bool
 }
 
 // Report says what Copy did.
@@ -90,6 +97,8 @@ type copying struct {
 	plans  []*ImagePlan
 	stores []Store
 	report *Report
+	// pre is where each image's tag pointed before the first blob (preflight); nil: not known.
+	pre map[*ImagePlan]*tagState
 
 	mu     sync.Mutex
 	owners map[digest.Digest]*heldBy // the first store of the target to hold each blob
@@ -152,6 +161,9 @@ func Copy(ctx context.Context, plans []*ImagePlan, target Target, opts CopyOptio
 		c.stores[i] = st
 		c.report.Images[i] = NewImageReport(plan, st.Name())
 	}
+	if err := c.preflight(ctx); err != nil {
+		return c.report, err
+	}
 	failed := c.copyBlobs(ctx)
 	c.report.BytesFetched, c.report.Resumed = c.fetched.Load(), int(c.resumed.Load())
 	if err := c.alteredErr(); err != nil {
@@ -178,6 +190,9 @@ func (c *copying) copyImages(ctx context.Context, failed *failedBlobs) error {
 	g.SetLimit(c.opts.Concurrency)
 	for i, plan := range c.plans {
 		ir, st := &c.report.Images[i], c.stores[i]
+		if ir.Status == "failed" { // before the first blob (preflight)
+			continue
+		}
 		g.Go(func() error {
 			if d, err := failed.of(plan, st.Name()); err != nil {
 				ir.Status, ir.Error = "failed", fmt.Sprintf("blob %s could not be pushed: %v", d, err)

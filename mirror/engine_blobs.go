@@ -32,6 +32,9 @@ func (c *copying) blobTasks() []blobTask {
 	seen := map[string]bool{}
 	for i, plan := range c.plans {
 		st := c.stores[i]
+		if c.report.Images[i].Status == "failed" { // before the first blob (preflight)
+			continue
+		}
 		for _, n := range plan.Nodes() {
 			for _, b := range n.Blobs {
 				key := st.Name() + "@" + b.Digest.String()
@@ -87,6 +90,7 @@ func (c *copying) copyBlobs(ctx context.Context) *failedBlobs {
 				return nil
 			}
 			if err := c.pushBlob(ctx, t); err != nil {
+				err = explainRefusal(err, t.store.Name(), nil, "")
 				failed.add(t.store.Name(), t.desc.Digest, err)
 				c.count(func(r *Report) { r.Blobs.Failed++ })
 				if c.altered.Load() == nil { // else the run was stopped, and said why

@@ -3,6 +3,7 @@ package mirror
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -79,7 +80,7 @@ func (c *copying) copyImage(ctx context.Context, plan *ImagePlan, st Store, ir *
 		c.count(func(r *Report) { r.ReferrerIndexes += a.Indexes })
 	}
 	tags := tagsOf(plan)
-	wrote, proven, err := c.tagAll(ctx, st, plan, tags, byTag)
+	wrote, proven, err := c.tagAll(ctx, st, plan, tags, byTag, ir)
 	pushed = pushed || wrote
 	if err != nil {
 		return pushed, err
@@ -93,10 +94,16 @@ func (c *copying) copyImage(ctx context.Context, plan *ImagePlan, st Store, ir *
 
 // tagAll writes the tags of plan, counting the root as a manifest when it is pushed by its tag. It
 // returns the tags found already right and read back whole on the way (TagReader), so not read again.
-func (c *copying) tagAll(ctx context.Context, st Store, plan *ImagePlan, tags []tagged, byTag bool) (bool, map[string]bool, error) {
+func (c *copying) tagAll(ctx context.Context, st Store, plan *ImagePlan, tags []tagged, byTag bool, ir *ImageReport) (bool, map[string]bool, error) {
 	pushed, proven := false, map[string]bool{}
 	for _, t := range tags {
-		wrote, ok, err := c.tag(ctx, st, t)
+		own := t.n == plan.Root && t.tag == plan.Image.Tag
+		var pre *tagState
+		var rep *ImageReport
+		if own {
+			pre, rep = c.pre[plan], ir
+		}
+		wrote, ok, err := c.tag(ctx, st, t, pre, rep)
 		if err != nil {
 			return pushed, proven, err
 		}
@@ -117,20 +124,17 @@ func (c *copying) tagAll(ctx context.Context, st Store, plan *ImagePlan, tags []
 }
 
 // pushByTag reports whether plan's root can be pushed once, by its tag: the store pushes manifests by
-// reference and can tell where a tag points, the image is tagged, and no referrer names the root as
-// its subject (a referrer must not be pushed before its subject).
+// reference and can tell where a tag points, the image is tagged, and it has no referrers: a referrer
+// must not be pushed before its subject, and no tag of the image (a cosign tag, a tag-schema index)
+// may be written before the root is known to be taken, so that an image whose root the target
+// refuses leaves nothing of it tagged.
 func (c *copying) pushByTag(st Store, plan *ImagePlan) bool {
 	_, rp := st.(ReferencePusher)
 	_, rb := st.(ReadBacker)
 	if !rp || !rb || plan.Image.Tag == "" || (c.opts.Skip != nil && c.opts.Skip(plan.Root.Desc)) {
 		return false
 	}
-	for _, r := range plan.Referrers {
-		if r.Referrer != nil && r.Referrer.Subject == plan.Root.Desc.Digest {
-			return false
-		}
-	}
-	return true
+	return len(plan.Referrers) == 0
 }
 
 // TagReader is a store that reads a manifest by its tag with the digest it names for it, in one
@@ -176,20 +180,33 @@ func (c *copying) pushManifest(ctx context.Context, st Store, n *Node) (bool, er
 		return st.Push(ctx, n.Desc, bytes.NewReader(n.Manifest))
 	})
 	if err != nil {
-		return false, fmt.Errorf("push manifest %s (%s): %w", n.Desc.Digest, n.Desc.MediaType, err)
+		return false, fmt.Errorf("push manifest %s (%s): %w", n.Desc.Digest, n.Desc.MediaType, explainRefusal(err, st.Name(), n, ""))
 	}
 	c.count(func(r *Report) { r.Manifests.Pushed++; r.Manifests.BytesPushed += n.Desc.Size })
 	return true, nil
 }
 
-// tag points t.tag at t.n unless it points there already: asked once, with the manifest's bytes where
-// the store can (TagReader; proven then says the tag and the bytes are right, read back whole), and
-// not asked at all when t.n cannot be there yet. It reports whether it wrote the tag.
-func (c *copying) tag(ctx context.Context, st Store, t tagged) (wrote, proven bool, err error) {
-	if !c.absentFrom(st, t.n) {
+// tag points t.tag at t.n unless it points there already: known from the preflight (pre, for the
+// image's own tag), else asked once, with the manifest's bytes where the store can (TagReader; proven
+// then says the tag and the bytes are right, read back whole), and not asked at all when t.n cannot be
+// there yet. A tag that names another digest is a move: reported in ir (the image's own tag), and
+// refused with RefuseTagMoves. It reports whether it wrote the tag.
+func (c *copying) tag(ctx context.Context, st Store, t tagged, pre *tagState, ir *ImageReport) (wrote, proven bool, err error) {
+	switch {
+	case pre != nil:
+		if pre.found && pre.desc.Digest == t.n.Desc.Digest && bytes.Equal(pre.b, t.n.Manifest) {
+			return false, true, nil
+		}
+	case !c.absentFrom(st, t.n):
 		if tr, ok := st.(TagReader); ok {
-			if cur, b, err := tr.FetchTagged(ctx, t.tag); err == nil && cur.Digest == t.n.Desc.Digest && bytes.Equal(b, t.n.Manifest) {
+			cur, b, err := tr.FetchTagged(ctx, t.tag)
+			if err == nil && cur.Digest == t.n.Desc.Digest && bytes.Equal(b, t.n.Manifest) {
 				return false, true, nil
+			}
+			if err == nil && cur.Digest != t.n.Desc.Digest && ir != nil {
+				if err := c.moved(st, t, cur.Digest, ir); err != nil {
+					return false, false, err
+				}
 			}
 		} else if rb, ok := st.(ReadBacker); ok {
 			if cur, err := rb.Resolve(ctx, t.tag); err == nil && cur.Digest == t.n.Desc.Digest {
@@ -204,10 +221,19 @@ func (c *copying) tag(ctx context.Context, st Store, t tagged) (wrote, proven bo
 		return st.Tag(ctx, t.n.Desc, t.tag)
 	})
 	if err != nil {
-		return false, false, fmt.Errorf("tag %s:%s: %w", st.Name(), t.tag, err)
+		return false, false, fmt.Errorf("tag %s:%s: %w", st.Name(), t.tag, explainRefusal(err, st.Name(), t.n, t.tag))
 	}
 	c.count(func(r *Report) { r.Tags++ })
 	return true, false, nil
+}
+
+// moved records that the image's tag named from before this run; with RefuseTagMoves it refuses.
+func (c *copying) moved(st Store, t tagged, from digest.Digest, ir *ImageReport) error {
+	ir.TagMoved = &TagMove{Tag: t.tag, From: from, To: t.n.Desc.Digest, Refused: c.opts.RefuseTagMoves}
+	if c.opts.RefuseTagMoves {
+		return errors.New(refusedMoveLate(st.Name()+":"+t.tag, ir.TagMoved))
+	}
+	return nil
 }
 
 // readBack reads every manifest of plan back from the store and compares it with the source bytes,

@@ -27,6 +27,9 @@ type PublishOptions struct {
 	Progress    Progress
 	// Retry bounds retries of failed transfers; zero means registry.DefaultRetry.
 	Retry registry.Retry
+	// RefuseTagMoves leaves a tag that names another digest on the target alone and fails its image
+	// (--tag-moves=refuse); by default the tag moves, and the move is reported.
+	RefuseTagMoves bool
 }
 
 // Counts counts items and bytes by what happened to them.
@@ -52,6 +55,8 @@ type ImageReport struct {
 	Referrers        int           `json:"referrers"`
 	// ReferrersBy is "api" or "tag-schema": how referrers are findable on the target.
 	ReferrersBy string `json:"referrersBy,omitempty"`
+	// TagMoved, when set, says that the image's tag named another digest on the target before.
+	TagMoved *TagMove `json:"tagMoved,omitempty"`
 	// Status is "pushed", "up-to-date", "planned" (dry run) or "failed".
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`
@@ -71,6 +76,23 @@ type PublishReport struct {
 	// Verified counts manifests read back from the target and found byte-identical to the source.
 	Verified int     `json:"verified"`
 	Seconds  float64 `json:"seconds"`
+}
+
+// TagMoves lists the images whose tag named another digest on the target before the run.
+func (r *PublishReport) TagMoves() []ImageReport {
+	var moved []ImageReport
+	for _, i := range r.Images {
+		if i.TagMoved != nil {
+			moved = append(moved, i)
+		}
+	}
+	return moved
+}
+
+// isCatalog reports whether plans are airlock's own catalog alone (load keeps it on the site; its tag
+// is its creation time, and it needs no preflight of its own after the images').
+func isCatalog(plans []*ImagePlan) bool {
+	return len(plans) == 1 && plans[0].Image.Target == CatalogRepository && plans[0].Image.Registry == "airlock"
 }
 
 // Failed reports whether any image failed.
@@ -152,7 +174,10 @@ func Publish(ctx context.Context, plans []*ImagePlan, regs *registry.Registries,
 		return rep, nil
 	}
 	target := &RegistryTarget{Regs: regs, To: opts.To, KeepHost: opts.KeepHost, Retry: opts.Retry, Log: opts.Log}
-	r, err := Copy(ctx, plans, target, CopyOptions{Concurrency: opts.Concurrency, Log: opts.Log, Progress: opts.Progress, Retry: opts.Retry})
+	r, err := Copy(ctx, plans, target, CopyOptions{
+		Concurrency: opts.Concurrency, Log: opts.Log, Progress: opts.Progress, Retry: opts.Retry,
+		Preflight: !isCatalog(plans), RefuseTagMoves: opts.RefuseTagMoves,
+	})
 	if r == nil {
 		return nil, err
 	}

@@ -75,8 +75,25 @@ func (t *RegistryTarget) Store(ctx context.Context, plan *ImagePlan) (Store, err
 	}
 	s := &registryStore{t: t, name: name, repo: repo}
 	t.stores[name] = s
-	t.uploads.Do(func() { t.askUploads(ctx, repo) })
+	if hasLargeBlob(plan) {
+		t.uploads.Do(func() { t.askUploads(ctx, repo) })
+	}
 	return s, nil
+}
+
+// hasLargeBlob reports whether plan holds a blob larger than probeSize: only for such blobs does the
+// way the registry takes blobs change the requests (a small blob's exists-check and upload are a
+// POST with a mount from the repository itself, then a PUT where the blob is not there, on any
+// registry). The question is then asked before the first blob.
+func hasLargeBlob(plan *ImagePlan) bool {
+	for _, n := range plan.Nodes() {
+		for _, b := range n.Blobs {
+			if b.Size > probeSize {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // askUploads asks the registry, once, whether it takes a blob in one request (see
@@ -155,11 +172,12 @@ func (s *registryStore) PushReopening(ctx context.Context, desc ocispec.Descript
 }
 
 // ChecksOnPush names the small blobs, on a registry that wants an upload session for each blob
-// (which distribution does): their exists-check is the POST that starts their upload. Where the
-// registry takes a blob in one request, a HEAD and that request are as few, and a run again sends
-// nothing (a registry may not mount, and then would get each small blob again).
+// (which distribution does), or where how it takes blobs was not asked (no large blob in the run):
+// their exists-check is the POST that starts their upload. Where the registry takes a blob in one
+// request, a HEAD and that request are as few, and a run again sends nothing (a registry may not
+// mount, and then would get each small blob again).
 func (s *registryStore) ChecksOnPush(desc ocispec.Descriptor) bool {
-	return desc.Size <= probeSize && s.t.monolithic.Load() == 2
+	return desc.Size <= probeSize && s.t.monolithic.Load() != 1
 }
 
 // PushChecked asks the registry to mount the blob from the repository itself: 201 where the
