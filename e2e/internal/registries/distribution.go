@@ -32,6 +32,42 @@ http:
   addr: %s
 `
 
+// DistributionOptions change the registry's stock configuration.
+type DistributionOptions struct {
+	// IndexPlatforms is validation.manifests.indexes.platforms: "all" (distribution's default: every
+	// manifest an index lists must be in the repository, so a sparse index is refused), "none" (an
+	// index is taken whatever it lists) or "list" (with a platformlist; not offered here). Empty
+	// leaves the setting out.
+	IndexPlatforms string
+}
+
+// config adds the options' settings to the plain configuration.
+func (o DistributionOptions) config(storage, host string) string {
+	c := fmt.Sprintf(distributionConfig, storage, host)
+	if o.IndexPlatforms != "" {
+		c += fmt.Sprintf("validation:\n  manifests:\n    indexes:\n      platforms: %s\n", o.IndexPlatforms)
+	}
+	return c
+}
+
+// StartDistributionWith is StartDistribution with opts changing the stock configuration.
+func StartDistributionWith(ctx context.Context, t testing.TB, opts DistributionOptions) string {
+	t.Helper()
+	bin := tools.Path(t, "registry")
+	dir := t.TempDir()
+	host, stop, err := startProcess(ctx, bin, dir, opts.config, waitReady)
+	if err != nil {
+		t.Fatalf("start distribution registry: %v", err)
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("distribution registry %s log:\n%s", host, tail(filepath.Join(dir, "registry.log")))
+		}
+	})
+	return host
+}
+
 // StartDistribution starts the distribution registry (the `registry` binary from
 // distribution v3) on a free loopback port with its storage in a test temp directory,
 // waits until it answers, and stops it when the test ends. It returns host:port.
