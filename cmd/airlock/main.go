@@ -14,7 +14,8 @@ import (
 	"airlock.dev/airlock/archive"
 )
 
-// Exit statuses, as documented in the design: 0 success, 1 a check failed, 2 usage or I/O error.
+// Exit statuses, as documented in the design and in --help: 0 all done; 1 some images not done (a
+// refusal, a refused tag move, a check that failed), the others done; 2 usage, or nothing could be done.
 const (
 	exitOK          = 0
 	exitCheckFailed = 1

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,17 +160,23 @@ func TestInspectResolutionGolden(t *testing.T) {
 	golden(t, "inspect-resolution.txt", []byte(renderTree("/media/usb/airlock", d("catalog"), cat, nil)))
 }
 
-// TestPublishStatusKeepGoing: with --keep-going, images that failed exit 1 (a check), listed; without
-// it the error stays what it was; left-out images exit 1 once everything else is done.
+// TestPublishStatusKeepGoing: images that failed while others were done exit 1 (a check), with or
+// without --keep-going; a target that answered nothing up front exits 2; left-out images exit 1 once
+// everything else is done.
 func TestPublishStatusKeepGoing(t *testing.T) {
 	rep := &mirror.PublishReport{Images: []mirror.ImageReport{{Status: "pushed"}, {Status: "failed"}}}
 	perr := errors.New("a -> b: push blob: 503")
 	var ce *checkError
-	if err := publishStatus(rep, perr, nil, publishExtra{Failures: []string{"a -> b: push blob: 503"}}); !errors.As(err, &ce) || !strings.Contains(err.Error(), "1 of 2 images failed") {
+	if err := publishStatus(rep, perr, nil, publishExtra{Failures: []string{"a -> b: push blob: 503"}}); !errors.As(err, &ce) || !strings.Contains(err.Error(), "1 of 2 images not done") {
 		t.Errorf("keep going: %v, want a check error naming 1 of 2", err)
 	}
-	if err := publishStatus(rep, perr, nil, publishExtra{}); errors.As(err, &ce) || err != perr {
-		t.Errorf("without keep going: %v, want the publish error as it was", err)
+	if err := publishStatus(rep, perr, nil, publishExtra{}); !errors.As(err, &ce) || !errors.Is(err, perr) {
+		t.Errorf("without keep going: %v, want a check error wrapping the publish error", err)
+	}
+	none := &mirror.PublishReport{Images: []mirror.ImageReport{{Status: "failed"}, {Status: "failed"}}}
+	unreachable := fmt.Errorf("%w: dial tcp: connection refused", mirror.ErrNothingDone)
+	if err := publishStatus(none, unreachable, nil, publishExtra{}); errors.As(err, &ce) || err != unreachable {
+		t.Errorf("nothing done: %v, want the error as it was (exit 2)", err)
 	}
 	if err := publishStatus(rep, nil, nil, publishExtra{LeftOut: []archive.LeftOut{{Source: "x/gone"}}}); !errors.As(err, &ce) || !strings.Contains(err.Error(), "x/gone") {
 		t.Errorf("left out: %v, want a check error naming x/gone", err)

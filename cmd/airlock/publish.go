@@ -22,7 +22,28 @@ type publishOptions struct {
 	dryRun    bool
 	siteFiles string
 	keepGoing bool
+	tagMoves  tagMovesFlag
 }
+
+// tagMovesFlag is --tag-moves: allow (the default) or refuse; anything else is a usage error.
+type tagMovesFlag string
+
+func (f *tagMovesFlag) String() string {
+	if *f == "" {
+		return "allow"
+	}
+	return string(*f)
+}
+
+func (f *tagMovesFlag) Set(v string) error {
+	if v != "allow" && v != "refuse" {
+		return fmt.Errorf("want allow or refuse")
+	}
+	*f = tagMovesFlag(v)
+	return nil
+}
+
+func (f *tagMovesFlag) Type() string { return "allow|refuse" }
 
 // publishExtra is what load and copy report beside the publish report: for copy, how the image set
 // resolved (repositories, blocked, left out); for load, what the archive itself says it lacks.
@@ -43,6 +64,7 @@ func (o *publishOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.dryRun, "dry-run", false, "show where each image would go; push nothing")
 	f.BoolVar(&o.keepGoing, "keep-going", false, "push every image that can be; list every failure at the end, and exit 1")
 	f.StringVar(&o.siteFiles, "site-files", "", "write the mapping, ImageDigestMirrorSet, ImageTagMirrorSet, registries.conf and containerd hosts.toml files into this directory")
+	f.Var(&o.tagMoves, "tag-moves", "a tag that names another digest on the target: move it (allow) or leave it and fail that image (refuse); moves are reported either way")
 	_ = cmd.MarkFlagRequired("to")
 	_ = cmd.MarkFlagDirname("site-files")
 }
@@ -55,6 +77,8 @@ func (o *publishOptions) publishOpts(g *globalOptions, desc string) mirror.Publi
 		Concurrency: g.concurrency,
 		Log:         g.logger(),
 		Retry:       g.retry(),
+		// --tag-moves=refuse
+		RefuseTagMoves: o.tagMoves == "refuse",
 	}
 	if g.stderrIsTerminal() {
 		opts.Progress = &barProgress{desc: desc}
@@ -112,23 +136,32 @@ func finishPublish(cmd *cobra.Command, g *globalOptions, o *publishOptions, rep 
 	return publishStatus(rep, perr, err, extra)
 }
 
-// publishStatus turns what happened into the exit status: with --keep-going, images that failed
-// (listed in extra.Failures) and images left out exit 1 once everything else is done.
+// publishStatus turns what happened into the exit status: 1 when some images were not done (a
+// refusal, a refused tag move, a check) and the others were, or images were left out; 2 when nothing
+// could be done (the target answered no image before the first blob) or for anything else.
 func publishStatus(rep *mirror.PublishReport, perr, err error, extra publishExtra) error {
-	var altered *archive.CheckError
-	if perr != nil && len(extra.Failures) > 0 && !errors.Is(perr, mirror.ErrCheckFailed) && !errors.As(perr, &altered) {
-		return &checkError{fmt.Errorf("%d of %d images failed (--keep-going: the others were done): %w", len(extra.Failures), len(rep.Images), perr)}
-	}
 	if perr == nil && err == nil && len(extra.LeftOut) > 0 {
 		return leftOutError(fmt.Sprintf("%d images done", len(rep.Images)), extra.LeftOut)
 	}
-	if perr != nil {
-		if errors.Is(perr, mirror.ErrCheckFailed) {
-			return &checkError{perr}
-		}
+	switch {
+	case perr == nil:
+		return err
+	case errors.Is(perr, mirror.ErrNothingDone):
 		return perr
+	case rep.Failed():
+		failed := 0
+		for _, ir := range rep.Images {
+			if ir.Status == "failed" {
+				failed++
+			}
+		}
+		return &checkError{fmt.Errorf("%d of %d images not done (the others were done, and reported): %w", failed, len(rep.Images), perr)}
 	}
-	return err
+	var altered *archive.CheckError
+	if errors.Is(perr, mirror.ErrCheckFailed) || errors.As(perr, &altered) {
+		return &checkError{perr}
+	}
+	return perr
 }
 
 func printPublishReport(w io.Writer, r *mirror.PublishReport, extra publishExtra) error {
@@ -150,6 +183,9 @@ func printPublishReport(w io.Writer, r *mirror.PublishReport, extra publishExtra
 			b.WriteString(")")
 		}
 		b.WriteString("\n")
+		if m := i.TagMoved; m != nil {
+			fmt.Fprintf(&b, "             tag moved: %s %s -> %s%s\n", m.Tag, m.From, m.To, map[bool]string{true: " (refused: left alone)"}[m.Refused])
+		}
 		if i.Error != "" {
 			fmt.Fprintf(&b, "             error: %s\n", i.Error)
 		}
@@ -160,6 +196,7 @@ func printPublishReport(w io.Writer, r *mirror.PublishReport, extra publishExtra
 			c.Pushed, archive.HumanBytes(c.BytesPushed), c.Mounted, archive.HumanBytes(c.BytesMounted), c.Skipped, archive.HumanBytes(c.BytesSkipped), c.Failed)
 		fmt.Fprintf(&b, "manifests:  %d pushed, %d skipped\n", r.Manifests.Pushed, r.Manifests.Skipped)
 		fmt.Fprintf(&b, "tags:       %d written, %d referrers indexes (tag schema)\n", r.Tags, r.ReferrerIndexes)
+		printTagMoves(&b, r)
 		fmt.Fprintf(&b, "verified:   %d manifests read back from the target, identical\n", r.Verified)
 		fmt.Fprintf(&b, "time:       %.1fs\n", r.Seconds)
 	}
@@ -178,4 +215,22 @@ func printPublishReport(w io.Writer, r *mirror.PublishReport, extra publishExtra
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// printTagMoves is the summary line of the tags that named another digest on the target.
+func printTagMoves(b *strings.Builder, r *mirror.PublishReport) {
+	moved, refused := r.TagMoves(), 0
+	if len(moved) == 0 {
+		return
+	}
+	for _, i := range moved {
+		if i.TagMoved.Refused {
+			refused++
+		}
+	}
+	if refused > 0 {
+		fmt.Fprintf(b, "tag moves:  %d tag(s) named another digest; %d left alone (--tag-moves=refuse), %d moved\n", len(moved), refused, len(moved)-refused)
+		return
+	}
+	fmt.Fprintf(b, "tag moves:  %d tag(s) moved to a new digest (--tag-moves=refuse leaves them alone)\n", len(moved))
 }

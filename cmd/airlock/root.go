@@ -44,7 +44,11 @@ into air-gapped sites, and proves on the far side that what arrived is what was 
 
 Registries on loopback (127.0.0.0/8, ::1, localhost) are reached over plain HTTP; any other host only
 with --plain-http HOST, or over TLS (add a CA with --ca-file). Credentials come from docker's
-config.json and its credential helpers (docker login).`,
+config.json and its credential helpers (docker login).
+
+Exit status: 0 all done; 1 some images not done, or a check failed (a refusal by the target registry,
+a refused tag move, verification, diff, integrity), with the others done and reported; 2 usage, or
+nothing could be done (target unreachable, credentials refused, unreadable archive, no trust pinned).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
