@@ -111,6 +111,16 @@ func TestSparseIndex(t *testing.T) {
 		}
 	})
 
+	t.Run("copy with flatten into stock distribution", func(t *testing.T) {
+		t.Parallel()
+		dst := registries.StartDistribution(ctx, t)
+		mustRun(ctx, t, "copy", "-c", set, "--to", dst+"/mirror", "--sparse-index=flatten")
+		if got := manifest(ctx, t, dst, repo, f.Tag, &map[string]any{}); got != amd64 {
+			t.Errorf("tag %s names %s after copy --sparse-index=flatten, want the linux/amd64 manifest %s", f.Tag, got, amd64)
+		}
+		checkCosignVerifiesDigest(ctx, t, f.PublicKeyPath, dst+"/"+repo+":"+f.Tag)
+	})
+
 	t.Run("distribution with platforms none takes the sparse index", func(t *testing.T) {
 		t.Parallel()
 		dst := registries.StartDistributionWith(ctx, t, registries.DistributionOptions{IndexPlatforms: "none"})

@@ -158,7 +158,6 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 	}
 	opts := o.publishOpts(g, "loading")
 	rep, err := mirror.Publish(ctx, plans, regs, opts)
-	err = sparseRefused(plans, rep, err)
 	extra := publishExtra{Blocked: cat.Blocked, ArchiveLeftOut: cat.LeftOut, Flattened: flattened}
 	err = finishPublish(cmd, g, &o.publishOptions, rep, err, loadedTrust(trust, anchors, verifyImages), extra)
 	if rep != nil {

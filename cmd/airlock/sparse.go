@@ -32,15 +32,6 @@ func (s *sparseOptions) apply(plans []*mirror.ImagePlan) ([]*mirror.ImagePlan, [
 	return nil, nil, fmt.Errorf("--sparse-index %q: want push or flatten", s.mode)
 }
 
-// sparseRefused adds, to each image that failed as a refused sparse index, what to do about it, and
-// to perr once.
-func sparseRefused(plans []*mirror.ImagePlan, rep *mirror.PublishReport, perr error) error {
-	if mirror.AnnotateSparseRefusals(plans, rep) && perr != nil {
-		return fmt.Errorf("%w\n%s", perr, mirror.SparseRefusalHint())
-	}
-	return perr
-}
-
 // printFlattened says, in text, which images were flattened and what of each was left behind.
 func printFlattened(w io.Writer, g *globalOptions, reports []mirror.FlattenReport) {
 	if g.format == "json" || len(reports) == 0 {
