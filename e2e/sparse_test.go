@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -96,6 +97,10 @@ func TestSparseIndex(t *testing.T) {
 			t.Errorf("the index %s is on the target (status %d); flatten pushes no index", f.IndexDigest, status)
 		}
 		checkCosignVerifiesDigest(ctx, t, f.PublicKeyPath, dst+"/"+repo+":"+f.Tag)
+		// The site files name what the mirror holds: the platform manifest, not the index.
+		if mapping, err := os.ReadFile(filepath.Join(site, "mapping.txt")); err != nil || !strings.Contains(string(mapping), f.Ref()+"="+dst+"/"+repo+"@"+amd64.String()) {
+			t.Errorf("mapping.txt after a flattened load: %q, %v; want %s=%s/%s@%s", mapping, err, f.Ref(), dst, repo, amd64)
+		}
 		ver := run(ctx, t, "verify", dst+"/mirror", "--archive", arch, "--key", f.PublicKeyPath)
 		if ver.code != 0 || !strings.Contains(ver.stdout, "PASS") || !strings.Contains(ver.stdout, "on linux/amd64") {
 			t.Errorf("airlock verify of the flattened image: exit %d, want a pass with a signature on linux/amd64\n%s%s", ver.code, ver.stdout, ver.stderr)

@@ -27,7 +27,7 @@ type Mapping struct {
 	SourceRepository string        // "registry.example.com/team/app"
 	Target           string        // target repository, e.g. "site.example:5000/mirror/team/app"
 	Tag              string        // "" when the image was saved by digest only
-	Digest           digest.Digest // digest of the image's top manifest or index
+	Digest           digest.Digest // digest of what the tag names on the mirror: the top manifest or index, or for an image loaded with --sparse-index=flatten its one platform manifest (the index is not on the mirror, so a pull by the index digest finds nothing there)
 }
 
 // Names and fixed values of the site files.
