@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -115,47 +116,135 @@ func (s *askingStore) Resolve(ctx context.Context, reference string) (ocispec.De
 	return s.fakeStore.Resolve(ctx, reference)
 }
 
-// TestCopyAsksOnce: a single-platform image into a registry-like store that has none of it is its two
-// blobs, each pushed with its exists-check in the same request, then the manifest pushed once by its
-// tag, then that tag read back once (bytes and tag); no exists-check of the manifest, whose blobs were
-// missing. Again, with everything there: the two blob checks and the tag read once, nothing written.
+// TestCopyAsksOnce: a single-platform image into a registry-like store that has none of it is the
+// preflight's read of its tag (not there), its two blobs, each pushed with its exists-check in the
+// same request, then the manifest pushed once by its tag, then that tag read back once (bytes and
+// tag); no exists-check of the manifest, whose blobs were missing. Again, with everything there: the
+// tag read once before the blobs (right: no PUT, no read-back), the two blob checks, nothing written.
 func TestCopyAsksOnce(t *testing.T) {
 	_, plans := samplePlans(t)
 	plan := plans[1] // team/api:2.0, a config and two layers
 	tgt := &askingTarget{fakeTarget: newFakeTarget()}
-	rep, err := Copy(context.Background(), []*ImagePlan{plan}, tgt, CopyOptions{Retry: testRetry})
+	opts := CopyOptions{Retry: testRetry, Preflight: true}
+	rep, err := Copy(context.Background(), []*ImagePlan{plan}, tgt, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want []string
+	want := []string{"get-tag 2.0"}
 	for _, b := range plan.Root.Blobs {
 		want = append(want, "push-checked "+b.Digest.String())
 	}
-	blobs := len(want)
+	blobs := len(plan.Root.Blobs)
 	want = append(want, "push-tag 2.0", "get-tag 2.0")
 	got := tgt.asked
-	slices.Sort(got[:min(blobs, len(got))]) // blobs go in parallel
-	slices.Sort(want[:blobs])
+	slices.Sort(got[1:min(1+blobs, len(got))]) // blobs go in parallel
+	slices.Sort(want[1 : 1+blobs])
 	if !slices.Equal(got, want) {
 		t.Errorf("first copy asked:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
-	if rep.Images[0].Status != "pushed" || rep.Blobs.Pushed != blobs || rep.Manifests.Pushed != 1 || rep.Verified != 1 || rep.Tags != 1 {
-		t.Errorf("first copy: %s, %d blobs and %d manifests pushed, %d verified, %d tags", rep.Images[0].Status, rep.Blobs.Pushed, rep.Manifests.Pushed, rep.Verified, rep.Tags)
+	if rep.Images[0].Status != "pushed" || rep.Blobs.Pushed != blobs || rep.Manifests.Pushed != 1 || rep.Verified != 1 || rep.Tags != 1 || rep.Images[0].TagMoved != nil {
+		t.Errorf("first copy: %s, %d blobs and %d manifests pushed, %d verified, %d tags, moved %v", rep.Images[0].Status, rep.Blobs.Pushed, rep.Manifests.Pushed, rep.Verified, rep.Tags, rep.Images[0].TagMoved)
 	}
 
 	tgt.asked = nil
 	writes := len(tgt.events)
-	rep, err = Copy(context.Background(), []*ImagePlan{plan}, tgt, CopyOptions{Retry: testRetry})
+	rep, err = Copy(context.Background(), []*ImagePlan{plan}, tgt, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got = tgt.asked
-	slices.Sort(got[:min(blobs, len(got))])
-	if want = append(want[:blobs], "get-tag 2.0"); !slices.Equal(got, want) {
+	slices.Sort(got[1:min(1+blobs, len(got))])
+	if want = want[:1+blobs]; !slices.Equal(got, want) {
 		t.Errorf("second copy asked:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
-	if len(tgt.events) != writes || rep.Images[0].Status != "up-to-date" || rep.Blobs.Skipped != blobs || rep.Verified != 1 {
-		t.Errorf("second copy: %d writes, %s, %d blobs skipped, %d verified", len(tgt.events)-writes, rep.Images[0].Status, rep.Blobs.Skipped, rep.Verified)
+	if len(tgt.events) != writes || rep.Images[0].Status != "up-to-date" || rep.Blobs.Skipped != blobs || rep.Verified != 1 || rep.Tags != 0 {
+		t.Errorf("second copy: %d writes, %s, %d blobs skipped, %d verified, %d tags", len(tgt.events)-writes, rep.Images[0].Status, rep.Blobs.Skipped, rep.Verified, rep.Tags)
+	}
+}
+
+// immutableTarget refuses, as Harbor and ECR do with tag immutability, a PUT to a tag that exists,
+// even one that names the same digest.
+type immutableTarget struct{ *askingTarget }
+
+func (t *immutableTarget) Store(ctx context.Context, plan *ImagePlan) (Store, error) {
+	st, err := t.askingTarget.Store(ctx, plan)
+	if err != nil {
+		return nil, err
+	}
+	return &immutableStore{st.(*askingStore)}, nil
+}
+
+type immutableStore struct{ *askingStore }
+
+func (s *immutableStore) PushReference(ctx context.Context, desc ocispec.Descriptor, r io.Reader, reference string) error {
+	if _, err := s.fakeStore.Resolve(ctx, reference); err == nil {
+		return refusal(412, "PRECONDITION", "configured as immutable")
+	}
+	return s.askingStore.PushReference(ctx, desc, r, reference)
+}
+
+// TestCopyImmutableTags: a run again into a target that refuses any PUT to an existing tag passes: a
+// tag that names the wanted digest (the image's own, a cosign tag) is left alone, with no PUT.
+func TestCopyImmutableTags(t *testing.T) {
+	_, plans := samplePlans(t)
+	tgt := &immutableTarget{&askingTarget{fakeTarget: newFakeTarget()}}
+	opts := CopyOptions{Retry: testRetry, Preflight: true}
+	for run := range 2 {
+		tgt.asked = nil
+		if _, err := Copy(context.Background(), plans, tgt, opts); err != nil {
+			t.Fatalf("run %d: %v", run+1, err)
+		}
+		if run == 1 && slices.ContainsFunc(tgt.asked, func(a string) bool { return strings.HasPrefix(a, "push-tag") }) {
+			t.Errorf("run again wrote tags:\n  %s", strings.Join(tgt.asked, "\n  "))
+		}
+	}
+}
+
+// moveTag points tag of store at a manifest of its own, as another load would have.
+func moveTag(t *testing.T, tgt *fakeTarget, store, tag string) digest.Digest {
+	t.Helper()
+	b := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}`)
+	d := digest.FromBytes(b)
+	s := tgt.stores[store]
+	s.mu.Lock()
+	s.content[d], s.tags[tag] = b, d
+	s.mu.Unlock()
+	return d
+}
+
+// TestCopyTagMoves: a tag that named another digest is moved and reported; with RefuseTagMoves it is
+// left alone, its image fails with nothing of it pushed, and the other images land.
+func TestCopyTagMoves(t *testing.T) {
+	for _, refuse := range []bool{false, true} {
+		_, plans := samplePlans(t)
+		tgt := &askingTarget{fakeTarget: newFakeTarget()}
+		for _, p := range plans { // the stores, empty
+			if _, err := tgt.Store(context.Background(), p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		old := moveTag(t, tgt.fakeTarget, "site/team/api", "2.0")
+		rep, err := Copy(context.Background(), plans, tgt, CopyOptions{Retry: testRetry, Preflight: true, RefuseTagMoves: refuse})
+		app, api := rep.Images[0], rep.Images[1]
+		if m := api.TagMoved; m == nil || m.From != old || m.To != plans[1].Root.Desc.Digest || m.Refused != refuse {
+			t.Errorf("refuse %v: tag move reported as %+v, want %s -> %s", refuse, m, old, plans[1].Root.Desc.Digest)
+		}
+		if app.Status != "pushed" || app.TagMoved != nil {
+			t.Errorf("refuse %v: the other image: %s, moved %v", refuse, app.Status, app.TagMoved)
+		}
+		now := tgt.stores["site/team/api"].tags["2.0"]
+		if !refuse {
+			if err != nil || api.Status != "pushed" || now != plans[1].Root.Desc.Digest {
+				t.Errorf("allow: %v, %s, tag at %s", err, api.Status, now)
+			}
+			continue
+		}
+		if err == nil || api.Status != "failed" || now != old || !strings.Contains(api.Error, "--tag-moves=refuse") {
+			t.Errorf("refuse: %v, %s (%s), tag at %s, want it left at %s", err, api.Status, api.Error, now, old)
+		}
+		if slices.ContainsFunc(tgt.events, func(e string) bool { return strings.Contains(e, "site/team/api") }) {
+			t.Errorf("refuse: something of the refused image was written: %v", tgt.events)
+		}
 	}
 }
 

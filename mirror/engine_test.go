@@ -16,6 +16,8 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"oras.land/oras-go/v2/errdef"
+
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/referrers"
@@ -228,7 +230,7 @@ func (s *fakeStore) Resolve(_ context.Context, reference string) (ocispec.Descri
 	defer s.mu.Unlock()
 	d, ok := s.tags[reference]
 	if !ok {
-		return ocispec.Descriptor{}, fmt.Errorf("%s: not found", reference)
+		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", reference, errdef.ErrNotFound)
 	}
 	return ocispec.Descriptor{Digest: d}, nil
 }
