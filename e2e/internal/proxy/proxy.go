@@ -31,6 +31,9 @@ type Options struct {
 	Seed uint64
 	// StallFor is how long a Stall fault holds a response body.
 	StallFor time.Duration
+	// Hook, when set, sees each request first and may answer it itself (it returns true then), as a
+	// registry configured otherwise would: a refusal, a rewrite. target is the registry's host:port.
+	Hook func(w http.ResponseWriter, r *http.Request, target string) bool
 }
 
 // Fault is one way a request fails.
@@ -130,6 +133,9 @@ func StartWith(t testing.TB, target string, o Options) *Proxy {
 		}
 		if r.Header.Get("Range") != "" {
 			p.ranges.Add(1)
+		}
+		if o.Hook != nil && o.Hook(w, r, target) {
+			return
 		}
 		cw := &countingWriter{ResponseWriter: w, p: p, rate: o.BytesPerSecond}
 		switch f := p.pick(o, r); f {
