@@ -58,3 +58,44 @@ func TestRetryDoStopsOnPermanent(t *testing.T) {
 		t.Errorf("transient: calls %d, err %v; want 3 attempts", calls, err)
 	}
 }
+
+// TestWatchdog: a transfer that keeps moving bytes is not cancelled, however long it takes; one that
+// stops is, with ErrStalled as the cause, which StallErr puts in front of the error the read saw and
+// Retryable retries.
+func TestWatchdog(t *testing.T) {
+	// Generous margins: the machine may be busy; only the order of events matters.
+	const d = 300 * time.Millisecond
+	ctx, kick, stop := WithWatchdog(context.Background(), d)
+	r := KickReader(&slowReader{n: 40, every: 10 * time.Millisecond}, kick)
+	if _, err := io.Copy(io.Discard, r); err != nil || ctx.Err() != nil {
+		t.Fatalf("a moving transfer (40 reads 10ms apart, longer than %s in all) was stopped: %v, %v", d, err, ctx.Err())
+	}
+	stop()
+
+	ctx, kick, stop = WithWatchdog(context.Background(), d)
+	defer stop()
+	kick()
+	<-ctx.Done() // nothing moves: the watchdog must end it
+	err := StallErr(ctx, context.Canceled)
+	if !errors.Is(err, ErrStalled) || !Retryable(err) {
+		t.Errorf("a stalled transfer: %v (retryable %v); want ErrStalled, retried", err, Retryable(err))
+	}
+	if err := StallErr(context.Background(), io.ErrUnexpectedEOF); err != io.ErrUnexpectedEOF {
+		t.Errorf("StallErr of a context that did not stall changed the error: %v", err)
+	}
+}
+
+type slowReader struct {
+	n     int
+	every time.Duration
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	if s.n == 0 {
+		return 0, io.EOF
+	}
+	s.n--
+	time.Sleep(s.every)
+	p[0] = 1
+	return 1, nil
+}
