@@ -176,6 +176,15 @@ func TestCopyRegistryToRegistry(t *testing.T) {
 	if got := manifest(ctx, t, dst, "gated/team/app", "v1", &ocispec.Index{}); got != f.IndexDigest {
 		t.Errorf("the signed image was not copied: %s", got)
 	}
+	// ...and nothing of the refused one is on the target: no manifest by its digest, no repository.
+	if status, _, _ := get(ctx, t, http.MethodHead, dst, "/v2/gated/team/unsigned/manifests/"+unsigned.String()); status != http.StatusNotFound {
+		t.Errorf("copy --verify pushed the refused image's manifest (HEAD status %d)", status)
+	}
+	for _, repo := range catalogRepos(ctx, t, dst) {
+		if strings.HasPrefix(repo, "gated/team/unsigned") {
+			t.Errorf("copy --verify created %s on the target for the refused image", repo)
+		}
+	}
 }
 
 // TestLoadFromVolumesInPlace loads a tar split into volumes and checks nothing was extracted.
