@@ -41,6 +41,8 @@ type RegistryTarget struct {
 	// body): 0 not known yet, 1 yes, 2 no (it answered with a session).
 	monolithic atomic.Int32
 	uploads    sync.Once
+	// blobsBegun is set when Copy starts on the blobs: the upload question is no longer worth asking.
+	blobsBegun atomic.Bool
 }
 
 var (
@@ -177,6 +179,7 @@ func (s *registryStore) PushReopening(ctx context.Context, desc ocispec.Descript
 // request, a HEAD and that request are as few, and a run again sends nothing (a registry may not
 // mount, and then would get each small blob again).
 func (s *registryStore) ChecksOnPush(desc ocispec.Descriptor) bool {
+	s.t.blobsBegun.Store(true)
 	return desc.Size <= probeSize && s.t.monolithic.Load() != 1
 }
 
@@ -219,9 +222,16 @@ func heldOpen(open func() (io.ReadCloser, error)) func() (io.ReadCloser, error) 
 }
 
 // FetchTagged reads the manifest reference points at with one GET, checked against the digest the
-// registry names for it.
+// registry names for it. A tag found before the first blob (the preflight) says the target holds
+// content already, a run again: how the registry takes blobs is then asked, once, so that a registry
+// that does not mount from the repository itself is not sent each small blob again. On a target that
+// holds none of the images, the question is left out (see hasLargeBlob).
 func (s *registryStore) FetchTagged(ctx context.Context, reference string) (ocispec.Descriptor, []byte, error) {
-	return readReference(ctx, s.repo, reference)
+	d, b, err := readReference(ctx, s.repo, reference)
+	if err == nil && !s.t.blobsBegun.Load() {
+		s.t.uploads.Do(func() { s.t.askUploads(ctx, s.repo) })
+	}
+	return d, b, err
 }
 
 func (s *registryStore) Tag(ctx context.Context, desc ocispec.Descriptor, reference string) error {
