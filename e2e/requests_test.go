@@ -28,12 +28,12 @@ const (
 	requestImages = 3 // single-platform images, each in its own repository: a manifest, a config and one layer (two blobs), no referrers
 
 	// loadRequestsTarget is issue 10's bound for a load into a registry that has none of it (it was
-	// 12). Distribution answers a monolithic upload (POST ?digest= with the body) with an upload
-	// session, so a blob takes a POST and a PUT; the POST mounts the blob from the repository itself,
-	// which is the exists-check (201 where it is there). Then the manifest, pushed once by its tag,
-	// and read back once by its tag (bytes and tag at once). Today: 2 POST + 2 PUT + 1 PUT + 1 GET =
-	// 6, plus the one question per registry of how it takes blobs (the empty blob, POST and PUT),
-	// which lands in the first image's repository: 6.67.
+	// 12). Before the first blob, the preflight reads each image's tag (GET, 404 here: issue 11).
+	// Distribution answers a monolithic upload (POST ?digest= with the body) with an upload session,
+	// so a blob takes a POST and a PUT; the POST mounts the blob from the repository itself, which is
+	// the exists-check (201 where it is there). Then the manifest, pushed once by its tag, and read
+	// back once by its tag (bytes and tag at once). Today: 1 GET + 2 POST + 2 PUT + 1 PUT + 1 GET = 7.
+	// How the registry takes blobs is asked only on a run again (a tag found) or for a blob over 1 MiB.
 	loadRequestsTarget = 7
 	// loadRunMax bounds the fixed cost of a load, whatever the number of images: airlock's catalog
 	// (3 blobs, POST and PUT each; its manifest pushed by its tag and read back: 8; it was 15).
