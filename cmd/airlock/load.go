@@ -248,7 +248,8 @@ func keepCatalog(cmd *cobra.Command, r *archive.Reader, cat *archive.Catalog, ca
 		err = errors.New(rep.Images[0].Error)
 	}
 	if err != nil {
-		return fmt.Errorf("the images were loaded, but keeping the catalog at %s failed: %w; run load again, or pass --no-catalog", mirror.CatalogRepository, err)
+		// The images are in: a part was not done, not nothing (exit 1).
+		return &checkError{fmt.Errorf("the images were loaded, but keeping the catalog at %s failed: %w; run load again, or pass --no-catalog", mirror.CatalogRepository, err)}
 	}
 	ir := rep.Images[0]
 	fmt.Fprintf(cmd.ErrOrStderr(), "catalog %s kept at %s:%s with %d signature(s)\n", catDesc.Digest, ir.Repository, ir.Tag, len(sigs))
