@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -16,8 +18,11 @@ import (
 )
 
 // TestFaults runs save, load and copy through proxies that fail about 10% of requests at random
-// (5xx, 429 with Retry-After, connections reset mid-body and mid-upload, stalled bodies), several
-// times with different seeds, and checks every run ends with the same digests as a clean run.
+// (5xx, 429 with Retry-After, connections reset mid-body and mid-upload, blob bodies that stall until
+// the client gives up), several times with different seeds, and checks every run ends with the same
+// digests as a clean run. Every kind of fault takes effect in every round (the proxy injects each
+// kind on the first request it can take effect on, then at random); a stall never ends by itself, so
+// only airlock's stall watchdog (--stall-timeout) gets the run through it.
 func TestFaults(t *testing.T) {
 	ctx := t.Context()
 	src := registries.StartDistribution(ctx, t)
@@ -38,25 +43,32 @@ func TestFaults(t *testing.T) {
 	mustRun(t.Context(), t, "save", "-c", writeImageSet(t, t.TempDir(), images(src)), "-o", clean)
 	want := archiveDigests(t, clean)
 
-	flags := []string{"--stall-timeout", "1s", "--attempts", "8"}
-	totals := map[proxy.Fault]int{}
-	for round := range 3 {
+	const stallTimeout = time.Second
+	flags := []string{"--stall-timeout", stallTimeout.String(), "--attempts", "8"}
+	// A run that hangs (a stall the watchdog missed) fails here instead of at the suite's timeout.
+	runCtx := func() context.Context {
+		c, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		t.Cleanup(cancel)
+		return c
+	}
+	const rounds = 3
+	for round := range rounds {
 		seedN := uint64(round + 1)
-		opts := proxy.Options{FaultRate: 0.10, Seed: seedN, StallFor: 3 * time.Second}
+		opts := proxy.Options{FaultRate: 0.10, EachAtLeast: 1, Seed: seedN, StallFor: proxy.StallForever}
 		srcP := proxy.StartWith(t, src, opts)
 		opts.Seed += 100
 		dstP := proxy.StartWith(t, dst, opts)
 		arch := filepath.Join(work, fmt.Sprintf("round%d", round))
 
-		mustRun(ctx, t, append([]string{"save", "-c", writeImageSet(t, t.TempDir(), images(srcP.Host)), "-o", arch}, flags...)...)
+		mustRun(runCtx(), t, append([]string{"save", "-c", writeImageSet(t, t.TempDir(), images(srcP.Host)), "-o", arch}, flags...)...)
 		if got := archiveDigests(t, arch); !equalDigests(got, remap(want, src, srcP.Host)) {
 			t.Errorf("round %d: saved through faults, the archive's manifests differ from a clean save", round)
 		}
 		checkEveryBlobHashesToItsName(t, arch)
 
 		prefix := fmt.Sprintf("r%d", round)
-		mustRun(ctx, t, append([]string{"load", arch, "--to", dstP.Host + "/" + prefix}, flags...)...)
-		mustRun(ctx, t, append([]string{"copy", "-c", writeImageSet(t, t.TempDir(), images(srcP.Host)), "--to", dstP.Host + "/" + prefix + "copy"}, flags...)...)
+		mustRun(runCtx(), t, append([]string{"load", arch, "--to", dstP.Host + "/" + prefix}, flags...)...)
+		mustRun(runCtx(), t, append([]string{"copy", "-c", writeImageSet(t, t.TempDir(), images(srcP.Host)), "--to", dstP.Host + "/" + prefix + "copy"}, flags...)...)
 		for _, p := range []string{prefix, prefix + "copy"} {
 			if got := manifest(ctx, t, dst, p+"/team/app", "v1", &ocispec.Index{}); got != f.IndexDigest {
 				t.Errorf("round %d: %s/team/app:v1 is %s, want %s", round, p, got, f.IndexDigest)
@@ -68,40 +80,124 @@ func TestFaults(t *testing.T) {
 				}
 			}
 		}
-		for k, v := range srcP.Injected() {
-			totals[k] += v
+		totals := map[proxy.Fault]int{}
+		for _, p := range []*proxy.Proxy{srcP, dstP} {
+			for k, v := range p.Injected() {
+				totals[k] += v
+			}
+			checkStallsRetried(t, round, p, stallTimeout)
 		}
-		for k, v := range dstP.Injected() {
-			totals[k] += v
+		var kinds []string
+		for _, k := range proxy.AllFaults {
+			kinds = append(kinds, fmt.Sprintf("%s: %d", k, totals[k]))
+			if totals[k] == 0 {
+				t.Errorf("round %d (seed %d): %q never took effect", round, seedN, k)
+			}
 		}
+		t.Logf("round %d: faults that took effect: %s", round, strings.Join(kinds, ", "))
 	}
-	var kinds []string
-	for k, v := range totals {
-		kinds = append(kinds, fmt.Sprintf("%s: %d", k, v))
-		record("network (save, load, copy)", string(k), fmt.Sprintf("survived: injected %d times over 3 rounds at a 10%% fault rate; retried with backoff and jitter; every digest identical to a clean run", v))
-	}
-	sort.Strings(kinds)
-	t.Logf("faults injected: %s", strings.Join(kinds, ", "))
-	if len(totals) < 5 {
-		t.Errorf("only %d kinds of fault were injected: %v", len(totals), kinds)
+	for _, k := range proxy.AllFaults {
+		outcome := "survived: took effect in each of 3 rounds (each kind on the first request it can hit, then at random at a 10% fault rate); retried with backoff and jitter; every digest identical to a clean run"
+		if k == proxy.Stall {
+			k += " until the client gives up"
+			outcome = "survived: in each of 3 rounds the stall watchdog (--stall-timeout 1s) ended every stalled transfer and a later request for the same blob succeeded; every digest identical to a clean run"
+		}
+		record("network (save, load, copy)", string(k), outcome)
 	}
 }
 
-// TestFaultGivesUp checks that a registry that always fails ends the run, after bounded retries,
-// with an error naming the reference and the last error.
+// checkStallsRetried fails unless every body the proxy stalled was given up by the client (airlock's
+// watchdog: the proxy never ends a stall itself) no sooner than the stall timeout, and the same blob
+// was then fetched again in full.
+func checkStallsRetried(t *testing.T, round int, p *proxy.Proxy, timeout time.Duration) {
+	t.Helper()
+	reqs := p.Requests()
+	for i, r := range reqs {
+		if r.Fault != proxy.Stall {
+			continue
+		}
+		if !r.ClientGone {
+			t.Errorf("round %d: stalled %s %s: the client never gave up on it", round, r.Method, r.Path)
+			continue
+		}
+		if held := r.End.Sub(r.Start); held < timeout {
+			t.Errorf("round %d: stalled %s %s: given up after %s, sooner than --stall-timeout %s", round, r.Method, r.Path, held, timeout)
+		}
+		retried := false
+		for _, later := range reqs[i+1:] {
+			if later.Method == r.Method && later.Path == r.Path && later.OK() && later.Start.After(r.Start) {
+				retried = true
+				break
+			}
+		}
+		if !retried {
+			t.Errorf("round %d: stalled %s %s: no later request for it succeeded", round, r.Method, r.Path)
+		}
+	}
+}
+
+// TestFaultGivesUp checks that a registry that always fails ends the run, after bounded retries
+// spaced with growing, jittered waits, with an error naming the reference and the last error.
 func TestFaultGivesUp(t *testing.T) {
 	ctx := t.Context()
 	src := registries.StartDistribution(ctx, t)
 	pushRandomImage(ctx, t, src, "team/app", "v1", 1024)
 	bad := proxy.StartWith(t, src, proxy.Options{FaultRate: 1, Faults: []proxy.Fault{proxy.Status503}})
 	set := writeImageSet(t, t.TempDir(), fmt.Sprintf("images:\n  - ref: %s/team/app:v1\n", bad.Host))
-	start := time.Now()
-	res := run(ctx, t, "save", "-c", set, "-o", filepath.Join(t.TempDir(), "a"), "--attempts", "3")
-	took := time.Since(start)
+	const attempts = 3
+	// Each of airlock's attempts sends the request once, and oras-go's retry transport (under it)
+	// retries it up to 5 more times.
+	const perAttempt = 1 + 5
+	res := run(ctx, t, "save", "-c", set, "-o", filepath.Join(t.TempDir(), "a"), "--attempts", fmt.Sprint(attempts))
 	if res.code != 2 || !strings.Contains(res.stderr, bad.Host+"/team/app") || !strings.Contains(res.stderr, "503") {
-		t.Fatalf("exit %d after %s\n%s", res.code, took, res.stderr)
+		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}
-	record("network", "registry answers 503 to every request", fmt.Sprintf("gave up after bounded retries (%s) with exit 2, naming the reference and the last error", took.Round(time.Second)))
+	var times []time.Time
+	for _, r := range bad.Requests() {
+		if r.Path != "/v2/team/app/manifests/v1" {
+			t.Errorf("request for another operation than the tag's manifest: %s %s", r.Method, r.Path)
+			continue
+		}
+		times = append(times, r.Start)
+	}
+	n := len(times)
+	switch {
+	case n <= perAttempt:
+		t.Fatalf("the proxy saw %d requests for the manifest: airlock made one attempt only, --attempts %d", n, attempts)
+	case n > attempts*perAttempt:
+		t.Fatalf("the proxy saw %d requests for the manifest: more than %d attempts of %d requests", n, attempts, perAttempt)
+	}
+	gaps := make([]time.Duration, n-1)
+	for i := range gaps {
+		gaps[i] = times[i+1].Sub(times[i])
+	}
+	t.Logf("%d requests, gaps %v", n, gaps)
+	// Spaced: no retry is sent straight after the failure (the shortest wait is 125 ms).
+	lo, hi := slices.Min(gaps), slices.Max(gaps)
+	if lo < 100*time.Millisecond {
+		t.Errorf("a retry came %s after the failure before it: not spaced (gaps %v)", lo, gaps)
+	}
+	// Growing: exponential backoff, not a fixed interval.
+	if hi < 4*lo {
+		t.Errorf("the waits do not grow: shortest %s, longest %s (gaps %v)", lo, hi, gaps)
+	}
+	// Jittered: the same wait in different attempts differs (by far more than scheduling noise).
+	if n == attempts*perAttempt {
+		for k := range perAttempt - 1 {
+			var same []time.Duration
+			for a := range attempts {
+				same = append(same, gaps[a*perAttempt+k])
+			}
+			if k == 3 && slices.Max(same)-slices.Min(same) < 5*time.Millisecond { // ~2 s ±10%
+				t.Errorf("wait %d is the same in every attempt (%v): no jitter", k+1, same)
+			}
+		}
+		// airlock's own backoff between its attempts grows too (125-250 ms, then 250-500 ms).
+		if between := []time.Duration{gaps[perAttempt-1], gaps[2*perAttempt-1]}; between[0] < 100*time.Millisecond || between[1] < between[0] {
+			t.Errorf("airlock's waits between its attempts do not grow: %v", between)
+		}
+	}
+	record("network", "registry answers 503 to every request", fmt.Sprintf("gave up after --attempts %d, each retried by the transport (at most %d requests for the failing manifest, asserted at the registry), every wait at least 100 ms, growing and jittered; exit 2, naming the reference and the last error", attempts, attempts*perAttempt))
 }
 
 // archiveDigests lists the manifest digests the archive's catalog names (images, platforms, referrers).
