@@ -92,6 +92,8 @@ func Applicable(f Fault, r *http.Request) bool {
 // Request is one request the proxy saw, and how it ended.
 type Request struct {
 	Method, Path string
+	// Query is the URL's raw query (an upload's digest=, a mount's mount= and from=).
+	Query string
 	// Range is the request's Range header, if any.
 	Range string
 	// Start is when it arrived, End when the proxy was done with it.
@@ -250,7 +252,7 @@ func StartWith(t testing.TB, target string, o Options) *Proxy {
 		o.StallFor = 3 * time.Second
 	}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req := &Request{Method: r.Method, Path: r.URL.Path, Range: r.Header.Get("Range"), Start: time.Now()}
+		req := &Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Range: r.Header.Get("Range"), Start: time.Now()}
 		p.mu.Lock()
 		n := len(p.log)
 		p.log = append(p.log, req)
