@@ -23,6 +23,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/e2e/internal/proxy"
 	"airlock.dev/airlock/e2e/internal/registries"
 	"airlock.dev/airlock/e2e/internal/seed"
 )
@@ -80,7 +81,7 @@ func TestDamagedArchives(t *testing.T) {
 		// outside lists paths, outside the archive's directory, a hostile entry aims at.
 		outside func(dir string) []string
 		// blobsMayLand: the damage is found as blobs stream to the target, so some blobs may be
-		// there (never a manifest or a tag); the repository list is not checked.
+		// there (never a manifest or a tag): blob uploads are allowed, a manifest PUT is not.
 		blobsMayLand bool
 	}{
 		{
@@ -261,13 +262,24 @@ func TestDamagedArchives(t *testing.T) {
 			arch := c.prepare(t, dir)
 			before := tree(t, dir)
 
-			res := run(ctx, t, "load", arch, "--to", dst+"/"+prefix)
+			// Every request to the target goes through a counting proxy: a refusal before any push
+			// makes no write at all (a repository holding only blobs is listed nowhere).
+			target := proxy.Start(t, dst, 0)
+			res := run(ctx, t, "load", arch, "--to", target.Host+"/"+prefix)
 			want := c.want(dir)
 			if res.code == 0 {
 				t.Fatalf("load of a damaged archive (%s) succeeded:\n%s", c.input, res.stdout)
 			}
 			if !strings.Contains(res.stderr, want) {
 				t.Fatalf("load (%s): exit %d, stderr lacks %q:\n%s", c.input, res.code, want, res.stderr)
+			}
+			for _, r := range target.Requests() {
+				switch {
+				case c.blobsMayLand && isManifestPut(r):
+					t.Errorf("a load stopped by damage pushed a manifest or tag: %s %s", r.Method, r.Path)
+				case !c.blobsMayLand && r.Write():
+					t.Errorf("a load refused before any push wrote to the target: %s %s", r.Method, r.Path)
+				}
 			}
 			for _, repo := range repos {
 				status, _, body := get(ctx, t, http.MethodGet, dst, "/v2/"+prefix+"/"+repo+"/tags/list")
