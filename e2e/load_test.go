@@ -203,22 +203,37 @@ func TestLoadFromVolumesInPlace(t *testing.T) {
 	if len(vols) < 3 {
 		t.Fatalf("want the 3 MiB archive in several 1 MiB volumes, got %v", vols)
 	}
-	before := dirSize(t, filepath.Dir(out))
+	volDir := filepath.Dir(out)
+	before := tree(t, volDir)
 
-	// airlock's temporary directory and home are watched: extraction would land there or beside the volumes.
-	tmp := t.TempDir()
-	t.Setenv("TMPDIR", tmp)
-	rep := loadJSON(ctx, t, "load", out+".000", "--to", dst+"/mirror")
+	// airlock's home, temporary and cache directories are redirected into one watched directory:
+	// extraction would land there or beside the volumes.
+	watched := t.TempDir()
+	home, tmp := filepath.Join(watched, "home"), filepath.Join(watched, "tmp")
+	mkdir(t, home)
+	mkdir(t, tmp)
+	env := []string{"HOME=" + home, "TMPDIR=" + tmp, "XDG_CACHE_HOME=" + filepath.Join(home, ".cache"),
+		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "XDG_DATA_HOME=" + filepath.Join(home, ".local", "share"),
+		"XDG_STATE_HOME=" + filepath.Join(home, ".local", "state"), "XDG_RUNTIME_DIR=" + filepath.Join(tmp, "run")}
+	watchedBefore := tree(t, watched)
+	res := mustRunEnv(ctx, t, env, "load", out+".000", "--to", dst+"/mirror", "--format", "json")
+	var rep loadReport
+	if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil {
+		t.Fatalf("load --format json: %v\n%s", err, res.stdout)
+	}
+	if len(rep.Images) != 2 {
+		t.Errorf("load reported %d images, want 2", len(rep.Images))
+	}
 	for _, img := range rep.Images {
 		if img.Status != "pushed" {
 			t.Errorf("%s: %s", img.Source, img.Status)
 		}
 	}
-	if after := dirSize(t, filepath.Dir(out)); after != before {
-		t.Errorf("the archive directory grew from %d to %d bytes during load", before, after)
+	if after := tree(t, volDir); !equalTrees(before, after) {
+		t.Errorf("load wrote beside the volumes:\nbefore %v\nafter  %v", before, after)
 	}
-	if n := dirSize(t, tmp); n > 64<<10 {
-		t.Errorf("load wrote %d bytes to TMPDIR: it extracted the archive", n)
+	if after := tree(t, watched); !equalTrees(watchedBefore, after) {
+		t.Errorf("load wrote into HOME or TMPDIR (it extracted the archive?):\nbefore %v\nafter  %v", watchedBefore, after)
 	}
 	if got := manifest(ctx, t, dst, "mirror/team/big", "v1", &ocispec.Manifest{}); got != big {
 		t.Errorf("big image on the target is %s, want %s", got, big)
@@ -227,7 +242,7 @@ func TestLoadFromVolumesInPlace(t *testing.T) {
 	b, _ := os.ReadFile(vols[1])
 	b[len(b)/2] ^= 0xff
 	os.WriteFile(vols[1], b, 0o644)
-	res := run(ctx, t, "load", out+".000", "--to", dst+"/other")
+	res = run(ctx, t, "load", out+".000", "--to", dst+"/other")
 	if res.code == 0 || !strings.Contains(res.stderr, filepath.Base(vols[1])) {
 		t.Errorf("load of a damaged volume: exit %d\n%s", res.code, res.stderr)
 	}
