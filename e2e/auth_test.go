@@ -159,6 +159,9 @@ func TestAuthBasicTLS(t *testing.T) {
 		if res.code != 2 || !strings.Contains(res.stderr, "docker login "+reg.host) {
 			t.Errorf("exit %d, want 2 and an error that says to log in:\n%s", res.code, res.stderr)
 		}
+		if _, err := os.Stat(filepath.Join(work, "nocred")); !os.IsNotExist(err) {
+			t.Errorf("a save refused for want of credentials wrote %s (%v)", filepath.Join(work, "nocred"), err)
+		}
 		record("auth and TLS", "htpasswd registry, no credentials", "refused, exit 2: the error says to run docker login HOST; nothing written")
 	})
 	t.Run("wrong password says the credentials were refused", func(t *testing.T) {

@@ -22,7 +22,7 @@ func TestBadInputs(t *testing.T) {
 		{"bad digest", head + "images:\n  - ref: registry.example.com/team/app@sha256:1234\n", "imageset.yaml:4: images[0].ref"},
 		{"bad platform", head + "images:\n  - ref: registry.example.com/team/app:1\n    platforms: [linux]\n", "imageset.yaml:5: images[0].platforms[0]"},
 		{"wrong kind", "apiVersion: airlock.dev/v1alpha1\nkind: Policy\nimages:\n  - ref: registry.example.com/team/app:1\n", "imageset.yaml:2: kind"},
-		{"not YAML", head + "images: [\n", "imageset.yaml"},
+		{"not YAML", head + "images: [\n", "imageset.yaml:3: invalid YAML"},
 		{"missing key file", head + "images:\n  - ref: registry.example.com/team/app:1\ntrust:\n  keys: [keys/none.pub]\n", "trust.keys[0]"},
 	}
 	for _, c := range cases {
@@ -59,16 +59,38 @@ func TestBadInputs(t *testing.T) {
 		record("input", "policy: keyless signer without a subject, require: some", "refused, exit 2, before any network call, every error with file:line:field")
 	})
 	t.Run("bad flags", func(t *testing.T) {
-		for _, args := range [][]string{
-			{"save", "-c", "x.yaml", "-o", "dir", "--volume-size", "1GiB"},
-			{"save", "-c", "x.yaml", "-o", "a.tar", "--volume-size", "4"},
-			{"save", "-c", "x.yaml", "-o", "dir", "--format", "xml"},
-			{"load", "dir"},
+		work := t.TempDir()
+		set := filepath.Join(work, "imageset.yaml")
+		os.WriteFile(set, []byte(head+"images:\n  - ref: registry.example.com/team/app:1\n"), 0o644)
+		dir, tarOut := filepath.Join(work, "dir"), filepath.Join(work, "a.tar")
+		for _, c := range []struct {
+			input string
+			args  []string
+			// want names the flag and what is wrong with it.
+			want []string
+		}{
+			{"--volume-size without a tar output", []string{"save", "-c", set, "-o", dir, "--volume-size", "1GiB"}, []string{"--volume-size", "tar"}},
+			{"--volume-size of 4 bytes", []string{"save", "-c", set, "-o", tarOut, "--volume-size", "4"}, []string{"--volume-size", `"4"`, "at least"}},
+			{"--format xml", []string{"save", "-c", set, "-o", dir, "--format", "xml"}, []string{"--format", `"xml"`, "text or json"}},
+			{"load without --to", []string{"load", dir}, []string{`"to"`, "not set"}},
 		} {
-			if res := run(ctx, t, args...); res.code != 2 || res.stderr == "" {
-				t.Errorf("airlock %v: exit %d, stderr %q", args, res.code, res.stderr)
+			res := run(ctx, t, c.args...)
+			msg := strings.TrimSpace(strings.TrimPrefix(res.stderr, "airlock: "))
+			if res.code != 2 {
+				t.Errorf("%s: exit %d, want 2\n%s", c.input, res.code, res.stderr)
 			}
+			for _, w := range c.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("%s: the error does not say %q:\n%s", c.input, w, res.stderr)
+				}
+			}
+			for _, p := range []string{dir, tarOut, tarOut + ".000"} {
+				if _, err := os.Stat(p); !os.IsNotExist(err) {
+					t.Errorf("%s: a refused run wrote %s", c.input, p)
+				}
+			}
+			msg = strings.ReplaceAll(msg, work+"/", "")
+			record("input", "bad flag: "+c.input, "refused, exit 2, nothing written, the flag named: "+msg)
 		}
-		record("input", "bad flags (--volume-size without a tar, a size of 4 bytes, --format xml, load without --to)", "refused, exit 2, with the flag named")
 	})
 }
