@@ -4,7 +4,7 @@ BIN       := bin/airlock
 TOOLS     := .tools/bin
 export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 
-.PHONY: build test unit e2e fuzz fuzz-short lint demo bench tools reliability-doc clean
+.PHONY: build test unit e2e fuzz fuzz-short lint demo bench tools reliability-doc reliability-check clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/airlock
@@ -21,8 +21,10 @@ unit:
 	$(GO) vet ./...
 	$(GO) test ./...
 
+## e2e: every end-to-end test; a passing run also regenerates docs/reliability.md in memory and fails
+## if it differs from the committed file (AIRLOCK_RELIABILITY_CHECK=1)
 e2e: tools
-	cd e2e && $(GO) vet ./... && $(GO) test -count=1 -timeout 20m ./...
+	cd e2e && $(GO) vet ./... && AIRLOCK_RELIABILITY_CHECK=1 $(GO) test -count=1 -timeout 20m ./...
 
 ## fuzz: each fuzz target for FUZZTIME (default 30s); fuzz-short: 5s each, as CI runs them
 fuzz:
@@ -34,6 +36,10 @@ fuzz-short:
 ## reliability-doc: rewrite docs/reliability.md from the fault-injection and damaged-archive tests
 reliability-doc: tools
 	cd e2e && $(GO) test -count=1 -run 'Fault|Damaged|BadInput|Auth|Token' -update-reliability ./
+
+## reliability-check: only the tests behind docs/reliability.md, failing if the file differs from them
+reliability-check: tools
+	cd e2e && AIRLOCK_RELIABILITY_CHECK=1 $(GO) test -count=1 -run 'Fault|Damaged|BadInput|Auth|Token' ./
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
