@@ -38,19 +38,12 @@ const markerQuery = "airlock-e2e-accesslog-mark="
 // StartDistributionWithAccessLog is StartDistribution with distribution's access log turned on.
 func StartDistributionWithAccessLog(ctx context.Context, t testing.TB) (string, *AccessLog) {
 	t.Helper()
-	bin := tools.Path(t, "registry")
-	dir := t.TempDir()
-	host, stop, err := startLogged(ctx, bin, dir)
-	if err != nil {
-		t.Fatalf("start distribution registry: %v", err)
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("distribution registry %s log:\n%s", host, tail(filepath.Join(dir, "registry.log")))
-		}
+	var logPath string
+	host := startForTest(t, func(bin, dir string) (string, func(), error) {
+		logPath = filepath.Join(dir, "registry.log")
+		return startLogged(ctx, bin, dir)
 	})
-	return host, &AccessLog{host: host, path: filepath.Join(dir, "registry.log")}
+	return host, &AccessLog{host: host, path: logPath}
 }
 
 // StartDistributionProcessWithAccessLog is StartDistributionProcess with the access log turned on.

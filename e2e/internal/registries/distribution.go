@@ -53,9 +53,18 @@ func (o DistributionOptions) config(storage, host string) string {
 // StartDistributionWith is StartDistribution with opts changing the stock configuration.
 func StartDistributionWith(ctx context.Context, t testing.TB, opts DistributionOptions) string {
 	t.Helper()
+	return startForTest(t, func(bin, dir string) (string, func(), error) {
+		return startProcess(ctx, bin, dir, opts.config, waitReady)
+	})
+}
+
+// startForTest starts a distribution process with start in a test temp directory, fails the test
+// when it cannot, stops it when the test ends, and logs its log when the test failed.
+func startForTest(t testing.TB, start func(bin, dir string) (string, func(), error)) string {
+	t.Helper()
 	bin := tools.Path(t, "registry")
 	dir := t.TempDir()
-	host, stop, err := startProcess(ctx, bin, dir, opts.config, waitReady)
+	host, stop, err := start(bin, dir)
 	if err != nil {
 		t.Fatalf("start distribution registry: %v", err)
 	}
@@ -74,19 +83,7 @@ func StartDistributionWith(ctx context.Context, t testing.TB, opts DistributionO
 // A missing binary skips the test, or fails it when CI=true.
 func StartDistribution(ctx context.Context, t testing.TB) string {
 	t.Helper()
-	bin := tools.Path(t, "registry")
-	dir := t.TempDir()
-	host, stop, err := startDistribution(ctx, bin, dir)
-	if err != nil {
-		t.Fatalf("start distribution registry: %v", err)
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("distribution registry %s log:\n%s", host, tail(filepath.Join(dir, "registry.log")))
-		}
-	})
-	return host
+	return startForTest(t, func(bin, dir string) (string, func(), error) { return startDistribution(ctx, bin, dir) })
 }
 
 // StartDistributionProcess starts the distribution registry found by tools.Find on a
