@@ -143,11 +143,14 @@ func publishStatus(rep *mirror.PublishReport, perr, err error, extra publishExtr
 	if perr == nil && err == nil && len(extra.LeftOut) > 0 {
 		return leftOutError(fmt.Sprintf("%d images done", len(rep.Images)), extra.LeftOut)
 	}
+	var altered *archive.CheckError
 	switch {
 	case perr == nil:
 		return err
 	case errors.Is(perr, mirror.ErrNothingDone):
 		return perr
+	case errors.As(perr, &altered):
+		return &checkError{perr} // the archive was altered: the run stopped, its own message says so
 	case rep.Failed():
 		failed := 0
 		for _, ir := range rep.Images {
@@ -155,10 +158,11 @@ func publishStatus(rep *mirror.PublishReport, perr, err error, extra publishExtr
 				failed++
 			}
 		}
+		if failed == len(rep.Images) {
+			return &checkError{fmt.Errorf("none of the %d images done: %w", failed, perr)}
+		}
 		return &checkError{fmt.Errorf("%d of %d images not done (the others were done, and reported): %w", failed, len(rep.Images), perr)}
-	}
-	var altered *archive.CheckError
-	if errors.Is(perr, mirror.ErrCheckFailed) || errors.As(perr, &altered) {
+	case errors.Is(perr, mirror.ErrCheckFailed):
 		return &checkError{perr}
 	}
 	return perr
