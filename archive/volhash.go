@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"hash"
 	"sort"
 	"strings"
@@ -24,8 +25,8 @@ type hashChunk struct {
 // hashVolumesAndBlobs reads the tar stream of the volumes once, in order, and hashes it twice at once,
 // on two goroutines: each volume against the volume list (the early check for a bad copy, as
 // checkVolumes does it) and each blob entry against the digest that names it. It returns the first
-// damaged volume, in order, as checkVolumes words it; blobs found right are returned for
-// Reader.markChecked (a blob that is not is left for Fetch to refuse as it streams, as before).
+// damaged volume, in order, as checkVolumes words it, or else a blob that does not match its digest;
+// blobs found right are returned for Reader.markChecked.
 func hashVolumesAndBlobs(ctx context.Context, ra *multiReaderAt, vols []Volume, t *tarFS) ([]digest.Digest, error) {
 	const depth = 4
 	free := make(chan *hashChunk, depth)
@@ -39,10 +40,10 @@ func hashVolumesAndBlobs(ctx context.Context, ra *multiReaderAt, vols []Volume, 
 		}
 	}
 	sums := make([]string, len(vols))
-	var ok []digest.Digest
+	var ok, bad []digest.Digest
 	var wg sync.WaitGroup
 	wg.Go(func() { hashVolumeChunks(volCh, ra, sums, release) })
-	wg.Go(func() { ok = hashBlobChunks(blobCh, t, release) })
+	wg.Go(func() { ok, bad = hashBlobChunks(blobCh, t, release) })
 	var rerr error
 	for off := int64(0); off < ra.Size() && rerr == nil; {
 		if rerr = ctx.Err(); rerr != nil {
@@ -73,6 +74,12 @@ func hashVolumesAndBlobs(ctx context.Context, ra *multiReaderAt, vols []Volume, 
 			return nil, checkErr("volume %s: sha256 %s, the volume list says %s: the copy is damaged or from another archive; copy it again", v.Name, sums[i], v.SHA256)
 		}
 	}
+	// The volumes match their list, yet a blob does not match its digest: the volumes were rewritten
+	// and the list with them. Refused here, before anything is read from them.
+	if len(bad) > 0 {
+		sort.Slice(bad, func(i, j int) bool { return bad[i] < bad[j] })
+		return nil, &CheckError{Msg: fmt.Sprintf("blob %s in the tar volumes does not hash to its name (%d such blob(s)); the volumes match NAME.tar.sha256, so they were rewritten after save and the list with them: %s", bad[0], len(bad), damaged), Digest: bad[0]}
+	}
 	return ok, nil
 }
 
@@ -102,7 +109,7 @@ type blobSpan struct {
 }
 
 // hashBlobChunks hashes each blob entry of t as its bytes go by and returns those that match their names.
-func hashBlobChunks(ch <-chan *hashChunk, t *tarFS, release func(*hashChunk)) []digest.Digest {
+func hashBlobChunks(ch <-chan *hashChunk, t *tarFS, release func(*hashChunk)) (ok, bad []digest.Digest) {
 	var spans []blobSpan
 	for name, e := range t.files {
 		alg, enc, found := strings.Cut(strings.TrimPrefix(name, ocispec.ImageBlobsDir+"/"), "/")
@@ -112,7 +119,6 @@ func hashBlobChunks(ch <-chan *hashChunk, t *tarFS, release func(*hashChunk)) []
 		}
 	}
 	sort.Slice(spans, func(i, j int) bool { return spans[i].off < spans[j].off })
-	var ok []digest.Digest
 	var h hash.Hash
 	j := 0
 	for c := range ch {
@@ -133,6 +139,8 @@ func hashBlobChunks(ch <-chan *hashChunk, t *tarFS, release func(*hashChunk)) []
 			if off == s.off+s.size {
 				if digest.NewDigest(s.d.Algorithm(), h) == s.d {
 					ok = append(ok, s.d)
+				} else {
+					bad = append(bad, s.d)
 				}
 				h = nil
 				j++
@@ -140,5 +148,5 @@ func hashBlobChunks(ch <-chan *hashChunk, t *tarFS, release func(*hashChunk)) []
 		}
 		release(c)
 	}
-	return ok
+	return ok, bad
 }

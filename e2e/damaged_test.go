@@ -145,8 +145,7 @@ func TestDamagedArchives(t *testing.T) {
 				})
 				return p + ".000"
 			},
-			want:         func(string) string { return "blob sha256:" + filepath.Base(largestBlob(t, dirArch)) },
-			blobsMayLand: true,
+			want: func(string) string { return "blob sha256:" + filepath.Base(largestBlob(t, dirArch)) },
 		},
 		{
 			name: "flipped byte in a blob", input: "one byte flipped in a blob of a directory archive",
