@@ -17,18 +17,7 @@ import (
 // manifest digest.
 func pushRandomImage(ctx context.Context, t testing.TB, host, repoName, tag string, size int) digest.Digest {
 	t.Helper()
-	repo, err := remote.NewRepository(host + "/" + repoName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo.PlainHTTP = true
-	push := func(mt string, b []byte) ocispec.Descriptor {
-		d := ocispec.Descriptor{MediaType: mt, Digest: digest.FromBytes(b), Size: int64(len(b))}
-		if err := repo.Push(ctx, d, bytes.NewReader(b)); err != nil {
-			t.Fatalf("push %s: %v", mt, err)
-		}
-		return d
-	}
+	repo, push := testRepository(ctx, t, host, repoName)
 	layer := make([]byte, size)
 	rand.Read(layer)
 	cfg, _ := json.Marshal(ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}})
@@ -44,4 +33,22 @@ func pushRandomImage(ctx context.Context, t testing.TB, host, repoName, tag stri
 		t.Fatal(err)
 	}
 	return md.Digest
+}
+
+// testRepository opens host/name with an oras-go client independent of airlock, and returns it with a
+// function that pushes content there, failing the test on error, and returns its descriptor.
+func testRepository(ctx context.Context, t testing.TB, host, name string) (*remote.Repository, func(mediaType string, b []byte) ocispec.Descriptor) {
+	t.Helper()
+	repo, err := remote.NewRepository(host + "/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.PlainHTTP = true
+	return repo, func(mt string, b []byte) ocispec.Descriptor {
+		d := ocispec.Descriptor{MediaType: mt, Digest: digest.FromBytes(b), Size: int64(len(b))}
+		if err := repo.Push(ctx, d, bytes.NewReader(b)); err != nil {
+			t.Fatalf("push %s to %s: %v", mt, name, err)
+		}
+		return d
+	}
 }

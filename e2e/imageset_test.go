@@ -14,7 +14,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"oras.land/oras-go/v2/registry/remote"
 
 	"airlock.dev/airlock/e2e/internal/registries"
 	"airlock.dev/airlock/e2e/internal/seed"
@@ -24,18 +23,7 @@ import (
 // digest), through an oras-go client independent of airlock.
 func pushTagged(ctx context.Context, t *testing.T, host, name string, tags ...string) map[string]digest.Digest {
 	t.Helper()
-	repo, err := remote.NewRepository(host + "/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo.PlainHTTP = true
-	push := func(mt string, b []byte) ocispec.Descriptor {
-		d := ocispec.Descriptor{MediaType: mt, Digest: digest.FromBytes(b), Size: int64(len(b))}
-		if err := repo.Push(ctx, d, bytes.NewReader(b)); err != nil {
-			t.Fatalf("push to %s: %v", name, err)
-		}
-		return d
-	}
+	repo, push := testRepository(ctx, t, host, name)
 	layer := push(ocispec.MediaTypeImageLayer, []byte("a layer of "+name))
 	cfg := push(ocispec.MediaTypeImageConfig, []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`))
 	out := map[string]digest.Digest{}

@@ -16,7 +16,6 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
-	"oras.land/oras-go/v2/registry/remote"
 
 	"airlock.dev/airlock/e2e/internal/registries"
 )
@@ -208,18 +207,7 @@ func pathKind(uri string) string {
 // same in every image, which a load could mount from the first repository instead of uploading.)
 func pushTwoBlobImage(ctx context.Context, t *testing.T, host, repoName, tag string) {
 	t.Helper()
-	repo, err := remote.NewRepository(host + "/" + repoName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo.PlainHTTP = true
-	push := func(mt string, b []byte) ocispec.Descriptor {
-		d := content.NewDescriptorFromBytes(mt, b)
-		if err := repo.Push(ctx, d, bytes.NewReader(b)); err != nil {
-			t.Fatalf("push %s to %s: %v", mt, repoName, err)
-		}
-		return d
-	}
+	repo, push := testRepository(ctx, t, host, repoName)
 	layer := make([]byte, 4<<10)
 	rand.Read(layer)
 	cfg, _ := json.Marshal(ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"},
