@@ -1,0 +1,46 @@
+package mirror
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestCopyAgainWithoutPreflight: a run again without the preflight asks each tag once where the
+// manifest is there already: a tag that names the image (bytes and digest) is left alone, with no
+// PUT; a tag moved since is reported and moved back, or, with RefuseTagMoves, left alone with the
+// image's content pushed, untagged, and the image failed naming the move.
+func TestCopyAgainWithoutPreflight(t *testing.T) {
+	for _, refuse := range []bool{false, true} {
+		_, plans := samplePlans(t)
+		tgt := &askingTarget{fakeTarget: newFakeTarget()}
+		if _, err := Copy(context.Background(), plans, tgt, CopyOptions{Retry: testRetry}); err != nil {
+			t.Fatal(err)
+		}
+		old := moveTag(t, tgt.fakeTarget, "site/team/api", "2.0")
+		tgt.asked = nil
+		rep, err := Copy(context.Background(), plans, tgt, CopyOptions{Retry: testRetry, RefuseTagMoves: refuse})
+		app, api := rep.Images[0], rep.Images[1]
+		if app.TagMoved != nil || app.Status == "failed" {
+			t.Errorf("refuse %v: the image whose tag is right: %s %q, moved %+v", refuse, app.Status, app.Error, app.TagMoved)
+		}
+		if slices.Contains(tgt.asked, "push-tag 1.0") {
+			t.Errorf("refuse %v: the tag that named the image was written again:\n  %s", refuse, strings.Join(tgt.asked, "\n  "))
+		}
+		if m := api.TagMoved; m == nil || m.Tag != "2.0" || m.From != old || m.To != plans[1].Root.Desc.Digest || m.Refused != refuse {
+			t.Errorf("refuse %v: move reported as %+v, want 2.0 from %s to %s", refuse, m, old, plans[1].Root.Desc.Digest)
+		}
+		now := tgt.stores["site/team/api"].tags["2.0"]
+		if !refuse {
+			if err != nil || api.Status == "failed" || now != plans[1].Root.Desc.Digest {
+				t.Errorf("allow: %v, %s %q, tag at %s; want it moved back", err, api.Status, api.Error, now)
+			}
+			continue
+		}
+		want := "tag site/team/api:2.0 would move from " + old.String() + " to " + plans[1].Root.Desc.Digest.String() + "; --tag-moves=refuse left it alone (the image's content was pushed, untagged)"
+		if err == nil || api.Status != "failed" || !strings.Contains(api.Error, want) || now != old {
+			t.Errorf("refuse: %v, %s %q, tag at %s; want it left at %s and the error %q", err, api.Status, api.Error, now, old, want)
+		}
+	}
+}
