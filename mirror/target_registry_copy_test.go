@@ -86,3 +86,33 @@ func TestCopyIntoRegistry(t *testing.T) {
 		t.Errorf("diff of the per-image target: %+v, %v", entries, err)
 	}
 }
+
+// TestCopyIntoRegistryMountsShared: an image going to two repositories of one registry in one run
+// sends each blob once: the second repository mounts it from the first (or, where the registry
+// declines, uploads it); both land whole.
+func TestCopyIntoRegistryMountsShared(t *testing.T) {
+	ctx := context.Background()
+	host, regs, _ := startPagingRegistry(t, 100)
+	_, plans := samplePlans(t)
+	api := plans[1]
+	other := *api
+	other.Image.Target = "other/api"
+	to := host + "/mirror"
+	rep, err := Copy(ctx, []*ImagePlan{api, &other}, &RegistryTarget{Regs: regs, To: to, Retry: testRetry}, CopyOptions{Retry: testRetry, Concurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs := len(api.Root.Blobs)
+	if rep.Blobs.Mounted+rep.Blobs.Pushed != 2*blobs || rep.Blobs.Pushed < blobs {
+		t.Errorf("blobs %+v: want %d pushed and the other %d mounted or pushed", rep.Blobs, blobs, blobs)
+	}
+	entries, err := DiffRegistry(ctx, []*ImagePlan{api, &other}, regs, to, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Status != DiffOK {
+			t.Errorf("%s: %s, missing %q", e.Target, e.Status, e.Missing)
+		}
+	}
+}
