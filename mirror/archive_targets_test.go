@@ -1,0 +1,142 @@
+package mirror
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"airlock.dev/airlock/archive"
+)
+
+func TestSparseSaveNotice(t *testing.T) {
+	if got := SparseSaveNotice([]archive.Image{{Source: "a:1"}, {Source: "b:2"}}); got != "" {
+		t.Errorf("no sparse image: %q, want no notice", got)
+	}
+	got := SparseSaveNotice([]archive.Image{{Source: "r/a:1", Sparse: true}, {Source: "r/b:2"}, {Source: "r/c:3", Sparse: true}})
+	for _, want := range []string{"note: 2 image(s) saved with a platform filter", "(a sparse index: r/a:1, r/c:3)", "validation.manifests.indexes.platforms: none", "--sparse-index=flatten"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("notice %q\ndoes not say %q", got, want)
+		}
+	}
+}
+
+// checkArchived opens the archive at path and checks each image is listed under its source
+// reference, and the cosign-tag signature under repository:tag, the other referrer with no name.
+func checkArchived(t *testing.T, path string, plans []*ImagePlan) {
+	t.Helper()
+	ctx := context.Background()
+	r, err := archive.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, p := range plans {
+		d, err := r.Resolve(ctx, p.Source)
+		if err != nil || d.Digest != p.Root.Desc.Digest || d.Annotations[archive.AnnotationRepository] != p.Root.Repository {
+			t.Errorf("%s: %+v, %v; want %s", p.Source, d, err, p.Root.Desc.Digest)
+		}
+		for _, n := range p.Nodes() {
+			for _, b := range append([]ocispec.Descriptor{n.Desc}, n.Blobs...) {
+				if ok, err := r.Exists(ctx, b); !ok || err != nil {
+					t.Errorf("%s: %s not in the archive (%v)", p.Source, b.Digest, err)
+				}
+			}
+		}
+	}
+	sig, sigAmd := plans[0].Referrers[0], plans[0].Referrers[1]
+	d, err := r.Resolve(ctx, "team/app:"+sigAmd.Referrer.Tag)
+	if err != nil || d.Digest != sigAmd.Desc.Digest || d.Annotations[archive.AnnotationSubject] != sigAmd.Referrer.Subject.String() ||
+		d.Annotations[archive.AnnotationFoundBy] != string(sigAmd.Referrer.Method) {
+		t.Errorf("cosign-tag signature: %+v, %v; want %s listed under its tag", d, err, sigAmd.Desc.Digest)
+	}
+	d, err = r.Resolve(ctx, sig.Desc.Digest.String())
+	if err != nil || d.Annotations[ocispec.AnnotationRefName] != "" || d.Annotations[archive.AnnotationSubject] != plans[0].Root.Desc.Digest.String() {
+		t.Errorf("API signature: %+v, %v; want it listed with its subject and no name", d, err)
+	}
+}
+
+func TestCopyIntoLayout(t *testing.T) {
+	_, plans := samplePlans(t)
+	dir := filepath.Join(t.TempDir(), "archive")
+	l, err := archive.CreateLayout(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgt := &LayoutTarget{Layout: l}
+	rep, err := Copy(context.Background(), plans, tgt, CopyOptions{Retry: testRetry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := tgt.Store(context.Background(), plans[0]); st.Name() != l.Root() {
+		t.Errorf("store name %q, want the layout root %q", st.Name(), l.Root())
+	}
+	if err := l.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Images[0].Status != "pushed" || rep.Images[1].Status != "pushed" {
+		t.Errorf("statuses %s %s", rep.Images[0].Status, rep.Images[1].Status)
+	}
+	checkArchived(t, dir, plans)
+}
+
+func TestCopyIntoTar(t *testing.T) {
+	ctx := context.Background()
+	_, plans := samplePlans(t)
+	out := filepath.Join(t.TempDir(), "a.tar")
+	none := func(ocispec.Descriptor) bool { return false }
+	tt, err := NewTarTarget(out, 0, tarContent(plans, none))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tt.Abort()
+	if st, _ := tt.Store(ctx, plans[1]); st.Name() != out {
+		t.Errorf("store name %q, want %q", st.Name(), out)
+	}
+	if _, err := Copy(ctx, plans, tt, CopyOptions{Retry: testRetry}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tt.Layout.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	vols, err := tt.Finish(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt.Abort() // nothing after Finish
+	if len(vols) != 1 || vols[0].Size == 0 || vols[0].SHA256 == "" {
+		t.Errorf("volumes %+v, want one", vols)
+	}
+	if _, err := os.Stat(out + ".staging"); !os.IsNotExist(err) {
+		t.Errorf("staging layout left behind: %v", err)
+	}
+	checkArchived(t, out, plans)
+}
+
+func TestNewTarTargetFailures(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The staging layout cannot be made under a file.
+	if tt, err := NewTarTarget(filepath.Join(file, "a.tar"), 0, nil); err == nil || tt != nil {
+		t.Errorf("under a file: %v, want an error", err)
+	}
+	// The tar writer cannot keep its journal: a directory where it goes.
+	out := filepath.Join(dir, "b.tar")
+	if _, err := archive.CreateLayout(out + ".staging"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(out+".staging", "tar-journal", "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, plans := samplePlans(t)
+	tt, err := NewTarTarget(out, 0, tarContent(plans, func(ocispec.Descriptor) bool { return false }))
+	if err == nil || tt != nil || !strings.HasPrefix(err.Error(), "write "+out+": ") {
+		t.Errorf("journal unwritable: %v, want an error naming %s", err, out)
+	}
+}
