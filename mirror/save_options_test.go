@@ -1,0 +1,114 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/registry"
+)
+
+// saveSetup starts a registry holding host/team/app:1.0 and returns an image set naming it.
+func saveSetup(t *testing.T) (*config.ImageSet, *registry.Registries, string) {
+	t.Helper()
+	host, regs, _ := startPagingRegistry(t, 100)
+	pushTags(context.Background(), t, regs, host+"/team/app", "1.0")
+	img, err := config.ParseReference(host + "/team/app:1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	return &config.ImageSet{Path: filepath.Join(dir, "imageset.yaml"), Dir: dir, Images: []config.Image{img}}, regs, dir
+}
+
+func TestSaveOptions(t *testing.T) {
+	ctx := context.Background()
+	set, regs, dir := saveSetup(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	// The gate refuses: nothing is written, the gate's error is returned.
+	out := filepath.Join(dir, "gated")
+	boom := errors.New("policy says no")
+	var gated []*ImagePlan
+	_, err := Save(ctx, set, regs, SaveOptions{Output: out, Retry: testRetry, Gate: func(_ context.Context, plans []*ImagePlan) error { gated = plans; return boom }})
+	if !errors.Is(err, boom) || len(gated) != 1 || gated[0].Image.Tag != "1.0" {
+		t.Errorf("gate: %v, gated %v; want the gate's error after seeing the one plan", err, gated)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("gated save wrote %s", out)
+	}
+
+	// --since naming nothing.
+	if _, err := Save(ctx, set, regs, SaveOptions{Output: filepath.Join(dir, "delta"), Retry: testRetry, Since: filepath.Join(dir, "no-base")}); err == nil || !strings.HasPrefix(err.Error(), "--since: ") {
+		t.Errorf("--since without a base: %v", err)
+	}
+
+	// A dry run writes nothing, and pins when asked.
+	pin := filepath.Join(dir, "pinned.yaml")
+	sum, err := Save(ctx, set, regs, SaveOptions{Output: filepath.Join(dir, "dry"), Retry: testRetry, DryRun: true, PinOut: pin})
+	if err != nil || !sum.DryRun || len(sum.Images) != 1 || sum.PinnedTo != pin || sum.Catalog != "" {
+		t.Errorf("dry run: %+v, %v", sum, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dry")); !os.IsNotExist(err) {
+		t.Error("dry run wrote the archive")
+	}
+	if b, err := os.ReadFile(pin); err != nil || !strings.Contains(string(b), string(sum.Images[0].Digest)) {
+		t.Errorf("pinned set: %v\n%s", err, b)
+	}
+	// --pin-out into a directory that does not exist: the archive is written, the error names the flag.
+	if _, err := Save(ctx, set, regs, SaveOptions{Output: filepath.Join(dir, "pinfail"), Retry: testRetry, PinOut: filepath.Join(dir, "no", "pinned.yaml")}); err == nil || !strings.HasPrefix(err.Error(), "--pin-out: ") {
+		t.Errorf("--pin-out unwritable: %v", err)
+	}
+
+	// Signing fails: no index.json, so the archive is never complete and unsigned.
+	out = filepath.Join(dir, "unsigned")
+	if _, err := Save(ctx, set, regs, SaveOptions{Output: out, Retry: testRetry, SignCatalog: func(ocispec.Descriptor) ([]byte, error) { return nil, boom }}); !errors.Is(err, boom) {
+		t.Errorf("signing failing: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "index.json")); !os.IsNotExist(err) {
+		t.Errorf("index.json written although signing failed: %v", err)
+	}
+
+	// A tar, logged: one volume, the catalog named, the archive opens and lists the image.
+	out = filepath.Join(dir, "a.tar")
+	var signed ocispec.Descriptor
+	sum, err = Save(ctx, set, regs, SaveOptions{Output: out, Retry: testRetry, Log: log, Version: "test",
+		SignCatalog: func(d ocispec.Descriptor) ([]byte, error) {
+			signed = d
+			return []byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}`), nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Volumes) != 1 || sum.Catalog == "" || signed.Digest != sum.Catalog {
+		t.Errorf("tar save: volumes %+v, catalog %s, signed %s", sum.Volumes, sum.Catalog, signed.Digest)
+	}
+	r, err := archive.Open(ctx, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cat, catDesc, err := r.Catalog(ctx)
+	if err != nil || catDesc.Digest != sum.Catalog || len(cat.Images) != 1 || cat.Trust.ImageSet == nil {
+		t.Errorf("catalog %+v (%s), %v", cat, catDesc.Digest, err)
+	}
+	if sigs, err := r.CatalogSignatures(ctx, catDesc.Digest); err != nil || len(sigs) != 1 {
+		t.Errorf("catalog signatures %d, %v; want the one attached", len(sigs), err)
+	}
+
+	// A tar whose staging layout cannot be made.
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, []byte("x"), 0o644)
+	if _, err := Save(ctx, set, regs, SaveOptions{Output: filepath.Join(file, "b.tar"), Retry: testRetry}); err == nil {
+		t.Error("tar under a file: saved")
+	}
+}
