@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"io/fs"
 
@@ -116,7 +117,9 @@ func diffOne(ctx context.Context, p *ImagePlan, target string, c contentChecker,
 		return e, err
 	}
 	if len(e.Missing) > 0 {
-		if e.Missing[0] == "manifest "+p.Root.Desc.Digest.String() {
+		// The image is on the mirror when its root manifest is; the nodes come children first, so
+		// the root may be anywhere in the list.
+		if slices.Contains(e.Missing, "manifest "+p.Root.Desc.Digest.String()) {
 			e.Status = DiffMissing
 		} else {
 			e.Status = DiffIncomplete

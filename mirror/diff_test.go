@@ -111,6 +111,13 @@ func TestDiffOneStatuses(t *testing.T) {
 		}},
 		{name: "untagged, root manifest lacking", setup: func(m *memMirror) { delete(m.have, idx.Desc.Digest) },
 			status: DiffMissing, missing: []string{"manifest " + idx.Desc.Digest.String()}},
+		{name: "untagged, nothing there", setup: func(m *memMirror) { clear(m.have) }, status: DiffMissing, missing: []string{
+			"manifest " + amd.Desc.Digest.String(),
+			"manifest " + idx.Children[1].Desc.Digest.String(),
+			"manifest " + idx.Desc.Digest.String(),
+			fmt.Sprintf("referrer %s ( of %s)", sig.Desc.Digest, idx.Desc.Digest),
+			fmt.Sprintf("referrer %s ( of %s)", sigAmd.Desc.Digest, amd.Desc.Digest),
+		}},
 		{name: "untagged, a child manifest lacking", setup: func(m *memMirror) { delete(m.have, amd.Desc.Digest) },
 			status: DiffIncomplete, missing: []string{"manifest " + amd.Desc.Digest.String()}},
 	}
