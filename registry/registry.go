@@ -37,6 +37,10 @@ type Options struct {
 	CAFile string
 	// UserAgent is sent with every request.
 	UserAgent string
+	// StallTimeout cuts a response whose body moved no byte for this long (0: never). A cut read fails
+	// with ErrStalled, which is retried. Waiting for response headers is bounded by 2 minutes apart
+	// from it: a registry may take a while to answer an upload it is checking.
+	StallTimeout time.Duration
 }
 
 // Registries hands out repository clients sharing one HTTP client, credential store and token cache.
@@ -82,7 +86,9 @@ func New(opts Options) (*Registries, error) {
 	}
 	// Token requests to a named realm get their own transport: no proxy, and connections only to the
 	// addresses checked for the realm (see NewRealmForwardTransport).
-	realms, err := NewRealmTransport(retry.NewTransport(tr), retry.NewTransport(NewRealmForwardTransport(tr)), opts.TokenRealms)
+	next := retry.NewTransport(newStallTransport(tr, opts.StallTimeout))
+	forward := retry.NewTransport(newStallTransport(NewRealmForwardTransport(tr), opts.StallTimeout))
+	realms, err := NewRealmTransport(next, forward, opts.TokenRealms)
 	if err != nil {
 		return nil, err
 	}

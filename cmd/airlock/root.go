@@ -61,7 +61,7 @@ nothing could be done (target unreachable, credentials refused, unreadable archi
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log each step to stderr")
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "no progress bars or logs, only errors and the result")
 	pf.IntVar(&g.concurrency, "concurrency", 8, "how many images and blobs to move at once")
-	pf.DurationVar(&g.stall, "stall-timeout", registry.DefaultRetry.StallTimeout, "give up on a transfer that moved no byte for this long, and retry it")
+	pf.DurationVar(&g.stall, "stall-timeout", registry.DefaultRetry.StallTimeout, "cut any transfer (blob, manifest, tag list) that moved no byte for this long, and retry it")
 	pf.IntVar(&g.attempts, "attempts", registry.DefaultRetry.Attempts, "tries of each transfer before giving up (backoff with jitter between tries)")
 	root.AddCommand(newSaveCmd(g), newLoadCmd(g), newCopyCmd(g), newDiffCmd(g), newVerifyCmd(g), newInspectCmd(g), newSignCmd(g), newVersionCmd(g))
 	return root
@@ -108,6 +108,8 @@ func (g *globalOptions) registries() (*registry.Registries, error) {
 		TokenRealms: g.tokenRealms,
 		CAFile:      g.caFile,
 		UserAgent:   "airlock/" + version(),
+		// Every response, not only blobs, is cut when it stalls (a manifest or a tag list too).
+		StallTimeout: g.stall,
 	})
 }
 
