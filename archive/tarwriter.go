@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -28,7 +29,8 @@ import (
 // TarWriter writes an archive straight into tar volumes (NAME.tar, or NAME.tar.000, .001, ... of a
 // volume size), with no layout directory in between. Every blob it is told about up front (the
 // content of a save's plans: manifests and blobs) gets a slot at a fixed offset of the tar stream
-// (oci-layout first, then the blobs in digest order), so blobs arriving together are written at once,
+// (oci-layout first, then the blobs in the order given: the order the copy fetches them, so that the
+// volumes can be hashed close behind the slots as they fill), so blobs arriving together are written at once,
 // each straight into its slot as it streams in and is hashed against its digest. What comes after the
 // copy (trust files, catalog, its signature) is appended after the slots by Finish, then index.json,
 // last; the volumes are hashed in stream order as the slots before the hashing point fill (the same
@@ -55,6 +57,8 @@ type TarWriter struct {
 	stop  chan struct{}
 	hdone chan error
 	hash  *volumeHasher
+	// hashedTo is how far hashLoop has hashed the stream (for tests: how closely it follows the copy).
+	hashedTo atomic.Int64
 }
 
 type slot struct {
@@ -104,7 +108,10 @@ func OpenTarWriter(base string, volumeSize int64, dir string, content []ocispec.
 	return w, nil
 }
 
-// plan lays out the slots: oci-layout, then every blob by digest.
+// plan lays out the slots: oci-layout, then every blob in the order of content. The order is the
+// caller's, not the digests': the volumes are hashed in stream order as far as the slots are
+// complete (hashLoop), so slots laid out in the order the blobs arrive let that hash follow the copy
+// instead of waiting for the slot of the smallest digest, and leave little of it for Finish.
 func (w *TarWriter) plan(layout []byte, content []ocispec.Descriptor) error {
 	descs := []ocispec.Descriptor{{Digest: digest.FromBytes(layout), Size: int64(len(layout))}}
 	seen := map[digest.Digest]bool{}
@@ -116,7 +123,6 @@ func (w *TarWriter) plan(layout []byte, content []ocispec.Descriptor) error {
 		seen[d.Digest] = true
 		blobs = append(blobs, ocispec.Descriptor{Digest: d.Digest, Size: d.Size})
 	}
-	sort.Slice(blobs, func(i, j int) bool { return blobs[i].Digest < blobs[j].Digest })
 	var off int64
 	for i, d := range append(descs, blobs...) {
 		name := ocispec.ImageLayoutFile
@@ -293,6 +299,7 @@ func (w *TarWriter) hashLoop() {
 			<-w.stop
 			return
 		}
+		w.hashedTo.Store(to)
 	}
 }
 

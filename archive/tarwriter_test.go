@@ -9,7 +9,10 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -306,4 +309,34 @@ func TestTarWriterRehashesKeptBlobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	readTarBack(t, base, blobs)
+}
+
+// TestTarWriterHashesBehindTheCopy: the slots keep the order they are given in (the order the copy
+// fetches them), so the volumes are hashed right behind the blobs as they land, not held back until
+// the blob with the smallest digest arrives. The blobs here are given in falling digest order; with
+// slots laid out by digest, the first slot would be the last blob, never written, and nothing after
+// oci-layout would be hashed.
+func TestTarWriterHashesBehindTheCopy(t *testing.T) {
+	ctx := context.Background()
+	blobs := randomBlobs(3, 3000)
+	slices.SortFunc(blobs, func(a, b testBlob) int { return strings.Compare(string(b.desc.Digest), string(a.desc.Digest)) })
+	dir := t.TempDir()
+	w, err := OpenTarWriter(filepath.Join(dir, "a.tar"), 0, dir, descsOf(blobs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for _, b := range blobs[:2] {
+		if err := w.Push(ctx, b.desc, bytes.NewReader(b.b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := w.slots[w.byName[blobs[1].desc.Digest]].next
+	deadline := time.Now().Add(10 * time.Second)
+	for w.hashedTo.Load() < want && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := w.hashedTo.Load(); got != want {
+		t.Errorf("with the first two blobs written, the volume is hashed to offset %d, want %d (the end of the second slot)", got, want)
+	}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"airlock.dev/airlock/archive"
@@ -138,5 +140,32 @@ func TestNewTarTargetFailures(t *testing.T) {
 	tt, err := NewTarTarget(out, 0, tarContent(plans, func(ocispec.Descriptor) bool { return false }))
 	if err == nil || tt != nil || !strings.HasPrefix(err.Error(), "write "+out+": ") {
 		t.Errorf("journal unwritable: %v, want an error naming %s", err, out)
+	}
+}
+
+// TestTarContentInCopyOrder: the tar's slots are laid out in the order the copy writes: every blob in
+// the order copyBlobs lists them, then the manifests, so the volumes can be hashed behind the copy.
+func TestTarContentInCopyOrder(t *testing.T) {
+	_, plans := samplePlans(t)
+	var wantBlobs, wantManifests []digest.Digest
+	st := &tarStore{&TarTarget{out: "a.tar"}}
+	c := &copying{plans: plans, stores: []Store{st, st}, report: &Report{Images: make([]ImageReport, len(plans))}}
+	for _, task := range c.blobTasks() {
+		wantBlobs = append(wantBlobs, task.desc.Digest)
+	}
+	for _, p := range plans {
+		for _, n := range p.Nodes() {
+			wantManifests = append(wantManifests, n.Desc.Digest)
+		}
+	}
+	var got []digest.Digest // as the tar writer lays them out: each once, where it first comes
+	for _, d := range tarContent(plans, func(ocispec.Descriptor) bool { return false }) {
+		if !slices.Contains(got, d.Digest) {
+			got = append(got, d.Digest)
+		}
+	}
+	want := append(wantBlobs, wantManifests...)
+	if !slices.Equal(got, want) {
+		t.Errorf("tar content in order\n%s\nwant blobs as the copy lists them, then manifests\n%s", got, want)
 	}
 }

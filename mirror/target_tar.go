@@ -122,17 +122,23 @@ func (s *tarStore) Index(_ context.Context, p *ImagePlan) error {
 	return nil
 }
 
-// tarContent lists what a tar save of plans writes into slots: every manifest and blob not in the base.
+// tarContent lists what a tar save of plans writes into slots: every manifest and blob not in the
+// base, in the order the copy writes them (blobs as copyBlobs lists them, then the manifests, each
+// image's children first), so that the tar's slots fill front to back and the volumes are hashed
+// close behind them (archive.TarWriter).
 func tarContent(plans []*ImagePlan, inBase func(ocispec.Descriptor) bool) []ocispec.Descriptor {
-	var out []ocispec.Descriptor
+	var blobs, manifests []ocispec.Descriptor
 	for _, p := range plans {
 		for _, n := range p.Nodes() {
-			for _, d := range append([]ocispec.Descriptor{n.Desc}, n.Blobs...) {
+			if !inBase(n.Desc) {
+				manifests = append(manifests, n.Desc)
+			}
+			for _, d := range n.Blobs {
 				if !inBase(d) {
-					out = append(out, d)
+					blobs = append(blobs, d)
 				}
 			}
 		}
 	}
-	return out
+	return append(blobs, manifests...)
 }
