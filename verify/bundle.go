@@ -1,10 +1,10 @@
 package verify
 
 import (
+	"bytes"
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
@@ -104,15 +104,13 @@ func (t *Trust) verifyBundle(b *bundle.Bundle, s Signer, artifactDigest []byte) 
 	}
 	res, err := v.Verify(b, sgverify.NewPolicy(artifact, sgverify.WithKey()))
 	if err != nil {
-		msg := err.Error()
-		switch {
-		case strings.Contains(msg, "could not verify envelope"), strings.Contains(msg, "could not verify message"):
+		switch whyRefused(b, material, artifactDigest) {
+		case badSignature:
 			if hint == "" {
 				return nil, notSigner("the signature does not verify with this key: signed by another key, or altered (the bundle names no key hint) (%v)", err)
 			}
 			return nil, fmt.Errorf("the signature does not verify with this key, whose hint the bundle names: the bundle or its payload was altered (%w)", err)
-		case strings.Contains(msg, "does not match any digest in statement"), strings.Contains(msg, "does not match digests in statement"),
-			strings.Contains(msg, "artifact does not match digest"):
+		case otherDigest:
 			return nil, fmt.Errorf("the signature is valid, but it signs another digest, not sha256:%x (%w)", artifactDigest, err)
 		}
 		return nil, err
@@ -154,4 +152,59 @@ func (t *Trust) verifyKeylessBundle(b *bundle.Bundle, s Signer, artifact sgverif
 		return nil, err
 	}
 	return v.Verify(b, sgverify.NewPolicy(artifact, sgverify.WithCertificateIdentity(id)))
+}
+
+// refusal is why sigstore-go refused a bundle, as whyRefused finds it.
+type refusal int
+
+const (
+	refusedOtherwise refusal = iota // neither below: the transparency log, the bundle's form, ...
+	badSignature                    // its signature does not verify with the key
+	otherDigest                     // it signs another digest than the subject's
+)
+
+// whyRefused tells why a bundle that sigstore-go refused was refused, from the bundle itself rather
+// than from the words of sigstore-go's error (which has no error types for these): a message
+// signature over another digest, or a DSSE statement none of whose subjects is artifactDigest, signs
+// another digest; a signature that fails sigstore-go's signature check alone (the envelope, or the
+// message over its own digest), against the same key material, does not verify. The checks come in
+// the order sigstore-go makes them: a message's digest before its signature, an envelope's
+// signature before its subjects.
+func whyRefused(b *bundle.Bundle, material root.TrustedMaterial, artifactDigest []byte) refusal {
+	content, err := b.SignatureContent()
+	if err != nil {
+		return refusedOtherwise
+	}
+	vc, err := b.VerificationContent()
+	if err != nil {
+		return refusedOtherwise
+	}
+	if msg := content.MessageSignatureContent(); msg != nil {
+		if !bytes.Equal(msg.Digest(), artifactDigest) {
+			return otherDigest
+		}
+		digests := []sgverify.ArtifactDigest{{Algorithm: "sha256", Digest: artifactDigest}}
+		if sgverify.VerifySignatureWithArtifactDigests(content, vc, material, digests) != nil {
+			return badSignature
+		}
+		return refusedOtherwise
+	}
+	env := content.EnvelopeContent()
+	if env == nil {
+		return refusedOtherwise
+	}
+	if sgverify.VerifySignature(content, vc, material) != nil {
+		return badSignature
+	}
+	st, err := env.Statement()
+	if err != nil {
+		return refusedOtherwise
+	}
+	want := hex.EncodeToString(artifactDigest)
+	for _, subj := range st.GetSubject() {
+		if subj.GetDigest()["sha256"] == want {
+			return refusedOtherwise
+		}
+	}
+	return otherDigest
 }

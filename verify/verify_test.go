@@ -303,6 +303,16 @@ func TestVerify(t *testing.T) {
 			f.bundle(t, indexDigest, sigtest.MessageBundle(t, key, []byte("the index")), "")
 			return keyTrust(t, key)
 		}, true, ""},
+		// A message signature's failures are told apart from the bundle (its digest, then its
+		// signature alone), as an envelope's are: not from the words of sigstore-go's error.
+		{"message signature over another digest", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, sigtest.MessageBundle(t, key, []byte("another index")), "")
+			return keyTrust(t, key)
+		}, false, "the signature is valid, but it signs another digest, not " + indexDigest.String()},
+		{"message signature by another key, no hint", func(t *testing.T, f *fixture) *Trust {
+			f.bundle(t, indexDigest, setHint(t, sigtest.MessageBundle(t, other, []byte("the index")), ""), "")
+			return keyTrust(t, key)
+		}, false, "the signature does not verify with this key: signed by another key, or altered (the bundle names no key hint)"},
 		{"bundle attestation with an invalid signature", func(t *testing.T, f *fixture) *Trust {
 			f.bundle(t, indexDigest, sigtest.KeyBundle(t, key, signStmt(indexDigest)), archive.CosignSignPredicateType)
 			f.bundle(t, indexDigest, flipSignature(t, sigtest.KeyBundle(t, key, sigtest.Statement(indexDigest, slsa, nil))), slsa)
