@@ -251,7 +251,7 @@ func (l *Layout) PushResumable(_ context.Context, desc ocispec.Descriptor, open 
 	}
 	if have+got != desc.Size {
 		os.Remove(partial)
-		return got, fmt.Errorf("blob %s: got %d bytes, the descriptor says %d; the source is damaged or changed, fetch again", desc.Digest, have+got, desc.Size)
+		return got, &ShortBlobError{Digest: desc.Digest, Got: have + got, Size: desc.Size}
 	}
 	if !v.Verified() {
 		os.Remove(partial)
@@ -348,6 +348,21 @@ func (l *Layout) Commit() error {
 }
 
 // DigestMismatchError reports content whose bytes do not hash to the digest that names them.
+// ShortBlobError reports a source that ended a blob before its size: a transfer cut short without an
+// error of its own. It is worth fetching again (Transient), unlike a blob that does not hash to its
+// digest.
+type ShortBlobError struct {
+	Digest    digest.Digest
+	Got, Size int64
+}
+
+func (e *ShortBlobError) Error() string {
+	return fmt.Sprintf("blob %s: got %d bytes, the descriptor says %d; the source is damaged or changed, fetch again", e.Digest, e.Got, e.Size)
+}
+
+// Transient says that fetching again may succeed; registry.Retryable asks it.
+func (e *ShortBlobError) Transient() bool { return true }
+
 type DigestMismatchError struct {
 	Expected digest.Digest
 	Actual   digest.Digest // may be empty when not computed

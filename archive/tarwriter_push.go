@@ -157,7 +157,7 @@ func (w *TarWriter) stream(i int, v io.Writer, have int64, r io.Reader) (int64, 
 		}
 		switch {
 		case rerr == io.EOF && pos != s.desc.Size:
-			return pos - have, errJoin(fmt.Errorf("blob %s: got %d bytes, the descriptor says %d; the source is damaged or changed, fetch again", s.desc.Digest, pos, s.desc.Size), w.cut(i))
+			return pos - have, errJoin(&ShortBlobError{Digest: s.desc.Digest, Got: pos, Size: s.desc.Size}, w.cut(i))
 		case rerr == io.EOF:
 			return pos - have, nil
 		case rerr != nil:

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -72,6 +71,8 @@ func (r Retry) Do(ctx context.Context, what string, fn func(ctx context.Context)
 // Retryable tells transient failures (network, 5xx, 429, 408, a stall, a body cut short) from final
 // ones (not found, denied, content that does not match its digest).
 func Retryable(err error) bool {
+	// Every failure is told by its type, never by its text: net/http's and oras-go's errors keep
+	// theirs (*url.Error is a net.Error, a registry's answer an *errcode.ErrorResponse).
 	// An error that says it is permanent (a local disk error: a full disk does not empty by waiting).
 	var p interface{ Permanent() bool }
 	if errors.As(err, &p) && p.Permanent() {
@@ -92,11 +93,11 @@ func Retryable(err error) bool {
 	if errors.As(err, &ne) {
 		return true
 	}
-	msg := err.Error()
-	for _, s := range []string{"connection reset", "broken pipe", "unexpected EOF", "server closed", "response status code 5", "status code 429", "500 Internal", "502 Bad", "503 Service", "429 Too Many", "bytes, the descriptor says"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
+	// An error that says fetching again may succeed (archive.ShortBlobError: a source that ended a
+	// blob early without an error of its own).
+	var tr interface{ Transient() bool }
+	if errors.As(err, &tr) {
+		return tr.Transient()
 	}
 	return false
 }

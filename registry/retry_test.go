@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"syscall"
 	"testing"
 	"time"
@@ -29,6 +30,10 @@ func TestRetryable(t *testing.T) {
 		{"404", &errcode.ErrorResponse{StatusCode: http.StatusNotFound}, false},
 		{"401", &errcode.ErrorResponse{StatusCode: http.StatusUnauthorized}, false},
 		{"digest mismatch", &archive.DigestMismatchError{}, false},
+		{"blob ended early", fmt.Errorf("push: %w", &archive.ShortBlobError{Got: 1, Size: 2}), true},
+		{"a transport error", &url.Error{Op: "Get", URL: "http://r/v2/", Err: syscall.ECONNREFUSED}, true},
+		// Told by type, not by text: an error that only reads like a transient one is final.
+		{"text alone", errors.New("503 Service Unavailable: connection reset"), false},
 		{"cancelled", context.Canceled, false},
 		// A full local disk is not retried, even though the copy that hit it was also reading a body.
 		{"disk full", &archive.LocalWriteError{Path: "/x", Err: errors.Join(syscall.ENOSPC, io.ErrUnexpectedEOF)}, false},
