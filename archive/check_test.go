@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -319,5 +320,122 @@ func TestOpenRefusesMissingAndTruncatedVolumes(t *testing.T) {
 				t.Fatalf("got %v, want an error containing %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestCheckCatalogSizesPlatformsAndTrust: platform manifests are held to the manifest limits like
+// images; a trust file may be empty or as large as a catalog, not negative or larger, and must have
+// a valid digest.
+func TestCheckCatalogSizesPlatformsAndTrust(t *testing.T) {
+	d := digest.FromString("x")
+	img := Image{Source: checkRef, Digest: d, Size: 100}
+	for _, c := range []struct {
+		name string
+		cat  Catalog
+		want string // "" = passes
+	}{
+		{"platform of size 0", Catalog{Images: []Image{{Source: checkRef, Digest: d, Size: 100, Platforms: []Platform{{Platform: "linux/arm64", Digest: d, Size: 0}}}}},
+			"the catalog gives platform linux/arm64 of " + checkRef + " (" + d.String() + ") a size of 0 bytes"},
+		{"platform with a bad digest", Catalog{Images: []Image{{Source: checkRef, Digest: d, Size: 100, Platforms: []Platform{{Platform: "linux/arm64", Digest: "sha256:zz", Size: 10}}}}},
+			`platform linux/arm64 of ` + checkRef + ` with an invalid digest "sha256:zz"`},
+		{"trust file with a bad digest", Catalog{Images: []Image{img}, Trust: Trust{Keys: []File{{Name: "release.pub", Digest: "md5:x", Size: 10}}}},
+			`trust file release.pub with an invalid digest "md5:x"`},
+		{"negative trust file", Catalog{Images: []Image{img}, Trust: Trust{Policy: &File{Name: "policy.yaml", Digest: d, Size: -1}}},
+			"trust file policy.yaml (" + d.String() + ") a size of -1 bytes, which is not sane (0 to 67108864)"},
+		{"trust file over the limit", Catalog{Images: []Image{img}, Trust: Trust{TrustedRoot: &File{Name: "trusted_root.json", Digest: d, Size: maxCatalogSize + 1}}},
+			"a size of 67108865 bytes, which is not sane"},
+		{"empty trust file", Catalog{Images: []Image{img}, Trust: Trust{Keys: []File{{Name: "empty.pub", Digest: d, Size: 0}}}}, ""},
+		{"trust file at the limit", Catalog{Images: []Image{img}, Trust: Trust{ImageSet: &File{Name: "imageset.yaml", Digest: d, Size: maxCatalogSize}}}, ""},
+	} {
+		err := checkCatalogSizes(&c.cat)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: refused: %v", c.name, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s: got %v, want an error containing %q", c.name, err, c.want)
+		}
+	}
+}
+
+// TestCheckPresentPlatformsAndTrust: every platform manifest of a full (not sparse) image and every
+// trust file the catalog lists must be in the archive at the catalog's size; a file the archive
+// refuses to serve is reported with what it is.
+func TestCheckPresentPlatformsAndTrust(t *testing.T) {
+	absent := digest.FromString("absent")
+	for _, c := range []struct {
+		name string
+		edit func(dir string, cat *Catalog, d map[string]ocispec.Descriptor)
+		want string // "" = passes
+	}{
+		{"platform missing", func(_ string, cat *Catalog, _ map[string]ocispec.Descriptor) {
+			cat.Images[0].Platforms = []Platform{{Platform: "linux/arm64", Digest: absent, Size: 10}}
+		}, "the catalog lists platform linux/arm64 of " + checkRef + " " + absent.String() + ", but the archive lacks it"},
+		{"platform missing from a sparse image", func(_ string, cat *Catalog, _ map[string]ocispec.Descriptor) {
+			cat.Images[0].Platforms = []Platform{{Platform: "linux/arm64", Digest: absent, Size: 10}}
+			cat.Images[0].Sparse = true
+		}, ""},
+		{"platform present", func(_ string, cat *Catalog, d map[string]ocispec.Descriptor) {
+			cat.Images[0].Platforms = []Platform{{Platform: "linux/amd64", Digest: d["referrer"].Digest, Size: d["referrer"].Size}}
+		}, ""},
+		{"image of another size", func(_ string, cat *Catalog, d map[string]ocispec.Descriptor) {
+			cat.Images[0].Size++
+		}, "is %d bytes in the archive, the catalog says %d"},
+		{"trust file missing", func(_ string, cat *Catalog, _ map[string]ocispec.Descriptor) {
+			cat.Trust.Keys = []File{{Name: "release.pub", Digest: absent, Size: 10}}
+		}, "the catalog lists trust file release.pub " + absent.String() + ", but the archive lacks it"},
+		{"trust file present", func(_ string, cat *Catalog, d map[string]ocispec.Descriptor) {
+			cat.Trust.Keys = []File{{Name: "release.pub", Digest: d["layer"].Digest, Size: d["layer"].Size}}
+		}, ""},
+		{"referrer a symbolic link", func(dir string, _ *Catalog, d map[string]ocispec.Descriptor) {
+			p := BlobPath(dir, d["referrer"].Digest)
+			os.Rename(p, p+".real")
+			if err := os.Symlink(p+".real", p); err != nil {
+				t.Fatal(err)
+			}
+		}, "referrer (signature of %s) %s: " + "%s: blobs/sha256/%s is a symbolic link"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cat, d := writeCheckSample(t, dir)
+			c.edit(dir, cat, d)
+			want := c.want
+			switch c.name {
+			case "image of another size":
+				want = fmt.Sprintf(want, d["image"].Size, d["image"].Size+1)
+			case "referrer a symbolic link":
+				want = fmt.Sprintf(want, d["image"].Digest, d["referrer"].Digest, dir, d["referrer"].Digest.Encoded())
+			}
+			r, err := Open(context.Background(), dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			err = Check(r, cat)
+			switch {
+			case want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+				t.Fatalf("got %v, want an error containing %q", err, want)
+			}
+		})
+	}
+}
+
+// TestCheckIndexRefusesTwoCatalogs: index.json may name one catalog, not two.
+func TestCheckIndexRefusesTwoCatalogs(t *testing.T) {
+	dir := t.TempDir()
+	cat, d := writeCheckSample(t, dir)
+	editIndex(t, dir, func(idx *ocispec.Index) {
+		e := d["layer"]
+		e.Annotations = map[string]string{ocispec.AnnotationRefName: CatalogRefName}
+		idx.Manifests = append(idx.Manifests, e)
+	})
+	r, err := Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := Check(r, cat); err == nil || !strings.Contains(err.Error(), "index.json disagrees with the catalog: it names 2 catalogs") {
+		t.Fatalf("got %v, want a refusal of the second catalog", err)
 	}
 }
