@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"airlock.dev/airlock/internal/atomicfile"
 )
@@ -191,17 +192,23 @@ func (v *volumeFiles) finish(total int64, sums []string) ([]Volume, error) {
 	return vols, nil
 }
 
-// volumeHasher hashes the stream in order, volume by volume, as far as it is written.
+// volumeHasher hashes the stream in order, volume by volume, as far as it is written: read back by
+// TarWriter.hashLoop, or relayed by the stream of the slot it has arrived at (tarrelay.go). mu is held
+// by whoever hashes.
 type volumeHasher struct {
-	v    *volumeFiles
-	pos  int64
-	cur  hash.Hash
-	sums []string
-	buf  []byte
+	mu    sync.Mutex
+	owner int // the slot whose stream holds the hash (a relay), or -1
+	v     *volumeFiles
+	pos   int64
+	cur   hash.Hash
+	sums  []string
+	buf   []byte
+	// reached is pos, for reading without mu (how closely the hash follows the copy).
+	reached atomic.Int64
 }
 
 func newVolumeHasher(v *volumeFiles) *volumeHasher {
-	return &volumeHasher{v: v, cur: sha256.New(), buf: make([]byte, hashBufferSize)}
+	return &volumeHasher{owner: -1, v: v, cur: sha256.New(), buf: make([]byte, hashBufferSize)}
 }
 
 // to hashes the stream up to offset end.
@@ -214,12 +221,7 @@ func (h *volumeHasher) to(end int64) error {
 		if err := h.v.ReadAt(h.buf[:n], h.pos); err != nil {
 			return err
 		}
-		h.cur.Write(h.buf[:n])
-		h.pos += n
-		if h.v.size > 0 && h.pos%h.v.size == 0 {
-			h.sums = append(h.sums, hex.EncodeToString(h.cur.Sum(nil)))
-			h.cur.Reset()
-		}
+		h.write(h.buf[:n])
 	}
 	return nil
 }

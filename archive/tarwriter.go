@@ -19,7 +19,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -57,8 +56,8 @@ type TarWriter struct {
 	stop  chan struct{}
 	hdone chan error
 	hash  *volumeHasher
-	// hashedTo is how far hashLoop has hashed the stream (for tests: how closely it follows the copy).
-	hashedTo atomic.Int64
+	// relay is hash for the streams that take it over (tarrelay.go); it stays set after Close.
+	relay *volumeHasher
 }
 
 type slot struct {
@@ -104,6 +103,11 @@ func OpenTarWriter(base string, volumeSize int64, dir string, content []ocispec.
 	}
 	w.state[0].verified = true
 	w.hash = newVolumeHasher(w.vf)
+	w.relay = w.hash
+	select { // hash oci-layout now, so that the first blob's stream can take the hash over
+	case w.kick <- struct{}{}:
+	default:
+	}
 	go w.hashLoop()
 	return w, nil
 }
@@ -241,21 +245,23 @@ func (w *TarWriter) fill(i int, b []byte) error {
 	if err := w.vf.WriteAt(b, s.data); err != nil {
 		return err
 	}
-	return w.complete(i)
+	return w.complete(i, nil)
 }
 
 // complete writes slot i's header and padding around its data and records it complete and hashed.
-func (w *TarWriter) complete(i int) error {
+// c is the stream's hold on the volume hash, if it took it (released before the slot counts as
+// hashed, so that hashLoop never hashes the slot again).
+func (w *TarWriter) complete(i int, c *claim) error {
 	s := w.slots[i]
-	if err := w.vf.WriteAt(s.hdr, s.off); err != nil {
-		return err
+	err := w.vf.WriteAt(s.hdr, s.off)
+	if p := pad(s.desc.Size); p > 0 && err == nil {
+		err = w.vf.WriteAt(make([]byte, p), s.data+s.desc.Size)
 	}
-	if p := pad(s.desc.Size); p > 0 {
-		if err := w.vf.WriteAt(make([]byte, p), s.data+s.desc.Size); err != nil {
-			return err
-		}
+	if err == nil {
+		err = w.record("done " + w.slotName(i))
 	}
-	if err := w.record("done " + w.slotName(i)); err != nil {
+	w.release(c, err == nil)
+	if err != nil {
 		return err
 	}
 	w.mu.Lock()
@@ -294,12 +300,14 @@ func (w *TarWriter) hashLoop() {
 			to = w.slots[next].off
 		}
 		w.mu.Unlock()
-		if err := w.hash.to(to); err != nil {
+		w.hash.mu.Lock()
+		err := w.hash.to(to)
+		w.hash.mu.Unlock()
+		if err != nil {
 			w.hdone <- err
 			<-w.stop
 			return
 		}
-		w.hashedTo.Store(to)
 	}
 }
 

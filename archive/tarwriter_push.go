@@ -115,19 +115,23 @@ func (w *TarWriter) PushResumable(ctx context.Context, desc ocispec.Descriptor, 
 		return 0, err
 	}
 	defer rc.Close()
-	got, err := w.stream(i, v, have, rc)
+	var c *claim // the volume hash, when this stream takes it over (tarrelay.go)
+	got, err := w.stream(i, v, have, rc, &c)
 	if err != nil {
+		w.release(c, false)
 		return got, err
 	}
 	if !v.Verified() {
+		w.release(c, false)
 		return got, errJoin(&DigestMismatchError{Expected: desc.Digest}, w.cut(i))
 	}
-	return got, w.complete(i)
+	return got, w.complete(i, c)
 }
 
 // stream copies r into slot i from offset have on, through v, recording progress every journalEvery
-// bytes and when r fails. It returns the bytes read from r.
-func (w *TarWriter) stream(i int, v io.Writer, have int64, r io.Reader) (int64, error) {
+// bytes and when r fails, and takes the volume hash over into *c when it arrives at the slot. It
+// returns the bytes read from r.
+func (w *TarWriter) stream(i int, v io.Writer, have int64, r io.Reader, c **claim) (int64, error) {
 	s := w.slots[i]
 	buf := make([]byte, min(s.desc.Size-have+1, copyBufferSize))
 	pos, last := have, have
@@ -148,7 +152,13 @@ func (w *TarWriter) stream(i int, v io.Writer, have int64, r io.Reader) (int64, 
 				return pos - have, errJoin(err, progress())
 			}
 			v.Write(buf[:n])
+			if *c != nil {
+				w.feed(*c, buf[:n])
+			}
 			pos += int64(n)
+			if *c == nil {
+				*c = w.tryClaim(i, pos)
+			}
 			if pos-last >= journalEvery {
 				if err := progress(); err != nil {
 					return pos - have, err

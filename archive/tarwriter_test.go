@@ -333,10 +333,97 @@ func TestTarWriterHashesBehindTheCopy(t *testing.T) {
 	}
 	want := w.slots[w.byName[blobs[1].desc.Digest]].next
 	deadline := time.Now().Add(10 * time.Second)
-	for w.hashedTo.Load() < want && time.Now().Before(deadline) {
+	for w.hash.reached.Load() < want && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := w.hashedTo.Load(); got != want {
+	if got := w.hash.reached.Load(); got != want {
 		t.Errorf("with the first two blobs written, the volume is hashed to offset %d, want %d (the end of the second slot)", got, want)
 	}
+}
+
+// gatedReader delivers first, then waits for open to be true before it delivers the rest.
+type gatedReader struct {
+	first, rest []byte
+	wait        func()
+}
+
+func (g *gatedReader) Read(p []byte) (int, error) {
+	if len(g.first) > 0 {
+		n := copy(p, g.first)
+		g.first = g.first[n:]
+		return n, nil
+	}
+	if g.wait != nil {
+		g.wait()
+		g.wait = nil
+	}
+	if len(g.rest) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, g.rest)
+	g.rest = g.rest[n:]
+	return n, nil
+}
+
+// TestTarWriterRelaysTheVolumeHash: the stream of the blob at which the volume hash has arrived takes
+// the hash over and hashes its bytes as they stream in, so the hash covers part of a blob that is
+// still arriving (hashLoop alone never hashes a slot before it is complete). When that blob then fails,
+// the hash is handed back as it was, and the volume list is still right (Open checks it).
+func TestTarWriterRelaysTheVolumeHash(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	base, staging := filepath.Join(dir, "a.tar"), filepath.Join(dir, "a.tar.staging")
+	stagingWithIndex(t, staging)
+	blobs := randomBlobs(2, 3*copyBufferSize)
+	w, err := OpenTarWriter(base, 5<<20, staging, descsOf(blobs)) // the first blob spans two volumes
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	first := w.slots[w.byName[blobs[0].desc.Digest]]
+	waitFor := func(what string, ok func(int64) bool) int64 {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok(w.relay.reached.Load()) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		got := w.relay.reached.Load()
+		if !ok(got) {
+			t.Fatalf("%s: the volume hash is at offset %d", what, got)
+		}
+		return got
+	}
+	waitFor("oci-layout hashed", func(at int64) bool { return at == first.off })
+
+	// The first blob streams its first megabyte, and stops there until the hash has passed its header.
+	part := int64(copyBufferSize)
+	var during int64
+	g := &gatedReader{first: blobs[0].b[:part], rest: blobs[0].b[part:], wait: func() {
+		during = waitFor("while the first blob streams", func(at int64) bool { return at >= first.data+part })
+	}}
+	if err := w.Push(ctx, blobs[0].desc, g); err != nil {
+		t.Fatal(err)
+	}
+	if during != first.data+part {
+		t.Errorf("while the first blob streamed, the hash reached %d, want %d (its header and the bytes that arrived)", during, first.data+part)
+	}
+	if got := w.relay.reached.Load(); got != first.next {
+		t.Errorf("with the first blob complete, the hash is at %d, want %d (the end of its slot)", got, first.next)
+	}
+
+	// The second blob fails after 2 MiB: the hash goes back to the start of its slot.
+	second := w.slots[w.byName[blobs[1].desc.Digest]]
+	if err := w.Push(ctx, blobs[1].desc, &failingReader{b: blobs[1].b, n: 2 * copyBufferSize}); err == nil {
+		t.Fatal("a failing source did not fail the push")
+	}
+	if got := w.relay.reached.Load(); got != second.off {
+		t.Errorf("after the second blob failed, the hash is at %d, want %d (where its slot starts)", got, second.off)
+	}
+	if err := w.Push(ctx, blobs[1].desc, bytes.NewReader(blobs[1].b)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Finish(ctx, staging); err != nil {
+		t.Fatal(err)
+	}
+	readTarBack(t, base, blobs) // Open checks every volume against the list
 }

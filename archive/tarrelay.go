@@ -1,0 +1,102 @@
+package archive
+
+import (
+	"crypto/sha256"
+	"encoding"
+	"encoding/hex"
+)
+
+// The volumes' sha256 is one pass over the stream in order. Read back from the volumes, it is a second
+// read of every byte, and on a busy machine it falls behind the copy and leaves most of the stream to
+// hash after the last blob, on one core. So the goroutine streaming the blob at which the hash has
+// arrived (every slot before it complete and hashed) takes the hash over for its own slot (a relay):
+// it hashes the slot's header from memory, reads back what it already wrote, and hashes the rest of
+// its bytes as they stream in, straight from its buffer. A blob that fails hands the hash back as it
+// found it (the sha256 state is restored), and the slot is hashed later like any other.
+
+// claim is a relay's hold on the volume hash for slot i, with the state to restore if the blob fails.
+type claim struct {
+	slot  int
+	pos   int64
+	sums  int
+	state []byte
+}
+
+// write hashes p, the next bytes of the stream, volume by volume. The caller holds h.mu.
+func (h *volumeHasher) write(p []byte) {
+	for len(p) > 0 {
+		n := int64(len(p))
+		if h.v.size > 0 {
+			n = min(n, h.v.size-h.pos%h.v.size)
+		}
+		h.cur.Write(p[:n])
+		h.pos += n
+		p = p[n:]
+		if h.v.size > 0 && h.pos%h.v.size == 0 {
+			h.sums = append(h.sums, hex.EncodeToString(h.cur.Sum(nil)))
+			h.cur.Reset()
+		}
+	}
+	h.reached.Store(h.pos)
+}
+
+// tryClaim hands the hash to slot i's stream, of which written bytes are in the volumes, when the
+// hash has arrived at the slot and nobody holds it; it hashes the header and those bytes. nil: not
+// now (the caller tries again with its next buffer).
+func (w *TarWriter) tryClaim(i int, written int64) *claim {
+	h := w.relay
+	if !h.mu.TryLock() {
+		return nil
+	}
+	defer h.mu.Unlock()
+	s := w.slots[i]
+	if h.owner >= 0 || h.pos != s.off {
+		return nil
+	}
+	state, err := h.cur.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return nil
+	}
+	c := &claim{slot: i, pos: h.pos, sums: len(h.sums), state: state}
+	h.write(s.hdr)
+	if err := h.to(s.data + written); err != nil {
+		h.restore(c)
+		return nil
+	}
+	h.owner = i
+	return c
+}
+
+// feed hashes p, the bytes of c's slot that just streamed in.
+func (w *TarWriter) feed(c *claim, p []byte) {
+	w.relay.mu.Lock()
+	w.relay.write(p)
+	w.relay.mu.Unlock()
+}
+
+// release ends c: a complete slot's padding is hashed and the hash stays after it; a failed slot's
+// hash is put back as it was before the claim.
+func (w *TarWriter) release(c *claim, complete bool) {
+	if c == nil {
+		return
+	}
+	h := w.relay
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if complete {
+		h.write(make([]byte, pad(w.slots[c.slot].desc.Size)))
+	} else {
+		h.restore(c)
+	}
+	h.owner = -1
+}
+
+// restore puts the hash back as it was when c was taken. The caller holds h.mu.
+func (h *volumeHasher) restore(c *claim) {
+	cur := sha256.New()
+	if err := cur.(encoding.BinaryUnmarshaler).UnmarshalBinary(c.state); err != nil {
+		panic("archive: restoring a sha256 state it marshalled: " + err.Error())
+	}
+	h.cur, h.pos, h.sums = cur, c.pos, h.sums[:c.sums]
+	h.reached.Store(h.pos)
+}
