@@ -383,7 +383,7 @@ func TestTarWriterRelaysTheVolumeHash(t *testing.T) {
 	first := w.slots[w.byName[blobs[0].desc.Digest]]
 	waitFor := func(what string, ok func(int64) bool) int64 {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(3 * time.Second) // short: under mutation testing a miss must fail, not time out
 		for !ok(w.relay.reached.Load()) && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -394,6 +394,8 @@ func TestTarWriterRelaysTheVolumeHash(t *testing.T) {
 		return got
 	}
 	waitFor("oci-layout hashed", func(at int64) bool { return at == first.off })
+	w.relay.mu.Lock() // and hashLoop done with it, so that the first blob's stream finds the hash free
+	w.relay.mu.Unlock()
 
 	// The first blob streams its first megabyte, and stops there until the hash has passed its header.
 	part := int64(copyBufferSize)
