@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -58,6 +59,11 @@ type TarWriter struct {
 	hash  *volumeHasher
 	// relay is hash for the streams that take it over (tarrelay.go); it stays set after Close.
 	relay *volumeHasher
+	// streaming marks the slots whose blob is streaming in now; hashDone is set when hashLoop has
+	// stopped; maxLag is how far ahead of the hash a slot may start and be written at once (throttle).
+	streaming []atomic.Bool
+	hashDone  atomic.Bool
+	maxLag    int64
 }
 
 type slot struct {
@@ -88,6 +94,7 @@ func OpenTarWriter(base string, volumeSize int64, dir string, content []ocispec.
 		return nil, err
 	}
 	w.state, w.locks = make([]slotState, len(w.slots)), make([]sync.Mutex, len(w.slots))
+	w.streaming, w.maxLag = make([]atomic.Bool, len(w.slots)), maxHashLag
 	if err := w.openJournal(filepath.Join(dir, journalName), volumeSize); err != nil {
 		return nil, err
 	}
@@ -283,6 +290,7 @@ func (w *TarWriter) Planned(desc ocispec.Descriptor) bool {
 // hashLoop hashes the volumes in stream order as far as the slots are complete and hashed, until
 // Finish stops it.
 func (w *TarWriter) hashLoop() {
+	defer w.hashDone.Store(true)
 	next := 0
 	for {
 		select {

@@ -116,7 +116,9 @@ func (w *TarWriter) PushResumable(ctx context.Context, desc ocispec.Descriptor, 
 	}
 	defer rc.Close()
 	var c *claim // the volume hash, when this stream takes it over (tarrelay.go)
-	got, err := w.stream(i, v, have, rc, &c)
+	w.streaming[i].Store(true)
+	got, err := w.stream(ctx, i, v, have, rc, &c)
+	w.streaming[i].Store(false)
 	if err != nil {
 		w.release(c, false)
 		return got, err
@@ -131,7 +133,7 @@ func (w *TarWriter) PushResumable(ctx context.Context, desc ocispec.Descriptor, 
 // stream copies r into slot i from offset have on, through v, recording progress every journalEvery
 // bytes and when r fails, and takes the volume hash over into *c when it arrives at the slot. It
 // returns the bytes read from r.
-func (w *TarWriter) stream(i int, v io.Writer, have int64, r io.Reader, c **claim) (int64, error) {
+func (w *TarWriter) stream(ctx context.Context, i int, v io.Writer, have int64, r io.Reader, c **claim) (int64, error) {
 	s := w.slots[i]
 	buf := make([]byte, min(s.desc.Size-have+1, copyBufferSize))
 	pos, last := have, have
@@ -148,6 +150,7 @@ func (w *TarWriter) stream(i int, v io.Writer, have int64, r io.Reader, c **clai
 			return pos - have, errJoin(fmt.Errorf("blob %s: more than the %d bytes the descriptor says; the source is damaged or changed, fetch again", s.desc.Digest, s.desc.Size), w.cut(i))
 		}
 		if n > 0 {
+			w.throttle(ctx, i)
 			if err := w.vf.WriteAt(buf[:n], s.data+pos); err != nil {
 				return pos - have, errJoin(err, progress())
 			}

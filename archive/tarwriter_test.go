@@ -429,3 +429,57 @@ func TestTarWriterRelaysTheVolumeHash(t *testing.T) {
 	}
 	readTarBack(t, base, blobs) // Open checks every volume against the list
 }
+
+// TestTarWriterThrottlesStreamsFarAheadOfTheHash: a blob whose slot starts more than maxLag ahead of
+// the volume hash waits while the hash is moving (the blob the hash has arrived at is streaming), and
+// goes on once nothing moves the hash (the next slot's blob is not being fetched), so waiting ends.
+func TestTarWriterThrottlesStreamsFarAheadOfTheHash(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	base, staging := filepath.Join(dir, "a.tar"), filepath.Join(dir, "a.tar.staging")
+	stagingWithIndex(t, staging)
+	blobs := randomBlobs(3, 2*copyBufferSize)
+	w, err := OpenTarWriter(base, 0, staging, descsOf(blobs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.maxLag = copyBufferSize // the third slot starts about 4 MiB after the first
+
+	release := make(chan struct{})
+	firstDone := make(chan error, 1)
+	go func() {
+		firstDone <- w.Push(ctx, blobs[0].desc, &gatedReader{first: blobs[0].b[:1024], rest: blobs[0].b[1024:], wait: func() { <-release }})
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for !w.streaming[w.byName[blobs[0].desc.Digest]].Load() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	thirdDone := make(chan error, 1)
+	go func() { thirdDone <- w.Push(ctx, blobs[2].desc, bytes.NewReader(blobs[2].b)) }()
+	select {
+	case err := <-thirdDone:
+		t.Fatalf("the third blob was written while the first, at the hash, still streamed (%v)", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(release)
+	if err := <-firstDone; err != nil {
+		t.Fatal(err)
+	}
+	// The hash now waits for the second blob, which nobody fetches: the third must not wait for it.
+	select {
+	case err := <-thirdDone:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the third blob still waits, although nothing moves the hash")
+	}
+	if err := w.Push(ctx, blobs[1].desc, bytes.NewReader(blobs[1].b)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Finish(ctx, staging); err != nil {
+		t.Fatal(err)
+	}
+	readTarBack(t, base, blobs)
+}
