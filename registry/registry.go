@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"oras.land/oras-go/v2/registry/remote"
@@ -95,7 +96,7 @@ func New(opts Options) (*Registries, error) {
 	client := &auth.Client{
 		Client:     &http.Client{Transport: realms},
 		Cache:      auth.NewCache(),
-		Credential: credentials.Credential(store),
+		Credential: markNoCredential(credentials.Credential(store)),
 	}
 	ua := opts.UserAgent
 	if ua == "" {
@@ -158,6 +159,8 @@ type hintClient struct{ *auth.Client }
 
 // Do implements remote.Client.
 func (c hintClient) Do(req *http.Request) (*http.Response, error) {
+	var none atomic.Bool // set when the registry asked for credentials and there were none
+	req = req.WithContext(context.WithValue(req.Context(), noCredentialKey{}, &none))
 	resp, err := c.Client.Do(req)
 	host := req.URL.Host
 	if err == nil {
@@ -174,9 +177,9 @@ func (c hintClient) Do(req *http.Request) (*http.Response, error) {
 	switch {
 	case errors.Is(err, auth.ErrBasicCredentialNotFound),
 		errors.As(err, &errResp) && errResp.StatusCode == http.StatusUnauthorized,
-		strings.Contains(err.Error(), "missing username or password"):
+		none.Load(): // oras-go's "missing username or password" has no type: asked, and found none
 		return nil, fmt.Errorf("%w: %s", err, c.loginHint(req))
-	case errors.As(err, &unknownCA), strings.Contains(err.Error(), "certificate signed by unknown authority"):
+	case errors.As(err, &unknownCA):
 		return nil, fmt.Errorf("%w: TLS to %s: its certificate is signed by an authority airlock does not trust; add that CA with --ca-file", err, host)
 	case errors.As(err, &hostErr):
 		return nil, fmt.Errorf("%w: TLS to %s: its certificate is not valid for that name", err, host)
@@ -184,6 +187,22 @@ func (c hintClient) Do(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("%w: %s does not speak TLS; reach it with --plain-http %s", err, host, req.URL.Hostname())
 	}
 	return nil, err
+}
+
+// noCredentialKey is the context key of the flag markNoCredential sets for hintClient.Do.
+type noCredentialKey struct{}
+
+// markNoCredential returns cred, noting in the request's context (hintClient.Do) when the registry
+// asked for credentials and cred had none: oras-go then fails with an error that has only its words
+// to say so.
+func markNoCredential(cred auth.CredentialFunc) auth.CredentialFunc {
+	return func(ctx context.Context, hostport string) (auth.Credential, error) {
+		c, err := cred(ctx, hostport)
+		if none, ok := ctx.Value(noCredentialKey{}).(*atomic.Bool); ok && err == nil && c == auth.EmptyCredential {
+			none.Store(true)
+		}
+		return c, err
+	}
 }
 
 // loginHint says whether credentials for the registry of req are missing or were refused, and what to do.
