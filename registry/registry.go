@@ -159,8 +159,8 @@ type hintClient struct{ *auth.Client }
 
 // Do implements remote.Client.
 func (c hintClient) Do(req *http.Request) (*http.Response, error) {
-	var none atomic.Bool // set when the registry asked for credentials and there were none
-	req = req.WithContext(context.WithValue(req.Context(), noCredentialKey{}, &none))
+	var unusable atomic.Bool // set when the registry asked for credentials and they held no secret
+	req = req.WithContext(context.WithValue(req.Context(), noCredentialKey{}, &unusable))
 	resp, err := c.Client.Do(req)
 	host := req.URL.Host
 	if err == nil {
@@ -176,9 +176,10 @@ func (c hintClient) Do(req *http.Request) (*http.Response, error) {
 	var errResp *errcode.ErrorResponse
 	switch {
 	case errors.Is(err, auth.ErrBasicCredentialNotFound),
-		errors.As(err, &errResp) && errResp.StatusCode == http.StatusUnauthorized,
-		none.Load(): // oras-go's "missing username or password" has no type: asked, and found none
+		errors.As(err, &errResp) && errResp.StatusCode == http.StatusUnauthorized:
 		return nil, fmt.Errorf("%w: %s", err, c.loginHint(req))
+	case unusable.Load(): // oras-go's "missing username or password" has no type: asked, and found no secret
+		return nil, fmt.Errorf("%w: the credentials docker's config holds for %s lack a username or password; log in again with `docker login %s`", err, host, host)
 	case errors.As(err, &unknownCA):
 		return nil, fmt.Errorf("%w: TLS to %s: its certificate is signed by an authority airlock does not trust; add that CA with --ca-file", err, host)
 	case errors.As(err, &hostErr):
@@ -193,13 +194,14 @@ func (c hintClient) Do(req *http.Request) (*http.Response, error) {
 type noCredentialKey struct{}
 
 // markNoCredential returns cred, noting in the request's context (hintClient.Do) when the registry
-// asked for credentials and cred had none: oras-go then fails with an error that has only its words
-// to say so.
+// asked for credentials and cred found some without a secret oras-go can use (no username or no
+// password, and no token): oras-go then fails with an error that has only its words to say so.
 func markNoCredential(cred auth.CredentialFunc) auth.CredentialFunc {
 	return func(ctx context.Context, hostport string) (auth.Credential, error) {
 		c, err := cred(ctx, hostport)
-		if none, ok := ctx.Value(noCredentialKey{}).(*atomic.Bool); ok && err == nil && c == auth.EmptyCredential {
-			none.Store(true)
+		unusable := c != auth.EmptyCredential && c.RefreshToken == "" && c.AccessToken == "" && (c.Username == "" || c.Password == "")
+		if flag, ok := ctx.Value(noCredentialKey{}).(*atomic.Bool); ok && err == nil && unusable {
+			flag.Store(true)
 		}
 		return c, err
 	}
