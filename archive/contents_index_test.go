@@ -135,8 +135,7 @@ func TestVerifyContentsMultiPlatform(t *testing.T) {
 	// ... unless the catalog's Contents lists it.
 	t.Run("sparse but in contents", func(t *testing.T) {
 		dir := t.TempDir()
-		var d map[string]ocispec.Descriptor
-		d = writeIndexSample(t, dir, func(cat *Catalog, d map[string]ocispec.Descriptor) {
+		d := writeIndexSample(t, dir, func(cat *Catalog, d map[string]ocispec.Descriptor) {
 			sparse(cat, d)
 			cat.Contents = sortedDigests(append(cat.Contents, d["manifest2"].Digest)...)
 		}, "manifest2", "config2", "layer2")

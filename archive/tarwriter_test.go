@@ -395,7 +395,11 @@ func TestTarWriterRelaysTheVolumeHash(t *testing.T) {
 	}
 	waitFor("oci-layout hashed", func(at int64) bool { return at == first.off })
 	w.relay.mu.Lock() // and hashLoop done with it, so that the first blob's stream finds the hash free
+	owner := w.relay.owner
 	w.relay.mu.Unlock()
+	if owner != -1 {
+		t.Fatalf("before any blob, slot %d holds the volume hash", owner)
+	}
 
 	// The first blob streams its first megabyte, and stops there until the hash has passed its header.
 	part := int64(copyBufferSize)
