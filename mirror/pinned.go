@@ -2,11 +2,10 @@ package mirror
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/internal/atomicfile"
 )
 
 // PinnedName is the name of the pinned image set in an archive's catalog (Trust.ImageSet).
@@ -38,29 +37,13 @@ func pinnedFile(set *config.ImageSet, plans []*ImagePlan) (*trustFile, error) {
 }
 
 // WritePinned writes the image set of plans, every image pinned by digest, to path (see
-// config.ImageSet.Pinned): written to a temporary file beside it, then renamed, so that path is
-// never half-written.
+// config.ImageSet.Pinned), atomically (internal/atomicfile): path is never half-written.
 func WritePinned(set *config.ImageSet, plans []*ImagePlan, path string) error {
 	b, err := set.Pinned(path, pinnedImages(plans))
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("--pin-out: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("--pin-out: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("--pin-out: %w", err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("--pin-out: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.WriteFile(path, b, 0o644); err != nil {
 		return fmt.Errorf("--pin-out: %w", err)
 	}
 	return nil
