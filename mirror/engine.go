@@ -82,10 +82,7 @@ func NewImageReport(plan *ImagePlan, repo string) ImageReport {
 		Tag: plan.Image.Tag, Digest: plan.Root.Desc.Digest, Platforms: len(plan.Root.Children),
 		Referrers: len(plan.Referrers), Status: "planned",
 	}
-	ir.Target = repo + "@" + ir.Digest.String()
-	if ir.Tag != "" {
-		ir.Target = repo + ":" + ir.Tag
-	}
+	ir.Target = TargetReference(repo, ir.Tag, ir.Digest)
 	return ir
 }
 
