@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"path/filepath"
 	"strings"
 
@@ -56,15 +57,7 @@ func (t *Trust) checkLegacySig(c *Check, payload []byte, annotations map[string]
 		return
 	}
 	var a attempts
-	for _, s := range rule.Signers {
-		if s.Keyless() {
-			continue
-		}
-		k := t.key(filepath.Base(s.Key))
-		if k == nil {
-			a.add(s.Name, notSigner("not among the trusted keys"))
-			continue
-		}
+	for s, k := range t.keySigners(rule, &a) {
 		if err := k.verifier.VerifySignature(bytes.NewReader(sig), bytes.NewReader(payload)); err != nil {
 			// A legacy signature names no key: one that no key verifies is another signer's, or altered.
 			a.add(s.Name, notSigner("does not verify with this key (another signer's, or altered): %v", err))
@@ -81,6 +74,26 @@ func (t *Trust) checkLegacySig(c *Check, payload []byte, annotations map[string]
 		return
 	}
 	a.fail(c, "the rule has no key signer")
+}
+
+// keySigners yields each key signer of rule with its trusted key. A key signer whose key is not
+// among the trusted keys is recorded in a and skipped; keyless signers are skipped.
+func (t *Trust) keySigners(rule *Rule, a *attempts) iter.Seq2[Signer, *Key] {
+	return func(yield func(Signer, *Key) bool) {
+		for _, s := range rule.Signers {
+			if s.Keyless() {
+				continue
+			}
+			k := t.key(filepath.Base(s.Key))
+			if k == nil {
+				a.add(s.Name, notSigner("not among the trusted keys"))
+				continue
+			}
+			if !yield(s, k) {
+				return
+			}
+		}
+	}
 }
 
 // attStatement is the part of an in-toto statement that is checked.
@@ -111,15 +124,7 @@ func (t *Trust) checkLegacyAtt(c *Check, blob []byte, rule *Rule) {
 	c.PredicateType = st.PredicateType // unverified until a signer verifies it
 	pae := dsse.PAE(env.PayloadType, payload)
 	var a attempts
-	for _, s := range rule.Signers {
-		if s.Keyless() {
-			continue
-		}
-		k := t.key(filepath.Base(s.Key))
-		if k == nil {
-			a.add(s.Name, notSigner("not among the trusted keys"))
-			continue
-		}
+	for s, k := range t.keySigners(rule, &a) {
 		ok := false
 		for _, sg := range env.Signatures {
 			raw, err := base64.StdEncoding.DecodeString(sg.Sig)

@@ -49,6 +49,16 @@ func TestVerifyReasonsMutation(t *testing.T) {
 			tr.Policy.Rules[0].Signers[0].RequireTlog = true
 			return tr
 		}, "release.pub: " + fmt.Sprintf(legacyNoTlog, ".att"), ""},
+		{"legacy .sig and .att under a rule whose key is not among the trusted keys", func(t *testing.T, f *fixture) *Trust {
+			payload, sig := sigtest.LegacySignature(t, key, "registry.example.com/team/app", indexDigest)
+			m, _, layer := sigtest.LegacySigManifest(t, payload, sig)
+			f.attach(indexDigest, m, layer)
+			f.legacyAtt(t, indexDigest, sigtest.LegacyAttestation(t, key, sigtest.Statement(indexDigest, spdx, nil)), spdx)
+			tr := keyTrust(t, key)
+			tr.Policy = keyPolicy(spdx)
+			tr.Policy.Rules[0].Signers = []Signer{{Name: "absent.pub", Key: "/keys/absent.pub"}}
+			return tr
+		}, "absent.pub: not among the trusted keys", "the rule has no key signer"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
