@@ -189,13 +189,18 @@ func (l *Layout) Discard() { l.verified.remove() }
 // Push stores the content read from r as the blob desc: it is PushResumable with r as the only
 // source, so a .partial file an interrupted run left is resumed by skipping that much of r.
 func (l *Layout) Push(ctx context.Context, desc ocispec.Descriptor, r io.Reader) error {
-	_, err := l.PushResumable(ctx, desc, func(offset int64) (io.ReadCloser, error) {
+	_, err := l.PushResumable(ctx, desc, onlySource(r))
+	return err
+}
+
+// onlySource makes r the one source of a PushResumable: resuming at offset skips that much of r.
+func onlySource(r io.Reader) func(offset int64) (io.ReadCloser, error) {
+	return func(offset int64) (io.ReadCloser, error) {
 		if _, err := io.CopyN(io.Discard, r, offset); err != nil {
 			return nil, err
 		}
 		return io.NopCloser(r), nil
-	})
-	return err
+	}
 }
 
 // PushResumable stores the blob desc like Push, keeping what arrived of it when interrupted: the bytes
@@ -347,7 +352,6 @@ func (l *Layout) Commit() error {
 	return os.RemoveAll(filepath.Join(l.root, ingestDir))
 }
 
-// DigestMismatchError reports content whose bytes do not hash to the digest that names them.
 // ShortBlobError reports a source that ended a blob before its size: a transfer cut short without an
 // error of its own. It is worth fetching again (Transient), unlike a blob that does not hash to its
 // digest.
@@ -363,6 +367,7 @@ func (e *ShortBlobError) Error() string {
 // Transient says that fetching again may succeed; registry.Retryable asks it.
 func (e *ShortBlobError) Transient() bool { return true }
 
+// DigestMismatchError reports content whose bytes do not hash to the digest that names them.
 type DigestMismatchError struct {
 	Expected digest.Digest
 	Actual   digest.Digest // may be empty when not computed

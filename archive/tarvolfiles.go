@@ -13,8 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-
-	"airlock.dev/airlock/internal/atomicfile"
 )
 
 // volumeFiles is a tar stream spread over volume files of size bytes (0: one file), written and read
@@ -174,7 +172,6 @@ func (v *volumeFiles) finish(total int64, sums []string) ([]Volume, error) {
 		return nil, fmt.Errorf("tar of %s: %d volume sums for %d volumes", v.base, len(sums), n)
 	}
 	vols := make([]Volume, n)
-	var list strings.Builder
 	for i := range n {
 		size := total
 		if v.size > 0 {
@@ -184,9 +181,8 @@ func (v *volumeFiles) finish(total int64, sums []string) ([]Volume, error) {
 		if err := os.Rename(v.partial(i), v.final(i)); err != nil {
 			return nil, &LocalWriteError{Path: v.final(i), Err: err}
 		}
-		fmt.Fprintf(&list, "%s  %s\n", sums[i], vols[i].Name)
 	}
-	if err := atomicfile.WriteFile(v.base+ChecksumSuffix, []byte(list.String()), 0o644); err != nil {
+	if err := writeVolumeList(v.base, vols); err != nil {
 		return nil, err
 	}
 	return vols, nil

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -102,19 +101,15 @@ func OpenTarWriter(base string, volumeSize int64, dir string, content []ocispec.
 		w.Close()
 		return nil, err
 	}
-	if !w.state[0].done {
-		if err := w.fill(0, layout); err != nil {
-			w.Close()
-			return nil, err
-		}
+	// oci-layout is written again on every run, not trusted from the journal: the volume hash covers
+	// its bytes, and no other check would read them back.
+	if err := w.fill(0, layout); err != nil {
+		w.Close()
+		return nil, err
 	}
-	w.state[0].verified = true
 	w.hash = newVolumeHasher(w.vf)
 	w.relay = w.hash
-	select { // hash oci-layout now, so that the first blob's stream can take the hash over
-	case w.kick <- struct{}{}:
-	default:
-	}
+	w.wake() // hash oci-layout now, so that the first blob's stream can take the hash over
 	go w.hashLoop()
 	return w, nil
 }
@@ -274,11 +269,16 @@ func (w *TarWriter) complete(i int, c *claim) error {
 	w.mu.Lock()
 	w.state[i] = slotState{done: true, verified: true}
 	w.mu.Unlock()
+	w.wake()
+	return nil
+}
+
+// wake tells hashLoop that a slot became complete and hashed.
+func (w *TarWriter) wake() {
 	select {
 	case w.kick <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 // Planned reports whether desc has a slot.
@@ -447,5 +447,3 @@ func (w *TarWriter) Abandon() {
 		os.Remove(w.journal.Name())
 	}
 }
-
-var _ io.Closer = (*os.File)(nil)

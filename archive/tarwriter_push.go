@@ -38,10 +38,7 @@ func (w *TarWriter) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, 
 	w.mu.Lock()
 	w.state[i].verified = true
 	w.mu.Unlock()
-	select {
-	case w.kick <- struct{}{}:
-	default:
-	}
+	w.wake()
 	return true, nil
 }
 
@@ -49,16 +46,17 @@ func (w *TarWriter) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, 
 func (w *TarWriter) hashSlot(ctx context.Context, i int, n int64) (digest.Verifier, error) {
 	s := w.slots[i]
 	v := s.desc.Digest.Verifier()
-	buf := make([]byte, min(n, copyBufferSize))
+	buf := copyBuffer(n)
+	defer buf.free()
 	for off := int64(0); off < n; {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		k := min(int64(len(buf)), n-off)
-		if err := w.vf.ReadAt(buf[:k], s.data+off); err != nil {
+		k := min(int64(len(buf.b)), n-off)
+		if err := w.vf.ReadAt(buf.b[:k], s.data+off); err != nil {
 			return nil, fmt.Errorf("check blob %s in %s: %w", s.desc.Digest, w.vf.base, err)
 		}
-		v.Write(buf[:k])
+		v.Write(buf.b[:k])
 		off += k
 	}
 	return v, nil
@@ -75,12 +73,7 @@ func (w *TarWriter) cut(i int) error {
 // Push writes the content read from r into desc's slot: PushResumable with r as the only source, so
 // what an interrupted run kept is skipped in r.
 func (w *TarWriter) Push(ctx context.Context, desc ocispec.Descriptor, r io.Reader) error {
-	_, err := w.PushResumable(ctx, desc, func(offset int64) (io.ReadCloser, error) {
-		if _, err := io.CopyN(io.Discard, r, offset); err != nil {
-			return nil, err
-		}
-		return io.NopCloser(r), nil
-	})
+	_, err := w.PushResumable(ctx, desc, onlySource(r))
 	return err
 }
 
@@ -135,7 +128,9 @@ func (w *TarWriter) PushResumable(ctx context.Context, desc ocispec.Descriptor, 
 // returns the bytes read from r.
 func (w *TarWriter) stream(ctx context.Context, i int, v io.Writer, have int64, r io.Reader, c **claim) (int64, error) {
 	s := w.slots[i]
-	buf := make([]byte, min(s.desc.Size-have+1, copyBufferSize))
+	pb := copyBuffer(s.desc.Size - have)
+	defer pb.free()
+	buf := pb.b
 	pos, last := have, have
 	progress := func() error {
 		if pos == last {

@@ -292,3 +292,46 @@ func TestTarWriterCutsStaleTailOnResume(t *testing.T) {
 		})
 	}
 }
+
+// TestTarWriterRewritesLayoutFileOnResume: oci-layout, journaled complete by an earlier run, is not
+// trusted from the kept volume: damaged there, the finished archive still holds it right.
+func TestTarWriterRewritesLayoutFileOnResume(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	base, staging := filepath.Join(dir, "a.tar"), filepath.Join(dir, "a.tar.staging")
+	stagingWithIndex(t, staging)
+	blobs := randomBlobs(1, 3000)
+	w, err := OpenTarWriter(base, 0, staging, descsOf(blobs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := w.slots[0].data
+	w.Close()
+	f, err := os.OpenFile(base+".partial", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("XXXX"), data); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	w, err = OpenTarWriter(base, 0, staging, descsOf(blobs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Push(ctx, blobs[0].desc, bytes.NewReader(blobs[0].b)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Finish(ctx, staging); err != nil {
+		t.Fatal(err)
+	}
+	readTarBack(t, base, blobs)
+	got, err := os.ReadFile(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"imageLayoutVersion":"1.0.0"}`
+	if !bytes.Equal(got[data:data+int64(len(want))], []byte(want)) {
+		t.Fatalf("oci-layout in the archive: %q, want %q", got[data:data+int64(len(want))], want)
+	}
+}

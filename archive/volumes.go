@@ -212,14 +212,12 @@ func (w *volumeWriter) finish() ([]Volume, error) {
 	if err := w.closeCur(); err != nil {
 		return nil, err
 	}
-	var list strings.Builder
 	for i, v := range w.vols {
 		if err := os.Rename(w.partial[i], filepath.Join(filepath.Dir(w.base), v.Name)); err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(&list, "%s  %s\n", v.SHA256, v.Name)
 	}
-	if err := atomicfile.WriteFile(w.base+ChecksumSuffix, []byte(list.String()), 0o644); err != nil {
+	if err := writeVolumeList(w.base, w.vols); err != nil {
 		return nil, err
 	}
 	return w.vols, nil
@@ -233,4 +231,14 @@ func (w *volumeWriter) abort() {
 	for _, p := range w.partial {
 		os.Remove(p)
 	}
+}
+
+// writeVolumeList writes the volume list of base (NAME.tar.sha256, in sha256sum(1) format): last, once
+// every volume is under its final name.
+func writeVolumeList(base string, vols []Volume) error {
+	var list strings.Builder
+	for _, v := range vols {
+		fmt.Fprintf(&list, "%s  %s\n", v.SHA256, v.Name)
+	}
+	return atomicfile.WriteFile(base+ChecksumSuffix, []byte(list.String()), 0o644)
 }
