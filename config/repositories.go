@@ -68,14 +68,14 @@ func (p *parser) imagesAndRepositories(root *yaml.Node, f map[string]*yaml.Node)
 	rn, hasRepos := f["repositories"]
 	var images []Image
 	var repos []Repository
-	if hasImages && !isEmptyList(in) {
+	if hasImages && !yamlfile.IsEmptyList(in) {
 		images = p.images(in)
 	}
-	if hasRepos && !isEmptyList(rn) {
+	if hasRepos && !yamlfile.IsEmptyList(rn) {
 		repos = p.repositories(rn)
 	}
 	switch {
-	case (hasImages && !isEmptyList(in)) || (hasRepos && !isEmptyList(rn)):
+	case (hasImages && !yamlfile.IsEmptyList(in)) || (hasRepos && !yamlfile.IsEmptyList(rn)):
 	case hasImages:
 		p.Errorf(in, "images", "must list at least one image, or a repository under repositories")
 	case hasRepos:
@@ -84,11 +84,6 @@ func (p *parser) imagesAndRepositories(root *yaml.Node, f map[string]*yaml.Node)
 		p.Errorf(root, "images", "missing; list at least one image, e.g. images: [{ref: registry.example.com/team/app:1.4.2}], or a repository under repositories")
 	}
 	return images, repos
-}
-
-// isEmptyList reports whether n is null or an empty list.
-func isEmptyList(n *yaml.Node) bool {
-	return yamlfile.IsNull(n) || (n.Kind == yaml.SequenceNode && len(n.Content) == 0)
 }
 
 // repositories reads a non-empty repositories list.
@@ -208,7 +203,7 @@ func (p *parser) newest(n *yaml.Node, field string, hasSemver bool) int {
 
 // patterns reads a non-empty list of regular expressions; hint says how to write "none".
 func (p *parser) patterns(n *yaml.Node, field, hint string) []*regexp.Regexp {
-	if isEmptyList(n) {
+	if yamlfile.IsEmptyList(n) {
 		p.Errorf(n, field, "empty list; %s", hint)
 		return nil
 	}

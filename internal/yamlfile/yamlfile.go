@@ -148,6 +148,11 @@ func IsNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 }
 
+// IsEmptyList reports whether n is null or an empty sequence.
+func IsEmptyList(n *yaml.Node) bool {
+	return IsNull(n) || (n.Kind == yaml.SequenceNode && len(n.Content) == 0)
+}
+
 // IsString reports whether n is a string scalar.
 func IsString(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.Tag == "!!str"
@@ -247,7 +252,7 @@ func (p *Parser) List(n *yaml.Node, field string) ([]*yaml.Node, bool) {
 // NonEmptyList returns the items of a non-empty sequence (aliases followed). Null or an empty list
 // is reported as "must list at least one WHAT", anything else as "must be a list of WHATs, got ...".
 func (p *Parser) NonEmptyList(n *yaml.Node, field, what string) ([]*yaml.Node, bool) {
-	if IsNull(n) || (n.Kind == yaml.SequenceNode && len(n.Content) == 0) {
+	if IsEmptyList(n) {
 		p.Errorf(n, field, "must list at least one %s", what)
 		return nil, false
 	}

@@ -88,3 +88,25 @@ path: sub/key.pub
 		t.Errorf("Err() =\n%s\nwant\n%s", got, strings.Join(want, "\n"))
 	}
 }
+
+func TestIsEmptyList(t *testing.T) {
+	for doc, want := range map[string]bool{
+		"v: ~":    true,
+		"v: null": true,
+		"v: []":   true,
+		"v: [a]":  false,
+		"v: {}":   false,
+		"v: x":    false,
+		"v: \"\"": false,
+		"v:\n- a": false,
+	} {
+		root, err := Decode("f.yaml", []byte(doc), "a mapping", "a test file")
+		if err != nil {
+			t.Fatalf("Decode(%q): %v", doc, err)
+		}
+		n := Deref(root).Content[1]
+		if got := IsEmptyList(n); got != want {
+			t.Errorf("IsEmptyList(%q) = %v, want %v", doc, got, want)
+		}
+	}
+}
