@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/config"
 )
 
 // writeKeyPair writes a cosign-style encrypted private key (NAME.key) and its public key (NAME.pub)
@@ -298,5 +299,34 @@ func TestSiteTrustFile(t *testing.T) {
 	}
 	if len(m.ArchiveKeys) != 1 || m.Keys[0] != "site.pub" || m.File != good {
 		t.Errorf("merged: %+v", m)
+	}
+}
+
+// Images an ImageSet names are verified against what the site pins, or else, with nothing pinned,
+// against the ImageSet's own trust section.
+func TestAnchorsForImageSet(t *testing.T) {
+	dir := t.TempDir()
+	_, setKey := writeKeyPair(t, dir, "release", "")
+	_, siteKey := writeKeyPair(t, dir, "site", "")
+	set := &config.ImageSet{Path: filepath.Join(dir, "imageset.yaml"), Trust: config.Trust{Keys: []string{setKey}}}
+
+	tr, err := (&Anchors{}).ForImageSet(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Origin.Kind != "imageset" || len(tr.Keys) != 1 || tr.Keys[0].Name != "release.pub" {
+		t.Errorf("nothing pinned: origin %+v, keys %+v; want the ImageSet's release.pub", tr.Origin, tr.Keys)
+	}
+
+	tr, err = (&Anchors{Keys: []string{siteKey}}).ForImageSet(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Origin.Kind != "site" || len(tr.Keys) != 1 || tr.Keys[0].Name != "site.pub" {
+		t.Errorf("site key pinned: origin %+v, keys %+v; want only the site's site.pub", tr.Origin, tr.Keys)
+	}
+
+	if _, err := (&Anchors{TrustedRoot: filepath.Join(dir, "trusted_root.json")}).ForImageSet(set); err == nil {
+		t.Error("a trusted root alone pinned at the site: no error; want one, not the ImageSet's keys")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/internal/yamlfile"
 )
 
@@ -230,6 +231,17 @@ func (a *Anchors) Site() (*Trust, error) {
 	t.Origin = Origin{Kind: "site", Keys: keyRefs(t.Keys), TrustedRoot: t.TrustedRoot != nil, Policy: policyPath(t), File: a.File}
 	t.Source = "site: " + a.describeSite(t)
 	return t, nil
+}
+
+// ForImageSet returns the trust the images an ImageSet names are verified against (a registry named
+// with -c IMAGESET, or copy --verify): what is pinned at the site, or else the ImageSet's own trust
+// section, pinned by the user who gives the file.
+func (a *Anchors) ForImageSet(set *config.ImageSet) (*Trust, error) {
+	t, err := a.Site()
+	if err != nil || t != nil {
+		return t, err
+	}
+	return TrustFromImageSet(set)
 }
 
 func policyPath(t *Trust) string {

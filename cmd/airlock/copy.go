@@ -72,7 +72,11 @@ func runCopy(cmd *cobra.Command, g *globalOptions, o *copyOptions) error {
 	var refused error
 	var trust *verify.Trust
 	if o.verifyFirst {
-		if trust, err = o.trust.imageSetTrust(set); err != nil {
+		anchors, err := o.trust.anchors()
+		if err != nil {
+			return err
+		}
+		if trust, err = anchors.ForImageSet(set); err != nil {
 			return err
 		}
 		if plans, refused = gate(cmd, trust, plans); len(plans) == 0 {

@@ -11,7 +11,6 @@ import (
 	"golang.org/x/term"
 
 	"airlock.dev/airlock/archive"
-	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/verify"
 )
 
@@ -64,20 +63,6 @@ func (o *trustOptions) archiveTrust(ctx context.Context, cmd *cobra.Command, a v
 
 // signingPassword returns the password of an encrypted signing key as cosign finds it: COSIGN_PASSWORD
 // when it is set, even to an empty string; otherwise a prompt on the terminal; otherwise an error.
-// imageSetTrust is what is pinned at this site (keys, a policy, a trusted root, a trust file), or else
-// the trust section of the ImageSet set: the site's own file, pinned by the user.
-func (o *trustOptions) imageSetTrust(set *config.ImageSet) (*verify.Trust, error) {
-	anchors, err := o.anchors()
-	if err != nil {
-		return nil, err
-	}
-	trust, err := anchors.Site()
-	if err != nil || trust != nil {
-		return trust, err
-	}
-	return verify.TrustFromImageSet(set)
-}
-
 func signingPassword(cmd *cobra.Command) verify.Password {
 	return func() ([]byte, error) {
 		if pw, ok := os.LookupEnv("COSIGN_PASSWORD"); ok {

@@ -141,7 +141,7 @@ func verifyTarget(cmd *cobra.Command, g *globalOptions, o *verifyOptions, target
 		if err != nil {
 			return nil, nil, err
 		}
-		if trust, err = o.trust.imageSetTrust(set); err != nil {
+		if trust, err = anchors.ForImageSet(set); err != nil {
 			return nil, nil, err
 		}
 		if cat, err = imageSetCatalog(set); err != nil {
