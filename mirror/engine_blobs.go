@@ -9,7 +9,6 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
-	"oras.land/oras-go/v2/registry/remote"
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/registry"
@@ -273,8 +272,6 @@ func (c *copying) open(ctx context.Context, t blobTask, offset int64, kick func(
 	var err error
 	if rf, ok := t.src.(RangeFetcher); ok && offset > 0 {
 		rc, err = rf.FetchFrom(ctx, t.desc, offset)
-	} else if repo, ok := t.src.(*remote.Repository); ok && offset > 0 {
-		rc, err = registry.FetchFrom(ctx, repo, t.desc, offset)
 	} else if rc, err = t.src.Fetch(ctx, t.desc); err == nil && offset > 0 {
 		if _, err = io.CopyN(io.Discard, rc, offset); err != nil {
 			rc.Close()
@@ -295,7 +292,7 @@ func (c *copying) open(ctx context.Context, t blobTask, offset int64, kick func(
 }
 
 // RangeFetcher is a Source that can read a blob from an offset, so a resumed blob is not read from
-// the start again (a registry answers a Range request; see registry.FetchFrom).
+// the start again (a registry answers a Range request: registrySource, registry.FetchFrom).
 type RangeFetcher interface {
 	FetchFrom(ctx context.Context, desc ocispec.Descriptor, offset int64) (io.ReadCloser, error)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote"
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
@@ -102,6 +103,14 @@ func (p *ImagePlan) Nodes() []*Node {
 	return out
 }
 
+// registrySource is a source registry repository as a plan's content: a resumed blob is read from
+// its offset with one Range request (RangeFetcher, registry.FetchFrom).
+type registrySource struct{ *remote.Repository }
+
+func (s registrySource) FetchFrom(ctx context.Context, desc ocispec.Descriptor, offset int64) (io.ReadCloser, error) {
+	return registry.FetchFrom(ctx, s.Repository, desc, offset)
+}
+
 // Planner resolves images and discovers what is attached to them.
 type Planner struct {
 	Registries *registry.Registries
@@ -136,7 +145,7 @@ func (p *Planner) Plan(ctx context.Context, img config.Image) (*ImagePlan, error
 	if err != nil {
 		return nil, err
 	}
-	plan := &ImagePlan{Image: img, Source: img.String(), repo: repo}
+	plan := &ImagePlan{Image: img, Source: img.String(), repo: registrySource{repo}}
 	w := &walker{planner: p, repo: fetched{Source: repo, desc: root, b: rootBytes}, repoName: repoName, seen: map[digest.Digest]*Node{}}
 	plan.Root, err = w.manifest(ctx, root, img.Platforms, 0, &plan.Sparse)
 	if err != nil {
