@@ -9,15 +9,27 @@ package config
 // "registry.example.com/team/app:1.4.2@sha256:...". A reference that does not parse is matched as
 // given.
 func (s *ImageSet) Blocked(ref string) (rule string, blocked bool) {
-	forms := []string{ref}
-	if img, err := ParseReference(ref); err == nil {
-		forms = []string{img.String()}
-		if img.Tag != "" && img.Digest != "" {
-			tagOnly, digestOnly := img, img
-			tagOnly.Digest, digestOnly.Tag = "", ""
-			forms = append(forms, tagOnly.String(), digestOnly.String())
-		}
+	img, err := ParseReference(ref)
+	if err != nil {
+		return s.blockedForms(ref)
 	}
+	return s.blockedImage(img)
+}
+
+// blockedImage is Blocked for a parsed reference: img in its canonical form and, with both a tag and
+// a digest, without each.
+func (s *ImageSet) blockedImage(img Image) (rule string, blocked bool) {
+	forms := []string{img.String()}
+	if img.Tag != "" && img.Digest != "" {
+		tagOnly, digestOnly := img, img
+		tagOnly.Digest, digestOnly.Tag = "", ""
+		forms = append(forms, tagOnly.String(), digestOnly.String())
+	}
+	return s.blockedForms(forms...)
+}
+
+// blockedForms returns the first rule that matches one of forms.
+func (s *ImageSet) blockedForms(forms ...string) (rule string, blocked bool) {
 	for _, re := range s.BlockedRules {
 		for _, f := range forms {
 			if re.MatchString(f) {
@@ -48,7 +60,7 @@ func (s *ImageSet) Expand(picked map[string][]string) (images []Image, blocked [
 			return
 		}
 		seen[key] = true
-		if rule, ok := s.Blocked(key); ok {
+		if rule, ok := s.blockedImage(img); ok {
 			blocked = append(blocked, BlockedImage{Image: img, Rule: rule})
 			return
 		}

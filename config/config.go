@@ -171,25 +171,32 @@ func (p *parser) imageSet(root *yaml.Node) *ImageSet {
 
 // images reads a non-empty images list.
 func (p *parser) images(n *yaml.Node) []Image {
-	items, ok := p.List(n, "images")
+	return uniqueList(p, n, "images", p.image, "")
+}
+
+// uniqueList reads the list field (images, repositories) with item, and reports an entry whose
+// canonical name (String) repeats an earlier entry's as "duplicate of field[j] (line L): both are
+// NAME" followed by hint.
+func uniqueList[T fmt.Stringer](p *parser, n *yaml.Node, field string, item func(*yaml.Node, string) (T, bool), hint string) []T {
+	items, ok := p.List(n, field)
 	if !ok {
 		return nil
 	}
-	var out []Image
-	seen := make(map[string]int) // canonical reference -> index in items
-	for i, item := range items {
-		field := fmt.Sprintf("images[%d]", i)
-		img, ok := p.image(item, field)
+	var out []T
+	seen := make(map[string]int) // canonical name -> index in items
+	for i, it := range items {
+		itemField := fmt.Sprintf("%s[%d]", field, i)
+		v, ok := item(it, itemField)
 		if !ok {
 			continue
 		}
-		key := img.String()
+		key := v.String()
 		if j, dup := seen[key]; dup {
-			p.Errorf(item, field, "duplicate of images[%d] (line %d): both are %s", j, items[j].Line, key)
+			p.Errorf(it, itemField, "duplicate of %s[%d] (line %d): both are %s%s", field, j, items[j].Line, key, hint)
 			continue
 		}
 		seen[key] = i
-		out = append(out, img)
+		out = append(out, v)
 	}
 	return out
 }

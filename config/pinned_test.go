@@ -261,3 +261,26 @@ func TestPinnedSetBuiltInCode(t *testing.T) {
 		t.Errorf("pinned file does not name the default types:\n%s", b)
 	}
 }
+
+// Expand judges each image as Blocked judges its reference: an image pinned by digest is still
+// blocked by a rule on its tag, and a rule on the digest blocks a tag-and-digest entry.
+func TestExpandBlocksAsBlocked(t *testing.T) {
+	s, err := Parse("imageset.yaml", []byte(header+
+		"images:\n  - ref: registry.example.com/team/app:1.4.2@"+digA+"\n  - ref: nginx:1.27\n  - ref: a.io/web:2.0@"+digB+"\n  - ref: a.io/ok:1\n"+
+		"blocked: ['^registry\\.example\\.com/team/app:1\\.4\\.2$', '^docker\\.io/library/', '^a\\.io/web@sha256:']\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	images, blocked := s.Expand(nil)
+	if len(images) != 1 || images[0].String() != "a.io/ok:1" {
+		t.Errorf("images = %v, want only a.io/ok:1", images)
+	}
+	if len(blocked) != 3 {
+		t.Fatalf("blocked = %+v, want 3", blocked)
+	}
+	for _, b := range blocked {
+		if rule, ok := s.Blocked(b.Image.String()); !ok || rule != b.Rule {
+			t.Errorf("Expand blocked %s by %q; Blocked says %q, %v", b.Image, b.Rule, rule, ok)
+		}
+	}
+}

@@ -66,16 +66,18 @@ var (
 func (p *parser) imagesAndRepositories(root *yaml.Node, f map[string]*yaml.Node) ([]Image, []Repository) {
 	in, hasImages := f["images"]
 	rn, hasRepos := f["repositories"]
+	listsImages := hasImages && !yamlfile.IsEmptyList(in)
+	listsRepos := hasRepos && !yamlfile.IsEmptyList(rn)
 	var images []Image
 	var repos []Repository
-	if hasImages && !yamlfile.IsEmptyList(in) {
+	if listsImages {
 		images = p.images(in)
 	}
-	if hasRepos && !yamlfile.IsEmptyList(rn) {
+	if listsRepos {
 		repos = p.repositories(rn)
 	}
 	switch {
-	case (hasImages && !yamlfile.IsEmptyList(in)) || (hasRepos && !yamlfile.IsEmptyList(rn)):
+	case listsImages || listsRepos:
 	case hasImages:
 		p.Errorf(in, "images", "must list at least one image, or a repository under repositories")
 	case hasRepos:
@@ -88,27 +90,7 @@ func (p *parser) imagesAndRepositories(root *yaml.Node, f map[string]*yaml.Node)
 
 // repositories reads a non-empty repositories list.
 func (p *parser) repositories(n *yaml.Node) []Repository {
-	items, ok := p.List(n, "repositories")
-	if !ok {
-		return nil
-	}
-	var out []Repository
-	seen := make(map[string]int) // canonical name -> index in items
-	for i, item := range items {
-		field := fmt.Sprintf("repositories[%d]", i)
-		r, ok := p.repository(item, field)
-		if !ok {
-			continue
-		}
-		key := r.String()
-		if j, dup := seen[key]; dup {
-			p.Errorf(item, field, "duplicate of repositories[%d] (line %d): both are %s; merge their tag filters into one entry", j, items[j].Line, key)
-			continue
-		}
-		seen[key] = i
-		out = append(out, r)
-	}
-	return out
+	return uniqueList(p, n, "repositories", p.repository, "; merge their tag filters into one entry")
 }
 
 func (p *parser) repository(n *yaml.Node, field string) (Repository, bool) {
@@ -207,6 +189,11 @@ func (p *parser) patterns(n *yaml.Node, field, hint string) []*regexp.Regexp {
 		p.Errorf(n, field, "empty list; %s", hint)
 		return nil
 	}
+	return p.patternList(n, field)
+}
+
+// patternList reads a list of regular expressions, possibly empty.
+func (p *parser) patternList(n *yaml.Node, field string) []*regexp.Regexp {
 	items, ok := p.List(n, field)
 	if !ok {
 		return nil
@@ -241,15 +228,5 @@ func (p *parser) pattern(n *yaml.Node, field string) (*regexp.Regexp, bool) {
 // blocked reads the blocked list: regular expressions on full references. An empty list blocks
 // nothing.
 func (p *parser) blocked(n *yaml.Node) []*regexp.Regexp {
-	items, ok := p.List(n, "blocked")
-	if !ok {
-		return nil
-	}
-	var out []*regexp.Regexp
-	for i, item := range items {
-		if re, ok := p.pattern(item, fmt.Sprintf("blocked[%d]", i)); ok {
-			out = append(out, re)
-		}
-	}
-	return out
+	return p.patternList(n, "blocked")
 }
