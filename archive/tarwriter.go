@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -411,8 +410,8 @@ func (w *TarWriter) tail(dir string) ([]string, error) {
 			return err
 		}
 		name := filepath.ToSlash(rel)
-		alg, enc := path.Split(strings.TrimPrefix(name, ocispec.ImageBlobsDir+"/"))
-		if _, ok := w.byName[digest.NewDigestFromEncoded(digest.Algorithm(strings.TrimSuffix(alg, "/")), enc)]; !ok {
+		bd, ok := blobDigest(name)
+		if _, planned := w.byName[bd]; !ok || !planned {
 			names = append(names, name)
 		}
 		return nil

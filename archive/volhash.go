@@ -112,9 +112,7 @@ type blobSpan struct {
 func hashBlobChunks(ch <-chan *hashChunk, t *tarFS, release func(*hashChunk)) (ok, bad []digest.Digest) {
 	var spans []blobSpan
 	for name, e := range t.files {
-		alg, enc, found := strings.Cut(strings.TrimPrefix(name, ocispec.ImageBlobsDir+"/"), "/")
-		d := digest.NewDigestFromEncoded(digest.Algorithm(alg), enc)
-		if found && strings.HasPrefix(name, ocispec.ImageBlobsDir+"/") && d.Validate() == nil {
+		if d, ok := blobDigest(name); ok {
 			spans = append(spans, blobSpan{d, e.offset, e.size})
 		}
 	}
@@ -149,4 +147,13 @@ func hashBlobChunks(ch <-chan *hashChunk, t *tarFS, release func(*hashChunk)) (o
 		release(c)
 	}
 	return ok, bad
+}
+
+// blobDigest is the digest that names blobs/ALG/ENCODED (blobName's inverse); ok only when it is
+// valid.
+func blobDigest(name string) (d digest.Digest, ok bool) {
+	rest, isBlob := strings.CutPrefix(name, ocispec.ImageBlobsDir+"/")
+	alg, enc, found := strings.Cut(rest, "/")
+	d = digest.NewDigestFromEncoded(digest.Algorithm(alg), enc)
+	return d, isBlob && found && d.Validate() == nil
 }
