@@ -83,11 +83,7 @@ func (p *policyParser) rule(n *yaml.Node, field string) (Rule, bool) {
 }
 
 func (p *policyParser) match(n *yaml.Node, field string) []string {
-	if yamlfile.IsString(n) {
-		p.Errorf(n, field, "must be a list of patterns, got %s; write it as [%s]", yamlfile.Describe(n), n.Value)
-		return nil
-	}
-	items, ok := p.NonEmptyList(n, field, "pattern")
+	items, ok := p.list(n, field, "pattern")
 	if !ok {
 		return nil
 	}
@@ -105,6 +101,15 @@ func (p *policyParser) match(n *yaml.Node, field string) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// list reads a non-empty list of whats; a single string is refused with how to write it as a list.
+func (p *policyParser) list(n *yaml.Node, field, what string) ([]*yaml.Node, bool) {
+	if yamlfile.IsString(n) {
+		p.Errorf(n, field, "must be a list of %ss, got %s; write it as [%s]", what, yamlfile.Describe(n), n.Value)
+		return nil, false
+	}
+	return p.NonEmptyList(n, field, what)
 }
 
 func (p *policyParser) signers(n *yaml.Node, field string) []Signer {
@@ -297,11 +302,7 @@ func (p *policyParser) referrerKinds(n *yaml.Node, field string) []string {
 		p.Errorf(n, field, "empty list; leave requireSignedReferrers out to require none, or list %s", want)
 		return nil
 	}
-	if yamlfile.IsString(n) {
-		p.Errorf(n, field, "must be a list of referrer kinds, got %s; write it as [%s]", yamlfile.Describe(n), n.Value)
-		return nil
-	}
-	items, ok := p.NonEmptyList(n, field, "referrer kind")
+	items, ok := p.list(n, field, "referrer kind")
 	if !ok {
 		return nil
 	}
