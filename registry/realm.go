@@ -147,8 +147,9 @@ func effectivePort(u *url.URL) string {
 	return "443"
 }
 
-// sameHostPort reports whether a and b are the same host name and port. The scheme is not compared:
-// oras-go refuses an http realm for an https registry by itself.
+// sameHostPort reports whether a and b are the same host name and port (a token realm and its
+// registry, an upload session and its registry). The scheme is not compared: oras-go refuses an http
+// realm for an https registry by itself, and putToSession refuses a downgrade.
 func sameHostPort(a, b *url.URL) bool {
 	return sameHostName(a.Hostname(), b.Hostname()) && effectivePort(a) == effectivePort(b)
 }

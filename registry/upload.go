@@ -80,7 +80,7 @@ func putToSession(ctx context.Context, repo *remote.Repository, resp *http.Respo
 	if err != nil {
 		return fmt.Errorf("POST %s: 202 without a usable Location: %w", resp.Request.URL.Redacted(), err)
 	}
-	if !sameUploadHost(loc, resp.Request.URL) {
+	if !sameHostPort(loc, resp.Request.URL) {
 		return fmt.Errorf("blob upload Location %q is on another host than the registry %q", loc.Host, resp.Request.URL.Host)
 	}
 	if resp.Request.URL.Scheme == "https" && loc.Scheme != "https" {
@@ -130,13 +130,6 @@ func closeReader(rc io.ReadCloser) {
 	}
 }
 
-func client(repo *remote.Repository) remote.Client {
-	if repo.Client == nil {
-		return auth.DefaultClient
-	}
-	return repo.Client
-}
-
 // checkDigest refuses an answer that names another digest than the one pushed.
 func checkDigest(resp *http.Response, want digest.Digest) error {
 	if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != want.String() {
@@ -157,21 +150,6 @@ func errorResponse(resp *http.Response) error {
 	return e
 }
 
-// sameUploadHost reports whether location and the request's URL name the same host and port (80 and
-// 443 implied by the scheme).
-func sameUploadHost(location, req *url.URL) bool {
-	port := func(u *url.URL) string {
-		if p := u.Port(); p != "" {
-			return p
-		}
-		if u.Scheme == "https" {
-			return "443"
-		}
-		return "80"
-	}
-	return location.Hostname() == req.Hostname() && port(location) == port(req)
-}
-
 // MonolithicUploads reports whether the registry of repo finishes a blob upload on the POST that
 // starts it (?digest= with the body), asked once per registry host for the life of r: the empty blob
 // is pushed to repo that way; a registry that answers with an upload session (202) gets it there.
@@ -190,9 +168,6 @@ func (r *Registries) MonolithicUploads(ctx context.Context, repo *remote.Reposit
 		return false, fmt.Errorf("ask %s whether it takes a blob in one request: %w", host, err)
 	}
 	r.mu.Lock()
-	if r.monolithic == nil {
-		r.monolithic = map[string]bool{}
-	}
 	r.monolithic[host] = yes
 	r.mu.Unlock()
 	return yes, nil

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -137,6 +138,28 @@ func TestPushBlobRefuses(t *testing.T) {
 		_, _, err := pushTo(t, s, blob, Upload{Monolithic: true})
 		if err == nil || Retryable(err) != retry {
 			t.Errorf("POST answered %d: err %v, Retryable %v, want %v", status, err, Retryable(err), retry)
+		}
+	}
+}
+
+// An upload session's Location must be on the registry's host and port (sameHostPort), the scheme's
+// default port implied.
+func TestUploadLocationSameHostPort(t *testing.T) {
+	for _, tc := range []struct {
+		loc, req string
+		same     bool
+	}{
+		{"https://r.example/v2/x", "https://r.example:443/v2/x", true},
+		{"http://r.example:80/v2/x", "http://r.example/v2/x", true},
+		{"https://R.Example:5000/v2/x", "https://r.example:5000/v2/x", true},
+		{"https://r.example:5001/v2/x", "https://r.example:5000/v2/x", false},
+		{"https://other.example:5000/v2/x", "https://r.example:5000/v2/x", false},
+		{"http://r.example/v2/x", "https://r.example/v2/x", false}, // 80 is not 443
+	} {
+		loc, _ := url.Parse(tc.loc)
+		req, _ := url.Parse(tc.req)
+		if got := sameHostPort(loc, req); got != tc.same {
+			t.Errorf("sameHostPort(%s, %s) = %v, want %v", tc.loc, tc.req, got, tc.same)
 		}
 	}
 }

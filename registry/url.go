@@ -31,9 +31,13 @@ func Get(ctx context.Context, repo *remote.Repository, kind, ref string, header 
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	client := repo.Client
-	if client == nil {
-		client = auth.DefaultClient
+	return client(repo).Do(req)
+}
+
+// client is repo's client, or oras-go's default one as repo itself would use.
+func client(repo *remote.Repository) remote.Client {
+	if repo.Client == nil {
+		return auth.DefaultClient
 	}
-	return client.Do(req)
+	return repo.Client
 }
