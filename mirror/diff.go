@@ -90,24 +90,31 @@ func DiffArchive(ctx context.Context, plans []*ImagePlan, r *archive.Reader) ([]
 
 func diffOne(ctx context.Context, p *ImagePlan, target string, c contentChecker, tagRef string) (DiffEntry, error) {
 	e := DiffEntry{Source: p.Source, Target: target, Digest: p.Root.Desc.Digest, Status: DiffOK}
-	fp, err := flattenedOn(ctx, p, c, tagRef)
+	// The tag is asked once: where it points says both whether the image is flattened and whether
+	// it is there.
+	var tagged *ocispec.Descriptor
+	var tagErr error
+	if tagRef != "" {
+		d, err := c.resolve(ctx, tagRef)
+		tagged, tagErr = &d, err
+	}
+	fp, err := flattenedOn(ctx, p, c, tagged, tagErr)
 	if err != nil {
 		return e, err
 	}
 	if fp != nil {
 		p, e.Flattened = fp, fp.Root.Platform
 	}
-	if tagRef != "" {
-		d, err := c.resolve(ctx, tagRef)
+	if tagged != nil {
 		switch {
-		case errors.Is(err, errdef.ErrNotFound) || isNotExist(err):
+		case errors.Is(tagErr, errdef.ErrNotFound) || isNotExist(tagErr):
 			e.Status = DiffMissing
 			return e, nil
-		case err != nil:
-			return e, err
+		case tagErr != nil:
+			return e, tagErr
 		}
-		e.TargetDigest = d.Digest
-		if d.Digest != p.Root.Desc.Digest {
+		e.TargetDigest = tagged.Digest
+		if tagged.Digest != p.Root.Desc.Digest {
 			e.Status = DiffStale
 			return e, nil
 		}
@@ -131,16 +138,16 @@ func diffOne(ctx context.Context, p *ImagePlan, target string, c contentChecker,
 }
 
 // flattenedOn returns the flattened plan of p when the mirror holds p's image flattened: p is a sparse
-// index with one platform manifest, and the tag names that manifest (or, untagged, the mirror lacks
-// the index and has the manifest). Otherwise nil.
-func flattenedOn(ctx context.Context, p *ImagePlan, c contentChecker, tagRef string) (*ImagePlan, error) {
+// index with one platform manifest, and the tag names that manifest (tagged, as the mirror resolved
+// it, with tagErr; nil when untagged) or, untagged, the mirror lacks the index and has the manifest.
+// Otherwise nil.
+func flattenedOn(ctx context.Context, p *ImagePlan, c contentChecker, tagged *ocispec.Descriptor, tagErr error) (*ImagePlan, error) {
 	if !p.Sparse || !p.Root.IsIndex() || flattenable(p) != "" {
 		return nil, nil
 	}
 	child := p.Root.Children[0]
-	if tagRef != "" {
-		d, err := c.resolve(ctx, tagRef)
-		if err != nil || d.Digest != child.Desc.Digest {
+	if tagged != nil {
+		if tagErr != nil || tagged.Digest != child.Desc.Digest {
 			return nil, nil // missing or not flattened: the caller says which
 		}
 	} else {

@@ -205,6 +205,15 @@ func TestDiffOneFlattened(t *testing.T) {
 	if e.Status != DiffOK || e.Flattened != "linux/amd64" || e.TargetDigest != child.Desc.Digest || e.Digest != p.Root.Desc.Digest || len(e.Missing) != 0 {
 		t.Errorf("flattened mirror: %+v, want ok, flattened linux/amd64, target digest %s", e, child.Desc.Digest)
 	}
+	resolves := 0
+	for _, a := range m.asked {
+		if strings.HasPrefix(a, "resolve ") {
+			resolves++
+		}
+	}
+	if resolves != 1 {
+		t.Errorf("asked %q: want the tag resolved once", m.asked)
+	}
 
 	// Tagged, the tag names the index: not flattened, and the index's referrers are expected.
 	m.tags["1.4.2"] = p.Root.Desc.Digest
