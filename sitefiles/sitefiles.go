@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -84,11 +85,7 @@ func Write(dir string, ms []Mapping) ([]string, error) {
 		files[path.Join(siteHostsDir, host, siteHostsFile)] = content
 	}
 
-	names := make([]string, 0, len(files))
-	for name := range files {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(files))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("site files: create %s: %w", dir, err)
 	}
@@ -134,11 +131,7 @@ func newSiteSet(ms []Mapping) (*siteSet, error) {
 		}
 		r.targets[m.Target] = r.targets[m.Target] || m.Tag != ""
 	}
-	s := &siteSet{}
-	for l := range lines {
-		s.lines = append(s.lines, l)
-	}
-	sort.Strings(s.lines)
+	s := &siteSet{lines: slices.Sorted(maps.Keys(lines))}
 	for _, r := range repos {
 		s.repos = append(s.repos, r)
 	}
@@ -209,7 +202,7 @@ func (s *siteSet) mirrorSet(kind, field string, taggedOnly bool) ([]byte, error)
 	items := []siteMirrorSetItem{}
 	for _, r := range s.repos {
 		var mirrors []string
-		for _, t := range sortedKeys(r.targets) {
+		for _, t := range slices.Sorted(maps.Keys(r.targets)) {
 			if !taggedOnly || r.targets[t] {
 				mirrors = append(mirrors, t)
 			}
@@ -247,7 +240,7 @@ func (s *siteSet) registriesConf() []byte {
 		b.WriteString("\n[[registry]]\n")
 		fmt.Fprintf(&b, "prefix = %s\n", tomlString(r.source))
 		fmt.Fprintf(&b, "location = %s\n", tomlString(r.source))
-		for _, t := range sortedKeys(r.targets) {
+		for _, t := range slices.Sorted(maps.Keys(r.targets)) {
 			b.WriteString("\n[[registry.mirror]]\n")
 			fmt.Fprintf(&b, "location = %s\n", tomlString(t))
 			if registry.IsLoopback(targetHost(t)) {
@@ -276,7 +269,7 @@ func (s *siteSet) hostsTOML() map[string][]byte {
 			h = &hostMirrors{urls: map[string]bool{}}
 			hosts[r.host] = h
 		}
-		for _, t := range sortedKeys(r.targets) {
+		for _, t := range slices.Sorted(maps.Keys(r.targets)) {
 			prefix, ok := strings.CutSuffix(t, "/"+r.path)
 			if !ok {
 				// containerd mirrors a whole registry: the repository path is appended to the mirror
@@ -304,7 +297,7 @@ func (s *siteSet) hostsTOML() map[string][]byte {
 			server = siteDockerHubServer
 		}
 		fmt.Fprintf(&b, "\nserver = %s\n", tomlString(server))
-		for _, u := range sortedKeys(h.urls) {
+		for _, u := range slices.Sorted(maps.Keys(h.urls)) {
 			fmt.Fprintf(&b, "\n[host.%s]\n", tomlString(u))
 			b.WriteString("  capabilities = [\"pull\", \"resolve\"]\n")
 			b.WriteString("  override_path = true\n")
@@ -332,15 +325,6 @@ func mirrorURL(prefix string) string {
 func targetHost(repo string) string {
 	host, _, _ := strings.Cut(repo, "/")
 	return host
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // tomlString quotes s as a TOML basic string.
