@@ -85,9 +85,6 @@ func runCopy(cmd *cobra.Command, g *globalOptions, o *copyOptions) error {
 	}
 	rep, err := mirror.Publish(cmd.Context(), plans, regs, o.publishOpts(g, "copying"))
 	err = finishPublish(cmd, g, &o.publishOptions, rep, err, trust, extra)
-	if rep != nil {
-		printFlattened(out(cmd), g, flattened)
-	}
 	if err != nil {
 		return err
 	}

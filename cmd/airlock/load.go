@@ -160,9 +160,6 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 	rep, err := mirror.Publish(ctx, plans, regs, opts)
 	extra := publishExtra{Blocked: cat.Blocked, ArchiveLeftOut: cat.LeftOut, Flattened: flattened}
 	err = finishPublish(cmd, g, &o.publishOptions, rep, err, loadedTrust(trust, anchors, verifyImages), extra)
-	if rep != nil {
-		printFlattened(out(cmd), g, flattened)
-	}
 	if err != nil {
 		return err
 	}

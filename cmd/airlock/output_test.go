@@ -97,6 +97,25 @@ func TestPublishReportGolden(t *testing.T) {
 	golden(t, "load-report.txt", b.Bytes())
 }
 
+// A flattened image ends the text report, with what of it was left behind.
+func TestPublishReportFlattened(t *testing.T) {
+	var b bytes.Buffer
+	r := &mirror.PublishReport{Target: "registry.site:5000/mirror", DryRun: true}
+	extra := publishExtra{Flattened: []mirror.FlattenReport{{
+		Source: "registry.example.com/team/app:1.4.2", Index: d("index"), Platform: "linux/amd64", Digest: d("amd64"), Carried: 1,
+		LeftBehind: []mirror.LeftBehind{{Digest: d("sig"), Kind: "signature", Subject: d("index")}},
+	}}}
+	if err := printPublishReport(&b, r, extra); err != nil {
+		t.Fatal(err)
+	}
+	want := "flattened (--sparse-index=flatten): 1 image(s) tagged as their one platform manifest; the index is not pushed:\n" +
+		"  registry.example.com/team/app:1.4.2  linux/amd64 " + d("amd64").String() + " (index " + d("index").String() + " not pushed; 1 referrers carried)\n" +
+		"    left behind: signature " + d("sig").String() + " (of " + d("index").String() + ")\n"
+	if !strings.HasSuffix(b.String(), want) {
+		t.Errorf("report does not end with the flattened images:\n%s\nwant the end:\n%s", b.String(), want)
+	}
+}
+
 func TestVerifyReportGolden(t *testing.T) {
 	var b bytes.Buffer
 	results := []verify.Result{

@@ -217,6 +217,7 @@ func printPublishReport(w io.Writer, r *mirror.PublishReport, extra publishExtra
 			fmt.Fprintf(&b, "  %s\n", f)
 		}
 	}
+	printFlattened(&b, extra.Flattened)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -33,17 +32,15 @@ func (s *sparseOptions) apply(plans []*mirror.ImagePlan) ([]*mirror.ImagePlan, [
 }
 
 // printFlattened says, in text, which images were flattened and what of each was left behind.
-func printFlattened(w io.Writer, g *globalOptions, reports []mirror.FlattenReport) {
-	if g.format == "json" || len(reports) == 0 {
+func printFlattened(b *strings.Builder, reports []mirror.FlattenReport) {
+	if len(reports) == 0 {
 		return
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "flattened (--sparse-index=flatten): %d image(s) tagged as their one platform manifest; the index is not pushed:\n", len(reports))
+	fmt.Fprintf(b, "flattened (--sparse-index=flatten): %d image(s) tagged as their one platform manifest; the index is not pushed:\n", len(reports))
 	for _, r := range reports {
-		fmt.Fprintf(&b, "  %s  %s %s (index %s not pushed; %d referrers carried)\n", r.Source, r.Platform, r.Digest, r.Index, r.Carried)
+		fmt.Fprintf(b, "  %s  %s %s (index %s not pushed; %d referrers carried)\n", r.Source, r.Platform, r.Digest, r.Index, r.Carried)
 		for _, lb := range r.LeftBehind {
-			fmt.Fprintf(&b, "    left behind: %s %s (of %s)\n", lb.Kind, lb.Digest, lb.Subject)
+			fmt.Fprintf(b, "    left behind: %s %s (of %s)\n", lb.Kind, lb.Digest, lb.Subject)
 		}
 	}
-	_, _ = io.WriteString(w, b.String())
 }
