@@ -107,8 +107,8 @@ func (w *TarWriter) tryClaim(i int, written int64) *claim {
 	return c
 }
 
-// feed hashes p, the bytes of c's slot that just streamed in.
-func (w *TarWriter) feed(c *claim, p []byte) {
+// feed hashes p, the bytes of the claimed slot that just streamed in.
+func (w *TarWriter) feed(p []byte) {
 	w.relay.mu.Lock()
 	w.relay.write(p)
 	w.relay.mu.Unlock()

@@ -151,7 +151,7 @@ func (w *TarWriter) stream(ctx context.Context, i int, v io.Writer, have int64, 
 			}
 			v.Write(buf[:n])
 			if *c != nil {
-				w.feed(*c, buf[:n])
+				w.feed(buf[:n])
 			}
 			pos += int64(n)
 			if *c == nil {

@@ -9,9 +9,11 @@ import (
 )
 
 // stallTransport cuts any response whose body moves no byte for d: a manifest, a referrers index, a
-// tag list, a token. The engine's watchdog guards blob transfers (both ways) with the same timeout;
-// this guards every other read, which would otherwise hang airlock on a registry that sent headers
-// and then nothing. The read then fails with ErrStalled, which Retryable retries.
+// tag list, a token, a blob download. A registry that sent headers and then nothing would otherwise
+// hang airlock on every read but a blob's. The read then fails with ErrStalled, which Retryable
+// retries. A blob download is watched twice, here and by the engine's watchdog (WithWatchdog, the
+// same --stall-timeout), which also guards what no response body shows: an upload the registry
+// stops reading. Two timer resets per read cost nothing beside the copy.
 type stallTransport struct {
 	next http.RoundTripper
 	d    time.Duration
