@@ -62,6 +62,6 @@ func (s catalogSignatures) Referrers(_ context.Context, subject ocispec.Descript
 	return out, nil
 }
 
-func (catalogSignatures) Describe(referrers.Found, []byte) (Label, bool) {
-	return Label{ArtifactType: archive.BundleMediaType, Kind: "signature"}, true
+func (catalogSignatures) Describe(referrers.Found, []byte) (Label, bool, error) {
+	return Label{ArtifactType: archive.BundleMediaType, Kind: "signature"}, true, nil
 }

@@ -275,6 +275,15 @@ func indexNode(t *testing.T, src *fakeSource, repo string, children ...*Node) *N
 func signatureNode(t *testing.T, src *fakeSource, repo string, subject *Node, tag string) *Node {
 	t.Helper()
 	n := imageNode(t, src, repo+"-sig-"+subject.Desc.Digest.Encoded()[:8], 64)
+	if tag == "" {
+		// Found through the referrers API: its manifest names its subject.
+		var m ocispec.Manifest
+		if err := json.Unmarshal(n.Manifest, &m); err != nil {
+			t.Fatal(err)
+		}
+		m.Subject = &ocispec.Descriptor{MediaType: subject.Desc.MediaType, Digest: subject.Desc.Digest, Size: subject.Desc.Size}
+		n = manifestNode(t, src, repo, ocispec.MediaTypeImageManifest, m, n.Blobs)
+	}
 	n.Repository = repo
 	n.Referrer = &referrers.Found{Subject: subject.Desc.Digest, Method: referrers.API}
 	if tag != "" {

@@ -32,12 +32,12 @@ func (s *registryReferrers) Referrers(ctx context.Context, subject ocispec.Descr
 	return found, err
 }
 
-func (s *registryReferrers) Describe(_ referrers.Found, b []byte) (Label, bool) {
+func (s *registryReferrers) Describe(_ referrers.Found, b []byte) (Label, bool, error) {
 	at := referrers.ArtifactType(b)
 	if !s.want.Wants(at) {
-		return Label{}, false
+		return Label{}, false, nil
 	}
-	return Label{ArtifactType: at, Kind: referrers.Kind(b)}, true
+	return Label{ArtifactType: at, Kind: referrers.Kind(b)}, true, nil
 }
 
 // referrerSource is the registry referrer source of repoName, its referrers capability probed once.

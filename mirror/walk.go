@@ -18,8 +18,9 @@ type ReferrerSource interface {
 	// Referrers lists the referrers of subject, in the order they are to be planned.
 	Referrers(ctx context.Context, subject ocispec.Descriptor) ([]referrers.Found, error)
 	// Describe labels a referrer once its manifest b has been read and checked against its digest.
-	// keep false leaves it out of the plan (and out of the walk: its own referrers are not asked).
-	Describe(f referrers.Found, b []byte) (l Label, keep bool)
+	// keep false leaves it out of the plan (and out of the walk: its own referrers are not asked); an
+	// error refuses the whole image (a listing that its manifest contradicts).
+	Describe(f referrers.Found, b []byte) (l Label, keep bool, err error)
 }
 
 // Label is what a referrer source says of one referrer.
@@ -81,7 +82,10 @@ func (w *walker) referrer(ctx context.Context, src ReferrerSource, f referrers.F
 	if err != nil {
 		return nil, fmt.Errorf("referrer %s of %s (%s): %w", f.Descriptor.Digest, f.Subject, f.Method, err)
 	}
-	l, keep := src.Describe(f, n.Manifest)
+	l, keep, err := src.Describe(f, n.Manifest)
+	if err != nil {
+		return nil, fmt.Errorf("referrer %s of %s (%s): %w", f.Descriptor.Digest, f.Subject, f.Method, err)
+	}
 	if !keep {
 		delete(w.seen, f.Descriptor.Digest)
 		return nil, nil

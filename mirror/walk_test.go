@@ -94,12 +94,12 @@ func (g *walkGraph) Referrers(_ context.Context, subject ocispec.Descriptor) ([]
 	return out, nil
 }
 
-func (g *walkGraph) Describe(f referrers.Found, b []byte) (Label, bool) {
+func (g *walkGraph) Describe(f referrers.Found, b []byte) (Label, bool, error) {
 	n := g.name[f.Descriptor.Digest]
 	if g.drop[n] {
-		return Label{}, false
+		return Label{}, false, nil
 	}
-	return Label{ArtifactType: referrers.ArtifactType(b), Kind: "kind-" + n, Repository: "repo/" + n}, true
+	return Label{ArtifactType: referrers.ArtifactType(b), Kind: "kind-" + n, Repository: "repo/" + n}, true, nil
 }
 
 // walk plans root's referrers and returns their names in plan order.
@@ -205,24 +205,53 @@ func TestWalkerReferrersLeftOutAreNotFollowed(t *testing.T) {
 	}
 }
 
+// addReferrer stores a manifest named name that names subject as its subject (subject "" : none).
+func (g *walkGraph) addReferrer(name, artifactType, subject string) ocispec.Descriptor {
+	m := ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
+		ArtifactType: artifactType, Config: ocispec.DescriptorEmptyJSON,
+		Layers: []ocispec.Descriptor{}, Annotations: map[string]string{"name": name}}
+	if subject != "" {
+		s := g.desc[subject]
+		m.Subject = &s
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	d := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(b), Size: int64(len(b))}
+	if err := g.store.Push(context.Background(), d, strings.NewReader(string(b))); err != nil {
+		g.t.Fatal(err)
+	}
+	g.desc[name], g.name[d.Digest] = d, name
+	return d
+}
+
+// walkCatalog plans the referrers cat lists under the manifest named root.
+func (g *walkGraph) walkCatalog(root string, cat *archive.Catalog) ([]*Node, error) {
+	w := &walker{repo: g.store, repoName: "test/image", seen: map[digest.Digest]*Node{}}
+	var sparse bool
+	n, err := w.manifest(context.Background(), g.desc[root], nil, 0, &sparse)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return w.referrers(context.Background(), newCatalogReferrers(cat), []*Node{n})
+}
+
 // The archive's source lists the catalog's referrers in catalog order under each subject, labelled
-// as the catalog records them (not as the manifest says).
+// as their manifests say, whatever the catalog records (it may be unsigned).
 func TestCatalogReferrersOrderAndLabels(t *testing.T) {
 	g := newWalkGraph(t)
 	img := g.add("image")
-	a, b, c := g.add("a"), g.add("b"), g.add("c")
+	a := g.addReferrer("a", "application/vnd.in-toto+json", "image")
+	b := g.addReferrer("b", "application/spdx+json", "image")
+	c := g.add("c") // a cosign legacy signature: no subject, bound by its tag
+	sigTag := "sha256-" + b.Digest.Encoded() + ".sig"
 	cat := &archive.Catalog{Referrers: []archive.Referrer{
-		{Digest: b.Digest, MediaType: b.MediaType, Size: b.Size, Subject: img.Digest, Kind: "sbom", ArtifactType: "x/sbom", Repository: "team/app", FoundBy: "tag-schema"},
-		{Digest: c.Digest, MediaType: c.MediaType, Size: c.Size, Subject: b.Digest, Kind: "signature", ArtifactType: "x/sig", Repository: "team/app", FoundBy: "cosign-tag", Tag: "sha256-x.sig"},
-		{Digest: a.Digest, MediaType: a.MediaType, Size: a.Size, Subject: img.Digest, Kind: "attestation", ArtifactType: "x/att", Repository: "team/other", FoundBy: "api"},
+		{Digest: b.Digest, MediaType: b.MediaType, Size: b.Size, Subject: img.Digest, Kind: "signature", ArtifactType: "x/sig", Repository: "team/app", FoundBy: "tag-schema"},
+		{Digest: c.Digest, MediaType: c.MediaType, Size: c.Size, Subject: b.Digest, Kind: "sbom", ArtifactType: "x/sbom", Repository: "team/app", FoundBy: "cosign-tag", Tag: sigTag},
+		{Digest: a.Digest, MediaType: a.MediaType, Size: a.Size, Subject: img.Digest, Kind: "other", ArtifactType: "x/other", Repository: "team/other", FoundBy: "api"},
 	}}
-	w := &walker{repo: g.store, repoName: "test/image", seen: map[digest.Digest]*Node{}}
-	var sparse bool
-	root, err := w.manifest(context.Background(), img, nil, 0, &sparse)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes, err := w.referrers(context.Background(), newCatalogReferrers(cat), []*Node{root})
+	nodes, err := g.walkCatalog("image", cat)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,9 +259,52 @@ func TestCatalogReferrersOrderAndLabels(t *testing.T) {
 	for _, n := range nodes {
 		got = append(got, fmt.Sprintf("%s %s %s %s %s %s", g.name[n.Desc.Digest], n.Kind, n.ArtifactType, n.Repository, n.Referrer.Method, n.Referrer.Tag))
 	}
-	want := []string{"b sbom x/sbom team/app tag-schema ", "a attestation x/att team/other api ", "c signature x/sig team/app cosign-tag sha256-x.sig"}
+	want := []string{"b sbom application/spdx+json team/app tag-schema ", "a attestation application/vnd.in-toto+json team/other api ",
+		"c other application/vnd.test.c team/app cosign-tag " + sigTag}
 	if !slices.Equal(got, want) {
 		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A catalog that no key may have signed cannot tag, relabel or attach anything its manifests deny:
+// each forgery refuses the image, with the reason.
+func TestCatalogReferrersRefuseForgedListings(t *testing.T) {
+	g := newWalkGraph(t)
+	img := g.add("image")
+	other := g.add("other")
+	loose := g.add("loose")                                                   // a runnable-looking manifest with no subject
+	elsewhere := g.addReferrer("elsewhere", "application/spdx+json", "other") // a referrer of another image
+	hex := img.Digest.Encoded()
+	ref := func(d ocispec.Descriptor, foundBy, tag string) archive.Referrer {
+		return archive.Referrer{Digest: d.Digest, MediaType: d.MediaType, Size: d.Size, Subject: img.Digest, Kind: "sbom", FoundBy: foundBy, Tag: tag}
+	}
+	for _, tc := range []struct {
+		name string
+		ref  archive.Referrer
+		want string
+	}{
+		{"a chosen tag", ref(loose, "cosign-tag", "latest"), `its tag "latest" is not sha256-` + hex + ".sig, .att or .sbom"},
+		{"another subject's cosign tag", ref(loose, "cosign-tag", "sha256-"+other.Digest.Encoded()+".sig"), "is not sha256-" + hex},
+		{"a cosign tag with a suffix of its own", ref(loose, "cosign-tag", "sha256-"+hex+".sig2"), "is not sha256-" + hex},
+		{"no tag", ref(loose, "cosign-tag", ""), `its tag "" is not`},
+		{"a tag on an API referrer", ref(elsewhere, "api", "latest"), `tag "latest" given to a referrer found by api`},
+		{"a tag on a tag-schema referrer", ref(elsewhere, "tag-schema", "sha256-"+hex+".sig"), "given to a referrer found by tag-schema"},
+		{"an unknown method", ref(loose, "registry", ""), `found by "registry", which is none of`},
+		{"no subject in its manifest", ref(loose, "api", ""), "its manifest names no subject"},
+		{"another subject in its manifest", ref(elsewhere, "tag-schema", ""), "its manifest names subject " + other.Digest.String()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nodes, err := g.walkCatalog("image", &archive.Catalog{Referrers: []archive.Referrer{tc.ref}})
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "the catalog was altered; refused") {
+				t.Fatalf("got %d referrers, error %v; want one with %q", len(nodes), err, tc.want)
+			}
+		})
+	}
+	// Each bound form is taken.
+	for _, suffix := range []string{".sig", ".att", ".sbom"} {
+		if _, err := g.walkCatalog("image", &archive.Catalog{Referrers: []archive.Referrer{ref(loose, "cosign-tag", "sha256-"+hex+suffix)}}); err != nil {
+			t.Errorf("cosign tag %s: %v", suffix, err)
+		}
 	}
 }
 
