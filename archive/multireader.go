@@ -1,6 +1,8 @@
 package archive
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"sort"
 )
@@ -35,6 +37,9 @@ func newMultiReaderAt(parts []readerAtSize) *multiReaderAt {
 func (m *multiReaderAt) Size() int64 { return m.size }
 
 func (m *multiReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("multiReaderAt.ReadAt: negative offset")
+	}
 	if off >= m.size {
 		return 0, io.EOF
 	}
@@ -62,4 +67,13 @@ func (m *multiReaderAt) ReadAt(p []byte, off int64) (int, error) {
 		return total, io.EOF
 	}
 	return total, nil
+}
+
+// volumeAt names the volume of vols (the parts of m, in order) that holds byte off of the stream.
+func (m *multiReaderAt) volumeAt(vols []Volume, off int64) string {
+	i := sort.Search(len(m.starts), func(i int) bool { return m.starts[i] > off }) - 1
+	if i < 0 || i >= len(vols) {
+		return fmt.Sprintf("(byte %d of %d)", off, m.size)
+	}
+	return vols[i].Name
 }

@@ -123,6 +123,13 @@ func hashBlobChunks(ch <-chan *hashChunk, t *tarFS, release func(*hashChunk)) (o
 		b, off := c.b, c.off
 		for len(b) > 0 && j < len(spans) {
 			s := spans[j]
+			if off > s.off && h == nil {
+				// The entry starts inside the one before it: newTarFS refuses such a stream, so this
+				// is never reached; it is counted as bad rather than hashed from the wrong bytes.
+				bad = append(bad, s.d)
+				j++
+				continue
+			}
 			if off < s.off { // a header or padding: skip to the entry
 				k := min(int64(len(b)), s.off-off)
 				b, off = b[k:], off+k

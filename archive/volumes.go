@@ -4,13 +4,16 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 
 	"airlock.dev/airlock/internal/atomicfile"
 )
@@ -42,12 +45,17 @@ func BaseName(path string) string {
 // readVolumeList reads NAME.tar.sha256.
 func readVolumeList(base string) ([]Volume, error) {
 	listPath := base + ChecksumSuffix
-	f, err := os.Open(listPath)
+	f, err := openRegular(listPath, "volume list "+listPath, "copy the list itself, as save wrote it, beside the volumes")
 	if err != nil {
+		var ce *CheckError
+		if errors.As(err, &ce) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("volume list %s: %w; it is written with the archive and must travel with it", listPath, err)
 	}
 	defer f.Close()
 	var vols []Volume
+	listed := map[string]bool{}
 	sc := bufio.NewScanner(f)
 	for line := 1; sc.Scan(); line++ {
 		text := strings.TrimSpace(sc.Text())
@@ -64,6 +72,10 @@ func readVolumeList(base string) ([]Volume, error) {
 		if !strings.HasPrefix(name, filepath.Base(base)) {
 			return nil, fmt.Errorf("%s:%d: volume %q does not belong to %s", listPath, line, name, filepath.Base(base))
 		}
+		if listed[name] {
+			return nil, fmt.Errorf("%s:%d: volume %q is listed twice: the list is damaged or was altered; copy it again from the connected side", listPath, line, name)
+		}
+		listed[name] = true
 		vols = append(vols, Volume{Name: name, SHA256: sum})
 	}
 	if err := sc.Err(); err != nil {
@@ -80,16 +92,98 @@ func openVolumeFiles(base string, vols []Volume) ([]*os.File, error) {
 	dir := filepath.Dir(base)
 	files := make([]*os.File, 0, len(vols))
 	for i, v := range vols {
-		f, err := os.Open(filepath.Join(dir, v.Name))
+		f, err := openRegular(filepath.Join(dir, v.Name), "volume "+v.Name, volumeFix)
 		if err != nil {
+			var ce *CheckError
 			for _, f := range files {
 				f.Close()
+			}
+			if errors.As(err, &ce) {
+				return nil, err
 			}
 			return nil, fmt.Errorf("volume %d of %d (%s): %w; copy every volume listed in %s", i+1, len(vols), v.Name, err, base+ChecksumSuffix)
 		}
 		files = append(files, f)
 	}
 	return files, nil
+}
+
+// volumeFix says what to do about a volume that is not a regular file.
+const volumeFix = "copy the volume itself (not a link to it) from the connected side in its place"
+
+// refuseIrregularVolumes refuses, before anything else looks at them, volumes of base that are not
+// regular files: a symbolic link (which could point at any file of this host), a FIFO, a device, a
+// socket or a directory. Lstat, so that nothing is followed; a missing volume is left to
+// checkVolumeFiles, which names it as missing.
+func refuseIrregularVolumes(base string, vols []Volume) error {
+	dir := filepath.Dir(base)
+	for _, v := range vols {
+		fi, err := os.Lstat(filepath.Join(dir, v.Name))
+		if err != nil {
+			continue
+		}
+		if !fi.Mode().IsRegular() {
+			return refuseIrregular("volume "+v.Name, fi.Mode(), volumeFix)
+		}
+	}
+	return nil
+}
+
+// irregularKind names what a file that is not a regular file is.
+func irregularKind(mode fs.FileMode) string {
+	switch {
+	case mode&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case mode&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case mode&fs.ModeDevice != 0:
+		return "a device"
+	case mode&fs.ModeSocket != 0:
+		return "a socket"
+	case mode.IsDir():
+		return "a directory"
+	}
+	return "not a regular file"
+}
+
+// refuseIrregular refuses what (a volume, the volume list) for being something other than a regular file.
+func refuseIrregular(what string, mode fs.FileMode, fix string) error {
+	return checkErr("%s is %s: refused, tar volumes and their list are read only as regular files, and nothing is followed; %s", what, irregularKind(mode), fix)
+}
+
+// openRegular opens the regular file p for reading and refuses anything else with a *CheckError that
+// names it as what: a symbolic link is not followed (O_NOFOLLOW where there is one), a FIFO is
+// opened without blocking and refused, and a file swapped in between the Lstat and the open is
+// refused too.
+func openRegular(p, what, fix string) (*os.File, error) {
+	lfi, err := os.Lstat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !lfi.Mode().IsRegular() {
+		return nil, refuseIrregular(what, lfi.Mode(), fix)
+	}
+	f, err := os.OpenFile(p, os.O_RDONLY|noFollow, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, refuseIrregular(what, fs.ModeSymlink, fix)
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, refuseIrregular(what, st.Mode(), fix)
+	}
+	if !os.SameFile(lfi, st) {
+		f.Close()
+		return nil, checkErr("%s was replaced while it was opened: refused; %s", what, fix)
+	}
+	return f, nil
 }
 
 // checkVolumes hashes each volume, a few at a time, and compares it with the list; it returns the
