@@ -229,3 +229,29 @@ blocked:
 		t.Errorf("err = %v, want repositories[0] refused: verify makes no call but to the target", err)
 	}
 }
+
+func TestSignReportGolden(t *testing.T) {
+	origin := verify.Origin{Kind: "site", Keys: []verify.KeyRef{{Name: "release.pub", Hint: "R3l="}}}
+	signed := func(r *signReport) *signReport {
+		r.Signed, r.Signature, r.SignedBy = true, d("catsig").String(), &verify.KeyRef{Name: "transfer.key", Hint: "T3pM="}
+		return r
+	}
+	passed := verify.Result{Source: "registry.example.com/team/app:1.4.2", Digest: d("index"), Passed: true,
+		Signatures: []verify.Check{{Referrer: d("sig"), Subject: d("index"), Covers: "index", Format: "bundle", Signer: "release.pub", Valid: true, Status: verify.StatusValid}}}
+	failed := verify.Result{Source: "registry.example.com/team/api:2.0", Digest: d("api"),
+		Signatures: []verify.Check{{Referrer: d("evil"), Subject: d("api"), Covers: "image", Format: "bundle", Status: verify.StatusUnknownSigner, Reason: "signed by another key (key hint 3v1l=)"}},
+		Failures:   []string{"signatures: any of [release.pub] required; valid signatures over the image from: none"}}
+	for name, rep := range map[string]*signReport{
+		"sign.txt": signed(&signReport{Archive: "/media/usb/airlock", Catalog: d("catalog").String(), Checked: "images",
+			Trust: "site: keys release.pub (hint R3l=)", Origin: &origin, Results: []verify.Result{passed}, InBase: []string{"registry.example.com/team/old:1.0"}}),
+		"sign-content-only.txt": signed(&signReport{Archive: "/media/usb/airlock.tar", Catalog: d("catalog").String(), Checked: "content-only"}),
+		"sign-refused.txt": {Archive: "/media/usb/airlock", Catalog: d("catalog").String(), Checked: "images",
+			Trust: "site: keys release.pub (hint R3l=)", Origin: &origin, Results: []verify.Result{passed, failed}},
+	} {
+		var b bytes.Buffer
+		if err := printSignReport(&b, rep); err != nil {
+			t.Fatal(err)
+		}
+		golden(t, name, b.Bytes())
+	}
+}
