@@ -2,6 +2,7 @@ package archive
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -102,8 +103,9 @@ type CatalogSignature struct {
 }
 
 // CatalogSignatures reads the signatures index.json attaches to the catalog catDigest. A signature
-// entry whose manifest is unreadable or does not refer to the catalog is an error: the archive was
-// altered.
+// entry whose manifest is unreadable, does not refer to the catalog or is not exactly the shape
+// SignatureManifest writes is an error: the archive was altered. Which of them are valid, and by which
+// key, is for the site's pinned keys to say (verify.CheckCatalogSignatures).
 func (r *Reader) CatalogSignatures(ctx context.Context, catDigest digest.Digest) ([]CatalogSignature, error) {
 	var out []CatalogSignature
 	for _, d := range r.Index.Manifests {
@@ -116,21 +118,62 @@ func (r *Reader) CatalogSignatures(ctx context.Context, catDigest digest.Digest)
 		if d.Annotations[AnnotationCatalogSignature] != catDigest.String() {
 			return nil, checkErr("%s: index.json lists a signature (%s) of catalog %s, but the catalog is %s: %s", r.Path, d.Digest, d.Annotations[AnnotationCatalogSignature], catDigest, damaged)
 		}
+		if d.MediaType != ocispec.MediaTypeImageManifest {
+			return nil, checkErr("%s: catalog signature %s is a %q, not an OCI image manifest: %s", r.Path, d.Digest, d.MediaType, damaged)
+		}
 		mb, err := ReadVerified(ctx, r, d, MaxManifestSize)
 		if err != nil {
 			return nil, &CheckError{Msg: fmt.Sprintf("%s: catalog signature %s: %v", r.Path, d.Digest, err)}
 		}
-		var m ocispec.Manifest
-		if err := json.Unmarshal(mb, &m); err != nil || m.Subject == nil || m.Subject.Digest != catDigest || len(m.Layers) != 1 || m.Layers[0].MediaType != BundleMediaType {
-			return nil, checkErr("%s: catalog signature %s is not a Sigstore bundle referrer of catalog %s: %s", r.Path, d.Digest, catDigest, damaged)
+		layer, predicateType, err := ParseSignatureManifest(mb, catDigest)
+		if err != nil {
+			return nil, checkErr("%s: catalog signature %s: %v: %s", r.Path, d.Digest, err, damaged)
 		}
-		b, err := ReadVerified(ctx, r, m.Layers[0], MaxManifestSize)
+		b, err := ReadVerified(ctx, r, layer, MaxManifestSize)
 		if err != nil {
 			return nil, &CheckError{Msg: fmt.Sprintf("%s: catalog signature %s: bundle: %v", r.Path, d.Digest, err)}
 		}
-		out = append(out, CatalogSignature{Manifest: d, Bundle: b, PredicateType: m.Annotations[AnnotationBundlePredicateType]})
+		out = append(out, CatalogSignature{Manifest: d, Bundle: b, PredicateType: predicateType})
 	}
 	return out, nil
+}
+
+// ParseSignatureManifest reads a catalog signature's referrer manifest mb, which must have exactly the
+// shape SignatureManifest writes: an OCI image manifest with the empty config, one Sigstore bundle
+// layer, catDigest as its subject, and no field besides. It returns the bundle layer and the predicate
+// type its annotation claims.
+func ParseSignatureManifest(mb []byte, catDigest digest.Digest) (layer ocispec.Descriptor, predicateType string, err error) {
+	var m struct {
+		SchemaVersion int                  `json:"schemaVersion"`
+		MediaType     string               `json:"mediaType"`
+		ArtifactType  string               `json:"artifactType"`
+		Config        ocispec.Descriptor   `json:"config"`
+		Layers        []ocispec.Descriptor `json:"layers"`
+		Subject       *ocispec.Descriptor  `json:"subject"`
+		Annotations   map[string]string    `json:"annotations"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(mb))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return layer, "", fmt.Errorf("not a signature manifest of the shape airlock writes: %v", err)
+	}
+	if dec.More() {
+		return layer, "", errors.New("not a signature manifest: data after the JSON object")
+	}
+	empty := ocispec.DescriptorEmptyJSON
+	switch {
+	case m.SchemaVersion != 2 || m.MediaType != ocispec.MediaTypeImageManifest:
+		return layer, "", fmt.Errorf("schema version %d, media type %q: not an OCI image manifest", m.SchemaVersion, m.MediaType)
+	case m.ArtifactType != BundleMediaType:
+		return layer, "", fmt.Errorf("artifact type %q, not %s", m.ArtifactType, BundleMediaType)
+	case m.Config.MediaType != empty.MediaType || m.Config.Digest != empty.Digest || m.Config.Size != empty.Size:
+		return layer, "", fmt.Errorf("config %s (%s), not the empty config", m.Config.Digest, m.Config.MediaType)
+	case len(m.Layers) != 1 || m.Layers[0].MediaType != BundleMediaType:
+		return layer, "", fmt.Errorf("%d layers: a signature has exactly one, a Sigstore bundle (%s)", len(m.Layers), BundleMediaType)
+	case m.Subject == nil || m.Subject.Digest != catDigest:
+		return layer, "", fmt.Errorf("not a referrer of catalog %s", catDigest)
+	}
+	return m.Layers[0], m.Annotations[AnnotationBundlePredicateType], nil
 }
 
 // Sign attaches a signature to the catalog of the archive at p: a directory, or tar volumes (NAME.tar,

@@ -243,6 +243,17 @@ func TestAnchorsForArchive(t *testing.T) {
 		t.Errorf("archive signed by another key: got %v", err)
 	}
 
+	// A valid signature does not carry another beside it that no pinned key verifies: refused, naming
+	// the stray one; pinning both keys takes it.
+	_, err = forArchive(t, newArchive(t, signer, attacker), Anchors{ArchiveKeys: []string{pubPath}})
+	if !errors.As(err, &unverified) || unverified.SignedBy == "" || !strings.Contains(err.Error(), "also carries a signature that no pinned archive key") ||
+		!strings.Contains(err.Error(), "(key hint "+attacker.Hint+"): unknown signer") {
+		t.Errorf("a valid and a stray signature: got %v", err)
+	}
+	if _, err := forArchive(t, newArchive(t, attacker, signer), Anchors{ArchiveKeys: []string{pubPath, filepath.Join(keys, "attacker.pub")}}); err != nil {
+		t.Errorf("two signatures, both keys pinned: %v", err)
+	}
+
 	// Site keys replace the archive's, and combine with the archive key.
 	tr, err = forArchive(t, signed, Anchors{ArchiveKeys: []string{pubPath}, Keys: []string{releasePub}})
 	if err != nil {

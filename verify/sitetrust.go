@@ -270,16 +270,26 @@ func (a *Anchors) describeSite(t *Trust) string {
 }
 
 // UnverifiedArchiveError reports an archive whose catalog carries no valid signature by a pinned
-// archive key.
+// archive key, or (SignedBy set) carries one and also another that no pinned key verifies.
 type UnverifiedArchiveError struct {
 	Archive    string
 	Catalog    digest.Digest
 	Signatures []ArchiveSignature
 	Keys       []*Key
+	SignedBy   string
 }
 
 func (e *UnverifiedArchiveError) Error() string {
 	var b strings.Builder
+	if e.SignedBy != "" {
+		fmt.Fprintf(&b, "archive %s: catalog %s is signed by %s, but also carries a signature that no pinned archive key (%s) verifies: refused; every signature an archive carries must verify, so that nothing unverified travels with it (pin the other signer's key too, or sign a clean copy of the archive again)", e.Archive, e.Catalog, e.SignedBy, keyList(e.Keys))
+		for _, s := range e.Signatures {
+			if !s.Valid {
+				fmt.Fprintf(&b, "\n  signature %s (key hint %s): %s", s.Digest, s.KeyHint, s.Reason)
+			}
+		}
+		return b.String()
+	}
 	if len(e.Signatures) == 0 {
 		fmt.Fprintf(&b, "archive %s is not signed (catalog %s has no signature), and an archive key is pinned (%s): refused; sign it on the connected side (airlock sign, or save --sign-key)", e.Archive, e.Catalog, keyList(e.Keys))
 		return b.String()
@@ -325,6 +335,11 @@ func (a *Anchors) ForArchive(ctx context.Context, r *archive.Reader, cat *archiv
 		}
 		if signedBy == "" {
 			return nil, &UnverifiedArchiveError{Archive: r.Path, Catalog: catDesc.Digest, Signatures: checked, Keys: keys}
+		}
+		for _, s := range checked {
+			if !s.Valid {
+				return nil, &UnverifiedArchiveError{Archive: r.Path, Catalog: catDesc.Digest, Signatures: checked, Keys: keys, SignedBy: signedBy}
+			}
 		}
 	}
 	var t *Trust
