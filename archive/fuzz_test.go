@@ -6,18 +6,22 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -43,9 +47,10 @@ func fuzzTar(tb testing.TB, hdrs ...tar.Header) []byte {
 	return buf.Bytes()
 }
 
-// FuzzTarReader checks that indexing an arbitrary tar stream never panics, and that every file it
-// serves has a safe name, lies inside the stream, and reads back as exactly the bytes the tar
-// stream holds for that entry.
+// FuzzTarReader checks that indexing an arbitrary tar stream, and hashing it as Open does, never
+// panics, and that every file it serves has a safe name, lies inside the stream apart from every
+// other, and reads back as exactly the bytes the tar stream holds for that entry, as archive/tar
+// reads them (so a sparse file, whose logical bytes are not the bytes stored, is never served).
 func FuzzTarReader(f *testing.F) {
 	valid := fuzzTar(f,
 		tar.Header{Name: "oci-layout", Typeflag: tar.TypeReg, Size: 30},
@@ -60,6 +65,16 @@ func FuzzTarReader(f *testing.F) {
 	f.Add(fuzzTar(f, tar.Header{Name: strings.Repeat("long/", 40) + "name", Typeflag: tar.TypeReg, Size: 5, Format: tar.FormatGNU}))
 	f.Add(valid[:len(valid)/2])
 	f.Add(valid[:1024+100])
+	// Sparse files and reshaped entries, which archive/tar reads without an error.
+	for _, c := range hostileTars() {
+		f.Add(c.data)
+	}
+	pax := fuzzTar(f,
+		tar.Header{Name: "oci-layout", Typeflag: tar.TypeReg, Size: 30, Format: tar.FormatPAX, PAXRecords: map[string]string{"comment": "x"}},
+		tar.Header{Name: "blobs/sha256/ab", Typeflag: tar.TypeReg, Size: 700, Format: tar.FormatPAX, ModTime: time.Unix(1, 5)},
+	)
+	f.Add(pax)
+	f.Add(fuzzTar(f, tar.Header{Name: "blobs/sha256/" + strings.Repeat("c", 120), Typeflag: tar.TypeReg, Size: 9, Format: tar.FormatGNU}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkTarFS(t, data, valid)
 		// Mutated headers almost never keep a valid checksum; fix them so the fuzzer gets past it.
@@ -107,6 +122,21 @@ func checkTarFS(t *testing.T, data, valid []byte) {
 		return
 	}
 	want := tarContents(data)
+	type span struct {
+		name      string
+		off, size int64
+	}
+	var spans []span
+	for name, e := range tfs.files {
+		spans = append(spans, span{name, e.offset, e.size})
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].off < spans[j].off })
+	for i := 1; i < len(spans); i++ {
+		if prev := spans[i-1]; prev.off+prev.size > spans[i].off-512 {
+			t.Errorf("files %q [%d, +%d) and %q at %d overlap, or leave no room for a header between them", prev.name, prev.off, prev.size, spans[i].name, spans[i].off)
+		}
+	}
+	checkBlobHashes(t, data, tfs)
 	for name, e := range tfs.files {
 		if !fs.ValidPath(name) {
 			t.Errorf("file %q: not a valid path", name)
@@ -130,12 +160,51 @@ func checkTarFS(t *testing.T, data, valid []byte) {
 			t.Errorf("reading %q: %d bytes, %v; want %d bytes", name, len(got), err, e.size)
 			continue
 		}
-		if w, ok := want[name]; ok && !bytes.Equal(got, w) {
+		if w, ok := want[name]; !ok {
+			t.Errorf("file %q: served, but archive/tar reads no such regular file", name)
+		} else if !bytes.Equal(got, w) {
 			t.Errorf("file %q: served %d bytes that differ from the %d bytes archive/tar reads for it", name, len(got), len(w))
 		}
 	}
 	if _, err := tfs.Open("no/such/file"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Open of a missing file: %v, want fs.ErrNotExist", err)
+	}
+}
+
+// checkBlobHashes hashes data as hashVolumesAndBlobs does, in small chunks that cross entries, and
+// checks that the blobs it finds right and wrong are exactly those whose served bytes do and do not
+// match their names.
+func checkBlobHashes(t *testing.T, data []byte, tfs *tarFS) {
+	t.Helper()
+	ch := make(chan *hashChunk)
+	go func() {
+		for off := 0; off < len(data); off += 700 {
+			c := &hashChunk{off: int64(off), b: data[off:min(off+700, len(data))]}
+			c.refs.Store(1)
+			ch <- c
+		}
+		close(ch)
+	}()
+	ok, bad := hashBlobChunks(ch, tfs, func(*hashChunk) {})
+	verdict := map[digest.Digest]bool{}
+	for _, d := range ok {
+		verdict[d] = true
+	}
+	for _, d := range bad {
+		if verdict[d] {
+			t.Errorf("blob %s found both right and wrong", d)
+		}
+		verdict[d] = false
+	}
+	for name, e := range tfs.files {
+		d, isBlob := blobDigest(name)
+		found, hashed := verdict[d]
+		if !isBlob || !hashed || e.offset < 0 || e.size < 0 || e.offset+e.size > int64(len(data)) {
+			continue // a file outside the stream is reported by checkTarFS
+		}
+		if right := d.Algorithm().FromBytes(data[e.offset:e.offset+e.size]) == d; right != found {
+			t.Errorf("blob %s: hashing the stream found it right: %v; its bytes hash right: %v", d, found, right)
+		}
 	}
 }
 
@@ -315,6 +384,156 @@ func FuzzVolumeList(f *testing.F) {
 		}
 		if _, err := fs.ReadFile(r.FS(), ocispec.ImageIndexFile); err != nil {
 			t.Errorf("opened archive has no readable index.json: %v", err)
+		}
+	})
+}
+
+// fuzzImageLayout writes a layout as save writes one: an image (config, a layer), a cosign-tag
+// signature referring to it, and a catalog listing both; it returns index.json.
+func fuzzImageLayout(tb testing.TB, dir string) []byte {
+	tb.Helper()
+	ctx := context.Background()
+	l, err := CreateLayout(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	push := func(mt string, b []byte) ocispec.Descriptor {
+		d := ocispec.Descriptor{MediaType: mt, Digest: digest.FromBytes(b), Size: int64(len(b))}
+		if err := l.PushBytes(ctx, d, b); err != nil {
+			tb.Fatal(err)
+		}
+		return d
+	}
+	layer := push(ocispec.MediaTypeImageLayer, bytes.Repeat([]byte("layer"), 2000))
+	cfg := push(ocispec.MediaTypeImageConfig, []byte(`{}`))
+	mb, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cfg, Layers: []ocispec.Descriptor{layer}})
+	img := push(ocispec.MediaTypeImageManifest, mb)
+	rb, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cfg, Subject: &img})
+	ref := push(ocispec.MediaTypeImageManifest, rb)
+	const source = "registry.example.com/team/app:1.4.2"
+	e := img
+	e.Annotations = map[string]string{ocispec.AnnotationRefName: source}
+	l.AddEntry(e)
+	tag := "sha256-" + img.Digest.Encoded() + ".sig"
+	e = ref
+	e.Annotations = map[string]string{ocispec.AnnotationRefName: "registry.example.com/team/app:" + tag}
+	l.AddEntry(e)
+	contents := []digest.Digest{layer.Digest, cfg.Digest, img.Digest, ref.Digest}
+	sort.Slice(contents, func(i, j int) bool { return contents[i] < contents[j] })
+	cat := &Catalog{
+		Tool:      Tool{Name: "airlock", Version: "fuzz"},
+		Created:   time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC),
+		Images:    []Image{{Source: source, Digest: img.Digest, MediaType: img.MediaType, Size: img.Size}},
+		Referrers: []Referrer{{Digest: ref.Digest, MediaType: ref.MediaType, Size: ref.Size, Kind: "signature", Subject: img.Digest, FoundBy: "cosign-tag", Tag: tag}},
+		Contents:  contents,
+	}
+	if _, err := l.WriteCatalog(ctx, cat); err != nil {
+		tb.Fatal(err)
+	}
+	if err := l.Commit(); err != nil {
+		tb.Fatal(err)
+	}
+	idx, err := os.ReadFile(filepath.Join(dir, ocispec.ImageIndexFile))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return idx
+}
+
+// FuzzIndexJSON feeds an arbitrary index.json to everything that reads it once the archive is open
+// (Open parses it; Catalog, Check and VerifyContents, Resolve, Exists and Fetch follow it) and checks
+// that nothing panics, that the layout's own index.json passes, that what Check accepts lists every
+// image of the catalog under its source with the catalog's digest, and that whatever Fetch serves
+// for a descriptor of index.json and reads to its end is exactly the bytes that descriptor names.
+func FuzzIndexJSON(f *testing.F) {
+	dir := f.TempDir()
+	idx := fuzzImageLayout(f, dir)
+	var parsed ocispec.Index
+	if err := json.Unmarshal(idx, &parsed); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(idx)
+	// The same index, each entry's fields turned hostile in turn.
+	for i := range parsed.Manifests {
+		for _, edit := range []func(*ocispec.Descriptor){
+			func(d *ocispec.Descriptor) { d.Size = -1 },
+			func(d *ocispec.Descriptor) { d.Size = 1 << 62 },
+			func(d *ocispec.Descriptor) { d.Digest = "sha256:../../../etc/passwd" },
+			func(d *ocispec.Descriptor) { d.Digest = digest.Digest("sha512:" + strings.Repeat("a", 128)) },
+			func(d *ocispec.Descriptor) { d.Annotations = nil },
+			func(d *ocispec.Descriptor) {
+				d.Annotations = map[string]string{ocispec.AnnotationRefName: CatalogRefName}
+			},
+			func(d *ocispec.Descriptor) { d.MediaType = ocispec.MediaTypeImageIndex },
+		} {
+			c := parsed
+			c.Manifests = slices.Clone(parsed.Manifests)
+			edit(&c.Manifests[i])
+			b, _ := json.Marshal(c)
+			f.Add(b)
+		}
+	}
+	dup := parsed
+	dup.Manifests = append(slices.Clone(parsed.Manifests), parsed.Manifests...)
+	b, _ := json.Marshal(dup)
+	f.Add(b)
+	f.Add([]byte(`{"schemaVersion":2,"manifests":[{"digest":"sha256:zz","size":"1"}]}`))
+	f.Add([]byte(`{"manifests":[{"manifests":[{"manifests":[]}]}],"manifests":null}`))
+	f.Add([]byte(strings.Repeat(`{"a":`, 10000)))
+	f.Add([]byte(`{"schemaVersion":2,"manifests":[` + strings.Repeat(`{},`, 1000) + `{}]}`))
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := os.WriteFile(filepath.Join(dir, ocispec.ImageIndexFile), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		own := bytes.Equal(data, idx)
+		r, err := Open(ctx, dir)
+		if err != nil {
+			if own {
+				t.Fatalf("the layout's own index.json is refused: %v", err)
+			}
+			return
+		}
+		defer r.Close()
+		for _, d := range r.Index.Manifests {
+			if got, err := r.Resolve(ctx, d.Digest.String()); err == nil && got.Digest != d.Digest {
+				t.Errorf("Resolve(%s) = %s", d.Digest, got.Digest)
+			}
+			r.Exists(ctx, d)
+			rc, err := r.Fetch(ctx, d)
+			if err != nil {
+				continue
+			}
+			b, err := io.ReadAll(io.LimitReader(rc, MaxManifestSize+1))
+			rc.Close()
+			if err == nil && (int64(len(b)) != d.Size || digest.FromBytes(b) != d.Digest) {
+				t.Errorf("Fetch(%s, %d bytes) served %d bytes that are not it", d.Digest, d.Size, len(b))
+			}
+		}
+		cat, _, err := r.Catalog(ctx)
+		if err != nil {
+			if own {
+				t.Fatalf("the layout's own catalog is refused: %v", err)
+			}
+			return
+		}
+		cerr := Check(r, cat)
+		if own && cerr != nil {
+			t.Fatalf("the layout's own index.json fails Check: %v", cerr)
+		}
+		if cerr == nil {
+			for _, img := range cat.Images {
+				listed := false
+				for _, d := range r.Index.Manifests {
+					listed = listed || (d.Annotations[ocispec.AnnotationRefName] == img.Source && d.Digest == img.Digest)
+				}
+				if !listed {
+					t.Errorf("Check accepted an index.json that does not list %s as %s", img.Source, img.Digest)
+				}
+			}
+		}
+		if err := VerifyContents(ctx, r, cat); own && err != nil {
+			t.Fatalf("the layout's own index.json fails VerifyContents: %v", err)
 		}
 	})
 }

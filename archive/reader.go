@@ -641,6 +641,9 @@ func (c *countingReader) Seek(offset int64, whence int) (int64, error) {
 
 // Exists reports whether the archive holds the blob desc (its size is checked; its digest when read).
 func (r *Reader) Exists(_ context.Context, desc ocispec.Descriptor) (bool, error) {
+	if err := desc.Digest.Validate(); err != nil {
+		return false, fmt.Errorf("invalid digest %q: %w", desc.Digest, err)
+	}
 	fi, err := fs.Stat(r.fsys, path.Join(ocispec.ImageBlobsDir, desc.Digest.Algorithm().String(), desc.Digest.Encoded()))
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
