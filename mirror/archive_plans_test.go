@@ -100,12 +100,12 @@ func TestPlansFromArchive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tag := CatalogTag(cat.Created)
+	tag := CatalogTag(cat.Created, catDesc.Digest)
 	if cp.Root.Desc.Digest != catDesc.Digest || cp.Root.Desc.ArtifactType != archive.CatalogArtifactType || cp.Image.Tag != tag ||
 		cp.Image.Target != CatalogRepository || cp.Source != "airlock catalog "+tag || len(cp.Referrers) != 0 || cp.Content() != Source(r) {
 		t.Errorf("catalog plan %+v (root %+v), want the catalog %s tagged %s", cp, cp.Root.Desc, catDesc.Digest, tag)
 	}
-	if len(tag) != len("20060102T150405Z") || !strings.HasSuffix(tag, "Z") {
+	if want := cat.Created.UTC().Format("20060102T150405Z") + "-" + catDesc.Digest.Encoded(); tag != want || !keptTag.MatchString(tag) {
 		t.Errorf("catalog tag %q", tag)
 	}
 	// A catalog the archive does not hold.

@@ -17,8 +17,11 @@ import (
 // prefix: the site's record of what came in, and signed by whom.
 const CatalogRepository = "airlock/catalog"
 
-// CatalogTag is the tag a catalog created at t is kept under: its creation time, UTC.
-func CatalogTag(t time.Time) string { return t.UTC().Format("20060102T150405Z") }
+// CatalogTag is the tag the catalog d created at t is kept under: its creation time, UTC, and its
+// digest, so that no other catalog (an unsigned one claiming the same time) can take its place.
+func CatalogTag(t time.Time, d digest.Digest) string {
+	return t.UTC().Format("20060102T150405Z") + "-" + d.Encoded()
+}
 
 // CatalogPlan plans keeping the archive's catalog (the manifest, its catalog.json and trust files)
 // on the site registry, with its signatures attached as referrers, tagged by creation time.
@@ -30,7 +33,7 @@ func CatalogPlan(ctx context.Context, r *archive.Reader, cat *archive.Catalog, c
 		return nil, fmt.Errorf("archive %s, catalog %s: %w", r.Path, catDesc.Digest, err)
 	}
 	root.Desc.ArtifactType = archive.CatalogArtifactType
-	tag := CatalogTag(cat.Created)
+	tag := CatalogTag(cat.Created, catDesc.Digest)
 	plan := &ImagePlan{
 		Image:  config.Image{Registry: "airlock", Repository: CatalogRepository, Tag: tag, Target: CatalogRepository},
 		Source: "airlock catalog " + tag,

@@ -15,6 +15,7 @@ import (
 type tagged struct {
 	n   *Node
 	tag string
+	own bool // the image's own tag
 }
 
 // tagsOf lists the tags of plan, the image's own last.
@@ -22,11 +23,11 @@ func tagsOf(plan *ImagePlan) []tagged {
 	var tags []tagged
 	for _, r := range plan.Referrers {
 		if r.Referrer != nil && r.Referrer.Tag != "" {
-			tags = append(tags, tagged{r, r.Referrer.Tag})
+			tags = append(tags, tagged{r, r.Referrer.Tag, false})
 		}
 	}
 	if plan.Image.Tag != "" {
-		tags = append(tags, tagged{plan.Root, plan.Image.Tag})
+		tags = append(tags, tagged{plan.Root, plan.Image.Tag, true})
 	}
 	return tags
 }
@@ -97,13 +98,11 @@ func (c *copying) copyImage(ctx context.Context, plan *ImagePlan, st Store, ir *
 func (c *copying) tagAll(ctx context.Context, st Store, plan *ImagePlan, tags []tagged, byTag bool, ir *ImageReport) (bool, map[string]bool, error) {
 	pushed, proven := false, map[string]bool{}
 	for _, t := range tags {
-		own := t.n == plan.Root && t.tag == plan.Image.Tag
 		var pre *tagState
-		var rep *ImageReport
-		if own {
-			pre, rep = c.pre[plan], ir
+		if t.own {
+			pre = c.pre[plan]
 		}
-		wrote, ok, err := c.tag(ctx, st, t, pre, rep)
+		wrote, ok, err := c.tag(ctx, st, t, pre, ir)
 		if err != nil {
 			return pushed, proven, err
 		}
@@ -189,15 +188,17 @@ func (c *copying) pushManifest(ctx context.Context, st Store, n *Node) (bool, er
 // tag points t.tag at t.n unless it points there already: known from the preflight (pre, for the
 // image's own tag), else asked once, with the manifest's bytes where the store can (TagReader; proven
 // then says the tag and the bytes are right, read back whole), and not asked at all when t.n cannot be
-// there yet. A tag that names another digest is a move: reported in ir (the image's own tag), and
-// refused with RefuseTagMoves. It reports whether it wrote the tag.
+// there yet. A tag that names another digest is a move, the image's own tag or a referrer's cosign
+// tag alike: reported in ir, and refused with RefuseTagMoves. It reports whether it wrote the tag.
 func (c *copying) tag(ctx context.Context, st Store, t tagged, pre *tagState, ir *ImageReport) (wrote, proven bool, err error) {
 	switch {
 	case pre != nil:
 		if pre.found && pre.desc.Digest == t.n.Desc.Digest && bytes.Equal(pre.b, t.n.Manifest) {
 			return false, true, nil
 		}
-	case !c.absentFrom(st, t.n):
+	case !t.own || !c.absentFrom(st, t.n):
+		// A referrer's cosign tag has no preflight: it is asked even when t.n cannot be there yet,
+		// since it may name something else.
 		if tr, ok := st.(TagReader); ok {
 			cur, b, err := tr.FetchTagged(ctx, t.tag)
 			if err == nil && cur.Digest == t.n.Desc.Digest && bytes.Equal(b, t.n.Manifest) {
@@ -227,11 +228,17 @@ func (c *copying) tag(ctx context.Context, st Store, t tagged, pre *tagState, ir
 	return true, false, nil
 }
 
-// moved records that the image's tag named from before this run; with RefuseTagMoves it refuses.
+// moved records that a tag of the image (its own, or a referrer's cosign tag) named from before this
+// run; with RefuseTagMoves it refuses.
 func (c *copying) moved(st Store, t tagged, from digest.Digest, ir *ImageReport) error {
-	ir.TagMoved = &TagMove{Tag: t.tag, From: from, To: t.n.Desc.Digest, Refused: c.opts.RefuseTagMoves}
+	m := &TagMove{Tag: t.tag, From: from, To: t.n.Desc.Digest, Refused: c.opts.RefuseTagMoves}
+	if t.own {
+		ir.TagMoved = m
+	} else {
+		ir.ReferrerTagsMoved = append(ir.ReferrerTagsMoved, *m)
+	}
 	if c.opts.RefuseTagMoves {
-		return errors.New(refusedMoveLate(st.Name()+":"+t.tag, ir.TagMoved))
+		return errors.New(refusedMoveLate(st.Name()+":"+t.tag, m))
 	}
 	return nil
 }

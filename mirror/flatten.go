@@ -102,7 +102,7 @@ func flattenable(p *ImagePlan) string {
 // or a referrer carried already, are kept, in their order; the others are left behind.
 func flattenOne(p *ImagePlan) (*ImagePlan, FlattenReport) {
 	child := p.Root.Children[0]
-	fp := &ImagePlan{Image: p.Image, Source: p.Source, Root: child, repo: p.repo}
+	fp := &ImagePlan{Image: p.Image, Source: p.Source, Root: child, repo: p.repo, unsignedName: p.unsignedName}
 	rep := FlattenReport{Source: p.Source, Index: p.Root.Desc.Digest, Platform: child.Platform, Digest: child.Desc.Digest}
 	carried := map[digest.Digest]bool{}
 	mark := func(n *Node) {

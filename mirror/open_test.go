@@ -62,7 +62,7 @@ func TestOpenByForm(t *testing.T) {
 		{location: "imageset.yaml", err: "imageset.yaml is a file but not an archive"},
 		{location: filepath.Join(dir, "nothing"), err: "open archive: stat " + filepath.Join(dir, "nothing") + ": no such file or directory"},
 		{location: "./nothing", err: "no such file or directory"},
-		{location: filepath.Join(dir, "b.tar"), err: "open archive: stat " + filepath.Join(dir, "b.tar")},
+		{location: filepath.Join(dir, "b.tar"), err: "open archive: lstat " + filepath.Join(dir, "b.tar")},
 	}
 	for _, c := range cases {
 		l, err := Open(ctx, c.location)

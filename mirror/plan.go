@@ -75,6 +75,9 @@ type ImagePlan struct {
 	Sparse bool
 
 	repo Source
+	// unsignedName: the image's name comes from a catalog no pinned key signed and its source host is
+	// not kept on the target; its policy rule is chosen under any host (verify.Image.AnyHost).
+	unsignedName bool
 }
 
 // Content returns where the plan's blobs are read from: the source registry or the archive.

@@ -30,6 +30,8 @@ type PublishOptions struct {
 	// RefuseTagMoves leaves a tag that names another digest on the target alone and fails its image
 	// (--tag-moves=refuse); by default the tag moves, and the move is reported.
 	RefuseTagMoves bool
+	// Target, when set, receives the content instead of the registry named by To (tests).
+	Target Target
 }
 
 // Counts counts items and bytes by what happened to them.
@@ -57,6 +59,9 @@ type ImageReport struct {
 	ReferrersBy string `json:"referrersBy,omitempty"`
 	// TagMoved, when set, says that the image's tag named another digest on the target before.
 	TagMoved *TagMove `json:"tagMoved,omitempty"`
+	// ReferrerTagsMoved lists the cosign legacy tags of its referrers (sha256-<hex>.sig, .att, .sbom)
+	// that named another digest on the target before.
+	ReferrerTagsMoved []TagMove `json:"referrerTagsMoved,omitempty"`
 	// Status is "pushed", "up-to-date", "planned" (dry run) or "failed".
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`
@@ -173,7 +178,10 @@ func Publish(ctx context.Context, plans []*ImagePlan, regs *registry.Registries,
 		rep.Seconds = time.Since(start).Seconds()
 		return rep, nil
 	}
-	target := &RegistryTarget{Regs: regs, To: opts.To, KeepHost: opts.KeepHost, Retry: opts.Retry, Log: opts.Log}
+	var target Target = &RegistryTarget{Regs: regs, To: opts.To, KeepHost: opts.KeepHost, Retry: opts.Retry, Log: opts.Log}
+	if opts.Target != nil {
+		target = opts.Target
+	}
 	r, err := Copy(ctx, plans, target, CopyOptions{
 		Concurrency: opts.Concurrency, Log: opts.Log, Progress: opts.Progress, Retry: opts.Retry,
 		Preflight: !isCatalog(plans), RefuseTagMoves: opts.RefuseTagMoves,

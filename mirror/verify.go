@@ -14,6 +14,7 @@ func (p *ImagePlan) VerifyImage() verify.Image {
 	img := verify.Image{
 		Source:     p.Source,
 		Repository: p.Image.RepositoryRef(),
+		AnyHost:    p.unsignedName,
 		Digest:     p.Root.Desc.Digest,
 		Platforms:  map[digest.Digest]string{},
 		Fetch:      p.Content(),

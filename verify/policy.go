@@ -154,6 +154,28 @@ func (p *Policy) RuleFor(repository string) *Rule {
 	return nil
 }
 
+// RuleForAnyHost is RuleFor with the host of every pattern taken to be repository's own: the first
+// rule whose patterns match repository's path, whatever host they name. It is the rule for an image
+// whose source name nobody signed, loaded where its source host is dropped: every source host with
+// that path lands in the same repository, so the name cannot choose among their rules.
+func (p *Policy) RuleForAnyHost(repository string) *Rule {
+	if p == nil {
+		return nil
+	}
+	host, _, _ := strings.Cut(repository, "/")
+	for i := range p.Rules {
+		for _, pattern := range p.Rules[i].Match {
+			if ph, rest, ok := strings.Cut(pattern, "/"); ok && ph != "**" {
+				pattern = host + "/" + rest
+			}
+			if MatchRepository(pattern, repository) {
+				return &p.Rules[i]
+			}
+		}
+	}
+	return nil
+}
+
 // MatchRepository reports whether pattern matches repository (host/path, without tag or digest).
 // Both are split at '/': a "*" in a segment stands for any characters within that segment (so "*"
 // alone is exactly one segment), and a "**" segment stands for any number of segments, none

@@ -44,7 +44,11 @@ type Image struct {
 	// Source is the source reference; Repository its host/path, used to find the policy rule.
 	Source     string
 	Repository string
-	Digest     digest.Digest
+	// AnyHost chooses the policy rule by Repository's path under any host (Policy.RuleForAnyHost):
+	// for an image whose name no pinned key vouches for, loaded where its source host is not kept, so
+	// that a name cannot pick a weaker rule for the repository the image lands in.
+	AnyHost bool
+	Digest  digest.Digest
 	// Platforms names each platform manifest by digest ("linux/amd64").
 	Platforms map[digest.Digest]string
 	Referrers []Referrer
@@ -120,7 +124,7 @@ type Result struct {
 // Verify checks img against the trust material and the policy rule for its repository.
 func (t *Trust) Verify(ctx context.Context, img Image) Result {
 	res := Result{Source: img.Source, Digest: img.Digest}
-	rule, err := t.rule(img.Repository)
+	rule, err := t.rule(img.Repository, img.AnyHost)
 	if err != nil {
 		res.Failures = append(res.Failures, err.Error())
 		return res
@@ -171,9 +175,12 @@ func shortDigest(d digest.Digest) string {
 }
 
 // rule returns the policy rule for repository, or the default rule: any one of the keys.
-func (t *Trust) rule(repository string) (*Rule, error) {
+func (t *Trust) rule(repository string, anyHost bool) (*Rule, error) {
 	if t.Policy != nil {
 		r := t.Policy.RuleFor(repository)
+		if anyHost {
+			r = t.Policy.RuleForAnyHost(repository)
+		}
 		if r == nil {
 			return nil, fmt.Errorf("no rule of policy %s matches %s: add a rule (match: [%q]) or fix the patterns", t.Policy.Path, repository, repository)
 		}

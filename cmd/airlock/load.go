@@ -1,18 +1,12 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strings"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
-	"airlock.dev/airlock/archive"
-	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/mirror"
-	"airlock.dev/airlock/registry"
 	"airlock.dev/airlock/verify"
 )
 
@@ -35,6 +29,7 @@ type loadOptions struct {
 	trust       trustOptions
 	verifyFirst bool
 	noCatalog   bool
+	allowOlder  bool
 	sparse      sparseOptions
 }
 
@@ -100,26 +95,13 @@ site's record of what came in and who signed it (cosign verify --key works on it
 	o.trust.addFlags(cmd, true)
 	cmd.Flags().BoolVar(&o.verifyFirst, "verify", false, "verify each image against the pinned trust first; load only those that pass")
 	cmd.Flags().BoolVar(&o.noCatalog, "no-catalog", false, "do not keep the catalog at PREFIX/airlock/catalog")
+	cmd.Flags().BoolVar(&o.allowOlder, "allow-older", false, "let this archive move a tag that a newer signed catalog kept at the site set (a rollback); refused by default")
 	o.sparse.addFlag(cmd)
 	return cmd
 }
 
 func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) error {
-	ctx := cmd.Context()
-	r, err := mirror.OpenArchive(ctx, path)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	cat, catDesc, err := r.Catalog(ctx)
-	if err != nil {
-		return err
-	}
-	// Before anything is pushed: the archive must agree with its catalog.
-	if err := archive.Check(r, cat); err != nil {
-		return &checkError{err}
-	}
-	anchors, verifyImages, trust, err := o.loadTrust(cmd, r, cat, catDesc)
+	anchors, err := o.trust.anchors()
 	if err != nil {
 		return err
 	}
@@ -127,128 +109,31 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 	if err != nil {
 		return err
 	}
-	plans, err := o.loadPlans(ctx, regs, r, cat)
-	if err != nil {
+	res, err := mirror.Load(cmd.Context(), path, mirror.LoadOptions{
+		Publish:      o.publishOpts(g, "loading"),
+		Anchors:      anchors,
+		VerifyImages: o.verifyFirst,
+		SparseIndex:  o.sparse.mode,
+		KeepCatalog:  !o.noCatalog,
+		AllowOlder:   o.allowOlder,
+		Regs:         regs,
+		Warn:         func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), s) },
+	})
+	if res == nil || res.Report == nil {
 		return err
 	}
-	plans, flattened, err := o.sparse.apply(plans)
-	if err != nil {
+	for _, r := range res.Refused {
+		fmt.Fprintf(cmd.ErrOrStderr(), "refused: %s\n", r)
+	}
+	extra := publishExtra{Blocked: res.Catalog.Blocked, ArchiveLeftOut: res.Catalog.LeftOut, Flattened: res.Flattened}
+	if err := finishPublish(cmd, g, &o.publishOptions, res.Report, err, res.Trust, extra); err != nil {
 		return err
 	}
-	if len(anchors.ArchiveKeys) > 0 {
-		// The signature vouches for every digest the catalog lists: hash all of them before any push.
-		if err := archive.VerifyContents(ctx, r, cat); err != nil {
-			return &checkError{err}
-		}
+	if res.KeptAt != "" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "catalog kept at %s with %d verified signature(s)\n", res.KeptAt, res.KeptSigs)
 	}
-	var refused error
-	if verifyImages {
-		plans, refused = gate(cmd, trust, plans)
-		if len(plans) == 0 {
-			return &checkError{refused}
-		}
+	if len(res.Refused) > 0 {
+		return &checkError{fmt.Errorf("%d image(s) not loaded, the others were:\n  %s", len(res.Refused), strings.Join(res.Refused, "\n  "))}
 	}
-	if len(r.Volumes) == 0 {
-		// A directory: hash what will be pushed before anything is (blobs VerifyContents checked are
-		// not read again). Blobs of tar volumes are hashed as they stream to the registry, and the
-		// first mismatch stops the run before any manifest or tag.
-		if err := archive.HashBlobs(ctx, r, mirror.ArchivedContent(ctx, r, plans)); err != nil {
-			return &checkError{err}
-		}
-	}
-	opts := o.publishOpts(g, "loading")
-	rep, err := mirror.Publish(ctx, plans, regs, opts)
-	extra := publishExtra{Blocked: cat.Blocked, ArchiveLeftOut: cat.LeftOut, Flattened: flattened}
-	err = finishPublish(cmd, g, &o.publishOptions, rep, err, loadedTrust(trust, anchors, verifyImages), extra)
-	if err != nil {
-		return err
-	}
-	if !o.dryRun && !o.noCatalog {
-		if err := keepCatalog(cmd, r, cat, catDesc, regs, opts); err != nil {
-			return err
-		}
-	}
-	if refused != nil {
-		return &checkError{refused}
-	}
-	return nil
-}
-
-// loadTrust reads the trust pinned for a load and, where anything is pinned, checks the archive's
-// signature against it. verifyImages says whether the images' own signatures are to be verified too.
-func (o *loadOptions) loadTrust(cmd *cobra.Command, r *archive.Reader, cat *archive.Catalog, catDesc ocispec.Descriptor) (anchors verify.Anchors, verifyImages bool, trust *verify.Trust, err error) {
-	if anchors, err = o.trust.anchors(); err != nil {
-		return anchors, false, nil, err
-	}
-	verifyImages = o.verifyFirst || len(anchors.Keys) > 0 || anchors.Policy != "" || anchors.TrustedRoot != ""
-	if verifyImages || anchors.Pinned() || anchors.Insecure {
-		trust, err = o.trust.archiveTrust(cmd.Context(), cmd, anchors, r, cat, catDesc)
-		return anchors, verifyImages, trust, err
-	}
-	fmt.Fprintln(cmd.ErrOrStderr(), "load: nothing verified: no trust is pinned (--archive-key, --key, --trust or AIRLOCK_TRUST); the archive is loaded as it is, each blob checked against its digest")
-	return anchors, false, nil, nil
-}
-
-// loadPlans plans the images of the archive; for a delta, what it lacks must already be on the target,
-// loaded from its base.
-func (o *loadOptions) loadPlans(ctx context.Context, regs *registry.Registries, r *archive.Reader, cat *archive.Catalog) ([]*mirror.ImagePlan, error) {
-	var base func(config.Image) (mirror.Source, error)
-	if cat.Base != "" {
-		base = func(img config.Image) (mirror.Source, error) {
-			name, err := mirror.TargetRepository(o.to, o.keepHost, img)
-			if err != nil {
-				return nil, err
-			}
-			return regs.Target(name)
-		}
-	}
-	plans, err := mirror.PlansFromDelta(ctx, r, cat, base)
-	if err != nil {
-		if cat.Base != "" {
-			return nil, &checkError{fmt.Errorf("delta archive (base catalog %s): %w", cat.Base, err)}
-		}
-		return nil, &checkError{err}
-	}
-	return plans, nil
-}
-
-// loadedTrust is the trust a load reports: none when nothing of it was used, and only the archive's
-// signature and digests when the images' own signatures were not verified.
-func loadedTrust(trust *verify.Trust, anchors verify.Anchors, verifyImages bool) *verify.Trust {
-	switch {
-	case !verifyImages && len(anchors.ArchiveKeys) == 0:
-		return nil // the archive's own trust material was not used: nothing was verified
-	case !verifyImages:
-		t := *trust
-		t.Source, _, _ = strings.Cut(trust.Source, "; images:")
-		t.Source += "; the images' own signatures not verified (load --verify checks them)"
-		return &t
-	}
-	return trust
-}
-
-// keepCatalog pushes the catalog and its signatures to PREFIX/airlock/catalog, tagged by creation
-// time, and says where on stderr.
-func keepCatalog(cmd *cobra.Command, r *archive.Reader, cat *archive.Catalog, catDesc ocispec.Descriptor, regs *registry.Registries, opts mirror.PublishOptions) error {
-	ctx := cmd.Context()
-	sigs, err := r.CatalogSignatures(ctx, catDesc.Digest)
-	if err != nil {
-		return &checkError{err}
-	}
-	plan, err := mirror.CatalogPlan(ctx, r, cat, catDesc, sigs)
-	if err != nil {
-		return &checkError{err}
-	}
-	opts.Progress = nil
-	rep, err := mirror.Publish(ctx, []*mirror.ImagePlan{plan}, regs, opts)
-	if err == nil && rep.Failed() {
-		err = errors.New(rep.Images[0].Error)
-	}
-	if err != nil {
-		// The images are in: a part was not done, not nothing (exit 1).
-		return &checkError{fmt.Errorf("the images were loaded, but keeping the catalog at %s failed: %w; run load again, or pass --no-catalog", mirror.CatalogRepository, err)}
-	}
-	ir := rep.Images[0]
-	fmt.Fprintf(cmd.ErrOrStderr(), "catalog %s kept at %s:%s with %d signature(s)\n", catDesc.Digest, ir.Repository, ir.Tag, len(sigs))
 	return nil
 }

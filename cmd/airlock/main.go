@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/mirror"
 )
 
 // Exit statuses, as documented in the design and in --help: 0 all done; 1 some images not done (a
@@ -50,7 +51,7 @@ func run(ctx context.Context, args []string) int {
 	var ce *checkError
 	var ae *archive.CheckError
 	var dm *archive.DigestMismatchError
-	if errors.As(err, &ce) || errors.As(err, &ae) || errors.As(err, &dm) {
+	if errors.As(err, &ce) || errors.As(err, &ae) || errors.As(err, &dm) || errors.Is(err, mirror.ErrCheckFailed) {
 		return exitCheckFailed
 	}
 	return exitError

@@ -19,16 +19,9 @@ func (s *sparseOptions) addFlag(cmd *cobra.Command) {
 		"an index a platform filter left sparse: push it as saved (push; the registry must accept sparse indexes), or tag its one platform manifest instead (flatten; digest unchanged, the index and its signatures left behind and reported)")
 }
 
-// apply checks the mode and, for flatten, flattens the sparse plans; a sparse plan with more than one
-// platform refuses the whole run before anything is pushed.
+// apply checks the mode and, for flatten, flattens the sparse plans (mirror.ApplySparse).
 func (s *sparseOptions) apply(plans []*mirror.ImagePlan) ([]*mirror.ImagePlan, []mirror.FlattenReport, error) {
-	switch s.mode {
-	case mirror.SparsePush, "":
-		return plans, nil, nil
-	case mirror.SparseFlatten:
-		return mirror.Flatten(plans)
-	}
-	return nil, nil, fmt.Errorf("--sparse-index %q: want push or flatten", s.mode)
+	return mirror.ApplySparse(s.mode, plans)
 }
 
 // printFlattened says, in text, which images were flattened and what of each was left behind.
