@@ -44,3 +44,38 @@ func TestCopyAgainWithoutPreflight(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyReferrerTagMoves: a referrer's cosign tag that names something else on the target (another
+// load's unsigned image, say) goes through the same check as the image's own tag: reported as moved,
+// and with RefuseTagMoves left alone with the image failed, naming it. It is asked even though the
+// referrer's content was not on the target when the run began.
+func TestCopyReferrerTagMoves(t *testing.T) {
+	for _, refuse := range []bool{false, true} {
+		_, plans := samplePlans(t)
+		app := plans[0]
+		sigTag := app.Referrers[1].Referrer.Tag // sha256-<amd64 manifest>.sig
+		tgt := &askingTarget{fakeTarget: newFakeTarget()}
+		if _, err := tgt.Store(context.Background(), app); err != nil {
+			t.Fatal(err)
+		}
+		old := moveTag(t, tgt.fakeTarget, "site/team/app", sigTag)
+		rep, err := Copy(context.Background(), plans, tgt, CopyOptions{Retry: testRetry, Preflight: true, RefuseTagMoves: refuse})
+		ir := rep.Images[0]
+		if len(ir.ReferrerTagsMoved) != 1 || ir.ReferrerTagsMoved[0].Tag != sigTag || ir.ReferrerTagsMoved[0].From != old || ir.ReferrerTagsMoved[0].Refused != refuse {
+			t.Errorf("refuse %v: referrer tag moves %+v, want %s from %s", refuse, ir.ReferrerTagsMoved, sigTag, old)
+		}
+		now := tgt.stores["site/team/app"].tags[sigTag]
+		if !refuse {
+			if err != nil || ir.Status == "failed" || now != app.Referrers[1].Desc.Digest {
+				t.Errorf("allow: %v, %s %q, %s at %s", err, ir.Status, ir.Error, sigTag, now)
+			}
+			continue
+		}
+		if err == nil || ir.Status != "failed" || !strings.Contains(ir.Error, "tag site/team/app:"+sigTag+" would move from "+old.String()) || now != old {
+			t.Errorf("refuse: %v, %s %q, %s at %s; want it left at %s", err, ir.Status, ir.Error, sigTag, now, old)
+		}
+		if rep.Images[1].Status == "failed" {
+			t.Errorf("refuse: the other image failed too: %s", rep.Images[1].Error)
+		}
+	}
+}
