@@ -177,12 +177,20 @@ func (o *LoadOptions) plans(ctx context.Context, r *archive.Reader, cat *archive
 		return nil, &checkFailed{err}
 	}
 	if !signed {
-		for _, p := range plans {
-			p.Image.Target = ""
-			p.unsignedName = !o.Publish.KeepHost
-		}
+		UnsignedNames(plans, o.Publish.KeepHost)
 	}
 	return plans, nil
+}
+
+// UnsignedNames marks plans whose names come from a catalog that no pinned archive key signed: their
+// per-image targets are dropped (the site's mapping alone says where an image lands), and, unless the
+// source host is kept on the target, each image's policy rule is chosen by its path under any host
+// (verify.Image.AnyHost), so that a relabelled host cannot pick a weaker rule.
+func UnsignedNames(plans []*ImagePlan, keepHost bool) {
+	for _, p := range plans {
+		p.Image.Target = ""
+		p.unsignedName = !keepHost
+	}
 }
 
 // reportedTrust is the trust a load reports: none when nothing of it was used, and only the archive's

@@ -108,6 +108,7 @@ func verifyTarget(cmd *cobra.Command, g *globalOptions, o *verifyOptions, target
 		return nil, nil, err
 	}
 	var cat *archive.Catalog
+	unsignedNames := false
 	if archivePath != "" {
 		r, err := mirror.OpenArchive(ctx, archivePath)
 		if err != nil {
@@ -135,6 +136,11 @@ func verifyTarget(cmd *cobra.Command, g *globalOptions, o *verifyOptions, target
 				return nil, nil, &checkError{err}
 			}
 		}
+		if unsignedNames = len(anchors.ArchiveKeys) == 0; unsignedNames {
+			for i := range cat.Images {
+				cat.Images[i].Target = "" // no pinned key vouches for it: the site's mapping decides
+			}
+		}
 	}
 	if o.imageSet != "" && archivePath == "" {
 		set, err := config.Load(o.imageSet)
@@ -159,6 +165,9 @@ func verifyTarget(cmd *cobra.Command, g *globalOptions, o *verifyOptions, target
 			}
 			return nil, nil, err
 		}
+	}
+	if unsignedNames {
+		mirror.UnsignedNames(plans, o.keepHost)
 	}
 	return mirror.Verify(ctx, trust, plans), trust, nil
 }
