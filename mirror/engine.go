@@ -95,7 +95,7 @@ type copying struct {
 	stores []Store
 	report *Report
 	// pre is where each image's tag pointed before the first blob (preflight); nil: not known.
-	pre map[*ImagePlan]*tagState
+	pre map[string]*tagState // by "store:tag", from the preflight
 
 	mu     sync.Mutex
 	owners map[digest.Digest]*heldBy // the first store of the target to hold each blob

@@ -98,11 +98,7 @@ func (c *copying) copyImage(ctx context.Context, plan *ImagePlan, st Store, ir *
 func (c *copying) tagAll(ctx context.Context, st Store, plan *ImagePlan, tags []tagged, byTag bool, ir *ImageReport) (bool, map[string]bool, error) {
 	pushed, proven := false, map[string]bool{}
 	for _, t := range tags {
-		var pre *tagState
-		if t.own {
-			pre = c.pre[plan]
-		}
-		wrote, ok, err := c.tag(ctx, st, t, pre, ir)
+		wrote, ok, err := c.tag(ctx, st, t, c.pre[st.Name()+":"+t.tag], ir)
 		if err != nil {
 			return pushed, proven, err
 		}

@@ -74,6 +74,9 @@ func TestCopyReferrerTagMoves(t *testing.T) {
 		if err == nil || ir.Status != "failed" || !strings.Contains(ir.Error, "tag site/team/app:"+sigTag+" would move from "+old.String()) || now != old {
 			t.Errorf("refuse: %v, %s %q, %s at %s; want it left at %s", err, ir.Status, ir.Error, sigTag, now, old)
 		}
+		if !strings.Contains(ir.Error, "nothing of this image was pushed") || slices.ContainsFunc(tgt.events, func(e string) bool { return strings.Contains(e, " site/team/app ") }) {
+			t.Errorf("refuse: the image's content was pushed before the refusal (%q):\n  %s", ir.Error, strings.Join(tgt.events, "\n  "))
+		}
 		if rep.Images[1].Status == "failed" {
 			t.Errorf("refuse: the other image failed too: %s", rep.Images[1].Error)
 		}

@@ -39,62 +39,77 @@ type preflightResult struct {
 	err error
 }
 
-// preflight asks the target, before the first blob and without writing, where each image's tag
-// points: one GET by tag per (store, tag), a few at a time (TagReader). That answer says that the
-// target is reachable and the credentials read, finds tags that would move (reported; refused with
-// RefuseTagMoves, which fails the image before anything of it is pushed), and leaves a tag that
-// already names the image alone without asking again. Images it cannot ask for (no tag, a store that
-// cannot read tags) are not asked. Every image whose question failed fails at once; when all that
-// were asked failed, the run stops with ErrNothingDone.
+// preflight asks the target, before the first blob and without writing, where each tag of each image
+// points (its own, and its referrers' cosign tags): one GET by tag per (store, tag), a few at a time
+// (TagReader). That answer says that the target is reachable and the credentials read, finds tags
+// that would move (reported; refused with RefuseTagMoves, which fails the image before anything of it
+// is pushed), and leaves a tag that already names its manifest alone without asking again. Images it
+// cannot ask for (no tag, a store that cannot read tags) are not asked. Every image whose question
+// failed fails at once; when all that were asked failed, the run stops with ErrNothingDone.
 func (c *copying) preflight(ctx context.Context) error {
-	c.pre = map[*ImagePlan]*tagState{}
+	c.pre = map[string]*tagState{}
 	if !c.opts.Preflight {
 		return nil
 	}
+	type question struct {
+		i   int
+		t   tagged
+		key string
+	}
+	var qs []question
 	results := map[string]*preflightResult{}
 	var g errgroup.Group
 	g.SetLimit(c.opts.Concurrency)
 	for i, plan := range c.plans {
 		tr, ok := c.stores[i].(TagReader)
-		if !ok || plan.Image.Tag == "" || (c.opts.Skip != nil && c.opts.Skip(plan.Root.Desc)) {
+		if !ok || (c.opts.Skip != nil && c.opts.Skip(plan.Root.Desc)) {
 			continue
 		}
-		key := c.stores[i].Name() + ":" + plan.Image.Tag
-		if results[key] != nil {
-			continue
+		for _, t := range tagsOf(plan) {
+			key := c.stores[i].Name() + ":" + t.tag
+			qs = append(qs, question{i, t, key})
+			if results[key] != nil {
+				continue
+			}
+			r := &preflightResult{}
+			results[key] = r
+			g.Go(func() error {
+				r.st, r.err = c.readTag(ctx, tr, t.tag)
+				return nil
+			})
 		}
-		r := &preflightResult{}
-		results[key] = r
-		g.Go(func() error {
-			r.st, r.err = c.readTag(ctx, tr, plan.Image.Tag)
-			return nil
-		})
 	}
 	_ = g.Wait()
 	var errs []error
-	asked := 0
-	for i, plan := range c.plans {
-		r := results[c.stores[i].Name()+":"+plan.Image.Tag]
-		if r == nil {
+	asked, failed := map[int]bool{}, map[int]bool{}
+	for _, q := range qs {
+		plan, ir, r := c.plans[q.i], &c.report.Images[q.i], results[q.key]
+		asked[q.i] = true
+		if failed[q.i] {
 			continue
 		}
-		asked++
-		ir := &c.report.Images[i]
 		if r.err != nil {
-			err := explainRefusal(r.err, c.stores[i].Name(), nil, "")
+			err := explainRefusal(r.err, c.stores[q.i].Name(), nil, "")
 			ir.Status, ir.Error = "failed", "before anything was pushed: "+err.Error()
 			errs = append(errs, fmt.Errorf("%s -> %s: %w", plan.Source, ir.Target, err))
+			failed[q.i] = true
 			continue
 		}
-		c.pre[plan] = r.st
-		if r.st != nil && r.st.found && r.st.desc.Digest != plan.Root.Desc.Digest {
-			ir.TagMoved = &TagMove{Tag: plan.Image.Tag, From: r.st.desc.Digest, To: plan.Root.Desc.Digest, Refused: c.opts.RefuseTagMoves}
-			if c.opts.RefuseTagMoves {
-				ir.Status, ir.Error = "failed", refusedMove(ir.Target, ir.TagMoved)
-			}
+		c.pre[q.key] = r.st
+		if r.st == nil || !r.st.found || r.st.desc.Digest == q.t.n.Desc.Digest {
+			continue
+		}
+		m := &TagMove{Tag: q.t.tag, From: r.st.desc.Digest, To: q.t.n.Desc.Digest, Refused: c.opts.RefuseTagMoves}
+		if q.t.own {
+			ir.TagMoved = m
+		} else {
+			ir.ReferrerTagsMoved = append(ir.ReferrerTagsMoved, *m)
+		}
+		if c.opts.RefuseTagMoves && ir.Status != "failed" {
+			ir.Status, ir.Error = "failed", refusedMove(q.key, m)
 		}
 	}
-	if asked > 0 && len(errs) == asked && asked == len(c.plans) {
+	if len(asked) > 0 && len(failed) == len(asked) && len(asked) == len(c.plans) {
 		return fmt.Errorf("%w: the target answered no image before the first blob:\n  %w", ErrNothingDone, errors.Join(errs...))
 	}
 	return nil

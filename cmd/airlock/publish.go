@@ -190,6 +190,9 @@ func printPublishReport(w io.Writer, r *mirror.PublishReport, extra publishExtra
 		if m := i.TagMoved; m != nil {
 			fmt.Fprintf(&b, "             tag moved: %s %s -> %s%s\n", m.Tag, m.From, m.To, map[bool]string{true: " (refused: left alone)"}[m.Refused])
 		}
+		for _, m := range i.ReferrerTagsMoved {
+			fmt.Fprintf(&b, "             referrer tag moved: %s %s -> %s%s\n", m.Tag, m.From, m.To, map[bool]string{true: " (refused: left alone)"}[m.Refused])
+		}
 		if i.Error != "" {
 			fmt.Fprintf(&b, "             error: %s\n", i.Error)
 		}
