@@ -74,8 +74,11 @@ func Open(ctx context.Context, p string) (*Reader, error) {
 	if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 		// A tar volume, or its list, is never followed: it could point at any file of this host.
 		// A directory archive may be named through a link; what is inside it is not followed.
-		if p != BaseName(p) || strings.HasSuffix(p, ".tar") {
-			return nil, refuseIrregular(p, fi.Mode(), volumeFix)
+		switch {
+		case strings.HasSuffix(p, ".tar"+ChecksumSuffix):
+			return nil, refuseIrregular("volume list "+p, fi.Mode(), listFix)
+		case p != BaseName(p) || strings.HasSuffix(p, ".tar"):
+			return nil, refuseIrregular("volume "+p, fi.Mode(), volumeFix)
 		}
 		fi, err = os.Stat(p)
 	}

@@ -45,7 +45,7 @@ func BaseName(path string) string {
 // readVolumeList reads NAME.tar.sha256.
 func readVolumeList(base string) ([]Volume, error) {
 	listPath := base + ChecksumSuffix
-	f, err := openRegular(listPath, "volume list "+listPath, "copy the list itself, as save wrote it, beside the volumes")
+	f, err := openRegular(listPath, "volume list "+listPath, listFix)
 	if err != nil {
 		var ce *CheckError
 		if errors.As(err, &ce) {
@@ -108,8 +108,11 @@ func openVolumeFiles(base string, vols []Volume) ([]*os.File, error) {
 	return files, nil
 }
 
-// volumeFix says what to do about a volume that is not a regular file.
-const volumeFix = "copy the volume itself (not a link to it) from the connected side in its place"
+// volumeFix and listFix say what to do about a volume, or a volume list, that is not a regular file.
+const (
+	volumeFix = "copy the volume itself (not a link to it) from the connected side in its place"
+	listFix   = "copy the list itself, as save wrote it, beside the volumes"
+)
 
 // refuseIrregularVolumes refuses, before anything else looks at them, volumes of base that are not
 // regular files: a symbolic link (which could point at any file of this host), a FIFO, a device, a
