@@ -56,7 +56,10 @@ Trust pinned at the site (see airlock verify --help):
 With nothing pinned, load still copies and says that nothing was verified.
 
 registry.example.com/team/app:1.4.2 lands at PREFIX/team/app:1.4.2 (--keep-host: at
-PREFIX/registry.example.com/team/app:1.4.2; an image's own "target" in the ImageSet wins).
+PREFIX/registry.example.com/team/app:1.4.2; an image's own "target" in the ImageSet wins, when a
+pinned archive key signed the catalog). An unsigned catalog decides nothing its manifests can tell:
+its targets are ignored, a referrer's kind comes from its manifest, and the only referrer tags are
+cosign's sha256-<hex of the subject>.sig/.att/.sbom.
 
 Order: blobs (blobs this run pushed to another repository of the same registry are mounted), platform
 manifests, indexes, referrers after their subjects, tags last. Where the registry has the OCI 1.1
@@ -78,8 +81,11 @@ listed again at the end of the report (and under "failures" in JSON), and the ex
 archive that fails its checks still pushes nothing. Images the archive lacks because it was saved
 with --keep-going, and images its image set blocked, are named in the report.
 
-The catalog, with its signatures, is kept at PREFIX/airlock/catalog, tagged by its creation time: the
-site's record of what came in and who signed it (cosign verify --key works on it).`,
+The catalog, with the signatures that verified against a pinned archive key, is kept at
+PREFIX/airlock/catalog, tagged by its creation time and digest: the site's record of what came in and
+who signed it (cosign verify --key works on it). With --archive-key, the kept catalogs a pinned key
+signed are read first: a tag that a newer one set to another digest is not moved back by an older
+archive (that image is refused, naming both catalogs; --allow-older moves it back).`,
 		Example: `  airlock load /media/usb/airlock --to registry.site:5000/mirror --archive-key transfer.pub
   airlock load /media/usb/airlock.tar.000 --to registry.site:5000/mirror --archive-key transfer.pub --verify
   airlock load /media/usb/airlock --to registry.site:5000/mirror --dry-run`,

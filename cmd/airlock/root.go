@@ -36,9 +36,9 @@ func newRootCmd() *cobra.Command {
 		Long: `airlock moves container images, with every signature, SBOM and attestation attached to them,
 into air-gapped sites, and proves on the far side that what arrived is what was approved.
 
-  connected host:     airlock save -c imageset.yaml -o /media/usb/airlock
-  disconnected site:  airlock load /media/usb/airlock --to registry.site:5000/mirror
-  before deploy:      airlock verify registry.site:5000/mirror --archive /media/usb/airlock
+  connected host:     airlock save -c imageset.yaml -o /media/usb/airlock --sign-key transfer.key
+  disconnected site:  airlock load /media/usb/airlock --to registry.site:5000/mirror --archive-key transfer.pub
+  before deploy:      airlock verify registry.site:5000/mirror --archive /media/usb/airlock --archive-key transfer.pub
   inspect an archive: airlock inspect /media/usb/airlock
   registry to registry, and what a mirror lacks: airlock copy, airlock diff
 
