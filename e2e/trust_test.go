@@ -95,7 +95,7 @@ func TestSignedArchive(t *testing.T) {
 	}
 	mustRun(ctx, t, "save", "-c", set, "-o", tarArch, "--volume-size", "1MiB")
 	expectRefused(ctx, t, "unsigned tar volumes", append([]string{"verify", tarArch + ".000"}, pinned...), "is not signed")
-	if res := runEnv(ctx, t, withPassword, "sign", tarArch+".000", "--key", transferKey); res.code != 0 {
+	if res := runEnv(ctx, t, withPassword, "sign", tarArch+".000", "--key", transferKey, "--image-key", app.PublicKeyPath); res.code != 0 {
 		t.Fatalf("airlock sign tar volumes: exit %d\n%s", res.code, res.stderr)
 	}
 	if res := run(ctx, t, append([]string{"verify", tarArch + ".000"}, pinned...)...); res.code != 0 || !strings.Contains(res.stdout, "archive signed by cosign.pub") {

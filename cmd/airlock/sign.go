@@ -213,15 +213,23 @@ func signRefusal(c *mirror.SigningCheck) error {
 	return errors.New(b.String())
 }
 
-// reasons are why r failed: its failures, and each check that did not hold.
+// reasons are why r failed: its failures, each invalid check, and how many checks were not accepted
+// (another signer's, or rejected by the policy; the report lists each).
 func reasons(r verify.Result) []string {
 	out := append([]string(nil), r.Failures...)
+	notAccepted := 0
 	for _, list := range [][]verify.Check{r.Signatures, r.Attestations, r.Referrers} {
 		for _, c := range list {
-			if !c.Valid {
-				out = append(out, fmt.Sprintf("%s on %s %s: %s: %s", c.Format, c.Covers, c.Referrer, c.Status, c.Reason))
+			switch c.Status {
+			case verify.StatusInvalid:
+				out = append(out, fmt.Sprintf("%s on %s %s: invalid: %s", c.Format, c.Covers, c.Referrer, c.Reason))
+			case verify.StatusUnknownSigner, verify.StatusRejected:
+				notAccepted++
 			}
 		}
+	}
+	if notAccepted > 0 {
+		out = append(out, fmt.Sprintf("%d signature(s) or attestation(s) not accepted: by an unknown signer or rejected by the policy (each listed in the report)", notAccepted))
 	}
 	if len(out) == 0 {
 		out = append(out, "failed verification")

@@ -181,12 +181,12 @@ func run(ctx context.Context, airlockArg, workArg string) error {
 		return fail("airlock inspect", err)
 	}
 
-	heading(6, "airlock save into "+volumeSize+" tar volumes")
+	heading(6, "airlock save into "+volumeSize+" tar volumes, unsigned: a separate signing station signs them")
 	tarArchive := filepath.Join(work, "archive.tar")
 	if err := removeTarArchive(tarArchive); err != nil {
 		return fail("airlock save (tar)", err)
 	}
-	if err := airlockRun(ctx, airlock, "save", "-c", imageset, "-o", tarArchive, "--volume-size", volumeSize, "--sign-key", transferKey); err != nil {
+	if err := airlockRun(ctx, airlock, "save", "-c", imageset, "-o", tarArchive, "--volume-size", volumeSize); err != nil {
 		return fail("airlock save (tar)", err)
 	}
 	volumes, err := tarVolumes(tarArchive)
@@ -204,13 +204,26 @@ func run(ctx context.Context, airlockArg, workArg string) error {
 	}
 	fmt.Printf("$ airlock inspect %s | head -n 7\n%s", first, head(out, 7))
 
-	heading(7, "at the site: airlock load the tar volumes into the distribution registry (no referrers API), the archive key pinned; --keep-host keeps the two sources apart")
+	heading(7, "at a separate signing station: airlock sign verifies the images against the release key given there, then signs")
+	fmt.Println("with no image trust given at the station, sign refuses (exit 2): the archive's own keys are never used")
+	if err := airlockRun(ctx, airlock, "sign", first, "--key", transferKey); err == nil || !strings.Contains(err.Error(), "status 2") {
+		return fail("airlock sign (no image trust)", fmt.Errorf("sign with no image trust must refuse with exit 2, got %v", err))
+	}
+	fmt.Printf("(refused, as it must)\n\n")
+	if err := airlockRun(ctx, airlock, "sign", first, "--key", transferKey, "--image-key", pubKey); err != nil {
+		return fail("airlock sign", err)
+	}
+	if volumes, err = tarVolumes(tarArchive); err != nil { // written again, the signature added
+		return fail("airlock sign", err)
+	}
+
+	heading(8, "at the site: airlock load the tar volumes into the distribution registry (no referrers API), the archive key pinned; --keep-host keeps the two sources apart")
 	site := dist + "/site"
 	if err := airlockRun(ctx, airlock, "load", first, "--to", site, "--keep-host", "--archive-key", transferPub, "--verify", "--site-files", filepath.Join(work, "site-files")); err != nil {
 		return fail("airlock load", err)
 	}
 
-	heading(8, "before deploy: airlock verify, offline, against the pinned archive key: the archive, then the site registry")
+	heading(9, "before deploy: airlock verify, offline, against the pinned archive key: the archive, then the site registry")
 	fmt.Println("with nothing pinned, verify refuses (exit 2): an archive never vouches for itself")
 	if err := airlockRun(ctx, airlock, "verify", dirArchive); err == nil || !strings.Contains(err.Error(), "status 2") {
 		return fail("airlock verify (no anchor)", fmt.Errorf("verify with nothing pinned must refuse with exit 2, got %v", err))
