@@ -659,6 +659,10 @@ func (r *Reader) Exists(_ context.Context, desc ocispec.Descriptor) (bool, error
 
 // Resolve finds a manifest listed in index.json by its ref name or digest.
 func (r *Reader) Resolve(_ context.Context, reference string) (ocispec.Descriptor, error) {
+	if reference == "" {
+		// An empty reference names nothing: not the first entry without a ref name.
+		return ocispec.Descriptor{}, fmt.Errorf("%s: an empty reference is not listed in index.json: %w", r.Path, fs.ErrNotExist)
+	}
 	for _, d := range r.Index.Manifests {
 		if d.Annotations[ocispec.AnnotationRefName] == reference || d.Digest.String() == reference {
 			return d, nil
