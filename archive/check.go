@@ -256,7 +256,7 @@ func checkVolumeFiles(base string, vols []Volume) error {
 	sizes := make([]int64, len(vols))
 	var largest, total int64 // largest: of every volume but the last
 	for i, v := range vols {
-		fi, err := os.Stat(filepath.Join(dir, v.Name))
+		fi, err := os.Lstat(filepath.Join(dir, v.Name))
 		if errors.Is(err, fs.ErrNotExist) {
 			return checkErr("volume %d of %d (%s) is missing: copy every volume listed in %s", i+1, len(vols), v.Name, list)
 		}
@@ -284,9 +284,9 @@ func checkVolumeFiles(base string, vols []Volume) error {
 	if total%512 != 0 || total < 1024 {
 		return checkErr("volume %s is %d bytes: the archive does not end where a tar stream ends, it is truncated (an incomplete copy); copy it again", last.Name, sizes[len(vols)-1])
 	}
-	f, err := os.Open(filepath.Join(dir, last.Name))
+	f, err := openRegular(filepath.Join(dir, last.Name), "volume "+last.Name, "copy every volume listed in "+list)
 	if err != nil {
-		return fmt.Errorf("volume %s: %w", last.Name, err)
+		return err // names the volume (an *os.PathError, or a *CheckError)
 	}
 	defer f.Close()
 	n := min(sizes[len(vols)-1], 1024)
