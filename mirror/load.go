@@ -114,7 +114,7 @@ func Load(ctx context.Context, path string, o LoadOptions) (*LoadResult, error) 
 		var refused []verify.Result
 		plans, refused = Gate(ctx, trust, plans)
 		for _, f := range refused {
-			res.Refused = append(res.Refused, fmt.Sprintf("%s (%s): verification failed: %s", f.Source, f.Digest, strings.Join(f.Failures, "; ")))
+			res.Refused = append(res.Refused, fmt.Sprintf("verification failed: %s (%s): %s", f.Source, f.Digest, strings.Join(f.Failures, "; ")))
 		}
 	}
 	if signed && !o.AllowOlder && !o.Publish.DryRun {

@@ -129,7 +129,7 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 		return err
 	}
 	for _, r := range res.Refused {
-		fmt.Fprintf(cmd.ErrOrStderr(), "refused: %s\n", r)
+		fmt.Fprintf(cmd.ErrOrStderr(), "refused, %s\n", r)
 	}
 	extra := publishExtra{Blocked: res.Catalog.Blocked, ArchiveLeftOut: res.Catalog.LeftOut, Flattened: res.Flattened}
 	if err := finishPublish(cmd, g, &o.publishOptions, res.Report, err, res.Trust, extra); err != nil {
