@@ -18,6 +18,7 @@ if [ ${#targets[@]} -eq 0 ]; then
     archive:FuzzTarReader
     archive:FuzzCatalog
     archive:FuzzVolumeList
+    archive:FuzzSignatureManifest
     archive:FuzzIndexJSON
     referrers:FuzzArtifactType
     referrers:FuzzTagSchemaIndex
