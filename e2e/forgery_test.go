@@ -74,6 +74,50 @@ func TestBadInputForgedCatalog(t *testing.T) {
 			"refused, exit 1: the tag is not sha256-<subject>.sig/.att/.sbom, the catalog was altered; no tag, manifest or blob of it on the target")
 	})
 
+	t.Run("an unsigned image in place of a legacy signature, its cosign tag already on the site", func(t *testing.T) {
+		mustRun(ctx, t, "load", appOnly, "--to", dst+"/prod", "--key", app.PublicKeyPath)
+		legacy := app.Referrers[seed.LegacySignature]
+		forged := filepath.Join(t.TempDir(), "forged")
+		copyTree(t, both, forged)
+		forgeCatalog(t, forged, func(cat *archive.Catalog, idx *ocispec.Index) {
+			var kept []archive.Image
+			var evil archive.Image
+			for _, img := range cat.Images {
+				if img.Digest == unsigned.IndexDigest {
+					evil = img
+					continue
+				}
+				kept = append(kept, img)
+			}
+			cat.Images = kept
+			for i, r := range cat.Referrers {
+				if r.Digest == legacy.Manifest.Digest {
+					cat.Referrers[i].Digest, cat.Referrers[i].MediaType, cat.Referrers[i].Size = evil.Digest, evil.MediaType, evil.Size
+					cat.Referrers[i].Kind, cat.Referrers[i].ArtifactType = "other", evil.MediaType // nothing to verify
+				}
+			}
+			for i, e := range idx.Manifests {
+				switch {
+				case e.Digest == unsigned.IndexDigest:
+					delete(idx.Manifests[i].Annotations, ocispec.AnnotationRefName)
+				case strings.HasSuffix(e.Annotations[ocispec.AnnotationRefName], ":"+legacy.Tag):
+					idx.Manifests[i].Digest, idx.Manifests[i].MediaType, idx.Manifests[i].Size = evil.Digest, evil.MediaType, evil.Size
+				}
+			}
+		})
+		res := run(ctx, t, "load", forged, "--to", dst+"/prod", "--key", app.PublicKeyPath, "--verify", "--tag-moves=refuse")
+		if res.code != 1 || !strings.Contains(res.stdout+res.stderr, "tag "+dst+"/prod/team/app:"+legacy.Tag+" would move from "+legacy.Manifest.Digest.String()) ||
+			!strings.Contains(res.stdout+res.stderr, "nothing of this image was pushed") {
+			t.Errorf("load --tag-moves=refuse of an unsigned image in place of the legacy signature: exit %d, want 1 naming the tag\n%s\n%s", res.code, res.stdout, res.stderr)
+		}
+		if d := tagDigest(ctx, t, dst, "prod/team/app", legacy.Tag); d != legacy.Manifest.Digest {
+			t.Errorf("%s moved to %s", legacy.Tag, d)
+		}
+		expectNowhere(ctx, t, dst, "prod/", forbidden, "latest")
+		recordIfPassed(t, "attack", "unsigned catalog (load --key --verify --tag-moves=refuse): an unsigned image in place of a legacy signature whose cosign tag is on the site",
+			"the referrer's cosign tag goes through the tag-move check before anything is pushed: refused, exit 1, nothing of the image pushed, the tag left alone")
+	})
+
 	t.Run("a signed image relabelled to land where a weaker rule applies", func(t *testing.T) {
 		pol := filepath.Join(t.TempDir(), "policy.yaml")
 		body := fmt.Sprintf("apiVersion: airlock.dev/v1alpha1\nkind: Policy\nrules:\n  - name: app needs an SPDX SBOM\n    match: [%s/team/app]\n    signers: [{key: %s}]\n    attestations: [https://spdx.dev/Document]\n  - name: catch-all\n    match: [\"**\"]\n    signers: [{key: %s}]\n",
