@@ -2,11 +2,6 @@ package mirror
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -17,40 +12,10 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/verify"
 )
-
-// testKey writes an unencrypted ECDSA key pair into dir: name.key and name.pub.
-func testKey(t *testing.T, dir, name string) (*verify.SigningKey, string) {
-	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyPath, pubPath := filepath.Join(dir, name+".key"), filepath.Join(dir, name+".pub")
-	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pub, err := cryptoutils.MarshalPublicKeyToPEM(priv.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(pubPath, pub, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	k, err := verify.LoadSigningKey(keyPath, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k, pubPath
-}
 
 // writeTestArchive saves plans as a directory archive whose catalog alter may change, signed by signers.
 func writeTestArchive(t *testing.T, plans []*ImagePlan, alter func(*archive.Catalog), signers ...*verify.SigningKey) (string, *archive.Catalog, ocispec.Descriptor) {
@@ -103,9 +68,9 @@ func loadInto(t *testing.T, dir string, o LoadOptions) (*fakeTarget, *LoadResult
 // archive writes its images, then keeps its catalog with the signature that verified.
 func TestLoadWritesNothingUnverified(t *testing.T) {
 	keys := t.TempDir()
-	transfer, transferPub := testKey(t, keys, "transfer")
-	attacker, _ := testKey(t, keys, "attacker")
-	_, releasePub := testKey(t, keys, "release")
+	transfer, transferPub := stationKey(t, keys, "transfer")
+	attacker, _ := stationKey(t, keys, "attacker")
+	_, releasePub := stationKey(t, keys, "release")
 	_, plans := samplePlans(t)
 	signed, _, catDesc := writeTestArchive(t, plans, nil, transfer)
 	unsigned, _, _ := writeTestArchive(t, plans, nil)
@@ -160,7 +125,7 @@ func TestLoadWritesNothingUnverified(t *testing.T) {
 // TestLoadKeepsOnlyVerifiedSignatures: with image trust alone pinned, no catalog signature was checked
 // against a pinned key, so none is kept or pushed.
 func TestLoadKeepsOnlyVerifiedSignatures(t *testing.T) {
-	transfer, _ := testKey(t, t.TempDir(), "transfer")
+	transfer, _ := stationKey(t, t.TempDir(), "transfer")
 	_, plans := samplePlans(t)
 	dir, _, _ := writeTestArchive(t, plans, nil, transfer)
 	r, err := archive.Open(context.Background(), dir)
@@ -189,7 +154,7 @@ func TestLoadKeepsOnlyVerifiedSignatures(t *testing.T) {
 // a pinned archive key signed it; otherwise the site's mapping (--to and the source path) does.
 func TestLoadUnsignedCatalogTargets(t *testing.T) {
 	keys := t.TempDir()
-	transfer, transferPub := testKey(t, keys, "transfer")
+	transfer, transferPub := stationKey(t, keys, "transfer")
 	_, plans := samplePlans(t)
 	retarget := func(c *archive.Catalog) { c.Images[1].Target = "team/app" }
 	unsigned, _, _ := writeTestArchive(t, plans, retarget)
@@ -216,7 +181,7 @@ func TestLoadUnsignedCatalogTargets(t *testing.T) {
 // digest is not moved back: that image is refused naming both catalogs and their times, the others
 // load; --allow-older loads it.
 func TestLoadRefusesRollback(t *testing.T) {
-	transfer, transferPub := testKey(t, t.TempDir(), "transfer")
+	transfer, transferPub := stationKey(t, t.TempDir(), "transfer")
 	_, plans := samplePlans(t)
 	dir, cat, catDesc := writeTestArchive(t, plans, nil, transfer)
 	newer := KeptCatalog{Digest: digest.FromString("newer catalog"), Created: cat.Created.Add(time.Hour),
@@ -260,5 +225,31 @@ func TestLoadRefusesRollback(t *testing.T) {
 	tgt, _, err = loadInto(t, dir, o)
 	if !errors.Is(err, ErrCheckFailed) || !strings.Contains(err.Error(), "nothing loaded: 2 image(s) refused") || len(tgt.events) != 0 {
 		t.Errorf("all rolled back: %v, %d writes", err, len(tgt.events))
+	}
+}
+
+// TestLoadPushesOnlyVerifiedImages: with an image key pinned, the image signed by it is loaded and the
+// unsigned one is refused, with nothing of it written to the target.
+func TestLoadPushesOnlyVerifiedImages(t *testing.T) {
+	release, releasePub := stationKey(t, t.TempDir(), "release")
+	src, plans := samplePlans(t)
+	app, api := plans[0], plans[1]
+	app.Referrers = append(app.Referrers, bundleSignature(t, src, "team/app", app.Root, release))
+	dir, _, _ := writeTestArchive(t, plans, nil)
+	tgt, res, err := loadInto(t, dir, LoadOptions{Anchors: verify.Anchors{Keys: []string{releasePub}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Refused) != 1 || !strings.HasPrefix(res.Refused[0], "verification failed: "+api.Source) {
+		t.Errorf("refused %q, want %s alone", res.Refused, api.Source)
+	}
+	if len(res.Report.Images) != 1 || res.Report.Images[0].Source != app.Source || res.Report.Images[0].Status != "pushed" {
+		t.Errorf("loaded %+v, want %s alone", res.Report.Images, app.Source)
+	}
+	if tgt.stores["site/team/api"] != nil || !slices.ContainsFunc(tgt.events, func(e string) bool { return strings.HasPrefix(e, "tag site/team/app 1.0") }) {
+		t.Errorf("writes:\n  %s", strings.Join(tgt.events, "\n  "))
+	}
+	if !strings.Contains(res.Trust.Source, "release.pub") {
+		t.Errorf("trust %q", res.Trust.Source)
 	}
 }
