@@ -31,6 +31,8 @@ func TestParseReference(t *testing.T) {
 		{"bitnami/redis:7", "docker.io", "bitnami/redis", "7", "", "docker.io/bitnami/redis:7"},
 		{"docker.io/nginx", "docker.io", "library/nginx", "latest", "", "docker.io/library/nginx:latest"},
 		{"index.docker.io/bitnami/redis", "docker.io", "bitnami/redis", "latest", "", "docker.io/bitnami/redis:latest"},
+		{"registry-1.docker.io/nginx:1", "docker.io", "library/nginx", "1", "", "docker.io/library/nginx:1"},
+		{"registry-1.docker.io/a.b/c", "docker.io", "a.b/c", "latest", "", "docker.io/a.b/c:latest"},
 		{"ghcr.io/a-b/c.d__e_f:V_1.0-rc", "ghcr.io", "a-b/c.d__e_f", "V_1.0-rc", "", "ghcr.io/a-b/c.d__e_f:V_1.0-rc"},
 		{"ghcr.io/app:_x", "ghcr.io", "app", "_x", "", "ghcr.io/app:_x"},
 	}
@@ -75,6 +77,8 @@ func TestParseReferenceErrors(t *testing.T) {
 		{"registry.example.com/app@sha512:" + hexA, "a sha512 digest has 128 hex characters, got 64"},
 		{"registry.example.com/app@sha256:" + strings.ToUpper(hexA), "the sha256 part must be lowercase hex"},
 		{"registry.example.com/app@" + digA + "@" + digB, "must be lowercase hex"},
+		{"registry.example.com/app@sha384:" + hexA + hexA[:32], `algorithm must be sha256 or sha512, got "sha384"`},
+		{"registry.example.com/" + strings.Repeat("a", 256), "repository name must not be more than 255 characters"},
 		{"reg_istry.example.com/app", `registry host "reg_istry.example.com" is invalid`},
 		{"registry.example.com:port/app", `registry host "registry.example.com:port" is invalid`},
 		{":5000/app", `registry host ":5000" is invalid`},
