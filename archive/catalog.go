@@ -3,32 +3,23 @@ package archive
 import (
 	"time"
 
+	"airlock.dev/airlock/vocab"
 	"github.com/opencontainers/go-digest"
 )
 
-// Media types and names of the catalog artifact.
+// Media types and names of the catalog artifact, and the annotations of index.json entries: aliases of
+// package vocab's, where the names shared between packages live.
 const (
-	// CatalogArtifactType is the artifactType of the catalog manifest.
-	CatalogArtifactType = "application/vnd.airlock.catalog.v1"
-	// CatalogMediaType is the media type of the catalog JSON layer.
-	CatalogMediaType = "application/vnd.airlock.catalog.v1+json"
-	// CatalogRefName is the org.opencontainers.image.ref.name of the catalog in index.json.
-	CatalogRefName = "airlock.catalog"
-	// KeyMediaType is the media type of a cosign public key (PEM) carried in the catalog.
-	KeyMediaType = "application/vnd.airlock.cosign-key.v1+pem"
-	// TrustedRootMediaType is the media type of a Sigstore trusted_root.json.
-	TrustedRootMediaType = "application/vnd.dev.sigstore.trustedroot.v0.1+json"
-	// PolicyMediaType is the media type of an airlock policy file.
-	PolicyMediaType = "application/vnd.airlock.policy.v1+yaml"
-	// ImageSetMediaType is the media type of the ImageSet file the archive was saved from.
-	ImageSetMediaType = "application/vnd.airlock.imageset.v1+yaml"
-
-	// AnnotationSubject names, on a referrer's index.json entry, the digest of the manifest it refers to.
-	AnnotationSubject = "dev.airlock.subject"
-	// AnnotationFoundBy names, on a referrer's index.json entry, how it was discovered.
-	AnnotationFoundBy = "dev.airlock.found-by"
-	// AnnotationRepository names, on an index.json entry, the source repository.
-	AnnotationRepository = "dev.airlock.repository"
+	CatalogArtifactType  = vocab.CatalogArtifactType
+	CatalogMediaType     = vocab.CatalogMediaType
+	CatalogRefName       = vocab.CatalogRefName
+	KeyMediaType         = vocab.KeyMediaType
+	TrustedRootMediaType = vocab.TrustedRootMediaType
+	PolicyMediaType      = vocab.PolicyMediaType
+	ImageSetMediaType    = vocab.ImageSetMediaType
+	AnnotationSubject    = vocab.AnnotationSubject
+	AnnotationFoundBy    = vocab.AnnotationFoundBy
+	AnnotationRepository = vocab.AnnotationRepository
 )
 
 // Catalog describes an archive: what was saved, from where, how each referrer was found, and the trust

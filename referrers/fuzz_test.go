@@ -7,7 +7,7 @@ import (
 	"io"
 	"testing"
 
-	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/vocab"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/errdef"
@@ -88,8 +88,8 @@ func (s *fuzzIndexStore) PushReference(_ context.Context, expected ocispec.Descr
 // fuzzRefs is the pool of referrer descriptors a fuzz input picks from.
 var fuzzRefs = []ocispec.Descriptor{
 	{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("sig"), Size: 3,
-		ArtifactType: "application/vnd.dev.sigstore.bundle.v0.3+json",
-		Annotations:  map[string]string{archive.AnnotationBundlePredicateType: archive.CosignSignPredicateType}},
+		ArtifactType: vocab.BundleMediaType,
+		Annotations:  map[string]string{vocab.AnnotationBundlePredicateType: vocab.CosignSignPredicateType}},
 	{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("sbom"), Size: 4, ArtifactType: "application/spdx+json"},
 	{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("att"), Size: 3, ArtifactType: "application/vnd.dsse.envelope.v1+json"},
 	{MediaType: ocispec.MediaTypeImageIndex, Digest: digest.FromString("other"), Size: 5},

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 
-	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/vocab"
 )
 
 // Kinds of referrer, as counted in summaries and shown by inspect.
@@ -17,16 +17,16 @@ const (
 
 // Kind tells whether a referrer manifest is a signature, an attestation, an SBOM or something else,
 // from its artifact type and, for Sigstore bundles, the predicate type annotation cosign sets
-// (archive.AnnotationBundlePredicateType; cosign's own signatures use archive.CosignSignPredicateType).
+// (vocab.AnnotationBundlePredicateType; cosign's own signatures use vocab.CosignSignPredicateType).
 func Kind(manifest []byte) string {
 	at := strings.ToLower(ArtifactType(manifest))
 	switch {
-	case strings.HasPrefix(at, "application/vnd.dev.sigstore.bundle"):
+	case strings.HasPrefix(at, vocab.BundleMediaTypePrefix):
 		var m struct {
 			Annotations map[string]string `json:"annotations"`
 		}
 		_ = json.Unmarshal(manifest, &m)
-		if pt := m.Annotations[archive.AnnotationBundlePredicateType]; pt != "" && pt != archive.CosignSignPredicateType {
+		if pt := m.Annotations[vocab.AnnotationBundlePredicateType]; pt != "" && pt != vocab.CosignSignPredicateType {
 			return KindAttestation
 		}
 		return KindSignature

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io"
 
-	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/vocab"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -50,7 +50,7 @@ func EnsureTagSchema(ctx context.Context, repo IndexStore, subject digest.Digest
 	case err != nil:
 		return false, fmt.Errorf("read referrers index %s: %w", tag, err)
 	default:
-		b, rerr := io.ReadAll(io.LimitReader(rc, archive.MaxManifestSize+1))
+		b, rerr := io.ReadAll(io.LimitReader(rc, vocab.MaxManifestSize+1))
 		rc.Close()
 		if rerr != nil {
 			return false, fmt.Errorf("read referrers index %s: %w", tag, rerr)
