@@ -14,14 +14,15 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"airlock.dev/airlock/vocab"
 )
 
 // damaged is what every integrity error tells the user to do.
 const damaged = "the archive is damaged or was altered; copy it again from the connected side"
 
-// MaxManifestSize bounds a manifest or index: the size a catalog may give one, and what is read into
-// memory (distribution's own limit is 4 MiB).
-const MaxManifestSize = 4 << 20
+// MaxManifestSize bounds a manifest or index (vocab.MaxManifestSize).
+const MaxManifestSize = vocab.MaxManifestSize
 
 // cosignTagRef matches the index.json name of a cosign legacy tag: REPO:sha256-<hex>.sig, .att, .sbom.
 var cosignTagRef = regexp.MustCompile(`:sha256-[0-9a-f]{64}\.(?:sig|att|sbom)$`)

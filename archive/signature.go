@@ -17,23 +17,19 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"airlock.dev/airlock/vocab"
 )
 
 // Catalog signatures: a Sigstore bundle over the catalog manifest's digest, attached to it as an OCI
 // referrer exactly as `cosign sign --key` (cosign v3) attaches one to an image, so that cosign itself
 // can verify the catalog once it is on a registry.
 const (
-	// BundleMediaType is the media type (and the referrer's artifactType) of a Sigstore bundle v0.3.
-	BundleMediaType = "application/vnd.dev.sigstore.bundle.v0.3+json"
-	// AnnotationCatalogSignature marks, on an index.json entry, a signature of the catalog; its value
-	// is the catalog manifest's digest.
-	AnnotationCatalogSignature = "dev.airlock.catalog-signature"
-	// AnnotationBundlePredicateType and AnnotationBundleContent are the annotations cosign v3 puts on a
-	// bundle referrer.
-	AnnotationBundlePredicateType = "dev.sigstore.bundle.predicateType"
-	AnnotationBundleContent       = "dev.sigstore.bundle.content"
-	// CosignSignPredicateType is the in-toto predicate type of a cosign v3 signature (not an attestation).
-	CosignSignPredicateType = "https://sigstore.dev/cosign/sign/v1"
+	BundleMediaType               = vocab.BundleMediaType
+	AnnotationCatalogSignature    = vocab.AnnotationCatalogSignature
+	AnnotationBundlePredicateType = vocab.AnnotationBundlePredicateType
+	AnnotationBundleContent       = vocab.AnnotationBundleContent
+	CosignSignPredicateType       = vocab.CosignSignPredicateType
 )
 
 // maxSignatures bounds the catalog signatures read from one archive.
