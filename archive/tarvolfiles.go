@@ -1,18 +1,14 @@
 package archive
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 )
 
 // volumeFiles is a tar stream spread over volume files of size bytes (0: one file), written and read
@@ -160,25 +156,30 @@ func (v *volumeFiles) remove() {
 	}
 }
 
-// finish renames the volumes of a stream of total bytes, with their sums, into place and writes the
-// volume list last.
-func (v *volumeFiles) finish(total int64, sums []string) ([]Volume, error) {
+// finish renames the volumes of a stream of total bytes into place and writes the volume list last;
+// with sums, each volume's sha256 is computed first, in one read of the volumes once they are written.
+func (v *volumeFiles) finish(total int64, sums bool) ([]Volume, error) {
 	v.closeAll()
 	n := 1
 	if v.size > 0 {
 		n = int((total + v.size - 1) / v.size)
 	}
-	if len(sums) != n {
-		return nil, fmt.Errorf("tar of %s: %d volume sums for %d volumes", v.base, len(sums), n)
-	}
 	vols := make([]Volume, n)
+	partials := make([]string, n)
 	for i := range n {
 		size := total
 		if v.size > 0 {
 			size = min(v.size, total-int64(i)*v.size)
 		}
-		vols[i] = Volume{Name: filepath.Base(v.final(i)), Size: size, SHA256: sums[i]}
-		if err := os.Rename(v.partial(i), v.final(i)); err != nil {
+		vols[i], partials[i] = Volume{Name: filepath.Base(v.final(i)), Size: size}, v.partial(i)
+	}
+	if sums {
+		if err := addSums(vols, partials); err != nil {
+			return nil, err
+		}
+	}
+	for i := range n {
+		if err := os.Rename(partials[i], v.final(i)); err != nil {
 			return nil, &LocalWriteError{Path: v.final(i), Err: err}
 		}
 	}
@@ -186,46 +187,4 @@ func (v *volumeFiles) finish(total int64, sums []string) ([]Volume, error) {
 		return nil, err
 	}
 	return vols, nil
-}
-
-// volumeHasher hashes the stream in order, volume by volume, as far as it is written: read back by
-// TarWriter.hashLoop, or relayed by the stream of the slot it has arrived at (tarrelay.go). mu is held
-// by whoever hashes.
-type volumeHasher struct {
-	mu    sync.Mutex
-	owner int // the slot whose stream holds the hash (a relay), or -1
-	v     *volumeFiles
-	pos   int64
-	cur   hash.Hash
-	sums  []string
-	buf   []byte
-	// reached is pos, for reading without mu (how closely the hash follows the copy).
-	reached atomic.Int64
-}
-
-func newVolumeHasher(v *volumeFiles) *volumeHasher {
-	return &volumeHasher{owner: -1, v: v, cur: sha256.New(), buf: make([]byte, hashBufferSize)}
-}
-
-// to hashes the stream up to offset end.
-func (h *volumeHasher) to(end int64) error {
-	for h.pos < end {
-		n := min(int64(len(h.buf)), end-h.pos)
-		if h.v.size > 0 {
-			n = min(n, h.v.size-h.pos%h.v.size)
-		}
-		if err := h.v.ReadAt(h.buf[:n], h.pos); err != nil {
-			return err
-		}
-		h.write(h.buf[:n])
-	}
-	return nil
-}
-
-// done returns every volume's sum once the whole stream is hashed.
-func (h *volumeHasher) done() []string {
-	if h.v.size <= 0 || h.pos%h.v.size != 0 {
-		h.sums = append(h.sums, hex.EncodeToString(h.cur.Sum(nil)))
-	}
-	return h.sums
 }

@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -27,13 +26,12 @@ import (
 // TarWriter writes an archive straight into tar volumes (NAME.tar, or NAME.tar.000, .001, ... of a
 // volume size), with no layout directory in between. Every blob it is told about up front (the
 // content of a save's plans: manifests and blobs) gets a slot at a fixed offset of the tar stream
-// (oci-layout first, then the blobs in the order given: the order the copy fetches them, so that the
-// volumes can be hashed close behind the slots as they fill), so blobs arriving together are written at once,
-// each straight into its slot as it streams in and is hashed against its digest. What comes after the
-// copy (trust files, catalog, its signature) is appended after the slots by Finish, then index.json,
-// last; the volumes are hashed in stream order as the slots before the hashing point fill (the same
-// bytes, read back from the page cache), and the volume list is written last of all. Until then the
-// volumes are NAME.tar.NNN.partial.
+// (oci-layout first, then the blobs in the order given: the order the copy fetches them, so the
+// volumes fill roughly front to back), so blobs arriving together are written at once, each straight
+// into its slot as it streams in and is hashed against its digest. What comes after the copy (trust
+// files, catalog, its signature) is appended after the slots by Finish, then index.json, last, and
+// the volume list last of all (with Sums, each volume's sha256, in one read of the volumes after they
+// are written). Until then the volumes are NAME.tar.NNN.partial.
 //
 // Resume: a journal beside the volumes (in dir) records the layout of the slots, each blob complete
 // and how far each partly written one got. A run that finds a journal for the same slots and volume
@@ -47,21 +45,13 @@ type TarWriter struct {
 	byName  map[digest.Digest]int
 	end     int64 // end of the slots; Finish appends after it
 	journal *os.File
+	// Sums makes Finish write each volume's sha256 into the volume list (sha256sum -c format), read
+	// back from the volumes once they are written; without it the list holds their sizes.
+	Sums bool
 
 	mu    sync.Mutex
 	state []slotState
 	locks []sync.Mutex
-	kick  chan struct{}
-	stop  chan struct{}
-	hdone chan error
-	hash  *volumeHasher
-	// relay is hash for the streams that take it over (tarrelay.go); it stays set after Close.
-	relay *volumeHasher
-	// streaming marks the slots whose blob is streaming in now; hashDone is set when hashLoop has
-	// stopped; maxLag is how far ahead of the hash a slot may start and be written at once (throttle).
-	streaming []atomic.Bool
-	hashDone  atomic.Bool
-	maxLag    int64
 }
 
 type slot struct {
@@ -85,14 +75,12 @@ const journalEvery = 8 << 20
 // each of content (duplicates and invalid digests left out), keeping the journal in dir. It reuses what
 // an earlier run of the same plan wrote.
 func OpenTarWriter(base string, volumeSize int64, dir string, content []ocispec.Descriptor) (*TarWriter, error) {
-	w := &TarWriter{vf: &volumeFiles{base: base, size: volumeSize}, byName: map[digest.Digest]int{},
-		kick: make(chan struct{}, 1), stop: make(chan struct{}), hdone: make(chan error, 1)}
+	w := &TarWriter{vf: &volumeFiles{base: base, size: volumeSize}, byName: map[digest.Digest]int{}}
 	layout, _ := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
 	if err := w.plan(layout, content); err != nil {
 		return nil, err
 	}
 	w.state, w.locks = make([]slotState, len(w.slots)), make([]sync.Mutex, len(w.slots))
-	w.streaming, w.maxLag = make([]atomic.Bool, len(w.slots)), maxHashLag
 	if err := w.openJournal(filepath.Join(dir, journalName), volumeSize); err != nil {
 		return nil, err
 	}
@@ -100,23 +88,16 @@ func OpenTarWriter(base string, volumeSize int64, dir string, content []ocispec.
 		w.Close()
 		return nil, err
 	}
-	// oci-layout is written again on every run, not trusted from the journal: the volume hash covers
-	// its bytes, and no other check would read them back.
+	// oci-layout is written again on every run, not trusted from the journal: no check reads it back.
 	if err := w.fill(0, layout); err != nil {
 		w.Close()
 		return nil, err
 	}
-	w.hash = newVolumeHasher(w.vf)
-	w.relay = w.hash
-	w.wake() // hash oci-layout now, so that the first blob's stream can take the hash over
-	go w.hashLoop()
 	return w, nil
 }
 
-// plan lays out the slots: oci-layout, then every blob in the order of content. The order is the
-// caller's, not the digests': the volumes are hashed in stream order as far as the slots are
-// complete (hashLoop), so slots laid out in the order the blobs arrive let that hash follow the copy
-// instead of waiting for the slot of the smallest digest, and leave little of it for Finish.
+// plan lays out the slots: oci-layout, then every blob in the order of content (the caller's: the
+// order the copy fetches them, so the volumes are written roughly front to back).
 func (w *TarWriter) plan(layout []byte, content []ocispec.Descriptor) error {
 	descs := []ocispec.Descriptor{{Digest: digest.FromBytes(layout), Size: int64(len(layout))}}
 	seen := map[digest.Digest]bool{}
@@ -246,13 +227,11 @@ func (w *TarWriter) fill(i int, b []byte) error {
 	if err := w.vf.WriteAt(b, s.data); err != nil {
 		return err
 	}
-	return w.complete(i, nil)
+	return w.complete(i)
 }
 
 // complete writes slot i's header and padding around its data and records it complete and hashed.
-// c is the stream's hold on the volume hash, if it took it (released before the slot counts as
-// hashed, so that hashLoop never hashes the slot again).
-func (w *TarWriter) complete(i int, c *claim) error {
+func (w *TarWriter) complete(i int) error {
 	s := w.slots[i]
 	err := w.vf.WriteAt(s.hdr, s.off)
 	if p := pad(s.desc.Size); p > 0 && err == nil {
@@ -261,23 +240,13 @@ func (w *TarWriter) complete(i int, c *claim) error {
 	if err == nil {
 		err = w.record("done " + w.slotName(i))
 	}
-	w.release(c, err == nil)
 	if err != nil {
 		return err
 	}
 	w.mu.Lock()
 	w.state[i] = slotState{done: true, verified: true}
 	w.mu.Unlock()
-	w.wake()
 	return nil
-}
-
-// wake tells hashLoop that a slot became complete and hashed.
-func (w *TarWriter) wake() {
-	select {
-	case w.kick <- struct{}{}:
-	default:
-	}
 }
 
 // Planned reports whether desc has a slot.
@@ -286,45 +255,8 @@ func (w *TarWriter) Planned(desc ocispec.Descriptor) bool {
 	return ok && w.slots[i].desc.Size == desc.Size
 }
 
-// hashLoop hashes the volumes in stream order as far as the slots are complete and hashed, until
-// Finish stops it.
-func (w *TarWriter) hashLoop() {
-	defer w.hashDone.Store(true)
-	next := 0
-	for {
-		select {
-		case <-w.stop:
-			w.hdone <- nil
-			return
-		case <-w.kick:
-		}
-		w.mu.Lock()
-		for next < len(w.slots) && w.state[next].verified {
-			next++
-		}
-		to := w.end
-		if next < len(w.slots) {
-			to = w.slots[next].off
-		}
-		w.mu.Unlock()
-		w.hash.mu.Lock()
-		err := w.hash.to(to)
-		w.hash.mu.Unlock()
-		if err != nil {
-			w.hdone <- err
-			<-w.stop
-			return
-		}
-	}
-}
-
-// Close stops the writer and keeps what it wrote (the partial volumes and the journal) for the next run.
+// Close keeps what the writer wrote (the partial volumes and the journal) for the next run.
 func (w *TarWriter) Close() {
-	if w.hash != nil {
-		close(w.stop)
-		<-w.hdone
-		w.hash = nil
-	}
 	w.vf.closeAll()
 	if w.journal != nil {
 		w.journal.Close()
@@ -332,8 +264,8 @@ func (w *TarWriter) Close() {
 }
 
 // Finish appends the blobs of the layout directory dir that have no slot, in digest order, and its
-// index.json, last; it ends the tar stream, hashes what is left of it, renames the volumes into place
-// and writes the volume list last of all. Every slot must be complete.
+// index.json, last; it ends the tar stream, renames the volumes into place and writes the volume list
+// last of all (with Sums, after one read of the volumes to hash them). Every slot must be complete.
 func (w *TarWriter) Finish(ctx context.Context, dir string) ([]Volume, error) {
 	for i := range w.slots {
 		if err := w.check(ctx, i); err != nil {
@@ -357,17 +289,7 @@ func (w *TarWriter) Finish(ctx context.Context, dir string) ([]Volume, error) {
 		return nil, err
 	}
 	pos += 1024
-	close(w.stop)
-	herr := <-w.hdone
-	h := w.hash
-	w.hash = nil
-	if herr == nil {
-		herr = h.to(pos)
-	}
-	if herr != nil {
-		return nil, herr
-	}
-	vols, err := w.vf.finish(pos, h.done())
+	vols, err := w.vf.finish(pos, w.Sums)
 	if err != nil {
 		return nil, err
 	}

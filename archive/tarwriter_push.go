@@ -38,7 +38,6 @@ func (w *TarWriter) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, 
 	w.mu.Lock()
 	w.state[i].verified = true
 	w.mu.Unlock()
-	w.wake()
 	return true, nil
 }
 
@@ -108,25 +107,19 @@ func (w *TarWriter) PushResumable(ctx context.Context, desc ocispec.Descriptor, 
 		return 0, err
 	}
 	defer rc.Close()
-	var c *claim // the volume hash, when this stream takes it over (tarrelay.go)
-	w.streaming[i].Store(true)
-	got, err := w.stream(ctx, i, v, have, rc, &c)
-	w.streaming[i].Store(false)
+	got, err := w.stream(i, v, have, rc)
 	if err != nil {
-		w.release(c, false)
 		return got, err
 	}
 	if !v.Verified() {
-		w.release(c, false)
 		return got, errJoin(&DigestMismatchError{Expected: desc.Digest}, w.cut(i))
 	}
-	return got, w.complete(i, c)
+	return got, w.complete(i)
 }
 
 // stream copies r into slot i from offset have on, through v, recording progress every journalEvery
-// bytes and when r fails, and takes the volume hash over into *c when it arrives at the slot. It
-// returns the bytes read from r.
-func (w *TarWriter) stream(ctx context.Context, i int, v io.Writer, have int64, r io.Reader, c **claim) (int64, error) {
+// bytes and when r fails. It returns the bytes read from r.
+func (w *TarWriter) stream(i int, v io.Writer, have int64, r io.Reader) (int64, error) {
 	s := w.slots[i]
 	pb := copyBuffer(s.desc.Size - have)
 	defer pb.free()
@@ -145,18 +138,11 @@ func (w *TarWriter) stream(ctx context.Context, i int, v io.Writer, have int64, 
 			return pos - have, errJoin(fmt.Errorf("blob %s: more than the %d bytes the descriptor says; the source is damaged or changed, fetch again", s.desc.Digest, s.desc.Size), w.cut(i))
 		}
 		if n > 0 {
-			w.throttle(ctx, i)
 			if err := w.vf.WriteAt(buf[:n], s.data+pos); err != nil {
 				return pos - have, errJoin(err, progress())
 			}
 			v.Write(buf[:n])
-			if *c != nil {
-				w.feed(buf[:n])
-			}
 			pos += int64(n)
-			if *c == nil {
-				*c = w.tryClaim(i, pos)
-			}
 			if pos-last >= journalEvery {
 				if err := progress(); err != nil {
 					return pos - have, err

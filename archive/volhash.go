@@ -22,11 +22,11 @@ type hashChunk struct {
 	refs atomic.Int32
 }
 
-// hashVolumesAndBlobs reads the tar stream of the volumes once, in order, and hashes it twice at once,
-// on two goroutines: each volume against the volume list (the early check for a bad copy, as
-// checkVolumes does it) and each blob entry against the digest that names it. It returns the first
-// damaged volume, in order, as checkVolumes words it, or else a blob that does not match its digest;
-// blobs found right are returned for Reader.markChecked.
+// hashVolumesAndBlobs reads the tar stream of the volumes once, in order, and hashes each blob entry
+// against the digest that names it and, when the volume list carries sums, each volume against it
+// too (the early check for a bad copy, as checkVolumes does it), on two goroutines at once. It returns
+// the first damaged volume, in order, as checkVolumes words it, or else a blob that does not match its
+// digest, named with the volumes that hold it; blobs found right are returned for Reader.markChecked.
 func hashVolumesAndBlobs(ctx context.Context, ra *multiReaderAt, vols []Volume, t *tarFS) ([]digest.Digest, error) {
 	const depth = 4
 	free := make(chan *hashChunk, depth)
@@ -34,6 +34,10 @@ func hashVolumesAndBlobs(ctx context.Context, ra *multiReaderAt, vols []Volume, 
 		free <- &hashChunk{b: make([]byte, hashBufferSize)}
 	}
 	volCh, blobCh := make(chan *hashChunk, depth), make(chan *hashChunk, depth)
+	readers := int32(1)
+	if hasSums(vols) {
+		readers = 2
+	}
 	release := func(c *hashChunk) {
 		if c.refs.Add(-1) == 0 {
 			free <- c
@@ -42,7 +46,9 @@ func hashVolumesAndBlobs(ctx context.Context, ra *multiReaderAt, vols []Volume, 
 	sums := make([]string, len(vols))
 	var ok, bad []digest.Digest
 	var wg sync.WaitGroup
-	wg.Go(func() { hashVolumeChunks(volCh, ra, sums, release) })
+	if hasSums(vols) {
+		wg.Go(func() { hashVolumeChunks(volCh, ra, sums, release) })
+	}
 	wg.Go(func() { ok, bad = hashBlobChunks(blobCh, t, release) })
 	var rerr error
 	for off := int64(0); off < ra.Size() && rerr == nil; {
@@ -57,9 +63,11 @@ func hashVolumesAndBlobs(ctx context.Context, ra *multiReaderAt, vols []Volume, 
 			break
 		}
 		c.off = off
-		c.refs.Store(2)
+		c.refs.Store(readers)
 		c.b = c.b[:n]
-		volCh <- c
+		if hasSums(vols) {
+			volCh <- c
+		}
 		blobCh <- c
 		off += n
 	}
@@ -70,17 +78,43 @@ func hashVolumesAndBlobs(ctx context.Context, ra *multiReaderAt, vols []Volume, 
 		return nil, rerr
 	}
 	for i, v := range vols {
-		if sums[i] != v.SHA256 {
+		if hasSums(vols) && sums[i] != v.SHA256 {
 			return nil, checkErr("volume %s: sha256 %s, the volume list says %s: the copy is damaged or from another archive; copy it again", v.Name, sums[i], v.SHA256)
 		}
 	}
-	// The volumes match their list, yet a blob does not match its digest: the volumes were rewritten
-	// and the list with them. Refused here, before anything is read from them.
-	if len(bad) > 0 {
-		sort.Slice(bad, func(i, j int) bool { return bad[i] < bad[j] })
-		return nil, &CheckError{Msg: fmt.Sprintf("blob %s in the tar volumes does not hash to its name (%d such blob(s)); the volumes match NAME.tar.sha256, so they were rewritten after save and the list with them: %s", bad[0], len(bad), damaged), Digest: bad[0]}
+	if len(bad) == 0 {
+		return ok, nil
 	}
-	return ok, nil
+	// A blob does not match its digest. Refused here, before anything is read from the volumes.
+	sort.Slice(bad, func(i, j int) bool { return bad[i] < bad[j] })
+	e := t.files[blobName(bad[0])]
+	where := volumesHolding(ra, vols, e.offset, e.size)
+	why := "a volume is damaged, out of order or from another archive, or the archive was altered; copy it again from the connected side"
+	if hasSums(vols) {
+		// The volumes match their list: they were rewritten and the list with them.
+		why = "the volumes match NAME.tar.sha256, so they were rewritten after save and the list with them: " + damaged
+	}
+	return nil, &CheckError{Msg: fmt.Sprintf("blob %s in the tar volumes does not hash to its name (%d such blob(s)); it is in %s; %s", bad[0], len(bad), where, why), Digest: bad[0]}
+}
+
+// volumesHolding names the volumes that hold size bytes at offset off of the stream: "volume X", or
+// "volumes X, Y and Z" (the first and last of them, when there are more than six).
+func volumesHolding(ra *multiReaderAt, vols []Volume, off, size int64) string {
+	at := func(o int64) int {
+		return sort.Search(len(ra.starts), func(i int) bool { return ra.starts[i] > o }) - 1
+	}
+	first, last := at(off), at(off+max(size, 1)-1)
+	if first < 0 || last >= len(vols) || first >= last {
+		return "volume " + ra.volumeAt(vols, off)
+	}
+	if last-first >= 6 {
+		return fmt.Sprintf("volumes %s to %s (%d volumes)", vols[first].Name, vols[last].Name, last-first+1)
+	}
+	names := make([]string, 0, last-first+1)
+	for _, v := range vols[first:last] {
+		names = append(names, v.Name)
+	}
+	return "volumes " + strings.Join(names, ", ") + " and " + vols[last].Name
 }
 
 // hashVolumeChunks hashes the stream volume by volume into sums.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,17 +19,32 @@ import (
 	"airlock.dev/airlock/internal/atomicfile"
 )
 
-// ChecksumSuffix is appended to the archive name to form its volume list, in sha256sum(1) format, so
-// `sha256sum -c NAME.tar.sha256` also checks a copy.
+// ChecksumSuffix is appended to the archive name to form its volume list, NAME.tar.sha256: each
+// volume's name, in order, with its size ("<bytes>  <name>", the default) or, written by save
+// --volume-sums, its sha256 in sha256sum(1) format, so that `sha256sum -c NAME.tar.sha256` checks a copy.
 const ChecksumSuffix = ".sha256"
+
+// listHeader starts a volume list without sums: a comment for whoever reads it, skipped by readers.
+const listHeader = "# airlock volume list: bytes and name of each volume, in order. No sums: airlock save --volume-sums writes this file in sha256sum -c format.\n"
 
 var volumeSuffix = regexp.MustCompile(`\.tar\.[0-9]{3}$`)
 
-// Volume is one file of a tar archive, with its sha256.
+// Volume is one file of a tar archive: its name, its size and, when the list carries sums, its sha256.
 type Volume struct {
 	Name   string `json:"name"`
 	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// hasSums reports whether the volume list vols carries sums (it carries sums for all or for none).
+func hasSums(vols []Volume) bool { return len(vols) > 0 && vols[0].SHA256 != "" }
+
+// volumeName is the name of volume i of base in a list of n: NAME.tar alone, or NAME.tar.NNN.
+func volumeName(base string, i, n int) string {
+	if n == 1 && i == 0 {
+		return filepath.Base(base)
+	}
+	return fmt.Sprintf("%s.%03d", filepath.Base(base), i)
 }
 
 // BaseName returns NAME.tar for NAME.tar, NAME.tar.000 or NAME.tar.sha256.
@@ -42,7 +58,10 @@ func BaseName(path string) string {
 	return path
 }
 
-// readVolumeList reads NAME.tar.sha256.
+// readVolumeList reads NAME.tar.sha256: lines "<bytes>  <volume>" (save's default) or "<sha256>
+// <volume>" (save --volume-sums, and every list older airlock wrote), one kind in a list, the volumes in
+// stream order (NAME.tar.000, .001, ...; or NAME.tar or NAME.tar.000 alone); lines starting with # are
+// comments.
 func readVolumeList(base string) ([]Volume, error) {
 	listPath := base + ChecksumSuffix
 	f, err := openRegular(listPath, "volume list "+listPath, listFix)
@@ -55,28 +74,21 @@ func readVolumeList(base string) ([]Volume, error) {
 	}
 	defer f.Close()
 	var vols []Volume
-	listed := map[string]bool{}
+	var lines []int
 	sc := bufio.NewScanner(f)
 	for line := 1; sc.Scan(); line++ {
 		text := strings.TrimSpace(sc.Text())
-		if text == "" {
+		if text == "" || strings.HasPrefix(text, "#") {
 			continue
 		}
-		sum, name, ok := strings.Cut(text, "  ")
-		if !ok || len(sum) != 64 || strings.ContainsAny(name, `/\`) || name == ".." {
-			return nil, fmt.Errorf("%s:%d: want \"<sha256>  <volume name>\"", listPath, line)
+		v, err := parseVolumeLine(text)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", listPath, line, err)
 		}
-		if _, err := hex.DecodeString(sum); err != nil {
-			return nil, fmt.Errorf("%s:%d: bad sha256 %q", listPath, line, sum)
+		if len(vols) > 0 && hasSums(vols) != (v.SHA256 != "") {
+			return nil, fmt.Errorf("%s:%d: sizes and sums mixed in one list: the list is damaged or was altered; copy it again from the connected side", listPath, line)
 		}
-		if !strings.HasPrefix(name, filepath.Base(base)) {
-			return nil, fmt.Errorf("%s:%d: volume %q does not belong to %s", listPath, line, name, filepath.Base(base))
-		}
-		if listed[name] {
-			return nil, fmt.Errorf("%s:%d: volume %q is listed twice: the list is damaged or was altered; copy it again from the connected side", listPath, line, name)
-		}
-		listed[name] = true
-		vols = append(vols, Volume{Name: name, SHA256: sum})
+		vols, lines = append(vols, v), append(lines, line)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
@@ -84,26 +96,72 @@ func readVolumeList(base string) ([]Volume, error) {
 	if len(vols) == 0 {
 		return nil, fmt.Errorf("%s lists no volumes", listPath)
 	}
+	listed := map[string]bool{}
+	for i, v := range vols {
+		want := volumeName(base, i, len(vols))
+		switch {
+		case v.Name == want || len(vols) == 1 && v.Name == want+".000":
+		case !strings.HasPrefix(v.Name, filepath.Base(base)):
+			return nil, fmt.Errorf("%s:%d: volume %q does not belong to %s", listPath, lines[i], v.Name, filepath.Base(base))
+		case listed[v.Name]:
+			return nil, fmt.Errorf("%s:%d: volume %q is listed twice: the list is damaged or was altered; copy it again from the connected side", listPath, lines[i], v.Name)
+		default:
+			return nil, fmt.Errorf("%s:%d: volume %q where the list must name %s (volume %d of %d): the list is out of order or was altered; copy it again from the connected side", listPath, lines[i], v.Name, want, i+1, len(vols))
+		}
+		listed[v.Name] = true
+	}
 	return vols, nil
 }
 
-// openVolumeFiles opens the volumes listed for base, in order, for reading in place.
+// parseVolumeLine reads "<bytes>  <volume>" or "<sha256>  <volume>".
+func parseVolumeLine(text string) (Volume, error) {
+	field, name, ok := strings.Cut(text, "  ")
+	if !ok || strings.ContainsAny(name, `/\`) || name == ".." {
+		return Volume{}, errors.New(`want "<bytes>  <volume name>" or "<sha256>  <volume name>"`)
+	}
+	if len(field) == 64 {
+		if _, err := hex.DecodeString(field); err != nil {
+			return Volume{}, fmt.Errorf("bad sha256 %q", field)
+		}
+		return Volume{Name: name, SHA256: field}, nil
+	}
+	n, err := strconv.ParseInt(field, 10, 64)
+	if err != nil || n < 0 || field != strconv.FormatInt(n, 10) {
+		return Volume{}, fmt.Errorf("bad size %q: want a number of bytes, or a sha256", field)
+	}
+	return Volume{Name: name, Size: n}, nil
+}
+
+// openVolumeFiles opens the volumes listed for base, in order, for reading in place. A list without
+// sums gives each volume's size: a volume of another size is refused (truncated, or from another
+// archive) before anything is read from it.
 func openVolumeFiles(base string, vols []Volume) ([]*os.File, error) {
 	dir := filepath.Dir(base)
 	files := make([]*os.File, 0, len(vols))
+	fail := func(err error) ([]*os.File, error) {
+		for _, f := range files {
+			f.Close()
+		}
+		return nil, err
+	}
 	for i, v := range vols {
 		f, err := openRegular(filepath.Join(dir, v.Name), "volume "+v.Name, volumeFix)
 		if err != nil {
 			var ce *CheckError
-			for _, f := range files {
-				f.Close()
-			}
 			if errors.As(err, &ce) {
-				return nil, err
+				return fail(err)
 			}
-			return nil, fmt.Errorf("volume %d of %d (%s): %w; copy every volume listed in %s", i+1, len(vols), v.Name, err, base+ChecksumSuffix)
+			return fail(fmt.Errorf("volume %d of %d (%s): %w; copy every volume listed in %s", i+1, len(vols), v.Name, err, base+ChecksumSuffix))
 		}
 		files = append(files, f)
+		if hasSums(vols) {
+			continue
+		}
+		if st, err := f.Stat(); err != nil {
+			return fail(fmt.Errorf("volume %s: %w", v.Name, err))
+		} else if st.Size() != v.Size {
+			return fail(checkErr("volume %s is %d bytes, the volume list says %d: it is truncated (an incomplete copy) or from another archive; copy it again", v.Name, st.Size(), v.Size))
+		}
 	}
 	return files, nil
 }
@@ -189,57 +247,89 @@ func openRegular(p, what, fix string) (*os.File, error) {
 	return f, nil
 }
 
-// checkVolumes hashes each volume, a few at a time, and compares it with the list; it returns the
-// first damaged one, in order. The list only finds accidental damage (a bad or incomplete copy) early:
-// it travels with the volumes and proves nothing against whoever rewrote them, so blobs are hashed
-// against their own digests all the same.
+// checkVolumes hashes each volume, a few at a time, and compares it with the list's sums; it returns the
+// first damaged one, in order, and nothing when the list has no sums. The sums only find accidental
+// damage (a bad or incomplete copy) early: they travel with the volumes and prove nothing against
+// whoever rewrote them, so blobs are hashed against their own digests all the same.
 func checkVolumes(files []*os.File, vols []Volume) error {
-	errs := make([]error, len(vols))
+	if !hasSums(vols) {
+		return nil
+	}
+	sums, errs := sumFiles(files)
+	for i, err := range errs {
+		switch {
+		case err != nil:
+			return fmt.Errorf("volume %s: %w", vols[i].Name, err)
+		case sums[i] != vols[i].SHA256:
+			return checkErr("volume %s: sha256 %s, the volume list says %s: the copy is damaged or from another archive; copy it again", vols[i].Name, sums[i], vols[i].SHA256)
+		}
+	}
+	return nil
+}
+
+// sumFiles hashes each file whole, a few at a time: sums[i] is files[i]'s sha256, or errs[i] why not.
+func sumFiles(files []*os.File) (sums []string, errs []error) {
+	sums, errs = make([]string, len(files)), make([]error, len(files))
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range min(hashWorkers(), len(vols)) {
+	for range min(hashWorkers(), len(files)) {
 		wg.Go(func() {
 			buf := make([]byte, hashBufferSize)
 			for i := range next {
 				h := sha256.New()
 				// io.NewSectionReader: hides os.File's WriterTo, which would copy through a small buffer.
 				if _, err := io.CopyBuffer(h, io.NewSectionReader(files[i], 0, 1<<62), buf); err != nil {
-					errs[i] = fmt.Errorf("volume %s: %w", vols[i].Name, err)
+					errs[i] = err
 					continue
 				}
-				if got := hex.EncodeToString(h.Sum(nil)); got != vols[i].SHA256 {
-					errs[i] = checkErr("volume %s: sha256 %s, the volume list says %s: the copy is damaged or from another archive; copy it again", vols[i].Name, got, vols[i].SHA256)
-				}
+				sums[i] = hex.EncodeToString(h.Sum(nil))
 			}
 		})
 	}
-	for i := range vols {
+	for i := range files {
 		next <- i
 	}
 	close(next)
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err // the first damaged volume, in order
+	return sums, errs
+}
+
+// addSums sets each volume's sha256 from the file paths[i] holding it: one read of every volume, once
+// they are all written (save --volume-sums).
+func addSums(vols []Volume, paths []string) error {
+	files := make([]*os.File, 0, len(paths))
+	defer func() {
+		for _, f := range files {
+			f.Close()
 		}
+	}()
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		files = append(files, f)
+	}
+	sums, errs := sumFiles(files)
+	for i := range vols {
+		if errs[i] != nil {
+			return fmt.Errorf("sha256 of %s: %w", paths[i], errs[i])
+		}
+		vols[i].SHA256 = sums[i]
 	}
 	return nil
 }
 
-// volumeWriter splits a stream into volumes of at most size bytes (0: one file), hashing each.
+// volumeWriter splits a stream into volumes of at most size bytes (0: one file); with sums, its list
+// carries each volume's sha256, computed once every volume is written.
 type volumeWriter struct {
 	base    string
 	size    int64 // 0 = unlimited, one file named base
+	sums    bool
 	cur     *os.File
 	curN    int64
-	hash    hashWriter
 	vols    []Volume
 	partial []string
-}
-
-type hashWriter interface {
-	io.Writer
-	Sum([]byte) []byte
 }
 
 func (w *volumeWriter) name(i int) string {
@@ -256,7 +346,7 @@ func (w *volumeWriter) open() error {
 		return err
 	}
 	w.partial = append(w.partial, p)
-	w.cur, w.curN, w.hash = f, 0, sha256.New()
+	w.cur, w.curN = f, 0
 	return nil
 }
 
@@ -265,7 +355,7 @@ func (w *volumeWriter) closeCur() error {
 		return nil
 	}
 	err := w.cur.Close()
-	w.vols = append(w.vols, Volume{Name: filepath.Base(w.name(len(w.vols))), Size: w.curN, SHA256: hex.EncodeToString(w.hash.Sum(nil))})
+	w.vols = append(w.vols, Volume{Name: filepath.Base(w.name(len(w.vols))), Size: w.curN})
 	w.cur = nil
 	return err
 }
@@ -283,7 +373,6 @@ func (w *volumeWriter) Write(p []byte) (int, error) {
 			chunk = chunk[:w.size-w.curN]
 		}
 		n, err := w.cur.Write(chunk)
-		w.hash.Write(chunk[:n])
 		w.curN += int64(n)
 		written += n
 		if err != nil {
@@ -309,6 +398,11 @@ func (w *volumeWriter) finish() ([]Volume, error) {
 	if err := w.closeCur(); err != nil {
 		return nil, err
 	}
+	if w.sums {
+		if err := addSums(w.vols, w.partial); err != nil {
+			return nil, err
+		}
+	}
 	for i, v := range w.vols {
 		if err := os.Rename(w.partial[i], filepath.Join(filepath.Dir(w.base), v.Name)); err != nil {
 			return nil, err
@@ -330,12 +424,20 @@ func (w *volumeWriter) abort() {
 	}
 }
 
-// writeVolumeList writes the volume list of base (NAME.tar.sha256, in sha256sum(1) format): last, once
-// every volume is under its final name.
+// writeVolumeList writes the volume list of base, NAME.tar.sha256: last, once every volume is under
+// its final name. Its lines are "<sha256>  <volume>" (sha256sum -c format) when vols carry sums, and
+// otherwise "<bytes>  <volume>" after a comment saying so.
 func writeVolumeList(base string, vols []Volume) error {
 	var list strings.Builder
+	if !hasSums(vols) {
+		list.WriteString(listHeader)
+	}
 	for _, v := range vols {
-		fmt.Fprintf(&list, "%s  %s\n", v.SHA256, v.Name)
+		if hasSums(vols) {
+			fmt.Fprintf(&list, "%s  %s\n", v.SHA256, v.Name)
+		} else {
+			fmt.Fprintf(&list, "%d  %s\n", v.Size, v.Name)
+		}
 	}
 	return atomicfile.WriteFile(base+ChecksumSuffix, []byte(list.String()), 0o644)
 }

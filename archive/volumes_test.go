@@ -5,8 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -86,29 +89,35 @@ func TestOpenVolumeFilesNamesTheMissingOne(t *testing.T) {
 	}
 }
 
-// TestVolumeWriterWithNothingWritten: an empty stream still makes one (empty) volume and its list.
+// TestVolumeWriterWithNothingWritten: an empty stream still makes one (empty) volume and its list:
+// its size by default, its sha256 with sums.
 func TestVolumeWriterWithNothingWritten(t *testing.T) {
 	empty := sha256.Sum256(nil)
 	sum := hex.EncodeToString(empty[:])
 	for _, c := range []struct {
 		size int64
 		name string
-	}{{0, "e.tar"}, {4096, "e.tar.000"}} {
+		sums bool
+	}{{0, "e.tar", false}, {4096, "e.tar.000", false}, {0, "e.tar", true}, {4096, "e.tar.000", true}} {
 		dir := t.TempDir()
 		base := filepath.Join(dir, "e.tar")
-		vw := &volumeWriter{base: base, size: c.size}
+		vw := &volumeWriter{base: base, size: c.size, sums: c.sums}
 		vols, err := vw.finish()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(vols) != 1 || vols[0] != (Volume{Name: c.name, Size: 0, SHA256: sum}) {
-			t.Errorf("size %d: volumes %+v, want one empty %s", c.size, vols, c.name)
+		want, wantList := Volume{Name: c.name}, listHeader+"0  "+c.name+"\n"
+		if c.sums {
+			want.SHA256, wantList = sum, sum+"  "+c.name+"\n"
+		}
+		if len(vols) != 1 || vols[0] != want {
+			t.Errorf("size %d, sums %v: volumes %+v, want one empty %s", c.size, c.sums, vols, c.name)
 		}
 		if fi, err := os.Stat(filepath.Join(dir, c.name)); err != nil || fi.Size() != 0 {
 			t.Errorf("size %d: volume %s: %v", c.size, c.name, err)
 		}
-		if b, err := os.ReadFile(base + ChecksumSuffix); err != nil || string(b) != sum+"  "+c.name+"\n" {
-			t.Errorf("size %d: volume list %q, %v", c.size, b, err)
+		if b, err := os.ReadFile(base + ChecksumSuffix); err != nil || string(b) != wantList {
+			t.Errorf("size %d, sums %v: volume list %q, %v; want %q", c.size, c.sums, b, err, wantList)
 		}
 	}
 }
@@ -162,5 +171,147 @@ func TestSignKeepsSingleVolumeName(t *testing.T) {
 	sigs, err := r.CatalogSignatures(ctx, catDesc.Digest)
 	if err != nil || len(sigs) != 1 || sigs[0].Manifest.Digest != desc.Digest {
 		t.Fatalf("signatures %+v, %v; want the one attached as %s", sigs, err, desc.Digest)
+	}
+}
+
+// writeVolumesNoSums saves the check sample as tar volumes a.tar.000, ... of volumeSize bytes in dir,
+// with the volume list save writes by default: sizes, no sums.
+func writeVolumesNoSums(t *testing.T, dir string, volumeSize int64) (string, []Volume) {
+	t.Helper()
+	writeCheckSample(t, filepath.Join(dir, "layout"))
+	base := filepath.Join(dir, "a.tar")
+	vols, err := writeTar(context.Background(), filepath.Join(dir, "layout"), base, volumeSize, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base, vols
+}
+
+// TestDefaultVolumeListHasSizesNotSums: the default list holds each volume's size and name, in order,
+// after a comment, and no sum; it is read back as written, and the archive opens.
+func TestDefaultVolumeListHasSizesNotSums(t *testing.T) {
+	dir := t.TempDir()
+	base, vols := writeVolumesNoSums(t, dir, 4096)
+	if len(vols) < 3 {
+		t.Fatalf("%d volumes, want at least 3", len(vols))
+	}
+	want := listHeader
+	for i, v := range vols {
+		fi, err := os.Stat(filepath.Join(dir, v.Name))
+		if err != nil || v.SHA256 != "" || v.Name != fmt.Sprintf("a.tar.%03d", i) || fi.Size() != v.Size {
+			t.Errorf("volume %d: %+v (%v); want a.tar.%03d, its size, no sum", i, v, err, i)
+		}
+		want += fmt.Sprintf("%d  %s\n", v.Size, v.Name)
+	}
+	if b, err := os.ReadFile(base + ChecksumSuffix); err != nil || string(b) != want {
+		t.Fatalf("volume list %q, %v; want %q", b, err, want)
+	}
+	got, err := readVolumeList(base)
+	if err != nil || !slices.Equal(got, vols) {
+		t.Fatalf("read back %+v, %v; want %+v", got, err, vols)
+	}
+	r, err := Open(context.Background(), base+".000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+}
+
+// TestOpenWithoutSumsFindsBadCopies: with the default list (no sums), a missing, truncated, resized,
+// misordered or damaged volume, and a list out of order, are each refused by Open with a *CheckError
+// that names the volume, before anything is served.
+func TestOpenWithoutSumsFindsBadCopies(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		damage func(t *testing.T, dir string, vols []Volume)
+		want   func(vols []Volume) string
+	}{
+		{"missing volume", func(t *testing.T, dir string, vols []Volume) {
+			os.Remove(filepath.Join(dir, vols[1].Name))
+		}, func(vols []Volume) string { return "(a.tar.001) is missing: copy every volume listed in" }},
+		{"truncated volume", func(t *testing.T, dir string, vols []Volume) {
+			os.Truncate(filepath.Join(dir, vols[1].Name), 2048)
+		}, func(vols []Volume) string {
+			return "volume a.tar.001 is 2048 bytes, the other volumes 4096: it is truncated"
+		}},
+		{"last volume of another size", func(t *testing.T, dir string, vols []Volume) {
+			last := vols[len(vols)-1]
+			os.Truncate(filepath.Join(dir, last.Name), last.Size+512) // a zero block more: still ends like a tar
+		}, func(vols []Volume) string {
+			last := vols[len(vols)-1]
+			return fmt.Sprintf("volume %s is %d bytes, the volume list says %d: it is truncated (an incomplete copy) or from another archive", last.Name, last.Size+512, last.Size)
+		}},
+		{"volumes swapped", func(t *testing.T, dir string, vols []Volume) {
+			a, b := filepath.Join(dir, vols[1].Name), filepath.Join(dir, vols[2].Name)
+			os.Rename(a, a+".x")
+			os.Rename(b, a)
+			os.Rename(a+".x", b)
+		}, func(vols []Volume) string { return "a.tar.00" }},
+		{"byte flipped in a blob", func(t *testing.T, dir string, vols []Volume) {
+			flipAt(t, filepath.Join(dir, vols[2].Name), 2000)
+		}, func(vols []Volume) string { return "does not hash to its name (1 such blob(s)); it is in volume" }},
+		{"list out of order", func(t *testing.T, dir string, vols []Volume) {
+			p := filepath.Join(dir, "a.tar"+ChecksumSuffix)
+			b, _ := os.ReadFile(p)
+			lines := strings.SplitAfter(string(b), "\n")
+			lines[2], lines[3] = lines[3], lines[2] // the comment is line 0
+			os.WriteFile(p, []byte(strings.Join(lines, "")), 0o644)
+		}, func(vols []Volume) string {
+			return `:3: volume "a.tar.002" where the list must name a.tar.001 (volume 2 of`
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			base, vols := writeVolumesNoSums(t, dir, 4096)
+			if len(vols) < 4 || vols[len(vols)-1].Size+512 > 4096 {
+				t.Fatalf("volumes %+v: want at least 4, the last with room for a block", vols)
+			}
+			c.damage(t, dir, vols)
+			r, err := Open(context.Background(), base+".000")
+			if err == nil {
+				r.Close()
+				t.Fatalf("a bad copy (%s) opened", c.name)
+			}
+			if want := c.want(vols); !strings.Contains(err.Error(), want) {
+				t.Fatalf("got %v, want an error containing %q", err, want)
+			}
+			t.Log(err)
+			var ce *CheckError
+			if c.name != "list out of order" && !errors.As(err, &ce) {
+				t.Errorf("got %T, want a *CheckError", err)
+			}
+		})
+	}
+}
+
+// TestVolumeSumsPassSha256sum: a list with sums (save --volume-sums) passes `sha256sum -c` run in the
+// volumes' directory, and fails it once a volume is damaged; a default list (no sums) never passes it.
+func TestVolumeSumsPassSha256sum(t *testing.T) {
+	bin, err := exec.LookPath("sha256sum")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("sha256sum not found")
+		}
+		t.Skip("sha256sum not found")
+	}
+	check := func(dir string) (string, error) {
+		cmd := exec.Command(bin, "-c", "a.tar"+ChecksumSuffix)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	dir := t.TempDir()
+	_, vols := writeVolumes(t, dir, 4096)
+	if out, err := check(dir); err != nil || strings.Count(out, ": OK\n") != len(vols) {
+		t.Fatalf("sha256sum -c: %v\n%s", err, out)
+	}
+	flipAt(t, filepath.Join(dir, vols[1].Name), 100)
+	if out, err := check(dir); err == nil || !strings.Contains(out, vols[1].Name+": FAILED") {
+		t.Errorf("sha256sum -c passed a damaged volume: %v\n%s", err, out)
+	}
+	plain := t.TempDir()
+	writeVolumesNoSums(t, plain, 4096)
+	if out, err := check(plain); err == nil {
+		t.Errorf("sha256sum -c passed a list without sums:\n%s", out)
 	}
 }

@@ -48,19 +48,28 @@ func TestDamagedArchives(t *testing.T) {
 
 	saved := filepath.Join(work, "saved")
 	dirArch := filepath.Join(saved, "dir", "archive")
+	// tarArch and plainOther: save's default volume list (sizes, no sums); sumsArch and otherTar:
+	// save --volume-sums (sums, in sha256sum -c format).
 	tarArch := filepath.Join(saved, "vol", "airlock.tar")
+	sumsArch := filepath.Join(saved, "sums", "airlock.tar")
 	otherTar := filepath.Join(saved, "other", "airlock.tar")
+	plainOther := filepath.Join(saved, "plain-other", "airlock.tar")
 	nestedArch := filepath.Join(saved, "nested", "archive")
-	for _, d := range []string{filepath.Dir(tarArch), filepath.Dir(otherTar)} {
-		mkdir(t, d)
+	for _, a := range []string{tarArch, sumsArch, otherTar, plainOther} {
+		mkdir(t, filepath.Dir(a))
 	}
 	mustRun(ctx, t, "save", "-c", set, "-o", dirArch)
 	mustRun(ctx, t, "save", "-c", set, "-o", tarArch, "--volume-size", "1MiB")
-	mustRun(ctx, t, "save", "-c", otherSet, "-o", otherTar, "--volume-size", "1MiB")
-	for _, a := range []string{tarArch, otherTar} {
+	mustRun(ctx, t, "save", "-c", set, "-o", sumsArch, "--volume-size", "1MiB", "--volume-sums")
+	mustRun(ctx, t, "save", "-c", otherSet, "-o", otherTar, "--volume-size", "1MiB", "--volume-sums")
+	mustRun(ctx, t, "save", "-c", otherSet, "-o", plainOther, "--volume-size", "1MiB")
+	for _, a := range []string{tarArch, sumsArch, otherTar, plainOther} {
 		if vols, _ := filepath.Glob(a + ".0*"); len(vols) < 4 {
 			t.Fatalf("want %s in at least 4 volumes of 1 MiB, got %v", a, vols)
 		}
+	}
+	if sums := volumeSums(t, tarArch); len(sums) != 0 {
+		t.Fatalf("a default save wrote volume sums: %v", sums)
 	}
 	const nestedRef = "registry.example.com/team/nested:v1"
 	writeNestedArchive(t, nestedArch, nestedRef, 21)
@@ -106,9 +115,43 @@ func TestDamagedArchives(t *testing.T) {
 			want: func(string) string { return "(airlock.tar.002) is missing: copy every volume listed in" },
 		},
 		{
-			name: "volume from another archive", input: "a volume of another archive swapped in (its airlock.tar.001)",
+			name: "volumes out of order", input: "two tar volumes swapped (airlock.tar.001 and airlock.tar.002), the default volume list (no sums)",
 			prepare: func(t *testing.T, dir string) string {
 				p := copyVolumes(t, tarArch, dir)
+				copyFile(t, tarArch+".001", p+".002")
+				copyFile(t, tarArch+".002", p+".001")
+				return p + ".000"
+			},
+			want: func(string) string {
+				return " in the tar volumes does not hash to its name (1 such blob(s)); it is in volumes airlock.tar.000, airlock.tar.001, airlock.tar.002 and airlock.tar.003; a volume is damaged, out of order or from another archive"
+			},
+		},
+		{
+			name: "volume from another archive, no sums", input: "a volume of another archive swapped in (its airlock.tar.001), the default volume list (no sums)",
+			prepare: func(t *testing.T, dir string) string {
+				p := copyVolumes(t, tarArch, dir)
+				copyFile(t, plainOther+".001", p+".001")
+				return p + ".000"
+			},
+			want: func(string) string {
+				return " in the tar volumes does not hash to its name (1 such blob(s)); it is in volumes airlock.tar.000, airlock.tar.001, airlock.tar.002 and airlock.tar.003"
+			},
+		},
+		{
+			name: "flipped byte in a tar volume, no sums", input: "one byte flipped inside a tar volume (airlock.tar.001), the default volume list (no sums)",
+			prepare: func(t *testing.T, dir string) string {
+				p := copyVolumes(t, tarArch, dir)
+				flipByte(t, p+".001", 700_000)
+				return p + ".000"
+			},
+			want: func(string) string {
+				return " in the tar volumes does not hash to its name (1 such blob(s)); it is in volumes airlock.tar.000, airlock.tar.001, airlock.tar.002 and airlock.tar.003"
+			},
+		},
+		{
+			name: "volume from another archive", input: "a volume of another archive swapped in (its airlock.tar.001), a volume list with sums (save --volume-sums)",
+			prepare: func(t *testing.T, dir string) string {
+				p := copyVolumes(t, sumsArch, dir)
 				copyFile(t, otherTar+".001", p+".001")
 				return p + ".000"
 			},
@@ -117,9 +160,9 @@ func TestDamagedArchives(t *testing.T) {
 			},
 		},
 		{
-			name: "flipped byte in a tar volume", input: "one byte flipped inside a tar volume (airlock.tar.000)",
+			name: "flipped byte in a tar volume", input: "one byte flipped inside a tar volume (airlock.tar.000), a volume list with sums (save --volume-sums)",
 			prepare: func(t *testing.T, dir string) string {
-				p := copyVolumes(t, tarArch, dir)
+				p := copyVolumes(t, sumsArch, dir)
 				flipByte(t, p+".000", 700_000)
 				return p + ".000"
 			},
@@ -128,7 +171,7 @@ func TestDamagedArchives(t *testing.T) {
 		{
 			name: "flipped byte in a layer of tar volumes, volume list rewritten", input: "one byte flipped in the largest layer inside the tar volumes, and NAME.tar.sha256 written again to match (as whoever altered them would)",
 			prepare: func(t *testing.T, dir string) string {
-				p := copyVolumes(t, tarArch, dir)
+				p := copyVolumes(t, sumsArch, dir)
 				layer, err := os.ReadFile(largestBlob(t, dirArch))
 				if err != nil {
 					t.Fatal(err)
@@ -425,7 +468,7 @@ func editIndexJSON(t *testing.T, dir string, edit func(*ocispec.Index)) {
 	}
 }
 
-// volumeSums reads the volume list of base: volume name -> sha256.
+// volumeSums reads the volume list of base: volume name -> sha256, for the lines that carry one.
 func volumeSums(t *testing.T, base string) map[string]string {
 	t.Helper()
 	b, err := os.ReadFile(base + archive.ChecksumSuffix)
@@ -434,8 +477,9 @@ func volumeSums(t *testing.T, base string) map[string]string {
 	}
 	sums := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		sum, name, _ := strings.Cut(line, "  ")
-		sums[name] = sum
+		if sum, name, _ := strings.Cut(line, "  "); hexRE.MatchString(sum) {
+			sums[name] = sum
+		}
 	}
 	return sums
 }

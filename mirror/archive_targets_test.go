@@ -85,37 +85,42 @@ func TestCopyIntoLayout(t *testing.T) {
 	checkArchived(t, dir, plans)
 }
 
+// TestCopyIntoTar: a copy into tar volumes writes the archive and a volume list of sizes, no sums by
+// default, and each volume's sha256 with Sums (save --volume-sums).
 func TestCopyIntoTar(t *testing.T) {
-	ctx := context.Background()
-	_, plans := samplePlans(t)
-	out := filepath.Join(t.TempDir(), "a.tar")
-	none := func(ocispec.Descriptor) bool { return false }
-	tt, err := NewTarTarget(out, 0, tarContent(plans, none))
-	if err != nil {
-		t.Fatal(err)
+	for _, sums := range []bool{false, true} {
+		ctx := context.Background()
+		_, plans := samplePlans(t)
+		out := filepath.Join(t.TempDir(), "a.tar")
+		none := func(ocispec.Descriptor) bool { return false }
+		tt, err := NewTarTarget(out, 0, tarContent(plans, none))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tt.Abort()
+		tt.Sums = sums
+		if st, _ := tt.Store(ctx, plans[1]); st.Name() != out {
+			t.Errorf("store name %q, want %q", st.Name(), out)
+		}
+		if _, err := Copy(ctx, plans, tt, CopyOptions{Retry: testRetry}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tt.Layout.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		vols, err := tt.Finish(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tt.Abort() // nothing after Finish
+		if len(vols) != 1 || vols[0].Size == 0 || (vols[0].SHA256 != "") != sums {
+			t.Errorf("sums %v: volumes %+v, want one, with a sum only if asked", sums, vols)
+		}
+		if _, err := os.Stat(out + ".staging"); !os.IsNotExist(err) {
+			t.Errorf("staging layout left behind: %v", err)
+		}
+		checkArchived(t, out, plans)
 	}
-	defer tt.Abort()
-	if st, _ := tt.Store(ctx, plans[1]); st.Name() != out {
-		t.Errorf("store name %q, want %q", st.Name(), out)
-	}
-	if _, err := Copy(ctx, plans, tt, CopyOptions{Retry: testRetry}); err != nil {
-		t.Fatal(err)
-	}
-	if err := tt.Layout.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	vols, err := tt.Finish(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tt.Abort() // nothing after Finish
-	if len(vols) != 1 || vols[0].Size == 0 || vols[0].SHA256 == "" {
-		t.Errorf("volumes %+v, want one", vols)
-	}
-	if _, err := os.Stat(out + ".staging"); !os.IsNotExist(err) {
-		t.Errorf("staging layout left behind: %v", err)
-	}
-	checkArchived(t, out, plans)
 }
 
 func TestNewTarTargetFailures(t *testing.T) {

@@ -24,6 +24,9 @@ type SaveOptions struct {
 	Output string
 	// VolumeSize splits a tar archive into volumes of this many bytes; 0 writes one file.
 	VolumeSize int64
+	// VolumeSums writes each tar volume's sha256 into the volume list (sha256sum -c format), in one
+	// read of the volumes once they are written; without it the list holds their sizes.
+	VolumeSums bool
 	// DryRun resolves and discovers everything, and writes nothing.
 	DryRun bool
 	// Concurrency bounds parallel image planning and blob transfers.
@@ -186,6 +189,7 @@ func writeArchive(ctx context.Context, plans []*ImagePlan, cat *archive.Catalog,
 			return err
 		}
 		defer t.Abort()
+		t.Sums = opts.VolumeSums
 		tarTarget, target, layout = t, t, t.Layout
 	} else {
 		l, err := archive.CreateLayout(opts.Output)

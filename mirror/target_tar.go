@@ -15,11 +15,11 @@ import (
 //
 // Blobs and manifests go straight into the volumes (archive.TarWriter): each has a slot at a fixed
 // offset of the tar stream, planned from the save's plans before the first byte, so blobs fetched
-// together are written together, each hashed once against its digest as it streams in; the volumes are
-// hashed, in stream order, as the slots fill. Nothing is written twice. What is small and comes after
-// the copy (index.json entries, trust files, the catalog and its signature) is kept in a staging
-// layout (NAME.tar.staging) that Finish appends after the slots, index.json last, before the volume
-// list.
+// together are written together, each hashed once against its digest as it streams in. Nothing is
+// written twice. What is small and comes after the copy (index.json entries, trust files, the catalog
+// and its signature) is kept in a staging layout (NAME.tar.staging) that Finish appends after the
+// slots, index.json last, before the volume list (with Sums, each volume's sha256, read back once the
+// volumes are written).
 //
 // Resume: the volumes stay as NAME.tar.NNN.partial with a journal in the staging directory (what each
 // slot holds, how far a partly written blob got); a killed save run again with the same plans keeps
@@ -28,9 +28,11 @@ import (
 type TarTarget struct {
 	// Layout is the staging layout: index.json entries and the files written after Copy.
 	Layout *archive.Layout
-	out    string
-	dir    string
-	w      *archive.TarWriter
+	// Sums makes Finish write each volume's sha256 into the volume list (save --volume-sums).
+	Sums bool
+	out  string
+	dir  string
+	w    *archive.TarWriter
 }
 
 var (
@@ -62,6 +64,7 @@ func (t *TarTarget) Store(context.Context, *ImagePlan) (Store, error) { return &
 func (t *TarTarget) Finish(ctx context.Context) ([]archive.Volume, error) {
 	w := t.w
 	t.w = nil
+	w.Sums = t.Sums
 	vols, err := w.Finish(ctx, t.dir)
 	if err != nil {
 		w.Close()
@@ -124,8 +127,7 @@ func (s *tarStore) Index(_ context.Context, p *ImagePlan) error {
 
 // tarContent lists what a tar save of plans writes into slots: every manifest and blob not in the
 // base, in the order the copy writes them (blobs as copyBlobs lists them, then the manifests, each
-// image's children first), so that the tar's slots fill front to back and the volumes are hashed
-// close behind them (archive.TarWriter).
+// image's children first), so that the tar's slots fill front to back (archive.TarWriter).
 func tarContent(plans []*ImagePlan, inBase func(ocispec.Descriptor) bool) []ocispec.Descriptor {
 	var blobs, manifests []ocispec.Descriptor
 	for _, p := range plans {

@@ -21,6 +21,7 @@ type saveOptions struct {
 	config     string
 	output     string
 	volumeSize string
+	volumeSums bool
 	dryRun     bool
 	verify     bool
 	since      string
@@ -41,8 +42,11 @@ material the ImageSet names. Manifests are stored byte for byte; every blob is c
 digest as it streams.
 
 -o DIR writes a directory; -o NAME.tar writes a tar, split into NAME.tar.000, .001, ... with
---volume-size, with the checksum list NAME.tar.sha256. Running save again into the same directory
-reuses the blobs already there (an interrupted save resumes).
+--volume-size, with the volume list NAME.tar.sha256 (each volume's size and name, in order: load and
+verify find a missing or truncated volume before reading anything). --volume-sums writes each
+volume's sha256 into that list instead, in sha256sum -c format, for sites that check media with
+standard tools; it reads every volume once more after they are written. Running save again into the
+same directory reuses the blobs already there (an interrupted save resumes).
 
 --sign-key signs the catalog, which lists every digest of the archive and carries its trust
 material, with a cosign private key: the site pins the public key (load/verify --archive-key) and
@@ -59,6 +63,7 @@ writes it to FILE too, so that save -c FILE later moves exactly the same images.
 		Example: `  airlock save -c imageset.yaml -o /media/usb/airlock
   COSIGN_PASSWORD=... airlock save -c imageset.yaml -o /media/usb/airlock --sign-key transfer.key
   airlock save -c imageset.yaml -o /media/usb/airlock.tar --volume-size 4GiB
+  airlock save -c imageset.yaml -o /media/usb/airlock.tar --volume-size 4GiB --volume-sums
   airlock save -c imageset.yaml -o out --dry-run --format json
   airlock save -c imageset.yaml -o /media/usb/airlock --keep-going --pin-out imageset.pinned.yaml`,
 		Args: cobra.NoArgs,
@@ -70,6 +75,7 @@ writes it to FILE too, so that save -c FILE later moves exactly the same images.
 	f.StringVarP(&o.config, "config", "c", "", "ImageSet file (required)")
 	f.StringVarP(&o.output, "output", "o", "", "archive to write: a directory, or NAME.tar (required unless --dry-run)")
 	f.StringVar(&o.volumeSize, "volume-size", "", "split a tar archive into volumes of this size (e.g. 4GiB, 700MB)")
+	f.BoolVar(&o.volumeSums, "volume-sums", false, "write each tar volume's sha256 into NAME.tar.sha256, for sha256sum -c (one more read of the volumes)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "resolve and discover everything, print the plan, write nothing")
 	f.StringVar(&o.since, "since", "", "write a delta: only what this previous archive lacks (its catalog becomes the base)")
 	f.StringVar(&o.signKey, "sign-key", "", "cosign private key that signs the archive's catalog (password from COSIGN_PASSWORD, or asked on the terminal)")
@@ -100,6 +106,7 @@ func runSave(cmd *cobra.Command, g *globalOptions, o *saveOptions) error {
 	opts := mirror.SaveOptions{
 		Output:      o.output,
 		VolumeSize:  volSize,
+		VolumeSums:  o.volumeSums,
 		DryRun:      o.dryRun,
 		Concurrency: g.concurrency,
 		Version:     version(),
@@ -157,6 +164,9 @@ func runSave(cmd *cobra.Command, g *globalOptions, o *saveOptions) error {
 func (o *saveOptions) volumeBytes() (int64, error) {
 	if o.output == "" && !o.dryRun {
 		return 0, errors.New("save: -o DIR or -o NAME.tar is required")
+	}
+	if o.volumeSums && !mirror.IsTarOutput(o.output) {
+		return 0, fmt.Errorf("--volume-sums needs a tar output: -o NAME.tar (got %q)", o.output)
 	}
 	if o.volumeSize == "" {
 		return 0, nil
@@ -224,7 +234,11 @@ func printSaveSummary(w io.Writer, s *mirror.SaveSummary) error {
 	}
 	b.WriteString("\n")
 	for _, v := range s.Volumes {
-		fmt.Fprintf(&b, "volume:    %s  %s  sha256:%s\n", v.Name, archive.HumanBytes(v.Size), v.SHA256)
+		fmt.Fprintf(&b, "volume:    %s  %s", v.Name, archive.HumanBytes(v.Size))
+		if v.SHA256 != "" {
+			fmt.Fprintf(&b, "  sha256:%s", v.SHA256)
+		}
+		b.WriteString("\n")
 	}
 	if s.PinnedTo != "" {
 		fmt.Fprintf(&b, "pinned:    %s (every image by digest; save -c %s moves exactly these)\n", s.PinnedTo, s.PinnedTo)

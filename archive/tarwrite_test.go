@@ -16,11 +16,16 @@ import (
 
 // WriteTar writes the layout directory dir as one tar stream to base (NAME.tar), split into volumes
 // NAME.tar.000, .001, ... of volumeSize bytes when volumeSize > 0, and writes the volume list
-// NAME.tar.sha256 last: oci-layout first, the blobs in name order, index.json last, so a reader that
-// finds index.json has the whole layout. Nothing is left under the final names when it fails. (save
-// streams into volumes with TarWriter; this writes a finished layout.)
-func WriteTar(ctx context.Context, dir, base string, volumeSize int64) (vols []Volume, err error) {
-	vw := &volumeWriter{base: base, size: volumeSize}
+// NAME.tar.sha256 last, with sums (as save --volume-sums writes it, and as every airlock before the
+// sums became optional did): oci-layout first, the blobs in name order, index.json last. Nothing is
+// left under the final names when it fails. A test helper: save streams into volumes with TarWriter.
+func WriteTar(ctx context.Context, dir, base string, volumeSize int64) ([]Volume, error) {
+	return writeTar(ctx, dir, base, volumeSize, true)
+}
+
+// writeTar is WriteTar, with a volume list of sums or (sums false, save's default) of sizes.
+func writeTar(ctx context.Context, dir, base string, volumeSize int64, sums bool) (vols []Volume, err error) {
+	vw := &volumeWriter{base: base, size: volumeSize, sums: sums}
 	defer func() {
 		if err != nil {
 			vw.abort()
