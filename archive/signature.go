@@ -234,7 +234,7 @@ func signVolumes(ctx context.Context, r *Reader, catDesc ocispec.Descriptor, b [
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	vw := &volumeWriter{base: base, size: size}
+	vw := &volumeWriter{base: base, size: size, sums: hasSums(r.Volumes)} // a list with sums keeps them
 	tw := tar.NewWriter(vw)
 	fail := func(err error) (ocispec.Descriptor, error) {
 		vw.abort()

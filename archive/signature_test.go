@@ -65,6 +65,20 @@ func TestSignArchive(t *testing.T) {
 	if len(after) < len(before) || after[0].Name != "airlock.tar.000" {
 		t.Errorf("volumes before %v, after %v", before, after)
 	}
+	if !hasSums(after) {
+		t.Errorf("signing dropped the sums of a list written with them: %v", after)
+	}
+	// A list of sizes (save's default) stays one.
+	sized := filepath.Join(dir, "sized.tar")
+	if _, err := writeTar(ctx, layout, sized, 16<<10, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Sign(ctx, sized+".000", func(ocispec.Descriptor) ([]byte, error) { return bundle, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if vols, err := readVolumeList(sized); err != nil || hasSums(vols) || vols[0].Size == 0 {
+		t.Errorf("a list of sizes after signing: %v, %v", vols, err)
+	}
 	if fi, err := os.Stat(filepath.Join(filepath.Dir(base), after[0].Name)); err != nil || fi.Size() != before[0].Size {
 		t.Errorf("the first volume is %v bytes (%v), want the volume size kept (%d)", fi.Size(), err, before[0].Size)
 	}
