@@ -81,15 +81,8 @@ func Load(ctx context.Context, path string, o LoadOptions) (*LoadResult, error) 
 	verifyImages := o.VerifyImages || len(a.Keys) > 0 || a.Policy != "" || a.TrustedRoot != ""
 	var trust *verify.Trust
 	if verifyImages || a.Pinned() || a.Insecure {
-		if trust, err = a.ForArchive(ctx, r, cat, catDesc); err != nil {
-			var unverified *verify.UnverifiedArchiveError
-			if errors.As(err, &unverified) {
-				return nil, &checkFailed{err}
-			}
+		if trust, err = archiveTrust(ctx, a, r, cat, catDesc, o.Warn); err != nil {
 			return nil, err
-		}
-		if trust.Origin.Kind == "insecure" && o.Warn != nil {
-			o.Warn(verify.InsecureWarning)
 		}
 	} else if o.Warn != nil {
 		o.Warn("load: nothing verified: no trust is pinned (--archive-key, --key, --trust or AIRLOCK_TRUST); the archive is loaded as it is, each blob checked against its digest")

@@ -202,34 +202,6 @@ func TestPublishStatusKeepGoing(t *testing.T) {
 	}
 }
 
-// Offline means offline: verify -c refuses a repositories entry, whose tags only the source registry
-// can list, and leaves blocked images out.
-func TestImageSetCatalogOffline(t *testing.T) {
-	set, err := config.Parse("imageset.yaml", []byte(`apiVersion: airlock.dev/v1alpha1
-kind: ImageSet
-images:
-  - ref: registry.example.com/team/app:1.4.2
-  - ref: registry.example.com/team/old:0.1
-blocked:
-  - registry.example.com/team/old:*
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := imageSetCatalog(set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(cat.Images) != 1 || cat.Images[0].Source != "registry.example.com/team/app:1.4.2" {
-		t.Errorf("images %+v, want only team/app:1.4.2 (team/old is blocked)", cat.Images)
-	}
-	set.Repositories = []config.Repository{{Registry: "registry.example.com", Repository: "team/api", Line: 9}}
-	_, err = imageSetCatalog(set)
-	if err == nil || !strings.Contains(err.Error(), "repositories[0] (registry.example.com/team/api, line 9)") || !strings.Contains(err.Error(), "verify makes no call but to the target") {
-		t.Errorf("err = %v, want repositories[0] refused: verify makes no call but to the target", err)
-	}
-}
-
 func TestSignReportGolden(t *testing.T) {
 	origin := verify.Origin{Kind: "site", Keys: []verify.KeyRef{{Name: "release.pub", Hint: "R3l="}}}
 	signed := func(r *signReport) *signReport {

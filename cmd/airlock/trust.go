@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/verify"
 )
 
@@ -42,23 +40,6 @@ func (o *trustOptions) addFlags(cmd *cobra.Command, archive bool) {
 func (o *trustOptions) anchors() (verify.Anchors, error) {
 	a := verify.Anchors{ArchiveKeys: o.archiveKeys, Keys: o.keys, Policy: o.policy, TrustedRoot: o.trustedRoot, Insecure: o.insecure}
 	return a.WithFile(o.file)
-}
-
-// archiveTrust resolves the trust an archive's images are verified against (see Anchors.ForArchive):
-// nothing pinned is a usage error (exit 2), an archive no pinned key signed is a failed check (exit 1).
-func (o *trustOptions) archiveTrust(ctx context.Context, cmd *cobra.Command, a verify.Anchors, r *archive.Reader, cat *archive.Catalog, catDesc ocispec.Descriptor) (*verify.Trust, error) {
-	t, err := a.ForArchive(ctx, r, cat, catDesc)
-	var unverified *verify.UnverifiedArchiveError
-	switch {
-	case errors.As(err, &unverified):
-		return nil, &checkError{err}
-	case err != nil:
-		return nil, err
-	}
-	if t.Origin.Kind == "insecure" {
-		fmt.Fprintln(cmd.ErrOrStderr(), verify.InsecureWarning)
-	}
-	return t, nil
 }
 
 // signingPassword returns the password of an encrypted signing key as cosign finds it: COSIGN_PASSWORD

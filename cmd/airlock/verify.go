@@ -2,16 +2,13 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/archive"
-	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/mirror"
 	"airlock.dev/airlock/verify"
 )
@@ -84,92 +81,17 @@ func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions, target st
 	return reportVerify(cmd, g, trust, results)
 }
 
-// verifyTarget verifies the images of target (an archive, or a registry with the images named by
-// --archive or -c) and returns the results and the trust they were verified against.
+// verifyTarget verifies the images of target (mirror.VerifyTarget) with the flags' trust and options.
 func verifyTarget(cmd *cobra.Command, g *globalOptions, o *verifyOptions, target string) ([]verify.Result, *verify.Trust, error) {
-	ctx := cmd.Context()
-	var plans []*mirror.ImagePlan
-	var trust *verify.Trust
-	form, err := mirror.FormOf(target)
-	if err != nil {
-		return nil, nil, err
-	}
-	archivePath := ""
-	switch {
-	case form != mirror.FormRegistry:
-		archivePath = target
-	case o.archive != "":
-		archivePath = o.archive
-	case o.imageSet == "":
-		return nil, nil, fmt.Errorf("verify %s: name the images with --archive ARCHIVE or -c IMAGESET", target)
-	}
 	anchors, err := o.trust.anchors()
 	if err != nil {
 		return nil, nil, err
 	}
-	var cat *archive.Catalog
-	unsignedNames := false
-	if archivePath != "" {
-		r, err := mirror.OpenArchive(ctx, archivePath)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer r.Close()
-		var catDesc ocispec.Descriptor
-		if cat, catDesc, err = r.Catalog(ctx); err != nil {
-			return nil, nil, err
-		}
-		if archivePath == target {
-			// Every byte: each manifest and blob the catalog lists, layers included, against its
-			// digest; index.json, the manifests and the catalog must agree.
-			if err := archive.VerifyContents(ctx, r, cat); err != nil {
-				return nil, nil, &checkError{err}
-			}
-		} else if err := archive.Check(r, cat); err != nil {
-			return nil, nil, &checkError{err}
-		}
-		if trust, err = o.trust.archiveTrust(ctx, cmd, anchors, r, cat, catDesc); err != nil {
-			return nil, nil, err
-		}
-		if archivePath == target {
-			if plans, err = mirror.PlansFromArchive(ctx, r, cat); err != nil {
-				return nil, nil, &checkError{err}
-			}
-		}
-		if unsignedNames = len(anchors.ArchiveKeys) == 0; unsignedNames {
-			for i := range cat.Images {
-				cat.Images[i].Target = "" // no pinned key vouches for it: the site's mapping decides
-			}
-		}
-	}
-	if o.imageSet != "" && archivePath == "" {
-		set, err := config.Load(o.imageSet)
-		if err != nil {
-			return nil, nil, err
-		}
-		if trust, err = anchors.ForImageSet(set); err != nil {
-			return nil, nil, err
-		}
-		if cat, err = imageSetCatalog(set); err != nil {
-			return nil, nil, err
-		}
-	}
-	if plans == nil {
-		regs, err := g.registries()
-		if err != nil {
-			return nil, nil, err
-		}
-		if plans, err = mirror.PlansOnRegistry(ctx, regs, cat.Images, target, o.keepHost, g.logger()); err != nil {
-			if errors.Is(err, mirror.ErrCheckFailed) {
-				return nil, nil, &checkError{err}
-			}
-			return nil, nil, err
-		}
-	}
-	if unsignedNames {
-		mirror.UnsignedNames(plans, o.keepHost)
-	}
-	return mirror.Verify(ctx, trust, plans), trust, nil
+	return mirror.VerifyTarget(cmd.Context(), target, mirror.VerifyOptions{
+		Anchors: anchors, Archive: o.archive, ImageSet: o.imageSet, KeepHost: o.keepHost,
+		Registries: g.registries, Log: g.logger(),
+		Warn: func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), s) },
+	})
 }
 
 func reportVerify(cmd *cobra.Command, g *globalOptions, trust *verify.Trust, results []verify.Result) error {
@@ -263,20 +185,4 @@ func printCheck(b *strings.Builder, what string, c verify.Check) {
 		pt = " " + c.PredicateType
 	}
 	fmt.Fprintf(b, "      %-11s on %-17s %-10s%s  %s  %s\n", what, c.Covers, c.Format, pt, c.Referrer.Encoded()[:12], state)
-}
-
-// imageSetCatalog lists the images of set to verify on a registry, blocked images left out. A
-// repositories entry needs its tags listed in the source registry, which verify does not contact:
-// verify a pinned image set instead (save --pin-out), or the archive.
-func imageSetCatalog(set *config.ImageSet) (*archive.Catalog, error) {
-	if len(set.Repositories) > 0 {
-		r := set.Repositories[0]
-		return nil, fmt.Errorf("verify -c %s: repositories[0] (%s, line %d) names tags only the source registry can list, and verify makes no call but to the target; verify the pinned image set that save writes (save --pin-out FILE, then verify -c FILE), or the archive", set.Path, r.String(), r.Line)
-	}
-	images, _ := set.Expand(nil)
-	cat := &archive.Catalog{}
-	for _, img := range images {
-		cat.Images = append(cat.Images, mirror.CatalogImage(img))
-	}
-	return cat, nil
 }

@@ -1,0 +1,149 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/registry"
+	"airlock.dev/airlock/verify"
+)
+
+// VerifyOptions controls VerifyTarget.
+type VerifyOptions struct {
+	// Anchors is the trust pinned at the site.
+	Anchors verify.Anchors
+	// Archive names the images of a registry target by an archive's catalog; ImageSet by an ImageSet
+	// file (its trust section then gives the trust, unless the site pins its own).
+	Archive, ImageSet string
+	// KeepHost: the registry keeps source hosts as path elements (as load --keep-host).
+	KeepHost bool
+	// Registries is asked for a client only when the target is a registry.
+	Registries func() (*registry.Registries, error)
+	Log        *slog.Logger
+	// Warn receives what the operator must read on stderr (an archive vouching for itself).
+	Warn func(string)
+}
+
+// VerifyTarget verifies the images of target (an archive, or a registry whose images are named by
+// o.Archive or o.ImageSet) against the trust pinned at the site, in one order: open, check (for an
+// archive, every byte hashed), trust, plan (an unsigned catalog's names decide nothing), verify. It
+// returns each image's result and the trust they were verified against.
+func VerifyTarget(ctx context.Context, target string, o VerifyOptions) ([]verify.Result, *verify.Trust, error) {
+	form, err := FormOf(target)
+	if err != nil {
+		return nil, nil, err
+	}
+	archivePath := ""
+	switch {
+	case form != FormRegistry:
+		archivePath = target
+	case o.Archive != "":
+		archivePath = o.Archive
+	case o.ImageSet == "":
+		return nil, nil, fmt.Errorf("verify %s: name the images with --archive ARCHIVE or -c IMAGESET", target)
+	}
+	var plans []*ImagePlan
+	var trust *verify.Trust
+	var images []archive.Image
+	unsignedNames := false
+	if archivePath != "" {
+		r, err := OpenArchive(ctx, archivePath)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer r.Close()
+		cat, catDesc, err := r.Catalog(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		if archivePath == target {
+			// Every byte: each manifest and blob the catalog lists, layers included, against its
+			// digest; index.json, the manifests and the catalog must agree.
+			err = archive.VerifyContents(ctx, r, cat)
+		} else {
+			err = archive.Check(r, cat)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if trust, err = archiveTrust(ctx, o.Anchors, r, cat, catDesc, o.Warn); err != nil {
+			return nil, nil, err
+		}
+		if archivePath == target {
+			if plans, err = PlansFromArchive(ctx, r, cat); err != nil {
+				return nil, nil, &checkFailed{err}
+			}
+		}
+		images = cat.Images
+		if unsignedNames = len(o.Anchors.ArchiveKeys) == 0; unsignedNames {
+			for i := range images {
+				images[i].Target = "" // no pinned key vouches for it: the site's mapping decides
+			}
+		}
+	} else {
+		set, err := config.Load(o.ImageSet)
+		if err != nil {
+			return nil, nil, err
+		}
+		if trust, err = o.Anchors.ForImageSet(set); err != nil {
+			return nil, nil, err
+		}
+		if images, err = imageSetImages(set); err != nil {
+			return nil, nil, err
+		}
+	}
+	if plans == nil {
+		regs, err := o.Registries()
+		if err != nil {
+			return nil, nil, err
+		}
+		if plans, err = PlansOnRegistry(ctx, regs, images, target, o.KeepHost, o.Log); err != nil {
+			if errors.Is(err, ErrCheckFailed) {
+				return nil, nil, &checkFailed{err}
+			}
+			return nil, nil, err
+		}
+	}
+	if unsignedNames {
+		UnsignedNames(plans, o.KeepHost)
+	}
+	return Verify(ctx, trust, plans), trust, nil
+}
+
+// archiveTrust resolves the trust an archive's images are verified against (verify.Anchors.ForArchive):
+// an archive no pinned key signed is a failed check; an archive vouching for itself is warned of.
+func archiveTrust(ctx context.Context, a verify.Anchors, r *archive.Reader, cat *archive.Catalog, catDesc ocispec.Descriptor, warn func(string)) (*verify.Trust, error) {
+	t, err := a.ForArchive(ctx, r, cat, catDesc)
+	var unverified *verify.UnverifiedArchiveError
+	switch {
+	case errors.As(err, &unverified):
+		return nil, &checkFailed{err}
+	case err != nil:
+		return nil, err
+	}
+	if t.Origin.Kind == "insecure" && warn != nil {
+		warn(verify.InsecureWarning)
+	}
+	return t, nil
+}
+
+// imageSetImages lists the images of an ImageSet as a catalog would, for verify -c: only images named
+// by reference, since listing a repository's tags would ask the source registry.
+func imageSetImages(set *config.ImageSet) ([]archive.Image, error) {
+	if len(set.Repositories) > 0 {
+		r := set.Repositories[0]
+		return nil, fmt.Errorf("verify -c %s: repositories[0] (%s, line %d) names tags only the source registry can list, and verify makes no call but to the target; verify the pinned image set that save writes (save --pin-out FILE, then verify -c FILE), or the archive", set.Path, r.String(), r.Line)
+	}
+	expanded, _ := set.Expand(nil)
+	images := make([]archive.Image, 0, len(expanded))
+	for _, img := range expanded {
+		images = append(images, CatalogImage(img))
+	}
+	return images, nil
+}
