@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -136,8 +135,9 @@ func checkStallsRetried(t *testing.T, round int, p *proxy.Proxy, timeout time.Du
 	}
 }
 
-// TestFaultGivesUp checks that a registry that always fails ends the run, after bounded retries
-// spaced with growing, jittered waits, with an error naming the reference and the last error.
+// TestFaultGivesUp checks that a registry that always fails ends the run after exactly --attempts
+// tries of the failing request, spaced with growing waits, with an error naming the reference and the
+// last error.
 func TestFaultGivesUp(t *testing.T) {
 	ctx := t.Context()
 	src := registries.StartDistribution(ctx, t)
@@ -145,9 +145,8 @@ func TestFaultGivesUp(t *testing.T) {
 	bad := proxy.StartWith(t, src, proxy.Options{FaultRate: 1, Faults: []proxy.Fault{proxy.Status503}})
 	set := writeImageSet(t, t.TempDir(), fmt.Sprintf("images:\n  - ref: %s/team/app:v1\n", bad.Host))
 	const attempts = 3
-	// Each of airlock's attempts sends the request once, and oras-go's retry transport (under it)
-	// retries it up to 5 more times.
-	const perAttempt = 1 + 5
+	// One retry layer: each of airlock's attempts sends the request once, and nothing under it sends
+	// it again (with oras-go's retry transport under airlock's retries it went out up to 18 times).
 	res := run(ctx, t, "save", "-c", set, "-o", filepath.Join(t.TempDir(), "a"), "--attempts", fmt.Sprint(attempts))
 	if res.code != 2 || !strings.Contains(res.stderr, bad.Host+"/team/app") || !strings.Contains(res.stderr, "503") {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
@@ -160,44 +159,17 @@ func TestFaultGivesUp(t *testing.T) {
 		}
 		times = append(times, r.Start)
 	}
-	n := len(times)
-	switch {
-	case n <= perAttempt:
-		t.Fatalf("the proxy saw %d requests for the manifest: airlock made one attempt only, --attempts %d", n, attempts)
-	case n > attempts*perAttempt:
-		t.Fatalf("the proxy saw %d requests for the manifest: more than %d attempts of %d requests", n, attempts, perAttempt)
+	if n := len(times); n != attempts {
+		t.Fatalf("the proxy saw %d requests for the manifest, want exactly --attempts %d", n, attempts)
 	}
-	gaps := make([]time.Duration, n-1)
-	for i := range gaps {
-		gaps[i] = times[i+1].Sub(times[i])
+	gaps := []time.Duration{times[1].Sub(times[0]), times[2].Sub(times[1])}
+	t.Logf("gaps %v", gaps)
+	// Spaced: no retry is sent straight after the failure (the shortest wait is 125 ms). Growing:
+	// the waits double (125-250 ms, then 250-500 ms), so the second is never the shorter.
+	if gaps[0] < 100*time.Millisecond || gaps[1] < gaps[0]-10*time.Millisecond {
+		t.Errorf("waits between attempts %v: want at least 100 ms, and growing", gaps)
 	}
-	t.Logf("%d requests, gaps %v", n, gaps)
-	// Spaced: no retry is sent straight after the failure (the shortest wait is 125 ms).
-	lo, hi := slices.Min(gaps), slices.Max(gaps)
-	if lo < 100*time.Millisecond {
-		t.Errorf("a retry came %s after the failure before it: not spaced (gaps %v)", lo, gaps)
-	}
-	// Growing: exponential backoff, not a fixed interval.
-	if hi < 4*lo {
-		t.Errorf("the waits do not grow: shortest %s, longest %s (gaps %v)", lo, hi, gaps)
-	}
-	// Jittered: the same wait in different attempts differs (by far more than scheduling noise).
-	if n == attempts*perAttempt {
-		for k := range perAttempt - 1 {
-			var same []time.Duration
-			for a := range attempts {
-				same = append(same, gaps[a*perAttempt+k])
-			}
-			if k == 3 && slices.Max(same)-slices.Min(same) < 5*time.Millisecond { // ~2 s ±10%
-				t.Errorf("wait %d is the same in every attempt (%v): no jitter", k+1, same)
-			}
-		}
-		// airlock's own backoff between its attempts grows too (125-250 ms, then 250-500 ms).
-		if between := []time.Duration{gaps[perAttempt-1], gaps[2*perAttempt-1]}; between[0] < 100*time.Millisecond || between[1] < between[0] {
-			t.Errorf("airlock's waits between its attempts do not grow: %v", between)
-		}
-	}
-	record("network", "registry answers 503 to every request", fmt.Sprintf("gave up after --attempts %d, each retried by the transport (at most %d requests for the failing manifest, asserted at the registry), every wait at least 100 ms, growing and jittered; exit 2, naming the reference and the last error", attempts, attempts*perAttempt))
+	record("network", "registry answers 503 to every request", fmt.Sprintf("gave up after --attempts %d: the failing manifest request sent exactly %d times, asserted at the registry (one retry layer), the waits at least 100 ms and growing; exit 2, naming the reference and the last error", attempts, attempts))
 }
 
 // archiveDigests lists the manifest digests the archive's catalog names (images, platforms, referrers).

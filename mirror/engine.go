@@ -128,7 +128,8 @@ type badBlob struct {
 // reaches is there:
 //  1. blobs, each (store, digest) once: what the store holds is skipped; a blob another store of the
 //     same target got is mounted where the store can; partial blobs are resumed where the store keeps
-//     them; each transfer is retried and cancelled when it stalls;
+//     them; each transfer is retried (Retry.Do, the one retry layer) and, cut by the registry client
+//     when it stalls either way, retried too;
 //  2. per image, its manifests, children before the indexes that list them;
 //  3. its referrers, after their subjects, then attached the store's way (ReferrerAttacher);
 //  4. its tags, last (or its index entries, for an Indexer);

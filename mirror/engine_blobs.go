@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"airlock.dev/airlock/archive"
-	"airlock.dev/airlock/registry"
 )
 
 // blobTask is one blob to put into one store.
@@ -199,15 +198,15 @@ func (c *copying) pushBlob(ctx context.Context, t blobTask) error {
 }
 
 // upload streams t's blob from its source into its store, retried from the source (a stream cannot
-// be rewound), each attempt cancelled when no byte moved for the stall timeout. A store that keeps
-// partial blobs is asked to resume, and the source read from that offset.
+// be rewound). A store that keeps partial blobs is asked to resume, and the source read from that
+// offset. A transfer that stalls, either way, is cut by the registry client (--stall-timeout) and
+// retried here: both ends of a copy that can stall are registries, and the client watches both
+// directions of every request.
 func (c *copying) upload(ctx context.Context, t blobTask) (held bool, err error) {
 	resumed := false
 	err = c.retry.Do(ctx, fmt.Sprintf("push blob %s to %s", t.desc.Digest, t.store.Name()), func(ctx context.Context) error {
-		actx, kick, stop := registry.WithWatchdog(ctx, c.retry.StallTimeout)
-		defer stop()
 		open := func(offset int64) (io.ReadCloser, error) {
-			rc, err := c.open(actx, t, offset, kick)
+			rc, err := c.open(ctx, t, offset)
 			if err == nil && offset > 0 {
 				resumed = true
 				if c.opts.Progress != nil {
@@ -217,8 +216,8 @@ func (c *copying) upload(ctx context.Context, t blobTask) (held bool, err error)
 			return rc, err
 		}
 		var err error
-		if held, err = pushOpened(actx, t, open); err != nil {
-			return registry.StallErr(actx, fmt.Errorf("push blob %s to %s: %w", t.desc.Digest, t.store.Name(), err))
+		if held, err = pushOpened(ctx, t, open); err != nil {
+			return fmt.Errorf("push blob %s to %s: %w", t.desc.Digest, t.store.Name(), err)
 		}
 		return nil
 	})
@@ -266,8 +265,8 @@ func pushOpened(ctx context.Context, t blobTask, open func(int64) (io.ReadCloser
 }
 
 // open reads t's blob from its source from offset on (a Range request where the source is a
-// registry), watched for damage, stalls and progress.
-func (c *copying) open(ctx context.Context, t blobTask, offset int64, kick func()) (io.ReadCloser, error) {
+// registry), watched for damage and progress.
+func (c *copying) open(ctx context.Context, t blobTask, offset int64) (io.ReadCloser, error) {
 	var rc io.ReadCloser
 	var err error
 	if rf, ok := t.src.(RangeFetcher); ok && offset > 0 {
@@ -281,7 +280,6 @@ func (c *copying) open(ctx context.Context, t blobTask, offset int64, kick func(
 		return nil, fmt.Errorf("read blob %s from %s: %w", t.desc.Digest, t.from, err)
 	}
 	var r io.Reader = &checkReader{r: rc, task: t, c: c}
-	r = registry.KickReader(r, kick)
 	if c.opts.Progress != nil {
 		r = &progressReader{r: r, p: c.opts.Progress}
 	}

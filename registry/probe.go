@@ -32,7 +32,8 @@ func ProbeReferrers(ctx context.Context, repo *remote.Repository) (bool, error) 
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return false, fmt.Errorf("probe referrers API of %s/%s: %s: check your credentials (docker login)", ref.Registry, ref.Repository, resp.Status)
 	default:
-		return false, fmt.Errorf("probe referrers API of %s/%s: unexpected %s", ref.Registry, ref.Repository, resp.Status)
+		// The type oras-go gives its own failed requests, so that Retryable retries a 5xx.
+		return false, fmt.Errorf("probe referrers API of %s/%s: unexpected %s: %w", ref.Registry, ref.Repository, resp.Status, errorResponse(resp))
 	}
 	if err := repo.SetReferrersCapability(supported); err != nil && !errors.Is(err, remote.ErrReferrersCapabilityAlreadySet) {
 		return supported, err

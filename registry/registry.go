@@ -20,7 +20,6 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
 	"oras.land/oras-go/v2/registry/remote/errcode"
-	"oras.land/oras-go/v2/registry/remote/retry"
 )
 
 // Options says how registries are reached.
@@ -38,10 +37,13 @@ type Options struct {
 	CAFile string
 	// UserAgent is sent with every request.
 	UserAgent string
-	// StallTimeout cuts a response whose body moved no byte for this long (0: never). A cut read fails
-	// with ErrStalled, which is retried. Waiting for response headers is bounded by 2 minutes apart
-	// from it: a registry may take a while to answer an upload it is checking.
+	// StallTimeout cuts a request whose body, or whose answer's body, moved no byte for this long (0:
+	// never). It fails with ErrStalled, which is retried. Waiting for the answer's headers is bounded
+	// by 2 minutes apart from it: a registry may take a while to answer an upload it is checking.
 	StallTimeout time.Duration
+	// Retry is how a request made outside any Retry.Do is retried (zero: DefaultRetry); inside one,
+	// each request is sent once per attempt of the operation.
+	Retry Retry
 }
 
 // Registries hands out repository clients sharing one HTTP client, credential store and token cache.
@@ -56,8 +58,8 @@ type Registries struct {
 	monolithic map[string]bool
 }
 
-// New builds the shared client: docker config.json credentials and credential helpers,
-// retries with backoff on transient failures, and the extra CAs of opts.CAFile.
+// New builds the shared client: docker config.json credentials and credential helpers, the stall
+// guard, retries of requests no Retry.Do retries, and the extra CAs of opts.CAFile.
 func New(opts Options) (*Registries, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
@@ -87,8 +89,8 @@ func New(opts Options) (*Registries, error) {
 	}
 	// Token requests to a named realm get their own transport: no proxy, and connections only to the
 	// addresses checked for the realm (see NewRealmForwardTransport).
-	next := retry.NewTransport(newStallTransport(tr, opts.StallTimeout))
-	forward := retry.NewTransport(newStallTransport(NewRealmForwardTransport(tr), opts.StallTimeout))
+	next := retryTransport{newStallTransport(tr, opts.StallTimeout), opts.Retry}
+	forward := retryTransport{newStallTransport(NewRealmForwardTransport(tr), opts.StallTimeout), opts.Retry}
 	realms, err := NewRealmTransport(next, forward, opts.TokenRealms)
 	if err != nil {
 		return nil, err

@@ -7,7 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"sync"
+	"net/http"
 	"syscall"
 	"time"
 
@@ -16,15 +16,20 @@ import (
 	"oras.land/oras-go/v2/registry/remote/errcode"
 )
 
-// Retry bounds how long airlock keeps trying one operation. oras-go's retry transport retries single
-// requests whose bodies it can rewind; a streamed blob (an upload, or a download cut off mid-body)
-// is retried here, from the source, with exponential backoff and jitter.
+// Retry is airlock's one retry layer. It retries whole operations (a manifest push, a blob copy
+// from its source, a tag list), so that what a single request cannot redo is redone: a streamed blob
+// upload is opened again from its source, a download cut mid-body resumes with a Range request. The
+// client (Registries) does not retry a request made inside Do; a request made outside any Do (a diff,
+// verify reading a blob) is retried by the client with the same Do, so no request is retried by two
+// layers. Attempts per request: at most Attempts sends of it (6 by default, --attempts), each attempt
+// sending it once (on a registry's first challenge, once more with the token).
 type Retry struct {
 	// Attempts is the most tries of one operation.
 	Attempts int
 	// Base and Max bound the wait between tries (doubling, with full jitter).
 	Base, Max time.Duration
-	// StallTimeout cancels a transfer that moved no byte for this long (0: never).
+	// StallTimeout is the default of --stall-timeout. Retry does not read it: the client cuts
+	// stalled transfers (Options.StallTimeout, see stallTransport).
 	StallTimeout time.Duration
 }
 
@@ -42,10 +47,14 @@ func (r Retry) OrDefault() Retry {
 // ErrStalled reports a transfer that stopped moving.
 var ErrStalled = errors.New("transfer stalled")
 
+// retriedKey marks the context of an operation Do retries: the client sends its requests once.
+type retriedKey struct{}
+
 // Do runs fn until it succeeds, fails for good, or runs out of attempts. what names the operation
 // (a reference and digest) for the final error, which carries the last failure.
 func (r Retry) Do(ctx context.Context, what string, fn func(ctx context.Context) error) error {
 	r = r.OrDefault()
+	ctx = context.WithValue(ctx, retriedKey{}, true)
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = fn(ctx)
@@ -68,6 +77,50 @@ func (r Retry) Do(ctx context.Context, what string, fn func(ctx context.Context)
 	}
 }
 
+// retryTransport retries, with Do, a request made outside any Do whose body can be sent again: a
+// transport error or a 5xx, 429 or 408 answer (the last such answer is returned as it came). Inside
+// Do, and for a streamed body, it sends the request once.
+type retryTransport struct {
+	next  http.RoundTripper
+	retry Retry
+}
+
+func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Context().Value(retriedKey{}) != nil || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
+		return t.next.RoundTrip(req)
+	}
+	r := t.retry.OrDefault()
+	var resp *http.Response
+	sent := 0
+	err := r.Do(req.Context(), req.Method+" "+req.URL.Redacted(), func(context.Context) error {
+		try := req
+		if sent++; sent > 1 && req.GetBody != nil {
+			body, err := req.GetBody()
+			if err != nil {
+				return err
+			}
+			try = req.Clone(req.Context())
+			try.Body = body
+		}
+		var err error
+		if resp, err = t.next.RoundTrip(try); err != nil {
+			return err
+		}
+		if retryableStatus(resp.StatusCode) && sent < r.Attempts {
+			resp.Body.Close()
+			return &errcode.ErrorResponse{Method: req.Method, URL: req.URL, StatusCode: resp.StatusCode}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// retryableStatus reports an answer that may differ when asked again.
+func retryableStatus(code int) bool { return code >= 500 || code == 429 || code == 408 }
+
 // Retryable tells transient failures (network, 5xx, 429, 408, a stall, a body cut short) from final
 // ones (not found, denied, content that does not match its digest).
 func Retryable(err error) bool {
@@ -87,7 +140,7 @@ func Retryable(err error) bool {
 	}
 	var er *errcode.ErrorResponse
 	if errors.As(err, &er) {
-		return er.StatusCode >= 500 || er.StatusCode == 429 || er.StatusCode == 408
+		return retryableStatus(er.StatusCode)
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {
@@ -100,60 +153,4 @@ func Retryable(err error) bool {
 		return tr.Transient()
 	}
 	return false
-}
-
-// watchdog cancels a context when kick has not been called for d; the cause is ErrStalled.
-type watchdog struct {
-	mu     sync.Mutex
-	timer  *time.Timer
-	d      time.Duration
-	cancel context.CancelCauseFunc
-}
-
-// WithWatchdog returns a context cancelled when the transfer stalls, and the function to call on
-// progress. stop releases it.
-func WithWatchdog(ctx context.Context, d time.Duration) (context.Context, func(), func()) {
-	if d <= 0 {
-		return ctx, func() {}, func() {}
-	}
-	cctx, cancel := context.WithCancelCause(ctx)
-	w := &watchdog{d: d, cancel: cancel}
-	w.timer = time.AfterFunc(d, func() { cancel(fmt.Errorf("%w: no byte for %s", ErrStalled, d)) })
-	kick := func() {
-		w.mu.Lock()
-		w.timer.Reset(w.d)
-		w.mu.Unlock()
-	}
-	stop := func() {
-		w.timer.Stop()
-		cancel(nil)
-	}
-	return cctx, kick, stop
-}
-
-// StallErr returns the stall cause of ctx, if that is why it ended, else err.
-func StallErr(ctx context.Context, err error) error {
-	if err == nil {
-		return nil
-	}
-	if cause := context.Cause(ctx); cause != nil && errors.Is(cause, ErrStalled) {
-		return fmt.Errorf("%w (%v)", cause, err)
-	}
-	return err
-}
-
-// KickReader returns r calling kick on every read that moved bytes, as WithWatchdog wants.
-func KickReader(r io.Reader, kick func()) io.Reader { return &kickReader{r: r, kick: kick} }
-
-type kickReader struct {
-	r    io.Reader
-	kick func()
-}
-
-func (k *kickReader) Read(p []byte) (int, error) {
-	n, err := k.r.Read(p)
-	if n > 0 {
-		k.kick()
-	}
-	return n, err
 }

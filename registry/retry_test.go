@@ -1,16 +1,23 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 
 	"airlock.dev/airlock/archive"
@@ -64,43 +71,121 @@ func TestRetryDoStopsOnPermanent(t *testing.T) {
 	}
 }
 
-// TestWatchdog: a transfer that keeps moving bytes is not cancelled, however long it takes; one that
-// stops is, with ErrStalled as the cause, which StallErr puts in front of the error the read saw and
-// Retryable retries.
-func TestWatchdog(t *testing.T) {
-	// Generous margins: the machine may be busy; only the order of events matters.
-	const d = 300 * time.Millisecond
-	ctx, kick, stop := WithWatchdog(context.Background(), d)
-	r := KickReader(&slowReader{n: 40, every: 10 * time.Millisecond}, kick)
-	if _, err := io.Copy(io.Discard, r); err != nil || ctx.Err() != nil {
-		t.Fatalf("a moving transfer (40 reads 10ms apart, longer than %s in all) was stopped: %v, %v", d, err, ctx.Err())
-	}
-	stop()
+// fastRetry is DefaultRetry with its attempts and waits of a millisecond.
+var fastRetry = Retry{Attempts: DefaultRetry.Attempts, Base: time.Millisecond, Max: time.Millisecond}
 
-	ctx, kick, stop = WithWatchdog(context.Background(), d)
-	defer stop()
-	kick()
-	<-ctx.Done() // nothing moves: the watchdog must end it
-	err := StallErr(ctx, context.Canceled)
-	if !errors.Is(err, ErrStalled) || !Retryable(err) {
-		t.Errorf("a stalled transfer: %v (retryable %v); want ErrStalled, retried", err, Retryable(err))
+// countingRegistry answers every request with status and counts them by method and path.
+func countingRegistry(t *testing.T, status int) (*Registries, string, func(string) int) {
+	t.Helper()
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	var mu sync.Mutex
+	seen := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		seen[r.Method+" "+r.URL.Path]++
+		mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(srv.Close)
+	regs, err := New(Options{Retry: fastRetry})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := StallErr(context.Background(), io.ErrUnexpectedEOF); err != io.ErrUnexpectedEOF {
-		t.Errorf("StallErr of a context that did not stall changed the error: %v", err)
+	return regs, strings.TrimPrefix(srv.URL, "http://"), func(k string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen[k]
 	}
 }
 
-type slowReader struct {
-	n     int
-	every time.Duration
+// TestAttemptsPerRequest: a request that always fails with a retryable status is sent exactly
+// DefaultRetry.Attempts (6) times: by the operation's Retry.Do, as the engine pushes a manifest and
+// copies a blob, or by the client, for a request made outside any Retry.Do (a diff, verify reading a
+// blob). The client never retries inside Retry.Do: with oras-go's retry transport under Retry.Do, a
+// failing manifest PUT was sent 6 x 6 = 36 times.
+func TestAttemptsPerRequest(t *testing.T) {
+	if DefaultRetry.Attempts != 6 {
+		t.Fatalf("DefaultRetry.Attempts is %d; docs/auth.md and --attempts say 6", DefaultRetry.Attempts)
+	}
+	ctx := context.Background()
+	manifest := []byte(`{"schemaVersion":2}`)
+	md := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(manifest), Size: int64(len(manifest))}
+	blob := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.FromString("layer"), Size: 5}
+	for _, tc := range []struct {
+		name, request string
+		op            func(ctx context.Context, repo *remote.Repository) error
+		inRetryDo     bool
+	}{
+		{"manifest PUT in Retry.Do", "PUT /v2/team/app/manifests/" + md.Digest.String(), func(ctx context.Context, repo *remote.Repository) error {
+			return repo.Manifests().Push(ctx, md, bytes.NewReader(manifest))
+		}, true},
+		{"blob GET in Retry.Do", "GET /v2/team/app/blobs/" + blob.Digest.String(), func(ctx context.Context, repo *remote.Repository) error {
+			rc, err := repo.Blobs().Fetch(ctx, blob)
+			if err == nil {
+				rc.Close()
+			}
+			return err
+		}, true},
+		{"blob GET with Range in Retry.Do", "GET /v2/team/app/blobs/" + blob.Digest.String(), func(ctx context.Context, repo *remote.Repository) error {
+			rc, err := FetchFrom(ctx, repo, blob, 2)
+			if err == nil {
+				rc.Close()
+			}
+			return err
+		}, true},
+		{"manifest HEAD outside Retry.Do", "HEAD /v2/team/app/manifests/v1", func(ctx context.Context, repo *remote.Repository) error {
+			_, err := repo.Resolve(ctx, "v1")
+			return err
+		}, false},
+		{"manifest PUT outside Retry.Do", "PUT /v2/team/app/manifests/" + md.Digest.String(), func(ctx context.Context, repo *remote.Repository) error {
+			return repo.Manifests().Push(ctx, md, bytes.NewReader(manifest))
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			regs, host, count := countingRegistry(t, http.StatusServiceUnavailable)
+			repo, err := regs.Target(host + "/team/app")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.inRetryDo {
+				err = fastRetry.Do(ctx, "op", func(ctx context.Context) error { return tc.op(ctx, repo) })
+			} else {
+				err = tc.op(ctx, repo)
+			}
+			var er *errcode.ErrorResponse
+			if !errors.As(err, &er) || er.StatusCode != http.StatusServiceUnavailable {
+				t.Errorf("err %v; want the registry's 503", err)
+			}
+			if n := count(tc.request); n != 6 {
+				t.Errorf("%s sent %d times, want 6", tc.request, n)
+			}
+		})
+	}
 }
 
-func (s *slowReader) Read(p []byte) (int, error) {
-	if s.n == 0 {
-		return 0, io.EOF
+// TestStreamedUploadSentOncePerAttempt: a blob upload the caller streams (its body cannot be sent
+// again) is sent once per attempt of the operation that retries it from its source.
+func TestStreamedUploadSentOncePerAttempt(t *testing.T) {
+	regs, host, count := countingRegistry(t, http.StatusServiceUnavailable)
+	repo, err := regs.Target(host + "/team/app")
+	if err != nil {
+		t.Fatal(err)
 	}
-	s.n--
-	time.Sleep(s.every)
-	p[0] = 1
-	return 1, nil
+	blob := []byte("layer")
+	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.FromBytes(blob), Size: int64(len(blob))}
+	opens := 0
+	open := func() (io.ReadCloser, error) { opens++; return io.NopCloser(bytes.NewReader(blob)), nil }
+	err = fastRetry.Do(context.Background(), "push", func(ctx context.Context) error {
+		_, err := PushBlob(ctx, repo, desc, open, Upload{Monolithic: true})
+		return err
+	})
+	if !Retryable(err) || opens != 6 || count("POST /v2/team/app/blobs/uploads/") != 6 {
+		t.Errorf("err %v, source opened %d times, %d POSTs; want 6 and 6", err, opens, count("POST /v2/team/app/blobs/uploads/"))
+	}
+	// Outside any Retry.Do, a streamed body is sent once: only its source can give it again.
+	_, err = PushBlob(context.Background(), repo, desc, open, Upload{Monolithic: true})
+	if err == nil || count("POST /v2/team/app/blobs/uploads/") != 7 {
+		t.Errorf("err %v, %d POSTs in all; want one more", err, count("POST /v2/team/app/blobs/uploads/"))
+	}
 }
