@@ -69,7 +69,14 @@ func (r *Reader) isChecked(d digest.Digest) bool {
 //
 // A directory is read through os.Root: only regular files inside it are served; a symbolic link,
 // FIFO or device in place of index.json or a blob is refused with a *CheckError that names it.
-func Open(ctx context.Context, p string) (*Reader, error) {
+func Open(ctx context.Context, p string) (*Reader, error) { return open(ctx, p, true) }
+
+// OpenIndex opens the archive at p as Open does, but reads tar volumes only as far as their list,
+// their sizes and their tar headers: nothing is hashed whole up front, for a quick look at the index
+// and the catalog (inspect). Every blob read later is still hashed as it streams (Fetch).
+func OpenIndex(ctx context.Context, p string) (*Reader, error) { return open(ctx, p, false) }
+
+func open(ctx context.Context, p string, hashAll bool) (*Reader, error) {
 	fi, err := os.Lstat(p)
 	if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 		// A tar volume, or its list, is never followed: it could point at any file of this host.
@@ -108,7 +115,7 @@ func Open(ctx context.Context, p string) (*Reader, error) {
 		if err := checkVolumeFiles(base, vols); err != nil {
 			return nil, err
 		}
-		tfs, err := r.openVolumes(ctx, base, vols)
+		tfs, err := r.openVolumes(ctx, base, vols, hashAll)
 		if err != nil {
 			r.Close()
 			return nil, err
@@ -142,7 +149,7 @@ func Open(ctx context.Context, p string) (*Reader, error) {
 // each blob against its name (hashVolumesAndBlobs), so the blobs found right are not hashed again
 // when they are read (Fetch). A stream the tar reader refuses is hashed volume by volume first, so a
 // bad copy is named as such.
-func (r *Reader) openVolumes(ctx context.Context, base string, vols []Volume) (*tarFS, error) {
+func (r *Reader) openVolumes(ctx context.Context, base string, vols []Volume, hashAll bool) (*tarFS, error) {
 	files, err := openVolumeFiles(base, vols)
 	if err != nil {
 		return nil, err
@@ -170,6 +177,9 @@ func (r *Reader) openVolumes(ctx context.Context, base string, vols []Volume) (*
 			return nil, &CheckError{Msg: fmt.Sprintf("%s: volume %s: %v", r.Path, ra.volumeAt(vols, tre.off), err)}
 		}
 		return nil, &CheckError{Msg: fmt.Sprintf("%s: %v", r.Path, err)}
+	}
+	if !hashAll {
+		return tfs, nil
 	}
 	ok, err := hashVolumesAndBlobs(ctx, ra, vols, tfs)
 	if err != nil {

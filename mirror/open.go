@@ -67,14 +67,31 @@ func Open(ctx context.Context, location string) (*Location, error) {
 
 // OpenArchive opens location, which must be an archive (as FormOf tells it).
 func OpenArchive(ctx context.Context, location string) (*archive.Reader, error) {
-	form, err := formOf(location, archiveForms)
-	if err != nil {
+	if err := isArchive(location); err != nil {
 		return nil, err
 	}
-	if form == FormRegistry {
-		return nil, fmt.Errorf("%s: no such file or directory (it reads as a registry reference): want %s", location, archiveForms)
-	}
 	return archive.Open(ctx, location)
+}
+
+// OpenArchiveIndex is OpenArchive with archive.OpenIndex: tar volumes are not hashed whole up front
+// (inspect reads the index and the catalog only).
+func OpenArchiveIndex(ctx context.Context, location string) (*archive.Reader, error) {
+	if err := isArchive(location); err != nil {
+		return nil, err
+	}
+	return archive.OpenIndex(ctx, location)
+}
+
+// isArchive refuses a location that does not read as an archive.
+func isArchive(location string) error {
+	form, err := formOf(location, archiveForms)
+	if err != nil {
+		return err
+	}
+	if form == FormRegistry {
+		return fmt.Errorf("%s: no such file or directory (it reads as a registry reference): want %s", location, archiveForms)
+	}
+	return nil
 }
 
 // FormOf tells what location names, without opening it. What exists on disk is an archive: a

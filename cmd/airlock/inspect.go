@@ -21,8 +21,9 @@ func newInspectCmd(g *globalOptions) *cobra.Command {
 		Long: `inspect reads the catalog of an archive (a directory, NAME.tar, or NAME.tar.000) and prints
 the tree image -> platforms -> referrers, with each referrer's kind, artifact type, how it was found
 and its digest, and each signature of the catalog with the key hint it claims (verify checks them).
-Tar volumes are checked against their checksum list first. --format json prints the catalog itself,
-with its signatures.`,
+Tar volumes are checked against their list (names, sizes, order) and their tar headers indexed;
+nothing is hashed whole, so it is quick on a large archive (load and verify hash every byte).
+--format json prints the catalog itself, with its signatures.`,
 		Example: `  airlock inspect /media/usb/airlock
   airlock inspect /media/usb/airlock.tar.000 --format json`,
 		Args: cobra.ExactArgs(1),
@@ -162,7 +163,7 @@ func referrerLabel(r archive.Referrer) string {
 }
 
 func runInspect(cmd *cobra.Command, g *globalOptions, path string) error {
-	r, err := mirror.OpenArchive(cmd.Context(), path)
+	r, err := mirror.OpenArchiveIndex(cmd.Context(), path)
 	if err != nil {
 		return err
 	}
