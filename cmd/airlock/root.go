@@ -110,6 +110,8 @@ func (g *globalOptions) registries() (*registry.Registries, error) {
 		UserAgent:   "airlock/" + version(),
 		// Every response, not only blobs, is cut when it stalls (a manifest or a tag list too).
 		StallTimeout: g.stall,
+		// A request made outside any Retry.Do is retried the same way: --attempts bounds every request.
+		Retry: g.retry(),
 	})
 }
 
