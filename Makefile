@@ -13,13 +13,15 @@ build:
 tools:
 	scripts/install-tools.sh
 
-## test: every test: unit tests, each fuzz target briefly, mutation testing of the signature checks,
-## then the end-to-end tests against real registries and cosign
-test: unit fuzz-short mutate-gate e2e
+## test: every test: lint (gofmt, vet, staticcheck), unit tests under the race detector, each fuzz
+## target briefly, mutation testing of the signature checks, then the end-to-end tests against real
+## registries and cosign
+test: lint unit fuzz-short mutate-gate e2e
 
+## unit: the product's unit tests, under the race detector (the tar writer and the engine are
+## concurrent); go vet runs in lint
 unit:
-	$(GO) vet ./...
-	$(GO) test ./...
+	$(GO) test -race ./...
 
 ## e2e: every end-to-end test; a passing run also regenerates docs/reliability.md in memory and fails
 ## if it differs from the committed file (AIRLOCK_RELIABILITY_CHECK=1)
