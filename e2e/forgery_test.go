@@ -187,12 +187,7 @@ func TestBadInputFakeCatalogSignature(t *testing.T) {
 	work := t.TempDir()
 	app := seed.Sample(ctx, t, src, "team/app", filepath.Join(work, "keys"))
 	evil := seed.Sample(ctx, t, src, "team/tools", filepath.Join(work, "attacker"))
-	c := &seed.Cosign{Path: tools.Path(t, "cosign"), Home: t.TempDir()}
-	transferKey, transferPub, err := c.GenerateKeyPair(ctx, filepath.Join(work, "transfer"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	withPassword := []string{"COSIGN_PASSWORD=" + seed.KeyPassword}
+	transferKey, transferPub := transferKeyPair(ctx, t, filepath.Join(work, "transfer"))
 	arch := filepath.Join(work, "archive")
 	if res := runEnv(ctx, t, withPassword, "save", "-c", writeImageSet(t, work, fmt.Sprintf("images:\n  - ref: %s\ntrust:\n  keys: [%s]\n", app.Ref(), app.PublicKeyPath)), "-o", arch, "--sign-key", transferKey); res.code != 0 {
 		t.Fatalf("save --sign-key: exit %d\n%s", res.code, res.stderr)
@@ -250,12 +245,7 @@ func TestBadInputRollback(t *testing.T) {
 	work := t.TempDir()
 	old := seed.Sample(ctx, t, src, "team/app", filepath.Join(work, "keys"))
 	fixed := seed.Sample(ctx, t, src, "team/app-fixed", filepath.Join(work, "keys2"))
-	c := &seed.Cosign{Path: tools.Path(t, "cosign"), Home: t.TempDir()}
-	transferKey, transferPub, err := c.GenerateKeyPair(ctx, filepath.Join(work, "transfer"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	withPassword := []string{"COSIGN_PASSWORD=" + seed.KeyPassword}
+	transferKey, transferPub := transferKeyPair(ctx, t, filepath.Join(work, "transfer"))
 	save := func(name, body string) string {
 		p := filepath.Join(work, name)
 		if res := runEnv(ctx, t, withPassword, "save", "-c", writeImageSet(t, t.TempDir(), body), "-o", p, "--sign-key", transferKey); res.code != 0 {
@@ -293,6 +283,20 @@ func recordIfPassed(t *testing.T, area, input, outcome string) {
 	if !t.Failed() {
 		record(area, input, outcome)
 	}
+}
+
+// withPassword is the environment that opens the keys the real cosign made.
+var withPassword = []string{"COSIGN_PASSWORD=" + seed.KeyPassword}
+
+// transferKeyPair makes, with the real cosign, the key pair archives are signed with.
+func transferKeyPair(ctx context.Context, t *testing.T, dir string) (key, pub string) {
+	t.Helper()
+	c := &seed.Cosign{Path: tools.Path(t, "cosign"), Home: t.TempDir()}
+	key, pub, err := c.GenerateKeyPair(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, pub
 }
 
 // forgeCatalog rewrites the catalog of the directory archive dir (and index.json) as an attacker with

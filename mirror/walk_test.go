@@ -40,19 +40,7 @@ func newWalkGraph(t *testing.T) *walkGraph {
 
 // add stores an image manifest named name (its bytes made unique by the name).
 func (g *walkGraph) add(name string) ocispec.Descriptor {
-	m := ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
-		ArtifactType: "application/vnd.test." + name, Config: ocispec.DescriptorEmptyJSON,
-		Layers: []ocispec.Descriptor{}, Annotations: map[string]string{"name": name}}
-	b, err := json.Marshal(m)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	d := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(b), Size: int64(len(b))}
-	if err := g.store.Push(context.Background(), d, strings.NewReader(string(b))); err != nil {
-		g.t.Fatal(err)
-	}
-	g.desc[name], g.name[d.Digest] = d, name
-	return d
+	return g.addReferrer(name, "application/vnd.test."+name, "")
 }
 
 // addIndex stores an image index named name over the manifests named.
