@@ -253,3 +253,24 @@ func TestLoadPushesOnlyVerifiedImages(t *testing.T) {
 		t.Errorf("trust %q", res.Trust.Source)
 	}
 }
+
+// TestRollbackComparesCatalogDigests: a flattened image (its tag names its one platform manifest) is
+// compared with the kept catalogs by the image digest both catalogs record, so loading it again after
+// a newer catalog that set the same image is no rollback; another image still is.
+func TestRollbackComparesCatalogDigests(t *testing.T) {
+	_, plans := samplePlans(t)
+	app := plans[0]
+	cat := &archive.Catalog{Created: time.Unix(1000, 0), Images: []archive.Image{{Source: app.Source, Digest: app.Root.Desc.Digest}}}
+	flat := *app
+	flat.Root = app.Root.Children[0] // as --sparse-index=flatten leaves it
+	o := &LoadOptions{Publish: PublishOptions{To: loadTo}}
+	newer := func(d digest.Digest) []KeptCatalog {
+		return []KeptCatalog{{Digest: digest.FromString("newer"), Created: time.Unix(2000, 0), Tags: map[string]digest.Digest{loadTo + "/team/app:1.0": d}}}
+	}
+	if why, err := o.rollback(&flat, newer(app.Root.Desc.Digest), cat, ocispec.Descriptor{Digest: digest.FromString("this")}); err != nil || why != "" {
+		t.Errorf("the same image, flattened: %q, %v; want no rollback", why, err)
+	}
+	if why, _ := o.rollback(&flat, newer(digest.FromString("another image")), cat, ocispec.Descriptor{Digest: digest.FromString("this")}); !strings.Contains(why, "rollback refused") || !strings.Contains(why, app.Root.Desc.Digest.String()) {
+		t.Errorf("another image set by the newer catalog: %q", why)
+	}
+}

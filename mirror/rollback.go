@@ -77,6 +77,14 @@ func (o *LoadOptions) rollback(p *ImagePlan, kept []KeptCatalog, cat *archive.Ca
 		return "", err
 	}
 	ref := name + ":" + p.Image.Tag
+	// What this archive's catalog says the tag names: the image's digest, also when --sparse-index=
+	// flatten tags its one platform manifest instead (kept catalogs name the image's digest too).
+	want := p.Root.Desc.Digest
+	for _, img := range cat.Images {
+		if img.Source == p.Source {
+			want = img.Digest
+		}
+	}
 	var newest *KeptCatalog
 	for i := range kept {
 		k := &kept[i]
@@ -84,11 +92,11 @@ func (o *LoadOptions) rollback(p *ImagePlan, kept []KeptCatalog, cat *archive.Ca
 			newest = k
 		}
 	}
-	if newest == nil || newest.Tags[ref] == p.Root.Desc.Digest {
+	if newest == nil || newest.Tags[ref] == want {
 		return "", nil
 	}
 	return fmt.Sprintf("%s (%s): rollback refused: %s was set to %s by catalog %s (created %s), newer than this archive's catalog %s (created %s); load a newer archive, or pass --allow-older to move the tag back",
-		p.Source, p.Root.Desc.Digest, ref, newest.Tags[ref], newest.Digest, newest.Created.UTC().Format(time.RFC3339), catDesc.Digest, cat.Created.UTC().Format(time.RFC3339)), nil
+		p.Source, want, ref, newest.Tags[ref], newest.Digest, newest.Created.UTC().Format(time.RFC3339), catDesc.Digest, cat.Created.UTC().Format(time.RFC3339)), nil
 }
 
 // readKept reads the catalogs kept at PREFIX/airlock/catalog and returns those a pinned archive key
