@@ -494,3 +494,38 @@ func TestLoadDeltaNeedsRegistry(t *testing.T) {
 		t.Errorf("written: %v", tgt.events)
 	}
 }
+
+// TestLoadKeepFails: the images are in, but the catalog could not be kept (a blob of it refused): a
+// failed check saying so, naming the catalog's push (its source, the repository, the blob), and no
+// place it was kept at.
+func TestLoadKeepFails(t *testing.T) {
+	ctx := context.Background()
+	transfer, transferPub := stationKey(t, t.TempDir(), "transfer")
+	_, plans := samplePlans(t)
+	dir, cat, catDesc := writeTestArchive(t, plans, nil, transfer)
+	r, err := archive.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := archive.ReadVerified(ctx, r, catDesc, archive.MaxManifestSize)
+	r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(mb, &m); err != nil || len(m.Layers) == 0 {
+		t.Fatalf("catalog manifest: %v", err)
+	}
+	tgt := newFakeTarget()
+	tgt.failBlob = m.Layers[0].Digest
+	res, err := Load(ctx, dir, LoadOptions{Anchors: verify.Anchors{ArchiveKeys: []string{transferPub}}, KeepCatalog: true,
+		Target: tgt, Publish: PublishOptions{To: loadTo, Retry: testRetry}})
+	want := "the images were loaded, but keeping the catalog at " + CatalogRepository + " failed: airlock catalog " + CatalogTag(cat.Created, catDesc.Digest) +
+		" -> site/" + CatalogRepository + ":" + CatalogTag(cat.Created, catDesc.Digest) + ": blob " + tgt.failBlob.String() + " could not be pushed"
+	if !errors.Is(err, ErrCheckFailed) || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("got %v\nwant a failed check %q", err, want)
+	}
+	if res == nil || res.KeptAt != "" || len(res.Report.Images) != 2 || res.Report.Images[0].Status != "pushed" {
+		t.Errorf("result %+v", res)
+	}
+}
