@@ -358,3 +358,56 @@ func TestCheckTarHeadersStartLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckTarHeadersExtendedSize: a PAX header ('x') between the entry before and the entry's own
+// header may declare no more bytes than lie between its own header and the entry's data; one byte
+// more is refused with its place and size. The PAX header sits after a first entry, so that its
+// place in the stream (not 0) counts.
+func TestCheckTarHeadersExtendedSize(t *testing.T) {
+	name, entry := blobEntry(victimData) // header at 2048, data at 2560
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: int64(len(victimData))}
+	stream := func(paxSize int64) *bytes.Reader {
+		x := append(sealHeader(rawHeader("PaxHeaders/x", tar.TypeXHeader, paxSize, false)), make([]byte, 512)...)
+		return bytes.NewReader(tarStream(plainFile("oci-layout", layoutData), x, entry))
+	}
+	const from, off = 1024, 2560
+	if why := checkTarHeaders(stream(30), from, off, hdr); why != "" {
+		t.Errorf("a PAX header of 30 bytes: %q", why)
+	}
+	// 1024 bytes: they reach the entry's data, past its own header, which is then not where it is.
+	if why, want := checkTarHeaders(stream(1024), from, off, hdr), "its header is not where the entry before it ends (byte 1024): entries overlap"; why != want {
+		t.Errorf("a PAX header of 1024 bytes: got %q, want %q", why, want)
+	}
+	if why, want := checkTarHeaders(stream(1025), from, off, hdr), `its 'x' header at byte 1024 declares 1025 bytes, past its own header`; why != want {
+		t.Errorf("a PAX header of 1025 bytes: got %q, want %q", why, want)
+	}
+}
+
+// TestParseVolumeLineSizes: a volume's size in a list without sums may be 0, not negative, and is
+// written as FormatInt writes it; 64 hex digits are a sum, 63 or 65 are neither.
+func TestParseVolumeLineSizes(t *testing.T) {
+	sum := strings.Repeat("ab", 32)
+	for _, c := range []struct {
+		line string
+		want Volume
+		err  string
+	}{
+		{"0  a.tar.001", Volume{Name: "a.tar.001", Size: 0}, ""},
+		{"1  a.tar.001", Volume{Name: "a.tar.001", Size: 1}, ""},
+		{"-1  a.tar.001", Volume{}, `bad size "-1": want a number of bytes, or a sha256`},
+		{"-0  a.tar.001", Volume{}, `bad size "-0"`},
+		{"007  a.tar.001", Volume{}, `bad size "007"`},
+		{sum + "  a.tar", Volume{Name: "a.tar", SHA256: sum}, ""},
+		{sum[:63] + "  a.tar", Volume{}, `bad size "` + sum[:63] + `"`},
+		{sum + "a  a.tar", Volume{}, `bad size "` + sum + `a"`},
+		{strings.Repeat("zz", 32) + "  a.tar", Volume{}, `bad sha256 "` + strings.Repeat("zz", 32) + `"`},
+	} {
+		v, err := parseVolumeLine(c.line)
+		switch {
+		case c.err == "" && (err != nil || v != c.want):
+			t.Errorf("%q: got %+v, %v; want %+v", c.line, v, err, c.want)
+		case c.err != "" && (err == nil || err.Error() != c.err && !strings.HasPrefix(err.Error(), c.err)):
+			t.Errorf("%q: got %+v, %v; want an error %q", c.line, v, err, c.err)
+		}
+	}
+}
