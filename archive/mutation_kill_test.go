@@ -411,3 +411,38 @@ func TestParseVolumeLineSizes(t *testing.T) {
 		}
 	}
 }
+
+// TestTarIndexSizeLimit: an index.json entry of maxIndexSize bytes is indexed; one byte more is
+// refused from its header, with its size and the limit.
+func TestTarIndexSizeLimit(t *testing.T) {
+	t.Parallel() // two streams of 64 MiB
+	for _, size := range []int64{maxIndexSize, maxIndexSize + 1} {
+		stream := make([]byte, 512+blockEnd(size)+1024)
+		copy(stream, sealHeader(rawHeader("index.json", tar.TypeReg, size, false)))
+		tfs, err := newTarFS(bytes.NewReader(stream))
+		if size == maxIndexSize {
+			if err != nil || tfs.files["index.json"].size != size {
+				t.Errorf("index.json of %d bytes: %v", size, err)
+			}
+			continue
+		}
+		want := `tar entry "index.json": 67108865 bytes, over the 67108864-byte limit for index.json: refused`
+		if err == nil || err.Error() != want {
+			t.Errorf("index.json of %d bytes: got %v, want %q", size, err, want)
+		}
+	}
+}
+
+// TestHasSums: a list with no volumes has no sums (and hasSums does not look at a first volume it
+// does not have); a list whose volumes carry a sha256 has them.
+func TestHasSums(t *testing.T) {
+	if hasSums(nil) || hasSums([]Volume{}) {
+		t.Error("an empty list has sums")
+	}
+	if hasSums([]Volume{{Name: "a.tar", Size: 1024}}) {
+		t.Error("a list of sizes has sums")
+	}
+	if !hasSums([]Volume{{Name: "a.tar", SHA256: strings.Repeat("ab", 32)}}) {
+		t.Error("a list of sums has none")
+	}
+}
