@@ -446,3 +446,20 @@ func TestHasSums(t *testing.T) {
 		t.Error("a list of sums has none")
 	}
 }
+
+// TestVolumeWriterAbortClosesAndRemoves: abort closes the volume being written and removes it.
+func TestVolumeWriterAbortClosesAndRemoves(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "a.tar")
+	w := &volumeWriter{base: base, size: 1024}
+	if _, err := w.Write([]byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	cur := w.cur
+	w.abort()
+	if err := cur.Close(); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("the volume being written is still open after abort (Close: %v)", err)
+	}
+	if _, err := os.Stat(base + ".000.partial"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the partial volume is still there: %v", err)
+	}
+}
