@@ -238,7 +238,7 @@ func run(ctx context.Context, airlockArg, workArg string) error {
 
 	fmt.Printf("\n== done\n")
 	fmt.Printf("archive:  %s  (directory, OCI image layout; inspect with: %s inspect %s)\n", dirArchive, airlockArg, dirArchive)
-	fmt.Printf("volumes:  %s  (%d tar volume(s) of at most %s, checksums in %s)\n",
+	fmt.Printf("volumes:  %s  (%d tar volume(s) of at most %s, their list (names, sizes, order) in %s)\n",
 		strings.Join(volumes, " "), len(volumes), volumeSize, filepath.Base(tarArchive)+".sha256")
 	fmt.Printf("site:     %s (loaded, verified), site files in %s\n", site, filepath.Join(work, "site-files"))
 	return nil
