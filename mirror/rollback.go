@@ -212,7 +212,7 @@ func fetchJSON(ctx context.Context, f content.Fetcher, desc ocispec.Descriptor, 
 	if desc.Size > limit {
 		return fmt.Errorf("%s is %d bytes, over the %d-byte limit", desc.Digest, desc.Size, limit)
 	}
-	b, err := content.FetchAll(ctx, f, desc)
+	b, err := archive.ReadVerified(ctx, f, desc, limit)
 	if err != nil {
 		return err
 	}
