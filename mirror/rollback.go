@@ -157,7 +157,7 @@ func (o *LoadOptions) readKeptOne(ctx context.Context, repo *remote.Repository, 
 			if d.Size > maxKeptCatalogBytes {
 				continue
 			}
-			mb, err := content.FetchAll(ctx, repo, d)
+			mb, err := archive.ReadVerified(ctx, repo, d, maxKeptCatalogBytes)
 			if err != nil {
 				return err
 			}
@@ -165,7 +165,7 @@ func (o *LoadOptions) readKeptOne(ctx context.Context, repo *remote.Repository, 
 			if err != nil || layer.Size > maxKeptCatalogBytes {
 				continue
 			}
-			b, err := content.FetchAll(ctx, repo, layer)
+			b, err := archive.ReadVerified(ctx, repo, layer, maxKeptCatalogBytes)
 			if err != nil {
 				return err
 			}
