@@ -53,39 +53,12 @@ func VerifyTarget(ctx context.Context, target string, o VerifyOptions) ([]verify
 	var images []archive.Image
 	unsignedNames := false
 	if archivePath != "" {
-		r, err := OpenArchive(ctx, archivePath)
+		a, err := verifyArchive(ctx, archivePath, archivePath == target, o)
 		if err != nil {
 			return nil, nil, err
 		}
-		defer r.Close()
-		cat, catDesc, err := r.Catalog(ctx)
-		if err != nil {
-			return nil, nil, err
-		}
-		if archivePath == target {
-			// Every byte: each manifest and blob the catalog lists, layers included, against its
-			// digest; index.json, the manifests and the catalog must agree.
-			err = archive.VerifyContents(ctx, r, cat)
-		} else {
-			err = archive.Check(r, cat)
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		if trust, err = archiveTrust(ctx, o.Anchors, r, cat, catDesc, o.Warn); err != nil {
-			return nil, nil, err
-		}
-		if archivePath == target {
-			if plans, err = PlansFromArchive(ctx, r, cat); err != nil {
-				return nil, nil, &checkFailed{err}
-			}
-		}
-		images = cat.Images
-		if unsignedNames = len(o.Anchors.ArchiveKeys) == 0; unsignedNames {
-			for i := range images {
-				images[i].Target = "" // no pinned key vouches for it: the site's mapping decides
-			}
-		}
+		plans, trust, images = a.plans, a.trust, a.images
+		unsignedNames = len(o.Anchors.ArchiveKeys) == 0
 	} else {
 		set, err := config.Load(o.ImageSet)
 		if err != nil {
@@ -114,6 +87,54 @@ func VerifyTarget(ctx context.Context, target string, o VerifyOptions) ([]verify
 		UnsignedNames(plans, o.KeepHost)
 	}
 	return Verify(ctx, trust, plans), trust, nil
+}
+
+// verifiedArchive is what VerifyTarget reads from an archive: its images as the catalog lists them
+// (with their targets cleared when no pinned key signed the catalog), the trust they are verified
+// against, and, when the archive itself is the target, their plans.
+type verifiedArchive struct {
+	images []archive.Image
+	trust  *verify.Trust
+	plans  []*ImagePlan
+}
+
+// verifyArchive opens and checks the archive at p: every byte hashed when it is the target (whole),
+// its catalog and index checked when it only names a registry's images.
+func verifyArchive(ctx context.Context, p string, whole bool, o VerifyOptions) (*verifiedArchive, error) {
+	r, err := OpenArchive(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	cat, catDesc, err := r.Catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if whole {
+		// Every byte: each manifest and blob the catalog lists, layers included, against its
+		// digest; index.json, the manifests and the catalog must agree.
+		err = archive.VerifyContents(ctx, r, cat)
+	} else {
+		err = archive.Check(r, cat)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a := &verifiedArchive{images: cat.Images}
+	if a.trust, err = archiveTrust(ctx, o.Anchors, r, cat, catDesc, o.Warn); err != nil {
+		return nil, err
+	}
+	if whole {
+		if a.plans, err = PlansFromArchive(ctx, r, cat); err != nil {
+			return nil, &checkFailed{err}
+		}
+	}
+	if len(o.Anchors.ArchiveKeys) == 0 {
+		for i := range a.images {
+			a.images[i].Target = "" // no pinned key vouches for it: the site's mapping decides
+		}
+	}
+	return a, nil
 }
 
 // archiveTrust resolves the trust an archive's images are verified against (verify.Anchors.ForArchive):
