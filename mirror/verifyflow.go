@@ -53,7 +53,12 @@ func VerifyTarget(ctx context.Context, target string, o VerifyOptions) ([]verify
 	var images []archive.Image
 	unsignedNames := false
 	if archivePath != "" {
-		a, err := verifyArchive(ctx, archivePath, archivePath == target, o)
+		r, err := OpenArchive(ctx, archivePath)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer r.Close() // the plans read the archive's blobs until Verify returns
+		a, err := verifyArchive(ctx, r, archivePath == target, o)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -98,14 +103,9 @@ type verifiedArchive struct {
 	plans  []*ImagePlan
 }
 
-// verifyArchive opens and checks the archive at p: every byte hashed when it is the target (whole),
+// verifyArchive checks the archive r: every byte hashed when it is the target (whole),
 // its catalog and index checked when it only names a registry's images.
-func verifyArchive(ctx context.Context, p string, whole bool, o VerifyOptions) (*verifiedArchive, error) {
-	r, err := OpenArchive(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
+func verifyArchive(ctx context.Context, r *archive.Reader, whole bool, o VerifyOptions) (*verifiedArchive, error) {
 	cat, catDesc, err := r.Catalog(ctx)
 	if err != nil {
 		return nil, err
