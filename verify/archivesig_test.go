@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	intoto "github.com/in-toto/attestation/go/v1"
+	"google.golang.org/protobuf/types/known/structpb"
+
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
@@ -133,11 +136,11 @@ func TestCheckCatalogSignatures(t *testing.T) {
 	}
 
 	// An attestation on the catalog by the pinned key is not a signature of it.
-	st, _ := json.Marshal(inTotoStatement{
-		Type:          "https://in-toto.io/Statement/v1",
-		Subject:       []inTotoSubject{{Digest: map[string]string{"sha256": cat.Encoded()}}},
+	st, _ := protojson.Marshal(&intoto.Statement{
+		Type:          intoto.StatementTypeUri,
+		Subject:       []*intoto.ResourceDescriptor{{Digest: map[string]string{"sha256": cat.Encoded()}}},
 		PredicateType: "https://slsa.dev/provenance/v1",
-		Predicate:     map[string]string{},
+		Predicate:     &structpb.Struct{},
 	})
 	pb, err := sign.Bundle(&sign.DSSEData{Data: st, PayloadType: inTotoPayloadType}, keypair{k}, sign.BundleOptions{})
 	if err != nil {

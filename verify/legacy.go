@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"iter"
 	"path/filepath"
-	"strings"
 
+	intoto "github.com/in-toto/attestation/go/v1"
 	"github.com/opencontainers/go-digest"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+	sigdsse "github.com/sigstore/sigstore/pkg/signature/dsse"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"airlock.dev/airlock/archive"
 )
@@ -96,18 +98,10 @@ func (t *Trust) keySigners(rule *Rule, a *attempts) iter.Seq2[Signer, *Key] {
 	}
 }
 
-// attStatement is the part of an in-toto statement that is checked.
-type attStatement struct {
-	Type          string `json:"_type"`
-	PredicateType string `json:"predicateType"`
-	Subject       []struct {
-		Digest map[string]string `json:"digest"`
-	} `json:"subject"`
-}
-
 // checkLegacyAtt verifies a cosign legacy DSSE attestation with each key signer: the envelope's
-// signature over the pre-authentication encoding, an in-toto payload, and the statement's subject.
-// Its predicate type comes from the verified statement.
+// signature (go-securesystemslib's envelope verifier, through sigstore's DSSE wrapper), an in-toto
+// statement (in-toto's own type and its Validate), and the statement's subject. Its predicate type
+// comes from the verified statement.
 func (t *Trust) checkLegacyAtt(c *Check, blob []byte, rule *Rule) {
 	var env dsse.Envelope
 	if err := json.Unmarshal(blob, &env); err != nil || len(env.Signatures) == 0 {
@@ -119,30 +113,24 @@ func (t *Trust) checkLegacyAtt(c *Check, blob []byte, rule *Rule) {
 		c.invalid("DSSE payload is not base64")
 		return
 	}
-	var st attStatement
-	stErr := json.Unmarshal(payload, &st)
-	c.PredicateType = st.PredicateType // unverified until a signer verifies it
-	pae := dsse.PAE(env.PayloadType, payload)
+	var st intoto.Statement
+	stErr := protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(payload, &st)
+	if stErr == nil {
+		stErr = st.Validate()
+	}
+	c.PredicateType = st.GetPredicateType() // unverified until a signer verifies it
 	var a attempts
 	for s, k := range t.keySigners(rule, &a) {
-		ok := false
-		for _, sg := range env.Signatures {
-			raw, err := base64.StdEncoding.DecodeString(sg.Sig)
-			if err == nil && k.verifier.VerifySignature(bytes.NewReader(raw), bytes.NewReader(pae)) == nil {
-				ok = true
-				break
-			}
-		}
-		if !ok {
+		if sigdsse.WrapVerifier(k.verifier).VerifySignature(bytes.NewReader(blob), nil) != nil {
 			a.add(s.Name, notSigner("the DSSE signature does not verify with this key (another signer's, or altered)"))
 			continue
 		}
 		switch {
 		case env.PayloadType != inTotoPayloadType:
 			c.invalid("DSSE payload type " + env.PayloadType + " is not an in-toto statement")
-		case stErr != nil || !strings.HasPrefix(st.Type, "https://in-toto.io/Statement/") || st.PredicateType == "":
+		case stErr != nil:
 			c.invalid("the signed DSSE payload is not an in-toto statement with a predicate type")
-		case !statementNames(st, c.Subject):
+		case !statementNames(&st, c.Subject):
 			c.invalid(fmt.Sprintf("the attestation is valid but its subject is not %s", c.Subject))
 		case s.RequireTlog:
 			c.Status, c.Reason = StatusRejected, s.Name+": "+fmt.Sprintf(legacyNoTlog, ".att")
@@ -155,9 +143,9 @@ func (t *Trust) checkLegacyAtt(c *Check, blob []byte, rule *Rule) {
 }
 
 // statementNames reports whether one of st's subjects has digest d.
-func statementNames(st attStatement, d digest.Digest) bool {
-	for _, sub := range st.Subject {
-		if v, ok := sub.Digest[d.Algorithm().String()]; ok && v == d.Encoded() {
+func statementNames(st *intoto.Statement, d digest.Digest) bool {
+	for _, sub := range st.GetSubject() {
+		if v, ok := sub.GetDigest()[d.Algorithm().String()]; ok && v == d.Encoded() {
 			return true
 		}
 	}

@@ -7,12 +7,14 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	intoto "github.com/in-toto/attestation/go/v1"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"airlock.dev/airlock/archive"
 	"github.com/opencontainers/go-digest"
@@ -135,19 +137,6 @@ func (p keypair) SignData(_ context.Context, data []byte) ([]byte, []byte, error
 	return sig, sum, err
 }
 
-// inTotoStatement is the in-toto v1 statement cosign v3 signs for an image: the subject's digest and
-// the cosign sign predicate type with an empty predicate.
-type inTotoStatement struct {
-	Type          string            `json:"_type"`
-	Subject       []inTotoSubject   `json:"subject"`
-	PredicateType string            `json:"predicateType"`
-	Predicate     map[string]string `json:"predicate"`
-}
-
-type inTotoSubject struct {
-	Digest map[string]string `json:"digest"`
-}
-
 // SignDigest signs the manifest d the way `cosign sign --key` (cosign v3) does: a Sigstore bundle
 // holding a DSSE envelope over an in-toto statement with the cosign sign predicate type, the key hint
 // and no transparency log entry (nothing is uploaded; airlock signs offline). It returns the bundle
@@ -156,11 +145,13 @@ func (k *SigningKey) SignDigest(d digest.Digest) ([]byte, error) {
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
-	st, err := json.Marshal(inTotoStatement{
-		Type:          "https://in-toto.io/Statement/v1",
-		Subject:       []inTotoSubject{{Digest: map[string]string{d.Algorithm().String(): d.Encoded()}}},
+	// The in-toto v1 statement cosign v3 signs for an image: the subject's digest and the cosign
+	// sign predicate type with an empty predicate.
+	st, err := protojson.Marshal(&intoto.Statement{
+		Type:          intoto.StatementTypeUri,
+		Subject:       []*intoto.ResourceDescriptor{{Digest: map[string]string{d.Algorithm().String(): d.Encoded()}}},
 		PredicateType: archive.CosignSignPredicateType,
-		Predicate:     map[string]string{},
+		Predicate:     &structpb.Struct{},
 	})
 	if err != nil {
 		return nil, err
