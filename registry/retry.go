@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -47,14 +49,42 @@ func (r Retry) OrDefault() Retry {
 // ErrStalled reports a transfer that stopped moving.
 var ErrStalled = errors.New("transfer stalled")
 
-// retriedKey marks the context of an operation Do retries: the client sends its requests once.
+// retriedKey marks the context of an operation Do retries: the client sends its requests once, and
+// records in the *retryAfter the wait a registry asked for.
 type retriedKey struct{}
 
+// retryAfter holds the wait the last retryable answer asked for (its Retry-After header), for Do.
+type retryAfter struct{ d atomic.Int64 }
+
+// MaxRetryAfter bounds the wait a registry's Retry-After can impose on one attempt, so that a
+// registry asking for hours cannot hold a run: past it the usual backoff applies.
+const MaxRetryAfter = time.Minute
+
+// note records the Retry-After of resp, a retryable answer: seconds, or an HTTP date.
+func (h *retryAfter) note(resp *http.Response) {
+	v := resp.Header.Get("Retry-After")
+	if v == "" {
+		return
+	}
+	var d time.Duration
+	if secs, err := strconv.Atoi(v); err == nil {
+		d = time.Duration(secs) * time.Second
+	} else if at, err := http.ParseTime(v); err == nil {
+		d = time.Until(at)
+	}
+	if d > 0 && d <= MaxRetryAfter {
+		h.d.Store(int64(d))
+	}
+}
+
 // Do runs fn until it succeeds, fails for good, or runs out of attempts. what names the operation
-// (a reference and digest) for the final error, which carries the last failure.
+// (a reference and digest) for the final error, which carries the last failure. Between attempts
+// it waits with doubling backoff and jitter, or as long as the registry's last Retry-After asked
+// (up to MaxRetryAfter) when that is longer.
 func (r Retry) Do(ctx context.Context, what string, fn func(ctx context.Context) error) error {
 	r = r.OrDefault()
-	ctx = context.WithValue(ctx, retriedKey{}, true)
+	after := &retryAfter{}
+	ctx = context.WithValue(ctx, retriedKey{}, after)
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = fn(ctx)
@@ -69,6 +99,9 @@ func (r Retry) Do(ctx context.Context, what string, fn func(ctx context.Context)
 			wait = r.Max
 		}
 		wait = wait/2 + rand.N(wait/2+1) // jitter
+		if asked := time.Duration(after.d.Swap(0)); asked > wait {
+			wait = asked
+		}
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
@@ -86,13 +119,17 @@ type retryTransport struct {
 }
 
 func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Context().Value(retriedKey{}) != nil || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
-		return t.next.RoundTrip(req)
+	if after, ok := req.Context().Value(retriedKey{}).(*retryAfter); ok || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
+		resp, err := t.next.RoundTrip(req)
+		if ok && err == nil && retryableStatus(resp.StatusCode) {
+			after.note(resp)
+		}
+		return resp, err
 	}
 	r := t.retry.OrDefault()
 	var resp *http.Response
 	sent := 0
-	err := r.Do(req.Context(), req.Method+" "+req.URL.Redacted(), func(context.Context) error {
+	err := r.Do(req.Context(), req.Method+" "+req.URL.Redacted(), func(ctx context.Context) error {
 		try := req
 		if sent++; sent > 1 && req.GetBody != nil {
 			body, err := req.GetBody()
@@ -107,6 +144,7 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return err
 		}
 		if retryableStatus(resp.StatusCode) && sent < r.Attempts {
+			ctx.Value(retriedKey{}).(*retryAfter).note(resp)
 			resp.Body.Close()
 			return &errcode.ErrorResponse{Method: req.Method, URL: req.URL, StatusCode: resp.StatusCode}
 		}

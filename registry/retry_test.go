@@ -189,3 +189,69 @@ func TestStreamedUploadSentOncePerAttempt(t *testing.T) {
 		t.Errorf("err %v, %d POSTs in all; want one more", err, count("POST /v2/team/app/blobs/uploads/"))
 	}
 }
+
+// TestRetryAfter: a registry that answers 429 with Retry-After is asked again no sooner than it
+// said, by the operation's Retry.Do and by the client outside any Do (seconds and HTTP date forms);
+// a Retry-After over MaxRetryAfter is not obeyed (the backoff, 1 ms here, applies).
+func TestRetryAfter(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name      string
+		header    func() string
+		inRetryDo bool
+		atLeast   time.Duration
+		under     time.Duration
+	}{
+		{"seconds, in Retry.Do", func() string { return "1" }, true, 900 * time.Millisecond, MaxRetryAfter},
+		{"seconds, outside Retry.Do", func() string { return "1" }, false, 900 * time.Millisecond, MaxRetryAfter},
+		{"HTTP date, in Retry.Do", func() string { return time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat) }, true, 900 * time.Millisecond, MaxRetryAfter},
+		{"over the bound", func() string { return "3600" }, true, 0, 30 * time.Second},
+		{"not a number", func() string { return "soon" }, true, 0, 30 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("DOCKER_CONFIG", t.TempDir())
+			var mu sync.Mutex
+			var times []time.Time
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				times = append(times, time.Now())
+				first := len(times) == 1
+				mu.Unlock()
+				if first {
+					w.Header().Set("Retry-After", tc.header())
+					w.WriteHeader(http.StatusTooManyRequests)
+					return
+				}
+				w.Header().Set("Content-Type", ocispec.MediaTypeImageManifest)
+				w.Header().Set("Docker-Content-Digest", digest.FromString("m").String())
+				w.Header().Set("Content-Length", "1")
+			}))
+			t.Cleanup(srv.Close)
+			regs, err := New(Options{Retry: fastRetry})
+			if err != nil {
+				t.Fatal(err)
+			}
+			repo, err := regs.Target(strings.TrimPrefix(srv.URL, "http://") + "/team/app")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resolve := func(ctx context.Context) error { _, err := repo.Resolve(ctx, "v1"); return err }
+			if tc.inRetryDo {
+				err = fastRetry.Do(ctx, "op", resolve)
+			} else {
+				err = resolve(ctx)
+			}
+			if err != nil {
+				t.Fatalf("after one 429: %v", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(times) != 2 {
+				t.Fatalf("%d requests, want 2", len(times))
+			}
+			if gap := times[1].Sub(times[0]); gap < tc.atLeast || gap >= tc.under {
+				t.Errorf("asked again after %v; want at least %v and under %v", gap, tc.atLeast, tc.under)
+			}
+		})
+	}
+}
