@@ -16,6 +16,7 @@ import (
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/registry"
+	"airlock.dev/airlock/verify"
 )
 
 // SaveOptions controls Save.
@@ -43,11 +44,13 @@ type SaveOptions struct {
 	Since string
 	// Retry bounds retries of failed transfers; zero means registry.DefaultRetry.
 	Retry registry.Retry
-	// Gate, if set, is called with the plans before anything is written; an error stops the save.
-	Gate func(ctx context.Context, plans []*ImagePlan) error
-	// SignCatalog, if set, returns a Sigstore bundle signing the catalog manifest; it is attached to the
+	// Trust, if set, verifies every image before anything is written (save --verify): one that fails
+	// stops the save, named to Warn and in the error.
+	Trust *verify.Trust
+	Warn  func(string)
+	// SignKey, if set, signs the catalog manifest (a Sigstore bundle); the signature is attached to the
 	// catalog before index.json is written, so the archive is never complete and unsigned.
-	SignCatalog func(catDesc ocispec.Descriptor) ([]byte, error)
+	SignKey Signer
 	// KeepGoing saves the images that resolve and records the others in the catalog (LeftOut),
 	// instead of stopping; see PlanSet.
 	KeepGoing bool
@@ -132,9 +135,9 @@ func Save(ctx context.Context, set *config.ImageSet, regs *registry.Registries, 
 	if len(sp.Plans) == 0 && !opts.DryRun {
 		return nil, fmt.Errorf("%s: the image set resolved to no image: nothing to save (save --dry-run shows which rule dropped each tag and which blocked each image)", set.Path)
 	}
-	if opts.Gate != nil {
-		if err := opts.Gate(ctx, sp.Plans); err != nil {
-			return nil, err
+	if opts.Trust != nil {
+		if _, err := gate(ctx, opts.Trust, sp.Plans, opts.Warn); err != nil {
+			return nil, fmt.Errorf("save --verify: nothing written: %w", err)
 		}
 	}
 	cat := catalogOf(sp.Plans, opts.Version)
@@ -212,8 +215,8 @@ func writeArchive(ctx context.Context, plans []*ImagePlan, cat *archive.Catalog,
 	if err != nil {
 		return err
 	}
-	if opts.SignCatalog != nil {
-		bundle, err := opts.SignCatalog(catDesc)
+	if opts.SignKey != nil {
+		bundle, err := opts.SignKey.SignDigest(catDesc.Digest)
 		if err != nil {
 			return err
 		}

@@ -10,11 +10,12 @@ import (
 	"strings"
 	"testing"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/opencontainers/go-digest"
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/registry"
+	"airlock.dev/airlock/verify"
 )
 
 // saveSetup starts a registry holding host/team/app:1.0 and returns an image set naming it.
@@ -35,13 +36,18 @@ func TestSaveOptions(t *testing.T) {
 	set, regs, dir := saveSetup(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
-	// The gate refuses: nothing is written, the gate's error is returned.
+	// The image fails verification (it is unsigned): nothing is written, the image is named.
 	out := filepath.Join(dir, "gated")
-	boom := errors.New("policy says no")
-	var gated []*ImagePlan
-	_, err := Save(ctx, set, regs, SaveOptions{Output: out, Retry: testRetry, Gate: func(_ context.Context, plans []*ImagePlan) error { gated = plans; return boom }})
-	if !errors.Is(err, boom) || len(gated) != 1 || gated[0].Image.Tag != "1.0" {
-		t.Errorf("gate: %v, gated %v; want the gate's error after seeing the one plan", err, gated)
+	_, pub := stationKey(t, t.TempDir(), "release")
+	trust, err := (&verify.Anchors{Keys: []string{pub}}).Site()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var warned []string
+	_, err = Save(ctx, set, regs, SaveOptions{Output: out, Retry: testRetry, Trust: trust, Warn: func(s string) { warned = append(warned, s) }})
+	if !errors.Is(err, ErrCheckFailed) || !strings.HasPrefix(err.Error(), "save --verify: nothing written: 1 of 1 images failed verification") ||
+		!strings.Contains(err.Error(), "/team/app:1.0 (sha256:") || len(warned) != 1 || !strings.HasPrefix(warned[0], "refused, verification failed: ") {
+		t.Errorf("gate: %v, warned %q; want the one image refused", err, warned)
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("gated save wrote %s", out)
@@ -71,7 +77,8 @@ func TestSaveOptions(t *testing.T) {
 
 	// Signing fails: no index.json, so the archive is never complete and unsigned.
 	out = filepath.Join(dir, "unsigned")
-	if _, err := Save(ctx, set, regs, SaveOptions{Output: out, Retry: testRetry, SignCatalog: func(ocispec.Descriptor) ([]byte, error) { return nil, boom }}); !errors.Is(err, boom) {
+	boom := errors.New("no signing today")
+	if _, err := Save(ctx, set, regs, SaveOptions{Output: out, Retry: testRetry, SignKey: signFunc(func(digest.Digest) ([]byte, error) { return nil, boom })}); !errors.Is(err, boom) {
 		t.Errorf("signing failing: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(out, "index.json")); !os.IsNotExist(err) {
@@ -80,17 +87,17 @@ func TestSaveOptions(t *testing.T) {
 
 	// A tar, logged: one volume, the catalog named, the archive opens and lists the image.
 	out = filepath.Join(dir, "a.tar")
-	var signed ocispec.Descriptor
+	var signed digest.Digest
 	sum, err = Save(ctx, set, regs, SaveOptions{Output: out, Retry: testRetry, Log: log, Version: "test",
-		SignCatalog: func(d ocispec.Descriptor) ([]byte, error) {
+		SignKey: signFunc(func(d digest.Digest) ([]byte, error) {
 			signed = d
 			return []byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}`), nil
-		}})
+		})})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sum.Volumes) != 1 || sum.Catalog == "" || signed.Digest != sum.Catalog {
-		t.Errorf("tar save: volumes %+v, catalog %s, signed %s", sum.Volumes, sum.Catalog, signed.Digest)
+	if len(sum.Volumes) != 1 || sum.Catalog == "" || signed != sum.Catalog {
+		t.Errorf("tar save: volumes %+v, catalog %s, signed %s", sum.Volumes, sum.Catalog, signed)
 	}
 	r, err := archive.Open(ctx, out)
 	if err != nil {
@@ -112,3 +119,8 @@ func TestSaveOptions(t *testing.T) {
 		t.Error("tar under a file: saved")
 	}
 }
+
+// signFunc is a Signer made of a function.
+type signFunc func(digest.Digest) ([]byte, error)
+
+func (f signFunc) SignDigest(d digest.Digest) ([]byte, error) { return f(d) }

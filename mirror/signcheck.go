@@ -101,11 +101,10 @@ func CheckForSigning(ctx context.Context, path string, trust *verify.Trust) (*Si
 	return c, nil
 }
 
-// SignArchive signs the catalog of the archive that c checked, with sign (given the catalog's
-// descriptor, it returns the Sigstore bundle; see archive.Sign), and returns the signature's
+// SignArchive signs the catalog of the archive that c checked with key (see archive.Sign), and returns the signature's
 // descriptor. It refuses, writing nothing, when an image failed the check, or when the archive's
 // catalog is no longer the one checked.
-func SignArchive(ctx context.Context, c *SigningCheck, sign func(ocispec.Descriptor) ([]byte, error)) (ocispec.Descriptor, error) {
+func SignArchive(ctx context.Context, c *SigningCheck, key Signer) (ocispec.Descriptor, error) {
 	if failed := c.Failed(); len(failed) > 0 {
 		return ocispec.Descriptor{}, fmt.Errorf("%w: %s: %d of %d images failed verification: not signed", ErrCheckFailed, c.Archive, len(failed), len(c.Results))
 	}
@@ -113,6 +112,6 @@ func SignArchive(ctx context.Context, c *SigningCheck, sign func(ocispec.Descrip
 		if d.Digest != c.Catalog.Digest {
 			return nil, fmt.Errorf("%w: %s: its catalog is now %s, not %s as checked: it changed while it was checked; not signed", ErrCheckFailed, c.Archive, d.Digest, c.Catalog.Digest)
 		}
-		return sign(d)
+		return key.SignDigest(d.Digest)
 	})
 }

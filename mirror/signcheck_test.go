@@ -99,10 +99,6 @@ func signingFixture(t *testing.T) (dir string, station *verify.Trust, signer *ve
 	return r.Path, station, signer, signerPub
 }
 
-func signWith(k *verify.SigningKey) func(ocispec.Descriptor) ([]byte, error) {
-	return func(d ocispec.Descriptor) ([]byte, error) { return k.SignDigest(d.Digest) }
-}
-
 // TestCheckForSigningRefuses: the station verifies each image against its own trust; an image signed
 // by another key and an unsigned image fail, named, and nothing is signed: index.json is unchanged.
 func TestCheckForSigningRefuses(t *testing.T) {
@@ -129,7 +125,7 @@ func TestCheckForSigningRefuses(t *testing.T) {
 	if len(failed) > 0 && (len(failed[0].Signatures) != 1 || failed[0].Signatures[0].Status != verify.StatusUnknownSigner) {
 		t.Errorf("team/evil signatures %+v, want one by an unknown signer", failed[0].Signatures)
 	}
-	if _, err := SignArchive(ctx, c, signWith(signer)); !errors.Is(err, ErrCheckFailed) || !strings.Contains(err.Error(), "2 of 3 images failed") {
+	if _, err := SignArchive(ctx, c, signer); !errors.Is(err, ErrCheckFailed) || !strings.Contains(err.Error(), "2 of 3 images failed") {
 		t.Errorf("SignArchive after a failed check: %v, want refused", err)
 	}
 	after, err := os.ReadFile(filepath.Join(dir, "index.json"))
@@ -153,7 +149,7 @@ func TestCheckForSigningContentOnly(t *testing.T) {
 	if !c.Passed() || c.Trust != nil || len(c.Results) != 0 {
 		t.Fatalf("content only: passed %v, trust %v, %d results; want passed, no image checked", c.Passed(), c.Trust, len(c.Results))
 	}
-	desc, err := SignArchive(ctx, c, signWith(signer))
+	desc, err := SignArchive(ctx, c, signer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,13 +199,13 @@ func TestCheckForSigningPasses(t *testing.T) {
 	before, _ := os.ReadFile(filepath.Join(r.Path, "index.json"))
 	moved := *c
 	moved.Catalog.Digest = digest.FromString("another catalog")
-	if _, err := SignArchive(ctx, &moved, signWith(signer)); !errors.Is(err, ErrCheckFailed) || !strings.Contains(err.Error(), "changed while it was checked") {
+	if _, err := SignArchive(ctx, &moved, signer); !errors.Is(err, ErrCheckFailed) || !strings.Contains(err.Error(), "changed while it was checked") {
 		t.Errorf("catalog changed: %v, want refused", err)
 	}
 	if after, _ := os.ReadFile(filepath.Join(r.Path, "index.json")); !bytes.Equal(before, after) {
 		t.Errorf("index.json changed although nothing was signed")
 	}
-	if _, err := SignArchive(ctx, c, signWith(signer)); err != nil {
+	if _, err := SignArchive(ctx, c, signer); err != nil {
 		t.Fatalf("sign: %v", err)
 	}
 

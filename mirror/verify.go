@@ -2,6 +2,8 @@ package mirror
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 
@@ -67,4 +69,26 @@ func Gate(ctx context.Context, trust *verify.Trust, plans []*ImagePlan) (pass []
 		}
 	}
 	return pass, refused
+}
+
+// gate is Gate for a workflow: each image that fails is named to warn (if set), and all of them in the
+// error (a failed check).
+func gate(ctx context.Context, trust *verify.Trust, plans []*ImagePlan, warn func(string)) ([]*ImagePlan, error) {
+	pass, failed := Gate(ctx, trust, plans)
+	if len(failed) == 0 {
+		return pass, nil
+	}
+	refused := make([]string, len(failed))
+	for i, r := range failed {
+		refused[i] = fmt.Sprintf("%s (%s): %s", r.Source, r.Digest, strings.Join(r.Failures, "; "))
+		if warn != nil {
+			warn(fmt.Sprintf("refused, verification failed: %s: %s", r.Source, strings.Join(r.Failures, "; ")))
+		}
+	}
+	return pass, &checkFailed{fmt.Errorf("%d of %d images failed verification and were not loaded:\n  %s", len(refused), len(plans), strings.Join(refused, "\n  "))}
+}
+
+// Signer signs a digest, returning a Sigstore bundle (a *verify.SigningKey).
+type Signer interface {
+	SignDigest(digest.Digest) ([]byte, error)
 }

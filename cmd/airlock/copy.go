@@ -1,13 +1,10 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/mirror"
-	"airlock.dev/airlock/verify"
 )
 
 type copyOptions struct {
@@ -58,38 +55,24 @@ func runCopy(cmd *cobra.Command, g *globalOptions, o *copyOptions) error {
 	if err != nil {
 		return err
 	}
-	po := g.planOptions()
-	po.KeepGoing = o.keepGoing
-	sp, err := mirror.PlanSet(cmd.Context(), set, regs, po)
-	if err != nil {
-		return planError(fmt.Errorf("copy: nothing copied: %w", err))
-	}
-	plans, flattened, err := o.sparse.apply(sp.Plans)
-	if err != nil {
-		return err
-	}
-	extra := publishExtra{Repositories: sp.Repositories, Blocked: sp.Blocked, LeftOut: sp.LeftOut, Flattened: flattened}
-	var refused error
-	var trust *verify.Trust
+	co := mirror.CopySetOptions{Plan: g.planOptions(), Publish: o.publishOpts(g, "copying"), SparseIndex: o.sparse.mode, Warn: warn(cmd)}
+	co.Plan.KeepGoing = o.keepGoing
 	if o.verifyFirst {
 		anchors, err := o.trust.anchors()
 		if err != nil {
 			return err
 		}
-		if trust, err = anchors.ForImageSet(set); err != nil {
+		if co.Trust, err = anchors.ForImageSet(set); err != nil {
 			return err
 		}
-		if plans, refused = gate(cmd, trust, plans); len(plans) == 0 {
-			return &checkError{refused}
-		}
 	}
-	rep, err := mirror.Publish(cmd.Context(), plans, regs, o.publishOpts(g, "copying"))
-	err = finishPublish(cmd, g, &o.publishOptions, rep, err, trust, extra)
-	if err != nil {
+	res, err := mirror.CopySet(cmd.Context(), set, regs, co)
+	if res == nil {
 		return err
 	}
-	if refused != nil {
-		return &checkError{refused}
+	extra := publishExtra{Repositories: res.Set.Repositories, Blocked: res.Set.Blocked, LeftOut: res.Set.LeftOut, Flattened: res.Flattened}
+	if err := finishPublish(cmd, g, &o.publishOptions, res.Report, err, co.Trust, extra); err != nil {
+		return err
 	}
-	return nil
+	return res.Refused
 }

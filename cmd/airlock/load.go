@@ -7,21 +7,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/mirror"
-	"airlock.dev/airlock/verify"
 )
 
-// gate verifies plans and returns those that pass; the others are listed on stderr and in the error.
-func gate(cmd *cobra.Command, trust *verify.Trust, plans []*mirror.ImagePlan) ([]*mirror.ImagePlan, error) {
-	pass, failed := mirror.Gate(cmd.Context(), trust, plans)
-	if len(failed) == 0 {
-		return pass, nil
-	}
-	refused := make([]string, len(failed))
-	for i, r := range failed {
-		refused[i] = fmt.Sprintf("%s (%s): %s", r.Source, r.Digest, strings.Join(r.Failures, "; "))
-		fmt.Fprintf(cmd.ErrOrStderr(), "refused, verification failed: %s: %s\n", r.Source, strings.Join(r.Failures, "; "))
-	}
-	return pass, fmt.Errorf("%d of %d images failed verification and were not loaded:\n  %s", len(refused), len(plans), strings.Join(refused, "\n  "))
+// warn writes what the operator must read to stderr.
+func warn(cmd *cobra.Command) func(string) {
+	return func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), s) }
 }
 
 type loadOptions struct {
@@ -123,7 +113,7 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 		KeepCatalog:  !o.noCatalog,
 		AllowOlder:   o.allowOlder,
 		Regs:         regs,
-		Warn:         func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), s) },
+		Warn:         warn(cmd),
 	})
 	if res == nil || res.Report == nil {
 		return err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -115,6 +114,7 @@ func runSave(cmd *cobra.Command, g *globalOptions, o *saveOptions) error {
 		Log:         g.logger(),
 		KeepGoing:   o.keepGoing,
 		PinOut:      o.pinOut,
+		Warn:        warn(cmd),
 	}
 	if g.stderrIsTerminal() {
 		opts.Progress = &barProgress{desc: "saving"}
@@ -122,23 +122,15 @@ func runSave(cmd *cobra.Command, g *globalOptions, o *saveOptions) error {
 	}
 	var signedBy *verify.KeyRef
 	if o.signKey != "" && !o.dryRun {
-		k, sign, err := signer(cmd, o.signKey)
+		k, err := verify.LoadSigningKey(o.signKey, signingPassword(cmd))
 		if err != nil {
 			return err
 		}
-		opts.SignCatalog = sign
-		signedBy = &verify.KeyRef{Name: k.Name, Hint: k.Hint}
+		opts.SignKey, signedBy = k, &verify.KeyRef{Name: k.Name, Hint: k.Hint}
 	}
 	if o.verify {
-		trust, err := verify.TrustFromImageSet(set)
-		if err != nil {
+		if opts.Trust, err = verify.TrustFromImageSet(set); err != nil {
 			return err
-		}
-		opts.Gate = func(ctx context.Context, plans []*mirror.ImagePlan) error {
-			if _, err := gate(cmd, trust, plans); err != nil {
-				return &checkError{fmt.Errorf("save --verify: nothing written: %w", err)}
-			}
-			return nil
 		}
 	}
 	sum, err := mirror.Save(cmd.Context(), set, regs, opts)

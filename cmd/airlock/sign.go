@@ -7,7 +7,6 @@ import (
 	"io"
 	"strings"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/mirror"
@@ -152,7 +151,7 @@ func runSign(cmd *cobra.Command, g *globalOptions, o *signOptions, path string) 
 	if err != nil {
 		return err
 	}
-	k, sign, err := signer(cmd, o.key)
+	k, err := verify.LoadSigningKey(o.key, signingPassword(cmd))
 	if err != nil {
 		return err
 	}
@@ -165,7 +164,7 @@ func runSign(cmd *cobra.Command, g *globalOptions, o *signOptions, path string) 
 	}
 	rep := newSignReport(check)
 	if check.Passed() {
-		desc, err := mirror.SignArchive(ctx, check, func(d ocispec.Descriptor) ([]byte, error) { return sign(d) })
+		desc, err := mirror.SignArchive(ctx, check, k)
 		if errors.Is(err, mirror.ErrCheckFailed) {
 			return &checkError{err}
 		}

@@ -19,11 +19,6 @@ func (s *sparseOptions) addFlag(cmd *cobra.Command) {
 		"an index a platform filter left sparse: push it as saved (push; the registry must accept sparse indexes), or tag its one platform manifest instead (flatten; digest unchanged, the index and its signatures left behind and reported)")
 }
 
-// apply checks the mode and, for flatten, flattens the sparse plans (mirror.ApplySparse).
-func (s *sparseOptions) apply(plans []*mirror.ImagePlan) ([]*mirror.ImagePlan, []mirror.FlattenReport, error) {
-	return mirror.ApplySparse(s.mode, plans)
-}
-
 // printFlattened says, in text, which images were flattened and what of each was left behind.
 func printFlattened(b *strings.Builder, reports []mirror.FlattenReport) {
 	if len(reports) == 0 {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -62,13 +61,4 @@ func signingPassword(cmd *cobra.Command) verify.Password {
 		fmt.Fprintln(tty)
 		return pw, err
 	}
-}
-
-// signer loads the signing key at path and returns a function that signs a catalog with it.
-func signer(cmd *cobra.Command, path string) (*verify.SigningKey, func(ocispec.Descriptor) ([]byte, error), error) {
-	k, err := verify.LoadSigningKey(path, signingPassword(cmd))
-	if err != nil {
-		return nil, nil, err
-	}
-	return k, func(d ocispec.Descriptor) ([]byte, error) { return k.SignDigest(d.Digest) }, nil
 }

@@ -1,0 +1,53 @@
+package mirror
+
+import (
+	"context"
+	"fmt"
+
+	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/registry"
+	"airlock.dev/airlock/verify"
+)
+
+// CopySetOptions controls CopySet.
+type CopySetOptions struct {
+	Plan    PlanOptions
+	Publish PublishOptions
+	// SparseIndex is SparsePush (or "") or SparseFlatten.
+	SparseIndex string
+	// Trust, if set, verifies each image first: only those that pass are copied; each that fails is
+	// named to Warn.
+	Trust *verify.Trust
+	Warn  func(string)
+}
+
+// CopySetResult is what CopySet did.
+type CopySetResult struct {
+	Set       *SetPlan
+	Flattened []FlattenReport
+	Report    *PublishReport
+	// Refused names the images that failed verification and were not copied (a failed check; nil: none).
+	Refused error
+}
+
+// CopySet copies an image set from registry to registry with no archive between: plan (as Save
+// does), flatten if asked, verify (only the images that pass go on), publish (as Load does).
+func CopySet(ctx context.Context, set *config.ImageSet, regs *registry.Registries, o CopySetOptions) (*CopySetResult, error) {
+	sp, err := PlanSet(ctx, set, regs, o.Plan)
+	if err != nil {
+		return nil, fmt.Errorf("copy: nothing copied: %w", err)
+	}
+	res := &CopySetResult{Set: sp}
+	plans, flattened, err := ApplySparse(o.SparseIndex, sp.Plans)
+	if err != nil {
+		return nil, err
+	}
+	res.Flattened = flattened
+	if o.Trust != nil {
+		if plans, res.Refused = gate(ctx, o.Trust, plans, o.Warn); len(plans) == 0 {
+			return nil, res.Refused
+		}
+	}
+	res.Report, err = Publish(ctx, plans, regs, o.Publish)
+	return res, err
+}
