@@ -447,14 +447,14 @@ func TestHasSums(t *testing.T) {
 	}
 }
 
-// TestVolumeWriterAbortClosesAndRemoves: abort closes the volume being written and removes it.
-func TestVolumeWriterAbortClosesAndRemoves(t *testing.T) {
+// TestStreamWriterAbortClosesAndRemoves: abort closes the volume being written and removes it.
+func TestStreamWriterAbortClosesAndRemoves(t *testing.T) {
 	base := filepath.Join(t.TempDir(), "a.tar")
-	w := &volumeWriter{base: base, size: 1024}
+	w := newStreamWriter(base, 1024)
 	if _, err := w.Write([]byte("data")); err != nil {
 		t.Fatal(err)
 	}
-	cur := w.cur
+	cur := w.v.files[0]
 	w.abort()
 	if err := cur.Close(); !errors.Is(err, os.ErrClosed) {
 		t.Errorf("the volume being written is still open after abort (Close: %v)", err)

@@ -234,7 +234,7 @@ func signVolumes(ctx context.Context, r *Reader, catDesc ocispec.Descriptor, b [
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	vw := &volumeWriter{base: base, size: size, sums: hasSums(r.Volumes)} // a list with sums keeps them
+	vw := newStreamWriter(base, size)
 	tw := tar.NewWriter(vw)
 	fail := func(err error) (ocispec.Descriptor, error) {
 		vw.abort()
@@ -270,8 +270,8 @@ func signVolumes(ctx context.Context, r *Reader, catDesc ocispec.Descriptor, b [
 		return fail(err)
 	}
 	old := r.Volumes
-	r.Close() // the new volumes replace these
-	vols, err := vw.finish()
+	r.Close()                            // the new volumes replace these
+	vols, err := vw.finish(hasSums(old)) // a list with sums keeps them
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("sign %s: %w", r.Path, err)
 	}

@@ -188,3 +188,30 @@ func (v *volumeFiles) finish(total int64, sums bool) ([]Volume, error) {
 	}
 	return vols, nil
 }
+
+// streamWriter writes a stream in order into volume files, the splitter TarWriter's slots use: sign
+// rewrites tar volumes with it. Partial volumes an earlier run left are removed first.
+type streamWriter struct {
+	v   *volumeFiles
+	off int64
+}
+
+func newStreamWriter(base string, size int64) *streamWriter {
+	w := &streamWriter{v: &volumeFiles{base: base, size: size}}
+	w.v.remove()
+	return w
+}
+
+func (w *streamWriter) Write(p []byte) (int, error) {
+	if err := w.v.WriteAt(p, w.off); err != nil {
+		return 0, err
+	}
+	w.off += int64(len(p))
+	return len(p), nil
+}
+
+// finish renames the volumes into place and writes their list last (with sums, if asked).
+func (w *streamWriter) finish(sums bool) ([]Volume, error) { return w.v.finish(w.off, sums) }
+
+// abort closes and removes the partial volumes.
+func (w *streamWriter) abort() { w.v.remove() }

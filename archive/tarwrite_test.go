@@ -25,7 +25,7 @@ func WriteTar(ctx context.Context, dir, base string, volumeSize int64) ([]Volume
 
 // writeTar is WriteTar, with a volume list of sums or (sums false, save's default) of sizes.
 func writeTar(ctx context.Context, dir, base string, volumeSize int64, sums bool) (vols []Volume, err error) {
-	vw := &volumeWriter{base: base, size: volumeSize, sums: sums}
+	vw := newStreamWriter(base, volumeSize)
 	defer func() {
 		if err != nil {
 			vw.abort()
@@ -62,7 +62,7 @@ func writeTar(ctx context.Context, dir, base string, volumeSize int64, sums bool
 	if err := tw.Close(); err != nil {
 		return nil, err
 	}
-	return vw.finish()
+	return vw.finish(sums)
 }
 
 func addTarFile(tw *tar.Writer, path, name string, mtime time.Time, buf []byte) error {

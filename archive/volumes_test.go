@@ -89,11 +89,12 @@ func TestOpenVolumeFilesNamesTheMissingOne(t *testing.T) {
 	}
 }
 
-// TestVolumeWriterWithNothingWritten: an empty stream still makes one (empty) volume and its list:
-// its size by default, its sha256 with sums.
-func TestVolumeWriterWithNothingWritten(t *testing.T) {
-	empty := sha256.Sum256(nil)
-	sum := hex.EncodeToString(empty[:])
+// TestStreamWriterOneByte: a stream of one byte makes one volume and its list, named NAME.tar or
+// NAME.tar.000 by the volume size: its size by default, its sha256 with sums; nothing is left
+// under a partial name.
+func TestStreamWriterOneByte(t *testing.T) {
+	one := sha256.Sum256([]byte("x"))
+	sum := hex.EncodeToString(one[:])
 	for _, c := range []struct {
 		size int64
 		name string
@@ -101,23 +102,29 @@ func TestVolumeWriterWithNothingWritten(t *testing.T) {
 	}{{0, "e.tar", false}, {4096, "e.tar.000", false}, {0, "e.tar", true}, {4096, "e.tar.000", true}} {
 		dir := t.TempDir()
 		base := filepath.Join(dir, "e.tar")
-		vw := &volumeWriter{base: base, size: c.size, sums: c.sums}
-		vols, err := vw.finish()
+		vw := newStreamWriter(base, c.size)
+		if _, err := vw.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		vols, err := vw.finish(c.sums)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, wantList := Volume{Name: c.name}, listHeader+"0  "+c.name+"\n"
+		want, wantList := Volume{Name: c.name, Size: 1}, listHeader+"1  "+c.name+"\n"
 		if c.sums {
 			want.SHA256, wantList = sum, sum+"  "+c.name+"\n"
 		}
 		if len(vols) != 1 || vols[0] != want {
-			t.Errorf("size %d, sums %v: volumes %+v, want one empty %s", c.size, c.sums, vols, c.name)
+			t.Errorf("size %d, sums %v: volumes %+v, want %+v", c.size, c.sums, vols, want)
 		}
-		if fi, err := os.Stat(filepath.Join(dir, c.name)); err != nil || fi.Size() != 0 {
+		if fi, err := os.Stat(filepath.Join(dir, c.name)); err != nil || fi.Size() != 1 {
 			t.Errorf("size %d: volume %s: %v", c.size, c.name, err)
 		}
 		if b, err := os.ReadFile(base + ChecksumSuffix); err != nil || string(b) != wantList {
 			t.Errorf("size %d, sums %v: volume list %q, %v; want %q", c.size, c.sums, b, err, wantList)
+		}
+		if m, _ := filepath.Glob(base + "*.partial"); len(m) > 0 {
+			t.Errorf("left behind: %v", m)
 		}
 	}
 }
