@@ -2,12 +2,7 @@ package verify
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -20,41 +15,35 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
 	"github.com/sigstore/sigstore-go/pkg/sign"
-	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
 )
 
-// writeKeyPair writes a cosign-style encrypted private key (NAME.key) and its public key (NAME.pub)
-// into dir, as `cosign generate-key-pair` does.
+// writeKeyPair copies into dir the cosign-style key pair NAME.key (encrypted with password, as
+// `cosign generate-key-pair` writes it) and NAME.pub from testdata/keys, where each (name, password)
+// a test uses was made once: a P-256 key, PKCS#8, encrypted with go-securesystemslib's
+// encrypted.EncryptWithCustomKDFParameters(der, password, encrypted.Legacy) (scrypt N 2^15, which
+// cosign's earlier keys carry and LoadSigningKey reads like any other) in a PEM block of type
+// sigstorePrivateKeyPEM. Making them in every run was most of verify's test time, paid again for
+// every mutant of the mutation gate; TestLoadSigningKey still reads an encrypted key.
 func writeKeyPair(t *testing.T, dir, name, password string) (keyPath, pubPath string) {
 	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := encrypted.Encrypt(der, []byte(password))
-	if err != nil {
-		t.Fatal(err)
+	fixture := name
+	if password != "" {
+		fixture += "-" + password
 	}
 	keyPath, pubPath = filepath.Join(dir, name+".key"), filepath.Join(dir, name+".pub")
-	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: sigstorePrivateKeyPEM, Bytes: enc}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pub, err := cryptoutils.MarshalPublicKeyToPEM(priv.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(pubPath, pub, 0o644); err != nil {
-		t.Fatal(err)
+	for from, to := range map[string]string{fixture + ".key": keyPath, fixture + ".pub": pubPath} {
+		b, err := os.ReadFile(filepath.Join("testdata", "keys", from))
+		if err != nil {
+			t.Fatalf("key pair fixture: %v", err)
+		}
+		if err := os.WriteFile(to, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return keyPath, pubPath
 }
