@@ -3,6 +3,7 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -33,5 +34,26 @@ func TestWriteFileReplaces(t *testing.T) {
 func TestWriteFileMissingDir(t *testing.T) {
 	if err := WriteFile(filepath.Join(t.TempDir(), "no", "such"), []byte("x"), 0o644); err == nil {
 		t.Fatal("no error for a missing directory")
+	}
+}
+
+// TestWriteFileRenameFails: when the rename fails (name is a directory that holds a file), WriteFile
+// reports it, leaves the directory as it was and removes its temporary file.
+func TestWriteFileRenameFails(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "index.json")
+	if err := os.MkdirAll(filepath.Join(name, "inside"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := WriteFile(name, []byte("new"), 0o644)
+	if err == nil || !strings.Contains(err.Error(), "rename") {
+		t.Fatalf("got %v, want the rename's failure", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != "index.json" || !entries[0].IsDir() {
+		t.Errorf("directory holds %v, want only the directory index.json (no temporary file)", entries)
+	}
+	if _, err := os.Stat(filepath.Join(name, "inside")); err != nil {
+		t.Errorf("the directory named index.json changed: %v", err)
 	}
 }
