@@ -284,3 +284,36 @@ func TestExpandBlocksAsBlocked(t *testing.T) {
 		}
 	}
 }
+
+// TestPinnedTrustSection: the pinned file has a trust section exactly when the set has trust: keys
+// alone are kept, and a set without trust gets none (not an empty one).
+func TestPinnedTrustSection(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "imageset.pinned.yaml")
+	for _, c := range []struct {
+		trust string
+		want  []string
+		not   string
+	}{
+		{"trust:\n  keys: [keys/release.pub]\n", []string{"trust:\n", "- keys/release.pub\n"}, "trustedRoot"},
+		{"", nil, "trust"},
+	} {
+		s, err := Parse(filepath.Join(dir, "imageset.yaml"), []byte(header+"images: [{ref: a.io/b}]\n"+c.trust))
+		if err != nil {
+			t.Fatal(err)
+		}
+		images, _ := s.Expand(nil)
+		b, err := s.Pinned(out, pin(images))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("trust %q: pinned file lacks %q:\n%s", c.trust, w, b)
+			}
+		}
+		if strings.Contains(string(b), c.not) {
+			t.Errorf("trust %q: pinned file has %q:\n%s", c.trust, c.not, b)
+		}
+	}
+}
