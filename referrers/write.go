@@ -55,6 +55,9 @@ func EnsureTagSchema(ctx context.Context, repo IndexStore, subject digest.Digest
 		if rerr != nil {
 			return false, fmt.Errorf("read referrers index %s: %w", tag, rerr)
 		}
+		if len(b) > vocab.MaxManifestSize {
+			return false, fmt.Errorf("referrers index %s on the target is over the %d-byte manifest limit; it cannot be kept: delete the tag, or use a registry with the referrers API", tag, vocab.MaxManifestSize)
+		}
 		if desc.MediaType == ocispec.MediaTypeImageIndex {
 			if err := json.Unmarshal(b, &idx); err != nil {
 				return false, fmt.Errorf("referrers index %s on the target is not valid JSON: %w", tag, err)
