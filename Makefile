@@ -39,8 +39,9 @@ fuzz-short:
 	FUZZTIME=30000x scripts/fuzz.sh
 
 ## mutate: gremlins over every product package: test efficacy and mutator coverage per package, every
-## mutant the tests let through, and a failure when verify, archive or mirror fall below 95% / 85%
-## (docs/mutation.md); PKGS="verify archive" for some only. It takes tens of minutes on two cores.
+## mutant the tests let through, and a failure when verify or archive fall below 95% efficacy / 85%
+## coverage, or mirror, registry or config below 90% efficacy (docs/mutation.md); PKGS="verify archive"
+## for some only. It takes one to two hours on two cores.
 ## Every run starts with the canary (scripts/mutation-canary): it fails the run when gremlins reports
 ## mutants of a test that asserts nothing killed, i.e. when the tool is not measuring (issue 20).
 mutate:
