@@ -14,11 +14,14 @@ import (
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/mirror/engine"
+	"airlock.dev/airlock/mirror/internal/mirrortest"
+	"airlock.dev/airlock/mirror/plan"
 )
 
 // saveLayout copies plans into a new layout, leaving out what skip says, with their catalog, and
 // opens it.
-func saveLayout(t *testing.T, plans []*ImagePlan, skip func(ocispec.Descriptor) bool) (*archive.Reader, *archive.Catalog, ocispec.Descriptor) {
+func saveLayout(t *testing.T, plans []*plan.ImagePlan, skip func(ocispec.Descriptor) bool) (*archive.Reader, *archive.Catalog, ocispec.Descriptor) {
 	t.Helper()
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "archive")
@@ -26,7 +29,7 @@ func saveLayout(t *testing.T, plans []*ImagePlan, skip func(ocispec.Descriptor) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Copy(ctx, plans, &LayoutTarget{Layout: l}, CopyOptions{Retry: testRetry, Skip: skip}); err != nil {
+	if _, err := engine.Copy(ctx, plans, &engine.LayoutTarget{Layout: l}, engine.CopyOptions{Retry: mirrortest.Retry, Skip: skip}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.WriteCatalog(ctx, catalogOf(plans, "test")); err != nil {
@@ -53,7 +56,7 @@ func sorted(ds []digest.Digest) []digest.Digest {
 	return out
 }
 
-func digestsOf(nodes []*Node) []digest.Digest {
+func digestsOf(nodes []*plan.Node) []digest.Digest {
 	var out []digest.Digest
 	for _, n := range nodes {
 		out = append(out, n.Desc.Digest)
@@ -63,7 +66,7 @@ func digestsOf(nodes []*Node) []digest.Digest {
 
 // samePlan fails unless got is want as read back: the same source, root, manifests and referrers
 // (read back by subject, in the order of Nodes: their order may differ from the discovery order).
-func samePlan(t *testing.T, got, want *ImagePlan) {
+func samePlan(t *testing.T, got, want *plan.ImagePlan) {
 	t.Helper()
 	if got.Source != want.Source || got.Image.Tag != want.Image.Tag || got.Root.Desc.Digest != want.Root.Desc.Digest {
 		t.Errorf("plan %s (%s), want %s (%s)", got.Source, got.Root.Desc.Digest, want.Source, want.Root.Desc.Digest)
@@ -80,9 +83,9 @@ func samePlan(t *testing.T, got, want *ImagePlan) {
 // is its manifest, tagged by its creation time.
 func TestPlansFromArchive(t *testing.T) {
 	ctx := context.Background()
-	_, plans := samplePlans(t)
+	_, plans := mirrortest.SamplePlans(t)
 	r, cat, catDesc := saveLayout(t, plans, nil)
-	got, err := PlansFromArchive(ctx, r, cat)
+	got, err := plan.PlansFromArchive(ctx, r, cat)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,18 +94,18 @@ func TestPlansFromArchive(t *testing.T) {
 	}
 	for i := range plans {
 		samePlan(t, got[i], plans[i])
-		if got[i].Content() != Source(r) {
-			t.Errorf("%s: content read from %v, want the archive", got[i].Source, got[i].Content())
+		if got[i].Content != plan.Source(r) {
+			t.Errorf("%s: content read from %v, want the archive", got[i].Source, got[i].Content)
 		}
 	}
 
-	cp, err := CatalogPlan(ctx, r, cat, catDesc, nil)
+	cp, err := plan.CatalogPlan(ctx, r, cat, catDesc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tag := CatalogTag(cat.Created, catDesc.Digest)
+	tag := plan.CatalogTag(cat.Created, catDesc.Digest)
 	if cp.Root.Desc.Digest != catDesc.Digest || cp.Root.Desc.ArtifactType != archive.CatalogArtifactType || cp.Image.Tag != tag ||
-		cp.Image.Target != CatalogRepository || cp.Source != "airlock catalog "+tag || len(cp.Referrers) != 0 || cp.Content() != Source(r) {
+		cp.Image.Target != plan.CatalogRepository || cp.Source != "airlock catalog "+tag || len(cp.Referrers) != 0 || cp.Content != plan.Source(r) {
 		t.Errorf("catalog plan %+v (root %+v), want the catalog %s tagged %s", cp, cp.Root.Desc, catDesc.Digest, tag)
 	}
 	if want := cat.Created.UTC().Format("20060102T150405Z") + "-" + catDesc.Digest.Encoded(); tag != want || !keptTag.MatchString(tag) {
@@ -111,24 +114,24 @@ func TestPlansFromArchive(t *testing.T) {
 	// A catalog the archive does not hold.
 	gone := catDesc
 	gone.Digest = digest.FromString("no such catalog")
-	if _, err := CatalogPlan(ctx, r, cat, gone, nil); err == nil || !strings.Contains(err.Error(), "catalog "+gone.Digest.String()) {
+	if _, err := plan.CatalogPlan(ctx, r, cat, gone, nil); err == nil || !strings.Contains(err.Error(), "catalog "+gone.Digest.String()) {
 		t.Errorf("missing catalog: %v", err)
 	}
 	// A catalog image whose source is no reference.
 	bad := *cat
 	bad.Images = []archive.Image{{Source: "Not A Reference"}}
-	if _, err := PlansFromArchive(ctx, r, &bad); err == nil || !strings.Contains(err.Error(), `catalog image "Not A Reference"`) {
+	if _, err := plan.PlansFromArchive(ctx, r, &bad); err == nil || !strings.Contains(err.Error(), `catalog image "Not A Reference"`) {
 		t.Errorf("bad source: %v", err)
 	}
 }
 
 // baseSource is the base of a delta: the source's content, with an exists-check.
-type baseSource struct{ *fakeSource }
+type baseSource struct{ *mirrortest.FakeSource }
 
 func (b baseSource) Exists(_ context.Context, d ocispec.Descriptor) (bool, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	_, ok := b.blobs[d.Digest]
+	b.Mu.Lock()
+	defer b.Mu.Unlock()
+	_, ok := b.Blobs[d.Digest]
 	return ok, nil
 }
 
@@ -136,7 +139,7 @@ func (b baseSource) Exists(_ context.Context, d ocispec.Descriptor) (bool, error
 // its content is read from the base, and what neither holds is named.
 func TestPlansFromDelta(t *testing.T) {
 	ctx := context.Background()
-	src, plans := samplePlans(t)
+	src, plans := mirrortest.SamplePlans(t)
 	api := plans[1]
 	inBase := map[digest.Digest]bool{}
 	for _, n := range api.Nodes() {
@@ -150,11 +153,11 @@ func TestPlansFromDelta(t *testing.T) {
 		t.Fatal("the delta holds the base's manifest")
 	}
 	var asked []string
-	base := func(img config.Image) (Source, error) {
+	base := func(img config.Image) (plan.Source, error) {
 		asked = append(asked, img.String())
 		return baseSource{src}, nil
 	}
-	got, err := PlansFromDelta(ctx, r, cat, base)
+	got, err := plan.PlansFromDelta(ctx, r, cat, base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +169,7 @@ func TestPlansFromDelta(t *testing.T) {
 	}
 	// Content: from the delta where it holds it, else from the base.
 	layer := api.Root.Blobs[1]
-	rc, err := got[1].Content().Fetch(ctx, layer)
+	rc, err := got[1].Content.Fetch(ctx, layer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,22 +179,22 @@ func TestPlansFromDelta(t *testing.T) {
 		t.Errorf("layer from the base: %d bytes, not the layer", len(b))
 	}
 	amdLayer := plans[0].Root.Children[0].Blobs[1]
-	if rc, err := got[0].Content().Fetch(ctx, amdLayer); err != nil {
+	if rc, err := got[0].Content.Fetch(ctx, amdLayer); err != nil {
 		t.Errorf("layer in the delta: %v", err)
 	} else {
 		rc.Close()
 	}
-	if d, err := got[0].Content().Resolve(ctx, plans[0].Source); err != nil || d.Digest != plans[0].Root.Desc.Digest {
+	if d, err := got[0].Content.Resolve(ctx, plans[0].Source); err != nil || d.Digest != plans[0].Root.Desc.Digest {
 		t.Errorf("resolve in the delta: %v, %v", d.Digest, err)
 	}
 	missing := ocispec.Descriptor{Digest: digest.FromString("in neither"), Size: 10}
-	if _, err := got[1].Content().Fetch(ctx, missing); err == nil || !strings.Contains(err.Error(), "neither in the delta archive nor on the target: load the base archive first") {
+	if _, err := got[1].Content.Fetch(ctx, missing); err == nil || !strings.Contains(err.Error(), "neither in the delta archive nor on the target: load the base archive first") {
 		t.Errorf("content in neither: %v", err)
 	}
 
 	// The base cannot be reached: the error is returned.
 	boom := errors.New("target unreachable")
-	if _, err := PlansFromDelta(ctx, r, cat, func(config.Image) (Source, error) { return nil, boom }); !errors.Is(err, boom) {
+	if _, err := plan.PlansFromDelta(ctx, r, cat, func(config.Image) (plan.Source, error) { return nil, boom }); !errors.Is(err, boom) {
 		t.Errorf("base failing: %v", err)
 	}
 }

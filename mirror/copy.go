@@ -5,13 +5,14 @@ import (
 	"fmt"
 
 	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/registry"
 	"airlock.dev/airlock/verify"
 )
 
 // CopySetOptions controls CopySet.
 type CopySetOptions struct {
-	Plan    PlanOptions
+	Plan    plan.PlanOptions
 	Publish PublishOptions
 	// SparseIndex is SparsePush (or "") or SparseFlatten.
 	SparseIndex string
@@ -23,8 +24,8 @@ type CopySetOptions struct {
 
 // CopySetResult is what CopySet did.
 type CopySetResult struct {
-	Set       *SetPlan
-	Flattened []FlattenReport
+	Set       *plan.SetPlan
+	Flattened []plan.FlattenReport
 	Report    *PublishReport
 	// Refused names the images that failed verification and were not copied (a failed check; nil: none).
 	Refused error
@@ -33,7 +34,7 @@ type CopySetResult struct {
 // CopySet copies an image set from registry to registry with no archive between: plan (as Save
 // does), flatten if asked, verify (only the images that pass go on), publish (as Load does).
 func CopySet(ctx context.Context, set *config.ImageSet, regs *registry.Registries, o CopySetOptions) (*CopySetResult, error) {
-	sp, err := PlanSet(ctx, set, regs, o.Plan)
+	sp, err := plan.PlanSet(ctx, set, regs, o.Plan)
 	if err != nil {
 		return nil, fmt.Errorf("copy: nothing copied: %w", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"airlock.dev/airlock/mirror/internal/mirrortest"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/verify"
 )
 
@@ -19,13 +21,13 @@ func TestCopySet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tgt := newFakeTarget()
-	o := CopySetOptions{Publish: PublishOptions{To: loadTo, Retry: testRetry, Target: tgt}, Plan: PlanOptions{Retry: testRetry}}
+	tgt := mirrortest.NewFakeTarget()
+	o := CopySetOptions{Publish: PublishOptions{To: loadTo, Retry: mirrortest.Retry, Target: tgt}, Plan: plan.PlanOptions{Retry: mirrortest.Retry}}
 	var warned []string
 	o.Trust, o.Warn = trust, func(s string) { warned = append(warned, s) }
 	res, err := CopySet(ctx, set, regs, o)
-	if res != nil || !errors.Is(err, ErrCheckFailed) || !strings.HasPrefix(err.Error(), "1 of 1 images failed verification") || len(warned) != 1 || len(tgt.events) != 0 {
-		t.Errorf("unsigned image under trust: %+v, %v, warned %q, %d writes; want nothing copied", res, err, warned, len(tgt.events))
+	if res != nil || !errors.Is(err, plan.ErrCheckFailed) || !strings.HasPrefix(err.Error(), "1 of 1 images failed verification") || len(warned) != 1 || len(tgt.Events) != 0 {
+		t.Errorf("unsigned image under trust: %+v, %v, warned %q, %d writes; want nothing copied", res, err, warned, len(tgt.Events))
 	}
 	o.Trust = nil
 	res, err = CopySet(ctx, set, regs, o)

@@ -4,15 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-
 	"io/fs"
+	"slices"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/errdef"
 
 	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/mirror/engine"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/registry"
 )
 
@@ -47,10 +48,10 @@ type contentChecker struct {
 }
 
 // DiffRegistry compares each plan with its target repository under to.
-func DiffRegistry(ctx context.Context, plans []*ImagePlan, regs *registry.Registries, to string, keepHost bool) ([]DiffEntry, error) {
+func DiffRegistry(ctx context.Context, plans []*plan.ImagePlan, regs *registry.Registries, to string, keepHost bool) ([]DiffEntry, error) {
 	var out []DiffEntry
 	for _, p := range plans {
-		name, err := TargetRepository(to, keepHost, p.Image)
+		name, err := engine.TargetRepository(to, keepHost, p.Image)
 		if err != nil {
 			return nil, err
 		}
@@ -58,7 +59,7 @@ func DiffRegistry(ctx context.Context, plans []*ImagePlan, regs *registry.Regist
 		if err != nil {
 			return nil, err
 		}
-		e, err := diffOne(ctx, p, TargetReference(name, p.Image.Tag, p.Root.Desc.Digest), contentChecker{
+		e, err := diffOne(ctx, p, engine.TargetReference(name, p.Image.Tag, p.Root.Desc.Digest), contentChecker{
 			resolve:  repo.Resolve,
 			manifest: repo.Manifests().Exists,
 			blob:     repo.Blobs().Exists,
@@ -72,7 +73,7 @@ func DiffRegistry(ctx context.Context, plans []*ImagePlan, regs *registry.Regist
 }
 
 // DiffArchive compares each plan with what an archive holds.
-func DiffArchive(ctx context.Context, plans []*ImagePlan, r *archive.Reader) ([]DiffEntry, error) {
+func DiffArchive(ctx context.Context, plans []*plan.ImagePlan, r *archive.Reader) ([]DiffEntry, error) {
 	var out []DiffEntry
 	for _, p := range plans {
 		e, err := diffOne(ctx, p, r.Path+":"+p.Source, contentChecker{
@@ -88,7 +89,7 @@ func DiffArchive(ctx context.Context, plans []*ImagePlan, r *archive.Reader) ([]
 	return out, nil
 }
 
-func diffOne(ctx context.Context, p *ImagePlan, target string, c contentChecker, tagRef string) (DiffEntry, error) {
+func diffOne(ctx context.Context, p *plan.ImagePlan, target string, c contentChecker, tagRef string) (DiffEntry, error) {
 	e := DiffEntry{Source: p.Source, Target: target, Digest: p.Root.Desc.Digest, Status: DiffOK}
 	// The tag is asked once: where it points says both whether the image is flattened and whether
 	// it is there.
@@ -141,8 +142,8 @@ func diffOne(ctx context.Context, p *ImagePlan, target string, c contentChecker,
 // index with one platform manifest, and the tag names that manifest (tagged, as the mirror resolved
 // it, with tagErr; nil when untagged) or, untagged, the mirror lacks the index and has the manifest.
 // Otherwise nil.
-func flattenedOn(ctx context.Context, p *ImagePlan, c contentChecker, tagged *ocispec.Descriptor, tagErr error) (*ImagePlan, error) {
-	if !p.Sparse || !p.Root.IsIndex() || flattenable(p) != "" {
+func flattenedOn(ctx context.Context, p *plan.ImagePlan, c contentChecker, tagged *ocispec.Descriptor, tagErr error) (*plan.ImagePlan, error) {
+	if !p.Sparse || !p.Root.IsIndex() || plan.Flattenable(p) != "" {
 		return nil, nil
 	}
 	child := p.Root.Children[0]
@@ -159,12 +160,12 @@ func flattenedOn(ctx context.Context, p *ImagePlan, c contentChecker, tagged *oc
 			return nil, err
 		}
 	}
-	fp, _ := flattenOne(p)
+	fp, _ := plan.FlattenOne(p)
 	return fp, nil
 }
 
 // missingOf lists what of p the mirror lacks: manifests, referrers and blobs.
-func missingOf(ctx context.Context, p *ImagePlan, c contentChecker) ([]string, error) {
+func missingOf(ctx context.Context, p *plan.ImagePlan, c contentChecker) ([]string, error) {
 	var missing []string
 	for _, n := range p.Nodes() {
 		ok, err := c.manifest(ctx, n.Desc)

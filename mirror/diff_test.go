@@ -15,12 +15,14 @@ import (
 	"oras.land/oras-go/v2/errdef"
 
 	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/mirror/internal/mirrortest"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/referrers"
 )
 
 // memMirror is a mirror held in memory: tags, manifests and blobs, with errors to inject.
 type memMirror struct {
-	tags        map[string]digest.Digest
+	Tags        map[string]digest.Digest
 	have        map[digest.Digest]bool
 	resolveErr  error
 	manifestErr error
@@ -29,11 +31,11 @@ type memMirror struct {
 }
 
 func newMemMirror() *memMirror {
-	return &memMirror{tags: map[string]digest.Digest{}, have: map[digest.Digest]bool{}}
+	return &memMirror{Tags: map[string]digest.Digest{}, have: map[digest.Digest]bool{}}
 }
 
 // hold marks every manifest and blob of p as present.
-func (m *memMirror) hold(p *ImagePlan) {
+func (m *memMirror) hold(p *plan.ImagePlan) {
 	for _, n := range p.Nodes() {
 		m.have[n.Desc.Digest] = true
 		for _, b := range n.Blobs {
@@ -49,7 +51,7 @@ func (m *memMirror) checker() contentChecker {
 			if m.resolveErr != nil {
 				return ocispec.Descriptor{}, m.resolveErr
 			}
-			d, ok := m.tags[ref]
+			d, ok := m.Tags[ref]
 			if !ok {
 				return ocispec.Descriptor{}, fmt.Errorf("%s: %w", ref, errdef.ErrNotFound)
 			}
@@ -74,7 +76,7 @@ func (m *memMirror) checker() contentChecker {
 
 func TestDiffOneStatuses(t *testing.T) {
 	ctx := context.Background()
-	_, plans := samplePlans(t)
+	_, plans := mirrortest.SamplePlans(t)
 	app := plans[0]
 	idx := app.Root
 	amd := idx.Children[0]
@@ -90,19 +92,19 @@ func TestDiffOneStatuses(t *testing.T) {
 		target  digest.Digest
 		missing []string
 	}{
-		{name: "everything there", tagRef: "1.0", setup: func(m *memMirror) { m.tags["1.0"] = idx.Desc.Digest },
+		{name: "everything there", tagRef: "1.0", setup: func(m *memMirror) { m.Tags["1.0"] = idx.Desc.Digest },
 			status: DiffOK, target: idx.Desc.Digest},
 		{name: "untagged, everything there", setup: func(m *memMirror) {}, status: DiffOK, target: idx.Desc.Digest},
 		{name: "tag absent", tagRef: "1.0", setup: func(m *memMirror) {}, status: DiffMissing},
 		{name: "archive path absent", tagRef: "1.0", setup: func(m *memMirror) { m.resolveErr = fmt.Errorf("open: %w", fs.ErrNotExist) },
 			status: DiffMissing},
-		{name: "tag moved", tagRef: "1.0", setup: func(m *memMirror) { m.tags["1.0"] = other }, status: DiffStale, target: other},
+		{name: "tag moved", tagRef: "1.0", setup: func(m *memMirror) { m.Tags["1.0"] = other }, status: DiffStale, target: other},
 		{name: "a layer lacking", tagRef: "1.0", setup: func(m *memMirror) {
-			m.tags["1.0"] = idx.Desc.Digest
+			m.Tags["1.0"] = idx.Desc.Digest
 			delete(m.have, layer.Digest)
 		}, status: DiffIncomplete, target: idx.Desc.Digest, missing: []string{"blob " + layer.Digest.String()}},
 		{name: "referrers lacking", tagRef: "1.0", setup: func(m *memMirror) {
-			m.tags["1.0"] = idx.Desc.Digest
+			m.Tags["1.0"] = idx.Desc.Digest
 			delete(m.have, sig.Desc.Digest)
 			delete(m.have, sigAmd.Desc.Digest)
 		}, status: DiffIncomplete, target: idx.Desc.Digest, missing: []string{
@@ -144,7 +146,7 @@ func TestDiffOneStatuses(t *testing.T) {
 }
 
 func TestDiffOneReferrerKindNamed(t *testing.T) {
-	p := sparsePlan("linux/amd64", "linux/arm64") // two platforms: not flattenable
+	p := mirrortest.SparsePlan("linux/amd64", "linux/arm64") // two platforms: not flattenable
 	m := newMemMirror()
 	m.hold(p)
 	sbom := p.Referrers[1]
@@ -161,13 +163,13 @@ func TestDiffOneReferrerKindNamed(t *testing.T) {
 
 func TestDiffOneErrors(t *testing.T) {
 	ctx := context.Background()
-	_, plans := samplePlans(t)
+	_, plans := mirrortest.SamplePlans(t)
 	app := plans[0]
 	boom := errors.New("registry said 500")
 	for name, setup := range map[string]func(m *memMirror){
 		"resolve":  func(m *memMirror) { m.resolveErr = boom },
-		"manifest": func(m *memMirror) { m.tags["1.0"] = app.Root.Desc.Digest; m.manifestErr = boom },
-		"blob":     func(m *memMirror) { m.tags["1.0"] = app.Root.Desc.Digest; m.blobErr = boom },
+		"manifest": func(m *memMirror) { m.Tags["1.0"] = app.Root.Desc.Digest; m.manifestErr = boom },
+		"blob":     func(m *memMirror) { m.Tags["1.0"] = app.Root.Desc.Digest; m.blobErr = boom },
 	} {
 		m := newMemMirror()
 		m.hold(app)
@@ -190,14 +192,14 @@ func TestDiffOneErrors(t *testing.T) {
 
 func TestDiffOneFlattened(t *testing.T) {
 	ctx := context.Background()
-	p := sparsePlan("linux/amd64")
+	p := mirrortest.SparsePlan("linux/amd64")
 	child := p.Root.Children[0]
-	fp, _ := flattenOne(p)
+	fp, _ := plan.FlattenOne(p)
 
 	// Tagged: the tag names the platform manifest; the index and its referrers are not expected.
 	m := newMemMirror()
 	m.hold(fp)
-	m.tags["1.4.2"] = child.Desc.Digest
+	m.Tags["1.4.2"] = child.Desc.Digest
 	e, err := diffOne(ctx, p, "t", m.checker(), "1.4.2")
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +218,7 @@ func TestDiffOneFlattened(t *testing.T) {
 	}
 
 	// Tagged, the tag names the index: not flattened, and the index's referrers are expected.
-	m.tags["1.4.2"] = p.Root.Desc.Digest
+	m.Tags["1.4.2"] = p.Root.Desc.Digest
 	e, err = diffOne(ctx, p, "t", m.checker(), "1.4.2")
 	if err != nil {
 		t.Fatal(err)
@@ -226,7 +228,7 @@ func TestDiffOneFlattened(t *testing.T) {
 	}
 
 	// Tagged, the tag absent: missing, not flattened.
-	delete(m.tags, "1.4.2")
+	delete(m.Tags, "1.4.2")
 	if e, err = diffOne(ctx, p, "t", m.checker(), "1.4.2"); err != nil || e.Status != DiffMissing || e.Flattened != "" {
 		t.Errorf("tag absent: %+v, %v; want missing", e, err)
 	}
@@ -279,13 +281,13 @@ func TestDiffOneFlattened(t *testing.T) {
 func TestDiffArchive(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	writeMinimalArchive(t, dir)
+	mirrortest.WriteMinimalArchive(t, dir)
 	r, err := archive.Open(ctx, filepath.Join(dir, "layout"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	_, plans := samplePlans(t)
+	_, plans := mirrortest.SamplePlans(t)
 	got, err := DiffArchive(ctx, plans, r)
 	if err != nil {
 		t.Fatal(err)
@@ -302,8 +304,8 @@ func TestDiffArchive(t *testing.T) {
 
 func TestDiffRegistry(t *testing.T) {
 	ctx := context.Background()
-	host, regs, _ := startPagingRegistry(t, 100)
-	_, plans := samplePlans(t)
+	host, regs, _ := mirrortest.StartPagingRegistry(t, 100)
+	_, plans := mirrortest.SamplePlans(t)
 	// Neither image is on the mirror.
 	got, err := DiffRegistry(ctx, plans, regs, host+"/mirror", false)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/mirror/engine"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/registry"
 	"airlock.dev/airlock/verify"
 )
@@ -30,7 +32,7 @@ type LoadOptions struct {
 	Regs       *registry.Registries
 	// Target, when set, receives the content instead of the registry of Publish.To (tests); Kept then
 	// lists the catalogs the site kept (nil: none).
-	Target Target
+	Target engine.Target
 	Kept   func(ctx context.Context) ([]KeptCatalog, error)
 	// Warn receives what the operator must read on stderr (an archive vouching for itself).
 	Warn func(string)
@@ -41,7 +43,7 @@ type LoadResult struct {
 	Catalog *archive.Catalog
 	// Trust is the trust the run verified against, as reported: nil when nothing was verified.
 	Trust     *verify.Trust
-	Flattened []FlattenReport
+	Flattened []plan.FlattenReport
 	Report    *PublishReport
 	// Refused lists the images not loaded, each with its reason: failed verification, or a rollback.
 	Refused []string
@@ -55,7 +57,7 @@ type checkFailed struct{ err error }
 
 func (e *checkFailed) Error() string        { return e.err.Error() }
 func (e *checkFailed) Unwrap() error        { return e.err }
-func (e *checkFailed) Is(target error) bool { return target == ErrCheckFailed }
+func (e *checkFailed) Is(target error) bool { return target == plan.ErrCheckFailed }
 
 // Load pushes an archive into the site registry, in one order: open, check (the archive agrees with
 // its catalog), trust (the catalog's signature against the pinned archive keys), plan (from the
@@ -64,7 +66,7 @@ func (e *checkFailed) Is(target error) bool { return target == ErrCheckFailed }
 // (no tag a newer signed catalog set is moved back), hash (what will be pushed), push, keep (the
 // catalog and only the signatures that verified). Nothing is written before verification passes.
 func Load(ctx context.Context, path string, o LoadOptions) (*LoadResult, error) {
-	r, err := OpenArchive(ctx, path)
+	r, err := plan.OpenArchive(ctx, path)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +138,7 @@ func Load(ctx context.Context, path string, o LoadOptions) (*LoadResult, error) 
 	}
 	if err := o.keep(ctx, r, cat, catDesc, trust, res); err != nil {
 		// The images are in: a part was not done, not nothing (exit 1).
-		return res, &checkFailed{fmt.Errorf("the images were loaded, but keeping the catalog at %s failed: %w; run load again, or pass --no-catalog", CatalogRepository, err)}
+		return res, &checkFailed{fmt.Errorf("the images were loaded, but keeping the catalog at %s failed: %w; run load again, or pass --no-catalog", plan.CatalogRepository, err)}
 	}
 	return res, nil
 }
@@ -145,14 +147,14 @@ func Load(ctx context.Context, path string, o LoadOptions) (*LoadResult, error) 
 // already be on the target, loaded from its base. An unsigned catalog's per-image targets are not
 // used: the site's mapping (--to and the source path) alone says where an image lands, and the
 // policy rule is the one for that repository under any host (see verify.Image.AnyHost).
-func (o *LoadOptions) plans(ctx context.Context, r *archive.Reader, cat *archive.Catalog, signed bool) ([]*ImagePlan, error) {
-	var base func(config.Image) (Source, error)
+func (o *LoadOptions) plans(ctx context.Context, r *archive.Reader, cat *archive.Catalog, signed bool) ([]*plan.ImagePlan, error) {
+	var base func(config.Image) (plan.Source, error)
 	if cat.Base != "" {
-		base = func(img config.Image) (Source, error) {
+		base = func(img config.Image) (plan.Source, error) {
 			if !signed {
 				img.Target = ""
 			}
-			name, err := TargetRepository(o.Publish.To, o.Publish.KeepHost, img)
+			name, err := engine.TargetRepository(o.Publish.To, o.Publish.KeepHost, img)
 			if err != nil {
 				return nil, err
 			}
@@ -162,7 +164,7 @@ func (o *LoadOptions) plans(ctx context.Context, r *archive.Reader, cat *archive
 			return o.Regs.Target(name)
 		}
 	}
-	plans, err := PlansFromDelta(ctx, r, cat, base)
+	plans, err := plan.PlansFromDelta(ctx, r, cat, base)
 	if err != nil {
 		if cat.Base != "" {
 			err = fmt.Errorf("delta archive (base catalog %s): %w", cat.Base, err)
@@ -179,10 +181,10 @@ func (o *LoadOptions) plans(ctx context.Context, r *archive.Reader, cat *archive
 // per-image targets are dropped (the site's mapping alone says where an image lands), and, unless the
 // source host is kept on the target, each image's policy rule is chosen by its path under any host
 // (verify.Image.AnyHost), so that a relabelled host cannot pick a weaker rule.
-func UnsignedNames(plans []*ImagePlan, keepHost bool) {
+func UnsignedNames(plans []*plan.ImagePlan, keepHost bool) {
 	for _, p := range plans {
 		p.Image.Target = ""
-		p.unsignedName = !keepHost
+		p.UnsignedName = !keepHost
 	}
 }
 
@@ -218,13 +220,13 @@ func (o *LoadOptions) keep(ctx context.Context, r *archive.Reader, cat *archive.
 			}
 		}
 	}
-	plan, err := CatalogPlan(ctx, r, cat, catDesc, sigs)
+	ip, err := plan.CatalogPlan(ctx, r, cat, catDesc, sigs)
 	if err != nil {
 		return err
 	}
 	opts := o.Publish
 	opts.Progress, opts.Target = nil, o.Target
-	rep, err := Publish(ctx, []*ImagePlan{plan}, o.Regs, opts)
+	rep, err := Publish(ctx, []*plan.ImagePlan{ip}, o.Regs, opts)
 	if err == nil && rep.Failed() {
 		err = errors.New(rep.Images[0].Error)
 	}
@@ -238,12 +240,12 @@ func (o *LoadOptions) keep(ctx context.Context, r *archive.Reader, cat *archive.
 // ApplySparse applies --sparse-index: push (or "") keeps plans as they are; flatten flattens the
 // sparse ones, and a sparse plan with more than one platform refuses the whole run before anything is
 // pushed.
-func ApplySparse(mode string, plans []*ImagePlan) ([]*ImagePlan, []FlattenReport, error) {
+func ApplySparse(mode string, plans []*plan.ImagePlan) ([]*plan.ImagePlan, []plan.FlattenReport, error) {
 	switch mode {
-	case SparsePush, "":
+	case plan.SparsePush, "":
 		return plans, nil, nil
-	case SparseFlatten:
-		return Flatten(plans)
+	case plan.SparseFlatten:
+		return plan.Flatten(plans)
 	}
 	return nil, nil, fmt.Errorf("--sparse-index %q: want push or flatten", mode)
 }

@@ -14,11 +14,14 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/mirror/engine"
+	"airlock.dev/airlock/mirror/internal/mirrortest"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/verify"
 )
 
 // writeTestArchive saves plans as a directory archive whose catalog alter may change, signed by signers.
-func writeTestArchive(t *testing.T, plans []*ImagePlan, alter func(*archive.Catalog), signers ...*verify.SigningKey) (string, *archive.Catalog, ocispec.Descriptor) {
+func writeTestArchive(t *testing.T, plans []*plan.ImagePlan, alter func(*archive.Catalog), signers ...*verify.SigningKey) (string, *archive.Catalog, ocispec.Descriptor) {
 	t.Helper()
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "archive")
@@ -26,7 +29,7 @@ func writeTestArchive(t *testing.T, plans []*ImagePlan, alter func(*archive.Cata
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Copy(ctx, plans, &LayoutTarget{Layout: l}, CopyOptions{Retry: testRetry}); err != nil {
+	if _, err := engine.Copy(ctx, plans, &engine.LayoutTarget{Layout: l}, engine.CopyOptions{Retry: mirrortest.Retry}); err != nil {
 		t.Fatal(err)
 	}
 	cat := catalogOf(plans, "test")
@@ -54,10 +57,10 @@ func writeTestArchive(t *testing.T, plans []*ImagePlan, alter func(*archive.Cata
 
 const loadTo = "site.example:5000/mirror"
 
-func loadInto(t *testing.T, dir string, o LoadOptions) (*fakeTarget, *LoadResult, error) {
+func loadInto(t *testing.T, dir string, o LoadOptions) (*mirrortest.FakeTarget, *LoadResult, error) {
 	t.Helper()
-	tgt := newFakeTarget()
-	o.Target, o.Publish.To, o.Publish.Retry = tgt, loadTo, testRetry
+	tgt := mirrortest.NewFakeTarget()
+	o.Target, o.Publish.To, o.Publish.Retry = tgt, loadTo, mirrortest.Retry
 	res, err := Load(context.Background(), dir, o)
 	return tgt, res, err
 }
@@ -71,7 +74,7 @@ func TestLoadWritesNothingUnverified(t *testing.T) {
 	transfer, transferPub := stationKey(t, keys, "transfer")
 	attacker, _ := stationKey(t, keys, "attacker")
 	_, releasePub := stationKey(t, keys, "release")
-	_, plans := samplePlans(t)
+	_, plans := mirrortest.SamplePlans(t)
 	signed, _, catDesc := writeTestArchive(t, plans, nil, transfer)
 	unsigned, _, _ := writeTestArchive(t, plans, nil)
 	forged, _, _ := writeTestArchive(t, plans, nil, attacker)
@@ -99,8 +102,8 @@ func TestLoadWritesNothingUnverified(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error with %q", err, tc.want)
 			}
-			if len(tgt.events) != 0 {
-				t.Errorf("written before the check failed:\n  %s", strings.Join(tgt.events, "\n  "))
+			if len(tgt.Events) != 0 {
+				t.Errorf("written before the check failed:\n  %s", strings.Join(tgt.Events, "\n  "))
 			}
 		})
 	}
@@ -109,13 +112,13 @@ func TestLoadWritesNothingUnverified(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tag := CatalogTag(res.Catalog.Created, catDesc.Digest)
-	if res.KeptAt != "site/"+CatalogRepository+":"+tag || res.KeptSigs != 1 || tgt.stores["site/"+CatalogRepository].tags[tag] != catDesc.Digest {
-		t.Errorf("catalog kept at %q with %d signatures; want %s:%s with 1", res.KeptAt, res.KeptSigs, CatalogRepository, tag)
+	tag := plan.CatalogTag(res.Catalog.Created, catDesc.Digest)
+	if res.KeptAt != "site/"+plan.CatalogRepository+":"+tag || res.KeptSigs != 1 || tgt.Stores["site/"+plan.CatalogRepository].Tags[tag] != catDesc.Digest {
+		t.Errorf("catalog kept at %q with %d signatures; want %s:%s with 1", res.KeptAt, res.KeptSigs, plan.CatalogRepository, tag)
 	}
-	last := lastIndexOf(tgt.events, "tag site/team/")
-	if first := indexOf(tgt.events, "manifest site/"+CatalogRepository); first < last {
-		t.Errorf("the catalog was kept before the images were tagged:\n  %s", strings.Join(tgt.events, "\n  "))
+	last := mirrortest.LastIndexOf(tgt.Events, "tag site/team/")
+	if first := mirrortest.IndexOf(tgt.Events, "manifest site/"+plan.CatalogRepository); first < last {
+		t.Errorf("the catalog was kept before the images were tagged:\n  %s", strings.Join(tgt.Events, "\n  "))
 	}
 	if !strings.HasPrefix(res.Trust.Source, "archive signed by transfer.pub") {
 		t.Errorf("trust %q", res.Trust.Source)
@@ -126,7 +129,7 @@ func TestLoadWritesNothingUnverified(t *testing.T) {
 // against a pinned key, so none is kept or pushed.
 func TestLoadKeepsOnlyVerifiedSignatures(t *testing.T) {
 	transfer, _ := stationKey(t, t.TempDir(), "transfer")
-	_, plans := samplePlans(t)
+	_, plans := mirrortest.SamplePlans(t)
 	dir, _, _ := writeTestArchive(t, plans, nil, transfer)
 	r, err := archive.Open(context.Background(), dir)
 	if err != nil {
@@ -142,10 +145,10 @@ func TestLoadKeepsOnlyVerifiedSignatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.KeptSigs != 0 || slices.ContainsFunc(tgt.events, func(e string) bool { return strings.Contains(e, sigs[0].Manifest.Digest.String()) }) {
-		t.Errorf("an unverified catalog signature was kept (%d):\n  %s", res.KeptSigs, strings.Join(tgt.events, "\n  "))
+	if res.KeptSigs != 0 || slices.ContainsFunc(tgt.Events, func(e string) bool { return strings.Contains(e, sigs[0].Manifest.Digest.String()) }) {
+		t.Errorf("an unverified catalog signature was kept (%d):\n  %s", res.KeptSigs, strings.Join(tgt.Events, "\n  "))
 	}
-	if tgt.stores["site/"+CatalogRepository].tags[CatalogTag(cat.Created, catDesc.Digest)] != catDesc.Digest {
+	if tgt.Stores["site/"+plan.CatalogRepository].Tags[plan.CatalogTag(cat.Created, catDesc.Digest)] != catDesc.Digest {
 		t.Errorf("the catalog itself was not kept")
 	}
 }
@@ -155,7 +158,7 @@ func TestLoadKeepsOnlyVerifiedSignatures(t *testing.T) {
 func TestLoadUnsignedCatalogTargets(t *testing.T) {
 	keys := t.TempDir()
 	transfer, transferPub := stationKey(t, keys, "transfer")
-	_, plans := samplePlans(t)
+	_, plans := mirrortest.SamplePlans(t)
 	retarget := func(c *archive.Catalog) { c.Images[1].Target = "team/app" }
 	unsigned, _, _ := writeTestArchive(t, plans, retarget)
 	signed, _, _ := writeTestArchive(t, plans, retarget, transfer)
@@ -182,7 +185,7 @@ func TestLoadUnsignedCatalogTargets(t *testing.T) {
 // load; --allow-older loads it.
 func TestLoadRefusesRollback(t *testing.T) {
 	transfer, transferPub := stationKey(t, t.TempDir(), "transfer")
-	_, plans := samplePlans(t)
+	_, plans := mirrortest.SamplePlans(t)
 	dir, cat, catDesc := writeTestArchive(t, plans, nil, transfer)
 	newer := KeptCatalog{Digest: digest.FromString("newer catalog"), Created: cat.Created.Add(time.Hour),
 		Tags: map[string]digest.Digest{loadTo + "/team/app:1.0": digest.FromString("the fixed image")}}
@@ -201,8 +204,8 @@ func TestLoadRefusesRollback(t *testing.T) {
 	if len(res.Refused) != 1 || !strings.HasPrefix(res.Refused[0], want) || !strings.Contains(res.Refused[0], "--allow-older") {
 		t.Errorf("refused %q\nwant %q", res.Refused, want)
 	}
-	if len(res.Report.Images) != 1 || res.Report.Images[0].Source != plans[1].Source || tgt.stores["site/team/app"] != nil {
-		t.Errorf("the rolled-back image was written, or the other one not: %+v\n  %s", res.Report.Images, strings.Join(tgt.events, "\n  "))
+	if len(res.Report.Images) != 1 || res.Report.Images[0].Source != plans[1].Source || tgt.Stores["site/team/app"] != nil {
+		t.Errorf("the rolled-back image was written, or the other one not: %+v\n  %s", res.Report.Images, strings.Join(tgt.Events, "\n  "))
 	}
 	// The same digest the newer catalog set is no rollback; --allow-older loads it anyway.
 	same := newer
@@ -223,8 +226,8 @@ func TestLoadRefusesRollback(t *testing.T) {
 		return []KeptCatalog{n}, nil
 	}
 	tgt, _, err = loadInto(t, dir, o)
-	if !errors.Is(err, ErrCheckFailed) || !strings.Contains(err.Error(), "nothing loaded: 2 image(s) refused") || len(tgt.events) != 0 {
-		t.Errorf("all rolled back: %v, %d writes", err, len(tgt.events))
+	if !errors.Is(err, plan.ErrCheckFailed) || !strings.Contains(err.Error(), "nothing loaded: 2 image(s) refused") || len(tgt.Events) != 0 {
+		t.Errorf("all rolled back: %v, %d writes", err, len(tgt.Events))
 	}
 }
 
@@ -232,7 +235,7 @@ func TestLoadRefusesRollback(t *testing.T) {
 // unsigned one is refused, with nothing of it written to the target.
 func TestLoadPushesOnlyVerifiedImages(t *testing.T) {
 	release, releasePub := stationKey(t, t.TempDir(), "release")
-	src, plans := samplePlans(t)
+	src, plans := mirrortest.SamplePlans(t)
 	app, api := plans[0], plans[1]
 	app.Referrers = append(app.Referrers, bundleSignature(t, src, "team/app", app.Root, release))
 	dir, _, _ := writeTestArchive(t, plans, nil)
@@ -246,8 +249,8 @@ func TestLoadPushesOnlyVerifiedImages(t *testing.T) {
 	if len(res.Report.Images) != 1 || res.Report.Images[0].Source != app.Source || res.Report.Images[0].Status != "pushed" {
 		t.Errorf("loaded %+v, want %s alone", res.Report.Images, app.Source)
 	}
-	if tgt.stores["site/team/api"] != nil || !slices.ContainsFunc(tgt.events, func(e string) bool { return strings.HasPrefix(e, "tag site/team/app 1.0") }) {
-		t.Errorf("writes:\n  %s", strings.Join(tgt.events, "\n  "))
+	if tgt.Stores["site/team/api"] != nil || !slices.ContainsFunc(tgt.Events, func(e string) bool { return strings.HasPrefix(e, "tag site/team/app 1.0") }) {
+		t.Errorf("writes:\n  %s", strings.Join(tgt.Events, "\n  "))
 	}
 	if !strings.Contains(res.Trust.Source, "release.pub") {
 		t.Errorf("trust %q", res.Trust.Source)
@@ -258,7 +261,7 @@ func TestLoadPushesOnlyVerifiedImages(t *testing.T) {
 // compared with the kept catalogs by the image digest both catalogs record, so loading it again after
 // a newer catalog that set the same image is no rollback; another image still is.
 func TestRollbackComparesCatalogDigests(t *testing.T) {
-	_, plans := samplePlans(t)
+	_, plans := mirrortest.SamplePlans(t)
 	app := plans[0]
 	cat := &archive.Catalog{Created: time.Unix(1000, 0), Images: []archive.Image{{Source: app.Source, Digest: app.Root.Desc.Digest}}}
 	flat := *app

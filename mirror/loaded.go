@@ -11,6 +11,8 @@ import (
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/mirror/engine"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/registry"
 )
 
@@ -23,16 +25,16 @@ func CatalogImage(img config.Image) archive.Image {
 // PlansOnRegistry finds each of images in the registry it was loaded into (mapped under to as load maps
 // it; by tag and, when the entry pins it, by digest) and discovers its referrers there, all of them.
 // The plans keep the images' source names. A failed check wraps ErrCheckFailed.
-func PlansOnRegistry(ctx context.Context, regs *registry.Registries, images []archive.Image, to string, keepHost bool, log *slog.Logger) ([]*ImagePlan, error) {
-	planner := &Planner{Registries: regs, Referrers: config.Referrers{Enabled: true, All: true}, Log: log}
-	var plans []*ImagePlan
+func PlansOnRegistry(ctx context.Context, regs *registry.Registries, images []archive.Image, to string, keepHost bool, log *slog.Logger) ([]*plan.ImagePlan, error) {
+	planner := &plan.Planner{Registries: regs, Referrers: config.Referrers{Enabled: true, All: true}, Log: log}
+	var plans []*plan.ImagePlan
 	for _, img := range images {
 		src, err := config.ParseReference(img.Source)
 		if err != nil {
 			return nil, err
 		}
 		src.Target = img.Target
-		name, err := TargetRepository(to, keepHost, src)
+		name, err := engine.TargetRepository(to, keepHost, src)
 		if err != nil {
 			return nil, err
 		}
@@ -91,7 +93,7 @@ func flattenedAt(ctx context.Context, regs *registry.Registries, name string, im
 
 // ArchivedContent lists the manifests and blobs of plans that the archive r holds (a delta lacks its
 // base's), each with the image it belongs to, for archive.HashBlobs.
-func ArchivedContent(ctx context.Context, r *archive.Reader, plans []*ImagePlan) []archive.OwnedBlob {
+func ArchivedContent(ctx context.Context, r *archive.Reader, plans []*plan.ImagePlan) []archive.OwnedBlob {
 	var ds []archive.OwnedBlob
 	for _, p := range plans {
 		for _, n := range p.Nodes() {

@@ -15,13 +15,15 @@ import (
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/mirror/internal/mirrortest"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/registry"
 )
 
 // pushedDigest pushes one small image to name under tag (see pushTags) and returns its digest.
 func pushedDigest(ctx context.Context, t *testing.T, regs *registry.Registries, name, tag string) digest.Digest {
 	t.Helper()
-	pushTags(ctx, t, regs, name, tag)
+	mirrortest.PushTags(ctx, t, regs, name, tag)
 	repo, err := regs.Repository(name)
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +51,7 @@ func TestCatalogImage(t *testing.T) {
 // TestPlansOnRegistry: each loaded image is found where load put it, and keeps its source name.
 func TestPlansOnRegistry(t *testing.T) {
 	ctx := context.Background()
-	host, regs, _ := startPagingRegistry(t, 100)
+	host, regs, _ := mirrortest.StartPagingRegistry(t, 100)
 	app := pushedDigest(ctx, t, regs, host+"/mirror/team/app", "1.0")
 	api := pushedDigest(ctx, t, regs, host+"/mirror/registry.example.com/apps/api", "2.0")
 	other := pushedDigest(ctx, t, regs, host+"/mirror/team/app", "1.1")
@@ -75,7 +77,7 @@ func TestPlansOnRegistry(t *testing.T) {
 
 	// The tag moved since load: a failed check.
 	images = []archive.Image{{Source: "registry.example.com/team/app:1.0", Tag: "1.0", Digest: other}}
-	if _, err := PlansOnRegistry(ctx, regs, images, host+"/mirror", false, nil); !errors.Is(err, ErrCheckFailed) {
+	if _, err := PlansOnRegistry(ctx, regs, images, host+"/mirror", false, nil); !errors.Is(err, plan.ErrCheckFailed) {
 		t.Errorf("moved tag: %v, want a failed check", err)
 	}
 	// A source that is no reference, a --to without a host.
@@ -96,7 +98,7 @@ func TestPlansOnRegistry(t *testing.T) {
 // platform manifest, by tag or, untagged, by the manifest's digest when the index is not there.
 func TestPlansOnRegistryFlattened(t *testing.T) {
 	ctx := context.Background()
-	host, regs, _ := startPagingRegistry(t, 100)
+	host, regs, _ := mirrortest.StartPagingRegistry(t, 100)
 	amd := pushedDigest(ctx, t, regs, host+"/mirror/team/app", "1.0")
 	index := digest.FromString("the index, never loaded")
 	sparse := archive.Image{Source: "registry.example.com/team/app:1.0", Tag: "1.0", Digest: index, Sparse: true,
@@ -150,8 +152,8 @@ func TestPlansOnRegistryFlattened(t *testing.T) {
 func TestArchivedContent(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	writeMinimalArchive(t, dir)
-	src, plans := samplePlans(t)
+	mirrortest.WriteMinimalArchive(t, dir)
+	src, plans := mirrortest.SamplePlans(t)
 	api := plans[1]
 	blobs := filepath.Join(dir, "layout", "blobs", "sha256")
 	if err := os.MkdirAll(blobs, 0o755); err != nil {
@@ -163,7 +165,7 @@ func TestArchivedContent(t *testing.T) {
 		}
 	}
 	put(api.Root.Desc, api.Root.Manifest)
-	put(api.Root.Blobs[0], src.blobs[api.Root.Blobs[0].Digest])
+	put(api.Root.Blobs[0], src.Blobs[api.Root.Blobs[0].Digest])
 	put(api.Root.Blobs[1], []byte("short")) // the wrong size: not counted
 	r, err := archive.Open(ctx, filepath.Join(dir, "layout"))
 	if err != nil {

@@ -22,7 +22,8 @@ import (
 	"oras.land/oras-go/v2/content/memory"
 
 	"airlock.dev/airlock/archive"
-	"airlock.dev/airlock/referrers"
+	"airlock.dev/airlock/mirror/internal/mirrortest"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/registry"
 	"airlock.dev/airlock/verify"
 )
@@ -47,7 +48,7 @@ func startKeptRegistry(t *testing.T) (string, *registry.Registries) {
 func loadOnRegistry(t *testing.T, dir, host string, regs *registry.Registries, o LoadOptions) (*LoadResult, []string, error) {
 	t.Helper()
 	var warned []string
-	o.Regs, o.Publish.To, o.Publish.Retry = regs, host+"/mirror", testRetry
+	o.Regs, o.Publish.To, o.Publish.Retry = regs, host+"/mirror", mirrortest.Retry
 	o.Warn = func(s string) { warned = append(warned, s) }
 	res, err := Load(context.Background(), dir, o)
 	return res, warned, err
@@ -66,15 +67,15 @@ func TestLoadReadsKeptCatalogsOnRegistry(t *testing.T) {
 	at := func(d time.Duration) func(*archive.Catalog) {
 		return func(c *archive.Catalog) { c.Created = t0.Add(d) }
 	}
-	_, plans := samplePlans(t)
+	_, plans := mirrortest.SamplePlans(t)
 	older, olderCat, olderDesc := writeTestArchive(t, plans, at(0), transfer)
 
-	src2 := &fakeSource{blobs: map[digest.Digest][]byte{}}
-	api2 := testPlan(t, src2, "registry.example.com/team/api:2.0", imageNode(t, src2, "team/api", 3001, 11))
-	newer, _, newerDesc := writeTestArchive(t, []*ImagePlan{api2}, at(time.Hour), transfer)
-	src3 := &fakeSource{blobs: map[digest.Digest][]byte{}}
-	app3 := testPlan(t, src3, "registry.example.com/team/app:1.0", imageNode(t, src3, "team/app", 4001, 12))
-	unsigned, _, unsignedDesc := writeTestArchive(t, []*ImagePlan{app3}, at(2*time.Hour))
+	src2 := &mirrortest.FakeSource{Blobs: map[digest.Digest][]byte{}}
+	api2 := mirrortest.Plan(t, src2, "registry.example.com/team/api:2.0", mirrortest.ImageNode(t, src2, "team/api", 3001, 11))
+	newer, _, newerDesc := writeTestArchive(t, []*plan.ImagePlan{api2}, at(time.Hour), transfer)
+	src3 := &mirrortest.FakeSource{Blobs: map[digest.Digest][]byte{}}
+	app3 := mirrortest.Plan(t, src3, "registry.example.com/team/app:1.0", mirrortest.ImageNode(t, src3, "team/app", 4001, 12))
+	unsigned, _, unsignedDesc := writeTestArchive(t, []*plan.ImagePlan{app3}, at(2*time.Hour))
 
 	pinned := verify.Anchors{ArchiveKeys: []string{transferPub}}
 	// Nothing kept yet: the catalog repository is not there, which is no error.
@@ -82,7 +83,7 @@ func TestLoadReadsKeptCatalogsOnRegistry(t *testing.T) {
 	if err != nil || len(res.Refused) != 0 || len(warned) != 0 {
 		t.Fatalf("first load: %v, refused %q, warned %q", err, res.Refused, warned)
 	}
-	if want := host + "/mirror/" + CatalogRepository + ":" + CatalogTag(t0.Add(time.Hour), newerDesc.Digest); res.KeptAt != want || res.KeptSigs != 1 {
+	if want := host + "/mirror/" + plan.CatalogRepository + ":" + plan.CatalogTag(t0.Add(time.Hour), newerDesc.Digest); res.KeptAt != want || res.KeptSigs != 1 {
 		t.Fatalf("kept at %q with %d signatures, want %s with 1", res.KeptAt, res.KeptSigs, want)
 	}
 	res, _, err = loadOnRegistry(t, unsigned, host, regs, LoadOptions{Anchors: verify.Anchors{Insecure: true}, KeepCatalog: true})
@@ -98,13 +99,13 @@ func TestLoadReadsKeptCatalogsOnRegistry(t *testing.T) {
 		b := []byte(head + strings.Repeat("x", size-len(head)-len(`"}}`)) + `"}}`)
 		d := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(b), Size: int64(len(b))}
 		for _, tag := range tags {
-			putManifest(t, host, "mirror/"+CatalogRepository, tag, d.MediaType, b)
+			putManifest(t, host, "mirror/"+plan.CatalogRepository, tag, d.MediaType, b)
 		}
 		return d
 	}
 	pushPadded(archive.MaxManifestSize, "20260101T000000Z")
 	over := pushPadded(archive.MaxManifestSize+1, "20260101T000001Z", "latest")
-	wantWarned := []string{"load: kept catalog " + host + "/mirror/" + CatalogRepository + ":20260101T000001Z not used to find rollbacks: " +
+	wantWarned := []string{"load: kept catalog " + host + "/mirror/" + plan.CatalogRepository + ":20260101T000001Z not used to find rollbacks: " +
 		over.Digest.String() + " is 4194305 bytes, over the 4194304-byte limit"}
 
 	o := LoadOptions{Anchors: pinned}
@@ -140,7 +141,7 @@ func TestLoadReadsKeptCatalogsOnRegistry(t *testing.T) {
 
 // withRegistry is o set to load into the registry at host.
 func (o LoadOptions) withRegistry(host string, regs *registry.Registries) *LoadOptions {
-	o.Regs, o.Publish.To, o.Publish.Retry = regs, host+"/mirror", testRetry
+	o.Regs, o.Publish.To, o.Publish.Retry = regs, host+"/mirror", mirrortest.Retry
 	return &o
 }
 
@@ -167,9 +168,9 @@ func TestFetchJSONLimit(t *testing.T) {
 // TestNoRollbackWithoutRecord: with a Target and no Kept, there is no record to read, and every plan
 // goes on; a record that cannot be read stops the load, naming where it was read.
 func TestNoRollbackWithoutRecord(t *testing.T) {
-	_, plans := samplePlans(t)
+	_, plans := mirrortest.SamplePlans(t)
 	cat := &archive.Catalog{Created: time.Now()}
-	o := &LoadOptions{Target: newFakeTarget()}
+	o := &LoadOptions{Target: mirrortest.NewFakeTarget()}
 	pass, refused, err := o.noRollback(context.Background(), plans, cat, ocispec.Descriptor{})
 	if err != nil || len(pass) != 2 || refused != nil {
 		t.Errorf("no record: %d passed, refused %q, %v", len(pass), refused, err)
@@ -177,7 +178,7 @@ func TestNoRollbackWithoutRecord(t *testing.T) {
 	o.Publish.To = loadTo + "/"
 	o.Kept = func(context.Context) ([]KeptCatalog, error) { return nil, errors.New("registry down") }
 	_, _, err = o.noRollback(context.Background(), plans, cat, ocispec.Descriptor{})
-	if want := "read the catalogs kept at " + loadTo + "/" + CatalogRepository + " (the record a rollback is found in): registry down"; err == nil || err.Error() != want {
+	if want := "read the catalogs kept at " + loadTo + "/" + plan.CatalogRepository + " (the record a rollback is found in): registry down"; err == nil || err.Error() != want {
 		t.Errorf("unreadable record: %v, want %q", err, want)
 	}
 }
@@ -186,7 +187,7 @@ func TestNoRollbackWithoutRecord(t *testing.T) {
 // is named; a catalog created at the same second as the archive's is not newer; the archive's own
 // catalog, kept before, is not a rollback of itself; an image without a tag is never one.
 func TestRollbackPicksNewest(t *testing.T) {
-	_, plans := samplePlans(t)
+	_, plans := mirrortest.SamplePlans(t)
 	p := plans[1]
 	cat := &archive.Catalog{Created: time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)}
 	catDesc := ocispec.Descriptor{Digest: digest.FromString("this catalog")}
@@ -237,7 +238,7 @@ func TestVerifyTargetArchive(t *testing.T) {
 	ctx := context.Background()
 	keys := t.TempDir()
 	transfer, transferPub := stationKey(t, keys, "transfer")
-	_, plans := samplePlans(t)
+	_, plans := mirrortest.SamplePlans(t)
 	signed, _, _ := writeTestArchive(t, plans, nil, transfer)
 	unsigned, _, _ := writeTestArchive(t, plans, nil)
 	damaged, _, _ := writeTestArchive(t, plans, nil, transfer)
@@ -259,7 +260,7 @@ func TestVerifyTargetArchive(t *testing.T) {
 	}
 
 	_, _, err = VerifyTarget(ctx, unsigned, VerifyOptions{Anchors: pinned})
-	if !errors.Is(err, ErrCheckFailed) || !strings.Contains(err.Error(), "is not signed") {
+	if !errors.Is(err, plan.ErrCheckFailed) || !strings.Contains(err.Error(), "is not signed") {
 		t.Errorf("unsigned: %v, want a failed check: not signed", err)
 	}
 	_, _, err = VerifyTarget(ctx, damaged, VerifyOptions{Anchors: pinned})
@@ -289,7 +290,7 @@ func TestVerifyTargetRegistry(t *testing.T) {
 	ctx := context.Background()
 	transfer, transferPub := stationKey(t, t.TempDir(), "transfer")
 	host, regs := startKeptRegistry(t)
-	_, plans := samplePlans(t)
+	_, plans := mirrortest.SamplePlans(t)
 	dir, _, _ := writeTestArchive(t, plans, nil, transfer)
 	pinned := verify.Anchors{ArchiveKeys: []string{transferPub}}
 	if _, _, err := loadOnRegistry(t, dir, host, regs, LoadOptions{Anchors: pinned}); err != nil {
@@ -328,56 +329,6 @@ func TestVerifyTargetRegistry(t *testing.T) {
 	}
 }
 
-// TestCatalogReferrersDescribe: a referrer's label names the repository the catalog says it was found
-// in, the one of that referrer and not of another of the same subject; its artifact type and kind come
-// from its manifest. A referrer found by the API whose manifest names its subject is taken.
-func TestCatalogReferrersDescribe(t *testing.T) {
-	subject := digest.FromString("the image")
-	a, b := digest.FromString("sbom a"), digest.FromString("sbom b")
-	s := newCatalogReferrers(&archive.Catalog{Referrers: []archive.Referrer{
-		{Digest: a, Subject: subject, Repository: "team/a", FoundBy: "api"},
-		{Digest: b, Subject: subject, Repository: "team/b", FoundBy: "api"},
-	}})
-	manifest := []byte(`{"schemaVersion":2,"mediaType":"` + ocispec.MediaTypeImageManifest + `","artifactType":"application/spdx+json","subject":{"mediaType":"` +
-		ocispec.MediaTypeImageManifest + `","digest":"` + subject.String() + `","size":1}}`)
-	for _, d := range []digest.Digest{a, b} {
-		l, ok, err := s.Describe(referrers.Found{Descriptor: ocispec.Descriptor{Digest: d}, Subject: subject, Method: referrers.API}, manifest)
-		want := map[digest.Digest]string{a: "team/a", b: "team/b"}[d]
-		if err != nil || !ok || l.Repository != want || l.ArtifactType != "application/spdx+json" || l.Kind != "sbom" {
-			t.Errorf("%s: %+v, %v, %v; want found in %s, an sbom", d, l, ok, err, want)
-		}
-	}
-	found, err := s.Referrers(context.Background(), ocispec.Descriptor{Digest: subject})
-	if err != nil || len(found) != 2 || found[0].Descriptor.Digest != a || found[1].Descriptor.Digest != b || found[0].Subject != subject || found[0].Method != referrers.API {
-		t.Errorf("referrers %+v, %v; want a then b, by the API", found, err)
-	}
-}
-
-// TestPreflightNotEveryImageAsked: the run stops as nothing done only when every image was asked and
-// every one failed. An image without a tag is not asked; when the only image asked is refused, the
-// untagged one still lands and the run is not "nothing done". A run of no images asks nothing and
-// fails nothing.
-func TestPreflightNotEveryImageAsked(t *testing.T) {
-	src, plans := samplePlans(t)
-	api := plans[1]
-	byDigest := testPlan(t, src, "registry.example.com/team/api@"+api.Root.Desc.Digest.String(), api.Root)
-	if len(tagsOf(byDigest)) != 0 {
-		t.Fatalf("the plan by digest has tags %v", tagsOf(byDigest))
-	}
-	tgt := &unreadableTarget{askingTarget: &askingTarget{fakeTarget: newFakeTarget()}, times: 10,
-		errs: map[string]error{"site/team/app": refusal(http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")}}
-	rep, err := Copy(context.Background(), []*ImagePlan{plans[0], byDigest}, tgt, CopyOptions{Retry: testRetry, Preflight: true})
-	if err == nil || errors.Is(err, ErrNothingDone) {
-		t.Errorf("the only image asked refused: %v, want the run failed, not nothing done", err)
-	}
-	if rep.Images[0].Status != "failed" || !strings.HasPrefix(rep.Images[0].Error, "before anything was pushed: ") || rep.Images[1].Status != "pushed" {
-		t.Errorf("images: %s %q, %s %q", rep.Images[0].Status, rep.Images[0].Error, rep.Images[1].Status, rep.Images[1].Error)
-	}
-	if rep, err := Copy(context.Background(), nil, newFakeTarget(), CopyOptions{Retry: testRetry, Preflight: true}); err != nil || len(rep.Images) != 0 {
-		t.Errorf("no images: %v", err)
-	}
-}
-
 // putManifest PUTs b as a manifest at host/repo:ref with a plain request: the registry client refuses
 // to push one over the size limit.
 func putManifest(t *testing.T, host, repo, ref, mediaType string, b []byte) {
@@ -408,12 +359,12 @@ func TestReadKeptSignatureSizeLimit(t *testing.T) {
 	at := func(d time.Duration) func(*archive.Catalog) {
 		return func(c *archive.Catalog) { c.Created = t0.Add(d) }
 	}
-	src := &fakeSource{blobs: map[digest.Digest][]byte{}}
-	api := testPlan(t, src, "registry.example.com/team/api:2.0", imageNode(t, src, "team/api", 3001, 11))
-	app := testPlan(t, src, "registry.example.com/team/app:1.0", imageNode(t, src, "team/app", 4001, 12))
-	atLimit, _, atLimitDesc := writeTestArchive(t, []*ImagePlan{api}, at(time.Hour), transfer)
-	over, _, overDesc := writeTestArchive(t, []*ImagePlan{app}, at(2*time.Hour), transfer)
-	repo, err := regs.Repository(host + "/mirror/" + CatalogRepository)
+	src := &mirrortest.FakeSource{Blobs: map[digest.Digest][]byte{}}
+	api := mirrortest.Plan(t, src, "registry.example.com/team/api:2.0", mirrortest.ImageNode(t, src, "team/api", 3001, 11))
+	app := mirrortest.Plan(t, src, "registry.example.com/team/app:1.0", mirrortest.ImageNode(t, src, "team/app", 4001, 12))
+	atLimit, _, atLimitDesc := writeTestArchive(t, []*plan.ImagePlan{api}, at(time.Hour), transfer)
+	over, _, overDesc := writeTestArchive(t, []*plan.ImagePlan{app}, at(2*time.Hour), transfer)
+	repo, err := regs.Repository(host + "/mirror/" + plan.CatalogRepository)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,11 +409,11 @@ func TestReadKeptSignatureSizeLimit(t *testing.T) {
 		if len(b) != manifestSize || len(bundle) != max(bundleSize, len(sigs[0].Bundle)) {
 			t.Fatalf("padded to %d and %d bytes", len(b), len(bundle))
 		}
-		putManifest(t, host, "mirror/"+CatalogRepository, digest.FromBytes(b).String(), ocispec.MediaTypeImageManifest, b)
+		putManifest(t, host, "mirror/"+plan.CatalogRepository, digest.FromBytes(b).String(), ocispec.MediaTypeImageManifest, b)
 		// This registry has no referrers API: list it in the tag schema, as the client would have.
 		idx, _ := json.Marshal(ocispec.Index{Versioned: m.Versioned, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{
 			{MediaType: ocispec.MediaTypeImageManifest, ArtifactType: m.ArtifactType, Digest: digest.FromBytes(b), Size: int64(len(b))}}})
-		putManifest(t, host, "mirror/"+CatalogRepository, "sha256-"+catDigest.Encoded(), ocispec.MediaTypeImageIndex, idx)
+		putManifest(t, host, "mirror/"+plan.CatalogRepository, "sha256-"+catDigest.Encoded(), ocispec.MediaTypeImageIndex, idx)
 	}
 	attach(atLimit, atLimitDesc.Digest, archive.MaxManifestSize, archive.MaxManifestSize)
 	attach(over, overDesc.Digest, archive.MaxManifestSize+1, 0)
@@ -483,15 +434,15 @@ func TestReadKeptSignatureSizeLimit(t *testing.T) {
 // registry, so it cannot load into any other target: a failed check, the base catalog named, nothing
 // written.
 func TestLoadDeltaNeedsRegistry(t *testing.T) {
-	_, plans := samplePlans(t)
+	_, plans := mirrortest.SamplePlans(t)
 	base := digest.FromString("base catalog")
 	dir, _, _ := writeTestArchive(t, plans, func(c *archive.Catalog) { c.Base = base })
 	tgt, _, err := loadInto(t, dir, LoadOptions{Anchors: verify.Anchors{Insecure: true}})
-	if want := "delta archive (base catalog " + base.String() + "): delta archives load only into a registry"; !errors.Is(err, ErrCheckFailed) || err.Error() != want {
+	if want := "delta archive (base catalog " + base.String() + "): delta archives load only into a registry"; !errors.Is(err, plan.ErrCheckFailed) || err.Error() != want {
 		t.Errorf("got %v, want a failed check %q", err, want)
 	}
-	if len(tgt.events) != 0 {
-		t.Errorf("written: %v", tgt.events)
+	if len(tgt.Events) != 0 {
+		t.Errorf("written: %v", tgt.Events)
 	}
 }
 
@@ -501,7 +452,7 @@ func TestLoadDeltaNeedsRegistry(t *testing.T) {
 func TestLoadKeepFails(t *testing.T) {
 	ctx := context.Background()
 	transfer, transferPub := stationKey(t, t.TempDir(), "transfer")
-	_, plans := samplePlans(t)
+	_, plans := mirrortest.SamplePlans(t)
 	dir, cat, catDesc := writeTestArchive(t, plans, nil, transfer)
 	r, err := archive.Open(ctx, dir)
 	if err != nil {
@@ -516,13 +467,13 @@ func TestLoadKeepFails(t *testing.T) {
 	if err := json.Unmarshal(mb, &m); err != nil || len(m.Layers) == 0 {
 		t.Fatalf("catalog manifest: %v", err)
 	}
-	tgt := newFakeTarget()
-	tgt.failBlob = m.Layers[0].Digest
+	tgt := mirrortest.NewFakeTarget()
+	tgt.FailBlob = m.Layers[0].Digest
 	res, err := Load(ctx, dir, LoadOptions{Anchors: verify.Anchors{ArchiveKeys: []string{transferPub}}, KeepCatalog: true,
-		Target: tgt, Publish: PublishOptions{To: loadTo, Retry: testRetry}})
-	want := "the images were loaded, but keeping the catalog at " + CatalogRepository + " failed: airlock catalog " + CatalogTag(cat.Created, catDesc.Digest) +
-		" -> site/" + CatalogRepository + ":" + CatalogTag(cat.Created, catDesc.Digest) + ": blob " + tgt.failBlob.String() + " could not be pushed"
-	if !errors.Is(err, ErrCheckFailed) || !strings.HasPrefix(err.Error(), want) {
+		Target: tgt, Publish: PublishOptions{To: loadTo, Retry: mirrortest.Retry}})
+	want := "the images were loaded, but keeping the catalog at " + plan.CatalogRepository + " failed: airlock catalog " + plan.CatalogTag(cat.Created, catDesc.Digest) +
+		" -> site/" + plan.CatalogRepository + ":" + plan.CatalogTag(cat.Created, catDesc.Digest) + ": blob " + tgt.FailBlob.String() + " could not be pushed"
+	if !errors.Is(err, plan.ErrCheckFailed) || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("got %v\nwant a failed check %q", err, want)
 	}
 	if res == nil || res.KeptAt != "" || len(res.Report.Images) != 2 || res.Report.Images[0].Status != "pushed" {

@@ -6,13 +6,14 @@ import (
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/internal/atomicfile"
+	"airlock.dev/airlock/mirror/plan"
 )
 
 // PinnedName is the name of the pinned image set in an archive's catalog (Trust.ImageSet).
 const PinnedName = "imageset.pinned.yaml"
 
 // pinnedImages returns the images of plans, each pinned by the digest it resolved to.
-func pinnedImages(plans []*ImagePlan) []config.Image {
+func pinnedImages(plans []*plan.ImagePlan) []config.Image {
 	images := make([]config.Image, len(plans))
 	for i, p := range plans {
 		images[i] = p.Image
@@ -24,7 +25,7 @@ func pinnedImages(plans []*ImagePlan) []config.Image {
 // pinnedFile is the image set stored in the archive: the one saved from, pinned by digest, written as
 // if beside that file (its trust paths read as that file's do). It stands in for the file as written,
 // so the catalog carries one ImageSet blob: the one that reproduces the archive.
-func pinnedFile(set *config.ImageSet, plans []*ImagePlan) (*trustFile, error) {
+func pinnedFile(set *config.ImageSet, plans []*plan.ImagePlan) (*trustFile, error) {
 	path := set.Path
 	if path == "" {
 		path = "imageset.yaml"
@@ -38,7 +39,7 @@ func pinnedFile(set *config.ImageSet, plans []*ImagePlan) (*trustFile, error) {
 
 // WritePinned writes the image set of plans, every image pinned by digest, to path (see
 // config.ImageSet.Pinned), atomically (internal/atomicfile): path is never half-written.
-func WritePinned(set *config.ImageSet, plans []*ImagePlan, path string) error {
+func WritePinned(set *config.ImageSet, plans []*plan.ImagePlan, path string) error {
 	b, err := set.Pinned(path, pinnedImages(plans))
 	if err != nil {
 		return err

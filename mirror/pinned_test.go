@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/mirror/internal/mirrortest"
 )
 
 func pinnedSet(t *testing.T, dir string) *config.ImageSet {
@@ -28,7 +29,7 @@ func pinnedSet(t *testing.T, dir string) *config.ImageSet {
 func TestWritePinned(t *testing.T) {
 	dir := t.TempDir()
 	set := pinnedSet(t, dir)
-	_, plans := samplePlans(t)
+	_, plans := mirrortest.SamplePlans(t)
 	out := filepath.Join(dir, "pinned.yaml")
 	if err := os.WriteFile(out, []byte("old content"), 0o600); err != nil {
 		t.Fatal(err)
@@ -74,7 +75,7 @@ func TestWritePinned(t *testing.T) {
 func TestWritePinnedFailures(t *testing.T) {
 	dir := t.TempDir()
 	set := pinnedSet(t, dir)
-	_, plans := samplePlans(t)
+	_, plans := mirrortest.SamplePlans(t)
 
 	// No images: nothing to pin, and nothing written.
 	out := filepath.Join(dir, "none.yaml")
@@ -111,7 +112,7 @@ func TestWritePinnedFailures(t *testing.T) {
 func TestPinnedFile(t *testing.T) {
 	dir := t.TempDir()
 	set := pinnedSet(t, dir)
-	_, plans := samplePlans(t)
+	_, plans := mirrortest.SamplePlans(t)
 	f, err := pinnedFile(set, plans)
 	if err != nil {
 		t.Fatal(err)

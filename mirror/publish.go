@@ -4,13 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
-	"github.com/opencontainers/go-digest"
-	"oras.land/oras-go/v2/registry/remote"
-
-	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/mirror/engine"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/registry"
 )
 
@@ -24,56 +21,23 @@ type PublishOptions struct {
 	DryRun      bool
 	Concurrency int
 	Log         *slog.Logger
-	Progress    Progress
+	Progress    plan.Progress
 	// Retry bounds retries of failed transfers; zero means registry.DefaultRetry.
 	Retry registry.Retry
 	// RefuseTagMoves leaves a tag that names another digest on the target alone and fails its image
 	// (--tag-moves=refuse); by default the tag moves, and the move is reported.
 	RefuseTagMoves bool
 	// Target, when set, receives the content instead of the registry named by To (tests).
-	Target Target
-}
-
-// Counts counts items and bytes by what happened to them.
-type Counts struct {
-	Pushed       int   `json:"pushed"`
-	Skipped      int   `json:"skipped"`
-	Mounted      int   `json:"mounted"`
-	Failed       int   `json:"failed"`
-	BytesPushed  int64 `json:"bytesPushed"`
-	BytesSkipped int64 `json:"bytesSkipped"`
-	BytesMounted int64 `json:"bytesMounted"`
-}
-
-// ImageReport says what happened to one image.
-type ImageReport struct {
-	Source           string        `json:"source"`
-	SourceRepository string        `json:"sourceRepository"`
-	Repository       string        `json:"repository"`
-	Target           string        `json:"target"`
-	Tag              string        `json:"tag,omitempty"`
-	Digest           digest.Digest `json:"digest"`
-	Platforms        int           `json:"platforms"`
-	Referrers        int           `json:"referrers"`
-	// ReferrersBy is "api" or "tag-schema": how referrers are findable on the target.
-	ReferrersBy string `json:"referrersBy,omitempty"`
-	// TagMoved, when set, says that the image's tag named another digest on the target before.
-	TagMoved *TagMove `json:"tagMoved,omitempty"`
-	// ReferrerTagsMoved lists the cosign legacy tags of its referrers (sha256-<hex>.sig, .att, .sbom)
-	// that named another digest on the target before.
-	ReferrerTagsMoved []TagMove `json:"referrerTagsMoved,omitempty"`
-	// Status is "pushed", "up-to-date", "planned" (dry run) or "failed".
-	Status string `json:"status"`
-	Error  string `json:"error,omitempty"`
+	Target engine.Target
 }
 
 // PublishReport says what Publish did.
 type PublishReport struct {
-	Target    string        `json:"target"`
-	DryRun    bool          `json:"dryRun,omitempty"`
-	Images    []ImageReport `json:"images"`
-	Blobs     Counts        `json:"blobs"`
-	Manifests Counts        `json:"manifests"`
+	Target    string               `json:"target"`
+	DryRun    bool                 `json:"dryRun,omitempty"`
+	Images    []engine.ImageReport `json:"images"`
+	Blobs     engine.Counts        `json:"blobs"`
+	Manifests engine.Counts        `json:"manifests"`
 	// Tags counts tags written: image tags and cosign legacy tags.
 	Tags int `json:"tags"`
 	// ReferrerIndexes counts tag-schema indexes written on registries without the referrers API.
@@ -84,8 +48,8 @@ type PublishReport struct {
 }
 
 // TagMoves lists the images whose tag named another digest on the target before the run.
-func (r *PublishReport) TagMoves() []ImageReport {
-	var moved []ImageReport
+func (r *PublishReport) TagMoves() []engine.ImageReport {
+	var moved []engine.ImageReport
 	for _, i := range r.Images {
 		if i.TagMoved != nil {
 			moved = append(moved, i)
@@ -96,8 +60,8 @@ func (r *PublishReport) TagMoves() []ImageReport {
 
 // isCatalog reports whether plans are airlock's own catalog alone (load keeps it on the site; its tag
 // is its creation time, and it needs no preflight of its own after the images').
-func isCatalog(plans []*ImagePlan) bool {
-	return len(plans) == 1 && plans[0].Image.Target == CatalogRepository && plans[0].Image.Registry == "airlock"
+func isCatalog(plans []*plan.ImagePlan) bool {
+	return len(plans) == 1 && plans[0].Image.Target == plan.CatalogRepository && plans[0].Image.Registry == "airlock"
 }
 
 // Failed reports whether any image failed.
@@ -110,38 +74,10 @@ func (r *PublishReport) Failed() bool {
 	return false
 }
 
-// TargetRepository maps a source image to its repository under to (HOST[:PORT][/PREFIX]): the image's
-// own target if the ImageSet sets one, else PREFIX/<source path>, or PREFIX/<source host>/<source path>
-// with keepHost (a port becomes "-PORT", since ':' may not appear in a repository name).
-func TargetRepository(to string, keepHost bool, img config.Image) (string, error) {
-	to = strings.TrimSuffix(to, "/")
-	host, prefix, _ := strings.Cut(to, "/")
-	if host == "" {
-		return "", fmt.Errorf("--to %q: want HOST[:PORT]/PREFIX, e.g. registry.site:5000/mirror", to)
-	}
-	var path string
-	switch {
-	case img.Target != "":
-		path = img.Target
-	case keepHost:
-		path = strings.ReplaceAll(strings.ToLower(img.Registry), ":", "-") + "/" + img.Repository
-	default:
-		path = img.Repository
-	}
-	name := host + "/" + path
-	if prefix != "" {
-		name = host + "/" + prefix + "/" + path
-	}
-	if _, err := remote.NewRepository(name); err != nil {
-		return "", fmt.Errorf("target for %s: %q is not a valid repository: %w", img, name, err)
-	}
-	return name, nil
-}
-
 // checkCollisions refuses two different images that would land on the same target tag: the second
 // push would move the first one's tag.
-func checkCollisions(images []ImageReport) error {
-	byTarget := map[string]ImageReport{}
+func checkCollisions(images []engine.ImageReport) error {
+	byTarget := map[string]engine.ImageReport{}
 	for _, ir := range images {
 		if ir.Tag == "" {
 			continue
@@ -161,15 +97,15 @@ func checkCollisions(images []ImageReport) error {
 // they are where the target has the referrers API, and listed in the sha256-<hex> tag-schema index
 // where it has not. Afterwards every manifest and tag is read back from the target and checked against
 // the source.
-func Publish(ctx context.Context, plans []*ImagePlan, regs *registry.Registries, opts PublishOptions) (*PublishReport, error) {
+func Publish(ctx context.Context, plans []*plan.ImagePlan, regs *registry.Registries, opts PublishOptions) (*PublishReport, error) {
 	start := time.Now()
-	rep := &PublishReport{Target: opts.To, DryRun: opts.DryRun, Images: make([]ImageReport, len(plans))}
-	for i, plan := range plans {
-		name, err := TargetRepository(opts.To, opts.KeepHost, plan.Image)
+	rep := &PublishReport{Target: opts.To, DryRun: opts.DryRun, Images: make([]engine.ImageReport, len(plans))}
+	for i, ip := range plans {
+		name, err := engine.TargetRepository(opts.To, opts.KeepHost, ip.Image)
 		if err != nil {
 			return nil, err
 		}
-		rep.Images[i] = NewImageReport(plan, name)
+		rep.Images[i] = engine.NewImageReport(ip, name)
 	}
 	if err := checkCollisions(rep.Images); err != nil {
 		return nil, err
@@ -178,11 +114,11 @@ func Publish(ctx context.Context, plans []*ImagePlan, regs *registry.Registries,
 		rep.Seconds = time.Since(start).Seconds()
 		return rep, nil
 	}
-	var target Target = &RegistryTarget{Regs: regs, To: opts.To, KeepHost: opts.KeepHost, Retry: opts.Retry, Log: opts.Log}
+	var target engine.Target = &engine.RegistryTarget{Regs: regs, To: opts.To, KeepHost: opts.KeepHost, Retry: opts.Retry, Log: opts.Log}
 	if opts.Target != nil {
 		target = opts.Target
 	}
-	r, err := Copy(ctx, plans, target, CopyOptions{
+	r, err := engine.Copy(ctx, plans, target, engine.CopyOptions{
 		Concurrency: opts.Concurrency, Log: opts.Log, Progress: opts.Progress, Retry: opts.Retry,
 		Preflight: !isCatalog(plans), RefuseTagMoves: opts.RefuseTagMoves,
 	})

@@ -24,6 +24,8 @@ import (
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/mirror/engine"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/registry"
 )
 
@@ -51,27 +53,27 @@ func TestTargetRepository(t *testing.T) {
 		{"site:5000/mirror", false, img("nginx", ""), "site:5000/mirror/library/nginx"},
 	}
 	for _, c := range cases {
-		got, err := TargetRepository(c.to, c.keepHost, c.img)
+		got, err := engine.TargetRepository(c.to, c.keepHost, c.img)
 		if err != nil || got != c.want {
 			t.Errorf("TargetRepository(%q, %v, %s) = %q, %v; want %q", c.to, c.keepHost, c.img, got, err, c.want)
 		}
 	}
-	if _, err := TargetRepository("/mirror", false, img("registry.example.com/team/app:1", "")); err == nil || !strings.Contains(err.Error(), "HOST[:PORT]/PREFIX") {
+	if _, err := engine.TargetRepository("/mirror", false, img("registry.example.com/team/app:1", "")); err == nil || !strings.Contains(err.Error(), "HOST[:PORT]/PREFIX") {
 		t.Errorf("an empty host: %v", err)
 	}
-	if _, err := TargetRepository("site:5000/Mirror", false, img("registry.example.com/team/app:1", "")); err == nil {
+	if _, err := engine.TargetRepository("site:5000/Mirror", false, img("registry.example.com/team/app:1", "")); err == nil {
 		t.Errorf("an upper-case prefix was accepted")
 	}
 }
 
 func TestCheckCollisions(t *testing.T) {
-	a := ImageReport{Source: "a.example.com/team/app:v1", Target: "site/team/app:v1", Tag: "v1", Digest: "sha256:aaaa"}
-	b := ImageReport{Source: "b.example.com/team/app:v1", Target: "site/team/app:v1", Tag: "v1", Digest: "sha256:bbbb"}
-	same := ImageReport{Source: "c.example.com/team/app:v1", Target: "site/team/app:v1", Tag: "v1", Digest: "sha256:aaaa"}
-	if err := checkCollisions([]ImageReport{a, same}); err != nil {
+	a := engine.ImageReport{Source: "a.example.com/team/app:v1", Target: "site/team/app:v1", Tag: "v1", Digest: "sha256:aaaa"}
+	b := engine.ImageReport{Source: "b.example.com/team/app:v1", Target: "site/team/app:v1", Tag: "v1", Digest: "sha256:bbbb"}
+	same := engine.ImageReport{Source: "c.example.com/team/app:v1", Target: "site/team/app:v1", Tag: "v1", Digest: "sha256:aaaa"}
+	if err := checkCollisions([]engine.ImageReport{a, same}); err != nil {
 		t.Errorf("the same digest twice is no collision: %v", err)
 	}
-	err := checkCollisions([]ImageReport{a, b})
+	err := checkCollisions([]engine.ImageReport{a, b})
 	if err == nil || !strings.Contains(err.Error(), "--keep-host") || !strings.Contains(err.Error(), "b.example.com/team/app:v1") {
 		t.Errorf("collision: %v", err)
 	}
@@ -148,7 +150,7 @@ func TestPublishStopsOnAlteredBlob(t *testing.T) {
 	if err := archive.Check(r, rcat); err != nil {
 		t.Fatal(err)
 	}
-	plans, err := PlansFromArchive(ctx, r, rcat)
+	plans, err := plan.PlansFromArchive(ctx, r, rcat)
 	if err != nil {
 		t.Fatal(err)
 	}

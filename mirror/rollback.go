@@ -18,6 +18,8 @@ import (
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/mirror/engine"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/verify"
 )
 
@@ -41,7 +43,7 @@ const maxKeptCatalogBytes = archive.MaxManifestSize
 // noRollback refuses each plan whose tag a kept signed catalog newer than cat set to another digest:
 // an older archive, signed as validly as it was, must not move a tag back to what it once named. It
 // returns the plans that may go on and one reason per refused image, naming both catalogs.
-func (o *LoadOptions) noRollback(ctx context.Context, plans []*ImagePlan, cat *archive.Catalog, catDesc ocispec.Descriptor) ([]*ImagePlan, []string, error) {
+func (o *LoadOptions) noRollback(ctx context.Context, plans []*plan.ImagePlan, cat *archive.Catalog, catDesc ocispec.Descriptor) ([]*plan.ImagePlan, []string, error) {
 	read := o.Kept
 	if read == nil && o.Target == nil {
 		read = o.readKept
@@ -51,9 +53,9 @@ func (o *LoadOptions) noRollback(ctx context.Context, plans []*ImagePlan, cat *a
 	}
 	kept, err := read(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read the catalogs kept at %s/%s (the record a rollback is found in): %w", strings.TrimSuffix(o.Publish.To, "/"), CatalogRepository, err)
+		return nil, nil, fmt.Errorf("read the catalogs kept at %s/%s (the record a rollback is found in): %w", strings.TrimSuffix(o.Publish.To, "/"), plan.CatalogRepository, err)
 	}
-	var pass []*ImagePlan
+	var pass []*plan.ImagePlan
 	var refused []string
 	for _, p := range plans {
 		if why, err := o.rollback(p, kept, cat, catDesc); err != nil {
@@ -68,11 +70,11 @@ func (o *LoadOptions) noRollback(ctx context.Context, plans []*ImagePlan, cat *a
 }
 
 // rollback says why loading p would move its tag back, or "".
-func (o *LoadOptions) rollback(p *ImagePlan, kept []KeptCatalog, cat *archive.Catalog, catDesc ocispec.Descriptor) (string, error) {
+func (o *LoadOptions) rollback(p *plan.ImagePlan, kept []KeptCatalog, cat *archive.Catalog, catDesc ocispec.Descriptor) (string, error) {
 	if p.Image.Tag == "" {
 		return "", nil
 	}
-	name, err := TargetRepository(o.Publish.To, o.Publish.KeepHost, p.Image)
+	name, err := engine.TargetRepository(o.Publish.To, o.Publish.KeepHost, p.Image)
 	if err != nil {
 		return "", err
 	}
@@ -107,8 +109,8 @@ func (o *LoadOptions) readKept(ctx context.Context) ([]KeptCatalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := strings.TrimSuffix(o.Publish.To, "/") + "/" + CatalogRepository
-	tags, err := ListTags(ctx, o.Regs, name, o.Publish.Retry)
+	name := strings.TrimSuffix(o.Publish.To, "/") + "/" + plan.CatalogRepository
+	tags, err := plan.ListTags(ctx, o.Regs, name, o.Publish.Retry)
 	var er *errcode.ErrorResponse
 	if errors.As(err, &er) && er.StatusCode == http.StatusNotFound {
 		return nil, nil // nothing kept yet
@@ -198,7 +200,7 @@ func (o *LoadOptions) readKeptOne(ctx context.Context, repo *remote.Repository, 
 			continue
 		}
 		ci.Target = img.Target // signed: its targets were the site's to follow
-		name, err := TargetRepository(o.Publish.To, o.Publish.KeepHost, ci)
+		name, err := engine.TargetRepository(o.Publish.To, o.Publish.KeepHost, ci)
 		if err != nil {
 			continue
 		}

@@ -15,6 +15,8 @@ import (
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/mirror/engine"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/registry"
 	"airlock.dev/airlock/verify"
 )
@@ -36,9 +38,9 @@ type SaveOptions struct {
 	Version string
 	Log     *slog.Logger
 	// Progress, if set, shows bytes moved.
-	Progress Progress
+	Progress plan.Progress
 	// PlanProgress, if set, counts images resolved (with their referrers) before anything moves.
-	PlanProgress Progress
+	PlanProgress plan.Progress
 	// Since names a previous archive: only what it lacks is written (a delta), and the catalog names
 	// the previous catalog as its base.
 	Since string
@@ -94,7 +96,7 @@ type SaveSummary struct {
 	Repaired []digest.Digest `json:"repaired,omitempty"`
 	// Repositories says, for each repositories entry, the tags listed, picked and dropped, each with
 	// the rule that decided.
-	Repositories []RepositoryReport `json:"repositories,omitempty"`
+	Repositories []plan.RepositoryReport `json:"repositories,omitempty"`
 	// Blocked lists the images the blocked list kept out, with the rule; LeftOut what did not resolve
 	// (with KeepGoing), with why. The catalog records both.
 	Blocked []archive.Blocked `json:"blocked,omitempty"`
@@ -124,11 +126,11 @@ func Save(ctx context.Context, set *config.ImageSet, regs *registry.Registries, 
 	if err != nil {
 		return nil, err
 	}
-	var local Source
+	var local plan.Source
 	if !IsTarOutput(opts.Output) && opts.Output != "" {
 		local = archive.LocalBlobs(opts.Output) // an earlier save into the same directory
 	}
-	sp, err := PlanSet(ctx, set, regs, PlanOptions{Concurrency: opts.Concurrency, Log: opts.Log, Retry: opts.Retry, Local: local, Progress: opts.PlanProgress, KeepGoing: opts.KeepGoing})
+	sp, err := plan.PlanSet(ctx, set, regs, plan.PlanOptions{Concurrency: opts.Concurrency, Log: opts.Log, Retry: opts.Retry, Local: local, Progress: opts.PlanProgress, KeepGoing: opts.KeepGoing})
 	if err != nil {
 		return nil, err
 	}
@@ -178,16 +180,16 @@ func Save(ctx context.Context, set *config.ImageSet, regs *registry.Registries, 
 }
 
 // writeArchive copies plans into the archive (a layout directory, or straight into tar volumes), then stores the trust files, the catalog and its signature, and writes index.json last.
-func writeArchive(ctx context.Context, plans []*ImagePlan, cat *archive.Catalog, trust *trustFiles, inBase func(ocispec.Descriptor) bool, opts SaveOptions, sum *SaveSummary) error {
+func writeArchive(ctx context.Context, plans []*plan.ImagePlan, cat *archive.Catalog, trust *trustFiles, inBase func(ocispec.Descriptor) bool, opts SaveOptions, sum *SaveSummary) error {
 	// Before the first byte: refuse, with both numbers, a run the disk cannot hold.
 	if err := archive.CheckSpace(opts.Output, needSpace(plans, inBase, opts.Output)); err != nil {
 		return err
 	}
-	var target Target
+	var target engine.Target
 	var layout *archive.Layout
-	var tarTarget *TarTarget
+	var tarTarget *engine.TarTarget
 	if IsTarOutput(opts.Output) {
-		t, err := NewTarTarget(opts.Output, opts.VolumeSize, tarContent(plans, inBase))
+		t, err := engine.NewTarTarget(opts.Output, opts.VolumeSize, engine.TarContent(plans, inBase))
 		if err != nil {
 			return err
 		}
@@ -199,9 +201,9 @@ func writeArchive(ctx context.Context, plans []*ImagePlan, cat *archive.Catalog,
 		if err != nil {
 			return err
 		}
-		target, layout = &LayoutTarget{Layout: l}, l
+		target, layout = &engine.LayoutTarget{Layout: l}, l
 	}
-	rep, err := Copy(ctx, plans, target, CopyOptions{Concurrency: opts.Concurrency, Log: opts.Log, Progress: opts.Progress, Retry: opts.Retry, Skip: inBase})
+	rep, err := engine.Copy(ctx, plans, target, engine.CopyOptions{Concurrency: opts.Concurrency, Log: opts.Log, Progress: opts.Progress, Retry: opts.Retry, Skip: inBase})
 	if rep != nil {
 		sum.Copy = CopyStats{Copied: rep.Blobs.Pushed, Skipped: rep.Blobs.Skipped, Resumed: rep.Resumed, BytesFetched: rep.BytesFetched, BytesCopied: rep.Blobs.BytesPushed, BytesSkipped: rep.Blobs.BytesSkipped}
 	}
@@ -241,7 +243,7 @@ func writeArchive(ctx context.Context, plans []*ImagePlan, cat *archive.Catalog,
 }
 
 // catalogOf builds the catalog (without trust material).
-func catalogOf(plans []*ImagePlan, version string) *archive.Catalog {
+func catalogOf(plans []*plan.ImagePlan, version string) *archive.Catalog {
 	cat := &archive.Catalog{
 		Tool:    archive.Tool{Name: "airlock", Version: version},
 		Created: time.Now().UTC().Truncate(time.Second),
@@ -421,7 +423,7 @@ func mergeDigests(a, b []digest.Digest) []digest.Digest {
 // needSpace estimates the bytes a save still has to write: every manifest and blob of the plans that
 // is neither in the base nor already stored in the output directory at its size. Tar volumes hold each
 // once (see TarTarget); what partial volumes of an earlier run hold is counted as still to write.
-func needSpace(plans []*ImagePlan, inBase func(ocispec.Descriptor) bool, output string) int64 {
+func needSpace(plans []*plan.ImagePlan, inBase func(ocispec.Descriptor) bool, output string) int64 {
 	stored := output
 	seen := map[digest.Digest]bool{}
 	var n int64

@@ -14,6 +14,8 @@ import (
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/mirror/internal/mirrortest"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/referrers"
 )
 
@@ -21,19 +23,19 @@ import (
 // however many images carry it, and counts each manifest and blob once; the summary counts
 // platforms and referrers by kind and by how they were found.
 func TestCatalogOfAndSummarize(t *testing.T) {
-	_, plans := samplePlans(t)
+	_, plans := mirrortest.SamplePlans(t)
 	app, api := plans[0], plans[1]
 	sig, sigAmd := app.Referrers[0], app.Referrers[1]
 	sig.Kind, sigAmd.Kind = referrers.KindSignature, referrers.KindSignature
 	// A child without a platform (an attestation manifest of a buildx index, say) is not a platform.
-	unnamed := imageNode(t, &fakeSource{blobs: map[digest.Digest][]byte{}}, "team/app", 5)
+	unnamed := mirrortest.ImageNode(t, &mirrortest.FakeSource{Blobs: map[digest.Digest][]byte{}}, "team/app", 5)
 	app.Root.Children = append(app.Root.Children, unnamed)
 	// The same image listed twice: its referrers, manifests and blobs are counted once.
 	again := *app
 	again.Source = "registry.example.com/team/app:latest"
 	again.Image.Tag = "latest"
 
-	cat := catalogOf([]*ImagePlan{app, &again, api}, "v9.9")
+	cat := catalogOf([]*plan.ImagePlan{app, &again, api}, "v9.9")
 	if cat.Tool.Name != "airlock" || cat.Tool.Version != "v9.9" || cat.Created.IsZero() {
 		t.Errorf("tool %+v created %v", cat.Tool, cat.Created)
 	}
@@ -64,7 +66,7 @@ func TestCatalogOfAndSummarize(t *testing.T) {
 	}
 	// Manifests: index, 3 children, 2 signatures, api. Blobs: each manifest's config and layers.
 	wantBlobs := map[digest.Digest]int64{}
-	for _, p := range []*ImagePlan{app, api} {
+	for _, p := range []*plan.ImagePlan{app, api} {
 		for _, n := range p.Nodes() {
 			for _, b := range n.Blobs {
 				wantBlobs[b.Digest] = b.Size

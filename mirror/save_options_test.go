@@ -14,6 +14,8 @@ import (
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/mirror/internal/mirrortest"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/registry"
 	"airlock.dev/airlock/verify"
 )
@@ -21,8 +23,8 @@ import (
 // saveSetup starts a registry holding host/team/app:1.0 and returns an image set naming it.
 func saveSetup(t *testing.T) (*config.ImageSet, *registry.Registries, string) {
 	t.Helper()
-	host, regs, _ := startPagingRegistry(t, 100)
-	pushTags(context.Background(), t, regs, host+"/team/app", "1.0")
+	host, regs, _ := mirrortest.StartPagingRegistry(t, 100)
+	mirrortest.PushTags(context.Background(), t, regs, host+"/team/app", "1.0")
 	img, err := config.ParseReference(host + "/team/app:1.0")
 	if err != nil {
 		t.Fatal(err)
@@ -44,8 +46,8 @@ func TestSaveOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	var warned []string
-	_, err = Save(ctx, set, regs, SaveOptions{Output: out, Retry: testRetry, Trust: trust, Warn: func(s string) { warned = append(warned, s) }})
-	if !errors.Is(err, ErrCheckFailed) || !strings.HasPrefix(err.Error(), "save --verify: nothing written: 1 of 1 images failed verification") ||
+	_, err = Save(ctx, set, regs, SaveOptions{Output: out, Retry: mirrortest.Retry, Trust: trust, Warn: func(s string) { warned = append(warned, s) }})
+	if !errors.Is(err, plan.ErrCheckFailed) || !strings.HasPrefix(err.Error(), "save --verify: nothing written: 1 of 1 images failed verification") ||
 		!strings.Contains(err.Error(), "/team/app:1.0 (sha256:") || len(warned) != 1 || !strings.HasPrefix(warned[0], "refused, verification failed: ") {
 		t.Errorf("gate: %v, warned %q; want the one image refused", err, warned)
 	}
@@ -54,13 +56,13 @@ func TestSaveOptions(t *testing.T) {
 	}
 
 	// --since naming nothing.
-	if _, err := Save(ctx, set, regs, SaveOptions{Output: filepath.Join(dir, "delta"), Retry: testRetry, Since: filepath.Join(dir, "no-base")}); err == nil || !strings.HasPrefix(err.Error(), "--since: ") {
+	if _, err := Save(ctx, set, regs, SaveOptions{Output: filepath.Join(dir, "delta"), Retry: mirrortest.Retry, Since: filepath.Join(dir, "no-base")}); err == nil || !strings.HasPrefix(err.Error(), "--since: ") {
 		t.Errorf("--since without a base: %v", err)
 	}
 
 	// A dry run writes nothing, and pins when asked.
 	pin := filepath.Join(dir, "pinned.yaml")
-	sum, err := Save(ctx, set, regs, SaveOptions{Output: filepath.Join(dir, "dry"), Retry: testRetry, DryRun: true, PinOut: pin})
+	sum, err := Save(ctx, set, regs, SaveOptions{Output: filepath.Join(dir, "dry"), Retry: mirrortest.Retry, DryRun: true, PinOut: pin})
 	if err != nil || !sum.DryRun || len(sum.Images) != 1 || sum.PinnedTo != pin || sum.Catalog != "" {
 		t.Errorf("dry run: %+v, %v", sum, err)
 	}
@@ -71,14 +73,14 @@ func TestSaveOptions(t *testing.T) {
 		t.Errorf("pinned set: %v\n%s", err, b)
 	}
 	// --pin-out into a directory that does not exist: the archive is written, the error names the flag.
-	if _, err := Save(ctx, set, regs, SaveOptions{Output: filepath.Join(dir, "pinfail"), Retry: testRetry, PinOut: filepath.Join(dir, "no", "pinned.yaml")}); err == nil || !strings.HasPrefix(err.Error(), "--pin-out: ") {
+	if _, err := Save(ctx, set, regs, SaveOptions{Output: filepath.Join(dir, "pinfail"), Retry: mirrortest.Retry, PinOut: filepath.Join(dir, "no", "pinned.yaml")}); err == nil || !strings.HasPrefix(err.Error(), "--pin-out: ") {
 		t.Errorf("--pin-out unwritable: %v", err)
 	}
 
 	// Signing fails: no index.json, so the archive is never complete and unsigned.
 	out = filepath.Join(dir, "unsigned")
 	boom := errors.New("no signing today")
-	if _, err := Save(ctx, set, regs, SaveOptions{Output: out, Retry: testRetry, SignKey: signFunc(func(digest.Digest) ([]byte, error) { return nil, boom })}); !errors.Is(err, boom) {
+	if _, err := Save(ctx, set, regs, SaveOptions{Output: out, Retry: mirrortest.Retry, SignKey: signFunc(func(digest.Digest) ([]byte, error) { return nil, boom })}); !errors.Is(err, boom) {
 		t.Errorf("signing failing: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(out, "index.json")); !os.IsNotExist(err) {
@@ -88,7 +90,7 @@ func TestSaveOptions(t *testing.T) {
 	// A tar, logged: one volume, the catalog named, the archive opens and lists the image.
 	out = filepath.Join(dir, "a.tar")
 	var signed digest.Digest
-	sum, err = Save(ctx, set, regs, SaveOptions{Output: out, Retry: testRetry, Log: log, Version: "test",
+	sum, err = Save(ctx, set, regs, SaveOptions{Output: out, Retry: mirrortest.Retry, Log: log, Version: "test",
 		SignKey: signFunc(func(d digest.Digest) ([]byte, error) {
 			signed = d
 			return []byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}`), nil
@@ -115,7 +117,7 @@ func TestSaveOptions(t *testing.T) {
 	// A tar whose staging layout cannot be made.
 	file := filepath.Join(dir, "file")
 	os.WriteFile(file, []byte("x"), 0o644)
-	if _, err := Save(ctx, set, regs, SaveOptions{Output: filepath.Join(file, "b.tar"), Retry: testRetry}); err == nil {
+	if _, err := Save(ctx, set, regs, SaveOptions{Output: filepath.Join(file, "b.tar"), Retry: mirrortest.Retry}); err == nil {
 		t.Error("tar under a file: saved")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/mirror/plan"
 )
 
 func TestNeedSpace(t *testing.T) {
@@ -16,10 +17,10 @@ func TestNeedSpace(t *testing.T) {
 		return ocispec.Descriptor{Digest: digest.FromString(s), Size: size}
 	}
 	layer, shared, stored, base := desc("layer", 1000), desc("shared", 300), desc("stored", 5000), desc("base", 7000)
-	plan := func(m string) *ImagePlan {
-		return &ImagePlan{Root: &Node{Desc: desc(m, 10), Blobs: []ocispec.Descriptor{layer, shared, stored, base}}}
+	ip := func(m string) *plan.ImagePlan {
+		return &plan.ImagePlan{Root: &plan.Node{Desc: desc(m, 10), Blobs: []ocispec.Descriptor{layer, shared, stored, base}}}
 	}
-	plans := []*ImagePlan{plan("a"), plan("b")}
+	plans := []*plan.ImagePlan{ip("a"), ip("b")}
 	out := filepath.Join(t.TempDir(), "archive")
 	p := archive.BlobPath(out, stored.Digest)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {

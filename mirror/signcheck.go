@@ -7,6 +7,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/verify"
 )
 
@@ -56,23 +57,23 @@ func (c *SigningCheck) Passed() bool { return len(c.Failed()) == 0 }
 // ErrCheckFailed; images that fail verification are reported in the results (see Passed), and an
 // image whose manifests cannot be read back from the archive fails with the reason.
 func CheckForSigning(ctx context.Context, path string, trust *verify.Trust) (*SigningCheck, error) {
-	r, err := OpenArchive(ctx, path)
+	r, err := plan.OpenArchive(ctx, path)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
 	cat, catDesc, err := r.Catalog(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrCheckFailed, path, err)
+		return nil, fmt.Errorf("%w: %s: %w", plan.ErrCheckFailed, path, err)
 	}
 	if err := archive.VerifyContents(ctx, r, cat); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCheckFailed, err)
+		return nil, fmt.Errorf("%w: %w", plan.ErrCheckFailed, err)
 	}
 	c := &SigningCheck{Archive: path, Catalog: catDesc, Trust: trust}
 	if trust == nil {
 		return c, nil
 	}
-	var plans []*ImagePlan
+	var plans []*plan.ImagePlan
 	var at []int // the index in c.Results of each plan's result
 	for _, img := range cat.Images {
 		root := ocispec.Descriptor{MediaType: img.MediaType, Digest: img.Digest, Size: img.Size}
@@ -85,7 +86,7 @@ func CheckForSigning(ctx context.Context, path string, trust *verify.Trust) (*Si
 		// One image at a time, so that an image that cannot be read back fails alone, named.
 		one := *cat
 		one.Images = []archive.Image{img}
-		p, err := PlansFromArchive(ctx, r, &one)
+		p, err := plan.PlansFromArchive(ctx, r, &one)
 		if err != nil {
 			c.Results = append(c.Results, verify.Result{Source: img.Source, Digest: img.Digest,
 				Failures: []string{fmt.Sprintf("cannot be read back from the archive to verify: %v", err)}})
@@ -106,11 +107,11 @@ func CheckForSigning(ctx context.Context, path string, trust *verify.Trust) (*Si
 // catalog is no longer the one checked.
 func SignArchive(ctx context.Context, c *SigningCheck, key Signer) (ocispec.Descriptor, error) {
 	if failed := c.Failed(); len(failed) > 0 {
-		return ocispec.Descriptor{}, fmt.Errorf("%w: %s: %d of %d images failed verification: not signed", ErrCheckFailed, c.Archive, len(failed), len(c.Results))
+		return ocispec.Descriptor{}, fmt.Errorf("%w: %s: %d of %d images failed verification: not signed", plan.ErrCheckFailed, c.Archive, len(failed), len(c.Results))
 	}
 	return archive.Sign(ctx, c.Archive, func(d ocispec.Descriptor) ([]byte, error) {
 		if d.Digest != c.Catalog.Digest {
-			return nil, fmt.Errorf("%w: %s: its catalog is now %s, not %s as checked: it changed while it was checked; not signed", ErrCheckFailed, c.Archive, d.Digest, c.Catalog.Digest)
+			return nil, fmt.Errorf("%w: %s: its catalog is now %s, not %s as checked: it changed while it was checked; not signed", plan.ErrCheckFailed, c.Archive, d.Digest, c.Catalog.Digest)
 		}
 		return key.SignDigest(d.Digest)
 	})

@@ -19,6 +19,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/mirror/internal/mirrortest"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/referrers"
 	"airlock.dev/airlock/verify"
 )
@@ -54,7 +56,7 @@ func stationKey(t *testing.T, dir, name string) (*verify.SigningKey, string) {
 
 // bundleSignature signs subject with k and returns the signature as cosign v3 attaches it: a Sigstore
 // bundle referrer.
-func bundleSignature(t *testing.T, src *fakeSource, repo string, subject *Node, k *verify.SigningKey) *Node {
+func bundleSignature(t *testing.T, src *mirrortest.FakeSource, repo string, subject *plan.Node, k *verify.SigningKey) *plan.Node {
 	t.Helper()
 	b, err := k.SignDigest(subject.Desc.Digest)
 	if err != nil {
@@ -64,11 +66,11 @@ func bundleSignature(t *testing.T, src *fakeSource, repo string, subject *Node, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	src.add(b)
+	src.Add(b)
 	empty := ocispec.DescriptorEmptyJSON
-	src.add(empty.Data)
-	return &Node{
-		Desc:     ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, ArtifactType: archive.BundleMediaType, Digest: src.add(mb), Size: int64(len(mb))},
+	src.Add(empty.Data)
+	return &plan.Node{
+		Desc:     ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, ArtifactType: archive.BundleMediaType, Digest: src.Add(mb), Size: int64(len(mb))},
 		Manifest: mb, Repository: repo, Blobs: []ocispec.Descriptor{{MediaType: empty.MediaType, Digest: empty.Digest, Size: empty.Size}, layer},
 		Referrer: &referrers.Found{Subject: subject.Desc.Digest, Method: referrers.API},
 	}
@@ -82,14 +84,14 @@ func signingFixture(t *testing.T) (dir string, station *verify.Trust, signer *ve
 	release, releasePub := stationKey(t, keys, "release")
 	attacker, _ := stationKey(t, keys, "attacker")
 	signer, signerPub = stationKey(t, keys, "transfer")
-	src := &fakeSource{blobs: map[digest.Digest][]byte{}}
-	app := imageNode(t, src, "team/app", 100)
-	evil := imageNode(t, src, "team/evil", 200)
-	plain := imageNode(t, src, "team/plain", 300)
-	plans := []*ImagePlan{
-		testPlan(t, src, "registry.example.com/team/app:1.0", app, bundleSignature(t, src, "team/app", app, release)),
-		testPlan(t, src, "registry.example.com/team/evil:1.0", evil, bundleSignature(t, src, "team/evil", evil, attacker)),
-		testPlan(t, src, "registry.example.com/team/plain:1.0", plain),
+	src := &mirrortest.FakeSource{Blobs: map[digest.Digest][]byte{}}
+	app := mirrortest.ImageNode(t, src, "team/app", 100)
+	evil := mirrortest.ImageNode(t, src, "team/evil", 200)
+	plain := mirrortest.ImageNode(t, src, "team/plain", 300)
+	plans := []*plan.ImagePlan{
+		mirrortest.Plan(t, src, "registry.example.com/team/app:1.0", app, bundleSignature(t, src, "team/app", app, release)),
+		mirrortest.Plan(t, src, "registry.example.com/team/evil:1.0", evil, bundleSignature(t, src, "team/evil", evil, attacker)),
+		mirrortest.Plan(t, src, "registry.example.com/team/plain:1.0", plain),
 	}
 	r, _, _ := saveLayout(t, plans, nil)
 	station, err := (&verify.Anchors{Keys: []string{releasePub}}).Site()
@@ -125,7 +127,7 @@ func TestCheckForSigningRefuses(t *testing.T) {
 	if len(failed) > 0 && (len(failed[0].Signatures) != 1 || failed[0].Signatures[0].Status != verify.StatusUnknownSigner) {
 		t.Errorf("team/evil signatures %+v, want one by an unknown signer", failed[0].Signatures)
 	}
-	if _, err := SignArchive(ctx, c, signer); !errors.Is(err, ErrCheckFailed) || !strings.Contains(err.Error(), "2 of 3 images failed") {
+	if _, err := SignArchive(ctx, c, signer); !errors.Is(err, plan.ErrCheckFailed) || !strings.Contains(err.Error(), "2 of 3 images failed") {
 		t.Errorf("SignArchive after a failed check: %v, want refused", err)
 	}
 	after, err := os.ReadFile(filepath.Join(dir, "index.json"))
@@ -178,11 +180,11 @@ func TestCheckForSigningPasses(t *testing.T) {
 	keys := t.TempDir()
 	release, releasePub := stationKey(t, keys, "release")
 	signer, _ := stationKey(t, keys, "transfer")
-	src := &fakeSource{blobs: map[digest.Digest][]byte{}}
-	amd, arm := imageNode(t, src, "team/app", 100), imageNode(t, src, "team/app", 150)
+	src := &mirrortest.FakeSource{Blobs: map[digest.Digest][]byte{}}
+	amd, arm := mirrortest.ImageNode(t, src, "team/app", 100), mirrortest.ImageNode(t, src, "team/app", 150)
 	amd.Platform, arm.Platform = "linux/amd64", "linux/arm64"
-	idx := indexNode(t, src, "team/app", amd, arm)
-	r, _, _ := saveLayout(t, []*ImagePlan{testPlan(t, src, "registry.example.com/team/app:1.0", idx, bundleSignature(t, src, "team/app", idx, release))}, nil)
+	idx := mirrortest.IndexNode(t, src, "team/app", amd, arm)
+	r, _, _ := saveLayout(t, []*plan.ImagePlan{mirrortest.Plan(t, src, "registry.example.com/team/app:1.0", idx, bundleSignature(t, src, "team/app", idx, release))}, nil)
 	station, err := (&verify.Anchors{Keys: []string{releasePub}}).Site()
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +201,7 @@ func TestCheckForSigningPasses(t *testing.T) {
 	before, _ := os.ReadFile(filepath.Join(r.Path, "index.json"))
 	moved := *c
 	moved.Catalog.Digest = digest.FromString("another catalog")
-	if _, err := SignArchive(ctx, &moved, signer); !errors.Is(err, ErrCheckFailed) || !strings.Contains(err.Error(), "changed while it was checked") {
+	if _, err := SignArchive(ctx, &moved, signer); !errors.Is(err, plan.ErrCheckFailed) || !strings.Contains(err.Error(), "changed while it was checked") {
 		t.Errorf("catalog changed: %v, want refused", err)
 	}
 	if after, _ := os.ReadFile(filepath.Join(r.Path, "index.json")); !bytes.Equal(before, after) {
@@ -220,7 +222,7 @@ func TestCheckForSigningPasses(t *testing.T) {
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := CheckForSigning(ctx, r.Path, station); !errors.Is(err, ErrCheckFailed) || !strings.Contains(err.Error(), layer.Digest.Encoded()) {
+	if _, err := CheckForSigning(ctx, r.Path, station); !errors.Is(err, plan.ErrCheckFailed) || !strings.Contains(err.Error(), layer.Digest.Encoded()) {
 		t.Errorf("damaged layer: %v, want a failed check naming %s", err, layer.Digest)
 	}
 }

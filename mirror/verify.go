@@ -7,19 +7,20 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/verify"
 )
 
-// VerifyImage describes the planned image (from a registry or an archive) for verification: its
+// verifyImage describes the planned image (from a registry or an archive) for verification: its
 // platforms, its referrers and where to read them.
-func (p *ImagePlan) VerifyImage() verify.Image {
+func verifyImage(p *plan.ImagePlan) verify.Image {
 	img := verify.Image{
 		Source:     p.Source,
 		Repository: p.Image.RepositoryRef(),
-		AnyHost:    p.unsignedName,
+		AnyHost:    p.UnsignedName,
 		Digest:     p.Root.Desc.Digest,
 		Platforms:  map[digest.Digest]string{},
-		Fetch:      p.Content(),
+		Fetch:      p.Content,
 	}
 	for _, c := range p.Root.Children {
 		name := c.Platform
@@ -35,10 +36,10 @@ func (p *ImagePlan) VerifyImage() verify.Image {
 }
 
 // Verify checks every plan against trust and returns the results, in order.
-func Verify(ctx context.Context, trust *verify.Trust, plans []*ImagePlan) []verify.Result {
+func Verify(ctx context.Context, trust *verify.Trust, plans []*plan.ImagePlan) []verify.Result {
 	out := make([]verify.Result, len(plans))
 	for i, p := range plans {
-		out[i] = trust.Verify(ctx, p.VerifyImage())
+		out[i] = trust.Verify(ctx, verifyImage(p))
 		if p.Flattened() {
 			coversPlatform(&out[i], p)
 		}
@@ -48,7 +49,7 @@ func Verify(ctx context.Context, trust *verify.Trust, plans []*ImagePlan) []veri
 
 // coversPlatform names the platform, not "image", as what the checks on a flattened image's manifest
 // cover: the tag names one platform manifest of an index left behind.
-func coversPlatform(r *verify.Result, p *ImagePlan) {
+func coversPlatform(r *verify.Result, p *plan.ImagePlan) {
 	for _, list := range [][]verify.Check{r.Signatures, r.Attestations} {
 		for i := range list {
 			if list[i].Subject == p.Root.Desc.Digest {
@@ -60,7 +61,7 @@ func coversPlatform(r *verify.Result, p *ImagePlan) {
 
 // Gate verifies plans against trust and returns those that pass, in order, and the results of those
 // that do not.
-func Gate(ctx context.Context, trust *verify.Trust, plans []*ImagePlan) (pass []*ImagePlan, refused []verify.Result) {
+func Gate(ctx context.Context, trust *verify.Trust, plans []*plan.ImagePlan) (pass []*plan.ImagePlan, refused []verify.Result) {
 	for i, r := range Verify(ctx, trust, plans) {
 		if r.Passed {
 			pass = append(pass, plans[i])
@@ -73,7 +74,7 @@ func Gate(ctx context.Context, trust *verify.Trust, plans []*ImagePlan) (pass []
 
 // gate is Gate for a workflow: each image that fails is named to warn (if set), and all of them in the
 // error (a failed check).
-func gate(ctx context.Context, trust *verify.Trust, plans []*ImagePlan, warn func(string)) ([]*ImagePlan, error) {
+func gate(ctx context.Context, trust *verify.Trust, plans []*plan.ImagePlan, warn func(string)) ([]*plan.ImagePlan, error) {
 	pass, failed := Gate(ctx, trust, plans)
 	if len(failed) == 0 {
 		return pass, nil

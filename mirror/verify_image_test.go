@@ -5,20 +5,23 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"airlock.dev/airlock/mirror/engine"
+	"airlock.dev/airlock/mirror/internal/mirrortest"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/verify"
 )
 
 // TestVerifyImage: the image described for verification names each platform (a child without one by
 // its short digest) and lists every referrer with its subject and kind.
 func TestVerifyImage(t *testing.T) {
-	src, plans := samplePlans(t)
+	src, plans := mirrortest.SamplePlans(t)
 	app := plans[0]
-	unnamed := imageNode(t, src, "team/app", 7)
+	unnamed := mirrortest.ImageNode(t, src, "team/app", 7)
 	app.Root.Children = append(app.Root.Children, unnamed)
 	app.Referrers[0].Kind = "signature"
-	vi := app.VerifyImage()
+	vi := verifyImage(app)
 	amd, arm := app.Root.Children[0], app.Root.Children[1]
-	if vi.Source != app.Source || vi.Repository != "registry.example.com/team/app" || vi.Digest != app.Root.Desc.Digest || vi.Fetch != app.Content() {
+	if vi.Source != app.Source || vi.Repository != "registry.example.com/team/app" || vi.Digest != app.Root.Desc.Digest || vi.Fetch != app.Content {
 		t.Errorf("image %+v does not describe %s", vi, app.Source)
 	}
 	want := map[digest.Digest]string{amd.Desc.Digest: "linux/amd64", arm.Desc.Digest: "linux/arm64", unnamed.Desc.Digest: unnamed.Desc.Digest.Encoded()[:12]}
@@ -39,8 +42,8 @@ func TestVerifyImage(t *testing.T) {
 // TestCoversPlatform: on a flattened image, the checks on its manifest cover its platform; checks on
 // anything else are left as they are.
 func TestCoversPlatform(t *testing.T) {
-	p := sparsePlan("linux/arm64")
-	fp, _ := flattenOne(p)
+	p := mirrortest.SparsePlan("linux/arm64")
+	fp, _ := plan.FlattenOne(p)
 	other := digest.FromString("other")
 	r := verify.Result{
 		Signatures:   []verify.Check{{Subject: fp.Root.Desc.Digest}, {Subject: other, Covers: "image"}},
@@ -54,10 +57,10 @@ func TestCoversPlatform(t *testing.T) {
 
 func TestTargetReference(t *testing.T) {
 	d := digest.FromString("x")
-	if got := TargetReference("site/mirror/app", "1.0", d); got != "site/mirror/app:1.0" {
+	if got := engine.TargetReference("site/mirror/app", "1.0", d); got != "site/mirror/app:1.0" {
 		t.Errorf("tagged: %q", got)
 	}
-	if got := TargetReference("site/mirror/app", "", d); got != "site/mirror/app@"+d.String() {
+	if got := engine.TargetReference("site/mirror/app", "", d); got != "site/mirror/app@"+d.String() {
 		t.Errorf("untagged: %q", got)
 	}
 }

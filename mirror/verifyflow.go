@@ -10,6 +10,7 @@ import (
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/registry"
 	"airlock.dev/airlock/verify"
 )
@@ -35,25 +36,25 @@ type VerifyOptions struct {
 // archive, every byte hashed), trust, plan (an unsigned catalog's names decide nothing), verify. It
 // returns each image's result and the trust they were verified against.
 func VerifyTarget(ctx context.Context, target string, o VerifyOptions) ([]verify.Result, *verify.Trust, error) {
-	form, err := FormOf(target)
+	form, err := plan.FormOf(target)
 	if err != nil {
 		return nil, nil, err
 	}
 	archivePath := ""
 	switch {
-	case form != FormRegistry:
+	case form != plan.FormRegistry:
 		archivePath = target
 	case o.Archive != "":
 		archivePath = o.Archive
 	case o.ImageSet == "":
 		return nil, nil, fmt.Errorf("verify %s: name the images with --archive ARCHIVE or -c IMAGESET", target)
 	}
-	var plans []*ImagePlan
+	var plans []*plan.ImagePlan
 	var trust *verify.Trust
 	var images []archive.Image
 	unsignedNames := false
 	if archivePath != "" {
-		r, err := OpenArchive(ctx, archivePath)
+		r, err := plan.OpenArchive(ctx, archivePath)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -82,7 +83,7 @@ func VerifyTarget(ctx context.Context, target string, o VerifyOptions) ([]verify
 			return nil, nil, err
 		}
 		if plans, err = PlansOnRegistry(ctx, regs, images, target, o.KeepHost, o.Log); err != nil {
-			if errors.Is(err, ErrCheckFailed) {
+			if errors.Is(err, plan.ErrCheckFailed) {
 				return nil, nil, &checkFailed{err}
 			}
 			return nil, nil, err
@@ -100,7 +101,7 @@ func VerifyTarget(ctx context.Context, target string, o VerifyOptions) ([]verify
 type verifiedArchive struct {
 	images []archive.Image
 	trust  *verify.Trust
-	plans  []*ImagePlan
+	plans  []*plan.ImagePlan
 }
 
 // verifyArchive checks the archive r: every byte hashed when it is the target (whole),
@@ -125,7 +126,7 @@ func verifyArchive(ctx context.Context, r *archive.Reader, whole bool, o VerifyO
 		return nil, err
 	}
 	if whole {
-		if a.plans, err = PlansFromArchive(ctx, r, cat); err != nil {
+		if a.plans, err = plan.PlansFromArchive(ctx, r, cat); err != nil {
 			return nil, &checkFailed{err}
 		}
 	}

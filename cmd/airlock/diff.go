@@ -11,6 +11,7 @@ import (
 
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/mirror/plan"
 )
 
 func newDiffCmd(g *globalOptions) *cobra.Command {
@@ -65,7 +66,7 @@ func printDiff(w io.Writer, es []mirror.DiffEntry) error {
 
 // planError marks a failed check while planning (a moved tag) for exit status 1.
 func planError(err error) error {
-	if errors.Is(err, mirror.ErrCheckFailed) {
+	if errors.Is(err, plan.ErrCheckFailed) {
 		return &checkError{err}
 	}
 	return err
@@ -77,7 +78,7 @@ func runDiff(cmd *cobra.Command, g *globalOptions, setPath, against string, keep
 	if err != nil {
 		return err
 	}
-	loc, err := mirror.Open(ctx, against)
+	loc, err := plan.Open(ctx, against)
 	if err != nil {
 		return err
 	}
@@ -86,7 +87,7 @@ func runDiff(cmd *cobra.Command, g *globalOptions, setPath, against string, keep
 	if err != nil {
 		return err
 	}
-	plans, err := mirror.PlanAll(ctx, set, regs, g.planOptions())
+	plans, err := plan.PlanAll(ctx, set, regs, g.planOptions())
 	if err != nil {
 		return planError(err)
 	}

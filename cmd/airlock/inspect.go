@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/archive"
-	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/verify"
 )
 
@@ -163,7 +163,7 @@ func referrerLabel(r archive.Referrer) string {
 }
 
 func runInspect(cmd *cobra.Command, g *globalOptions, path string) error {
-	r, err := mirror.OpenArchiveIndex(cmd.Context(), path)
+	r, err := plan.OpenArchiveIndex(cmd.Context(), path)
 	if err != nil {
 		return err
 	}

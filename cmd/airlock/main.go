@@ -12,7 +12,7 @@ import (
 	"syscall"
 
 	"airlock.dev/airlock/archive"
-	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/mirror/plan"
 )
 
 // Exit statuses, as documented in the design and in --help: 0 all done; 1 some images not done (a
@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string) int {
 	var ce *checkError
 	var ae *archive.CheckError
 	var dm *archive.DigestMismatchError
-	if errors.As(err, &ce) || errors.As(err, &ae) || errors.As(err, &dm) || errors.Is(err, mirror.ErrCheckFailed) {
+	if errors.As(err, &ce) || errors.As(err, &ae) || errors.As(err, &dm) || errors.Is(err, plan.ErrCheckFailed) {
 		return exitCheckFailed
 	}
 	return exitError

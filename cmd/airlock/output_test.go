@@ -16,6 +16,8 @@ import (
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/mirror/engine"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/verify"
 )
 
@@ -83,12 +85,12 @@ func TestPublishReportGolden(t *testing.T) {
 	var b bytes.Buffer
 	r := &mirror.PublishReport{
 		Target: "registry.site:5000/mirror",
-		Images: []mirror.ImageReport{
+		Images: []engine.ImageReport{
 			{Source: "registry.example.com/team/app:1.4.2", Target: "registry.site:5000/mirror/team/app:1.4.2", Digest: d("index"), Platforms: 2, Referrers: 5, ReferrersBy: "tag-schema", Status: "pushed"},
 			{Source: "registry.example.com/team/api@" + d("api").String(), Target: "registry.site:5000/mirror/team/api@" + d("api").String(), Digest: d("api"), Status: "failed", Error: "push blob: 503"},
 		},
-		Blobs:     mirror.Counts{Pushed: 10, BytesPushed: 1 << 20, Mounted: 2, BytesMounted: 4096, Skipped: 1, BytesSkipped: 100, Failed: 1},
-		Manifests: mirror.Counts{Pushed: 8},
+		Blobs:     engine.Counts{Pushed: 10, BytesPushed: 1 << 20, Mounted: 2, BytesMounted: 4096, Skipped: 1, BytesSkipped: 100, Failed: 1},
+		Manifests: engine.Counts{Pushed: 8},
 		Tags:      3, ReferrerIndexes: 2, Verified: 8, Seconds: 2,
 	}
 	if err := printPublishReport(&b, r, publishExtra{}); err != nil {
@@ -101,9 +103,9 @@ func TestPublishReportGolden(t *testing.T) {
 func TestPublishReportFlattened(t *testing.T) {
 	var b bytes.Buffer
 	r := &mirror.PublishReport{Target: "registry.site:5000/mirror", DryRun: true}
-	extra := publishExtra{Flattened: []mirror.FlattenReport{{
+	extra := publishExtra{Flattened: []plan.FlattenReport{{
 		Source: "registry.example.com/team/app:1.4.2", Index: d("index"), Platform: "linux/amd64", Digest: d("amd64"), Carried: 1,
-		LeftBehind: []mirror.LeftBehind{{Digest: d("sig"), Kind: "signature", Subject: d("index")}},
+		LeftBehind: []plan.LeftBehind{{Digest: d("sig"), Kind: "signature", Subject: d("index")}},
 	}}}
 	if err := printPublishReport(&b, r, extra); err != nil {
 		t.Fatal(err)
@@ -155,7 +157,7 @@ func TestSaveDryRunGolden(t *testing.T) {
 	var b bytes.Buffer
 	s := &mirror.SaveSummary{
 		DryRun: true, Images: []archive.Image{{Source: "registry.example.com/team/app:1.4.2", Digest: d("app")}},
-		Repositories: []mirror.RepositoryReport{
+		Repositories: []plan.RepositoryReport{
 			{Name: "registry.example.com/team/app", Line: 4, Listed: 4, Picked: []string{"1.4.2"}, Tags: []config.TagDecision{
 				{Tag: "2.0.0", Rule: "semver >=1.4.0 <2.0.0"}, {Tag: "1.5.0-rc.1", Rule: "semver >=1.4.0 <2.0.0"},
 				{Tag: "1.4.2", Picked: true, Rule: "semver >=1.4.0 <2.0.0"}, {Tag: "1.0.0", Rule: "semver >=1.4.0 <2.0.0"},
@@ -183,7 +185,7 @@ func TestInspectResolutionGolden(t *testing.T) {
 // without --keep-going; a target that answered nothing up front exits 2; left-out images exit 1 once
 // everything else is done.
 func TestPublishStatusKeepGoing(t *testing.T) {
-	rep := &mirror.PublishReport{Images: []mirror.ImageReport{{Status: "pushed"}, {Status: "failed"}}}
+	rep := &mirror.PublishReport{Images: []engine.ImageReport{{Status: "pushed"}, {Status: "failed"}}}
 	perr := errors.New("a -> b: push blob: 503")
 	var ce *checkError
 	if err := publishStatus(rep, perr, nil, publishExtra{Failures: []string{"a -> b: push blob: 503"}}); !errors.As(err, &ce) || !strings.Contains(err.Error(), "1 of 2 images not done") {
@@ -192,8 +194,8 @@ func TestPublishStatusKeepGoing(t *testing.T) {
 	if err := publishStatus(rep, perr, nil, publishExtra{}); !errors.As(err, &ce) || !errors.Is(err, perr) {
 		t.Errorf("without keep going: %v, want a check error wrapping the publish error", err)
 	}
-	none := &mirror.PublishReport{Images: []mirror.ImageReport{{Status: "failed"}, {Status: "failed"}}}
-	unreachable := fmt.Errorf("%w: dial tcp: connection refused", mirror.ErrNothingDone)
+	none := &mirror.PublishReport{Images: []engine.ImageReport{{Status: "failed"}, {Status: "failed"}}}
+	unreachable := fmt.Errorf("%w: dial tcp: connection refused", engine.ErrNothingDone)
 	if err := publishStatus(none, unreachable, nil, publishExtra{}); errors.As(err, &ce) || err != unreachable {
 		t.Errorf("nothing done: %v, want the error as it was (exit 2)", err)
 	}

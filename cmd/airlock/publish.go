@@ -11,6 +11,8 @@ import (
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/mirror/engine"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/sitefiles"
 	"airlock.dev/airlock/verify"
 )
@@ -48,11 +50,11 @@ func (f *tagMovesFlag) Type() string { return "allow|refuse" }
 // publishExtra is what load and copy report beside the publish report: for copy, how the image set
 // resolved (repositories, blocked, left out); for load, what the archive itself says it lacks.
 type publishExtra struct {
-	Repositories   []mirror.RepositoryReport `json:"repositories,omitempty"`
-	Blocked        []archive.Blocked         `json:"blocked,omitempty"`
-	LeftOut        []archive.LeftOut         `json:"leftOut,omitempty"`
-	ArchiveLeftOut []archive.LeftOut         `json:"archiveLeftOut,omitempty"`
-	Flattened      []mirror.FlattenReport    `json:"flattened,omitempty"` // --sparse-index=flatten (sparse.go)
+	Repositories   []plan.RepositoryReport `json:"repositories,omitempty"`
+	Blocked        []archive.Blocked       `json:"blocked,omitempty"`
+	LeftOut        []archive.LeftOut       `json:"leftOut,omitempty"`
+	ArchiveLeftOut []archive.LeftOut       `json:"archiveLeftOut,omitempty"`
+	Flattened      []plan.FlattenReport    `json:"flattened,omitempty"` // --sparse-index=flatten (sparse.go)
 	// Failures lists, with --keep-going, every image that failed, at the end of the report.
 	Failures []string `json:"failures,omitempty"`
 }
@@ -147,7 +149,7 @@ func publishStatus(rep *mirror.PublishReport, perr, err error, extra publishExtr
 	switch {
 	case perr == nil:
 		return err
-	case errors.Is(perr, mirror.ErrNothingDone):
+	case errors.Is(perr, engine.ErrNothingDone):
 		return perr
 	case errors.As(perr, &altered):
 		return &checkError{perr} // the archive was altered: the run stopped, its own message says so
@@ -162,7 +164,7 @@ func publishStatus(rep *mirror.PublishReport, perr, err error, extra publishExtr
 			return &checkError{fmt.Errorf("none of the %d images done: %w", failed, perr)}
 		}
 		return &checkError{fmt.Errorf("%d of %d images not done (the others were done, and reported): %w", failed, len(rep.Images), perr)}
-	case errors.Is(perr, mirror.ErrCheckFailed):
+	case errors.Is(perr, plan.ErrCheckFailed):
 		return &checkError{perr}
 	}
 	return perr

@@ -5,12 +5,12 @@ import (
 	"strings"
 
 	"airlock.dev/airlock/archive"
-	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/mirror/plan"
 )
 
 // printRepositories writes, for each repositories entry, the tags listed and picked and, when all
 // is set (a dry run), every tag's decision with the rule that decided.
-func printRepositories(b *strings.Builder, repos []mirror.RepositoryReport, all bool) {
+func printRepositories(b *strings.Builder, repos []plan.RepositoryReport, all bool) {
 	for _, r := range repos {
 		if r.Error != "" {
 			fmt.Fprintf(b, "repository %s (line %d): tags not listed: %s\n", r.Name, r.Line, r.Error)

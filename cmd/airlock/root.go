@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/registry"
 )
 
@@ -121,8 +121,8 @@ func (g *globalOptions) stderrIsTerminal() bool {
 }
 
 // planOptions are the options for resolving an image set, with a count of images on a terminal.
-func (g *globalOptions) planOptions() mirror.PlanOptions {
-	o := mirror.PlanOptions{Concurrency: g.concurrency, Log: g.logger(), Retry: g.retry()}
+func (g *globalOptions) planOptions() plan.PlanOptions {
+	o := plan.PlanOptions{Concurrency: g.concurrency, Log: g.logger(), Retry: g.retry()}
 	if g.stderrIsTerminal() {
 		o.Progress = &barProgress{desc: "resolving", count: true}
 	}

@@ -13,6 +13,7 @@ import (
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/verify"
 )
 
@@ -134,7 +135,7 @@ func runSave(cmd *cobra.Command, g *globalOptions, o *saveOptions) error {
 		}
 	}
 	sum, err := mirror.Save(cmd.Context(), set, regs, opts)
-	if _, ok := mirror.IsResolution(err); ok {
+	if _, ok := plan.IsResolution(err); ok {
 		return planError(fmt.Errorf("save: nothing written: %w", err))
 	}
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/verify"
 )
 
@@ -156,7 +157,7 @@ func runSign(cmd *cobra.Command, g *globalOptions, o *signOptions, path string) 
 		return err
 	}
 	check, err := mirror.CheckForSigning(ctx, path, trust)
-	if errors.Is(err, mirror.ErrCheckFailed) {
+	if errors.Is(err, plan.ErrCheckFailed) {
 		return &checkError{fmt.Errorf("%s: not signed: %w", path, err)}
 	}
 	if err != nil {
@@ -165,7 +166,7 @@ func runSign(cmd *cobra.Command, g *globalOptions, o *signOptions, path string) 
 	rep := newSignReport(check)
 	if check.Passed() {
 		desc, err := mirror.SignArchive(ctx, check, k)
-		if errors.Is(err, mirror.ErrCheckFailed) {
+		if errors.Is(err, plan.ErrCheckFailed) {
 			return &checkError{err}
 		}
 		if err != nil {

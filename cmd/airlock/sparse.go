@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/mirror/plan"
 )
 
 // sparseOptions is --sparse-index of load and copy.
@@ -15,12 +15,12 @@ type sparseOptions struct {
 }
 
 func (s *sparseOptions) addFlag(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&s.mode, "sparse-index", mirror.SparsePush,
+	cmd.Flags().StringVar(&s.mode, "sparse-index", plan.SparsePush,
 		"an index a platform filter left sparse: push it as saved (push; the registry must accept sparse indexes), or tag its one platform manifest instead (flatten; digest unchanged, the index and its signatures left behind and reported)")
 }
 
 // printFlattened says, in text, which images were flattened and what of each was left behind.
-func printFlattened(b *strings.Builder, reports []mirror.FlattenReport) {
+func printFlattened(b *strings.Builder, reports []plan.FlattenReport) {
 	if len(reports) == 0 {
 		return
 	}

@@ -1,0 +1,309 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"airlock.dev/airlock/mirror/plan"
+)
+
+// tagged is a tag to write: the image's own, or a referrer's cosign legacy tag.
+type tagged struct {
+	n   *plan.Node
+	tag string
+	own bool // the image's own tag
+}
+
+// tagsOf lists the tags of plan, the image's own last.
+func tagsOf(ip *plan.ImagePlan) []tagged {
+	var tags []tagged
+	for _, r := range ip.Referrers {
+		if r.Referrer != nil && r.Referrer.Tag != "" {
+			tags = append(tags, tagged{r, r.Referrer.Tag, false})
+		}
+	}
+	if ip.Image.Tag != "" {
+		tags = append(tags, tagged{ip.Root, ip.Image.Tag, true})
+	}
+	return tags
+}
+
+// copyImage runs steps 2 to 5 for one image. It reports whether anything was written.
+func (c *copying) copyImage(ctx context.Context, ip *plan.ImagePlan, st Store, ir *ImageReport) (bool, error) {
+	pushed := false
+	push := func(n *plan.Node) error {
+		wrote, err := c.pushManifest(ctx, st, n)
+		pushed = pushed || wrote
+		return err
+	}
+	// 2. The image: children before the indexes that list them. A root that is pushed by its tag
+	// anyway, and that nothing else references, is pushed once, by its tag, in step 4.
+	byTag := c.pushByTag(st, ip)
+	for _, n := range (&plan.ImagePlan{Root: ip.Root}).Nodes() {
+		if n == ip.Root && byTag {
+			continue
+		}
+		if err := push(n); err != nil {
+			return pushed, err
+		}
+	}
+	// 3. Referrers, after their subjects (Nodes puts each referrer's own children first).
+	for _, r := range ip.Referrers {
+		for _, n := range (&plan.ImagePlan{Root: r}).Nodes() {
+			if err := push(n); err != nil {
+				return pushed, fmt.Errorf("referrer %s of %s: %w", r.Desc.Digest, r.Referrer.Subject, err)
+			}
+		}
+	}
+	// 4. Tags (or index entries), last.
+	if ix, ok := st.(Indexer); ok {
+		if err := ix.Index(ctx, ip); err != nil {
+			return pushed, fmt.Errorf("list %s in %s: %w", ip.Source, st.Name(), err)
+		}
+		return pushed, nil // what an index lists is checked when the archive is read
+	}
+	if ra, ok := st.(ReferrerAttacher); ok && len(ip.Referrers) > 0 {
+		var a Attached
+		err := c.retry.Do(ctx, "attach referrers of "+ip.Source+" in "+st.Name(), func(ctx context.Context) error {
+			var err error
+			a, err = ra.AttachReferrers(ctx, ip)
+			return err
+		})
+		if err != nil {
+			return pushed, err
+		}
+		ir.ReferrersBy = a.By
+		pushed = pushed || a.Changed
+		c.count(func(r *Report) { r.ReferrerIndexes += a.Indexes })
+	}
+	tags := tagsOf(ip)
+	wrote, proven, err := c.tagAll(ctx, st, ip, tags, byTag, ir)
+	pushed = pushed || wrote
+	if err != nil {
+		return pushed, err
+	}
+	// 5. Proof: every manifest and tag read back.
+	if rb, ok := st.(ReadBacker); ok {
+		return pushed, c.readBack(ctx, st, rb, ip, tags, proven)
+	}
+	return pushed, nil
+}
+
+// tagAll writes the tags of plan, counting the root as a manifest when it is pushed by its tag. It
+// returns the tags found already right and read back whole on the way (TagReader), so not read again.
+func (c *copying) tagAll(ctx context.Context, st Store, ip *plan.ImagePlan, tags []tagged, byTag bool, ir *ImageReport) (bool, map[string]bool, error) {
+	pushed, proven := false, map[string]bool{}
+	for _, t := range tags {
+		wrote, ok, err := c.tag(ctx, st, t, c.pre[st.Name()+":"+t.tag], ir)
+		if err != nil {
+			return pushed, proven, err
+		}
+		pushed, proven[t.tag] = pushed || wrote, ok
+		if byTag && t.n == ip.Root {
+			c.count(func(r *Report) {
+				if wrote {
+					r.Manifests.Pushed++
+					r.Manifests.BytesPushed += t.n.Desc.Size
+				} else {
+					r.Manifests.Skipped++
+					r.Manifests.BytesSkipped += t.n.Desc.Size
+				}
+			})
+		}
+	}
+	return pushed, proven, nil
+}
+
+// pushByTag reports whether plan's root can be pushed once, by its tag: the store pushes manifests by
+// reference and can tell where a tag points, the image is tagged, and it has no referrers: a referrer
+// must not be pushed before its subject, and no tag of the image (a cosign tag, a tag-schema index)
+// may be written before the root is known to be taken, so that an image whose root the target
+// refuses leaves nothing of it tagged.
+func (c *copying) pushByTag(st Store, ip *plan.ImagePlan) bool {
+	_, rp := st.(ReferencePusher)
+	_, rb := st.(ReadBacker)
+	if !rp || !rb || ip.Image.Tag == "" || (c.opts.Skip != nil && c.opts.Skip(ip.Root.Desc)) {
+		return false
+	}
+	return len(ip.Referrers) == 0
+}
+
+// TagReader is a store that reads a manifest by its tag with the digest it names for it, in one
+// request (a registry's GET by tag): where a tag points and what the manifest holds, asked at once.
+// Copy uses it to find a tag already right and to read tags back.
+type TagReader interface {
+	FetchTagged(ctx context.Context, reference string) (ocispec.Descriptor, []byte, error)
+}
+
+// absentFrom reports whether manifest n cannot be in st: a blob it lists, or one a manifest it lists
+// lists, was missing from st when the run began (a store does not hold a manifest without its blobs).
+// Its exists-check is left out: the answer is known.
+func (c *copying) absentFrom(st Store, n *plan.Node) bool {
+	for _, b := range n.Blobs {
+		if c.absent[st.Name()+"@"+b.Digest.String()] {
+			return true
+		}
+	}
+	return slices.ContainsFunc(n.Children, func(ch *plan.Node) bool { return c.absentFrom(st, ch) })
+}
+
+// pushManifest pushes manifest n unless the store has it (or opts.Skip names it).
+func (c *copying) pushManifest(ctx context.Context, st Store, n *plan.Node) (bool, error) {
+	if c.opts.Skip != nil && c.opts.Skip(n.Desc) {
+		return false, nil
+	}
+	ok := false
+	if !c.absentFrom(st, n) {
+		err := c.retry.Do(ctx, "check manifest "+n.Desc.Digest.String()+" in "+st.Name(), func(ctx context.Context) error {
+			var err error
+			ok, err = st.Exists(ctx, n.Desc)
+			return err
+		})
+		if err != nil {
+			return false, fmt.Errorf("check manifest %s: %w", n.Desc.Digest, err)
+		}
+	}
+	if ok {
+		c.count(func(r *Report) { r.Manifests.Skipped++; r.Manifests.BytesSkipped += n.Desc.Size })
+		return false, nil
+	}
+	err := c.retry.Do(ctx, "push manifest "+n.Desc.Digest.String()+" to "+st.Name(), func(ctx context.Context) error {
+		return st.Push(ctx, n.Desc, bytes.NewReader(n.Manifest))
+	})
+	if err != nil {
+		return false, fmt.Errorf("push manifest %s (%s): %w", n.Desc.Digest, n.Desc.MediaType, explainRefusal(err, st.Name(), n, ""))
+	}
+	c.count(func(r *Report) { r.Manifests.Pushed++; r.Manifests.BytesPushed += n.Desc.Size })
+	return true, nil
+}
+
+// tag points t.tag at t.n unless it points there already: known from the preflight (pre, for the
+// image's own tag), else asked once, with the manifest's bytes where the store can (TagReader; proven
+// then says the tag and the bytes are right, read back whole), and not asked at all when t.n cannot be
+// there yet. A tag that names another digest is a move, the image's own tag or a referrer's cosign
+// tag alike: reported in ir, and refused with RefuseTagMoves. It reports whether it wrote the tag.
+func (c *copying) tag(ctx context.Context, st Store, t tagged, pre *tagState, ir *ImageReport) (wrote, proven bool, err error) {
+	switch {
+	case pre != nil:
+		if pre.found && pre.desc.Digest == t.n.Desc.Digest && bytes.Equal(pre.b, t.n.Manifest) {
+			return false, true, nil
+		}
+	case !t.own || !c.absentFrom(st, t.n):
+		// A referrer's cosign tag has no preflight: it is asked even when t.n cannot be there yet,
+		// since it may name something else.
+		if tr, ok := st.(TagReader); ok {
+			cur, b, err := tr.FetchTagged(ctx, t.tag)
+			if err == nil && cur.Digest == t.n.Desc.Digest && bytes.Equal(b, t.n.Manifest) {
+				return false, true, nil
+			}
+			if err == nil && cur.Digest != t.n.Desc.Digest && ir != nil {
+				if err := c.moved(st, t, cur.Digest, ir); err != nil {
+					return false, false, err
+				}
+			}
+		} else if rb, ok := st.(ReadBacker); ok {
+			if cur, err := rb.Resolve(ctx, t.tag); err == nil && cur.Digest == t.n.Desc.Digest {
+				return false, false, nil
+			}
+		}
+	}
+	err = c.retry.Do(ctx, "tag "+st.Name()+":"+t.tag, func(ctx context.Context) error {
+		if rp, ok := st.(ReferencePusher); ok {
+			return rp.PushReference(ctx, t.n.Desc, bytes.NewReader(t.n.Manifest), t.tag)
+		}
+		return st.Tag(ctx, t.n.Desc, t.tag)
+	})
+	if err != nil {
+		return false, false, fmt.Errorf("tag %s:%s: %w", st.Name(), t.tag, explainRefusal(err, st.Name(), t.n, t.tag))
+	}
+	c.count(func(r *Report) { r.Tags++ })
+	return true, false, nil
+}
+
+// moved records that a tag of the image (its own, or a referrer's cosign tag) named from before this
+// run; with RefuseTagMoves it refuses.
+func (c *copying) moved(st Store, t tagged, from digest.Digest, ir *ImageReport) error {
+	m := &TagMove{Tag: t.tag, From: from, To: t.n.Desc.Digest, Refused: c.opts.RefuseTagMoves}
+	if t.own {
+		ir.TagMoved = m
+	} else {
+		ir.ReferrerTagsMoved = append(ir.ReferrerTagsMoved, *m)
+	}
+	if c.opts.RefuseTagMoves {
+		return errors.New(refusedMoveLate(st.Name()+":"+t.tag, m))
+	}
+	return nil
+}
+
+// readBack reads every manifest of plan back from the store and compares it with the source bytes,
+// and checks every tag points where it was set. A tagged manifest is read by its tag where the store
+// can (TagReader): one request proves both; a tag proven when it was found right is not read again.
+func (c *copying) readBack(ctx context.Context, st Store, rb ReadBacker, ip *plan.ImagePlan, tags []tagged, proven map[string]bool) error {
+	tr, byTag := st.(TagReader)
+	viaTag := map[digest.Digest]bool{}
+	for _, t := range tags {
+		viaTag[t.n.Desc.Digest] = byTag
+	}
+	for _, n := range ip.Nodes() {
+		if (c.opts.Skip != nil && c.opts.Skip(n.Desc)) || viaTag[n.Desc.Digest] {
+			continue
+		}
+		var b []byte
+		err := c.retry.Do(ctx, "read back manifest "+n.Desc.Digest.String(), func(ctx context.Context) error {
+			var err error
+			b, err = rb.FetchManifest(ctx, n.Desc)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%w: check on the target: %v", plan.ErrCheckFailed, err)
+		}
+		if !bytes.Equal(b, n.Manifest) {
+			return fmt.Errorf("%w: manifest %s on the target differs from the source", plan.ErrCheckFailed, n.Desc.Digest)
+		}
+		c.count(func(r *Report) { r.Verified++ })
+	}
+	for _, t := range tags {
+		if err := c.readBackTag(ctx, rb, tr, t, proven[t.tag]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readBackTag checks that t.tag points at t.n: with the manifest's bytes where tr is set (and counts
+// the manifest verified), else by resolving it.
+func (c *copying) readBackTag(ctx context.Context, rb ReadBacker, tr TagReader, t tagged, proven bool) error {
+	var cur ocispec.Descriptor
+	var b []byte
+	err := c.retry.Do(ctx, "resolve tag "+t.tag, func(ctx context.Context) error {
+		var err error
+		switch {
+		case proven:
+			cur, b = t.n.Desc, t.n.Manifest
+		case tr != nil:
+			cur, b, err = tr.FetchTagged(ctx, t.tag)
+		default:
+			cur, err = rb.Resolve(ctx, t.tag)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%w: tag %s on the target: %v", plan.ErrCheckFailed, t.tag, err)
+	}
+	if cur.Digest != t.n.Desc.Digest {
+		return fmt.Errorf("%w: tag %s on the target points to %s, want %s (something else moved it)", plan.ErrCheckFailed, t.tag, cur.Digest, t.n.Desc.Digest)
+	}
+	if tr != nil {
+		if !bytes.Equal(b, t.n.Manifest) {
+			return fmt.Errorf("%w: manifest %s (tag %s) on the target differs from the source", plan.ErrCheckFailed, t.n.Desc.Digest, t.tag)
+		}
+		c.count(func(r *Report) { r.Verified++ })
+	}
+	return nil
+}
