@@ -1,19 +1,13 @@
-// Package mirror is airlock's engine: it plans what to move and copies it, byte for byte.
+// Package mirror holds airlock's workflows, each one library function in one order; cmd/airlock
+// parses flags, calls them and prints. What to move is planned by mirror/plan; mirror/engine copies it.
 //
-// Planning: Open tells a location by its form (registry reference, directory, NAME.tar, NAME.tar.000).
-// A Planner resolves each image and walks its graph (walker.manifest for indexes and platforms; one
-// referrer walk, walk.go, over a ReferrerSource: the registry's referrers API, tag schema and cosign
-// tags, or an archive's catalog). The result is an ImagePlan per image.
-//
-// Copying: Copy (engine.go) moves plans into a Target, in order: blobs (each once, exists-checked,
-// mounted, resumed, retried; stalls are cut by the registry client), manifests children first,
-// referrers after their subjects, tags last, then read-back. A registry repository, an OCI layout
-// directory and tar volumes each implement Target (target_*.go); nine optional abilities (Mounter,
-// ResumablePusher, ReferencePusher, ReferrerAttacher, Indexer, ReadBacker in target.go;
-// CheckingPusher, ReopeningPusher in engine_blobs.go; TagReader in engine_images.go) are found by
-// type assertion.
-//
-// Workflows: Load (load.go) and VerifyTarget (verifyflow.go) are one library function each, in one
-// order (open, check, trust, plan, verify, push, keep); cmd/airlock parses flags, calls them and
-// prints. See docs/design-notes.md.
+// Save (save.go): plan the image set, verify it if asked (SaveOptions.Trust), copy into a layout
+// directory or tar volumes, store the trust files, the catalog and its signature (SaveOptions.SignKey),
+// then index.json. Load (load.go): open, check, trust, plan, verify, refuse rollbacks (rollback.go),
+// hash, Publish, keep the catalog. CopySet (copy.go): plan as Save does, verify, Publish as Load does.
+// Publish (publish.go) is engine.Copy into a registry, with the preflight. DiffRegistry and
+// DiffArchive (diff.go) say what a mirror lacks; VerifyTarget (verifyflow.go) verifies an archive or a
+// registry (PlansOnRegistry, loaded.go); CheckForSigning and SignArchive (signcheck.go) sign an
+// archive at a station. Verify and Gate (verify.go) are the adapters to package verify. See
+// docs/design-notes.md.
 package mirror
