@@ -33,11 +33,11 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
-declare -A min_efficacy=([verify]=95 [archive]=95 [mirror]=90 [registry]=90 [config]=90 [verify-gate]=95)
+declare -A min_efficacy=([verify]=95 [archive]=95 [mirror]=90 [mirror/plan]=90 [mirror/engine]=90 [registry]=90 [config]=90 [verify-gate]=95)
 # The gate (make test) keeps a margin under the 85% target on coverage: 20 of the gate's uncovered
 # mutants sit in switch case expressions that Go's coverage cannot mark (docs/mutation.md), so a small
 # unrelated change could tip 86% under 85% and fail CI for no loss of testing; efficacy stays at 95%.
-declare -A min_coverage=([verify]=85 [archive]=85 [mirror]=0 [registry]=0 [config]=0 [verify-gate]=80)
+declare -A min_coverage=([verify]=85 [archive]=85 [mirror]=0 [mirror/plan]=0 [mirror/engine]=0 [registry]=0 [config]=0 [verify-gate]=80)
 # gremlins' per-mutant timeout is the coefficient times the package's own test time. mirror's unit
 # tests take 0.1 s, less than rebuilding the mutated package, so with 3 every mutant times out (and a
 # timed-out mutant counts neither as killed nor as covered): give such packages a larger one.
@@ -45,7 +45,7 @@ declare -A min_coverage=([verify]=85 [archive]=85 [mirror]=0 [registry]=0 [confi
 # concurrent mutation run), 3 times that timed out most mutants of the make-test gate and failed CI
 # with no measurement. A larger coefficient costs nothing for mutants that are killed or survive; it
 # only waits longer on a mutant that hangs.
-declare -A timeout_coefficient=([mirror]=30 [verify]=15)
+declare -A timeout_coefficient=([mirror]=30 [mirror/plan]=30 [mirror/engine]=30 [verify]=15)
 
 # The files of verify that decide whether a signature or attestation is valid and whether a rule
 # is satisfied. The gate leaves out policy parsing, the site trust file, signing and key loading,
@@ -122,9 +122,10 @@ pkgs=("$@")
 if $gate; then
   pkgs=(verify)
 elif [ ${#pkgs[@]} -eq 0 ]; then
-  # Every product package: all but the test support packages (e2e is a module of its own).
+  # Every product package: all but the test support packages (verify/internal/sigtest,
+  # mirror/internal/mirrortest; e2e is a module of its own).
   # cmd/airlock is wiring and output, tested end to end; it is left out.
-  mapfile -t pkgs < <(go list ./... | sed 's|^airlock.dev/airlock/||' | grep -v -e '^cmd/' -e '/internal/sigtest$')
+  mapfile -t pkgs < <(go list ./... | sed 's|^airlock.dev/airlock/||' | grep -v -e '^cmd/' -e '/internal/sigtest$' -e '/internal/mirrortest$')
 fi
 
 failed=()
