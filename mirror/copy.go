@@ -39,7 +39,7 @@ func CopySet(ctx context.Context, set *config.ImageSet, regs *registry.Registrie
 		return nil, fmt.Errorf("copy: nothing copied: %w", err)
 	}
 	res := &CopySetResult{Set: sp}
-	plans, flattened, err := ApplySparse(o.SparseIndex, sp.Plans)
+	plans, flattened, err := applySparse(o.SparseIndex, sp.Plans)
 	if err != nil {
 		return nil, err
 	}

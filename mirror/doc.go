@@ -7,7 +7,7 @@
 // hash, Publish, keep the catalog. CopySet (copy.go): plan as Save does, verify, Publish as Load does.
 // Publish (publish.go) is engine.Copy into a registry, with the preflight. DiffRegistry and
 // DiffArchive (diff.go) say what a mirror lacks; VerifyTarget (verifyflow.go) verifies an archive or a
-// registry (PlansOnRegistry, loaded.go); CheckForSigning and SignArchive (signcheck.go) sign an
+// registry (plansOnRegistry, loaded.go); CheckForSigning and SignArchive (signcheck.go) sign an
 // archive at a station. Verify and Gate (verify.go) are the adapters to package verify. See
 // docs/design-notes.md.
 package mirror

@@ -96,7 +96,7 @@ func Load(ctx context.Context, path string, o LoadOptions) (*LoadResult, error) 
 	if err != nil {
 		return nil, err
 	}
-	if plans, res.Flattened, err = ApplySparse(o.SparseIndex, plans); err != nil {
+	if plans, res.Flattened, err = applySparse(o.SparseIndex, plans); err != nil {
 		return nil, err
 	}
 	if signed {
@@ -107,7 +107,7 @@ func Load(ctx context.Context, path string, o LoadOptions) (*LoadResult, error) 
 	}
 	if verifyImages {
 		var refused []verify.Result
-		plans, refused = Gate(ctx, trust, plans)
+		plans, refused = gatePlans(ctx, trust, plans)
 		for _, f := range refused {
 			res.Refused = append(res.Refused, fmt.Sprintf("verification failed: %s (%s): %s", f.Source, f.Digest, strings.Join(f.Failures, "; ")))
 		}
@@ -126,7 +126,7 @@ func Load(ctx context.Context, path string, o LoadOptions) (*LoadResult, error) 
 		// A directory: hash what will be pushed before anything is (blobs VerifyContents checked are
 		// not read again). Blobs of tar volumes are hashed as they stream to the registry, and the
 		// first mismatch stops the run before any manifest or tag.
-		if err := archive.HashBlobs(ctx, r, ArchivedContent(ctx, r, plans)); err != nil {
+		if err := archive.HashBlobs(ctx, r, archivedContent(ctx, r, plans)); err != nil {
 			return nil, err
 		}
 	}
@@ -172,16 +172,16 @@ func (o *LoadOptions) plans(ctx context.Context, r *archive.Reader, cat *archive
 		return nil, &checkFailed{err}
 	}
 	if !signed {
-		UnsignedNames(plans, o.Publish.KeepHost)
+		dropUnsignedNames(plans, o.Publish.KeepHost)
 	}
 	return plans, nil
 }
 
-// UnsignedNames marks plans whose names come from a catalog that no pinned archive key signed: their
+// dropUnsignedNames marks plans whose names come from a catalog that no pinned archive key signed: their
 // per-image targets are dropped (the site's mapping alone says where an image lands), and, unless the
 // source host is kept on the target, each image's policy rule is chosen by its path under any host
 // (verify.Image.AnyHost), so that a relabelled host cannot pick a weaker rule.
-func UnsignedNames(plans []*plan.ImagePlan, keepHost bool) {
+func dropUnsignedNames(plans []*plan.ImagePlan, keepHost bool) {
 	for _, p := range plans {
 		p.Image.Target = ""
 		p.UnsignedName = !keepHost
@@ -237,10 +237,10 @@ func (o *LoadOptions) keep(ctx context.Context, r *archive.Reader, cat *archive.
 	return nil
 }
 
-// ApplySparse applies --sparse-index: push (or "") keeps plans as they are; flatten flattens the
+// applySparse applies --sparse-index: push (or "") keeps plans as they are; flatten flattens the
 // sparse ones, and a sparse plan with more than one platform refuses the whole run before anything is
 // pushed.
-func ApplySparse(mode string, plans []*plan.ImagePlan) ([]*plan.ImagePlan, []plan.FlattenReport, error) {
+func applySparse(mode string, plans []*plan.ImagePlan) ([]*plan.ImagePlan, []plan.FlattenReport, error) {
 	switch mode {
 	case plan.SparsePush, "":
 		return plans, nil, nil

@@ -16,16 +16,16 @@ import (
 	"airlock.dev/airlock/registry"
 )
 
-// CatalogImage is the catalog entry naming img as it would be saved: its source, repository, tag,
+// catalogImage is the catalog entry naming img as it would be saved: its source, repository, tag,
 // pinned digest and target, nothing resolved.
-func CatalogImage(img config.Image) archive.Image {
+func catalogImage(img config.Image) archive.Image {
 	return archive.Image{Source: img.String(), Repository: img.RepositoryRef(), Tag: img.Tag, Digest: img.Digest, Target: img.Target}
 }
 
-// PlansOnRegistry finds each of images in the registry it was loaded into (mapped under to as load maps
+// plansOnRegistry finds each of images in the registry it was loaded into (mapped under to as load maps
 // it; by tag and, when the entry pins it, by digest) and discovers its referrers there, all of them.
 // The plans keep the images' source names. A failed check wraps ErrCheckFailed.
-func PlansOnRegistry(ctx context.Context, regs *registry.Registries, images []archive.Image, to string, keepHost bool, log *slog.Logger) ([]*plan.ImagePlan, error) {
+func plansOnRegistry(ctx context.Context, regs *registry.Registries, images []archive.Image, to string, keepHost bool, log *slog.Logger) ([]*plan.ImagePlan, error) {
 	planner := &plan.Planner{Registries: regs, Referrers: config.Referrers{Enabled: true, All: true}, Log: log}
 	var plans []*plan.ImagePlan
 	for _, img := range images {
@@ -91,9 +91,9 @@ func flattenedAt(ctx context.Context, regs *registry.Registries, name string, im
 	return &pl, nil
 }
 
-// ArchivedContent lists the manifests and blobs of plans that the archive r holds (a delta lacks its
+// archivedContent lists the manifests and blobs of plans that the archive r holds (a delta lacks its
 // base's), each with the image it belongs to, for archive.HashBlobs.
-func ArchivedContent(ctx context.Context, r *archive.Reader, plans []*plan.ImagePlan) []archive.OwnedBlob {
+func archivedContent(ctx context.Context, r *archive.Reader, plans []*plan.ImagePlan) []archive.OwnedBlob {
 	var ds []archive.OwnedBlob
 	for _, p := range plans {
 		for _, n := range p.Nodes() {

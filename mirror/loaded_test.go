@@ -41,7 +41,7 @@ func TestCatalogImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	img.Target = "apps/app"
-	got := CatalogImage(img)
+	got := catalogImage(img)
 	want := archive.Image{Source: img.String(), Repository: "registry.example.com/team/app", Tag: "1.0", Digest: digest.FromString("x"), Target: "apps/app"}
 	if got.Source != want.Source || got.Repository != want.Repository || got.Tag != want.Tag || got.Digest != want.Digest || got.Target != want.Target {
 		t.Errorf("CatalogImage = %+v, want %+v", got, want)
@@ -57,7 +57,7 @@ func TestPlansOnRegistry(t *testing.T) {
 	other := pushedDigest(ctx, t, regs, host+"/mirror/team/app", "1.1")
 
 	images := []archive.Image{{Source: "registry.example.com/team/app:1.0", Tag: "1.0", Digest: app}}
-	plans, err := PlansOnRegistry(ctx, regs, images, host+"/mirror", false, nil)
+	plans, err := plansOnRegistry(ctx, regs, images, host+"/mirror", false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestPlansOnRegistry(t *testing.T) {
 
 	// keepHost: the source host is part of the path. Untagged and pinned by the source reference.
 	images = []archive.Image{{Source: "registry.example.com/apps/api@" + api.String()}}
-	plans, err = PlansOnRegistry(ctx, regs, images, host+"/mirror", true, nil)
+	plans, err = plansOnRegistry(ctx, regs, images, host+"/mirror", true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,19 +77,19 @@ func TestPlansOnRegistry(t *testing.T) {
 
 	// The tag moved since load: a failed check.
 	images = []archive.Image{{Source: "registry.example.com/team/app:1.0", Tag: "1.0", Digest: other}}
-	if _, err := PlansOnRegistry(ctx, regs, images, host+"/mirror", false, nil); !errors.Is(err, plan.ErrCheckFailed) {
+	if _, err := plansOnRegistry(ctx, regs, images, host+"/mirror", false, nil); !errors.Is(err, plan.ErrCheckFailed) {
 		t.Errorf("moved tag: %v, want a failed check", err)
 	}
 	// A source that is no reference, a --to without a host.
-	if _, err := PlansOnRegistry(ctx, regs, []archive.Image{{Source: "Not A Reference"}}, host+"/mirror", false, nil); err == nil {
+	if _, err := plansOnRegistry(ctx, regs, []archive.Image{{Source: "Not A Reference"}}, host+"/mirror", false, nil); err == nil {
 		t.Error("bad source reference accepted")
 	}
-	if _, err := PlansOnRegistry(ctx, regs, []archive.Image{{Source: "registry.example.com/team/app:1.0"}}, "/mirror", false, nil); err == nil || !strings.Contains(err.Error(), "want HOST[:PORT]/PREFIX") {
+	if _, err := plansOnRegistry(ctx, regs, []archive.Image{{Source: "registry.example.com/team/app:1.0"}}, "/mirror", false, nil); err == nil || !strings.Contains(err.Error(), "want HOST[:PORT]/PREFIX") {
 		t.Errorf("--to without host: %v", err)
 	}
 	// Per-image target.
 	images = []archive.Image{{Source: "registry.example.com/x/y:1.0", Tag: "1.0", Target: "team/app"}}
-	if plans, err = PlansOnRegistry(ctx, regs, images, host+"/mirror", false, nil); err != nil || plans[0].Root.Desc.Digest != app {
+	if plans, err = plansOnRegistry(ctx, regs, images, host+"/mirror", false, nil); err != nil || plans[0].Root.Desc.Digest != app {
 		t.Errorf("per-image target: %v, %v; want %s", plans, err, app)
 	}
 }
@@ -104,7 +104,7 @@ func TestPlansOnRegistryFlattened(t *testing.T) {
 	sparse := archive.Image{Source: "registry.example.com/team/app:1.0", Tag: "1.0", Digest: index, Sparse: true,
 		Platforms: []archive.Platform{{Platform: "linux/amd64", Digest: amd, MediaType: ocispec.MediaTypeImageManifest}}}
 
-	plans, err := PlansOnRegistry(ctx, regs, []archive.Image{sparse}, host+"/mirror", false, nil)
+	plans, err := plansOnRegistry(ctx, regs, []archive.Image{sparse}, host+"/mirror", false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestPlansOnRegistryFlattened(t *testing.T) {
 
 	untagged := sparse
 	untagged.Source, untagged.Tag = "registry.example.com/team/app@"+index.String(), ""
-	plans, err = PlansOnRegistry(ctx, regs, []archive.Image{untagged}, host+"/mirror", false, nil)
+	plans, err = plansOnRegistry(ctx, regs, []archive.Image{untagged}, host+"/mirror", false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestArchivedContent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	got := ArchivedContent(ctx, r, plans)
+	got := archivedContent(ctx, r, plans)
 	var names []string
 	for _, o := range got {
 		names = append(names, fmt.Sprintf("%s %s", o.Image, o.Desc.Digest))

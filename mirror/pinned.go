@@ -37,9 +37,9 @@ func pinnedFile(set *config.ImageSet, plans []*plan.ImagePlan) (*trustFile, erro
 	return &trustFile{name: PinnedName, mediaType: archive.ImageSetMediaType, data: b}, nil
 }
 
-// WritePinned writes the image set of plans, every image pinned by digest, to path (see
+// writePinned writes the image set of plans, every image pinned by digest, to path (see
 // config.ImageSet.Pinned), atomically (internal/atomicfile): path is never half-written.
-func WritePinned(set *config.ImageSet, plans []*plan.ImagePlan, path string) error {
+func writePinned(set *config.ImageSet, plans []*plan.ImagePlan, path string) error {
 	b, err := set.Pinned(path, pinnedImages(plans))
 	if err != nil {
 		return err

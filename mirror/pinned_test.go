@@ -34,7 +34,7 @@ func TestWritePinned(t *testing.T) {
 	if err := os.WriteFile(out, []byte("old content"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := WritePinned(set, plans, out); err != nil {
+	if err := writePinned(set, plans, out); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(out)
@@ -79,7 +79,7 @@ func TestWritePinnedFailures(t *testing.T) {
 
 	// No images: nothing to pin, and nothing written.
 	out := filepath.Join(dir, "none.yaml")
-	if err := WritePinned(set, nil, out); err == nil || !strings.Contains(err.Error(), "nothing to pin") {
+	if err := writePinned(set, nil, out); err == nil || !strings.Contains(err.Error(), "nothing to pin") {
 		t.Errorf("no plans: %v, want nothing to pin", err)
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
@@ -87,7 +87,7 @@ func TestWritePinnedFailures(t *testing.T) {
 	}
 
 	// A directory that does not exist: the error names the flag.
-	if err := WritePinned(set, plans, filepath.Join(dir, "no", "such", "pinned.yaml")); err == nil || !strings.HasPrefix(err.Error(), "--pin-out: ") {
+	if err := writePinned(set, plans, filepath.Join(dir, "no", "such", "pinned.yaml")); err == nil || !strings.HasPrefix(err.Error(), "--pin-out: ") {
 		t.Errorf("missing directory: %v, want a --pin-out error", err)
 	}
 
@@ -96,7 +96,7 @@ func TestWritePinnedFailures(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(target, "x"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := WritePinned(set, plans, target); err == nil || !strings.HasPrefix(err.Error(), "--pin-out: ") {
+	if err := writePinned(set, plans, target); err == nil || !strings.HasPrefix(err.Error(), "--pin-out: ") {
 		t.Errorf("path is a directory: %v, want a --pin-out error", err)
 	}
 	entries, _ := os.ReadDir(dir)

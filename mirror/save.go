@@ -170,7 +170,7 @@ func Save(ctx context.Context, set *config.ImageSet, regs *registry.Registries, 
 		}
 	}
 	if opts.PinOut != "" && len(sp.Plans) > 0 {
-		if err := WritePinned(set, sp.Plans, opts.PinOut); err != nil {
+		if err := writePinned(set, sp.Plans, opts.PinOut); err != nil {
 			return nil, err
 		}
 		sum.PinnedTo = opts.PinOut

@@ -96,7 +96,7 @@ func CheckForSigning(ctx context.Context, path string, trust *verify.Trust) (*Si
 		at = append(at, len(c.Results))
 		c.Results = append(c.Results, verify.Result{})
 	}
-	for i, res := range Verify(ctx, trust, plans) {
+	for i, res := range verifyPlans(ctx, trust, plans) {
 		c.Results[at[i]] = res
 	}
 	return c, nil

@@ -35,8 +35,8 @@ func verifyImage(p *plan.ImagePlan) verify.Image {
 	return img
 }
 
-// Verify checks every plan against trust and returns the results, in order.
-func Verify(ctx context.Context, trust *verify.Trust, plans []*plan.ImagePlan) []verify.Result {
+// verifyPlans checks every plan against trust and returns the results, in order.
+func verifyPlans(ctx context.Context, trust *verify.Trust, plans []*plan.ImagePlan) []verify.Result {
 	out := make([]verify.Result, len(plans))
 	for i, p := range plans {
 		out[i] = trust.Verify(ctx, verifyImage(p))
@@ -59,10 +59,10 @@ func coversPlatform(r *verify.Result, p *plan.ImagePlan) {
 	}
 }
 
-// Gate verifies plans against trust and returns those that pass, in order, and the results of those
+// gatePlans verifies plans against trust and returns those that pass, in order, and the results of those
 // that do not.
-func Gate(ctx context.Context, trust *verify.Trust, plans []*plan.ImagePlan) (pass []*plan.ImagePlan, refused []verify.Result) {
-	for i, r := range Verify(ctx, trust, plans) {
+func gatePlans(ctx context.Context, trust *verify.Trust, plans []*plan.ImagePlan) (pass []*plan.ImagePlan, refused []verify.Result) {
+	for i, r := range verifyPlans(ctx, trust, plans) {
 		if r.Passed {
 			pass = append(pass, plans[i])
 		} else {
@@ -75,7 +75,7 @@ func Gate(ctx context.Context, trust *verify.Trust, plans []*plan.ImagePlan) (pa
 // gate is Gate for a workflow: each image that fails is named to warn (if set), and all of them in the
 // error (a failed check).
 func gate(ctx context.Context, trust *verify.Trust, plans []*plan.ImagePlan, warn func(string)) ([]*plan.ImagePlan, error) {
-	pass, failed := Gate(ctx, trust, plans)
+	pass, failed := gatePlans(ctx, trust, plans)
 	if len(failed) == 0 {
 		return pass, nil
 	}

@@ -82,7 +82,7 @@ func VerifyTarget(ctx context.Context, target string, o VerifyOptions) ([]verify
 		if err != nil {
 			return nil, nil, err
 		}
-		if plans, err = PlansOnRegistry(ctx, regs, images, target, o.KeepHost, o.Log); err != nil {
+		if plans, err = plansOnRegistry(ctx, regs, images, target, o.KeepHost, o.Log); err != nil {
 			if errors.Is(err, plan.ErrCheckFailed) {
 				return nil, nil, &checkFailed{err}
 			}
@@ -90,9 +90,9 @@ func VerifyTarget(ctx context.Context, target string, o VerifyOptions) ([]verify
 		}
 	}
 	if unsignedNames {
-		UnsignedNames(plans, o.KeepHost)
+		dropUnsignedNames(plans, o.KeepHost)
 	}
-	return Verify(ctx, trust, plans), trust, nil
+	return verifyPlans(ctx, trust, plans), trust, nil
 }
 
 // verifiedArchive is what VerifyTarget reads from an archive: its images as the catalog lists them
@@ -165,7 +165,7 @@ func imageSetImages(set *config.ImageSet) ([]archive.Image, error) {
 	expanded, _ := set.Expand(nil)
 	images := make([]archive.Image, 0, len(expanded))
 	for _, img := range expanded {
-		images = append(images, CatalogImage(img))
+		images = append(images, catalogImage(img))
 	}
 	return images, nil
 }

@@ -139,7 +139,7 @@ func FlattenOne(p *ImagePlan) (*ImagePlan, FlattenReport) {
 }
 
 // Flattened reports whether p is the plan of one platform manifest standing for its index (what
-// Flatten makes, or what PlansOnRegistry finds where a flattened image was loaded).
+// Flatten makes, or what the mirror workflows find (plansOnRegistry) where a flattened image was loaded).
 func (p *ImagePlan) Flattened() bool {
 	return p.Root != nil && !p.Root.IsIndex() && p.Root.Platform != ""
 }
