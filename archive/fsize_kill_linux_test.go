@@ -30,7 +30,7 @@ const fsizeChildEnv = "AIRLOCK_TEST_FSIZE_CHILD"
 
 // TestPushResumableWriteFailsNeed: a blob of 100 000 bytes resumed from a partial file of 60 000, with
 // files limited to 65 536 bytes: 5 536 bytes are written, the next write fails, and 34 464 bytes are
-// still to write (not the 94 464 that forgetting the partial file's 60 000 bytes would give).
+// still to write (not 154 464: the partial file's 60 000 bytes are already there, not still to come).
 func TestPushResumableWriteFailsNeed(t *testing.T) {
 	if dir := os.Getenv(fsizeChildEnv); dir != "" {
 		fmt.Println(pushUnderFileSizeLimit(dir))
