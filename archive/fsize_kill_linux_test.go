@@ -78,3 +78,18 @@ func pushUnderFileSizeLimit(dir string) string {
 	}
 	return fmt.Sprintf("need %d, path ok %v, err %v", lw.Need, lw.Path == partial, errors.Unwrap(lw.Err))
 }
+
+// TestCheckSpaceAtTheLimit: a run that needs exactly the free space passes; one byte more is refused.
+// /proc has a free space that does not move: 0 bytes.
+func TestCheckSpaceAtTheLimit(t *testing.T) {
+	if free, err := FreeSpace("/proc"); err != nil || free != 0 {
+		t.Skipf("/proc: %d bytes free, %v; want 0", free, err)
+	}
+	if err := CheckSpace("/proc", 0); err != nil {
+		t.Errorf("0 bytes of 0: %v", err)
+	}
+	var se *SpaceError
+	if err := CheckSpace("/proc", 1); !errors.As(err, &se) || se.Need != 1 || se.Free != 0 || se.Dir != "/proc" {
+		t.Errorf("1 byte of 0: %v", err)
+	}
+}
