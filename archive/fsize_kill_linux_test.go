@@ -93,3 +93,28 @@ func TestCheckSpaceAtTheLimit(t *testing.T) {
 		t.Errorf("1 byte of 0: %v", err)
 	}
 }
+
+// TestFreeSpaceBytes: FreeSpace gives the bytes available (blocks times block size) on the file system
+// of the path, or of its nearest existing parent when the path is not there yet. Other processes write
+// meanwhile, so it is compared with statfs read just before and just after, give or take 1 GiB.
+func TestFreeSpaceBytes(t *testing.T) {
+	dir := t.TempDir()
+	statfs := func() int64 {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(dir, &st); err != nil {
+			t.Fatal(err)
+		}
+		return int64(st.Bavail) * int64(st.Bsize)
+	}
+	before := statfs()
+	if before < 2<<30 {
+		t.Skipf("%d bytes free in %s: too few to tell", before, dir)
+	}
+	for _, p := range []string{dir, filepath.Join(dir, "not", "yet", "made")} {
+		got, err := FreeSpace(p)
+		after := statfs()
+		if err != nil || got < min(before, after)-1<<30 || got > max(before, after)+1<<30 {
+			t.Errorf("FreeSpace(%s) = %d, %v; statfs says %d, then %d", p, got, err, before, after)
+		}
+	}
+}
