@@ -4,6 +4,7 @@ package archive
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 )
 
@@ -22,6 +23,34 @@ func TestCheckTarEndLooksOnlyAtTheStream(t *testing.T) {
 	} {
 		if got := checkTarEnd(bytes.NewReader(b), c.off, c.size); got != c.want {
 			t.Errorf("off %d, size %d: %q, want %q", c.off, c.size, got, c.want)
+		}
+	}
+}
+
+// TestVolumeFilesSpan: span cuts [off, off+n) at volume boundaries, each piece once, and stops at the
+// end (a callback that is called too often fails the test at once rather than looping without end).
+func TestVolumeFilesSpan(t *testing.T) {
+	type piece struct{ i, local, from, to int64 }
+	for _, c := range []struct {
+		size, off, n int64
+		want         []piece
+	}{
+		{4, 2, 7, []piece{{0, 2, 0, 2}, {1, 0, 2, 6}, {2, 0, 6, 7}}},
+		{4, 4, 4, []piece{{1, 0, 0, 4}}},
+		{4, 3, 0, nil},
+		{0, 5, 7, []piece{{0, 5, 0, 7}}},
+	} {
+		var got []piece
+		v := &volumeFiles{base: "a.tar", size: c.size}
+		err := v.span(c.off, c.n, func(i int, local, from, to int64) error {
+			got = append(got, piece{int64(i), local, from, to})
+			if len(got) > len(c.want) {
+				return fmt.Errorf("called %d times", len(got))
+			}
+			return nil
+		})
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("volume size %d, [%d, +%d): %v, %v; want %v", c.size, c.off, c.n, got, err, c.want)
 		}
 	}
 }
