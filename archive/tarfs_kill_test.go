@@ -4,7 +4,12 @@ package archive
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -52,5 +57,43 @@ func TestVolumeFilesSpan(t *testing.T) {
 		if err != nil || fmt.Sprint(got) != fmt.Sprint(c.want) {
 			t.Errorf("volume size %d, [%d, +%d): %v, %v; want %v", c.size, c.off, c.n, got, err, c.want)
 		}
+	}
+}
+
+// TestVolumeFilesReadPastWritten: reading more of the stream than was written into a volume says so.
+func TestVolumeFilesReadPastWritten(t *testing.T) {
+	v := &volumeFiles{base: filepath.Join(t.TempDir(), "a.tar"), size: 8}
+	defer v.closeAll()
+	if err := v.WriteAt([]byte("0123456789"), 0); err != nil {
+		t.Fatal(err)
+	}
+	p := make([]byte, 10)
+	if err := v.ReadAt(p, 0); err != nil || string(p) != "0123456789" {
+		t.Fatalf("read back %q, %v", p, err)
+	}
+	err := v.ReadAt(make([]byte, 4), 8)
+	if !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), "a.tar.001.partial: shorter than the stream written into it") {
+		t.Fatalf("reading past what volume 1 holds: %v", err)
+	}
+}
+
+// TestVolumeFilesTruncateOneFile: a stream in one file (volume size 0) is NAME.tar.partial, which
+// partials lists and truncate cuts back.
+func TestVolumeFilesTruncateOneFile(t *testing.T) {
+	v := &volumeFiles{base: filepath.Join(t.TempDir(), "a.tar")}
+	if got := v.partials(); len(got) != 0 {
+		t.Fatalf("nothing written, partials %v", got)
+	}
+	if err := v.WriteAt([]byte("0123456789"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := v.partials(); len(got) != 1 || got[0] != v.base+".partial" {
+		t.Fatalf("partials %v, want [%s.partial]", got, v.base)
+	}
+	if err := v.truncate(4); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(v.base + ".partial"); err != nil || string(b) != "0123" {
+		t.Fatalf("after truncate(4): %q, %v", b, err)
 	}
 }
