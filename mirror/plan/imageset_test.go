@@ -63,7 +63,11 @@ blocked:
 	if !ok || len(re.Problems) != 2 {
 		t.Fatalf("without KeepGoing: %v; want a ResolutionError naming the missing tag and the missing repository", err)
 	}
-	for _, want := range []string{`tag "missing" not found`, host + "/team/gone (ImageSet line 11): its tags could not be listed"} {
+	// Of counts the images expanded (api:1, api:missing, app:1.4.2) and the repository not listed.
+	if re.Of != 4 {
+		t.Errorf("the error counts %d images and repositories, want 4", re.Of)
+	}
+	for _, want := range []string{"2 of the 4 images and repositories of the image set did not resolve", `tag "missing" not found`, host + "/team/gone (ImageSet line 11): its tags could not be listed"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error lacks %q:\n%v", want, err)
 		}
@@ -92,6 +96,14 @@ blocked:
 	}
 	if sp.Repositories[1].Error == "" {
 		t.Errorf("the missing repository's report has no error: %+v", sp.Repositories[1])
+	}
+	// Without KeepGoing, a set that resolves whole is planned, no error.
+	whole, err := config.Parse("imageset.yaml", []byte(fmt.Sprintf("apiVersion: airlock.dev/v1alpha1\nkind: ImageSet\nimages:\n  - ref: %s/team/api:1\n", host)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plans, err := plan.PlanAll(ctx, whole, regs, plan.PlanOptions{Concurrency: 2}); err != nil || len(plans) != 1 || plans[0].Source != host+"/team/api:1" {
+		t.Errorf("a set that resolves, without KeepGoing: %d plans, %v; want api:1 planned", len(plans), err)
 	}
 	if !errors.Is(&plan.ResolutionError{Problems: []plan.Problem{{Err: plan.ErrCheckFailed}}}, plan.ErrCheckFailed) {
 		t.Error("a ResolutionError holding a failed check does not match ErrCheckFailed")
