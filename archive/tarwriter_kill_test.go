@@ -6,6 +6,8 @@ package archive
 // docs/mutation.md.
 
 import (
+	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -67,5 +69,69 @@ func TestVolumeFilesFinishExactFill(t *testing.T) {
 		if !slices.Equal(sizes, c.sizes) {
 			t.Errorf("%d bytes in volumes of 4: sizes %v, want %v", c.total, sizes, c.sizes)
 		}
+	}
+}
+
+// openTarWriter1 opens a TarWriter in a new directory for one blob, b.
+func openTarWriter1(t *testing.T, b []byte) (*TarWriter, ocispec.Descriptor) {
+	t.Helper()
+	dir := t.TempDir()
+	desc := ocispec.Descriptor{Digest: digest.FromBytes(b), Size: int64(len(b))}
+	w, err := OpenTarWriter(filepath.Join(dir, "a.tar"), 0, dir, []ocispec.Descriptor{desc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	return w, desc
+}
+
+// TestTarWriterReplayHave: a journal's "have" line is taken from 0 to the blob's size, both included,
+// and replaces what an earlier line said; past the size it is ignored.
+func TestTarWriterReplayHave(t *testing.T) {
+	w, desc := openTarWriter1(t, []byte("hello"))
+	d := desc.Digest.String()
+	for _, c := range []struct {
+		line string
+		want slotState
+	}{
+		{"have " + d + " 5", slotState{have: 5}},
+		{"have " + d + " 6", slotState{have: 5}},
+		{"done " + d, slotState{done: true}},
+		{"have " + d + " 0", slotState{}},
+	} {
+		w.replay(c.line)
+		if got := w.state[1]; got != c.want {
+			t.Fatalf("after %q: %+v, want %+v", c.line, got, c.want)
+		}
+	}
+}
+
+// TestTarWriterZeroesPadding: completing a slot writes the zeros that pad its data to a block, over
+// whatever an earlier attempt left there.
+func TestTarWriterZeroesPadding(t *testing.T) {
+	w, _ := openTarWriter1(t, []byte("hello"))
+	s := w.slots[1]
+	if err := w.vf.WriteAt(bytes.Repeat([]byte("j"), 507), s.data+5); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.fill(1, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 512)
+	if err := w.vf.ReadAt(got, s.data); err != nil {
+		t.Fatal(err)
+	}
+	if string(got[:5]) != "hello" || !slices.Equal(got[5:], make([]byte, 507)) {
+		t.Fatalf("the slot's block: %q", got)
+	}
+}
+
+// TestTarWriterCloseClosesJournal: Close closes the journal (what it wrote is kept for the next run).
+func TestTarWriterCloseClosesJournal(t *testing.T) {
+	w, _ := openTarWriter1(t, []byte("hello"))
+	j := w.journal
+	w.Close()
+	if _, err := j.WriteString("x\n"); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("writing to the journal after Close: %v, want os.ErrClosed", err)
 	}
 }
