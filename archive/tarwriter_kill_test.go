@@ -8,9 +8,11 @@ package archive
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -133,5 +135,39 @@ func TestTarWriterCloseClosesJournal(t *testing.T) {
 	w.Close()
 	if _, err := j.WriteString("x\n"); !errors.Is(err, os.ErrClosed) {
 		t.Fatalf("writing to the journal after Close: %v, want os.ErrClosed", err)
+	}
+}
+
+// TestTarWriterJournalsEveryEightMiB: a blob's progress is journaled each time 8 MiB more of it have
+// arrived (at 8 MiB exactly, here), not more often: a blob of 9 MiB and a byte, read 1 MiB at a time,
+// leaves one "have" line, at 8 MiB, before its "done".
+func TestTarWriterJournalsEveryEightMiB(t *testing.T) {
+	b := make([]byte, 9<<20+1)
+	b[0] = 1
+	dir := t.TempDir()
+	desc := ocispec.Descriptor{Digest: digest.FromBytes(b), Size: int64(len(b))}
+	w, err := OpenTarWriter(filepath.Join(dir, "a.tar"), 0, dir, []ocispec.Descriptor{desc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.PushResumable(t.Context(), desc, func(off int64) (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(b[off:])), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	j, err := os.ReadFile(filepath.Join(dir, journalName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progress []string
+	for _, l := range strings.Split(string(j), "\n") {
+		if strings.HasPrefix(l, "have "+desc.Digest.String()) || strings.HasPrefix(l, "done "+desc.Digest.String()) {
+			progress = append(progress, l)
+		}
+	}
+	want := []string{"have " + desc.Digest.String() + " 8388608", "done " + desc.Digest.String()}
+	if !slices.Equal(progress, want) {
+		t.Fatalf("journal lines of the blob %q, want %q", progress, want)
 	}
 }
