@@ -171,3 +171,54 @@ func TestTarWriterJournalsEveryEightMiB(t *testing.T) {
 		t.Fatalf("journal lines of the blob %q, want %q", progress, want)
 	}
 }
+
+// failAfter serves b, then fails with errBroken.
+type failAfter struct{ r io.Reader }
+
+var errBroken = errors.New("connection reset")
+
+func (f failAfter) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		return n, errBroken
+	}
+	return n, err
+}
+
+func (failAfter) Close() error { return nil }
+
+// TestTarWriterResumeCounts: each attempt, in a run of its own (a TarWriter opened again on the
+// journal), reports the bytes its own source delivered, not counting what earlier runs kept, whether
+// it fails or completes the blob.
+func TestTarWriterResumeCounts(t *testing.T) {
+	b := bytes.Repeat([]byte("0123456789"), 300)
+	dir := t.TempDir()
+	desc := ocispec.Descriptor{Digest: digest.FromBytes(b), Size: int64(len(b))}
+	var froms []int64
+	attempt := func(upTo int, fail bool) (int64, error) {
+		w, err := OpenTarWriter(filepath.Join(dir, "a.tar"), 0, dir, []ocispec.Descriptor{desc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		return w.PushResumable(t.Context(), desc, func(off int64) (io.ReadCloser, error) {
+			froms = append(froms, off)
+			if fail {
+				return failAfter{bytes.NewReader(b[off:upTo])}, nil
+			}
+			return io.NopCloser(bytes.NewReader(b[off:])), nil
+		})
+	}
+	if got, err := attempt(1000, true); got != 1000 || !errors.Is(err, errBroken) {
+		t.Fatalf("first attempt: %d, %v; want 1000, %v", got, err, errBroken)
+	}
+	if got, err := attempt(1500, true); got != 500 || !errors.Is(err, errBroken) {
+		t.Fatalf("second attempt: %d, %v; want 500, %v (asked from %v)", got, err, errBroken, froms)
+	}
+	if got, err := attempt(0, false); got != 1500 || err != nil {
+		t.Fatalf("third attempt: %d, %v; want 1500, nil (asked from %v)", got, err, froms)
+	}
+	if !slices.Equal(froms, []int64{0, 1000, 1500}) {
+		t.Fatalf("asked from %v, want [0 1000 1500]", froms)
+	}
+}
