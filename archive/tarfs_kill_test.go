@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // TestCheckTarEndLooksOnlyAtTheStream: checkTarEnd reads the stream from off up to size and no
@@ -119,5 +121,35 @@ func TestVerifiedStateFileFollowsSymlinks(t *testing.T) {
 	fileLink, absLink := verifiedStateFile(link)
 	if absReal != real || absLink != real || fileLink != fileReal {
 		t.Fatalf("through the link: %s, %s; directly: %s, %s; want both %s", fileLink, absLink, fileReal, absReal, real)
+	}
+}
+
+// TestVerifiedSaveOnlyWhenChanged: save writes the record when it changed, and not again until it
+// changes (here: the record, deleted after the first save, is not written back by a second).
+func TestVerifiedSaveOnlyWhenChanged(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "blob")
+	if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := loadVerified(dir)
+	if s.file == "" {
+		t.Skip("no cache directory here")
+	}
+	s.record(digest.FromString("x"), fi)
+	s.save(dir)
+	if _, err := os.Stat(s.file); err != nil {
+		t.Fatalf("record not written: %v", err)
+	}
+	if err := os.Remove(s.file); err != nil {
+		t.Fatal(err)
+	}
+	s.save(dir)
+	if _, err := os.Stat(s.file); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("saved again with nothing changed: %v", err)
 	}
 }
