@@ -67,8 +67,8 @@ func checkDesc(what string, d digest.Digest, size int64, limit int64) error {
 	if err := d.Validate(); err != nil {
 		return checkErr("the catalog lists %s with an invalid digest %q: %s", what, d, damaged)
 	}
-	if size <= 0 || size >= limit {
-		return checkErr("the catalog gives %s (%s) a size of %d bytes, which is not sane for a manifest (1 to %d): %s", what, d, size, limit-1, damaged)
+	if size <= 0 || size > limit {
+		return checkErr("the catalog gives %s (%s) a size of %d bytes, which is not sane for a manifest (1 to %d): %s", what, d, size, limit, damaged)
 	}
 	return nil
 }

@@ -160,7 +160,7 @@ func TestCheck(t *testing.T) {
 
 func TestCheckCatalogSizes(t *testing.T) {
 	d := digest.FromString("x")
-	for _, size := range []int64{0, -1, 4 << 20, 1 << 40} {
+	for _, size := range []int64{0, -1, 4<<20 + 1, 1 << 40} {
 		cat := &Catalog{Images: []Image{{Source: checkRef, Digest: d, Size: size}}}
 		if err := checkCatalogSizes(cat); err == nil || !strings.Contains(err.Error(), "not sane") {
 			t.Errorf("size %d: got %v", size, err)

@@ -21,18 +21,20 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// TestCheckDescLimits: a manifest's size is sane from 1 to MaxManifestSize-1 bytes; the refusal of
-// MaxManifestSize says the range it allows, "1 to 4194303".
+// TestCheckDescLimits: a manifest's size is sane from 1 to MaxManifestSize bytes, the size every
+// reader of manifests takes (ReadVerified, VerifyContents, the planner); the refusal of
+// MaxManifestSize+1 says the range it allows, "1 to 4194304". It was 1 to MaxManifestSize-1 before:
+// an archive holding a manifest of exactly 4 MiB, which save had read and stored, failed load's check.
 func TestCheckDescLimits(t *testing.T) {
 	d := digest.FromString("x")
-	for _, size := range []int64{1, MaxManifestSize - 1} {
+	for _, size := range []int64{1, MaxManifestSize} {
 		if err := checkDesc("image x", d, size, MaxManifestSize); err != nil {
 			t.Errorf("size %d refused: %v", size, err)
 		}
 	}
-	for _, size := range []int64{0, MaxManifestSize} {
+	for _, size := range []int64{0, MaxManifestSize + 1} {
 		err := checkDesc("image x", d, size, MaxManifestSize)
-		want := fmt.Sprintf("the catalog gives image x (%s) a size of %d bytes, which is not sane for a manifest (1 to 4194303): %s", d, size, damaged)
+		want := fmt.Sprintf("the catalog gives image x (%s) a size of %d bytes, which is not sane for a manifest (1 to 4194304): %s", d, size, damaged)
 		if err == nil || err.Error() != want {
 			t.Errorf("size %d: got %v, want %q", size, err, want)
 		}
