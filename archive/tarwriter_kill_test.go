@@ -222,3 +222,39 @@ func TestTarWriterResumeCounts(t *testing.T) {
 		t.Fatalf("asked from %v, want [0 1000 1500]", froms)
 	}
 }
+
+// TestTarWriterResumesWithinARun: when the source fails, a retry of PushResumable on the same
+// TarWriter (the engine's Retry.Do, in one run) asks the source only for the rest, as a new run
+// would; the blob is complete and right after it.
+func TestTarWriterResumesWithinARun(t *testing.T) {
+	b := bytes.Repeat([]byte("0123456789"), 300)
+	dir := t.TempDir()
+	desc := ocispec.Descriptor{Digest: digest.FromBytes(b), Size: int64(len(b))}
+	w, err := OpenTarWriter(filepath.Join(dir, "a.tar"), 0, dir, []ocispec.Descriptor{desc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var froms []int64
+	open := func(upTo int) func(int64) (io.ReadCloser, error) {
+		return func(off int64) (io.ReadCloser, error) {
+			froms = append(froms, off)
+			if upTo > 0 {
+				return failAfter{bytes.NewReader(b[off:upTo])}, nil
+			}
+			return io.NopCloser(bytes.NewReader(b[off:])), nil
+		}
+	}
+	if got, err := w.PushResumable(t.Context(), desc, open(1000)); got != 1000 || !errors.Is(err, errBroken) {
+		t.Fatalf("first attempt: %d, %v; want 1000, %v", got, err, errBroken)
+	}
+	if got, err := w.PushResumable(t.Context(), desc, open(0)); got != 2000 || err != nil {
+		t.Fatalf("retry: %d, %v; want the 2000 bytes left, nil (asked from %v)", got, err, froms)
+	}
+	if !slices.Equal(froms, []int64{0, 1000}) {
+		t.Errorf("asked from %v, want [0 1000]", froms)
+	}
+	if ok, err := w.Exists(t.Context(), desc); !ok || err != nil {
+		t.Errorf("the blob is not held after the retry: %v, %v", ok, err)
+	}
+}

@@ -130,6 +130,9 @@ func (w *TarWriter) stream(i int, v io.Writer, have int64, r io.Reader) (int64, 
 			return nil
 		}
 		last = pos
+		w.mu.Lock()
+		w.state[i] = slotState{have: pos} // a retry in this run resumes here too, not only the next run
+		w.mu.Unlock()
 		return w.record("have " + w.slotName(i) + " " + strconv.FormatInt(pos, 10))
 	}
 	for {
