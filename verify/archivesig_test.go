@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -302,6 +303,25 @@ func TestSiteTrustFile(t *testing.T) {
 	}
 	if len(m.ArchiveKeys) != 1 || m.Keys[0] != "site.pub" || m.File != good {
 		t.Errorf("merged: %+v", m)
+	}
+	// Image trust on the command line (keys, a policy or a trusted root, any one of them) replaces
+	// the file's as a whole; archive keys alone leave the file's image trust as it is.
+	for _, c := range []struct {
+		name  string
+		flags Anchors
+		keys  []string
+	}{
+		{"archive key flag only", Anchors{ArchiveKeys: []string{"other.pub"}}, []string{"/etc/release.pub"}},
+		{"policy flag", Anchors{Policy: "site-policy.yaml"}, nil},
+		{"trusted root flag", Anchors{TrustedRoot: "root.json"}, nil},
+	} {
+		m, err := c.flags.WithFile(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(m.Keys, c.keys) || m.Policy != c.flags.Policy || m.TrustedRoot != c.flags.TrustedRoot {
+			t.Errorf("%s: merged keys %v, policy %q, trusted root %q; want %v, %q, %q", c.name, m.Keys, m.Policy, m.TrustedRoot, c.keys, c.flags.Policy, c.flags.TrustedRoot)
+		}
 	}
 }
 
