@@ -1,0 +1,100 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"airlock.dev/airlock/mirror/engine"
+	"airlock.dev/airlock/mirror/internal/mirrortest"
+	"airlock.dev/airlock/mirror/plan"
+)
+
+// A second copy of the same image into a store that holds it all (asked blob by blob) pushes no blob
+// and counts each as skipped, with its bytes.
+func TestCopyCountsTheBlobsTheStoreHolds(t *testing.T) {
+	_, plans := mirrortest.SamplePlans(t)
+	ip := plans[1] // team/api:2.0, a config and two layers
+	var bytes int64
+	for _, b := range ip.Root.Blobs {
+		bytes += b.Size
+	}
+	tgt := mirrortest.NewFakeTarget()
+	opts := engine.CopyOptions{Retry: mirrortest.Retry}
+	rep, err := engine.Copy(context.Background(), []*plan.ImagePlan{ip}, tgt, opts)
+	if err != nil || rep.Blobs.Pushed != 3 || rep.Blobs.Skipped != 0 || rep.Blobs.BytesPushed != bytes {
+		t.Fatalf("first copy: %+v, %v; want 3 blobs, %d bytes pushed", rep.Blobs, err, bytes)
+	}
+	rep, err = engine.Copy(context.Background(), []*plan.ImagePlan{ip}, tgt, opts)
+	if err != nil || rep.Blobs.Pushed != 0 || rep.Blobs.Skipped != 3 || rep.Blobs.BytesSkipped != bytes || rep.Blobs.BytesPushed != 0 {
+		t.Errorf("second copy: %+v, %v; want 3 blobs, %d bytes skipped, none pushed", rep.Blobs, err, bytes)
+	}
+}
+
+// logBuffer collects a JSON logger's records, from several goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// records returns the records whose message is msg.
+func (l *logBuffer) records(t *testing.T, msg string) []map[string]any {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(l.b.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec["msg"] == msg {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// A blob the store refuses is logged as an error naming it, its store and the reason; blobs stopped
+// because a source blob was altered are not (the run says why it stopped, once).
+func TestCopyLogsAFailedBlob(t *testing.T) {
+	_, plans := mirrortest.SamplePlans(t)
+	ip := plans[1]
+	refused := ip.Root.Blobs[1]
+	var out logBuffer
+	tgt := mirrortest.NewFakeTarget()
+	tgt.FailBlob = refused.Digest
+	opts := engine.CopyOptions{Retry: mirrortest.Retry, Concurrency: 1, Log: slog.New(slog.NewJSONHandler(&out, nil))}
+	if _, err := engine.Copy(context.Background(), []*plan.ImagePlan{ip}, tgt, opts); err == nil || !strings.Contains(err.Error(), "quota exceeded") {
+		t.Fatalf("copy: %v; want the refusal", err)
+	}
+	recs := out.records(t, "blob failed")
+	if len(recs) != 1 || recs[0]["level"] != "ERROR" || recs[0]["digest"] != refused.Digest.String() || recs[0]["target"] != "site/team/api" ||
+		!strings.Contains(recs[0]["err"].(string), "quota exceeded") {
+		t.Errorf("logged %v; want one error naming %s in site/team/api and the refusal", recs, refused.Digest)
+	}
+
+	src, plans := mirrortest.SamplePlans(t)
+	src.Alter = plans[1].Root.Blobs[1].Digest
+	var altered logBuffer
+	opts.Log = slog.New(slog.NewJSONHandler(&altered, nil))
+	if _, err := engine.Copy(context.Background(), plans[1:], mirrortest.NewFakeTarget(), opts); err == nil {
+		t.Fatal("copy of an altered blob: no error")
+	}
+	if recs := altered.records(t, "blob failed"); len(recs) != 0 {
+		t.Errorf("an altered source blob logged %v as failed blobs; want none", recs)
+	}
+}
