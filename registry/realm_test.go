@@ -166,6 +166,8 @@ func TestTokenRealmFlagValues(t *testing.T) {
 		// Metadata addresses are refused even when named: naming one is a mistake worth saying.
 		"169.254.169.254": false, "169.254.169.254:80": false, "[fd00:ec2::254]:80": false, "fd00:ec2::254": false, "100.100.100.200": false,
 		"": false, "https://auth.corp/token": false, "auth.corp/token": false, "auth.corp:http": false, "auth.corp:0": false, "u@auth.corp": false,
+		// The port range, at its ends and one past.
+		"auth.corp:1": true, "auth.corp:65535": true, "auth.corp:65536": false,
 	} {
 		if _, err := NewRealmTransport(http.DefaultTransport, nil, []string{in}); (err == nil) != ok {
 			t.Errorf("--token-realm %q: err %v, want ok=%v", in, err, ok)
@@ -826,5 +828,20 @@ func TestRealmAttackForgedMarker(t *testing.T) {
 				t.Errorf("ATTACK SUCCEEDED: B's token service's token %v was handed to registry A", got)
 			}
 		})
+	}
+}
+
+// TestParseChallengeEdges: an empty unquoted value before the next parameter is empty (the next
+// parameter still parses), and a quoted value that ends in a lone backslash is malformed (not read
+// past the end).
+func TestParseChallengeEdges(t *testing.T) {
+	scheme, params, ok := parseChallenge(`Bearer realm=,service=reg`)
+	if !ok || scheme != "Bearer" || len(params) != 2 || params[0] != (challengeParam{"realm", ""}) || params[1] != (challengeParam{"service", "reg"}) {
+		t.Errorf("empty value: %q %+v %v; want Bearer [realm= service=reg]", scheme, params, ok)
+	}
+	for _, s := range []string{`Bearer realm="abc\`, `Bearer realm="\`} {
+		if _, _, ok := parseChallenge(s); ok {
+			t.Errorf("%s: parsed; want malformed", s)
+		}
 	}
 }
