@@ -845,3 +845,25 @@ func TestParseChallengeEdges(t *testing.T) {
 		}
 	}
 }
+
+// TestSameHostName: names compare without case; addresses compare as addresses (an IPv4-mapped
+// IPv6 address is its IPv4 address); a name is never the same as an address, nor two different
+// addresses, nor two unparsable names that differ.
+func TestSameHostName(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{
+		{"Auth.Corp", "auth.corp", true},
+		{"127.0.0.1", "::ffff:127.0.0.1", true},
+		{"fd00::5", "FD00:0::5", true},
+		{"127.0.0.1", "127.0.0.2", false},
+		{"auth.corp", "127.0.0.1", false},
+		{"127.0.0.1", "auth.corp", false},
+		{"auth.corp", "other.corp", false},
+	} {
+		if got := sameHostName(c.a, c.b); got != c.want {
+			t.Errorf("sameHostName(%q, %q) = %v, want %v", c.a, c.b, got, c.want)
+		}
+	}
+}
