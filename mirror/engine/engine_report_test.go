@@ -14,9 +14,10 @@ import (
 	"airlock.dev/airlock/mirror/plan"
 )
 
-// A second copy of the same image into a store that holds it all (asked blob by blob) pushes no blob
-// and counts each as skipped, with its bytes.
-func TestCopyCountsTheBlobsTheStoreHolds(t *testing.T) {
+// A first copy counts each blob and the manifest as pushed, with their bytes; a second copy of the
+// same image into the store that now holds it all (asked one by one) pushes nothing and counts each
+// as skipped, with its bytes.
+func TestCopyCountsWhatItPushesAndSkips(t *testing.T) {
 	_, plans := mirrortest.SamplePlans(t)
 	ip := plans[1] // team/api:2.0, a config and two layers
 	var bytes int64
@@ -29,9 +30,15 @@ func TestCopyCountsTheBlobsTheStoreHolds(t *testing.T) {
 	if err != nil || rep.Blobs.Pushed != 3 || rep.Blobs.Skipped != 0 || rep.Blobs.BytesPushed != bytes {
 		t.Fatalf("first copy: %+v, %v; want 3 blobs, %d bytes pushed", rep.Blobs, err, bytes)
 	}
+	if m := rep.Manifests; m.Pushed != 1 || m.BytesPushed != ip.Root.Desc.Size || m.Skipped != 0 {
+		t.Errorf("first copy: manifests %+v; want 1 (%d bytes) pushed", m, ip.Root.Desc.Size)
+	}
 	rep, err = engine.Copy(context.Background(), []*plan.ImagePlan{ip}, tgt, opts)
 	if err != nil || rep.Blobs.Pushed != 0 || rep.Blobs.Skipped != 3 || rep.Blobs.BytesSkipped != bytes || rep.Blobs.BytesPushed != 0 {
 		t.Errorf("second copy: %+v, %v; want 3 blobs, %d bytes skipped, none pushed", rep.Blobs, err, bytes)
+	}
+	if m := rep.Manifests; m.Skipped != 1 || m.BytesSkipped != ip.Root.Desc.Size || m.Pushed != 0 {
+		t.Errorf("second copy: manifests %+v; want 1 (%d bytes) skipped, none pushed", m, ip.Root.Desc.Size)
 	}
 }
 

@@ -161,8 +161,8 @@ func TestCopyAsksOnce(t *testing.T) {
 	if want = want[:1+blobs]; !slices.Equal(got, want) {
 		t.Errorf("second copy asked:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
-	if len(tgt.Events) != writes || rep.Images[0].Status != "up-to-date" || rep.Blobs.Skipped != blobs || rep.Verified != 1 || rep.Tags != 0 {
-		t.Errorf("second copy: %d writes, %s, %d blobs skipped, %d verified, %d tags", len(tgt.Events)-writes, rep.Images[0].Status, rep.Blobs.Skipped, rep.Verified, rep.Tags)
+	if len(tgt.Events) != writes || rep.Images[0].Status != "up-to-date" || rep.Blobs.Skipped != blobs || rep.Manifests.Skipped != 1 || rep.Manifests.Pushed != 0 || rep.Verified != 1 || rep.Tags != 0 {
+		t.Errorf("second copy: %d writes, %s, %d blobs and %d manifests skipped (%d pushed), %d verified, %d tags", len(tgt.Events)-writes, rep.Images[0].Status, rep.Blobs.Skipped, rep.Manifests.Skipped, rep.Manifests.Pushed, rep.Verified, rep.Tags)
 	}
 }
 
