@@ -4,15 +4,20 @@ package registry
 // mutant it kills.
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"oras.land/oras-go/v2/registry/remote/auth"
 )
 
 // TestParseChallengeEscapeAdvances: an escaped character is taken once and the parse goes on past it
@@ -256,5 +261,114 @@ func TestRealmRedirectLimit(t *testing.T) {
 	rt = fakeRealmTransport(t, f, "auth.invalid")
 	if _, err := forwardMarker(t, rt, http.MethodGet, "http://auth.invalid/token"); err == nil || !strings.Contains(err.Error(), "stopped after 5 redirects") || f.requests() != 6 {
 		t.Errorf("endless redirects: %v after %d requests, want stopped after 5 redirects (6 requests)", err, f.requests())
+	}
+}
+
+// newTestRegistries is New(opts) with an empty docker config.
+func newTestRegistries(t *testing.T, opts Options) *Registries {
+	t.Helper()
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	r, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestNewResponseHeaderTimeout: a registry that accepts a request and never answers is given up on
+// after two minutes, on the registry and on the forwarded token requests (registry.go:66,
+// 2 * time.Minute; as 2 / time.Minute, 0, it would wait forever). Two minutes is too long to wait
+// for here: the value is read from the transports New built.
+func TestNewResponseHeaderTimeout(t *testing.T) {
+	r := newTestRegistries(t, Options{})
+	for name, rt := range map[string]http.RoundTripper{"registry": r.realms.next, "token realm": r.realms.forward} {
+		tr, ok := rt.(retryTransport).next.(*http.Transport)
+		if !ok {
+			t.Fatalf("%s: transport %T under the retries, want *http.Transport (no stall guard without StallTimeout)", name, rt.(retryTransport).next)
+		}
+		if tr.ResponseHeaderTimeout != 2*time.Minute {
+			t.Errorf("%s: ResponseHeaderTimeout %v, want 2m0s", name, tr.ResponseHeaderTimeout)
+		}
+	}
+}
+
+// TestNewUserAgent: requests carry the User-Agent given, "airlock" when none is (registry.go:104).
+func TestNewUserAgent(t *testing.T) {
+	var mu sync.Mutex
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = r.Header.Get("User-Agent")
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	for _, c := range []struct{ ua, want string }{{"", "airlock"}, {"airlock-test/1.2", "airlock-test/1.2"}} {
+		r := newTestRegistries(t, Options{UserAgent: c.ua})
+		if err := fetchThroughAirlock(t, r, srv.URL); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		if got != c.want {
+			t.Errorf("UserAgent %q: the registry saw %q, want %q", c.ua, got, c.want)
+		}
+		mu.Unlock()
+	}
+}
+
+// TestMarkNoCredential: the flag is set when credentials were found without a secret oras-go can use
+// (no username or no password, and no token), never for none, a full pair, a token, or an error
+// (registry.go:204).
+func TestMarkNoCredential(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		cred auth.Credential
+		err  error
+		want bool
+	}{
+		{"none", auth.EmptyCredential, nil, false},
+		{"user and password", auth.Credential{Username: "alice", Password: "s3cret"}, nil, false},
+		{"no password", auth.Credential{Username: "alice"}, nil, true},
+		{"no username", auth.Credential{Password: "s3cret"}, nil, true},
+		{"refresh token", auth.Credential{Username: "alice", RefreshToken: "t"}, nil, false},
+		{"access token", auth.Credential{AccessToken: "t"}, nil, false},
+		{"lookup failed", auth.Credential{Username: "alice"}, errors.New("helper failed"), false},
+	} {
+		var flag atomic.Bool
+		ctx := context.WithValue(t.Context(), noCredentialKey{}, &flag)
+		cred, err := markNoCredential(func(context.Context, string) (auth.Credential, error) { return c.cred, c.err })(ctx, "reg.example")
+		if cred != c.cred || err != c.err {
+			t.Errorf("%s: returned %+v, %v; want the lookup's own %+v, %v", c.name, cred, err, c.cred, c.err)
+		}
+		if flag.Load() != c.want {
+			t.Errorf("%s: unusable flag %v, want %v", c.name, flag.Load(), c.want)
+		}
+	}
+}
+
+// TestPlainToTLS: a 400 whose body says plain HTTP reached a TLS port becomes the --tls hint only for
+// a plain-HTTP request and only for a 400 (registry.go:226).
+func TestPlainToTLS(t *testing.T) {
+	const said = "Client sent an HTTP request to an HTTPS server.\n"
+	for _, c := range []struct {
+		scheme string
+		status int
+		hint   bool
+	}{{"http", http.StatusBadRequest, true}, {"https", http.StatusBadRequest, false}, {"http", http.StatusNotFound, false}} {
+		req := httptest.NewRequest(http.MethodGet, c.scheme+"://reg.example:5000/v2/", nil)
+		resp := &http.Response{StatusCode: c.status, Body: io.NopCloser(strings.NewReader(said))}
+		got, err := plainToTLS(req, resp)
+		if c.hint {
+			if err == nil || !strings.Contains(err.Error(), "the registry serves TLS, not plain HTTP; reach it with --tls reg.example:5000") {
+				t.Errorf("%s %d: %v, want the --tls hint", c.scheme, c.status, err)
+			}
+			continue
+		}
+		if err != nil || got == nil || got.StatusCode != c.status {
+			t.Errorf("%s %d: %v, %v; want the answer as it came", c.scheme, c.status, got, err)
+			continue
+		}
+		if b, _ := io.ReadAll(got.Body); string(b) != said {
+			t.Errorf("%s %d: body %q, want %q", c.scheme, c.status, b, said)
+		}
 	}
 }
