@@ -372,3 +372,19 @@ func TestPlainToTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryOrDefault: no attempts (0, or fewer) means the defaults; one attempt is kept as given
+// (retry.go:43, Attempts <= 0).
+func TestRetryOrDefault(t *testing.T) {
+	one := Retry{Attempts: 1, Base: time.Millisecond, Max: 2 * time.Millisecond}
+	for _, c := range []struct{ in, want Retry }{
+		{Retry{}, DefaultRetry},
+		{Retry{Attempts: 0, Base: time.Millisecond}, DefaultRetry},
+		{Retry{Attempts: -1}, DefaultRetry},
+		{one, one},
+	} {
+		if got := c.in.OrDefault(); got != c.want {
+			t.Errorf("%+v.OrDefault() = %+v, want %+v", c.in, got, c.want)
+		}
+	}
+}
