@@ -14,8 +14,9 @@ import (
 )
 
 // The registry is asked how it takes blobs only for an image with a blob larger than the probe size:
-// not for one whose largest blob is exactly that size, and for one a byte larger.
-func TestRegistryTargetAsksUploadsOverTheProbeSize(t *testing.T) {
+// not for one whose largest blob is exactly that size, and for one a byte larger. Until it is asked,
+// blobs up to the probe size are checked on push.
+func TestRegistryTargetProbeSize(t *testing.T) {
 	ctx := context.Background()
 	host, regs, _ := mirrortest.StartPagingRegistry(t, 100)
 	for _, tc := range []struct {
@@ -31,11 +32,22 @@ func TestRegistryTargetAsksUploadsOverTheProbeSize(t *testing.T) {
 			Desc:  ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("manifest"), Size: 2},
 			Blobs: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromString("config"), Size: 2}, blob}}}
 		tgt := &engine.RegistryTarget{Regs: regs, To: host + "/mirror", Retry: mirrortest.Retry}
-		if _, err := tgt.Store(ctx, ip); err != nil {
+		st, err := tgt.Store(ctx, ip)
+		if err != nil {
 			t.Fatal(err)
 		}
 		if asked := tgt.Monolithic() != 0; asked != tc.asked {
 			t.Errorf("largest blob %d bytes (probe size %d): asked %v, want %v", tc.size, engine.ProbeSize, asked, tc.asked)
+		}
+		if tc.asked {
+			continue
+		}
+		// Not asked: a blob up to the probe size is checked by the POST that starts its upload; a
+		// byte more, by an exists-check of its own.
+		cp := st.(engine.CheckingPusher)
+		if !cp.ChecksOnPush(ocispec.Descriptor{Size: engine.ProbeSize}) || cp.ChecksOnPush(ocispec.Descriptor{Size: engine.ProbeSize + 1}) {
+			t.Errorf("checked on push: %d bytes %v, %d bytes %v; want true and false", engine.ProbeSize, cp.ChecksOnPush(ocispec.Descriptor{Size: engine.ProbeSize}),
+				engine.ProbeSize+1, cp.ChecksOnPush(ocispec.Descriptor{Size: engine.ProbeSize + 1}))
 		}
 	}
 }
