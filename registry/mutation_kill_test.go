@@ -388,3 +388,63 @@ func TestRetryOrDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryAfterBounds: a Retry-After of 1s up to MaxRetryAfter (60s) is kept; 0, negative and past
+// the bound are not, and leave the wait asked before (retry.go:75, d > 0 and d <= MaxRetryAfter).
+func TestRetryAfterBounds(t *testing.T) {
+	for _, c := range []struct {
+		header string
+		want   time.Duration
+	}{
+		{"1", time.Second},
+		{"60", MaxRetryAfter},
+		{"61", 5 * time.Second},
+		{"0", 5 * time.Second},
+		{"-1", 5 * time.Second},
+	} {
+		var h retryAfter
+		h.d.Store(int64(5 * time.Second))
+		h.note(&http.Response{Header: http.Header{"Retry-After": {c.header}}})
+		if got := time.Duration(h.d.Load()); got != c.want {
+			t.Errorf("Retry-After: %s after 5s was asked: wait %v, want %v", c.header, got, c.want)
+		}
+	}
+}
+
+// retryGaps runs r.Do with an operation that always fails retryably and returns the time between
+// its calls and Do's error. ctx bounds a wait that has gone wrong.
+func retryGaps(t *testing.T, r Retry) ([]time.Duration, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	var calls []time.Time
+	err := r.Do(ctx, "op", func(context.Context) error {
+		calls = append(calls, time.Now())
+		return ErrStalled
+	})
+	var gaps []time.Duration
+	for i := 1; i < len(calls); i++ {
+		gaps = append(gaps, calls[i].Sub(calls[i-1]))
+	}
+	return gaps, err
+}
+
+// TestRetryBackoff: the wait before attempt n+1 is Base doubled n-1 times, capped at Max, Max for a
+// Base of 0, with full jitter in its upper half: between half of it and all of it (retry.go:97,
+// Base << (attempt - 1); :98, the cap; :101, wait/2 + jitter).
+func TestRetryBackoff(t *testing.T) {
+	const base = 50 * time.Millisecond
+	gaps, err := retryGaps(t, Retry{Attempts: 3, Base: base, Max: time.Second})
+	if err == nil || err.Error() != "op: gave up after 3 attempts: transfer stalled" {
+		t.Fatalf("Do: %v, want gave up after 3 attempts", err)
+	}
+	// Waits of 50ms then 100ms, each at least half of that; together under 280ms (the doubling
+	// starting at 4*Base, or waits at Max, would take 300ms or more).
+	if len(gaps) != 2 || gaps[0] < base/2 || gaps[1] < base || gaps[0]+gaps[1] >= 280*time.Millisecond {
+		t.Errorf("waits %v; want [25ms..50ms] then [50ms..100ms]", gaps)
+	}
+	gaps, err = retryGaps(t, Retry{Attempts: 2, Base: 0, Max: 40 * time.Millisecond})
+	if err == nil || err.Error() != "op: gave up after 2 attempts: transfer stalled" || len(gaps) != 1 || gaps[0] < 20*time.Millisecond {
+		t.Errorf("Base 0: waited %v, %v; want Max's [20ms..40ms], then gave up after 2 attempts", gaps, err)
+	}
+}
