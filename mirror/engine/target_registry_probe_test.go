@@ -1,7 +1,9 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -48,6 +50,41 @@ func TestRegistryTargetProbeSize(t *testing.T) {
 		if !cp.ChecksOnPush(ocispec.Descriptor{Size: engine.ProbeSize}) || cp.ChecksOnPush(ocispec.Descriptor{Size: engine.ProbeSize + 1}) {
 			t.Errorf("checked on push: %d bytes %v, %d bytes %v; want true and false", engine.ProbeSize, cp.ChecksOnPush(ocispec.Descriptor{Size: engine.ProbeSize}),
 				engine.ProbeSize+1, cp.ChecksOnPush(ocispec.Descriptor{Size: engine.ProbeSize + 1}))
+		}
+	}
+}
+
+// A registry not asked yet how it takes blobs learns it from the first blob up to the probe size (a
+// monolithic upload tried): at exactly the probe size too, but not from a blob a byte larger (an
+// upload session, which says nothing). Each blob lands.
+func TestRegistryTargetLearnsFromAMonolithicUpload(t *testing.T) {
+	ctx := context.Background()
+	host, regs, _ := mirrortest.StartPagingRegistry(t, 100)
+	for _, tc := range []struct {
+		size    int
+		learned bool
+	}{{100, true}, {engine.ProbeSize, true}, {engine.ProbeSize + 1, false}} {
+		img, err := config.ParseReference("registry.example.com/team/app:1.0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ip := &plan.ImagePlan{Image: img, Source: img.String(), Root: &plan.Node{Desc: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("m"), Size: 1}}}
+		tgt := &engine.RegistryTarget{Regs: regs, To: host + "/mirror", Retry: mirrortest.Retry}
+		st, err := tgt.Store(ctx, ip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := bytes.Repeat([]byte{byte(tc.size)}, tc.size)
+		desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: digest.FromBytes(b), Size: int64(tc.size)}
+		open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+		if err := st.(engine.ReopeningPusher).PushReopening(ctx, desc, open); err != nil {
+			t.Fatalf("%d bytes: %v", tc.size, err)
+		}
+		if learned := tgt.Monolithic() != 0; learned != tc.learned {
+			t.Errorf("%d bytes (probe size %d): learned how the registry takes blobs %v, want %v", tc.size, engine.ProbeSize, learned, tc.learned)
+		}
+		if ok, err := st.Exists(ctx, desc); !ok || err != nil {
+			t.Errorf("%d bytes: not there after the push (%v)", tc.size, err)
 		}
 	}
 }
