@@ -448,3 +448,27 @@ func TestRetryBackoff(t *testing.T) {
 		t.Errorf("Base 0: waited %v, %v; want Max's [20ms..40ms], then gave up after 2 attempts", gaps, err)
 	}
 }
+
+// TestRetryJitterWithinTheWait: every wait is at most the backoff itself (jitter draws from its
+// upper half only), never past it: eight waits of a 60ms backoff, each at least 30ms, and at most one
+// of them past 90ms (a timer that fired late on a busy machine). A jitter drawn from twice the wait
+// (retry.go:101, wait/2 in rand.N: 30ms..150ms) goes past 90ms in half of the waits.
+func TestRetryJitterWithinTheWait(t *testing.T) {
+	const w = 60 * time.Millisecond
+	gaps, err := retryGaps(t, Retry{Attempts: 9, Base: w, Max: w})
+	if err == nil || err.Error() != "op: gave up after 9 attempts: transfer stalled" || len(gaps) != 8 {
+		t.Fatalf("Do: %d waits, %v; want 8, then gave up after 9 attempts", len(gaps), err)
+	}
+	late := 0
+	for _, g := range gaps {
+		if g < w/2 {
+			t.Errorf("waits %v: one under 30ms", gaps)
+		}
+		if g > w+w/2 {
+			late++
+		}
+	}
+	if late > 1 {
+		t.Errorf("waits %v: %d past 90ms, want each 30ms..60ms (one may come late)", gaps, late)
+	}
+}
