@@ -472,3 +472,76 @@ func TestRetryJitterWithinTheWait(t *testing.T) {
 		t.Errorf("waits %v: %d past 90ms, want each 30ms..60ms (one may come late)", gaps, late)
 	}
 }
+
+// recordingNext is a transport that answers with the statuses given in turn (the last one again
+// when they run out) and records each body it was sent.
+type recordingNext struct {
+	statuses []int
+	bodies   []string
+	first    io.ReadCloser // the body of the first request sent
+}
+
+func (n *recordingNext) RoundTrip(r *http.Request) (*http.Response, error) {
+	if len(n.bodies) == 0 {
+		n.first = r.Body
+	}
+	var b []byte
+	if r.Body != nil {
+		b, _ = io.ReadAll(r.Body)
+		r.Body.Close()
+	}
+	n.bodies = append(n.bodies, string(b))
+	status := n.statuses[min(len(n.bodies), len(n.statuses))-1]
+	return &http.Response{StatusCode: status, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("answer")), Request: r}, nil
+}
+
+// TestRetryTransportBodies: outside Retry.Do, a request whose body can be made again (GetBody) is
+// sent again whole after a retryable answer, its first send with its own body; a streamed one (no
+// GetBody) is sent once; the last retryable answer is returned as it came (retry.go:122, GetBody ==
+// nil, the streamed-body test at 122:102; :134, sent++ and sent > 1; :146, sent < r.Attempts).
+func TestRetryTransportBodies(t *testing.T) {
+	fast := Retry{Attempts: 3, Base: time.Millisecond, Max: time.Millisecond}
+	newReq := func(withGetBody bool) (*http.Request, *int) {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, "http://reg.example/v2/team/app/blobs/uploads/1", strings.NewReader("blob"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		gets := new(int)
+		if withGetBody {
+			req.GetBody = func() (io.ReadCloser, error) {
+				*gets++
+				return io.NopCloser(strings.NewReader("blob")), nil
+			}
+		} else {
+			req.GetBody = nil
+		}
+		return req, gets
+	}
+
+	next := &recordingNext{statuses: []int{http.StatusServiceUnavailable, http.StatusCreated}}
+	req, gets := newReq(true)
+	resp, err := retryTransport{next, fast}.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("503 then 201: %v, %v; want the 201", resp, err)
+	}
+	if len(next.bodies) != 2 || next.bodies[0] != "blob" || next.bodies[1] != "blob" || *gets != 1 || next.first != req.Body {
+		t.Errorf("503 then 201: sent %q, GetBody called %d times, first body the request's own: %v; want \"blob\" twice, GetBody once, for the second",
+			next.bodies, *gets, next.first == req.Body)
+	}
+
+	next = &recordingNext{statuses: []int{http.StatusServiceUnavailable}}
+	req, _ = newReq(true)
+	resp, err = retryTransport{next, fast}.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || len(next.bodies) != 3 {
+		t.Errorf("503 each time: %v, %v after %d sends; want the third 503 as it came", resp, err, len(next.bodies))
+	} else if b, _ := io.ReadAll(resp.Body); string(b) != "answer" {
+		t.Errorf("503 each time: body %q, want the answer's own", b)
+	}
+
+	next = &recordingNext{statuses: []int{http.StatusServiceUnavailable, http.StatusCreated}}
+	req, _ = newReq(false)
+	resp, err = retryTransport{next, fast}.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || len(next.bodies) != 1 || next.bodies[0] != "blob" {
+		t.Errorf("streamed body, 503: %v, %v, sent %q; want the 503, sent once", resp, err, next.bodies)
+	}
+}
