@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 )
 
 // TestParseChallengeEscapeAdvances: an escaped character is taken once and the parse goes on past it
@@ -497,8 +498,8 @@ func (n *recordingNext) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // TestRetryTransportBodies: outside Retry.Do, a request whose body can be made again (GetBody) is
 // sent again whole after a retryable answer, its first send with its own body; a streamed one (no
-// GetBody) is sent once; the last retryable answer is returned as it came (retry.go:122, GetBody ==
-// nil, the streamed-body test at 122:102; :134, sent++ and sent > 1; :146, sent < r.Attempts).
+// GetBody) is sent once; the last retryable answer is returned as it came (retry.go:122, the
+// streamed-body test, req.Body != http.NoBody; :134, sent++ and sent > 1; :146, sent < r.Attempts).
 func TestRetryTransportBodies(t *testing.T) {
 	fast := Retry{Attempts: 3, Base: time.Millisecond, Max: time.Millisecond}
 	newReq := func(withGetBody bool) (*http.Request, *int) {
@@ -543,5 +544,19 @@ func TestRetryTransportBodies(t *testing.T) {
 	resp, err = retryTransport{next, fast}.RoundTrip(req)
 	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || len(next.bodies) != 1 || next.bodies[0] != "blob" {
 		t.Errorf("streamed body, 503: %v, %v, sent %q; want the 503, sent once", resp, err, next.bodies)
+	}
+}
+
+// TestRetryableStatus: 500 and up, 429 and 408 may differ when asked again; 499 and other 4xx do not
+// (retry.go:160, code >= 500).
+func TestRetryableStatus(t *testing.T) {
+	for code, want := range map[int]bool{499: false, 500: true, 501: true, 503: true, 429: true, 408: true, 404: false, 428: false, 200: false} {
+		if got := retryableStatus(code); got != want {
+			t.Errorf("retryableStatus(%d) = %v, want %v", code, got, want)
+		}
+		err := &errcode.ErrorResponse{Method: http.MethodGet, URL: &url.URL{Scheme: "https", Host: "reg.example"}, StatusCode: code}
+		if got := Retryable(err); got != want {
+			t.Errorf("Retryable(a %d answer) = %v, want %v", code, got, want)
+		}
 	}
 }
