@@ -560,3 +560,80 @@ func TestRetryableStatus(t *testing.T) {
 		}
 	}
 }
+
+// slowBody is an answer's body that, every 30ms, gives one byte (data) or none, ten times, then
+// io.EOF; it fails with the request's context once that is cancelled, as net/http's bodies do.
+type slowBody struct {
+	ctx   context.Context
+	data  bool
+	reads int
+}
+
+func (b *slowBody) Read(p []byte) (int, error) {
+	time.Sleep(30 * time.Millisecond)
+	if err := b.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if b.reads++; b.reads > 10 {
+		return 0, io.EOF
+	}
+	if b.data {
+		p[0] = 'x'
+		return 1, nil
+	}
+	return 0, nil
+}
+
+func (b *slowBody) Close() error { return nil }
+
+// TestStallCountsBytesNotReads: an answer that gives a byte every 30ms is not cut by a 150ms stall
+// guard; one whose reads return every 30ms with no byte is (stall.go:114, n > 0).
+func TestStallCountsBytesNotReads(t *testing.T) {
+	for _, data := range []bool{true, false} {
+		next := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: http.StatusOK, Body: &slowBody{ctx: r.Context(), data: data}, Request: r}, nil
+		})
+		req := httptest.NewRequest(http.MethodGet, "https://reg.example/v2/team/app/blobs/sha256:1", nil).WithContext(t.Context())
+		resp, err := newStallTransport(next, 150*time.Millisecond).RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if data && (err != nil || string(b) != "xxxxxxxxxx") {
+			t.Errorf("a byte every 30ms: read %q, %v; want all ten bytes", b, err)
+		}
+		if !data && (!errors.Is(err, ErrStalled) || !strings.Contains(err.Error(), "no byte for 150ms (--stall-timeout)")) {
+			t.Errorf("reads with no byte every 30ms: %v; want cut after 150ms with no byte", err)
+		}
+	}
+}
+
+// TestStallWatchesTheResentBody: the body net/http gets again from GetBody (to resend a request on a
+// connection lost early) is watched as the first one is (stall.go:41, getBody != nil).
+func TestStallWatchesTheResentBody(t *testing.T) {
+	var resent io.ReadCloser
+	next := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.GetBody == nil {
+			return nil, errors.New("no GetBody")
+		}
+		var err error
+		resent, err = r.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		return &http.Response{StatusCode: http.StatusCreated, Body: http.NoBody, Request: r}, nil
+	})
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, "https://reg.example/v2/team/app/blobs/uploads/1", strings.NewReader("blob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newStallTransport(next, time.Minute).RoundTrip(req); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := resent.(*watchedBody); !ok {
+		t.Errorf("the body GetBody gave is a %T, want it watched (*watchedBody)", resent)
+	} else if b, _ := io.ReadAll(resent); string(b) != "blob" {
+		t.Errorf("the body GetBody gave reads %q, want \"blob\"", b)
+	}
+}
