@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 )
@@ -637,3 +640,38 @@ func TestStallWatchesTheResentBody(t *testing.T) {
 		t.Errorf("the body GetBody gave reads %q, want \"blob\"", b)
 	}
 }
+
+// TestPutToSessionScheme: an upload session of an https registry is used at an https Location and
+// refused at an http one, before the blob is opened (upload.go:86, loc.Scheme != "https").
+func TestPutToSessionScheme(t *testing.T) {
+	for _, c := range []struct {
+		location string
+		ok       bool
+	}{{"https://reg.example/v2/team/app/blobs/uploads/1", true}, {"http://reg.example:443/v2/team/app/blobs/uploads/1", false}} {
+		var puts []string
+		repo := &remote.Repository{Client: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			puts = append(puts, r.Method+" "+r.URL.String())
+			return &http.Response{StatusCode: http.StatusCreated, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+		}).asClient()}
+		post := httptest.NewRequest(http.MethodPost, "https://reg.example/v2/team/app/blobs/uploads/", nil)
+		resp := &http.Response{StatusCode: http.StatusAccepted, Header: http.Header{"Location": {c.location}}, Request: post}
+		opened := 0
+		open := func() (io.ReadCloser, error) { opened++; return io.NopCloser(strings.NewReader("blob")), nil }
+		desc := ocispec.Descriptor{Digest: digest.FromString("blob"), Size: 4}
+		err := putToSession(t.Context(), repo, resp, desc, open)
+		if c.ok {
+			if err != nil || opened != 1 || len(puts) != 1 || !strings.HasPrefix(puts[0], "PUT "+c.location+"?digest=sha256%3A") {
+				t.Errorf("%s: %v, opened %d, sent %v; want one PUT there", c.location, err, opened, puts)
+			}
+		} else if err == nil || !strings.Contains(err.Error(), "downgrades from https") || opened != 0 || len(puts) != 0 {
+			t.Errorf("%s: %v, opened %d, sent %v; want refused as a downgrade, nothing opened or sent", c.location, err, opened, puts)
+		}
+	}
+}
+
+// clientFunc is a remote.Client made of a round trip function.
+type clientFunc func(*http.Request) (*http.Response, error)
+
+func (f clientFunc) Do(r *http.Request) (*http.Response, error) { return f(r) }
+
+func (f roundTripFunc) asClient() remote.Client { return clientFunc(f) }
