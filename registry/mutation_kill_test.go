@@ -675,3 +675,47 @@ type clientFunc func(*http.Request) (*http.Response, error)
 func (f clientFunc) Do(r *http.Request) (*http.Response, error) { return f(r) }
 
 func (f roundTripFunc) asClient() remote.Client { return clientFunc(f) }
+
+// TestPutToSessionAnswer: the PUT carries the POST's Authorization, and none when the POST had none;
+// its answer decides: 201 is done, a 500 or a 201 naming another digest is an error saying so
+// (upload.go:103, a != ""; :107, err != nil).
+func TestPutToSessionAnswer(t *testing.T) {
+	desc := ocispec.Descriptor{Digest: digest.FromString("blob"), Size: 4}
+	for _, c := range []struct {
+		name, auth string
+		status     int
+		stored     string
+		want       string // "" for no error
+	}{
+		{"created, with the POST's token", "Bearer tok", http.StatusCreated, desc.Digest.String(), ""},
+		{"created, no token", "", http.StatusCreated, "", ""},
+		{"server error", "", http.StatusInternalServerError, "", "500"},
+		{"another digest stored", "", http.StatusCreated, digest.FromString("other").String(), "the registry stored " + digest.FromString("other").String()},
+	} {
+		var auths [][]string
+		repo := &remote.Repository{Client: clientFunc(func(r *http.Request) (*http.Response, error) {
+			auths = append(auths, r.Header.Values("Authorization"))
+			h := http.Header{}
+			if c.stored != "" {
+				h.Set("Docker-Content-Digest", c.stored)
+			}
+			return &http.Response{StatusCode: c.status, Status: http.StatusText(c.status), Header: h, Body: http.NoBody, Request: r}, nil
+		})}
+		post := httptest.NewRequest(http.MethodPost, "https://reg.example/v2/team/app/blobs/uploads/", nil)
+		if c.auth != "" {
+			post.Header.Set("Authorization", c.auth)
+		}
+		resp := &http.Response{StatusCode: http.StatusAccepted, Header: http.Header{"Location": {"/v2/team/app/blobs/uploads/1"}}, Request: post}
+		err := putToSession(t.Context(), repo, resp, desc, func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("blob")), nil })
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+		wantAuth := []string(nil)
+		if c.auth != "" {
+			wantAuth = []string{c.auth}
+		}
+		if len(auths) != 1 || strings.Join(auths[0], "|") != strings.Join(wantAuth, "|") || len(auths[0]) != len(wantAuth) {
+			t.Errorf("%s: PUT Authorization %q, want %q", c.name, auths, wantAuth)
+		}
+	}
+}
