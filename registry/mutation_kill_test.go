@@ -719,3 +719,17 @@ func TestPutToSessionAnswer(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorResponseKeepsTheRegistrysErrors: the registry's own errors, from the JSON body, are in
+// the error (upload.go:147, Decode == nil).
+func TestErrorResponseKeepsTheRegistrysErrors(t *testing.T) {
+	req := httptest.NewRequest(http.MethodPut, "https://reg.example/v2/team/app/blobs/uploads/1", nil)
+	resp := &http.Response{StatusCode: http.StatusForbidden, Request: req,
+		Body: io.NopCloser(strings.NewReader(`{"errors":[{"code":"DENIED","message":"pushes are closed"}]}`))}
+	var e *errcode.ErrorResponse
+	err := errorResponse(resp)
+	if !errors.As(err, &e) || e.StatusCode != http.StatusForbidden || len(e.Errors) != 1 || e.Errors[0].Code != "DENIED" ||
+		!strings.Contains(err.Error(), "pushes are closed") {
+		t.Errorf("errorResponse: %v, want the 403 with the registry's DENIED: pushes are closed", err)
+	}
+}
