@@ -733,3 +733,34 @@ func TestErrorResponseKeepsTheRegistrysErrors(t *testing.T) {
 		t.Errorf("errorResponse: %v, want the 403 with the registry's DENIED: pushes are closed", err)
 	}
 }
+
+// TestMonolithicUploads: a registry that takes the empty blob on the POST (201) does monolithic
+// uploads, asked once per host; one that fails the POST is an error saying what was asked, and
+// is asked again next time (upload.go:167, err != nil).
+func TestMonolithicUploads(t *testing.T) {
+	for _, c := range []struct {
+		status int
+		want   bool
+		errMsg string
+	}{{http.StatusCreated, true, ""}, {http.StatusInternalServerError, false, "ask reg.example whether it takes a blob in one request"}} {
+		posts := 0
+		repo, err := remote.NewRepository("reg.example/team/app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		repo.Client = clientFunc(func(r *http.Request) (*http.Response, error) {
+			posts++
+			return &http.Response{StatusCode: c.status, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+		})
+		r := &Registries{monolithic: map[string]bool{}}
+		for range 2 {
+			yes, err := r.MonolithicUploads(t.Context(), repo)
+			if yes != c.want || (c.errMsg == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), c.errMsg) {
+				t.Errorf("%d: %v, %v; want %v, %q", c.status, yes, err, c.want, c.errMsg)
+			}
+		}
+		if wantPosts := map[bool]int{true: 1, false: 2}[c.errMsg == ""]; posts != wantPosts {
+			t.Errorf("%d: asked %d times in two calls, want %d", c.status, posts, wantPosts)
+		}
+	}
+}
