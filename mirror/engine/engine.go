@@ -40,7 +40,7 @@ type CopyOptions struct {
 	// Skip, if set, names content the target gets by other means (what a delta's base holds): it is
 	// neither checked nor pushed nor counted. Indexing and tags are not affected.
 	Skip func(ocispec.Descriptor) bool
-	// Preflight asks the target where each image's tag points before the first blob (TagReader):
+	// Preflight asks the target where each image's tag points before the first blob (Tagger):
 	// moved tags are reported, a tag already right is left alone without asking again, and a target
 	// that answers no image stops the run with ErrNothingDone before anything is written.
 	Preflight bool
@@ -122,9 +122,9 @@ type badBlob struct {
 //     them; each transfer is retried (Retry.Do, the one retry layer) and, cut by the registry client
 //     when it stalls either way, retried too;
 //  2. per image, its manifests, children before the indexes that list them;
-//  3. its referrers, after their subjects, then attached the store's way (ReferrerAttacher);
+//  3. its referrers, after their subjects, then attached the store's way (Tagger);
 //  4. its tags, last (or its index entries, for an Indexer);
-//  5. everything read back and compared, where the store can (ReadBacker).
+//  5. everything read back and compared, where the store tags (Tagger).
 //
 // A blob that cannot be stored fails only the images that need it. A source blob that does not match
 // its digest (archive.DigestMismatchError, archive.CheckError) stops the whole run before any

@@ -21,7 +21,7 @@ type blobTask struct {
 	src   plan.Source
 	// from names the source repository, for messages.
 	from string
-	// checkOnPush: the store asks whether it holds the blob as it pushes it (CheckingPusher).
+	// checkOnPush: the store asks whether it holds the blob as it pushes it (BlobPusher.ChecksOnPush).
 	checkOnPush bool
 }
 
@@ -109,7 +109,7 @@ func (c *copying) missing(ctx context.Context, tasks []blobTask) ([]bool, error)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.opts.Concurrency * 2)
 	for i, t := range tasks {
-		if cp, ok := t.store.(CheckingPusher); ok && cp.ChecksOnPush(t.desc) {
+		if bp, ok := t.store.(BlobPusher); ok && bp.ChecksOnPush(t.desc) {
 			tasks[i].checkOnPush, missing[i] = true, true // asked by the push itself
 			continue
 		}
@@ -228,34 +228,11 @@ func (c *copying) upload(ctx context.Context, t blobTask) (held bool, err error)
 	return held, err
 }
 
-// ReopeningPusher is a store that may read a blob more than once to store it (a registry that answers
-// a monolithic upload with an upload session gets the bytes again): open is called for each read.
-type ReopeningPusher interface {
-	PushReopening(ctx context.Context, desc ocispec.Descriptor, open func() (io.ReadCloser, error)) error
-}
-
-// CheckingPusher is a store that can ask whether it holds a blob in the request that starts its push
-// (a registry: a POST that mounts the blob from the repository itself, answered 201 where it is
-// there). Copy leaves out the exists-check of the blobs ChecksOnPush names and calls PushChecked.
-type CheckingPusher interface {
-	ChecksOnPush(desc ocispec.Descriptor) bool
-	// PushChecked stores the blob unless the store holds it (held), reading it with open, maybe twice.
-	PushChecked(ctx context.Context, desc ocispec.Descriptor, open func() (io.ReadCloser, error)) (held bool, err error)
-}
-
 // pushOpened stores t's blob, read with open, the store's way. held reports a blob the store turned
-// out to hold already (CheckingPusher).
+// out to hold already (BlobPusher.ChecksOnPush).
 func pushOpened(ctx context.Context, t blobTask, open func(int64) (io.ReadCloser, error)) (held bool, err error) {
-	open0 := func() (io.ReadCloser, error) { return open(0) }
-	if s, ok := t.store.(CheckingPusher); ok && t.checkOnPush {
-		return s.PushChecked(ctx, t.desc, open0)
-	}
-	switch s := t.store.(type) {
-	case ResumablePusher:
-		_, err := s.PushResumable(ctx, t.desc, open)
-		return false, err
-	case ReopeningPusher:
-		return false, s.PushReopening(ctx, t.desc, open0)
+	if bp, ok := t.store.(BlobPusher); ok {
+		return bp.PushBlob(ctx, t.desc, open, t.checkOnPush)
 	}
 	rc, err := open(0)
 	if err != nil {

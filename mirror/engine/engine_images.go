@@ -8,7 +8,6 @@ import (
 	"slices"
 
 	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"airlock.dev/airlock/mirror/plan"
 )
@@ -68,11 +67,15 @@ func (c *copying) copyImage(ctx context.Context, ip *plan.ImagePlan, st Store, i
 		}
 		return pushed, nil // what an index lists is checked when the archive is read
 	}
-	if ra, ok := st.(ReferrerAttacher); ok && len(ip.Referrers) > 0 {
+	tg, ok := st.(Tagger)
+	if !ok {
+		return pushed, nil // a store that names nothing keeps the content only
+	}
+	if len(ip.Referrers) > 0 {
 		var a Attached
 		err := c.retry.Do(ctx, "attach referrers of "+ip.Source+" in "+st.Name(), func(ctx context.Context) error {
 			var err error
-			a, err = ra.AttachReferrers(ctx, ip)
+			a, err = tg.AttachReferrers(ctx, ip)
 			return err
 		})
 		if err != nil {
@@ -83,24 +86,21 @@ func (c *copying) copyImage(ctx context.Context, ip *plan.ImagePlan, st Store, i
 		c.count(func(r *Report) { r.ReferrerIndexes += a.Indexes })
 	}
 	tags := tagsOf(ip)
-	wrote, proven, err := c.tagAll(ctx, st, ip, tags, byTag, ir)
+	wrote, proven, err := c.tagAll(ctx, st, tg, ip, tags, byTag, ir)
 	pushed = pushed || wrote
 	if err != nil {
 		return pushed, err
 	}
 	// 5. Proof: every manifest and tag read back.
-	if rb, ok := st.(ReadBacker); ok {
-		return pushed, c.readBack(ctx, st, rb, ip, tags, proven)
-	}
-	return pushed, nil
+	return pushed, c.readBack(ctx, tg, ip, tags, proven)
 }
 
 // tagAll writes the tags of plan, counting the root as a manifest when it is pushed by its tag. It
-// returns the tags found already right and read back whole on the way (TagReader), so not read again.
-func (c *copying) tagAll(ctx context.Context, st Store, ip *plan.ImagePlan, tags []tagged, byTag bool, ir *ImageReport) (bool, map[string]bool, error) {
+// returns the tags found already right and read back whole on the way, so not read again.
+func (c *copying) tagAll(ctx context.Context, st Store, tg Tagger, ip *plan.ImagePlan, tags []tagged, byTag bool, ir *ImageReport) (bool, map[string]bool, error) {
 	pushed, proven := false, map[string]bool{}
 	for _, t := range tags {
-		wrote, ok, err := c.tag(ctx, st, t, c.pre[st.Name()+":"+t.tag], ir)
+		wrote, ok, err := c.tag(ctx, st, tg, t, c.pre[st.Name()+":"+t.tag], ir)
 		if err != nil {
 			return pushed, proven, err
 		}
@@ -120,25 +120,16 @@ func (c *copying) tagAll(ctx context.Context, st Store, ip *plan.ImagePlan, tags
 	return pushed, proven, nil
 }
 
-// pushByTag reports whether plan's root can be pushed once, by its tag: the store pushes manifests by
-// reference and can tell where a tag points, the image is tagged, and it has no referrers: a referrer
+// pushByTag reports whether plan's root can be pushed once, by its tag: the store tags (Tagger), the
+// image is tagged, and it has no referrers: a referrer
 // must not be pushed before its subject, and no tag of the image (a cosign tag, a tag-schema index)
 // may be written before the root is known to be taken, so that an image whose root the target
 // refuses leaves nothing of it tagged.
 func (c *copying) pushByTag(st Store, ip *plan.ImagePlan) bool {
-	_, rp := st.(ReferencePusher)
-	_, rb := st.(ReadBacker)
-	if !rp || !rb || ip.Image.Tag == "" || (c.opts.Skip != nil && c.opts.Skip(ip.Root.Desc)) {
+	if _, ok := st.(Tagger); !ok || ip.Image.Tag == "" || (c.opts.Skip != nil && c.opts.Skip(ip.Root.Desc)) {
 		return false
 	}
 	return len(ip.Referrers) == 0
-}
-
-// TagReader is a store that reads a manifest by its tag with the digest it names for it, in one
-// request (a registry's GET by tag): where a tag points and what the manifest holds, asked at once.
-// Copy uses it to find a tag already right and to read tags back.
-type TagReader interface {
-	FetchTagged(ctx context.Context, reference string) (ocispec.Descriptor, []byte, error)
 }
 
 // absentFrom reports whether manifest n cannot be in st: a blob it lists, or one a manifest it lists
@@ -184,11 +175,11 @@ func (c *copying) pushManifest(ctx context.Context, st Store, n *plan.Node) (boo
 }
 
 // tag points t.tag at t.n unless it points there already: known from the preflight (pre, for the
-// image's own tag), else asked once, with the manifest's bytes where the store can (TagReader; proven
-// then says the tag and the bytes are right, read back whole), and not asked at all when t.n cannot be
-// there yet. A tag that names another digest is a move, the image's own tag or a referrer's cosign
-// tag alike: reported in ir, and refused with RefuseTagMoves. It reports whether it wrote the tag.
-func (c *copying) tag(ctx context.Context, st Store, t tagged, pre *tagState, ir *ImageReport) (wrote, proven bool, err error) {
+// image's own tag), else asked once, with the manifest's bytes (proven then says the tag and the bytes
+// are right, read back whole), and not asked at all when t.n cannot be there yet. A tag that names
+// another digest is a move, the image's own tag or a referrer's cosign tag alike: reported in ir, and
+// refused with RefuseTagMoves. It reports whether it wrote the tag.
+func (c *copying) tag(ctx context.Context, st Store, tg Tagger, t tagged, pre *tagState, ir *ImageReport) (wrote, proven bool, err error) {
 	switch {
 	case pre != nil:
 		if pre.found && pre.desc.Digest == t.n.Desc.Digest && bytes.Equal(pre.b, t.n.Manifest) {
@@ -197,27 +188,18 @@ func (c *copying) tag(ctx context.Context, st Store, t tagged, pre *tagState, ir
 	case !t.own || !c.absentFrom(st, t.n):
 		// A referrer's cosign tag has no preflight: it is asked even when t.n cannot be there yet,
 		// since it may name something else.
-		if tr, ok := st.(TagReader); ok {
-			cur, b, err := tr.FetchTagged(ctx, t.tag)
-			if err == nil && cur.Digest == t.n.Desc.Digest && bytes.Equal(b, t.n.Manifest) {
-				return false, true, nil
-			}
-			if err == nil && cur.Digest != t.n.Desc.Digest && ir != nil {
-				if err := c.moved(st, t, cur.Digest, ir); err != nil {
-					return false, false, err
-				}
-			}
-		} else if rb, ok := st.(ReadBacker); ok {
-			if cur, err := rb.Resolve(ctx, t.tag); err == nil && cur.Digest == t.n.Desc.Digest {
-				return false, false, nil
+		cur, b, err := tg.FetchTagged(ctx, t.tag)
+		if err == nil && cur.Digest == t.n.Desc.Digest && bytes.Equal(b, t.n.Manifest) {
+			return false, true, nil
+		}
+		if err == nil && cur.Digest != t.n.Desc.Digest && ir != nil {
+			if err := c.moved(st, t, cur.Digest, ir); err != nil {
+				return false, false, err
 			}
 		}
 	}
 	err = c.retry.Do(ctx, "tag "+st.Name()+":"+t.tag, func(ctx context.Context) error {
-		if rp, ok := st.(ReferencePusher); ok {
-			return rp.PushReference(ctx, t.n.Desc, bytes.NewReader(t.n.Manifest), t.tag)
-		}
-		return st.Tag(ctx, t.n.Desc, t.tag)
+		return tg.PushTagged(ctx, t.n.Desc, t.n.Manifest, t.tag)
 	})
 	if err != nil {
 		return false, false, fmt.Errorf("tag %s:%s: %w", st.Name(), t.tag, explainRefusal(err, st.Name(), t.n, t.tag))
@@ -242,13 +224,12 @@ func (c *copying) moved(st Store, t tagged, from digest.Digest, ir *ImageReport)
 }
 
 // readBack reads every manifest of plan back from the store and compares it with the source bytes,
-// and checks every tag points where it was set. A tagged manifest is read by its tag where the store
-// can (TagReader): one request proves both; a tag proven when it was found right is not read again.
-func (c *copying) readBack(ctx context.Context, st Store, rb ReadBacker, ip *plan.ImagePlan, tags []tagged, proven map[string]bool) error {
-	tr, byTag := st.(TagReader)
+// and checks every tag points where it was set. A tagged manifest is read by its tag: one request
+// proves both; a tag proven when it was found right is not read again.
+func (c *copying) readBack(ctx context.Context, tg Tagger, ip *plan.ImagePlan, tags []tagged, proven map[string]bool) error {
 	viaTag := map[digest.Digest]bool{}
 	for _, t := range tags {
-		viaTag[t.n.Desc.Digest] = byTag
+		viaTag[t.n.Desc.Digest] = true
 	}
 	for _, n := range ip.Nodes() {
 		if (c.opts.Skip != nil && c.opts.Skip(n.Desc)) || viaTag[n.Desc.Digest] {
@@ -257,7 +238,7 @@ func (c *copying) readBack(ctx context.Context, st Store, rb ReadBacker, ip *pla
 		var b []byte
 		err := c.retry.Do(ctx, "read back manifest "+n.Desc.Digest.String(), func(ctx context.Context) error {
 			var err error
-			b, err = rb.FetchManifest(ctx, n.Desc)
+			b, err = tg.FetchManifest(ctx, n.Desc)
 			return err
 		})
 		if err != nil {
@@ -269,41 +250,33 @@ func (c *copying) readBack(ctx context.Context, st Store, rb ReadBacker, ip *pla
 		c.count(func(r *Report) { r.Verified++ })
 	}
 	for _, t := range tags {
-		if err := c.readBackTag(ctx, rb, tr, t, proven[t.tag]); err != nil {
+		if err := c.readBackTag(ctx, tg, t, proven[t.tag]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// readBackTag checks that t.tag points at t.n: with the manifest's bytes where tr is set (and counts
-// the manifest verified), else by resolving it.
-func (c *copying) readBackTag(ctx context.Context, rb ReadBacker, tr TagReader, t tagged, proven bool) error {
-	var cur ocispec.Descriptor
-	var b []byte
-	err := c.retry.Do(ctx, "resolve tag "+t.tag, func(ctx context.Context) error {
-		var err error
-		switch {
-		case proven:
-			cur, b = t.n.Desc, t.n.Manifest
-		case tr != nil:
-			cur, b, err = tr.FetchTagged(ctx, t.tag)
-		default:
-			cur, err = rb.Resolve(ctx, t.tag)
+// readBackTag checks that t.tag points at t.n, with the manifest's bytes, and counts the manifest
+// verified.
+func (c *copying) readBackTag(ctx context.Context, tg Tagger, t tagged, proven bool) error {
+	cur, b := t.n.Desc, t.n.Manifest
+	if !proven {
+		err := c.retry.Do(ctx, "resolve tag "+t.tag, func(ctx context.Context) error {
+			var err error
+			cur, b, err = tg.FetchTagged(ctx, t.tag)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%w: tag %s on the target: %v", plan.ErrCheckFailed, t.tag, err)
 		}
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("%w: tag %s on the target: %v", plan.ErrCheckFailed, t.tag, err)
 	}
 	if cur.Digest != t.n.Desc.Digest {
 		return fmt.Errorf("%w: tag %s on the target points to %s, want %s (something else moved it)", plan.ErrCheckFailed, t.tag, cur.Digest, t.n.Desc.Digest)
 	}
-	if tr != nil {
-		if !bytes.Equal(b, t.n.Manifest) {
-			return fmt.Errorf("%w: manifest %s (tag %s) on the target differs from the source", plan.ErrCheckFailed, t.n.Desc.Digest, t.tag)
-		}
-		c.count(func(r *Report) { r.Verified++ })
+	if !bytes.Equal(b, t.n.Manifest) {
+		return fmt.Errorf("%w: manifest %s (tag %s) on the target differs from the source", plan.ErrCheckFailed, t.n.Desc.Digest, t.tag)
 	}
+	c.count(func(r *Report) { r.Verified++ })
 	return nil
 }

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -19,7 +20,7 @@ import (
 )
 
 // askingTarget is a registry-like target whose stores answer the questions a registry does in one
-// request each (ReferencePusher, TagReader, CheckingPusher), and log every request they would send.
+// request each (Tagger, BlobPusher), and log every request they would send.
 type askingTarget struct {
 	*mirrortest.FakeTarget
 	Mu     sync.Mutex
@@ -59,9 +60,8 @@ type askingStore struct {
 }
 
 var (
-	_ engine.ReferencePusher = (*askingStore)(nil)
-	_ engine.TagReader       = (*askingStore)(nil)
-	_ engine.CheckingPusher  = (*askingStore)(nil)
+	_ engine.Tagger     = (*askingStore)(nil)
+	_ engine.BlobPusher = (*askingStore)(nil)
 )
 
 func (s *askingStore) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
@@ -76,12 +76,15 @@ func (s *askingStore) Push(ctx context.Context, desc ocispec.Descriptor, r io.Re
 
 func (s *askingStore) ChecksOnPush(ocispec.Descriptor) bool { return true }
 
-func (s *askingStore) PushChecked(ctx context.Context, desc ocispec.Descriptor, open func() (io.ReadCloser, error)) (bool, error) {
+func (s *askingStore) PushBlob(ctx context.Context, desc ocispec.Descriptor, open func(int64) (io.ReadCloser, error), check bool) (bool, error) {
+	if !check {
+		return false, errors.New("pushed without its check")
+	}
 	s.t.ask("push-checked %s", desc.Digest)
 	if ok, _ := s.FakeStore.Exists(ctx, desc); ok {
 		return true, nil
 	}
-	rc, err := open()
+	rc, err := open(0)
 	if err != nil {
 		return false, err
 	}
@@ -89,21 +92,14 @@ func (s *askingStore) PushChecked(ctx context.Context, desc ocispec.Descriptor, 
 	return false, s.FakeStore.Push(ctx, desc, rc)
 }
 
-func (s *askingStore) PushReference(ctx context.Context, desc ocispec.Descriptor, r io.Reader, reference string) error {
+func (s *askingStore) PushTagged(ctx context.Context, desc ocispec.Descriptor, manifest []byte, reference string) error {
 	s.t.ask("push-tag %s", reference)
-	if err := s.FakeStore.Push(ctx, desc, r); err != nil {
-		return err
-	}
-	return s.FakeStore.Tag(ctx, desc, reference)
+	return s.FakeStore.PushTagged(ctx, desc, manifest, reference)
 }
 
 func (s *askingStore) FetchTagged(ctx context.Context, reference string) (ocispec.Descriptor, []byte, error) {
 	s.t.ask("get-tag %s", reference)
-	d, err := s.FakeStore.Resolve(ctx, reference)
-	if err != nil {
-		return d, nil, err
-	}
-	b, err := s.FakeStore.FetchManifest(ctx, d)
+	d, b, err := s.FakeStore.FetchTagged(ctx, reference)
 	if s.t.mangle {
 		b = bytes.Replace(b, []byte("schemaVersion"), []byte("schemaVersioN"), 1)
 	}
@@ -113,11 +109,6 @@ func (s *askingStore) FetchTagged(ctx context.Context, reference string) (ocispe
 func (s *askingStore) FetchManifest(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
 	s.t.ask("get %s", desc.Digest)
 	return s.FakeStore.FetchManifest(ctx, desc)
-}
-
-func (s *askingStore) Resolve(ctx context.Context, reference string) (ocispec.Descriptor, error) {
-	s.t.ask("resolve %s", reference)
-	return s.FakeStore.Resolve(ctx, reference)
 }
 
 // TestCopyAsksOnce: a single-platform image into a registry-like store that has none of it is the
@@ -180,11 +171,11 @@ func (t *immutableTarget) Store(ctx context.Context, ip *plan.ImagePlan) (engine
 
 type immutableStore struct{ *askingStore }
 
-func (s *immutableStore) PushReference(ctx context.Context, desc ocispec.Descriptor, r io.Reader, reference string) error {
-	if _, err := s.FakeStore.Resolve(ctx, reference); err == nil {
+func (s *immutableStore) PushTagged(ctx context.Context, desc ocispec.Descriptor, manifest []byte, reference string) error {
+	if _, _, err := s.FakeStore.FetchTagged(ctx, reference); err == nil {
 		return mirrortest.Refusal(412, "PRECONDITION", "configured as immutable")
 	}
-	return s.askingStore.PushReference(ctx, desc, r, reference)
+	return s.askingStore.PushTagged(ctx, desc, manifest, reference)
 }
 
 // TestCopyImmutableTags: a run again into a target that refuses any PUT to an existing tag passes: a

@@ -50,7 +50,7 @@ func TestCopyResumesFromWholeSource(t *testing.T) {
 	}
 }
 
-// plainTarget's stores can only Push: no resume, no exists-check on push.
+// plainTarget's stores can only Push: no resume, no exists-check on push, no tags.
 type plainTarget struct{ *mirrortest.FakeTarget }
 
 func (t plainTarget) Store(ctx context.Context, p *plan.ImagePlan) (engine.Store, error) {
@@ -69,9 +69,6 @@ func (p plainStore) Exists(ctx context.Context, d ocispec.Descriptor) (bool, err
 }
 func (p plainStore) Push(ctx context.Context, d ocispec.Descriptor, r io.Reader) error {
 	return p.s.Push(ctx, d, r)
-}
-func (p plainStore) Tag(ctx context.Context, d ocispec.Descriptor, ref string) error {
-	return p.s.Tag(ctx, d, ref)
 }
 
 // TestCopyPlainStoreSourceFailing: into a store that can only push, a blob the source cannot serve

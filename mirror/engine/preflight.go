@@ -41,7 +41,7 @@ type preflightResult struct {
 
 // preflight asks the target, before the first blob and without writing, where each tag of each image
 // points (its own, and its referrers' cosign tags): one GET by tag per (store, tag), a few at a time
-// (TagReader). That answer says that the target is reachable and the credentials read, finds tags
+// (Tagger). That answer says that the target is reachable and the credentials read, finds tags
 // that would move (reported; refused with RefuseTagMoves, which fails the image before anything of it
 // is pushed), and leaves a tag that already names its manifest alone without asking again. Images it
 // cannot ask for (no tag, a store that cannot read tags) are not asked. Every image whose question
@@ -61,7 +61,7 @@ func (c *copying) preflight(ctx context.Context) error {
 	var g errgroup.Group
 	g.SetLimit(c.opts.Concurrency)
 	for i, ip := range c.plans {
-		tr, ok := c.stores[i].(TagReader)
+		tr, ok := c.stores[i].(Tagger)
 		if !ok || (c.opts.Skip != nil && c.opts.Skip(ip.Root.Desc)) {
 			continue
 		}
@@ -126,7 +126,7 @@ func refusedMoveLate(target string, m *TagMove) string {
 // readTag reads where reference points, with the manifest's bytes. A tag that is not there is no
 // error. An answer that says nothing of the target's reach or credentials (a manifest it cannot read
 // back, say) is no error either: the tag is then asked again when it is written.
-func (c *copying) readTag(ctx context.Context, tr TagReader, reference string) (*tagState, error) {
+func (c *copying) readTag(ctx context.Context, tr Tagger, reference string) (*tagState, error) {
 	var st tagState
 	err := c.retry.Do(ctx, "read tag "+reference+" on the target", func(ctx context.Context) error {
 		var err error

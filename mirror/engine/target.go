@@ -19,9 +19,9 @@ type Target interface {
 	Store(ctx context.Context, ip *plan.ImagePlan) (Store, error)
 }
 
-// Store receives the content of one image: oras-go's content.Storage shape for pushing (Exists,
-// Push, both for blobs and manifests) plus tagging. Push checks the content against desc's digest as
-// it streams in and fails (stores nothing) when it does not match.
+// Store receives the content of one image: oras-go's content.Storage shape for pushing (Exists and
+// Push, both for blobs and manifests). Push checks the content against desc's digest as it streams in
+// and fails (stores nothing) when it does not match.
 type Store interface {
 	// Name names the store in reports and messages: a repository ("site:5000/mirror/team/app") or a path.
 	Name() string
@@ -29,11 +29,11 @@ type Store interface {
 	Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error)
 	// Push stores the content read from r as desc.
 	Push(ctx context.Context, desc ocispec.Descriptor, r io.Reader) error
-	// Tag points reference (a tag) at desc, which the store holds. Copy tags last.
-	Tag(ctx context.Context, desc ocispec.Descriptor, reference string) error
 }
 
-// Optional abilities of a Store, found by type assertion.
+// The four optional abilities of a Store, found by type assertion: how it takes blobs (BlobPusher,
+// Mounter) and how it names what it holds (Indexer for an archive, Tagger for a registry). A store
+// that names nothing keeps the content only.
 
 // Mounter mounts a blob another store of the same target already holds (a registry's cross-repository
 // mount) instead of uploading it. It reports false, and no error, when the target declines: Copy then
@@ -42,23 +42,33 @@ type Mounter interface {
 	Mount(ctx context.Context, desc ocispec.Descriptor, from Store) (bool, error)
 }
 
-// ResumablePusher keeps partly received blobs and asks only for the rest (archive.Layout does): open
-// is called with the offset to read from. It returns how many bytes open's reader delivered.
-type ResumablePusher interface {
-	PushResumable(ctx context.Context, desc ocispec.Descriptor, open func(offset int64) (io.ReadCloser, error)) (int64, error)
+// BlobPusher stores a blob reading it itself, from the offset and as often as it needs: open is
+// called with the offset to read from. A layout keeps partly received blobs and asks only for the
+// rest; a registry that answers a one-request upload with an upload session reads the blob again.
+type BlobPusher interface {
+	// ChecksOnPush reports whether the push of desc itself finds out whether the store holds it (a
+	// registry: the POST that starts the upload mounts the blob from the repository itself, 201
+	// where it is there). Copy then leaves out desc's exists-check and pushes it with check set.
+	ChecksOnPush(desc ocispec.Descriptor) bool
+	// PushBlob stores the blob; held reports a blob the store turned out to hold already (check).
+	PushBlob(ctx context.Context, desc ocispec.Descriptor, open func(offset int64) (io.ReadCloser, error), check bool) (held bool, err error)
 }
 
-// ReferencePusher pushes a manifest and tags it in one step (oras-go's registry.ReferencePusher):
-// Copy uses it for tags, since it has the bytes at hand, rather than Tag.
-type ReferencePusher interface {
-	PushReference(ctx context.Context, desc ocispec.Descriptor, r io.Reader, reference string) error
-}
-
-// ReferrerAttacher makes the referrers of an image findable beyond pushing them: on a registry with
-// the referrers API nothing more is needed; on one without it, the sha256-<hex> tag-schema index
-// lists them. Copy calls it after the referrers and their subjects are stored, before any tag.
-type ReferrerAttacher interface {
+// Tagger names images by tags and makes their referrers findable, as a registry does, and reads both
+// back for Copy's last step.
+type Tagger interface {
+	// AttachReferrers makes the referrers of an image findable beyond pushing them: on a registry
+	// with the referrers API nothing more is needed; on one without it, the sha256-<hex> tag-schema
+	// index lists them. Copy calls it after the referrers and their subjects are stored, before any tag.
 	AttachReferrers(ctx context.Context, ip *plan.ImagePlan) (Attached, error)
+	// PushTagged pushes manifest (desc's bytes) and points reference (a tag) at it, in one step
+	// (oras-go's registry.ReferencePusher). Copy tags last.
+	PushTagged(ctx context.Context, desc ocispec.Descriptor, manifest []byte, reference string) error
+	// FetchTagged reads the manifest reference points at with the digest the store names for it, in
+	// one request (a registry's GET by tag): where a tag points and what the manifest holds, at once.
+	FetchTagged(ctx context.Context, reference string) (ocispec.Descriptor, []byte, error)
+	// FetchManifest reads a manifest back by its digest.
+	FetchManifest(ctx context.Context, desc ocispec.Descriptor) ([]byte, error)
 }
 
 // Attached says how a store made an image's referrers findable.
@@ -77,11 +87,4 @@ type Attached struct {
 // and tag.
 type Indexer interface {
 	Index(ctx context.Context, ip *plan.ImagePlan) error
-}
-
-// ReadBacker reads back what was stored, for Copy's last step: every manifest is compared with the
-// source bytes and every tag resolved.
-type ReadBacker interface {
-	FetchManifest(ctx context.Context, desc ocispec.Descriptor) ([]byte, error)
-	Resolve(ctx context.Context, reference string) (ocispec.Descriptor, error)
 }

@@ -19,10 +19,10 @@ type LayoutTarget struct {
 }
 
 var (
-	_ Target          = (*LayoutTarget)(nil)
-	_ Store           = (*layoutStore)(nil)
-	_ ResumablePusher = (*layoutStore)(nil)
-	_ Indexer         = (*layoutStore)(nil)
+	_ Target     = (*LayoutTarget)(nil)
+	_ Store      = (*layoutStore)(nil)
+	_ BlobPusher = (*layoutStore)(nil)
+	_ Indexer    = (*layoutStore)(nil)
 )
 
 // Store returns the layout itself, whatever the plan.
@@ -42,15 +42,13 @@ func (s *layoutStore) Push(ctx context.Context, desc ocispec.Descriptor, r io.Re
 	return s.l.Push(ctx, desc, r)
 }
 
-func (s *layoutStore) PushResumable(ctx context.Context, desc ocispec.Descriptor, open func(int64) (io.ReadCloser, error)) (int64, error) {
-	return s.l.PushResumable(ctx, desc, open)
-}
+// ChecksOnPush is false: a layout's exists-check is a local stat.
+func (s *layoutStore) ChecksOnPush(ocispec.Descriptor) bool { return false }
 
-// Tag lists desc in index.json under reference.
-func (s *layoutStore) Tag(_ context.Context, desc ocispec.Descriptor, reference string) error {
-	desc.Annotations = map[string]string{ocispec.AnnotationRefName: reference}
-	s.l.AddEntry(desc)
-	return nil
+// PushBlob keeps a partly received blob and asks open only for the rest.
+func (s *layoutStore) PushBlob(ctx context.Context, desc ocispec.Descriptor, open func(int64) (io.ReadCloser, error), _ bool) (bool, error) {
+	_, err := s.l.PushResumable(ctx, desc, open)
+	return false, err
 }
 
 // Index lists the image under its source reference, and each referrer, in index.json.

@@ -47,15 +47,11 @@ type RegistryTarget struct {
 }
 
 var (
-	_ Target           = (*RegistryTarget)(nil)
-	_ Store            = (*registryStore)(nil)
-	_ Mounter          = (*registryStore)(nil)
-	_ ReferencePusher  = (*registryStore)(nil)
-	_ ReferrerAttacher = (*registryStore)(nil)
-	_ ReadBacker       = (*registryStore)(nil)
-	_ ReopeningPusher  = (*registryStore)(nil)
-	_ TagReader        = (*registryStore)(nil)
-	_ CheckingPusher   = (*registryStore)(nil)
+	_ Target     = (*RegistryTarget)(nil)
+	_ Store      = (*registryStore)(nil)
+	_ Mounter    = (*registryStore)(nil)
+	_ BlobPusher = (*registryStore)(nil)
+	_ Tagger     = (*registryStore)(nil)
 )
 
 // Store returns the repository plan's image goes to.
@@ -152,9 +148,19 @@ func (s *registryStore) Push(ctx context.Context, desc ocispec.Descriptor, r io.
 // all gets it again from there, and at most that much is sent twice.
 const probeSize = 1 << 20
 
-// PushReopening uploads a blob in one request where the registry accepts a monolithic upload, and
+// PushBlob uploads a blob: with check, as pushChecked does; else in one request where the registry
+// accepts a monolithic upload, and in a POST and a PUT where it does not (pushReopening).
+func (s *registryStore) PushBlob(ctx context.Context, desc ocispec.Descriptor, open func(int64) (io.ReadCloser, error), check bool) (bool, error) {
+	open0 := func() (io.ReadCloser, error) { return open(0) }
+	if check {
+		return s.pushChecked(ctx, desc, open0)
+	}
+	return false, s.pushReopening(ctx, desc, open0)
+}
+
+// pushReopening uploads a blob in one request where the registry accepts a monolithic upload, and
 // in a POST and a PUT where it does not; what the first answer said is kept for the run.
-func (s *registryStore) PushReopening(ctx context.Context, desc ocispec.Descriptor, open func() (io.ReadCloser, error)) error {
+func (s *registryStore) pushReopening(ctx context.Context, desc ocispec.Descriptor, open func() (io.ReadCloser, error)) error {
 	state := s.t.monolithic.Load()
 	how := registry.Upload{Monolithic: state == 1 || (state == 0 && desc.Size <= probeSize)}
 	if state == 0 && how.Monolithic {
@@ -184,19 +190,19 @@ func (s *registryStore) ChecksOnPush(desc ocispec.Descriptor) bool {
 	return desc.Size <= probeSize && s.t.monolithic.Load() != 1
 }
 
-// PushChecked asks the registry to mount the blob from the repository itself: 201 where the
+// pushChecked asks the registry to mount the blob from the repository itself: 201 where the
 // repository holds it (nothing sent), else the upload session the registry opens (202) gets the blob,
 // which is small. The exists-check and the start of the upload are one request. A registry that does
 // not mount re-receives such a blob on a run again: at most probeSize bytes. One that refuses the
 // request (4xx) gets the blob the ordinary way.
-func (s *registryStore) PushChecked(ctx context.Context, desc ocispec.Descriptor, open func() (io.ReadCloser, error)) (bool, error) {
+func (s *registryStore) pushChecked(ctx context.Context, desc ocispec.Descriptor, open func() (io.ReadCloser, error)) (bool, error) {
 	held, err := registry.PushBlob(ctx, s.repo, desc, open, registry.Upload{MountFrom: s.repo.Reference.Repository})
 	var er *errcode.ErrorResponse
 	if errors.As(err, &er) && er.StatusCode >= 400 && er.StatusCode < 500 && er.StatusCode != http.StatusUnauthorized && er.StatusCode != http.StatusForbidden && er.StatusCode != http.StatusTooManyRequests {
 		if s.t.Log != nil {
 			s.t.Log.Debug("target registry refused a mount from the repository itself", "repository", s.name, "err", err)
 		}
-		return false, s.PushReopening(ctx, desc, open)
+		return false, s.pushReopening(ctx, desc, open)
 	}
 	return held, err
 }
@@ -235,12 +241,8 @@ func (s *registryStore) FetchTagged(ctx context.Context, reference string) (ocis
 	return d, b, err
 }
 
-func (s *registryStore) Tag(ctx context.Context, desc ocispec.Descriptor, reference string) error {
-	return s.repo.Tag(ctx, desc, reference)
-}
-
-func (s *registryStore) PushReference(ctx context.Context, desc ocispec.Descriptor, r io.Reader, reference string) error {
-	return s.repo.Manifests().PushReference(ctx, desc, r, reference)
+func (s *registryStore) PushTagged(ctx context.Context, desc ocispec.Descriptor, manifest []byte, reference string) error {
+	return s.repo.Manifests().PushReference(ctx, desc, bytes.NewReader(manifest), reference)
 }
 
 // errMountRefused stops oras-go from uploading inside Mount when the registry declines to mount: Copy
@@ -322,8 +324,4 @@ func (s *registryStore) AttachReferrers(ctx context.Context, ip *plan.ImagePlan)
 
 func (s *registryStore) FetchManifest(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
 	return plan.FetchManifest(ctx, s.repo, desc)
-}
-
-func (s *registryStore) Resolve(ctx context.Context, reference string) (ocispec.Descriptor, error) {
-	return s.repo.Resolve(ctx, reference)
 }

@@ -129,7 +129,7 @@ func TestPushReopeningHoldsTheFirstTry(t *testing.T) {
 		}
 		return io.NopCloser(bytes.NewReader(b)), nil
 	}
-	if err := st.PushReopening(ctx, desc, open); err != nil {
+	if err := st.pushReopening(ctx, desc, open); err != nil {
 		t.Fatalf("push: %v", err)
 	}
 	if opened != 1 || tgt.monolithic.Load() != 2 {
@@ -165,7 +165,7 @@ func TestPushCheckedStatusClasses(t *testing.T) {
 		st := storeFor(ctx, t, tgt, "team/app")
 		b, desc := smallBlob("checked layer")
 		open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-		held, err := st.PushChecked(ctx, desc, open)
+		held, err := st.pushChecked(ctx, desc, open)
 		if held {
 			t.Errorf("%d: held, want not", tc.status)
 		}

@@ -46,7 +46,7 @@ func TestRegistryTargetProbeSize(t *testing.T) {
 		}
 		// Not asked: a blob up to the probe size is checked by the POST that starts its upload; a
 		// byte more, by an exists-check of its own.
-		cp := st.(engine.CheckingPusher)
+		cp := st.(engine.BlobPusher)
 		if !cp.ChecksOnPush(ocispec.Descriptor{Size: engine.ProbeSize}) || cp.ChecksOnPush(ocispec.Descriptor{Size: engine.ProbeSize + 1}) {
 			t.Errorf("checked on push: %d bytes %v, %d bytes %v; want true and false", engine.ProbeSize, cp.ChecksOnPush(ocispec.Descriptor{Size: engine.ProbeSize}),
 				engine.ProbeSize+1, cp.ChecksOnPush(ocispec.Descriptor{Size: engine.ProbeSize + 1}))
@@ -76,8 +76,8 @@ func TestRegistryTargetLearnsFromAMonolithicUpload(t *testing.T) {
 		}
 		b := bytes.Repeat([]byte{byte(tc.size)}, tc.size)
 		desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: digest.FromBytes(b), Size: int64(tc.size)}
-		open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-		if err := st.(engine.ReopeningPusher).PushReopening(ctx, desc, open); err != nil {
+		open := func(int64) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+		if _, err := st.(engine.BlobPusher).PushBlob(ctx, desc, open, false); err != nil {
 			t.Fatalf("%d bytes: %v", tc.size, err)
 		}
 		if learned := tgt.Monolithic() != 0; learned != tc.learned {

@@ -37,9 +37,9 @@ type TarTarget struct {
 }
 
 var (
-	_ Target          = (*TarTarget)(nil)
-	_ ResumablePusher = (*tarStore)(nil)
-	_ Indexer         = (*tarStore)(nil)
+	_ Target     = (*TarTarget)(nil)
+	_ BlobPusher = (*tarStore)(nil)
+	_ Indexer    = (*tarStore)(nil)
 )
 
 // NewTarTarget opens the tar of out (NAME.tar) in volumes of volumeSize bytes (0: one file), with a
@@ -106,18 +106,19 @@ func (s *tarStore) Push(ctx context.Context, desc ocispec.Descriptor, r io.Reade
 	return s.t.Layout.Push(ctx, desc, r)
 }
 
-func (s *tarStore) PushResumable(ctx context.Context, desc ocispec.Descriptor, open func(int64) (io.ReadCloser, error)) (int64, error) {
-	if s.t.w.Planned(desc) {
-		return s.t.w.PushResumable(ctx, desc, open)
-	}
-	return s.t.Layout.PushResumable(ctx, desc, open)
-}
+// ChecksOnPush is false: the tar's exists-check is local.
+func (s *tarStore) ChecksOnPush(ocispec.Descriptor) bool { return false }
 
-// Tag lists desc in index.json under reference.
-func (s *tarStore) Tag(_ context.Context, desc ocispec.Descriptor, reference string) error {
-	desc.Annotations = map[string]string{ocispec.AnnotationRefName: reference}
-	s.t.Layout.AddEntry(desc)
-	return nil
+// PushBlob writes a planned blob into its slot, anything else into the staging layout, asking open
+// only for what an earlier run did not write.
+func (s *tarStore) PushBlob(ctx context.Context, desc ocispec.Descriptor, open func(int64) (io.ReadCloser, error), _ bool) (bool, error) {
+	var err error
+	if s.t.w.Planned(desc) {
+		_, err = s.t.w.PushResumable(ctx, desc, open)
+	} else {
+		_, err = s.t.Layout.PushResumable(ctx, desc, open)
+	}
+	return false, err
 }
 
 // Index lists the image under its source reference, and each referrer, in index.json.

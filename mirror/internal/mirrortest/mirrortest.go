@@ -92,22 +92,11 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-type countReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
-// fakeTarget is a registry-like target: one store per repository, every write recorded in order.
+// FakeTarget is a registry-like target: one store per repository, every write recorded in order.
 type FakeTarget struct {
 	Mu     sync.Mutex
 	Events []string
@@ -149,9 +138,8 @@ type FakeStore struct {
 }
 
 var (
-	_ engine.ResumablePusher  = (*FakeStore)(nil)
-	_ engine.ReferrerAttacher = (*FakeStore)(nil)
-	_ engine.ReadBacker       = (*FakeStore)(nil)
+	_ engine.BlobPusher = (*FakeStore)(nil)
+	_ engine.Tagger     = (*FakeStore)(nil)
 )
 
 func (s *FakeStore) Name() string { return s.name }
@@ -185,28 +173,31 @@ func (s *FakeStore) Push(_ context.Context, desc ocispec.Descriptor, r io.Reader
 	return nil
 }
 
-func (s *FakeStore) PushResumable(ctx context.Context, desc ocispec.Descriptor, open func(int64) (io.ReadCloser, error)) (int64, error) {
+func (s *FakeStore) ChecksOnPush(ocispec.Descriptor) bool { return false }
+
+// PushBlob resumes from what an interrupted run left (Partial).
+func (s *FakeStore) PushBlob(ctx context.Context, desc ocispec.Descriptor, open func(int64) (io.ReadCloser, error), _ bool) (bool, error) {
 	s.t.Mu.Lock()
 	have := s.t.Partial[desc.Digest]
 	s.t.Mu.Unlock()
 	rc, err := open(int64(len(have)))
 	if err != nil {
-		return 0, err
+		return false, err
 	}
 	defer rc.Close()
-	cr := &countReader{r: rc}
-	err = s.Push(ctx, desc, io.MultiReader(bytes.NewReader(have), cr))
-	return cr.n, err
+	return false, s.Push(ctx, desc, io.MultiReader(bytes.NewReader(have), rc))
 }
 
-func (s *FakeStore) Tag(_ context.Context, desc ocispec.Descriptor, reference string) error {
+// PushTagged stores the manifest, when it is not there yet, and tags it.
+func (s *FakeStore) PushTagged(ctx context.Context, desc ocispec.Descriptor, manifest []byte, reference string) error {
+	if ok, _ := s.Exists(ctx, desc); !ok {
+		if err := s.Push(ctx, desc, bytes.NewReader(manifest)); err != nil {
+			return err
+		}
+	}
 	s.Mu.Lock()
-	_, ok := s.Content[desc.Digest]
 	s.Tags[reference] = desc.Digest
 	s.Mu.Unlock()
-	if !ok {
-		return fmt.Errorf("tag %s: %s is not there", reference, desc.Digest)
-	}
 	s.t.Record("tag %s %s", s.name, reference)
 	return nil
 }
@@ -233,14 +224,14 @@ func (s *FakeStore) FetchManifest(_ context.Context, desc ocispec.Descriptor) ([
 	return b, nil
 }
 
-func (s *FakeStore) Resolve(_ context.Context, reference string) (ocispec.Descriptor, error) {
+func (s *FakeStore) FetchTagged(_ context.Context, reference string) (ocispec.Descriptor, []byte, error) {
 	s.Mu.Lock()
 	defer s.Mu.Unlock()
 	d, ok := s.Tags[reference]
 	if !ok {
-		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", reference, errdef.ErrNotFound)
+		return ocispec.Descriptor{}, nil, fmt.Errorf("%s: %w", reference, errdef.ErrNotFound)
 	}
-	return ocispec.Descriptor{Digest: d}, nil
+	return ocispec.Descriptor{Digest: d, Size: int64(len(s.Content[d]))}, s.Content[d], nil
 }
 
 // imageNode builds an image manifest with a config and layers of the given sizes, stored in src.
