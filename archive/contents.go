@@ -2,7 +2,6 @@ package archive
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"airlock.dev/airlock/vocab"
 )
 
 // catalogOwner names the catalog, its trust files and its signatures as the owner of a blob.
@@ -245,22 +246,11 @@ func (g *contentGraph) readManifest(d digest.Digest, isCatalog bool) error {
 		n.bad = fmt.Sprintf("does not hash to its name (its bytes hash to %s)", got)
 		return nil
 	}
-	var m struct {
-		MediaType string               `json:"mediaType"`
-		Manifests []ocispec.Descriptor `json:"manifests"`
-		Config    *ocispec.Descriptor  `json:"config"`
-		Layers    []ocispec.Descriptor `json:"layers"`
-		Subject   *ocispec.Descriptor  `json:"subject"`
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
+	m, err := vocab.ParseSuccessors(n.desc.MediaType, b)
+	if err != nil {
 		return &CheckError{Msg: fmt.Sprintf("%s: %s %s is not a manifest: %v: %s", g.r.Path, n.what, d, err, damaged), Digest: d}
 	}
-	mt := n.desc.MediaType
-	if mt == "" {
-		mt = m.MediaType
-	}
-	isIndex := mt == ocispec.MediaTypeImageIndex || mt == "application/vnd.docker.distribution.manifest.list.v2+json" || (mt == "" && m.Manifests != nil)
-	if isIndex {
+	if m.Index {
 		for _, c := range m.Manifests {
 			// A platform filter leaves platform manifests out (a sparse index): those the catalog's
 			// Contents lists must be there, the others may be missing.
@@ -272,13 +262,9 @@ func (g *contentGraph) readManifest(d digest.Digest, isCatalog bool) error {
 			n.children = append(n.children, cn.desc.Digest)
 		}
 	} else {
-		blobs := m.Layers
-		if m.Config != nil && m.Config.Digest != "" {
-			blobs = append([]ocispec.Descriptor{*m.Config}, blobs...)
-		}
-		for i, b := range blobs {
+		for i, b := range m.Blobs() {
 			what := "layer of manifest " + d.String()
-			if i == 0 && m.Config != nil && m.Config.Digest != "" {
+			if i == 0 && m.Config != nil {
 				what = "config of manifest " + d.String()
 			}
 			// Blobs of a manifest the archive holds are in it, unless it is a delta.

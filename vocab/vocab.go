@@ -1,8 +1,9 @@
 // Package vocab is airlock's vocabulary: the names and limits its packages must agree on when they
-// read and write OCI content. It holds media types, annotation keys, predicate types and size
-// limits, and nothing else: no code, no imports, so that any package (archive, referrers, verify,
-// the planner, the engine) can use the same word without importing another package's behaviour, and
-// none of them imports another just to spell a string.
+// read and write OCI content. It holds media types, annotation keys, predicate types, size limits and
+// the one reading of what a manifest names (ParseSuccessors), and nothing else: it imports only the
+// OCI types, so that any package (archive, referrers, verify, the planner, the engine) can use the
+// same word without importing another package's behaviour, and none of them imports another just to
+// spell a string or read a manifest's edges.
 //
 // A name belongs here when more than one package reads or writes it. Each constant says where its
 // value comes from: the OCI and Sigstore specifications, cosign, distribution, or airlock's own

@@ -11,6 +11,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/errcode"
 
 	"airlock.dev/airlock/mirror/plan"
+	"airlock.dev/airlock/vocab"
 )
 
 // Refusal kinds: what a target registry refused, in words a site operator can act on.
@@ -76,7 +77,7 @@ func refusalReason(er *errcode.ErrorResponse, store string, n *plan.Node, tag st
 		return RefusedImmutable, fmt.Sprintf("tag %s is immutable on the target (tag immutability, as Harbor and ECR have it) and does not name %s yet: airlock leaves a tag that already names the digest alone, but cannot move this one; lift the rule for this repository or tag, or load under another prefix", tag, digestOf(n))
 	case er.StatusCode == http.StatusRequestEntityTooLarge || has("SIZE_INVALID") || strings.Contains(msg, "too large") || strings.Contains(msg, "too big"):
 		return RefusedSize, "the target refuses content this large: a size limit of the registry, or of a proxy in front of it (nginx client_max_body_size, for one); raise the limit"
-	case (mt == plan.DockerManifest || mt == plan.DockerManifestList) && invalid:
+	case (mt == vocab.DockerManifest || mt == vocab.DockerManifestList) && invalid:
 		r := fmt.Sprintf("the target refuses Docker media types (%s): zot accepts them with http.compat: [\"docker2s2\"] in its configuration; airlock never converts a manifest, since its digest would change", mt)
 		if sparse(n) {
 			r += "; " + sparseAdvice
@@ -104,20 +105,17 @@ func digestOf(n *plan.Node) string {
 
 // sparse reports whether n is an index that lists platform manifests the plan does not carry.
 func sparse(n *plan.Node) bool {
-	if n == nil || !plan.IsIndex(n.Desc.MediaType) {
+	if n == nil || !vocab.IsIndex(n.Desc.MediaType) {
 		return false
 	}
-	var idx ocispec.Index
-	if json.Unmarshal(n.Manifest, &idx) != nil {
-		return false
-	}
-	return len(n.Children) < len(idx.Manifests)
+	succ, err := vocab.ParseSuccessors(n.Desc.MediaType, n.Manifest)
+	return err == nil && len(n.Children) < len(succ.Manifests)
 }
 
 // artifactTypeOf returns n's artifactType, or the config media type of an artifact manifest that has
 // none; "" for an image.
 func artifactTypeOf(n *plan.Node) string {
-	if n == nil || !plan.IsManifest(n.Desc.MediaType) {
+	if n == nil || !vocab.IsManifest(n.Desc.MediaType) {
 		return ""
 	}
 	var m ocispec.Manifest

@@ -12,6 +12,7 @@ import (
 	"airlock.dev/airlock/mirror/engine"
 	"airlock.dev/airlock/mirror/internal/mirrortest"
 	"airlock.dev/airlock/mirror/plan"
+	"airlock.dev/airlock/vocab"
 )
 
 func node(t *testing.T, mt string, v any, children int) *plan.Node {
@@ -31,7 +32,7 @@ func node(t *testing.T, mt string, v any, children int) *plan.Node {
 // the registry's own text kept.
 func TestExplainRefusal(t *testing.T) {
 	two := ocispec.Index{Manifests: []ocispec.Descriptor{{Digest: "sha256:a"}, {Digest: "sha256:b"}}}
-	dockerList := node(t, plan.DockerManifestList, two, 2)
+	dockerList := node(t, vocab.DockerManifestList, two, 2)
 	sparseIndex := node(t, ocispec.MediaTypeImageIndex, two, 1)
 	fullIndex := node(t, ocispec.MediaTypeImageIndex, two, 2)
 	image := node(t, ocispec.MediaTypeImageManifest, ocispec.Manifest{Config: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig}}, 0)
@@ -45,7 +46,7 @@ func TestExplainRefusal(t *testing.T) {
 		says []string
 	}{
 		{"zot 415 on a Docker manifest list", mirrortest.Refusal(415, "MANIFEST_INVALID", "manifest invalid"), dockerList, "", engine.RefusedDockerTypes, []string{"Docker media types", "docker2s2", "never converts", "manifest invalid"}},
-		{"manifest invalid on a Docker manifest", mirrortest.Refusal(400, "MANIFEST_INVALID", "manifest invalid"), node(t, plan.DockerManifest, image, 0), "", engine.RefusedDockerTypes, []string{"Docker media types"}},
+		{"manifest invalid on a Docker manifest", mirrortest.Refusal(400, "MANIFEST_INVALID", "manifest invalid"), node(t, vocab.DockerManifest, image, 0), "", engine.RefusedDockerTypes, []string{"Docker media types"}},
 		{"distribution refuses a sparse index", mirrortest.Refusal(400, "MANIFEST_BLOB_UNKNOWN", "blob unknown to registry"), sparseIndex, "", engine.RefusedSparseIndex, []string{"--sparse-index=flatten", "validation.manifests.indexes.platforms: none", "blob unknown to registry"}},
 		{"zot refuses a sparse index", mirrortest.Refusal(400, "MANIFEST_INVALID", "manifest invalid"), sparseIndex, "1.0", engine.RefusedSparseIndex, []string{"--sparse-index=flatten"}},
 		{"a full index refused for another reason", mirrortest.Refusal(400, "MANIFEST_BLOB_UNKNOWN", "blob unknown to registry"), fullIndex, "", "", nil},
@@ -58,8 +59,8 @@ func TestExplainRefusal(t *testing.T) {
 		{"ECR immutable tag", mirrortest.Refusal(400, "TAG_INVALID", "The image tag '1.0' already exists and cannot be overwritten because the repository is immutable."), image, "1.0", engine.RefusedImmutable, []string{"immutable"}},
 		{"409 on a tag", mirrortest.Refusal(409, "", ""), image, "1.0", engine.RefusedImmutable, []string{"tag 1.0", "does not name " + image.Desc.Digest.String() + " yet"}},
 		{"409 on a tag, no manifest known", mirrortest.Refusal(409, "", ""), nil, "1.0", engine.RefusedImmutable, []string{"does not name the wanted digest yet"}},
-		{"415 alone on a Docker manifest", mirrortest.Refusal(415, "", ""), node(t, plan.DockerManifest, image, 0), "", engine.RefusedDockerTypes, []string{"Docker media types"}},
-		{"a Docker manifest refused for another reason", mirrortest.Refusal(400, "BLOB_UNKNOWN", "blob unknown to registry"), node(t, plan.DockerManifest, image, 0), "", "", nil},
+		{"415 alone on a Docker manifest", mirrortest.Refusal(415, "", ""), node(t, vocab.DockerManifest, image, 0), "", engine.RefusedDockerTypes, []string{"Docker media types"}},
+		{"a Docker manifest refused for another reason", mirrortest.Refusal(400, "BLOB_UNKNOWN", "blob unknown to registry"), node(t, vocab.DockerManifest, image, 0), "", "", nil},
 		{"415 on an OCI manifest", mirrortest.Refusal(415, "", ""), image, "", engine.RefusedMediaType, []string{ocispec.MediaTypeImageManifest}},
 		{"500 stays as it is", mirrortest.Refusal(500, "UNKNOWN", "boom"), image, "1.0", "", nil},
 		{"not an HTTP answer", errors.New("connection refused"), image, "1.0", "", nil},

@@ -20,6 +20,7 @@ import (
 	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/referrers"
 	"airlock.dev/airlock/registry"
+	"airlock.dev/airlock/vocab"
 )
 
 // RegistryTarget is a registry under a prefix as a Copy target: each image goes to its own repository
@@ -130,14 +131,14 @@ type registryStore struct {
 func (s *registryStore) Name() string { return s.name }
 
 func (s *registryStore) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
-	if plan.IsIndex(desc.MediaType) || plan.IsManifest(desc.MediaType) {
+	if vocab.IsIndex(desc.MediaType) || vocab.IsManifest(desc.MediaType) {
 		return s.repo.Manifests().Exists(ctx, desc)
 	}
 	return s.repo.Blobs().Exists(ctx, desc)
 }
 
 func (s *registryStore) Push(ctx context.Context, desc ocispec.Descriptor, r io.Reader) error {
-	if plan.IsIndex(desc.MediaType) || plan.IsManifest(desc.MediaType) {
+	if vocab.IsIndex(desc.MediaType) || vocab.IsManifest(desc.MediaType) {
 		return s.repo.Manifests().Push(ctx, desc, r)
 	}
 	return s.repo.Blobs().Push(ctx, desc, r)

@@ -16,6 +16,7 @@ import (
 
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/registry"
+	"airlock.dev/airlock/vocab"
 )
 
 // bySource serves manifests by digest alone (whatever size the descriptor says) and counts what it
@@ -33,7 +34,8 @@ func newBySource() *bySource {
 func (s *bySource) add(b []byte) ocispec.Descriptor {
 	d := digest.FromBytes(b)
 	s.b[d] = b
-	return ocispec.Descriptor{MediaType: mediaTypeOf(b), Digest: d, Size: int64(len(b))}
+	succ, _ := vocab.ParseSuccessors("", b)
+	return ocispec.Descriptor{MediaType: succ.MediaType, Digest: d, Size: int64(len(b))}
 }
 
 func (s *bySource) Fetch(_ context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
@@ -252,9 +254,9 @@ func TestWalkerMediaTypes(t *testing.T) {
 	cfg := ocispec.Descriptor{MediaType: "application/vnd.docker.container.image.v1+json", Digest: digest.FromString("config"), Size: 6}
 	layer := ocispec.Descriptor{MediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip", Digest: digest.FromString("layer"), Size: 5}
 	m := src.add([]byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"config":{"mediaType":%q,"digest":%q,"size":6},"layers":[{"mediaType":%q,"digest":%q,"size":5}]}`,
-		DockerManifest, cfg.MediaType, cfg.Digest, layer.MediaType, layer.Digest)))
+		vocab.DockerManifest, cfg.MediaType, cfg.Digest, layer.MediaType, layer.Digest)))
 	list := src.add([]byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"manifests":[{"mediaType":%q,"digest":%q,"size":%d,"platform":{"os":"linux","architecture":"amd64"}}]}`,
-		DockerManifestList, DockerManifest, m.Digest, m.Size)))
+		vocab.DockerManifestList, vocab.DockerManifest, m.Digest, m.Size)))
 	n, _, err := walkOne(t, nil, src, list, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +265,7 @@ func TestWalkerMediaTypes(t *testing.T) {
 		t.Fatalf("a Docker manifest list: index %v, %d children; want an index over one manifest", n.IsIndex(), len(n.Children))
 	}
 	c := n.Children[0]
-	if c.IsIndex() || c.Desc.MediaType != DockerManifest || c.Platform != "linux/amd64" || len(c.Blobs) != 2 || c.Blobs[0].Digest != cfg.Digest || c.Blobs[1].Digest != layer.Digest {
+	if c.IsIndex() || c.Desc.MediaType != vocab.DockerManifest || c.Platform != "linux/amd64" || len(c.Blobs) != 2 || c.Blobs[0].Digest != cfg.Digest || c.Blobs[1].Digest != layer.Digest {
 		t.Errorf("a Docker manifest: %s, platform %q, blobs %v; want its config and layer", c.Desc.MediaType, c.Platform, c.Blobs)
 	}
 	odd := src.add([]byte(`{"schemaVersion":2,"mediaType":"application/vnd.example.other+json"}`))

@@ -2,7 +2,6 @@ package plan
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,12 +17,7 @@ import (
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/referrers"
 	"airlock.dev/airlock/registry"
-)
-
-// Docker media types, moved as they are (never converted).
-const (
-	DockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
-	DockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+	"airlock.dev/airlock/vocab"
 )
 
 // maxDepth bounds how deeply indexes and referrers may nest.
@@ -61,7 +55,7 @@ type Node struct {
 }
 
 // IsIndex reports whether the node is an index (OCI image index or Docker manifest list).
-func (n *Node) IsIndex() bool { return IsIndex(n.Desc.MediaType) }
+func (n *Node) IsIndex() bool { return vocab.IsIndex(n.Desc.MediaType) }
 
 // ImagePlan is what moving one image involves.
 type ImagePlan struct {
@@ -226,18 +220,16 @@ func (w *walker) manifest(ctx context.Context, desc ocispec.Descriptor, platform
 			return nil, err
 		}
 	}
-	if desc.MediaType == "" {
-		desc.MediaType = mediaTypeOf(b)
+	succ, err := vocab.ParseSuccessors(desc.MediaType, b)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
 	}
+	desc.MediaType = succ.MediaType
 	n := &Node{Desc: ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}, Manifest: b, Repository: w.repoName}
 	w.seen[desc.Digest] = n
 	switch {
-	case IsIndex(desc.MediaType):
-		var idx ocispec.Index
-		if err := json.Unmarshal(b, &idx); err != nil {
-			return nil, fmt.Errorf("index %s: %w", desc.Digest, err)
-		}
-		for _, m := range idx.Manifests {
+	case vocab.IsIndex(desc.MediaType):
+		for _, m := range succ.Manifests {
 			if (len(platforms) > 0 && !wanted(m.Platform, platforms)) || (w.present != nil && !w.present(m)) {
 				*sparse = true
 				continue
@@ -251,15 +243,8 @@ func (w *walker) manifest(ctx context.Context, desc ocispec.Descriptor, platform
 			}
 			n.Children = append(n.Children, child)
 		}
-	case IsManifest(desc.MediaType):
-		var m ocispec.Manifest
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
-		}
-		if m.Config.Digest != "" {
-			n.Blobs = append(n.Blobs, m.Config)
-		}
-		n.Blobs = append(n.Blobs, m.Layers...)
+	case vocab.IsManifest(desc.MediaType):
+		n.Blobs = succ.Blobs()
 		for _, bd := range n.Blobs {
 			if err := bd.Digest.Validate(); err != nil {
 				return nil, fmt.Errorf("manifest %s lists an invalid digest %q", desc.Digest, bd.Digest)
@@ -278,19 +263,6 @@ func FetchManifest(ctx context.Context, src Source, desc ocispec.Descriptor) ([]
 		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
 	}
 	return b, nil
-}
-
-// IsIndex and IsManifest tell an index and a manifest by media type, OCI or Docker.
-func IsIndex(mt string) bool { return mt == ocispec.MediaTypeImageIndex || mt == DockerManifestList }
-
-func IsManifest(mt string) bool { return mt == ocispec.MediaTypeImageManifest || mt == DockerManifest }
-
-func mediaTypeOf(b []byte) string {
-	var v struct {
-		MediaType string `json:"mediaType"`
-	}
-	_ = json.Unmarshal(b, &v)
-	return v.MediaType
 }
 
 func wanted(p *ocispec.Platform, want []config.Platform) bool {

@@ -30,6 +30,7 @@ import (
 	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/referrers"
 	"airlock.dev/airlock/registry"
+	"airlock.dev/airlock/vocab"
 )
 
 // fakeSource serves content by digest and counts the bytes it served.
@@ -166,7 +167,7 @@ func (s *FakeStore) Push(_ context.Context, desc ocispec.Descriptor, r io.Reader
 	s.Content[desc.Digest] = b
 	s.Mu.Unlock()
 	kind := "blob"
-	if plan.IsIndex(desc.MediaType) || plan.IsManifest(desc.MediaType) {
+	if vocab.IsIndex(desc.MediaType) || vocab.IsManifest(desc.MediaType) {
 		kind = "manifest"
 	}
 	s.t.Record("%s %s %s", kind, s.name, desc.Digest)
