@@ -232,9 +232,7 @@ func writeArchive(ctx context.Context, plans []*plan.ImagePlan, cat *archive.Cat
 	}
 	sum.Catalog = catDesc.Digest
 	if tarTarget != nil {
-		if opts.Log != nil {
-			opts.Log.Info("writing tar", "archive", opts.Output, "volumeSize", opts.VolumeSize)
-		}
+		opts.Log.Info("writing tar", "archive", opts.Output, "volumeSize", opts.VolumeSize) // Save set opts.Log
 		if sum.Volumes, err = tarTarget.Finish(ctx); err != nil {
 			return err
 		}
