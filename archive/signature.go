@@ -11,7 +11,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -176,10 +175,12 @@ func ParseSignatureManifest(mb []byte, catDigest digest.Digest) (layer ocispec.D
 // NAME.tar.000). sign is given the catalog's descriptor and returns the Sigstore bundle.
 //   - A directory: the signature's blobs are stored, then index.json is replaced atomically; nothing
 //     else is touched.
-//   - Tar volumes: the tar stream is written again into new volumes of the same size, every entry as
-//     it was and the signature's blobs before a new index.json, and the new volumes replace the old
-//     ones, the volume list last (a run stopped half way leaves volumes that disagree with their list,
-//     which load and verify refuse).
+//   - Tar volumes: only the stream's tail is written again. index.json is the stream's last entry;
+//     from where it starts, the signature's blobs and a new index.json are written. The volume that
+//     holds that point is copied up to it (in the kernel, where the file system can), the new tail
+//     goes after, and it and any new volume replace the old ones, the volume list last; the volumes
+//     before it are neither read nor written (a run stopped half way leaves volumes that disagree
+//     with their list, which load and verify refuse).
 func Sign(ctx context.Context, p string, sign func(catDesc ocispec.Descriptor) ([]byte, error)) (ocispec.Descriptor, error) {
 	r, err := Open(ctx, p)
 	if err != nil {
@@ -211,7 +212,8 @@ func Sign(ctx context.Context, p string, sign func(catDesc ocispec.Descriptor) (
 	return desc, l.Commit()
 }
 
-// signVolumes writes the tar stream of r again with the signature b of catDesc added.
+// signVolumes writes the tail of r's tar stream again, from where index.json starts, with the
+// signature b of catDesc added (see Sign).
 func signVolumes(ctx context.Context, r *Reader, catDesc ocispec.Descriptor, b []byte) (ocispec.Descriptor, error) {
 	base := BaseName(r.Path)
 	var size int64 // one file NAME.tar
@@ -234,31 +236,39 @@ func signVolumes(ctx context.Context, r *Reader, catDesc ocispec.Descriptor, b [
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
+	tfs, ok := r.fsys.(*tarFS)
+	if !ok {
+		return ocispec.Descriptor{}, fmt.Errorf("sign %s: not read from tar volumes", r.Path)
+	}
+	tail, err := tfs.indexStart()
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("sign %s: %w", r.Path, err)
+	}
+	first := 0 // the volume that holds the tail's start
+	if size > 0 {
+		first = int(tail / size)
+	}
 	vw := newStreamWriter(base, size)
-	tw := tar.NewWriter(vw)
+	vw.off, vw.kept = tail, r.Volumes[:first]
 	fail := func(err error) (ocispec.Descriptor, error) {
 		vw.abort()
 		return ocispec.Descriptor{}, fmt.Errorf("sign %s: %w", r.Path, err)
 	}
-	tfs, ok := r.fsys.(*tarFS)
-	if !ok {
-		return fail(errors.New("not read from tar volumes"))
-	}
-	mtime := time.Unix(0, 0).UTC()
-	have, err := copyTarEntries(ctx, tw, tfs, mtime)
-	if err != nil {
+	if err := copyHead(filepath.Join(filepath.Dir(base), r.Volumes[first].Name), vw.v.partial(first), tail-int64(first)*size); err != nil {
 		return fail(err)
 	}
+	tw := tar.NewWriter(vw)
+	mtime := time.Unix(0, 0).UTC()
 	empty := ocispec.DescriptorEmptyJSON
 	for _, f := range []struct {
 		d digest.Digest
 		b []byte
 	}{{empty.Digest, empty.Data}, {layer.Digest, b}, {desc.Digest, mb}} {
 		name := path.Join(ocispec.ImageBlobsDir, f.d.Algorithm().String(), f.d.Encoded())
-		if have[name] {
+		if _, ok := tfs.files[name]; ok {
 			continue
 		}
-		have[name] = true
+		tfs.files[name] = tarEntry{}
 		if err := writeTarEntry(tw, name, f.b, mtime); err != nil {
 			return fail(err)
 		}
@@ -270,16 +280,36 @@ func signVolumes(ctx context.Context, r *Reader, catDesc ocispec.Descriptor, b [
 		return fail(err)
 	}
 	old := r.Volumes
-	r.Close()                            // the new volumes replace these
-	vols, err := vw.finish(hasSums(old)) // a list with sums keeps them
-	if err != nil {
+	r.Close()                                          // the new volumes replace these
+	if _, err := vw.finish(hasSums(old)); err != nil { // a list with sums keeps them
 		return ocispec.Descriptor{}, fmt.Errorf("sign %s: %w", r.Path, err)
 	}
-	// Volumes the new stream no longer needs (it can only grow, but a volume size may differ).
-	for _, v := range old[min(len(vols), len(old)):] {
-		os.Remove(filepath.Join(filepath.Dir(base), v.Name))
-	}
 	return desc, nil
+}
+
+// copyHead copies the first n bytes of file from into a new file to (copy_file_range on Linux: in the
+// kernel, or shared blocks where the file system can).
+func copyHead(from, to string, n int64) error {
+	src, err := openRegular(from, "volume "+filepath.Base(from), volumeFix)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return &LocalWriteError{Path: to, Err: err}
+	}
+	copied, err := io.Copy(dst, io.LimitReader(src, n))
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return &LocalWriteError{Path: to, Err: err, Need: n - copied}
+	}
+	if copied != n {
+		return fmt.Errorf("%s: %d bytes, shorter than the %d the stream needs from it: %w", from, copied, n, io.ErrUnexpectedEOF)
+	}
+	return nil
 }
 
 func writeTarEntry(tw *tar.Writer, name string, b []byte, mtime time.Time) error {
@@ -288,34 +318,4 @@ func writeTarEntry(tw *tar.Writer, name string, b []byte, mtime time.Time) error
 	}
 	_, err := tw.Write(b)
 	return err
-}
-
-// copyTarEntries writes every regular file of the tar stream of tfs except index.json to tw, with
-// mtime, and returns the names written.
-func copyTarEntries(ctx context.Context, tw *tar.Writer, tfs *tarFS, mtime time.Time) (map[string]bool, error) {
-	tr := tar.NewReader(io.NewSectionReader(tfs.ra, 0, tfs.ra.(interface{ Size() int64 }).Size()))
-	have := map[string]bool{}
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return have, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		name := strings.TrimPrefix(hdr.Name, "./")
-		if hdr.Typeflag != tar.TypeReg || name == ocispec.ImageIndexFile {
-			continue
-		}
-		have[name] = true
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: hdr.Size, Mode: 0o644, ModTime: mtime}); err != nil {
-			return nil, err
-		}
-		if _, err := io.CopyN(tw, tr, hdr.Size); err != nil {
-			return nil, err
-		}
-	}
 }

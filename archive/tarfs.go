@@ -2,6 +2,7 @@ package archive
 
 import (
 	"archive/tar"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -344,4 +345,23 @@ func (c *countingReader) Seek(offset int64, whence int) (int64, error) {
 		c.n = n
 	}
 	return n, err
+}
+
+// indexStart returns where index.json's entry starts in the stream: after the end of every other
+// entry, which it must follow (airlock writes it last). Sign rewrites the stream from there.
+func (t *tarFS) indexStart() (int64, error) {
+	idx, ok := t.files[ocispec.ImageIndexFile]
+	if !ok {
+		return 0, errors.New("no index.json")
+	}
+	end := int64(0)
+	for name, e := range t.files {
+		if name != ocispec.ImageIndexFile {
+			end = max(end, (e.offset+e.size+511)/512*512)
+		}
+	}
+	if idx.offset <= end {
+		return 0, fmt.Errorf("index.json is not the tar stream's last entry: not an archive airlock wrote; %s", damaged)
+	}
+	return end, nil
 }

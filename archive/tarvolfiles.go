@@ -158,7 +158,8 @@ func (v *volumeFiles) remove() {
 
 // finish renames the volumes of a stream of total bytes into place and writes the volume list last;
 // with sums, each volume's sha256 is computed first, in one read of the volumes once they are written.
-func (v *volumeFiles) finish(total int64, sums bool) ([]Volume, error) {
+// The first len(kept) volumes are in place already, untouched, and listed as kept says.
+func (v *volumeFiles) finish(total int64, sums bool, kept []Volume) ([]Volume, error) {
 	v.closeAll()
 	n := 1
 	if v.size > 0 {
@@ -166,7 +167,8 @@ func (v *volumeFiles) finish(total int64, sums bool) ([]Volume, error) {
 	}
 	vols := make([]Volume, n)
 	partials := make([]string, n)
-	for i := range n {
+	from := copy(vols, kept)
+	for i := from; i < n; i++ {
 		size := total
 		if v.size > 0 {
 			size = min(v.size, total-int64(i)*v.size)
@@ -174,11 +176,11 @@ func (v *volumeFiles) finish(total int64, sums bool) ([]Volume, error) {
 		vols[i], partials[i] = Volume{Name: filepath.Base(v.final(i)), Size: size}, v.partial(i)
 	}
 	if sums {
-		if err := addSums(vols, partials); err != nil {
+		if err := addSums(vols[from:], partials[from:]); err != nil {
 			return nil, err
 		}
 	}
-	for i := range n {
+	for i := from; i < n; i++ {
 		if err := os.Rename(partials[i], v.final(i)); err != nil {
 			return nil, &LocalWriteError{Path: v.final(i), Err: err}
 		}
@@ -190,10 +192,12 @@ func (v *volumeFiles) finish(total int64, sums bool) ([]Volume, error) {
 }
 
 // streamWriter writes a stream in order into volume files, the splitter TarWriter's slots use: sign
-// rewrites tar volumes with it. Partial volumes an earlier run left are removed first.
+// rewrites the tail of tar volumes with it. Partial volumes an earlier run left are removed first.
 type streamWriter struct {
 	v   *volumeFiles
 	off int64
+	// kept are the volumes before the one off starts in, left as they are.
+	kept []Volume
 }
 
 func newStreamWriter(base string, size int64) *streamWriter {
@@ -211,7 +215,7 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 }
 
 // finish renames the volumes into place and writes their list last (with sums, if asked).
-func (w *streamWriter) finish(sums bool) ([]Volume, error) { return w.v.finish(w.off, sums) }
+func (w *streamWriter) finish(sums bool) ([]Volume, error) { return w.v.finish(w.off, sums, w.kept) }
 
 // abort closes and removes the partial volumes.
 func (w *streamWriter) abort() { w.v.remove() }

@@ -289,7 +289,7 @@ func (w *TarWriter) Finish(ctx context.Context, dir string) ([]Volume, error) {
 		return nil, err
 	}
 	pos += 1024
-	vols, err := w.vf.finish(pos, w.Sums)
+	vols, err := w.vf.finish(pos, w.Sums, nil)
 	if err != nil {
 		return nil, err
 	}

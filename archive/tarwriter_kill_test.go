@@ -57,7 +57,7 @@ func TestVolumeFilesFinishExactFill(t *testing.T) {
 		if err := v.WriteAt(make([]byte, c.total), 0); err != nil {
 			t.Fatal(err)
 		}
-		vols, err := v.finish(c.total, false)
+		vols, err := v.finish(c.total, false, nil)
 		if err != nil {
 			t.Fatalf("%d bytes: %v", c.total, err)
 		}
