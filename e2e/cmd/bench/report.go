@@ -84,10 +84,11 @@ const (
 	rowHashBase            = "baseline: sha256 of every blob, 1 goroutine"
 	rowSignAlone           = "airlock sign DIR --key (signing alone)"
 	rowTarLoad             = "airlock load (tar volumes -> registry)"
+	rowInspectTar          = "airlock inspect NAME.tar"
 )
 
 // bigRows lists them all: with -only matching none of them, the 1 GiB corpus is not built.
-var bigRows = []string{rowSave, rowTarSave, rowVerifyDir, rowVerifyTar, rowHashBase, rowSignAlone, rowLoad, rowTarLoad, rowResave,
+var bigRows = []string{rowSave, rowTarSave, rowVerifyDir, rowVerifyTar, rowInspectTar, rowHashBase, rowSignAlone, rowLoad, rowTarLoad, rowResave,
 	rowRegSave, rowRegLoad, rowSkSave, rowSkLoad, rowRaw, rowRawPush, rowResaveNew}
 
 // printTable prints the medians as a Markdown table, then the ratios against the
@@ -137,14 +138,18 @@ func printTable(w io.Writer, rows []*row, small int) {
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", label, fig, fmtTarget(target, pct), verdict(v <= target, target))
 	}
-	ratio("save / regctl save", rowSave, rowRegSave, 0.5, false)
+	ratio("save / regctl save", rowSave, rowRegSave, 0.46, false)
 	ratio("load / regctl load", rowLoad, rowRegLoad, 0.5, false)
 	ratio("save / skopeo save", rowSave, rowSkSave, 0, false)
 	ratio("load / skopeo load", rowLoad, rowSkLoad, 0, false)
 	ratio("save / raw", rowSave, rowRaw, 1.5, false)
 	ratio("tar save / raw", rowTarSave, rowRaw, 1.5, false)
-	ratio("tar save / directory save", rowTarSave, rowSave, 1.3, false)
-	ratio("load from tar / load from directory", rowTarLoad, rowLoad, 1.15, false)
+	ratio("tar save / directory save", rowTarSave, rowSave, 1.15, false)
+	ratio("load from tar / load from directory", rowTarLoad, rowLoad, 1.1, false)
+	if rw := by[rowInspectTar]; rw.ok() { // an absolute target (issue 17): inspect reads the catalog, not every byte
+		v := rw.medianWall().Seconds()
+		fmt.Fprintf(w, "| %s, seconds | %.3f s | < 0.3 s | %s |\n", rowInspectTar, v, verdict(v < 0.3, 0.3))
+	}
 	ratio("load / raw download", rowLoad, rowRaw, 1.5, false)
 	ratio("load / raw upload", rowLoad, rowRawPush, 1.5, false)
 	ratio("re-save unchanged / full save", rowResave, rowSave, 0.05, true)

@@ -170,6 +170,13 @@ func (b *bench) all(ctx context.Context) ([]*row, error) {
 	}
 	rows = append(rows, verifyRow("airlock verify DIR --archive-key", archive, saved))
 	rows = append(rows, verifyRow("airlock verify NAME.tar --archive-key", tarBase, tarSave.ok()))
+	rows = append(rows, b.rounds(ctx, rowInspectTar, func(i int) (result, error) {
+		if !tarSave.ok() {
+			return result{}, skip("no tar archive: airlock save -> tar failed or did not run")
+		}
+		w, rss, err := r.run(ctx, o.airlock, "inspect", tarBase)
+		return result{Wall: w, RSSKiB: rss}, err
+	}))
 	rows = append(rows, b.rounds(ctx, "baseline: sha256 of every blob, 1 goroutine", func(i int) (result, error) {
 		if !saved {
 			return result{}, skip("no archive: airlock save failed or did not run")
