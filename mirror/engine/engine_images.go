@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/opencontainers/go-digest"
 
 	"airlock.dev/airlock/mirror/plan"
+	"airlock.dev/airlock/vocab"
 )
 
 // tagged is a tag to write: the image's own, or a referrer's cosign legacy tag.
@@ -86,25 +88,27 @@ func (c *copying) copyImage(ctx context.Context, ip *plan.ImagePlan, st Store, i
 		c.count(func(r *Report) { r.ReferrerIndexes += a.Indexes })
 	}
 	tags := tagsOf(ip)
-	wrote, proven, err := c.tagAll(ctx, st, tg, ip, tags, byTag, ir)
+	wrote, found, err := c.tagAll(ctx, st, tg, ip, tags, byTag, ir)
 	pushed = pushed || wrote
 	if err != nil {
 		return pushed, err
 	}
 	// 5. Proof: every manifest and tag read back.
-	return pushed, c.readBack(ctx, tg, ip, tags, proven)
+	return pushed, c.readBack(ctx, tg, ip, tags, found)
 }
 
 // tagAll writes the tags of plan, counting the root as a manifest when it is pushed by its tag. It
-// returns the tags found already right and read back whole on the way, so not read again.
-func (c *copying) tagAll(ctx context.Context, st Store, tg Tagger, ip *plan.ImagePlan, tags []tagged, byTag bool, ir *ImageReport) (bool, map[string]bool, error) {
-	pushed, proven := false, map[string]bool{}
+// returns what it found at each tag: written, found right and read back whole on the way (so not
+// read again), or kept.
+func (c *copying) tagAll(ctx context.Context, st Store, tg Tagger, ip *plan.ImagePlan, tags []tagged, byTag bool, ir *ImageReport) (bool, map[string]tagOutcome, error) {
+	pushed, found := false, map[string]tagOutcome{}
 	for _, t := range tags {
-		wrote, ok, err := c.tag(ctx, st, tg, t, c.pre[st.Name()+":"+t.tag], ir)
+		out, err := c.tag(ctx, st, tg, t, c.pre[st.Name()+":"+t.tag], ir)
 		if err != nil {
-			return pushed, proven, err
+			return pushed, found, err
 		}
-		pushed, proven[t.tag] = pushed || wrote, ok
+		wrote := out == tagWritten
+		pushed, found[t.tag] = pushed || wrote, out
 		if byTag && t.n == ip.Root {
 			c.count(func(r *Report) {
 				if wrote {
@@ -117,7 +121,7 @@ func (c *copying) tagAll(ctx context.Context, st Store, tg Tagger, ip *plan.Imag
 			})
 		}
 	}
-	return pushed, proven, nil
+	return pushed, found, nil
 }
 
 // pushByTag reports whether plan's root can be pushed once, by its tag: the store tags (Tagger), the
@@ -174,38 +178,75 @@ func (c *copying) pushManifest(ctx context.Context, st Store, n *plan.Node) (boo
 	return true, nil
 }
 
+// tagOutcome is what tag found and did at a tag.
+type tagOutcome int
+
+const (
+	tagWritten tagOutcome = iota // written now
+	tagProven                    // already right: names t.n, its bytes read whole
+	tagKept                      // a cosign tag whose manifest holds t.n's layers and more: left alone
+)
+
+// appended reports whether manifest a holds every layer of manifest b, in order, and more: how cosign
+// adds a signature or an attestation to the manifest at a sha256-<hex>.sig/.att tag (and how the
+// site's signature is added to an upstream one). Such a tag does not move: what it holds grows.
+func appended(a, b []byte) bool {
+	sa, err := vocab.ParseSuccessors("", a)
+	if err != nil {
+		return false
+	}
+	sb, err := vocab.ParseSuccessors("", b)
+	if err != nil || len(sb.Layers) == 0 || len(sa.Layers) <= len(sb.Layers) {
+		return false
+	}
+	for i, l := range sb.Layers {
+		m := sa.Layers[i]
+		if m.Digest != l.Digest || m.MediaType != l.MediaType || m.Size != l.Size || !maps.Equal(m.Annotations, l.Annotations) {
+			return false
+		}
+	}
+	return true
+}
+
 // tag points t.tag at t.n unless it points there already: known from the preflight (pre, for the
-// image's own tag), else asked once, with the manifest's bytes (proven then says the tag and the bytes
-// are right, read back whole), and not asked at all when t.n cannot be there yet. A tag that names
-// another digest is a move, the image's own tag or a referrer's cosign tag alike: reported in ir, and
-// refused with RefuseTagMoves. It reports whether it wrote the tag.
-func (c *copying) tag(ctx context.Context, st Store, tg Tagger, t tagged, pre *tagState, ir *ImageReport) (wrote, proven bool, err error) {
+// image's own tag), else asked once, with the manifest's bytes, and not asked at all when t.n cannot
+// be there yet. A tag that names another digest is a move, the image's own tag or a referrer's cosign
+// tag alike: reported in ir, and refused with RefuseTagMoves. A cosign tag is no move where one side's
+// layers were appended to the other's: one that holds t.n's layers and more is kept as it is, and t.n
+// that holds the tag's layers and more is written.
+func (c *copying) tag(ctx context.Context, st Store, tg Tagger, t tagged, pre *tagState, ir *ImageReport) (tagOutcome, error) {
 	switch {
 	case pre != nil:
 		if pre.found && pre.desc.Digest == t.n.Desc.Digest && bytes.Equal(pre.b, t.n.Manifest) {
-			return false, true, nil
+			return tagProven, nil
+		}
+		if pre.found && !t.own && appended(pre.b, t.n.Manifest) {
+			return tagKept, nil
 		}
 	case !t.own || !c.absentFrom(st, t.n):
 		// A referrer's cosign tag has no preflight: it is asked even when t.n cannot be there yet,
 		// since it may name something else.
 		cur, b, err := tg.FetchTagged(ctx, t.tag)
-		if err == nil && cur.Digest == t.n.Desc.Digest && bytes.Equal(b, t.n.Manifest) {
-			return false, true, nil
-		}
-		if err == nil && cur.Digest != t.n.Desc.Digest && ir != nil {
+		switch {
+		case err != nil:
+		case cur.Digest == t.n.Desc.Digest && bytes.Equal(b, t.n.Manifest):
+			return tagProven, nil
+		case !t.own && appended(b, t.n.Manifest):
+			return tagKept, nil
+		case cur.Digest != t.n.Desc.Digest && ir != nil && (t.own || !appended(t.n.Manifest, b)):
 			if err := c.moved(st, t, cur.Digest, ir); err != nil {
-				return false, false, err
+				return tagWritten, err
 			}
 		}
 	}
-	err = c.retry.Do(ctx, "tag "+st.Name()+":"+t.tag, func(ctx context.Context) error {
+	err := c.retry.Do(ctx, "tag "+st.Name()+":"+t.tag, func(ctx context.Context) error {
 		return tg.PushTagged(ctx, t.n.Desc, t.n.Manifest, t.tag)
 	})
 	if err != nil {
-		return false, false, fmt.Errorf("tag %s:%s: %w", st.Name(), t.tag, explainRefusal(err, st.Name(), t.n, t.tag))
+		return tagWritten, fmt.Errorf("tag %s:%s: %w", st.Name(), t.tag, explainRefusal(err, st.Name(), t.n, t.tag))
 	}
 	c.count(func(r *Report) { r.Tags++ })
-	return true, false, nil
+	return tagWritten, nil
 }
 
 // moved records that a tag of the image (its own, or a referrer's cosign tag) named from before this
@@ -225,11 +266,12 @@ func (c *copying) moved(st Store, t tagged, from digest.Digest, ir *ImageReport)
 
 // readBack reads every manifest of plan back from the store and compares it with the source bytes,
 // and checks every tag points where it was set. A tagged manifest is read by its tag: one request
-// proves both; a tag proven when it was found right is not read again.
-func (c *copying) readBack(ctx context.Context, tg Tagger, ip *plan.ImagePlan, tags []tagged, proven map[string]bool) error {
+// proves both; a tag proven when it was found right is not read again. A kept cosign tag must still
+// hold the manifest's layers; the manifest itself is read back by its digest.
+func (c *copying) readBack(ctx context.Context, tg Tagger, ip *plan.ImagePlan, tags []tagged, found map[string]tagOutcome) error {
 	viaTag := map[digest.Digest]bool{}
 	for _, t := range tags {
-		viaTag[t.n.Desc.Digest] = true
+		viaTag[t.n.Desc.Digest] = found[t.tag] != tagKept
 	}
 	for _, n := range ip.Nodes() {
 		if (c.opts.Skip != nil && c.opts.Skip(n.Desc)) || viaTag[n.Desc.Digest] {
@@ -250,7 +292,7 @@ func (c *copying) readBack(ctx context.Context, tg Tagger, ip *plan.ImagePlan, t
 		c.count(func(r *Report) { r.Verified++ })
 	}
 	for _, t := range tags {
-		if err := c.readBackTag(ctx, tg, t, proven[t.tag]); err != nil {
+		if err := c.readBackTag(ctx, tg, t, found[t.tag]); err != nil {
 			return err
 		}
 	}
@@ -258,10 +300,10 @@ func (c *copying) readBack(ctx context.Context, tg Tagger, ip *plan.ImagePlan, t
 }
 
 // readBackTag checks that t.tag points at t.n, with the manifest's bytes, and counts the manifest
-// verified.
-func (c *copying) readBackTag(ctx context.Context, tg Tagger, t tagged, proven bool) error {
+// verified; or, for a kept cosign tag, that it still holds t.n's layers and more.
+func (c *copying) readBackTag(ctx context.Context, tg Tagger, t tagged, found tagOutcome) error {
 	cur, b := t.n.Desc, t.n.Manifest
-	if !proven {
+	if found != tagProven {
 		err := c.retry.Do(ctx, "resolve tag "+t.tag, func(ctx context.Context) error {
 			var err error
 			cur, b, err = tg.FetchTagged(ctx, t.tag)
@@ -270,6 +312,12 @@ func (c *copying) readBackTag(ctx context.Context, tg Tagger, t tagged, proven b
 		if err != nil {
 			return fmt.Errorf("%w: tag %s on the target: %v", plan.ErrCheckFailed, t.tag, err)
 		}
+	}
+	if found == tagKept {
+		if !appended(b, t.n.Manifest) {
+			return fmt.Errorf("%w: tag %s on the target no longer holds the layers of %s (something else moved it)", plan.ErrCheckFailed, t.tag, t.n.Desc.Digest)
+		}
+		return nil
 	}
 	if cur.Digest != t.n.Desc.Digest {
 		return fmt.Errorf("%w: tag %s on the target points to %s, want %s (something else moved it)", plan.ErrCheckFailed, t.tag, cur.Digest, t.n.Desc.Digest)

@@ -99,6 +99,9 @@ func (c *copying) preflight(ctx context.Context) error {
 		if r.st == nil || !r.st.found || r.st.desc.Digest == q.t.n.Desc.Digest {
 			continue
 		}
+		if !q.t.own && (appended(r.st.b, q.t.n.Manifest) || appended(q.t.n.Manifest, r.st.b)) {
+			continue // signatures appended at a cosign tag, there or in ours: no move (see tag)
+		}
 		m := &TagMove{Tag: q.t.tag, From: r.st.desc.Digest, To: q.t.n.Desc.Digest, Refused: c.opts.RefuseTagMoves}
 		if q.t.own {
 			ir.TagMoved = m
