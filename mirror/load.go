@@ -36,7 +36,13 @@ type LoadOptions struct {
 	Kept   func(ctx context.Context) ([]KeptCatalog, error)
 	// Warn receives what the operator must read on stderr (an archive vouching for itself).
 	Warn func(string)
+	// SignKey, when set, signs every image that passed verification on the site (siteSign); it needs
+	// trust pinned at the site, and implies VerifyImages.
+	SignKey SiteSigner
 }
+
+// ErrSignUnverified is load --sign-key with nothing pinned to verify the images against.
+var ErrSignUnverified = errors.New("--sign-key signs only what was verified against trust pinned at the site, and nothing is pinned: give --archive-key, --key (or --policy) or --trust; nothing was pushed")
 
 // LoadResult is what Load did.
 type LoadResult struct {
@@ -50,6 +56,8 @@ type LoadResult struct {
 	// KeptAt is where the catalog was kept ("" when it was not).
 	KeptAt   string
 	KeptSigs int
+	// SiteSigned lists the manifests signed on the site (SignKey).
+	SiteSigned []SiteSignature
 }
 
 // checkFailed marks an error as a failed check (exit status 1), keeping its message.
@@ -80,7 +88,10 @@ func Load(ctx context.Context, path string, o LoadOptions) (*LoadResult, error) 
 		return nil, err
 	}
 	a := o.Anchors
-	verifyImages := o.VerifyImages || len(a.Keys) > 0 || a.Policy != "" || a.TrustedRoot != ""
+	verifyImages := o.VerifyImages || len(a.Keys) > 0 || a.Policy != "" || a.TrustedRoot != "" || o.SignKey != nil
+	if o.SignKey != nil && !a.Pinned() {
+		return nil, ErrSignUnverified
+	}
 	var trust *verify.Trust
 	if verifyImages || a.Pinned() || a.Insecure {
 		if trust, err = archiveTrust(ctx, a, r, cat, catDesc, o.Warn); err != nil {
@@ -132,7 +143,19 @@ func Load(ctx context.Context, path string, o LoadOptions) (*LoadResult, error) 
 	}
 	opts := o.Publish
 	opts.Target = o.Target
+	if o.SignKey != nil && !opts.DryRun {
+		target := o.Target
+		if target == nil {
+			target = &engine.RegistryTarget{Regs: o.Regs, To: opts.To, KeepHost: opts.KeepHost, Retry: opts.Retry, Log: opts.Log}
+		}
+		if res.SiteSigned, err = siteSign(ctx, target, plans, o.SignKey); err != nil {
+			return nil, err
+		}
+	}
 	res.Report, err = Publish(ctx, plans, o.Regs, opts)
+	if res.Report != nil && len(res.SiteSigned) > 0 {
+		res.SiteSigned = signedLanded(res.SiteSigned, res.Report.Images)
+	}
 	if err != nil || res.Report == nil || opts.DryRun || !o.KeepCatalog {
 		return res, err
 	}

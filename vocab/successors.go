@@ -2,6 +2,7 @@ package vocab
 
 import (
 	"encoding/json"
+	"maps"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -65,4 +66,20 @@ func (s Successors) Blobs() []ocispec.Descriptor {
 		return s.Layers
 	}
 	return append([]ocispec.Descriptor{*s.Config}, s.Layers...)
+}
+
+// LayersStartWith reports whether have begins with every layer of want, each the same descriptor
+// (digest, media type, size, annotations): how cosign appends a signature or an attestation to the
+// manifest at a sha256-<hex>.sig/.att tag.
+func LayersStartWith(have, want []ocispec.Descriptor) bool {
+	if len(have) < len(want) {
+		return false
+	}
+	for i, w := range want {
+		h := have[i]
+		if h.Digest != w.Digest || h.MediaType != w.MediaType || h.Size != w.Size || !maps.Equal(h.Annotations, w.Annotations) {
+			return false
+		}
+	}
+	return true
 }

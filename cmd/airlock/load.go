@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/verify"
 )
 
 // warn writes what the operator must read to stderr.
@@ -20,6 +21,7 @@ type loadOptions struct {
 	verifyFirst bool
 	noCatalog   bool
 	allowOlder  bool
+	signKey     string
 	sparse      sparseOptions
 }
 
@@ -75,10 +77,19 @@ The catalog, with the signatures that verified against a pinned archive key, is 
 PREFIX/airlock/catalog, tagged by its creation time and digest: the site's record of what came in and
 who signed it (cosign verify --key works on it). With --archive-key, the kept catalogs a pinned key
 signed are read first: a tag that a newer one set to another digest is not moved back by an older
-archive (that image is refused, naming both catalogs; --allow-older moves it back).`,
+archive (that image is refused, naming both catalogs; --allow-older moves it back).
+
+--sign-key SITE.key signs, with the site's cosign key, every image that passed verification against
+the trust pinned here (it implies --verify; with nothing pinned, load refuses before anything is
+pushed): a cosign legacy signature on the image's manifest and on each platform manifest, at
+REPOSITORY:sha256-<hex>.sig, naming the site repository. An upstream signature there keeps its
+layers and the site's is appended after them, as cosign appends; a tag that holds the site's
+signature already is left as it is, so a second load signs nothing again. Check it with
+cosign verify --key SITE.pub --insecure-ignore-tlog=true REPOSITORY@DIGEST.`,
 		Example: `  airlock load /media/usb/airlock --to registry.site:5000/mirror --archive-key transfer.pub
   airlock load /media/usb/airlock.tar.000 --to registry.site:5000/mirror --archive-key transfer.pub --verify
-  airlock load /media/usb/airlock --to registry.site:5000/mirror --dry-run`,
+  airlock load /media/usb/airlock --to registry.site:5000/mirror --dry-run
+  COSIGN_PASSWORD=... airlock load /media/usb/airlock --to registry.site:5000/mirror --archive-key transfer.pub --sign-key site.key`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := g.validate(); err != nil {
@@ -91,6 +102,7 @@ archive (that image is refused, naming both catalogs; --allow-older moves it bac
 	o.trust.addFlags(cmd, true)
 	cmd.Flags().BoolVar(&o.verifyFirst, "verify", false, "verify each image against the pinned trust first; load only those that pass")
 	cmd.Flags().BoolVar(&o.noCatalog, "no-catalog", false, "do not keep the catalog at PREFIX/airlock/catalog")
+	cmd.Flags().StringVar(&o.signKey, "sign-key", "", "cosign private key of the site: sign every image that passed verification (password from COSIGN_PASSWORD, or asked on the terminal)")
 	cmd.Flags().BoolVar(&o.allowOlder, "allow-older", false, "let this archive move a tag that a newer signed catalog kept at the site set (a rollback); refused by default")
 	o.sparse.addFlag(cmd)
 	return cmd
@@ -105,6 +117,17 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 	if err != nil {
 		return err
 	}
+	var signKey mirror.SiteSigner
+	if o.signKey != "" {
+		if !anchors.Pinned() {
+			return mirror.ErrSignUnverified
+		}
+		k, err := verify.LoadSigningKey(o.signKey, signingPassword(cmd))
+		if err != nil {
+			return err
+		}
+		signKey = k
+	}
 	res, err := mirror.Load(cmd.Context(), path, mirror.LoadOptions{
 		Publish:      o.publishOpts(g, "loading"),
 		Anchors:      anchors,
@@ -114,6 +137,7 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 		AllowOlder:   o.allowOlder,
 		Regs:         regs,
 		Warn:         warn(cmd),
+		SignKey:      signKey,
 	})
 	if res == nil || res.Report == nil {
 		return err
@@ -121,7 +145,7 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 	for _, r := range res.Refused {
 		fmt.Fprintf(cmd.ErrOrStderr(), "refused, %s\n", r)
 	}
-	extra := publishExtra{Blocked: res.Catalog.Blocked, ArchiveLeftOut: res.Catalog.LeftOut, Flattened: res.Flattened}
+	extra := publishExtra{Blocked: res.Catalog.Blocked, ArchiveLeftOut: res.Catalog.LeftOut, Flattened: res.Flattened, SiteSigned: res.SiteSigned}
 	if err := finishPublish(cmd, g, &o.publishOptions, res.Report, err, res.Trust, extra); err != nil {
 		return err
 	}

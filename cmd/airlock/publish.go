@@ -57,6 +57,8 @@ type publishExtra struct {
 	Flattened      []plan.FlattenReport    `json:"flattened,omitempty"` // --sparse-index=flatten (sparse.go)
 	// Failures lists, with --keep-going, every image that failed, at the end of the report.
 	Failures []string `json:"failures,omitempty"`
+	// SiteSigned lists the manifests load --sign-key signed, or found signed by the site already.
+	SiteSigned []mirror.SiteSignature `json:"siteSigned,omitempty"`
 }
 
 func (o *publishOptions) addFlags(cmd *cobra.Command) {
@@ -223,8 +225,26 @@ func printPublishReport(w io.Writer, r *mirror.PublishReport, extra publishExtra
 		}
 	}
 	printFlattened(&b, extra.Flattened)
+	printSiteSigned(&b, extra.SiteSigned)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// printSiteSigned says which manifests the site signed (load --sign-key).
+func printSiteSigned(b *strings.Builder, signed []mirror.SiteSignature) {
+	if len(signed) == 0 {
+		return
+	}
+	written := 0
+	for _, s := range signed {
+		if s.Action == "written" {
+			written++
+		}
+	}
+	fmt.Fprintf(b, "site-signed: %d manifests signed now, %d signed by the site already (cosign .sig):\n", written, len(signed)-written)
+	for _, s := range signed {
+		fmt.Fprintf(b, "  %-8s %s  %s\n", s.Action, s.Digest, s.Tag)
+	}
 }
 
 // printTagMoves is the summary line of the tags that named another digest on the target.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 
 	"github.com/opencontainers/go-digest"
@@ -196,16 +195,7 @@ func appended(a, b []byte) bool {
 		return false
 	}
 	sb, err := vocab.ParseSuccessors("", b)
-	if err != nil || len(sb.Layers) == 0 || len(sa.Layers) <= len(sb.Layers) {
-		return false
-	}
-	for i, l := range sb.Layers {
-		m := sa.Layers[i]
-		if m.Digest != l.Digest || m.MediaType != l.MediaType || m.Size != l.Size || !maps.Equal(m.Annotations, l.Annotations) {
-			return false
-		}
-	}
-	return true
+	return err == nil && len(sb.Layers) > 0 && len(sa.Layers) > len(sb.Layers) && vocab.LayersStartWith(sa.Layers, sb.Layers)
 }
 
 // tag points t.tag at t.n unless it points there already: known from the preflight (pre, for the

@@ -1,0 +1,94 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"airlock.dev/airlock/e2e/internal/registries"
+	"airlock.dev/airlock/e2e/internal/seed"
+	"airlock.dev/airlock/e2e/internal/tools"
+)
+
+// TestLoadSignsAtTheSite: load --sign-key signs, with the site's cosign key, what passed verification
+// against the trust pinned at the site, where the real cosign CLI looks: `cosign verify --key
+// site.pub` passes on the index and on a platform manifest in the site registry (distribution, no
+// referrers API), and the upstream signer's legacy signature still verifies there. A second load
+// signs nothing again. With nothing pinned, --sign-key is refused before anything is pushed.
+func TestLoadSignsAtTheSite(t *testing.T) {
+	ctx := t.Context()
+	src := registries.StartGGCR(t)
+	dst := registries.StartDistribution(ctx, t)
+	work := t.TempDir()
+	app := seed.Sample(ctx, t, src, "team/app", filepath.Join(work, "keys"))
+	c := &seed.Cosign{Path: tools.Path(t, "cosign"), Home: t.TempDir()}
+	siteKey, sitePub, err := c.GenerateKeyPair(ctx, filepath.Join(work, "site"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withPassword := []string{"COSIGN_PASSWORD=" + seed.KeyPassword}
+	set := writeImageSet(t, work, fmt.Sprintf("images:\n  - ref: %s\n", app.Ref()))
+	arch := filepath.Join(work, "archive")
+	mustRun(ctx, t, "save", "-c", set, "-o", arch)
+	to := dst + "/mirror"
+
+	res := runEnv(ctx, t, withPassword, "load", arch, "--to", to, "--sign-key", siteKey)
+	if res.code != 2 || !strings.Contains(res.stderr, "--sign-key signs only what was verified") {
+		t.Errorf("--sign-key with nothing pinned: exit %d\n%s", res.code, res.stderr)
+	}
+	if repos := catalogRepos(ctx, t, dst); len(repos) != 0 {
+		t.Errorf("pushed before refusing: %v", repos)
+	}
+
+	load := func() []struct{ Digest, Tag, Action string } {
+		t.Helper()
+		res := runEnv(ctx, t, withPassword, "load", arch, "--to", to, "--key", app.PublicKeyPath, "--sign-key", siteKey, "--format", "json")
+		if res.code != 0 {
+			t.Fatalf("load --sign-key: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+		}
+		var rep struct {
+			SiteSigned []struct{ Digest, Tag, Action string }
+		}
+		if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil {
+			t.Fatalf("%v\n%s", err, res.stdout)
+		}
+		return rep.SiteSigned
+	}
+	signed := load()
+	if len(signed) != 1+len(app.Platforms) {
+		t.Fatalf("site-signed %+v, want the index and its %d platform manifests", signed, len(app.Platforms))
+	}
+	for _, s := range signed {
+		if s.Action != "written" {
+			t.Errorf("first load: %+v, want written", s)
+		}
+	}
+
+	site := func(d fmt.Stringer) string { return to + "/team/app@" + d.String() }
+	verifyWith := func(what, pub, ref string, extra ...string) {
+		t.Helper()
+		args := append(append([]string{"verify", "--key", pub}, extra...), offlineVerifyFlags...)
+		if out, err := c.Run(ctx, c.Home, append(args, ref)...); err != nil {
+			t.Errorf("cosign verify %s: %v\n%s", what, err, out)
+		}
+	}
+	// The index carries upstream Sigstore bundles, which make cosign v3 look at bundles only; the
+	// site's signature is a legacy one (what policy-controller and containers/image read).
+	verifyWith("the site's signature on the index", sitePub, site(app.IndexDigest), "--new-bundle-format=false")
+	verifyWith("the site's signature on linux/amd64", sitePub, site(app.Platforms["linux/amd64"].Digest), "--new-bundle-format=false")
+	verifyWith("the upstream legacy signature on the index, kept", app.PublicKeyPath, site(app.IndexDigest), "--new-bundle-format=false")
+
+	// airlock's own verify, on the site registry, with the site key alone.
+	if res := run(ctx, t, "verify", to, "--archive", arch, "--key", sitePub); res.code != 0 {
+		t.Errorf("airlock verify SITE --key site.pub: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+
+	for _, s := range load() {
+		if s.Action != "present" {
+			t.Errorf("second load: %+v, want present (nothing signed twice)", s)
+		}
+	}
+	verifyWith("the site's signature on the index after a second load", sitePub, site(app.IndexDigest), "--new-bundle-format=false")
+}

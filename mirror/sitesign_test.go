@@ -1,0 +1,114 @@
+package mirror
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"airlock.dev/airlock/mirror/internal/mirrortest"
+	"airlock.dev/airlock/mirror/plan"
+	"airlock.dev/airlock/verify"
+)
+
+// sigLayers reads the manifest at the cosign .sig tag of d in store and returns its layers.
+func sigLayers(t *testing.T, tgt *mirrortest.FakeTarget, store string, d string) (string, []ocispec.Descriptor) {
+	t.Helper()
+	s := tgt.Stores[store]
+	md, ok := s.Tags["sha256-"+d+".sig"]
+	if !ok {
+		return "", nil
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(s.Content[md], &m); err != nil {
+		t.Fatal(err)
+	}
+	return md.String(), m.Layers
+}
+
+// TestLoadSignsVerifiedImages: load --sign-key signs, with the site key, every manifest of each image
+// that passed verification (the index and both platform manifests), at its cosign .sig tag, naming
+// the site repository; an upstream signature at such a tag keeps its layers, the site's after them,
+// and is still pushed by its digest. The image that failed verification is neither loaded nor
+// signed. A second load finds every signature present and writes none; a plain load keeps them. With
+// nothing pinned, --sign-key refuses before anything is written.
+func TestLoadSignsVerifiedImages(t *testing.T) {
+	keys := t.TempDir()
+	release, releasePub := stationKey(t, keys, "release")
+	site, _ := stationKey(t, keys, "site")
+	src, plans := mirrortest.SamplePlans(t)
+	app := plans[0]
+	app.Referrers = append(app.Referrers, bundleSignature(t, src, "team/app", app.Root, release))
+	upstream := app.Referrers[1] // the amd64 manifest's cosign .sig
+	dir, _, _ := writeTestArchive(t, plans, nil)
+	o := LoadOptions{Anchors: verify.Anchors{Keys: []string{releasePub}}, SignKey: site}
+
+	tgt := mirrortest.NewFakeTarget()
+	o.Target, o.Publish.To, o.Publish.Retry = tgt, loadTo, mirrortest.Retry
+	res, err := Load(context.Background(), dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifests := (&plan.ImagePlan{Root: app.Root}).Nodes()
+	if len(res.SiteSigned) != len(manifests) {
+		t.Fatalf("site-signed %+v, want the %d manifests of %s", res.SiteSigned, len(manifests), app.Source)
+	}
+	first := map[string]string{}
+	for _, n := range manifests {
+		d := n.Desc.Digest
+		at, layers := sigLayers(t, tgt, "site/team/app", d.Encoded())
+		if len(layers) == 0 {
+			t.Fatalf("%s: no .sig on the site", d)
+		}
+		first[d.Encoded()] = at
+		last := layers[len(layers)-1]
+		payload := verify.SimpleSigningPayload("site/team/app", d)
+		if !site.SignedPayload(payload, last.Annotations["dev.cosignproject.cosign/signature"]) || string(tgt.Stores["site/team/app"].Content[last.Digest]) != string(payload) {
+			t.Errorf("%s: the last layer is not the site's signature of site/team/app@%s", d, d)
+		}
+		if d == upstream.Referrer.Subject {
+			var um ocispec.Manifest
+			json.Unmarshal(upstream.Manifest, &um)
+			if len(layers) != len(um.Layers)+1 || layers[0].Digest != um.Layers[0].Digest {
+				t.Errorf("%s: layers %+v, want the upstream signature's then the site's", d, layers)
+			}
+			if _, ok := tgt.Stores["site/team/app"].Content[upstream.Desc.Digest]; !ok {
+				t.Error("the upstream signature manifest was not pushed by its digest")
+			}
+		}
+	}
+	if tgt.Stores["site/team/api"] != nil {
+		t.Error("the image that failed verification was loaded")
+	}
+
+	// Again: every signature present, none written; then a plain load: kept.
+	for _, again := range []LoadOptions{o, {Anchors: o.Anchors, Target: tgt, Publish: o.Publish}} {
+		res, err := Load(context.Background(), dir, again)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range res.SiteSigned {
+			if s.Action != "present" {
+				t.Errorf("again: %+v, want present", s)
+			}
+		}
+		for _, ir := range res.Report.Images {
+			if len(ir.ReferrerTagsMoved) > 0 {
+				t.Errorf("again: tags moved %+v", ir.ReferrerTagsMoved)
+			}
+		}
+		for d, at := range first {
+			if now, _ := sigLayers(t, tgt, "site/team/app", d); now != at {
+				t.Errorf("again: the .sig of %s moved from %s to %s", d, at, now)
+			}
+		}
+	}
+
+	empty := mirrortest.NewFakeTarget()
+	_, err = Load(context.Background(), dir, LoadOptions{SignKey: site, Target: empty, Publish: o.Publish})
+	if !errors.Is(err, ErrSignUnverified) || len(empty.Events) != 0 {
+		t.Errorf("nothing pinned: %v, %d writes; want ErrSignUnverified and nothing written", err, len(empty.Events))
+	}
+}
