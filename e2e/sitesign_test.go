@@ -91,4 +91,14 @@ func TestLoadSignsAtTheSite(t *testing.T) {
 		}
 	}
 	verifyWith("the site's signature on the index after a second load", sitePub, site(app.IndexDigest), "--new-bundle-format=false")
+
+	// copy --sign-key: registry to registry, verified against the ImageSet's key, signed on the target.
+	res = runEnv(ctx, t, withPassword, "copy", "-c", set, "--to", dst+"/prod", "--sign-key", siteKey)
+	if res.code != 2 {
+		t.Errorf("copy --sign-key with nothing pinned: exit %d, want 2\n%s", res.code, res.stderr)
+	}
+	if res := runEnv(ctx, t, withPassword, "copy", "-c", set, "--to", dst+"/prod", "--key", app.PublicKeyPath, "--sign-key", siteKey); res.code != 0 || !strings.Contains(res.stdout, "site-signed: 3 manifests signed now") {
+		t.Fatalf("copy --sign-key: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	verifyWith("the copy's signature on linux/arm64", sitePub, dst+"/prod/team/app@"+app.Platforms["linux/arm64"].Digest.String(), "--new-bundle-format=false")
 }

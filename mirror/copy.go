@@ -20,6 +20,9 @@ type CopySetOptions struct {
 	// named to Warn.
 	Trust *verify.Trust
 	Warn  func(string)
+	// SignKey, when set, signs every image that passed verification on the target (as load --sign-key
+	// does); it needs Trust.
+	SignKey SiteSigner
 }
 
 // CopySetResult is what CopySet did.
@@ -29,11 +32,16 @@ type CopySetResult struct {
 	Report    *PublishReport
 	// Refused names the images that failed verification and were not copied (a failed check; nil: none).
 	Refused error
+	// SiteSigned lists the manifests signed on the target (SignKey).
+	SiteSigned []SiteSignature
 }
 
 // CopySet copies an image set from registry to registry with no archive between: plan (as Save
 // does), flatten if asked, verify (only the images that pass go on), publish (as Load does).
 func CopySet(ctx context.Context, set *config.ImageSet, regs *registry.Registries, o CopySetOptions) (*CopySetResult, error) {
+	if o.SignKey != nil && (o.Trust == nil || (o.Trust.Policy == nil && len(o.Trust.Keys) == 0)) {
+		return nil, ErrSignUnverified
+	}
 	sp, err := plan.PlanSet(ctx, set, regs, o.Plan)
 	if err != nil {
 		return nil, fmt.Errorf("copy: nothing copied: %w", err)
@@ -49,6 +57,6 @@ func CopySet(ctx context.Context, set *config.ImageSet, regs *registry.Registrie
 			return nil, res.Refused
 		}
 	}
-	res.Report, err = Publish(ctx, plans, regs, o.Publish)
+	res.Report, res.SiteSigned, err = signAndPublish(ctx, plans, regs, o.Publish, o.SignKey)
 	return res, err
 }

@@ -42,7 +42,7 @@ type LoadOptions struct {
 }
 
 // ErrSignUnverified is load --sign-key with nothing pinned to verify the images against.
-var ErrSignUnverified = errors.New("--sign-key signs only what was verified against trust pinned at the site, and nothing is pinned: give --archive-key, --key (or --policy) or --trust; nothing was pushed")
+var ErrSignUnverified = errors.New("--sign-key signs only what was verified against pinned trust, and nothing is pinned: give --archive-key (load), --key (or --policy) or --trust; nothing was pushed")
 
 // LoadResult is what Load did.
 type LoadResult struct {
@@ -143,19 +143,7 @@ func Load(ctx context.Context, path string, o LoadOptions) (*LoadResult, error) 
 	}
 	opts := o.Publish
 	opts.Target = o.Target
-	if o.SignKey != nil && !opts.DryRun {
-		target := o.Target
-		if target == nil {
-			target = &engine.RegistryTarget{Regs: o.Regs, To: opts.To, KeepHost: opts.KeepHost, Retry: opts.Retry, Log: opts.Log}
-		}
-		if res.SiteSigned, err = siteSign(ctx, target, plans, o.SignKey); err != nil {
-			return nil, err
-		}
-	}
-	res.Report, err = Publish(ctx, plans, o.Regs, opts)
-	if res.Report != nil && len(res.SiteSigned) > 0 {
-		res.SiteSigned = signedLanded(res.SiteSigned, res.Report.Images)
-	}
+	res.Report, res.SiteSigned, err = signAndPublish(ctx, plans, o.Regs, opts, o.SignKey)
 	if err != nil || res.Report == nil || opts.DryRun || !o.KeepCatalog {
 		return res, err
 	}

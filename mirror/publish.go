@@ -31,6 +31,14 @@ type PublishOptions struct {
 	Target engine.Target
 }
 
+// target is where Publish puts the plans: opts.Target, or the registry opts.To names.
+func (opts PublishOptions) target(regs *registry.Registries) engine.Target {
+	if opts.Target != nil {
+		return opts.Target
+	}
+	return &engine.RegistryTarget{Regs: regs, To: opts.To, KeepHost: opts.KeepHost, Retry: opts.Retry, Log: opts.Log}
+}
+
 // PublishReport says what Publish did.
 type PublishReport struct {
 	Target    string               `json:"target"`
@@ -114,11 +122,7 @@ func Publish(ctx context.Context, plans []*plan.ImagePlan, regs *registry.Regist
 		rep.Seconds = time.Since(start).Seconds()
 		return rep, nil
 	}
-	var target engine.Target = &engine.RegistryTarget{Regs: regs, To: opts.To, KeepHost: opts.KeepHost, Retry: opts.Retry, Log: opts.Log}
-	if opts.Target != nil {
-		target = opts.Target
-	}
-	r, err := engine.Copy(ctx, plans, target, engine.CopyOptions{
+	r, err := engine.Copy(ctx, plans, opts.target(regs), engine.CopyOptions{
 		Concurrency: opts.Concurrency, Log: opts.Log, Progress: opts.Progress, Retry: opts.Retry,
 		Preflight: !isCatalog(plans), RefuseTagMoves: opts.RefuseTagMoves,
 	})

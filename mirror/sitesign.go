@@ -16,6 +16,7 @@ import (
 	"airlock.dev/airlock/mirror/engine"
 	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/referrers"
+	"airlock.dev/airlock/registry"
 	"airlock.dev/airlock/verify"
 	"airlock.dev/airlock/vocab"
 )
@@ -76,6 +77,23 @@ func siteSign(ctx context.Context, target engine.Target, plans []*plan.ImagePlan
 		}
 	}
 	return out, nil
+}
+
+// signAndPublish publishes plans, signed first by the site (siteSign) when key is set, and lists the
+// signatures of the images that landed.
+func signAndPublish(ctx context.Context, plans []*plan.ImagePlan, regs *registry.Registries, opts PublishOptions, key SiteSigner) (*PublishReport, []SiteSignature, error) {
+	var signed []SiteSignature
+	if key != nil && !opts.DryRun {
+		var err error
+		if signed, err = siteSign(ctx, opts.target(regs), plans, key); err != nil {
+			return nil, nil, err
+		}
+	}
+	rep, err := Publish(ctx, plans, regs, opts)
+	if rep != nil {
+		signed = signedLanded(signed, rep.Images)
+	}
+	return rep, signed, err
 }
 
 // signedLanded keeps the signatures of the images that landed.

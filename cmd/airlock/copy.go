@@ -5,6 +5,7 @@ import (
 
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/verify"
 )
 
 type copyOptions struct {
@@ -12,6 +13,7 @@ type copyOptions struct {
 	trust       trustOptions
 	imageSet    string
 	verifyFirst bool
+	signKey     string
 	sparse      sparseOptions
 }
 
@@ -27,7 +29,10 @@ resolution problem is reported at once and nothing is copied; with --keep-going,
 copied, every failure is listed at the end, and the exit status is 1.
 
 A platform filter that leaves one platform of an index can be copied with --sparse-index=flatten:
-the tag then names that platform manifest (see airlock load --help).`,
+the tag then names that platform manifest (see airlock load --help).
+
+--sign-key KEY signs, on the target, every image that passed verification (it implies --verify),
+as airlock load --sign-key does (see airlock load --help).`,
 		Example: `  airlock copy -c imageset.yaml --to registry.prod:5000/release`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -39,6 +44,7 @@ the tag then names that platform manifest (see airlock load --help).`,
 	}
 	cmd.Flags().StringVarP(&o.imageSet, "config", "c", "", "ImageSet file (required)")
 	cmd.Flags().BoolVar(&o.verifyFirst, "verify", false, "verify each image first, against the ImageSet's trust section or --key/--policy/--trusted-root/--trust; copy only those that pass")
+	cmd.Flags().StringVar(&o.signKey, "sign-key", "", "cosign private key: sign every image that passed verification on the target (implies --verify; password from COSIGN_PASSWORD, or asked on the terminal)")
 	o.trust.addFlags(cmd, false)
 	_ = cmd.MarkFlagRequired("config")
 	o.addFlags(cmd)
@@ -57,7 +63,14 @@ func runCopy(cmd *cobra.Command, g *globalOptions, o *copyOptions) error {
 	}
 	co := mirror.CopySetOptions{Plan: g.planOptions(), Publish: o.publishOpts(g, "copying"), SparseIndex: o.sparse.mode, Warn: warn(cmd)}
 	co.Plan.KeepGoing = o.keepGoing
-	if o.verifyFirst {
+	if o.signKey != "" {
+		k, err := verify.LoadSigningKey(o.signKey, signingPassword(cmd))
+		if err != nil {
+			return err
+		}
+		co.SignKey = k
+	}
+	if o.verifyFirst || o.signKey != "" {
 		anchors, err := o.trust.anchors()
 		if err != nil {
 			return err
@@ -70,7 +83,7 @@ func runCopy(cmd *cobra.Command, g *globalOptions, o *copyOptions) error {
 	if res == nil {
 		return err
 	}
-	extra := publishExtra{Repositories: res.Set.Repositories, Blocked: res.Set.Blocked, LeftOut: res.Set.LeftOut, Flattened: res.Flattened}
+	extra := publishExtra{Repositories: res.Set.Repositories, Blocked: res.Set.Blocked, LeftOut: res.Set.LeftOut, Flattened: res.Flattened, SiteSigned: res.SiteSigned}
 	if err := finishPublish(cmd, g, &o.publishOptions, res.Report, err, co.Trust, extra); err != nil {
 		return err
 	}
