@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -15,7 +16,9 @@ import (
 // TestLoadSignsAtTheSite: load --sign-key signs, with the site's cosign key, what passed verification
 // against the trust pinned at the site, where the real cosign CLI looks: `cosign verify --key
 // site.pub` passes on the index and on a platform manifest in the site registry (distribution, no
-// referrers API), and the upstream signer's legacy signature still verifies there. A second load
+// referrers API), `cosign verify-attestation --type https://airlock.dev/import/v1` passes on the
+// index and its statement names the source, and the upstream signer's legacy signature still
+// verifies there. A second load
 // signs nothing again. With nothing pinned, --sign-key is refused before anything is pushed.
 func TestLoadSignsAtTheSite(t *testing.T) {
 	ctx := t.Context()
@@ -57,8 +60,8 @@ func TestLoadSignsAtTheSite(t *testing.T) {
 		return rep.SiteSigned
 	}
 	signed := load()
-	if len(signed) != 1+len(app.Platforms) {
-		t.Fatalf("site-signed %+v, want the index and its %d platform manifests", signed, len(app.Platforms))
+	if len(signed) != 2+len(app.Platforms) {
+		t.Fatalf("site-signed %+v, want the index and its %d platform manifests, and the import attestation", signed, len(app.Platforms))
 	}
 	for _, s := range signed {
 		if s.Action != "written" {
@@ -79,6 +82,11 @@ func TestLoadSignsAtTheSite(t *testing.T) {
 	verifyWith("the site's signature on the index", sitePub, site(app.IndexDigest), "--new-bundle-format=false")
 	verifyWith("the site's signature on linux/amd64", sitePub, site(app.Platforms["linux/amd64"].Digest), "--new-bundle-format=false")
 	verifyWith("the upstream legacy signature on the index, kept", app.PublicKeyPath, site(app.IndexDigest), "--new-bundle-format=false")
+	args := append([]string{"verify-attestation", "--key", sitePub, "--type", "https://airlock.dev/import/v1", "--new-bundle-format=false"}, offlineVerifyFlags...)
+	out, err := c.Run(ctx, c.Home, append(args, site(app.IndexDigest))...)
+	if err != nil || !strings.Contains(importStatements(string(out)), `"reference":"`+app.Ref()+`"`) {
+		t.Errorf("cosign verify-attestation of the import attestation: %v\n%s", err, out)
+	}
 
 	// airlock's own verify, on the site registry, with the site key alone.
 	if res := run(ctx, t, "verify", to, "--archive", arch, "--key", sitePub); res.code != 0 {
@@ -97,8 +105,22 @@ func TestLoadSignsAtTheSite(t *testing.T) {
 	if res.code != 2 {
 		t.Errorf("copy --sign-key with nothing pinned: exit %d, want 2\n%s", res.code, res.stderr)
 	}
-	if res := runEnv(ctx, t, withPassword, "copy", "-c", set, "--to", dst+"/prod", "--key", app.PublicKeyPath, "--sign-key", siteKey); res.code != 0 || !strings.Contains(res.stdout, "site-signed: 3 manifests signed now") {
+	if res := runEnv(ctx, t, withPassword, "copy", "-c", set, "--to", dst+"/prod", "--key", app.PublicKeyPath, "--sign-key", siteKey); res.code != 0 || !strings.Contains(res.stdout, "site-signed: 4 signed now") {
 		t.Fatalf("copy --sign-key: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 	verifyWith("the copy's signature on linux/arm64", sitePub, dst+"/prod/team/app@"+app.Platforms["linux/arm64"].Digest.String(), "--new-bundle-format=false")
+}
+
+// importStatements decodes the payloads of the DSSE envelopes cosign verify-attestation prints, one a
+// line.
+func importStatements(out string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(out, "\n") {
+		var env struct{ Payload string }
+		if json.Unmarshal([]byte(line), &env) == nil {
+			p, _ := base64.StdEncoding.DecodeString(env.Payload)
+			b.Write(p)
+		}
+	}
+	return b.String()
 }

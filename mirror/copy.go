@@ -3,6 +3,7 @@ package mirror
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/mirror/plan"
@@ -21,8 +22,9 @@ type CopySetOptions struct {
 	Trust *verify.Trust
 	Warn  func(string)
 	// SignKey, when set, signs every image that passed verification on the target (as load --sign-key
-	// does); it needs Trust.
+	// does); it needs Trust. Version is airlock's, for the import attestation.
 	SignKey SiteSigner
+	Version string
 }
 
 // CopySetResult is what CopySet did.
@@ -52,11 +54,14 @@ func CopySet(ctx context.Context, set *config.ImageSet, regs *registry.Registrie
 		return nil, err
 	}
 	res.Flattened = flattened
+	imp := siteImport{trust: o.Trust, version: o.Version, time: time.Now()}
 	if o.Trust != nil {
-		if plans, res.Refused = gate(ctx, o.Trust, plans, o.Warn); len(plans) == 0 {
+		var passed []verify.Result
+		if plans, passed, res.Refused = gate(ctx, o.Trust, plans, o.Warn); len(plans) == 0 {
 			return nil, res.Refused
 		}
+		imp.results = resultsBySource(passed)
 	}
-	res.Report, res.SiteSigned, err = signAndPublish(ctx, plans, regs, o.Publish, o.SignKey)
+	res.Report, res.SiteSigned, err = signAndPublish(ctx, plans, regs, o.Publish, o.SignKey, imp)
 	return res, err
 }

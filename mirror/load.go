@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -37,8 +38,10 @@ type LoadOptions struct {
 	// Warn receives what the operator must read on stderr (an archive vouching for itself).
 	Warn func(string)
 	// SignKey, when set, signs every image that passed verification on the site (siteSign); it needs
-	// trust pinned at the site, and implies VerifyImages.
+	// trust pinned at the site, and implies VerifyImages. Version is airlock's, for the import
+	// attestation.
 	SignKey SiteSigner
+	Version string
 }
 
 // ErrSignUnverified is load --sign-key with nothing pinned to verify the images against.
@@ -116,9 +119,11 @@ func Load(ctx context.Context, path string, o LoadOptions) (*LoadResult, error) 
 			return nil, err
 		}
 	}
+	imp := siteImport{trust: trust, catalog: catDesc.Digest, version: o.Version, time: time.Now()}
 	if verifyImages {
-		var refused []verify.Result
-		plans, refused = gatePlans(ctx, trust, plans)
+		var passed, refused []verify.Result
+		plans, passed, refused = gatePlans(ctx, trust, plans)
+		imp.results = resultsBySource(passed)
 		for _, f := range refused {
 			res.Refused = append(res.Refused, fmt.Sprintf("verification failed: %s (%s): %s", f.Source, f.Digest, strings.Join(f.Failures, "; ")))
 		}
@@ -143,7 +148,7 @@ func Load(ctx context.Context, path string, o LoadOptions) (*LoadResult, error) 
 	}
 	opts := o.Publish
 	opts.Target = o.Target
-	res.Report, res.SiteSigned, err = signAndPublish(ctx, plans, o.Regs, opts, o.SignKey)
+	res.Report, res.SiteSigned, err = signAndPublish(ctx, plans, o.Regs, opts, o.SignKey, imp)
 	if err != nil || res.Report == nil || opts.DryRun || !o.KeepCatalog {
 		return res, err
 	}

@@ -138,7 +138,7 @@ func Save(ctx context.Context, set *config.ImageSet, regs *registry.Registries, 
 		return nil, fmt.Errorf("%s: the image set resolved to no image: nothing to save (save --dry-run shows which rule dropped each tag and which blocked each image)", set.Path)
 	}
 	if opts.Trust != nil {
-		if _, err := gate(ctx, opts.Trust, sp.Plans, opts.Warn); err != nil {
+		if _, _, err := gate(ctx, opts.Trust, sp.Plans, opts.Warn); err != nil {
 			return nil, fmt.Errorf("save --verify: nothing written: %w", err)
 		}
 	}

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/errdef"
 
+	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/mirror/engine"
 	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/referrers"
@@ -21,39 +23,58 @@ import (
 	"airlock.dev/airlock/vocab"
 )
 
-// SiteSigner signs at the site's door (verify.SigningKey): a cosign legacy signature payload, and
-// whether a signature found on the site is its own.
+// SiteSigner signs at the site's door (verify.SigningKey): a cosign legacy signature payload and an
+// in-toto statement, and tells its own signatures found on the site.
 type SiteSigner interface {
 	SignPayload(payload []byte) (string, error)
 	SignedPayload(payload []byte, sig string) bool
+	SignStatement(statement []byte) ([]byte, error)
+	SignedStatement(envelope []byte) []byte
 }
 
-// SiteSignature is one manifest the site signed on load, or found signed by it already.
+// SiteSignature is one signature or attestation the site wrote on load or copy, or found there.
 type SiteSignature struct {
 	// Image is the source reference; Digest the manifest signed (the image's root, or a platform
-	// manifest); Tag where the signature is, REPOSITORY:sha256-<hex>.sig.
+	// manifest); Kind "sig" (a cosign legacy signature) or "att" (the import attestation); Tag where
+	// it is, REPOSITORY:sha256-<hex>.sig or .att.
 	Image  string        `json:"image"`
 	Digest digest.Digest `json:"digest"`
+	Kind   string        `json:"kind"`
 	Tag    string        `json:"tag"`
-	// Action is "written", or "present" when the tag holds the site's signature already.
+	// Action is "written", or "present" when the tag holds the site's own already.
 	Action string `json:"action"`
 }
 
-// simpleSigningLayer is the media type of a cosign legacy signature layer; the annotation holds the
-// signature of the layer's bytes (the payload).
+// Layers of cosign's legacy signatures and attestations, and the import attestation's predicate type.
 const (
-	simpleSigningLayer  = "application/vnd.dev.cosign.simplesigning.v1+json"
-	signatureAnnotation = "dev.cosignproject.cosign/signature"
+	simpleSigningLayer   = "application/vnd.dev.cosign.simplesigning.v1+json"
+	dsseLayer            = "application/vnd.dsse.envelope.v1+json"
+	signatureAnnotation  = "dev.cosignproject.cosign/signature"
+	predicateAnnotation  = "predicateType"
+	ImportPredicateType  = "https://airlock.dev/import/v1"
+	inTotoStatementType  = "https://in-toto.io/Statement/v1"
+	maxAttestationLayers = 64 // site attestations read back to find the site's own, at most
 )
 
-// siteSign adds the site's cosign legacy signature to every manifest of each plan (the root and each
-// platform manifest it holds), where the enforcing engines look: the sha256-<hex>.sig tag in the image's
-// own repository on the target. The signed payload names the target repository (no tag) and the digest.
-// An upstream signature at that tag keeps its layers, the site's is appended after them (as cosign
-// appends), and the upstream manifest is still pushed by its digest. A tag that holds the site's
-// signature already is left as it is (the engine keeps a tag that holds the planned layers and more),
-// and one that holds more signatures than planned is grown, never stripped. It asks each tag once.
-func siteSign(ctx context.Context, target engine.Target, plans []*plan.ImagePlan, key SiteSigner) ([]SiteSignature, error) {
+// siteImport is what the import attestation records of one run: the trust verified against and
+// each image's result, and for load the archive's catalog.
+type siteImport struct {
+	trust   *verify.Trust
+	results map[string]verify.Result // by source reference
+	catalog digest.Digest
+	version string
+	time    time.Time
+}
+
+// siteSign adds, where the enforcing engines look, the site's cosign legacy signature to every
+// manifest of each plan (the root and each platform manifest it holds) and the import attestation
+// to its root: the sha256-<hex>.sig and .att tags in the image's own repository on the target. The
+// signed payload names the target repository (no tag) and the digest. What is at such a tag keeps
+// its layers and the site's is appended after them (as cosign appends): the upstream signature's, or
+// the target's when it holds those and more; the upstream manifest is still pushed by its digest. A
+// tag that holds the site's own already is left as it is (the engine keeps a tag that holds the
+// planned layers and more). It reads each tag once.
+func siteSign(ctx context.Context, target engine.Target, plans []*plan.ImagePlan, key SiteSigner, imp siteImport) ([]SiteSignature, error) {
 	var out []SiteSignature
 	for _, ip := range plans {
 		st, err := target.Store(ctx, ip)
@@ -64,16 +85,32 @@ func siteSign(ctx context.Context, target engine.Target, plans []*plan.ImagePlan
 		if !ok {
 			return out, fmt.Errorf("site signatures: %s cannot hold tags", st.Name())
 		}
-		blobs := map[digest.Digest][]byte{}
+		c := &cosignTags{ctx: ctx, tg: tg, st: st, ip: ip, blobs: map[digest.Digest][]byte{}}
 		for _, n := range (&plan.ImagePlan{Root: ip.Root}).Nodes() {
-			s, err := signManifest(ctx, tg, st.Name(), ip, n, key, blobs)
+			payload := verify.SimpleSigningPayload(st.Name(), n.Desc.Digest)
+			s, err := c.appendAt(n, "sig", func(layers []ocispec.Descriptor) bool { return hasSiteSignature(layers, payload, key) }, func() (ocispec.Descriptor, []byte, error) {
+				sig, err := key.SignPayload(payload)
+				return ocispec.Descriptor{MediaType: simpleSigningLayer, Annotations: map[string]string{signatureAnnotation: sig}}, payload, err
+			})
 			if err != nil {
 				return out, fmt.Errorf("site signature of %s (%s): %w", ip.Source, n.Desc.Digest, err)
 			}
 			out = append(out, s)
 		}
-		if len(blobs) > 0 {
-			ip.Content = withBlobs{ip.Content, blobs}
+		s, err := c.appendAt(ip.Root, "att", func(layers []ocispec.Descriptor) bool { return c.hasSiteAttestation(layers, key) }, func() (ocispec.Descriptor, []byte, error) {
+			st, err := importStatement(st.Name(), ip, imp)
+			if err != nil {
+				return ocispec.Descriptor{}, nil, err
+			}
+			env, err := key.SignStatement(st)
+			return ocispec.Descriptor{MediaType: dsseLayer, Annotations: map[string]string{predicateAnnotation: ImportPredicateType, signatureAnnotation: ""}}, env, err
+		})
+		if err != nil {
+			return out, fmt.Errorf("import attestation of %s: %w", ip.Source, err)
+		}
+		out = append(out, s)
+		if len(c.blobs) > 0 {
+			ip.Content = withBlobs{ip.Content, c.blobs}
 		}
 	}
 	return out, nil
@@ -81,11 +118,11 @@ func siteSign(ctx context.Context, target engine.Target, plans []*plan.ImagePlan
 
 // signAndPublish publishes plans, signed first by the site (siteSign) when key is set, and lists the
 // signatures of the images that landed.
-func signAndPublish(ctx context.Context, plans []*plan.ImagePlan, regs *registry.Registries, opts PublishOptions, key SiteSigner) (*PublishReport, []SiteSignature, error) {
+func signAndPublish(ctx context.Context, plans []*plan.ImagePlan, regs *registry.Registries, opts PublishOptions, key SiteSigner, imp siteImport) (*PublishReport, []SiteSignature, error) {
 	var signed []SiteSignature
 	if key != nil && !opts.DryRun {
 		var err error
-		if signed, err = siteSign(ctx, opts.target(regs), plans, key); err != nil {
+		if signed, err = siteSign(ctx, opts.target(regs), plans, key, imp); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -111,13 +148,23 @@ func signedLanded(signed []SiteSignature, images []engine.ImageReport) []SiteSig
 	return out
 }
 
-// signManifest plans the site's signature of manifest n of ip, in repository repo, unless the tag has
-// it; the new blobs go into blobs.
-func signManifest(ctx context.Context, tg engine.Tagger, repo string, ip *plan.ImagePlan, n *plan.Node, key SiteSigner, blobs map[digest.Digest][]byte) (SiteSignature, error) {
-	tag := "sha256-" + n.Desc.Digest.Encoded() + ".sig"
-	res := SiteSignature{Image: ip.Source, Digest: n.Desc.Digest, Tag: repo + ":" + tag, Action: "written"}
+// cosignTags plans what the site appends at the cosign tags of one image in store st.
+type cosignTags struct {
+	ctx   context.Context
+	tg    engine.Tagger
+	st    engine.Store
+	ip    *plan.ImagePlan
+	blobs map[digest.Digest][]byte // the new blobs, served to the engine (withBlobs)
+}
+
+// appendAt plans, at the cosign tag of manifest n with kind ("sig" or "att"), a manifest that holds
+// what is there and one more layer, made by newLayer, unless present says the layers there hold the
+// site's already.
+func (c *cosignTags) appendAt(n *plan.Node, kind string, present func([]ocispec.Descriptor) bool, newLayer func() (ocispec.Descriptor, []byte, error)) (SiteSignature, error) {
+	tag := "sha256-" + n.Desc.Digest.Encoded() + "." + kind
+	res := SiteSignature{Image: c.ip.Source, Digest: n.Desc.Digest, Kind: kind, Tag: c.st.Name() + ":" + tag, Action: "written"}
 	var upstream *plan.Node
-	for _, r := range ip.Referrers {
+	for _, r := range c.ip.Referrers {
 		if r.Referrer != nil && r.Referrer.Method == referrers.CosignTag && r.Referrer.Tag == tag {
 			upstream = r
 		}
@@ -126,12 +173,11 @@ func signManifest(ctx context.Context, tg engine.Tagger, repo string, ip *plan.I
 	if upstream != nil {
 		s, err := vocab.ParseSuccessors("", upstream.Manifest)
 		if err != nil {
-			return res, fmt.Errorf("the upstream signature %s: %w", upstream.Desc.Digest, err)
+			return res, fmt.Errorf("the upstream %s %s: %w", kind, upstream.Desc.Digest, err)
 		}
 		layers = s.Layers
 	}
-	payload := verify.SimpleSigningPayload(repo, n.Desc.Digest)
-	_, cur, err := tg.FetchTagged(ctx, tag)
+	_, cur, err := c.tg.FetchTagged(c.ctx, tag)
 	switch {
 	case errors.Is(err, errdef.ErrNotFound):
 	case err != nil:
@@ -139,19 +185,18 @@ func signManifest(ctx context.Context, tg engine.Tagger, repo string, ip *plan.I
 	default:
 		have, err := vocab.ParseSuccessors("", cur)
 		if err == nil && vocab.LayersStartWith(have.Layers, layers) {
-			if hasSiteLayer(have.Layers, payload, key) {
+			if present(have.Layers) {
 				res.Action = "present"
 				return res, nil
 			}
 			layers = have.Layers // signatures added there since: kept, the site's appended
 		}
 	}
-	sig, err := key.SignPayload(payload)
+	layer, b, err := newLayer()
 	if err != nil {
 		return res, err
 	}
-	layer := ocispec.Descriptor{MediaType: simpleSigningLayer, Digest: digest.FromBytes(payload), Size: int64(len(payload)),
-		Annotations: map[string]string{signatureAnnotation: sig}}
+	layer.Digest, layer.Size = digest.FromBytes(b), int64(len(b))
 	layers = append(append([]ocispec.Descriptor(nil), layers...), layer)
 	config := signatureConfig(layers)
 	cd := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(config), Size: int64(len(config))}
@@ -159,12 +204,12 @@ func signManifest(ctx context.Context, tg engine.Tagger, repo string, ip *plan.I
 	if err != nil {
 		return res, err
 	}
-	blobs[layer.Digest], blobs[cd.Digest] = payload, config
+	c.blobs[layer.Digest], c.blobs[cd.Digest] = b, config
 	node := &plan.Node{
 		Desc:     ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(mb), Size: int64(len(mb))},
 		Manifest: mb, Repository: n.Repository, Blobs: append([]ocispec.Descriptor{cd}, layers...),
 		Referrer: &referrers.Found{Subject: n.Desc.Digest, Method: referrers.CosignTag, Tag: tag},
-		Kind:     referrers.KindSignature, ArtifactType: simpleSigningLayer,
+		Kind:     map[string]string{"sig": referrers.KindSignature, "att": referrers.KindAttestation}[kind], ArtifactType: layer.MediaType,
 	}
 	node.Referrer.Descriptor = node.Desc
 	if upstream != nil {
@@ -172,12 +217,12 @@ func signManifest(ctx context.Context, tg engine.Tagger, repo string, ip *plan.I
 		untagged.Tag = "" // pushed by its digest; the tag names the manifest that holds its layers and the site's
 		upstream.Referrer = &untagged
 	}
-	ip.Referrers = append(ip.Referrers, node)
+	c.ip.Referrers = append(c.ip.Referrers, node)
 	return res, nil
 }
 
-// hasSiteLayer reports whether one of layers is the site's signature of payload.
-func hasSiteLayer(layers []ocispec.Descriptor, payload []byte, key SiteSigner) bool {
+// hasSiteSignature reports whether one of layers is the site's signature of payload.
+func hasSiteSignature(layers []ocispec.Descriptor, payload []byte, key SiteSigner) bool {
 	d := digest.FromBytes(payload)
 	for _, l := range layers {
 		if l.MediaType == simpleSigningLayer && l.Digest == d && key.SignedPayload(payload, l.Annotations[signatureAnnotation]) {
@@ -185,6 +230,111 @@ func hasSiteLayer(layers []ocispec.Descriptor, payload []byte, key SiteSigner) b
 		}
 	}
 	return false
+}
+
+// hasSiteAttestation reports whether one of layers is an import attestation of the image's root that
+// the site signed: each candidate is read from the store (at most maxAttestationLayers, each bounded
+// and hashed).
+func (c *cosignTags) hasSiteAttestation(layers []ocispec.Descriptor, key SiteSigner) bool {
+	fetcher, ok := c.st.(interface {
+		Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error)
+	})
+	if !ok {
+		return false
+	}
+	read := 0
+	for _, l := range layers {
+		if l.MediaType != dsseLayer || l.Annotations[predicateAnnotation] != ImportPredicateType || read >= maxAttestationLayers {
+			continue
+		}
+		read++
+		env, err := archive.ReadVerified(c.ctx, fetcher, l, vocab.MaxManifestSize)
+		if err != nil {
+			continue
+		}
+		var st struct {
+			Subject []struct {
+				Digest map[string]string `json:"digest"`
+			} `json:"subject"`
+			PredicateType string `json:"predicateType"`
+		}
+		b := key.SignedStatement(env)
+		if b != nil && json.Unmarshal(b, &st) == nil && st.PredicateType == ImportPredicateType && len(st.Subject) == 1 &&
+			st.Subject[0].Digest["sha256"] == c.ip.Root.Desc.Digest.Encoded() {
+			return true
+		}
+	}
+	return false
+}
+
+// importStatement is the in-toto statement of the import attestation of ip into repo: what came in,
+// from where, verified against what, by whom, and when (docs/site-signatures.md, section 3).
+func importStatement(repo string, ip *plan.ImagePlan, imp siteImport) ([]byte, error) {
+	type ref struct {
+		Reference string        `json:"reference"`
+		Digest    digest.Digest `json:"digest,omitempty"`
+	}
+	type platform struct {
+		Platform string        `json:"platform"`
+		Digest   digest.Digest `json:"digest"`
+	}
+	type verification struct {
+		Trust        string   `json:"trust"`
+		Origin       string   `json:"origin,omitempty"`
+		Rule         string   `json:"rule,omitempty"`
+		Signers      []string `json:"signers,omitempty"`
+		Attestations []string `json:"attestations,omitempty"`
+	}
+	pred := struct {
+		Source       ref               `json:"source"`
+		Target       ref               `json:"target"`
+		Platforms    []platform        `json:"platforms,omitempty"`
+		Archive      map[string]string `json:"archive,omitempty"`
+		Verification verification      `json:"verification"`
+		Importer     map[string]string `json:"importer"`
+		Time         string            `json:"time"`
+	}{
+		Source:   ref{Reference: ip.Source, Digest: ip.Root.Desc.Digest},
+		Target:   ref{Reference: repo + tagSuffix(ip.Image.Tag)},
+		Importer: map[string]string{"name": "airlock", "version": imp.version},
+		Time:     imp.time.UTC().Format(time.RFC3339),
+	}
+	for _, ch := range ip.Root.Children {
+		if ch.Platform != "" {
+			pred.Platforms = append(pred.Platforms, platform{ch.Platform, ch.Desc.Digest})
+		}
+	}
+	if imp.catalog != "" {
+		pred.Archive = map[string]string{"catalog": imp.catalog.String()}
+	}
+	if imp.trust != nil {
+		pred.Verification.Trust, pred.Verification.Origin = imp.trust.Source, imp.trust.Origin.Kind
+	}
+	res := imp.results[ip.Source]
+	pred.Verification.Rule = res.Rule
+	for _, c := range res.Signatures {
+		if c.Valid {
+			pred.Verification.Signers = append(pred.Verification.Signers, c.Signer)
+		}
+	}
+	for _, c := range res.Attestations {
+		if c.Valid {
+			pred.Verification.Attestations = append(pred.Verification.Attestations, c.PredicateType)
+		}
+	}
+	return json.Marshal(struct {
+		Type          string `json:"_type"`
+		Subject       []any  `json:"subject"`
+		PredicateType string `json:"predicateType"`
+		Predicate     any    `json:"predicate"`
+	}{inTotoStatementType, []any{map[string]any{"name": repo, "digest": map[string]string{"sha256": ip.Root.Desc.Digest.Encoded()}}}, ImportPredicateType, pred})
+}
+
+func tagSuffix(tag string) string {
+	if tag == "" {
+		return ""
+	}
+	return ":" + tag
 }
 
 // signatureConfig is the image config of a signature manifest, as go-containerregistry's empty image

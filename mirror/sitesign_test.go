@@ -13,11 +13,16 @@ import (
 	"airlock.dev/airlock/verify"
 )
 
-// sigLayers reads the manifest at the cosign .sig tag of d in store and returns its layers.
+// sigLayers reads the manifest at the cosign .sig tag of d in store and returns its digest and layers.
 func sigLayers(t *testing.T, tgt *mirrortest.FakeTarget, store string, d string) (string, []ocispec.Descriptor) {
 	t.Helper()
+	return sigLayersAt(t, tgt, store, "sha256-"+d+".sig")
+}
+
+func sigLayersAt(t *testing.T, tgt *mirrortest.FakeTarget, store, tag string) (string, []ocispec.Descriptor) {
+	t.Helper()
 	s := tgt.Stores[store]
-	md, ok := s.Tags["sha256-"+d+".sig"]
+	md, ok := s.Tags[tag]
 	if !ok {
 		return "", nil
 	}
@@ -52,9 +57,10 @@ func TestLoadSignsVerifiedImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	manifests := (&plan.ImagePlan{Root: app.Root}).Nodes()
-	if len(res.SiteSigned) != len(manifests) {
-		t.Fatalf("site-signed %+v, want the %d manifests of %s", res.SiteSigned, len(manifests), app.Source)
+	if len(res.SiteSigned) != len(manifests)+1 || res.SiteSigned[len(manifests)].Kind != "att" {
+		t.Fatalf("site-signed %+v, want the %d manifests of %s and its import attestation", res.SiteSigned, len(manifests), app.Source)
 	}
+	checkImportAttestation(t, tgt, site, app, "site/team/app")
 	first := map[string]string{}
 	for _, n := range manifests {
 		d := n.Desc.Digest
@@ -83,6 +89,8 @@ func TestLoadSignsVerifiedImages(t *testing.T) {
 		t.Error("the image that failed verification was loaded")
 	}
 
+	first["att"], _ = sigLayersAt(t, tgt, "site/team/app", "sha256-"+app.Root.Desc.Digest.Encoded()+".att")
+
 	// Again: every signature present, none written; then a plain load: kept.
 	for _, again := range []LoadOptions{o, {Anchors: o.Anchors, Target: tgt, Publish: o.Publish}} {
 		res, err := Load(context.Background(), dir, again)
@@ -100,7 +108,11 @@ func TestLoadSignsVerifiedImages(t *testing.T) {
 			}
 		}
 		for d, at := range first {
-			if now, _ := sigLayers(t, tgt, "site/team/app", d); now != at {
+			now, _ := sigLayers(t, tgt, "site/team/app", d)
+			if d == "att" {
+				now, _ = sigLayersAt(t, tgt, "site/team/app", "sha256-"+app.Root.Desc.Digest.Encoded()+".att")
+			}
+			if now != at {
 				t.Errorf("again: the .sig of %s moved from %s to %s", d, at, now)
 			}
 		}
@@ -110,5 +122,39 @@ func TestLoadSignsVerifiedImages(t *testing.T) {
 	_, err = Load(context.Background(), dir, LoadOptions{SignKey: site, Target: empty, Publish: o.Publish})
 	if !errors.Is(err, ErrSignUnverified) || len(empty.Events) != 0 {
 		t.Errorf("nothing pinned: %v, %d writes; want ErrSignUnverified and nothing written", err, len(empty.Events))
+	}
+}
+
+// checkImportAttestation: the root's .att tag holds, last, a DSSE envelope the site key signed over an
+// in-toto statement of the import predicate type whose subject is the root in repo, naming the source
+// and the signer that verified.
+func checkImportAttestation(t *testing.T, tgt *mirrortest.FakeTarget, site *verify.SigningKey, ip *plan.ImagePlan, repo string) {
+	t.Helper()
+	_, layers := sigLayersAt(t, tgt, repo, "sha256-"+ip.Root.Desc.Digest.Encoded()+".att")
+	if len(layers) == 0 {
+		t.Fatal("no .att on the site")
+	}
+	last := layers[len(layers)-1]
+	if last.MediaType != "application/vnd.dsse.envelope.v1+json" || last.Annotations["predicateType"] != ImportPredicateType {
+		t.Errorf("the .att layer %+v", last)
+	}
+	st := site.SignedStatement(tgt.Stores[repo].Content[last.Digest])
+	var s struct {
+		Subject []struct {
+			Name   string
+			Digest map[string]string
+		}
+		PredicateType string
+		Predicate     struct {
+			Source       struct{ Reference, Digest string }
+			Verification struct{ Signers []string }
+		}
+	}
+	if st == nil || json.Unmarshal(st, &s) != nil {
+		t.Fatalf("the envelope is not the site's: %s", tgt.Stores[repo].Content[last.Digest])
+	}
+	if len(s.Subject) != 1 || s.Subject[0].Name != repo || s.Subject[0].Digest["sha256"] != ip.Root.Desc.Digest.Encoded() || s.PredicateType != ImportPredicateType ||
+		s.Predicate.Source.Reference != ip.Source || len(s.Predicate.Verification.Signers) == 0 {
+		t.Errorf("statement %s", st)
 	}
 }

@@ -61,23 +61,32 @@ func coversPlatform(r *verify.Result, p *plan.ImagePlan) {
 
 // gatePlans verifies plans against trust and returns those that pass, in order, and the results of those
 // that do not.
-func gatePlans(ctx context.Context, trust *verify.Trust, plans []*plan.ImagePlan) (pass []*plan.ImagePlan, refused []verify.Result) {
+func gatePlans(ctx context.Context, trust *verify.Trust, plans []*plan.ImagePlan) (pass []*plan.ImagePlan, passed, refused []verify.Result) {
 	for i, r := range verifyPlans(ctx, trust, plans) {
 		if r.Passed {
-			pass = append(pass, plans[i])
+			pass, passed = append(pass, plans[i]), append(passed, r)
 		} else {
 			refused = append(refused, r)
 		}
 	}
-	return pass, refused
+	return pass, passed, refused
+}
+
+// resultsBySource indexes results by the image's source reference.
+func resultsBySource(results []verify.Result) map[string]verify.Result {
+	m := make(map[string]verify.Result, len(results))
+	for _, r := range results {
+		m[r.Source] = r
+	}
+	return m
 }
 
 // gate is Gate for a workflow: each image that fails is named to warn (if set), and all of them in the
 // error (a failed check).
-func gate(ctx context.Context, trust *verify.Trust, plans []*plan.ImagePlan, warn func(string)) ([]*plan.ImagePlan, error) {
-	pass, failed := gatePlans(ctx, trust, plans)
+func gate(ctx context.Context, trust *verify.Trust, plans []*plan.ImagePlan, warn func(string)) ([]*plan.ImagePlan, []verify.Result, error) {
+	pass, passed, failed := gatePlans(ctx, trust, plans)
 	if len(failed) == 0 {
-		return pass, nil
+		return pass, passed, nil
 	}
 	refused := make([]string, len(failed))
 	for i, r := range failed {
@@ -86,7 +95,7 @@ func gate(ctx context.Context, trust *verify.Trust, plans []*plan.ImagePlan, war
 			warn(fmt.Sprintf("refused, verification failed: %s: %s", r.Source, strings.Join(r.Failures, "; ")))
 		}
 	}
-	return pass, &checkFailed{fmt.Errorf("%d of %d images failed verification and were not loaded:\n  %s", len(refused), len(plans), strings.Join(refused, "\n  "))}
+	return pass, passed, &checkFailed{fmt.Errorf("%d of %d images failed verification and were not loaded:\n  %s", len(refused), len(plans), strings.Join(refused, "\n  "))}
 }
 
 // Signer signs a digest, returning a Sigstore bundle (a *verify.SigningKey).

@@ -1,6 +1,8 @@
 package verify
 
 import (
+	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/sha256"
@@ -8,6 +10,8 @@ import (
 	"encoding/json"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/sigstore/sigstore/pkg/signature"
+	sigdsse "github.com/sigstore/sigstore/pkg/signature/dsse"
 )
 
 // The payload of a cosign legacy signature ("simple signing"), in the field order cosign writes it
@@ -57,4 +61,36 @@ func (k *SigningKey) SignedPayload(b []byte, sig string) bool {
 	}
 	sum := sha256.Sum256(b)
 	return ecdsa.VerifyASN1(&k.priv.PublicKey, sum[:], raw)
+}
+
+// SignStatement wraps the in-toto statement in a DSSE envelope signed with k, as `cosign attest --key`
+// writes one into a legacy .att layer (payload type application/vnd.in-toto+json). It returns the
+// envelope JSON.
+func (k *SigningKey) SignStatement(statement []byte) ([]byte, error) {
+	sv, err := signature.LoadECDSASignerVerifier(k.priv, crypto.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	return sigdsse.WrapSigner(sv, inTotoPayloadType).SignMessage(bytes.NewReader(statement))
+}
+
+// SignedStatement returns the statement of a DSSE envelope that k signed, or nil when k did not sign
+// it (or it is no envelope).
+func (k *SigningKey) SignedStatement(envelope []byte) []byte {
+	v, err := signature.LoadECDSAVerifier(&k.priv.PublicKey, crypto.SHA256)
+	if err != nil || sigdsse.WrapVerifier(v).VerifySignature(bytes.NewReader(envelope), nil) != nil {
+		return nil
+	}
+	var env struct {
+		PayloadType string `json:"payloadType"`
+		Payload     string `json:"payload"`
+	}
+	if json.Unmarshal(envelope, &env) != nil || env.PayloadType != inTotoPayloadType {
+		return nil
+	}
+	b, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		return nil
+	}
+	return b
 }

@@ -68,7 +68,7 @@ func runCopy(cmd *cobra.Command, g *globalOptions, o *copyOptions) error {
 		if err != nil {
 			return err
 		}
-		co.SignKey = k
+		co.SignKey, co.Version = k, version()
 	}
 	if o.verifyFirst || o.signKey != "" {
 		anchors, err := o.trust.anchors()

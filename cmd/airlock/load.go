@@ -138,6 +138,7 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 		Regs:         regs,
 		Warn:         warn(cmd),
 		SignKey:      signKey,
+		Version:      version(),
 	})
 	if res == nil || res.Report == nil {
 		return err

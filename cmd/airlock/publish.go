@@ -241,9 +241,9 @@ func printSiteSigned(b *strings.Builder, signed []mirror.SiteSignature) {
 			written++
 		}
 	}
-	fmt.Fprintf(b, "site-signed: %d manifests signed now, %d signed by the site already (cosign .sig):\n", written, len(signed)-written)
+	fmt.Fprintf(b, "site-signed: %d signed now, %d by the site already (cosign .sig signatures, .att import attestations):\n", written, len(signed)-written)
 	for _, s := range signed {
-		fmt.Fprintf(b, "  %-8s %s  %s\n", s.Action, s.Digest, s.Tag)
+		fmt.Fprintf(b, "  %-8s %s %s  %s\n", s.Action, s.Kind, s.Digest, s.Tag)
 	}
 }
 

@@ -323,6 +323,11 @@ func (s *registryStore) AttachReferrers(ctx context.Context, ip *plan.ImagePlan)
 	return a, nil
 }
 
+// Fetch reads a blob of the repository (the site's attestations, to find its own: mirror/sitesign.go).
+func (s *registryStore) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	return s.repo.Fetch(ctx, desc)
+}
+
 func (s *registryStore) FetchManifest(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
 	return plan.FetchManifest(ctx, s.repo, desc)
 }

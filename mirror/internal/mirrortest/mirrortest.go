@@ -225,6 +225,17 @@ func (s *FakeStore) FetchManifest(_ context.Context, desc ocispec.Descriptor) ([
 	return b, nil
 }
 
+// Fetch reads what the store holds, as a registry serves a blob.
+func (s *FakeStore) Fetch(_ context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	s.Mu.Lock()
+	defer s.Mu.Unlock()
+	b, ok := s.Content[desc.Digest]
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", desc.Digest, errdef.ErrNotFound)
+	}
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
 func (s *FakeStore) FetchTagged(_ context.Context, reference string) (ocispec.Descriptor, []byte, error) {
 	s.Mu.Lock()
 	defer s.Mu.Unlock()
