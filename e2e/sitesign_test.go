@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -93,6 +94,8 @@ func TestLoadSignsAtTheSite(t *testing.T) {
 		t.Errorf("airlock verify SITE --key site.pub: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 
+	checkContainersPolicy(t, to, sitePub, app, set)
+
 	for _, s := range load() {
 		if s.Action != "present" {
 			t.Errorf("second load: %+v, want present (nothing signed twice)", s)
@@ -123,4 +126,41 @@ func importStatements(out string) string {
 		}
 	}
 	return b.String()
+}
+
+// checkContainersPolicy: the policy.json and registries.d that airlock admission writes make the real
+// containers/image evaluator (go.podman.io/image/v5, what CRI-O, podman and skopeo run; e2e/cmd/
+// imagepolicy pulls through it, as Debian's skopeo has sigstore disabled) admit the site-signed
+// image, one platform and all of them, and refuse an image under the same prefix that the site did
+// not sign (copied there with its upstream signature only: its platform manifests carry no
+// signature, its index none by the site key).
+func checkContainersPolicy(t *testing.T, to, sitePub string, app *seed.Fixture, set string) {
+	t.Helper()
+	ctx := t.Context()
+	imagepolicy := tools.Path(t, "imagepolicy")
+	dir := t.TempDir()
+	res := run(ctx, t, "admission", "--engine", "containers-policy", "--to", to, "--site-key", sitePub, "-o", dir)
+	if res.code != 0 {
+		t.Fatalf("airlock admission: exit %d\n%s", res.code, res.stderr)
+	}
+	pull := func(ref string, extra ...string) (string, error) {
+		args := append([]string{"--policy", filepath.Join(dir, "policy.json"), "--registries.d", filepath.Join(dir, "registries.d")}, extra...)
+		out, err := exec.CommandContext(ctx, imagepolicy, append(args, ref)...).CombinedOutput()
+		return string(out), err
+	}
+	signed := to + "/team/app:" + app.Tag
+	if out, err := pull(signed); err != nil {
+		t.Errorf("pull of the site-signed image: %v\n%s", err, out)
+	}
+	if out, err := pull(signed, "--all"); err != nil {
+		t.Errorf("pull --all of the site-signed image: %v\n%s", err, out)
+	}
+	mustRun(ctx, t, "copy", "-c", set, "--to", to+"/unsigned")
+	unsigned := to + "/unsigned/team/app:" + app.Tag
+	for _, extra := range [][]string{nil, {"--all"}} {
+		out, err := pull(unsigned, extra...)
+		if err == nil || !strings.Contains(out, "signature") {
+			t.Errorf("pull %v of an image the site did not sign: %v, want refused for its signatures\n%s", extra, err, out)
+		}
+	}
 }

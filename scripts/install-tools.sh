@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs the external tools the end-to-end tests and the demo use into .tools/bin,
-# through `go install` only (no network other than the Go module proxy).
-# Usage: scripts/install-tools.sh [tool...]   (default: registry cosign regctl; gremlins on request)
+# Installs the external tools the end-to-end tests and the demo use into .tools/bin: Go tools through
+# `go install` (the Go module proxy); imagepolicy (e2e/cmd/imagepolicy: containers/image, the
+# evaluator of CRI-O, podman and skopeo, pulling under the policy.json airlock admission writes) built
+# inside the e2e module, as it needs that module's go.podman.io/image/v5 and a build tag; skopeo (for
+# make bench only; Debian's has sigstore disabled) from the Debian archive with apt-get.
+# Usage: scripts/install-tools.sh [tool...]   (default: registry cosign regctl imagepolicy; gremlins, skopeo on request)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 export GOBIN="$top/.tools/bin"
@@ -14,8 +17,34 @@ declare -A pkgs=(
   [gremlins]="github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0" # mutation testing (make mutate)
 )
 tools=("$@")
-[ ${#tools[@]} -gt 0 ] || tools=(registry cosign regctl)
+[ ${#tools[@]} -gt 0 ] || tools=(registry cosign regctl imagepolicy)
+
+# install_apt PACKAGE: apt-get install, once, when the command is not there.
+install_apt() {
+  if command -v "$1" >/dev/null 2>&1; then
+    return
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "install-tools: no apt-get; install $1 with your package manager" >&2
+    exit 1
+  fi
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "install-tools: apt-get install $1" >&2
+  $sudo apt-get update >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "$1" >&2
+}
+
 for t in "${tools[@]}"; do
+  if [ "$t" = skopeo ]; then
+    install_apt skopeo
+    continue
+  fi
+  if [ "$t" = imagepolicy ]; then
+    # go build is a no-op when nothing changed (the build cache); containers_image_openpgp avoids gpgme (cgo).
+    (cd "$top/e2e" && go build -tags containers_image_openpgp,exclude_graphdriver_btrfs -o "$GOBIN/imagepolicy" ./cmd/imagepolicy)
+    continue
+  fi
   pkg=${pkgs[$t]:?unknown tool $t}
   want=${pkg##*@}
   stamp="$GOBIN/.$t.version"

@@ -63,7 +63,7 @@ nothing could be done (target unreachable, credentials refused, unreadable archi
 	pf.IntVar(&g.concurrency, "concurrency", 8, "how many images and blobs to move at once")
 	pf.DurationVar(&g.stall, "stall-timeout", registry.DefaultRetry.StallTimeout, "cut any transfer (blob, manifest, tag list) that moved no byte for this long, and retry it")
 	pf.IntVar(&g.attempts, "attempts", registry.DefaultRetry.Attempts, "tries of each transfer before giving up (backoff with jitter between tries)")
-	root.AddCommand(newSaveCmd(g), newLoadCmd(g), newCopyCmd(g), newDiffCmd(g), newVerifyCmd(g), newInspectCmd(g), newSignCmd(g), newVersionCmd(g))
+	root.AddCommand(newSaveCmd(g), newLoadCmd(g), newCopyCmd(g), newDiffCmd(g), newVerifyCmd(g), newInspectCmd(g), newSignCmd(g), newAdmissionCmd(g), newVersionCmd(g))
 	return root
 }
 

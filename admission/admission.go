@@ -1,0 +1,78 @@
+// Package admission writes the policies that make a cluster enforce what the site verified: only
+// images the site signed (airlock load --sign-key) are admitted. Each engine gets its own files, in
+// its own format, deterministic (the same site gives the same bytes).
+//
+// Built: containers/image (CRI-O, podman, skopeo): policy.json and a registries.d file. Not built
+// yet: Sigstore policy-controller and Kyverno (docs/site-signatures.md, section 4).
+package admission
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/distribution/reference"
+)
+
+// Site is what the policies are written from: where the site registry mirrors into, and the key that
+// signs at its door.
+type Site struct {
+	// Prefix is HOST[:PORT][/PREFIX], as given to load --to.
+	Prefix string
+	// KeyPEM is the site's public key (PEM).
+	KeyPEM []byte
+}
+
+// File is one file to write: its path under the output directory, and its bytes.
+type File struct {
+	Path string
+	Data []byte
+}
+
+func (s *Site) check() error {
+	s.Prefix = strings.TrimSuffix(s.Prefix, "/")
+	if _, err := reference.ParseNamed(s.Prefix + "/x"); err != nil {
+		return fmt.Errorf("--to %q: want HOST[:PORT][/PREFIX], the prefix load --to wrote into (e.g. registry.site:5000/mirror)", s.Prefix)
+	}
+	if b, _ := pem.Decode(s.KeyPEM); b == nil || b.Type != "PUBLIC KEY" {
+		return errors.New("--site-key: not a PEM public key; give the site's cosign.pub")
+	}
+	return nil
+}
+
+// ContainersPolicy returns the policy.json and registries.d/airlock.yaml of containers/image (CRI-O,
+// podman, skopeo) for the site: an image under the prefix is accepted only with a cosign signature
+// (a sigstore attachment, sha256-<hex>.sig) by the site key that names its repository
+// (signedIdentity matchRepository: one signature serves every tag); everything else is rejected
+// (default reject). The registries.d file turns on reading sigstore attachments under the prefix.
+func ContainersPolicy(s Site) ([]File, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	type identity struct {
+		Type string `json:"type"`
+	}
+	type requirement struct {
+		Type           string    `json:"type"`
+		KeyData        string    `json:"keyData,omitempty"`
+		SignedIdentity *identity `json:"signedIdentity,omitempty"`
+	}
+	policy := struct {
+		Default    []requirement                       `json:"default"`
+		Transports map[string]map[string][]requirement `json:"transports"`
+	}{
+		Default: []requirement{{Type: "reject"}},
+		Transports: map[string]map[string][]requirement{"docker": {
+			s.Prefix: {{Type: "sigstoreSigned", KeyData: base64.StdEncoding.EncodeToString(s.KeyPEM), SignedIdentity: &identity{Type: "matchRepository"}}},
+		}},
+	}
+	pb, err := json.MarshalIndent(policy, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	rd := fmt.Sprintf("# airlock admission: read cosign signatures (sigstore attachments) of the site mirror.\ndocker:\n  %s:\n    use-sigstore-attachments: true\n", s.Prefix)
+	return []File{{"policy.json", append(pb, '\n')}, {"registries.d/airlock.yaml", []byte(rd)}}, nil
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"airlock.dev/airlock/admission"
+	"airlock.dev/airlock/internal/atomicfile"
+)
+
+func newAdmissionCmd(g *globalOptions) *cobra.Command {
+	var engine, to, siteKey, dir string
+	cmd := &cobra.Command{
+		Use:   "admission --engine ENGINE --to HOST[:PORT]/PREFIX --site-key SITE.pub -o DIR",
+		Short: "Write the admission policies that admit only what the site signed",
+		Long: `admission writes, into DIR, the policy an enforcing engine needs so that only images the site
+signed at its door (airlock load --sign-key SITE.key) are admitted from the site mirror
+HOST[:PORT]/PREFIX, and everything else is refused. The site key is the only trust the engine needs:
+upstream signers were checked by airlock at the door, offline.
+
+Engines:
+  containers-policy   containers/image (CRI-O, podman, skopeo): DIR/policy.json (for
+                      /etc/containers/policy.json) accepts an image under the prefix only with a
+                      cosign signature by the site key naming its repository (sigstoreSigned,
+                      signedIdentity matchRepository), and rejects everything else;
+                      DIR/registries.d/airlock.yaml (for /etc/containers/registries.d/) turns on
+                      reading those signatures (use-sigstore-attachments).
+Not built yet: policy-controller (ClusterImagePolicy) and kyverno (ImageValidatingPolicy); see
+docs/site-signatures.md.
+
+The same site gives the same bytes. Existing files are replaced.`,
+		Example: `  airlock admission --engine containers-policy --to registry.site:5000/mirror --site-key site.pub -o ./policy
+  skopeo --policy ./policy/policy.json --registries.d ./policy/registries.d copy docker://registry.site:5000/mirror/team/app:1.4.2 dir:/tmp/app`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := g.validate(); err != nil {
+				return err
+			}
+			key, err := os.ReadFile(siteKey)
+			if err != nil {
+				return fmt.Errorf("--site-key: %w", err)
+			}
+			site := admission.Site{Prefix: to, KeyPEM: key}
+			var files []admission.File
+			switch engine {
+			case "containers-policy":
+				files, err = admission.ContainersPolicy(site)
+			default:
+				return fmt.Errorf("--engine %q: want containers-policy (policy-controller and kyverno are not built yet)", engine)
+			}
+			if err != nil {
+				return err
+			}
+			var written []string
+			for _, f := range files {
+				p := filepath.Join(dir, filepath.FromSlash(f.Path))
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					return err
+				}
+				if err := atomicfile.WriteFile(p, f.Data, 0o644); err != nil {
+					return err
+				}
+				written = append(written, p)
+			}
+			if g.format == "json" {
+				return json.NewEncoder(out(cmd)).Encode(struct {
+					Engine string   `json:"engine"`
+					Files  []string `json:"files"`
+				}{engine, written})
+			}
+			for _, p := range written {
+				fmt.Fprintln(out(cmd), p)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&engine, "engine", "", "containers-policy")
+	f.StringVar(&to, "to", "", "the site mirror: HOST[:PORT]/PREFIX, as given to load --to")
+	f.StringVar(&siteKey, "site-key", "", "the site's public key (the pair of load --sign-key)")
+	f.StringVarP(&dir, "output", "o", "", "directory to write into")
+	for _, name := range []string{"engine", "to", "site-key", "output"} {
+		_ = cmd.MarkFlagRequired(name)
+	}
+	return cmd
+}
