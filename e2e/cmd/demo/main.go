@@ -217,9 +217,13 @@ func run(ctx context.Context, airlockArg, workArg string) error {
 		return fail("airlock sign", err)
 	}
 
-	heading(8, "at the site: airlock load the tar volumes into the distribution registry (no referrers API), the archive key pinned; --keep-host keeps the two sources apart")
+	heading(8, "at the site: airlock load the tar volumes into the distribution registry (no referrers API), the archive key pinned; --keep-host keeps the two sources apart; the site signs what it verified")
+	siteKey, sitePub, err := c.GenerateKeyPair(ctx, filepath.Join(work, "site-key"))
+	if err != nil {
+		return fail("cosign generate-key-pair (site key)", err)
+	}
 	site := dist + "/site"
-	if err := airlockRun(ctx, airlock, "load", first, "--to", site, "--keep-host", "--archive-key", transferPub, "--verify", "--site-files", filepath.Join(work, "site-files")); err != nil {
+	if err := airlockRun(ctx, airlock, "load", first, "--to", site, "--keep-host", "--archive-key", transferPub, "--verify", "--sign-key", siteKey, "--site-files", filepath.Join(work, "site-files")); err != nil {
 		return fail("airlock load", err)
 	}
 
@@ -236,11 +240,43 @@ func run(ctx context.Context, airlockArg, workArg string) error {
 		return fail("airlock verify (site registry)", err)
 	}
 
+	heading(10, "at the cluster: airlock admission writes containers/image's policy.json; a pull admits the site-signed image and refuses one the site did not sign")
+	policyDir := filepath.Join(work, "policy")
+	if err := airlockRun(ctx, airlock, "admission", "--engine", "containers-policy", "--to", site, "--site-key", sitePub, "-o", policyDir); err != nil {
+		return fail("airlock admission", err)
+	}
+	imagepolicy, err := tools.Find("imagepolicy")
+	if err != nil {
+		return fail("imagepolicy", err)
+	}
+	pull := func(ref string) (string, error) {
+		out, err := exec.CommandContext(ctx, imagepolicy, "--policy", filepath.Join(policyDir, "policy.json"), "--registries.d", filepath.Join(policyDir, "registries.d"), ref).CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	host, rest, _ := strings.Cut(refs[1], "/")
+	signed := site + "/" + strings.ReplaceAll(host, ":", "-") + "/" + rest
+	out, err = pull(signed)
+	fmt.Printf("$ imagepolicy (containers/image) %s\n%s\n", signed, out)
+	if err != nil {
+		return fail("pull of the site-signed image", err)
+	}
+	if err := airlockRun(ctx, airlock, "copy", "-c", imageset, "--to", site+"/unsigned", "--keep-host", "-q"); err != nil {
+		return fail("airlock copy (unsigned by the site)", err)
+	}
+	unsigned := site + "/unsigned/" + strings.ReplaceAll(host, ":", "-") + "/" + rest
+	out, err = pull(unsigned)
+	fmt.Printf("$ imagepolicy (containers/image) %s\n%s\n", unsigned, out)
+	if err == nil {
+		return fail("pull of an image the site did not sign", fmt.Errorf("admitted; it must be refused"))
+	}
+	fmt.Printf("(refused, as it must)\n")
+
 	fmt.Printf("\n== done\n")
 	fmt.Printf("archive:  %s  (directory, OCI image layout; inspect with: %s inspect %s)\n", dirArchive, airlockArg, dirArchive)
 	fmt.Printf("volumes:  %s  (%d tar volume(s) of at most %s, their list (names, sizes, order) in %s)\n",
 		strings.Join(volumes, " "), len(volumes), volumeSize, filepath.Base(tarArchive)+".sha256")
-	fmt.Printf("site:     %s (loaded, verified), site files in %s\n", site, filepath.Join(work, "site-files"))
+	fmt.Printf("site:     %s (loaded, verified, signed by %s), site files in %s\n", site, sitePub, filepath.Join(work, "site-files"))
+	fmt.Printf("policy:   %s (containers/image: policy.json, registries.d)\n", policyDir)
 	return nil
 }
 
