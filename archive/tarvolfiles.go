@@ -56,7 +56,7 @@ func (v *volumeFiles) span(off, n int64, f func(i int, local, from, to int64) er
 	for done := int64(0); done < n; {
 		i, local, room := 0, off+done, n-done
 		if v.size > 0 {
-			i, local = int((off+done)/v.size), (off+done)%v.size
+			i, local = int(local/v.size), local%v.size
 			room = min(room, v.size-local)
 		}
 		if err := f(i, local, done, done+room); err != nil {
