@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"github.com/distribution/reference"
+
+	"airlock.dev/airlock/vocab"
 )
 
 // Site is what the policies are written from: where the site registry mirrors into, and the key that
@@ -75,4 +77,50 @@ func ContainersPolicy(s Site) ([]File, error) {
 	}
 	rd := fmt.Sprintf("# airlock admission: read cosign signatures (sigstore attachments) of the site mirror.\ndocker:\n  %s:\n    use-sigstore-attachments: true\n", s.Prefix)
 	return []File{{"policy.json", append(pb, '\n')}, {"registries.d/airlock.yaml", []byte(rd)}}, nil
+}
+
+// PolicyController returns the ClusterImagePolicy (policy.sigstore.dev/v1beta1) of Sigstore
+// policy-controller for the site: an image under the prefix (images[].glob PREFIX/**, which spans
+// repositories, tags and digests) is admitted only with the import attestation
+// (https://airlock.dev/import/v1) signed by the site key; an authority with attestations checks
+// those only. No ctlog: nothing reaches Rekor, and the signatures are checked without a log. mode is
+// "enforce" or "warn".
+func PolicyController(s Site, mode string) ([]File, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if mode != "enforce" && mode != "warn" {
+		return nil, fmt.Errorf("--mode %q: want enforce or warn", mode)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `# airlock admission --engine policy-controller: admit, under %[1]s, only images whose import
+# attestation the site key signed (airlock load --sign-key).
+apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata:
+  name: airlock-site
+spec:
+  mode: %[2]s
+  images:
+  - glob: %[3]q
+  authorities:
+  - name: airlock-site
+    key:
+      hashAlgorithm: sha256
+      data: |
+%[4]s    attestations:
+    - name: airlock-import
+      predicateType: %[5]s
+`, s.Prefix, mode, s.Prefix+"/**", indent(string(s.KeyPEM), "        "), vocab.ImportPredicateType)
+	return []File{{"clusterimagepolicy.yaml", []byte(b.String())}}, nil
+}
+
+func indent(s, prefix string) string {
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(strings.TrimRight(s, "\n")+"\n", "\n") {
+		if line != "" {
+			b.WriteString(prefix + line)
+		}
+	}
+	return b.String()
 }

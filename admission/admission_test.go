@@ -16,17 +16,27 @@ WJEBgSJuG4mTeNcQF8GhXbMHD0eH+Vd4T4O9rmsFrKBZ6wuEV2aJ6mDd6A==
 -----END PUBLIC KEY-----
 `
 
-// TestContainersPolicyGolden: the files for registry.site:5000/mirror are byte for byte the golden
+// TestGolden: the files of each engine for registry.site:5000/mirror are byte for byte the golden
 // ones (go test ./admission -update rewrites them); the same site gives the same bytes.
-func TestContainersPolicyGolden(t *testing.T) {
+func TestGolden(t *testing.T) {
 	site := Site{Prefix: "registry.site:5000/mirror/", KeyPEM: []byte(testKey)}
-	files, err := ContainersPolicy(site)
+	for engine, write := range map[string]func(Site) ([]File, error){
+		"containers-policy": ContainersPolicy,
+		"policy-controller": func(s Site) ([]File, error) { return PolicyController(s, "enforce") },
+	} {
+		golden(t, engine, site, write)
+	}
+}
+
+func golden(t *testing.T, engine string, site Site, write func(Site) ([]File, error)) {
+	t.Helper()
+	files, err := write(site)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, _ := ContainersPolicy(site)
+	again, _ := write(site)
 	for i, f := range files {
-		golden := filepath.Join("testdata", "containers-policy", f.Path)
+		golden := filepath.Join("testdata", engine, f.Path)
 		if *update {
 			os.MkdirAll(filepath.Dir(golden), 0o755)
 			if err := os.WriteFile(golden, f.Data, 0o644); err != nil {
@@ -57,5 +67,20 @@ func TestContainersPolicyRefuses(t *testing.T) {
 		if _, err := ContainersPolicy(tc.site); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want %q", tc.site, err, tc.want)
 		}
+	}
+}
+
+// TestPolicyControllerMode: warn is written as such; anything else is refused.
+func TestPolicyControllerMode(t *testing.T) {
+	site := Site{Prefix: "registry.site:5000/mirror", KeyPEM: []byte(testKey)}
+	files, err := PolicyController(site, "warn")
+	if err != nil || !strings.Contains(string(files[0].Data), "\n  mode: warn\n") {
+		t.Errorf("warn: %v\n%s", err, files[0].Data)
+	}
+	if _, err := PolicyController(site, "audit"); err == nil || !strings.Contains(err.Error(), `--mode "audit": want enforce or warn`) {
+		t.Errorf("audit: %v", err)
+	}
+	if _, err := PolicyController(Site{Prefix: "mirror", KeyPEM: []byte(testKey)}, "enforce"); err == nil {
+		t.Error("a prefix without a host was taken")
 	}
 }

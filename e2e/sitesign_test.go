@@ -90,11 +90,12 @@ func TestLoadSignsAtTheSite(t *testing.T) {
 	}
 
 	// airlock's own verify, on the site registry, with the site key alone.
-	if res := run(ctx, t, "verify", to, "--archive", arch, "--key", sitePub); res.code != 0 {
-		t.Errorf("airlock verify SITE --key site.pub: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	if res := run(ctx, t, "verify", to, "--archive", arch, "--key", sitePub); res.code != 0 || !importReported(res.stdout) {
+		t.Errorf("airlock verify SITE --key site.pub: exit %d, want 0 and the import attestation reported valid\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 
 	checkContainersPolicy(t, to, sitePub, app, set)
+	checkPolicyController(t, c, to, siteKey, sitePub, app)
 
 	for _, s := range load() {
 		if s.Action != "present" {
@@ -163,4 +164,47 @@ func checkContainersPolicy(t *testing.T, to, sitePub string, app *seed.Fixture, 
 			t.Errorf("pull %v of an image the site did not sign: %v, want refused for its signatures\n%s", extra, err, out)
 		}
 	}
+}
+
+// checkPolicyController: the ClusterImagePolicy that airlock admission writes makes the real Sigstore
+// policy-controller evaluator (policy-tester v0.13.1, built from its own module) admit the image the
+// site signed on load (its import attestation), and refuse, under the same prefix, the image copied
+// there without the site's signatures, and the same image signed by the site key with cosign but
+// without the import attestation (checkContainersPolicy copied it to PREFIX/unsigned).
+func checkPolicyController(t *testing.T, c *seed.Cosign, to, siteKey, sitePub string, app *seed.Fixture) {
+	t.Helper()
+	ctx := t.Context()
+	tester := tools.Path(t, "policy-tester")
+	dir := t.TempDir()
+	if res := run(ctx, t, "admission", "--engine", "policy-controller", "--to", to, "--site-key", sitePub, "-o", dir); res.code != 0 {
+		t.Fatalf("airlock admission --engine policy-controller: exit %d\n%s", res.code, res.stderr)
+	}
+	admit := func(ref string) (string, error) {
+		out, err := exec.CommandContext(ctx, tester, "--policy", filepath.Join(dir, "clusterimagepolicy.yaml"), "--image", ref).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := admit(to + "/team/app@" + app.IndexDigest.String()); err != nil {
+		t.Errorf("policy-tester on the site-signed image: %v\n%s", err, out)
+	}
+	unsigned := to + "/unsigned/team/app@" + app.IndexDigest.String()
+	if out, err := admit(unsigned); err == nil {
+		t.Errorf("policy-tester admitted an image the site did not sign:\n%s", out)
+	}
+	// Signed by the site key, but no import attestation: still refused.
+	if err := c.SignLegacy(ctx, siteKey, unsigned); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := admit(unsigned); err == nil || !strings.Contains(out, "attestation") {
+		t.Errorf("policy-tester on an image signed but without the import attestation: %v, want refused for the attestation\n%s", err, out)
+	}
+}
+
+// importReported reports whether verify's text output lists the import attestation as valid.
+func importReported(out string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "legacy-att https://airlock.dev/import/v1") && strings.Contains(line, "valid, by") {
+			return true
+		}
+	}
+	return false
 }

@@ -51,7 +51,6 @@ const (
 	dsseLayer            = "application/vnd.dsse.envelope.v1+json"
 	signatureAnnotation  = "dev.cosignproject.cosign/signature"
 	predicateAnnotation  = "predicateType"
-	ImportPredicateType  = "https://airlock.dev/import/v1"
 	inTotoStatementType  = "https://in-toto.io/Statement/v1"
 	maxAttestationLayers = 64 // site attestations read back to find the site's own, at most
 )
@@ -103,7 +102,7 @@ func siteSign(ctx context.Context, target engine.Target, plans []*plan.ImagePlan
 				return ocispec.Descriptor{}, nil, err
 			}
 			env, err := key.SignStatement(st)
-			return ocispec.Descriptor{MediaType: dsseLayer, Annotations: map[string]string{predicateAnnotation: ImportPredicateType, signatureAnnotation: ""}}, env, err
+			return ocispec.Descriptor{MediaType: dsseLayer, Annotations: map[string]string{predicateAnnotation: vocab.ImportPredicateType, signatureAnnotation: ""}}, env, err
 		})
 		if err != nil {
 			return out, fmt.Errorf("import attestation of %s: %w", ip.Source, err)
@@ -244,7 +243,7 @@ func (c *cosignTags) hasSiteAttestation(layers []ocispec.Descriptor, key SiteSig
 	}
 	read := 0
 	for _, l := range layers {
-		if l.MediaType != dsseLayer || l.Annotations[predicateAnnotation] != ImportPredicateType || read >= maxAttestationLayers {
+		if l.MediaType != dsseLayer || l.Annotations[predicateAnnotation] != vocab.ImportPredicateType || read >= maxAttestationLayers {
 			continue
 		}
 		read++
@@ -259,7 +258,7 @@ func (c *cosignTags) hasSiteAttestation(layers []ocispec.Descriptor, key SiteSig
 			PredicateType string `json:"predicateType"`
 		}
 		b := key.SignedStatement(env)
-		if b != nil && json.Unmarshal(b, &st) == nil && st.PredicateType == ImportPredicateType && len(st.Subject) == 1 &&
+		if b != nil && json.Unmarshal(b, &st) == nil && st.PredicateType == vocab.ImportPredicateType && len(st.Subject) == 1 &&
 			st.Subject[0].Digest["sha256"] == c.ip.Root.Desc.Digest.Encoded() {
 			return true
 		}
@@ -327,7 +326,7 @@ func importStatement(repo string, ip *plan.ImagePlan, imp siteImport) ([]byte, e
 		Subject       []any  `json:"subject"`
 		PredicateType string `json:"predicateType"`
 		Predicate     any    `json:"predicate"`
-	}{inTotoStatementType, []any{map[string]any{"name": repo, "digest": map[string]string{"sha256": ip.Root.Desc.Digest.Encoded()}}}, ImportPredicateType, pred})
+	}{inTotoStatementType, []any{map[string]any{"name": repo, "digest": map[string]string{"sha256": ip.Root.Desc.Digest.Encoded()}}}, vocab.ImportPredicateType, pred})
 }
 
 func tagSuffix(tag string) string {

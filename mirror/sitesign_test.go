@@ -11,6 +11,7 @@ import (
 	"airlock.dev/airlock/mirror/internal/mirrortest"
 	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/verify"
+	"airlock.dev/airlock/vocab"
 )
 
 // sigLayers reads the manifest at the cosign .sig tag of d in store and returns its digest and layers.
@@ -135,7 +136,7 @@ func checkImportAttestation(t *testing.T, tgt *mirrortest.FakeTarget, site *veri
 		t.Fatal("no .att on the site")
 	}
 	last := layers[len(layers)-1]
-	if last.MediaType != "application/vnd.dsse.envelope.v1+json" || last.Annotations["predicateType"] != ImportPredicateType {
+	if last.MediaType != "application/vnd.dsse.envelope.v1+json" || last.Annotations["predicateType"] != vocab.ImportPredicateType {
 		t.Errorf("the .att layer %+v", last)
 	}
 	st := site.SignedStatement(tgt.Stores[repo].Content[last.Digest])
@@ -153,7 +154,7 @@ func checkImportAttestation(t *testing.T, tgt *mirrortest.FakeTarget, site *veri
 	if st == nil || json.Unmarshal(st, &s) != nil {
 		t.Fatalf("the envelope is not the site's: %s", tgt.Stores[repo].Content[last.Digest])
 	}
-	if len(s.Subject) != 1 || s.Subject[0].Name != repo || s.Subject[0].Digest["sha256"] != ip.Root.Desc.Digest.Encoded() || s.PredicateType != ImportPredicateType ||
+	if len(s.Subject) != 1 || s.Subject[0].Name != repo || s.Subject[0].Digest["sha256"] != ip.Root.Desc.Digest.Encoded() || s.PredicateType != vocab.ImportPredicateType ||
 		s.Predicate.Source.Reference != ip.Source || len(s.Predicate.Verification.Signers) == 0 {
 		t.Errorf("statement %s", st)
 	}

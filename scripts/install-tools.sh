@@ -3,8 +3,10 @@
 # `go install` (the Go module proxy); imagepolicy (e2e/cmd/imagepolicy: containers/image, the
 # evaluator of CRI-O, podman and skopeo, pulling under the policy.json airlock admission writes) built
 # inside the e2e module, as it needs that module's go.podman.io/image/v5 and a build tag; skopeo (for
-# make bench only; Debian's has sigstore disabled) from the Debian archive with apt-get.
-# Usage: scripts/install-tools.sh [tool...]   (default: registry cosign regctl imagepolicy; gremlins, skopeo on request)
+# make bench only; Debian's has sigstore disabled) from the Debian archive with apt-get; policy-tester
+# (Sigstore policy-controller's evaluator) built inside its own module, which `go install` refuses
+# (replace directives): go mod download it, then go build in its directory.
+# Usage: scripts/install-tools.sh [tool...]   (default: registry cosign regctl imagepolicy policy-tester; gremlins, skopeo on request)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 export GOBIN="$top/.tools/bin"
@@ -15,9 +17,10 @@ declare -A pkgs=(
   [cosign]="github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3"
   [regctl]="github.com/regclient/regclient/cmd/regctl@v0.11.7"
   [gremlins]="github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0" # mutation testing (make mutate)
+  [policy-tester]="github.com/sigstore/policy-controller@v0.13.1"   # built in its module, ./cmd/tester
 )
 tools=("$@")
-[ ${#tools[@]} -gt 0 ] || tools=(registry cosign regctl imagepolicy)
+[ ${#tools[@]} -gt 0 ] || tools=(registry cosign regctl imagepolicy policy-tester)
 
 # install_apt PACKAGE: apt-get install, once, when the command is not there.
 install_apt() {
@@ -49,6 +52,14 @@ for t in "${tools[@]}"; do
   want=${pkg##*@}
   stamp="$GOBIN/.$t.version"
   if [ -x "$GOBIN/$t" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    continue
+  fi
+  if [ "$t" = policy-tester ]; then
+    dir=$(go mod download -json "$pkg" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    [ -n "$dir" ] || { echo "install-tools: go mod download $pkg gave no directory" >&2; exit 1; }
+    echo "install-tools: go build ./cmd/tester in $dir (a few minutes cold)" >&2
+    (cd "$dir" && go build -o "$GOBIN/policy-tester" ./cmd/tester)
+    echo "$want" >"$stamp"
     continue
   fi
   echo "install-tools: go install $pkg" >&2

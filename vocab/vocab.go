@@ -24,6 +24,9 @@ const (
 	// CosignSignPredicateType is the in-toto predicate type of a cosign v3 signature (not an
 	// attestation).
 	CosignSignPredicateType = "https://sigstore.dev/cosign/sign/v1"
+	// ImportPredicateType is the in-toto predicate type of the import attestation the site signs
+	// on load --sign-key (airlock's own; docs/site-signatures.md).
+	ImportPredicateType = "https://airlock.dev/import/v1"
 	// TrustedRootMediaType is the media type of a Sigstore trusted_root.json.
 	TrustedRootMediaType = "application/vnd.dev.sigstore.trustedroot.v0.1+json"
 )

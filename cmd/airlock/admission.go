@@ -13,7 +13,7 @@ import (
 )
 
 func newAdmissionCmd(g *globalOptions) *cobra.Command {
-	var engine, to, siteKey, dir string
+	var engine, to, siteKey, dir, mode string
 	cmd := &cobra.Command{
 		Use:   "admission --engine ENGINE --to HOST[:PORT]/PREFIX --site-key SITE.pub -o DIR",
 		Short: "Write the admission policies that admit only what the site signed",
@@ -29,11 +29,16 @@ Engines:
                       signedIdentity matchRepository), and rejects everything else;
                       DIR/registries.d/airlock.yaml (for /etc/containers/registries.d/) turns on
                       reading those signatures (use-sigstore-attachments).
-Not built yet: policy-controller (ClusterImagePolicy) and kyverno (ImageValidatingPolicy); see
-docs/site-signatures.md.
+  policy-controller   Sigstore policy-controller: DIR/clusterimagepolicy.yaml, a ClusterImagePolicy
+                      (policy.sigstore.dev/v1beta1) whose glob covers PREFIX/** and whose one
+                      authority is the site key with the import attestation required
+                      (https://airlock.dev/import/v1); no ctlog, so nothing reaches Rekor. --mode
+                      enforce (default) or warn.
+Not built yet: kyverno (ImageValidatingPolicy); see docs/site-signatures.md.
 
 The same site gives the same bytes. Existing files are replaced.`,
 		Example: `  airlock admission --engine containers-policy --to registry.site:5000/mirror --site-key site.pub -o ./policy
+  airlock admission --engine policy-controller --to registry.site:5000/mirror --site-key site.pub -o ./policy
   skopeo --policy ./policy/policy.json --registries.d ./policy/registries.d copy docker://registry.site:5000/mirror/team/app:1.4.2 dir:/tmp/app`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -49,8 +54,10 @@ The same site gives the same bytes. Existing files are replaced.`,
 			switch engine {
 			case "containers-policy":
 				files, err = admission.ContainersPolicy(site)
+			case "policy-controller":
+				files, err = admission.PolicyController(site, mode)
 			default:
-				return fmt.Errorf("--engine %q: want containers-policy (policy-controller and kyverno are not built yet)", engine)
+				return fmt.Errorf("--engine %q: want containers-policy or policy-controller (kyverno is not built yet)", engine)
 			}
 			if err != nil {
 				return err
@@ -79,7 +86,8 @@ The same site gives the same bytes. Existing files are replaced.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&engine, "engine", "", "containers-policy")
+	f.StringVar(&engine, "engine", "", "containers-policy or policy-controller")
+	f.StringVar(&mode, "mode", "enforce", "policy-controller: enforce or warn")
 	f.StringVar(&to, "to", "", "the site mirror: HOST[:PORT]/PREFIX, as given to load --to")
 	f.StringVar(&siteKey, "site-key", "", "the site's public key (the pair of load --sign-key)")
 	f.StringVarP(&dir, "output", "o", "", "directory to write into")
