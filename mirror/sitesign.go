@@ -274,7 +274,7 @@ func importStatement(repo string, ip *plan.ImagePlan, imp siteImport) ([]byte, e
 		Digest    digest.Digest `json:"digest,omitempty"`
 	}
 	type platform struct {
-		Platform string        `json:"platform"`
+		Platform string        `json:"platform,omitempty"` // as the index names it, when it does
 		Digest   digest.Digest `json:"digest"`
 	}
 	type verification struct {
@@ -299,9 +299,7 @@ func importStatement(repo string, ip *plan.ImagePlan, imp siteImport) ([]byte, e
 		Time:     imp.time.UTC().Format(time.RFC3339),
 	}
 	for _, ch := range ip.Root.Children {
-		if ch.Platform != "" {
-			pred.Platforms = append(pred.Platforms, platform{ch.Platform, ch.Desc.Digest})
-		}
+		pred.Platforms = append(pred.Platforms, platform{ch.Platform, ch.Desc.Digest})
 	}
 	if imp.catalog != "" {
 		pred.Archive = map[string]string{"catalog": imp.catalog.String()}

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -48,7 +51,7 @@ func TestLoadSignsVerifiedImages(t *testing.T) {
 	app := plans[0]
 	app.Referrers = append(app.Referrers, bundleSignature(t, src, "team/app", app.Root, release))
 	upstream := app.Referrers[1] // the amd64 manifest's cosign .sig
-	dir, _, _ := writeTestArchive(t, plans, nil)
+	dir, _, catDesc := writeTestArchive(t, plans, nil)
 	o := LoadOptions{Anchors: verify.Anchors{Keys: []string{releasePub}}, SignKey: site}
 
 	tgt := mirrortest.NewFakeTarget()
@@ -61,7 +64,7 @@ func TestLoadSignsVerifiedImages(t *testing.T) {
 	if len(res.SiteSigned) != len(manifests)+1 || res.SiteSigned[len(manifests)].Kind != "att" {
 		t.Fatalf("site-signed %+v, want the %d manifests of %s and its import attestation", res.SiteSigned, len(manifests), app.Source)
 	}
-	checkImportAttestation(t, tgt, site, app, "site/team/app")
+	checkImportAttestation(t, tgt, site, app, "site/team/app", catDesc.Digest.String())
 	first := map[string]string{}
 	for _, n := range manifests {
 		d := n.Desc.Digest
@@ -127,9 +130,10 @@ func TestLoadSignsVerifiedImages(t *testing.T) {
 }
 
 // checkImportAttestation: the root's .att tag holds, last, a DSSE envelope the site key signed over an
-// in-toto statement of the import predicate type whose subject is the root in repo, naming the source
-// and the signer that verified.
-func checkImportAttestation(t *testing.T, tgt *mirrortest.FakeTarget, site *verify.SigningKey, ip *plan.ImagePlan, repo string) {
+// in-toto statement of the import predicate type whose subject is the root in repo, and whose
+// predicate records the source, the target with its tag, both platforms, the archive's catalog, the
+// trust, the rule and the one signer that verified (not the signatures that did not), and the time.
+func checkImportAttestation(t *testing.T, tgt *mirrortest.FakeTarget, site *verify.SigningKey, ip *plan.ImagePlan, repo, catalog string) {
 	t.Helper()
 	_, layers := sigLayersAt(t, tgt, repo, "sha256-"+ip.Root.Desc.Digest.Encoded()+".att")
 	if len(layers) == 0 {
@@ -141,6 +145,7 @@ func checkImportAttestation(t *testing.T, tgt *mirrortest.FakeTarget, site *veri
 	}
 	st := site.SignedStatement(tgt.Stores[repo].Content[last.Digest])
 	var s struct {
+		Type    string `json:"_type"`
 		Subject []struct {
 			Name   string
 			Digest map[string]string
@@ -148,14 +153,31 @@ func checkImportAttestation(t *testing.T, tgt *mirrortest.FakeTarget, site *veri
 		PredicateType string
 		Predicate     struct {
 			Source       struct{ Reference, Digest string }
-			Verification struct{ Signers []string }
+			Target       struct{ Reference string }
+			Platforms    []struct{ Platform, Digest string }
+			Archive      struct{ Catalog string }
+			Verification struct {
+				Trust, Origin, Rule string
+				Signers             []string
+			}
+			Importer struct{ Name string }
+			Time     time.Time
 		}
 	}
 	if st == nil || json.Unmarshal(st, &s) != nil {
 		t.Fatalf("the envelope is not the site's: %s", tgt.Stores[repo].Content[last.Digest])
 	}
-	if len(s.Subject) != 1 || s.Subject[0].Name != repo || s.Subject[0].Digest["sha256"] != ip.Root.Desc.Digest.Encoded() || s.PredicateType != vocab.ImportPredicateType ||
-		s.Predicate.Source.Reference != ip.Source || len(s.Predicate.Verification.Signers) == 0 {
+	p := s.Predicate
+	var platforms []string // the sample's index names no platforms: the digests alone
+	for _, pl := range p.Platforms {
+		platforms = append(platforms, pl.Digest)
+	}
+	wantPlatforms := []string{ip.Root.Children[0].Desc.Digest.String(), ip.Root.Children[1].Desc.Digest.String()}
+	if s.Type != "https://in-toto.io/Statement/v1" || len(s.Subject) != 1 || s.Subject[0].Name != repo || s.Subject[0].Digest["sha256"] != ip.Root.Desc.Digest.Encoded() ||
+		s.PredicateType != vocab.ImportPredicateType || p.Source.Reference != ip.Source || p.Source.Digest != ip.Root.Desc.Digest.String() ||
+		p.Target.Reference != repo+":"+ip.Image.Tag || !slices.Equal(platforms, wantPlatforms) || p.Archive.Catalog != catalog ||
+		!strings.Contains(p.Verification.Trust, "release.pub") || p.Verification.Origin != "site" || p.Verification.Rule == "" ||
+		!slices.Equal(p.Verification.Signers, []string{"release.pub"}) || p.Importer.Name != "airlock" || time.Since(p.Time) > time.Hour {
 		t.Errorf("statement %s", st)
 	}
 }
