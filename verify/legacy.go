@@ -17,20 +17,10 @@ import (
 	"airlock.dev/airlock/archive"
 )
 
-// simpleSigning is cosign's legacy signature payload.
-type simpleSigning struct {
-	Critical struct {
-		Image struct {
-			DockerManifestDigest string `json:"docker-manifest-digest"`
-		} `json:"image"`
-		Type string `json:"type"`
-	} `json:"critical"`
-}
-
 // signsSubject reports whether a verified simple-signing payload names c's subject digest; when it
 // does not, it marks c invalid.
 func signsSubject(c *Check, payload []byte) bool {
-	var ss simpleSigning
+	var ss simpleSigningPayload
 	if err := json.Unmarshal(payload, &ss); err != nil {
 		c.invalid("signed payload is not a cosign simple-signing document")
 		return false
