@@ -1,0 +1,99 @@
+package archive
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDamagedBlobNamesItsVolumes: a blob of tar volumes that does not hash to its name is refused at
+// open, naming the volumes that hold it, exactly: one volume; two to six, listed ("volumes A, B and
+// C"); seven or more, as a range ("volumes A to G (7 volumes)"), at six and at seven volumes too. The
+// volumes are computed here from the tar stream itself.
+func TestDamagedBlobNamesItsVolumes(t *testing.T) {
+	seen := map[int]bool{}
+	check := func(victim int, volumeSize int64) {
+		t.Helper()
+		ctx := context.Background()
+		dir := t.TempDir()
+		layout := filepath.Join(dir, "layout")
+		_, descs := writeSample(t, layout)
+		d := descs[victim]
+		p := filepath.Join(layout, "blobs", "sha256", d.Digest.Encoded())
+		if err := os.WriteFile(p, bytes.Repeat([]byte("x"), int(d.Size)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		base := filepath.Join(dir, "a.tar")
+		vols, err := writeTar(ctx, layout, base, volumeSize, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, span := holdingVolumes(t, dir, vols, volumeSize, "blobs/sha256/"+d.Digest.Encoded(), d.Size)
+		seen[span] = true
+		_, err = Open(ctx, filepath.Join(dir, vols[0].Name))
+		if err == nil || !strings.Contains(err.Error(), "it is in "+want+";") {
+			t.Errorf("volume size %d: open: %v\nwant it to name %q", volumeSize, err, want)
+		}
+	}
+	check(0, 1<<20) // one volume
+	check(0, 2048)  // a few
+	check(1, 4096)  // many
+	for vs := int64(700); vs <= 1100 && !(seen[6] && seen[7]); vs += 4 {
+		check(0, vs)
+	}
+	few, many := false, false
+	for n := range seen {
+		few, many = few || (n >= 2 && n <= 5), many || n >= 8
+	}
+	if !seen[1] || !few || !seen[6] || !seen[7] || !many {
+		t.Errorf("the cases held the blob in %v volumes; want 1, 2 to 5, 6, 7 and 8 or more", seen)
+	}
+}
+
+// holdingVolumes finds the entry name in the stream of vols (each volumeSize bytes but the last) and
+// says which volumes hold its size bytes, as volumesHolding words it.
+func holdingVolumes(t *testing.T, dir string, vols []Volume, volumeSize int64, name string, size int64) (string, int) {
+	t.Helper()
+	var stream []byte
+	for _, v := range vols {
+		b, err := os.ReadFile(filepath.Join(dir, v.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream = append(stream, b...)
+	}
+	r := bytes.NewReader(stream)
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			t.Fatalf("%s not in the stream", name)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hdr.Name != name {
+			continue
+		}
+		off := r.Size() - int64(r.Len())
+		first, last := int(off/volumeSize), int((off+size-1)/volumeSize)
+		span := last - first + 1
+		switch {
+		case span == 1:
+			return "volume " + vols[first].Name, span
+		case span >= 7:
+			return fmt.Sprintf("volumes %s to %s (%d volumes)", vols[first].Name, vols[last].Name, span), span
+		}
+		var names []string
+		for _, v := range vols[first:last] {
+			names = append(names, v.Name)
+		}
+		return "volumes " + strings.Join(names, ", ") + " and " + vols[last].Name, span
+	}
+}
