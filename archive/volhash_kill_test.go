@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -95,5 +96,18 @@ func holdingVolumes(t *testing.T, dir string, vols []Volume, volumeSize int64, n
 			names = append(names, v.Name)
 		}
 		return "volumes " + strings.Join(names, ", ") + " and " + vols[last].Name, span
+	}
+}
+
+// TestErrJoin: an error with nothing more to say is returned as it is; with a second failure (the
+// journal could not be written), both are in the message and the first still matches.
+func TestErrJoin(t *testing.T) {
+	first, also := errors.New("blob short"), errors.New("journal full")
+	if got := errJoin(first, nil); got != first {
+		t.Errorf("errJoin(err, nil) = %v, want err itself", got)
+	}
+	got := errJoin(first, also)
+	if !errors.Is(got, first) || got.Error() != "blob short (and journal full)" {
+		t.Errorf("errJoin(err, also) = %q", got)
 	}
 }
