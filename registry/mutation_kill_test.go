@@ -764,3 +764,16 @@ func TestMonolithicUploads(t *testing.T) {
 		}
 	}
 }
+
+// TestParseChallengeSchemeAlone: a challenge of a scheme and nothing else ("Basic") parses, with no
+// parameters; an empty or blank one does not (challenge.go:27, s != "").
+func TestParseChallengeSchemeAlone(t *testing.T) {
+	if scheme, params, ok := parseChallenge(" Basic "); !ok || scheme != "Basic" || params != nil {
+		t.Errorf(`parseChallenge(" Basic ") = %q, %v, %v; want "Basic", no parameters, ok`, scheme, params, ok)
+	}
+	for _, c := range []string{"", " \t "} {
+		if _, _, ok := parseChallenge(c); ok {
+			t.Errorf("parseChallenge(%q) ok, want not", c)
+		}
+	}
+}
