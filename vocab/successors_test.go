@@ -3,6 +3,7 @@ package vocab
 import (
 	"testing"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -50,6 +51,32 @@ func TestParseSuccessors(t *testing.T) {
 	} {
 		if IsIndex(mt) != want[0] || IsManifest(mt) != want[1] {
 			t.Errorf("%s: index %v manifest %v, want %v", mt, IsIndex(mt), IsManifest(mt), want)
+		}
+	}
+}
+
+// TestLayersStartWith: every layer of want, in order, the same descriptor to the annotation, at the
+// start of have; have may be longer, not shorter.
+func TestLayersStartWith(t *testing.T) {
+	l := func(d string, ann map[string]string) ocispec.Descriptor {
+		return ocispec.Descriptor{MediaType: "application/vnd.dev.cosign.simplesigning.v1+json", Digest: digest.FromString(d), Size: int64(len(d)), Annotations: ann}
+	}
+	a, b, c := l("a", map[string]string{"sig": "1"}), l("b", nil), l("c", nil)
+	for _, tc := range []struct {
+		have, want []ocispec.Descriptor
+		ok         bool
+	}{
+		{[]ocispec.Descriptor{a, b, c}, []ocispec.Descriptor{a, b}, true},
+		{[]ocispec.Descriptor{a, b}, []ocispec.Descriptor{a, b}, true},
+		{[]ocispec.Descriptor{a}, nil, true},
+		{[]ocispec.Descriptor{a}, []ocispec.Descriptor{a, b}, false},
+		{[]ocispec.Descriptor{b, a}, []ocispec.Descriptor{a}, false},
+		{[]ocispec.Descriptor{l("a", map[string]string{"sig": "2"})}, []ocispec.Descriptor{a}, false},
+		{[]ocispec.Descriptor{{MediaType: "x", Digest: a.Digest, Size: a.Size, Annotations: a.Annotations}}, []ocispec.Descriptor{a}, false},
+		{[]ocispec.Descriptor{{MediaType: a.MediaType, Digest: a.Digest, Size: 9, Annotations: a.Annotations}}, []ocispec.Descriptor{a}, false},
+	} {
+		if got := LayersStartWith(tc.have, tc.want); got != tc.ok {
+			t.Errorf("LayersStartWith(%d layers, %d layers) = %v, want %v", len(tc.have), len(tc.want), got, tc.ok)
 		}
 	}
 }
