@@ -26,7 +26,7 @@ unit:
 ## e2e: every end-to-end test; a passing run also regenerates docs/reliability.md in memory and fails
 ## if it differs from the committed file (AIRLOCK_RELIABILITY_CHECK=1)
 e2e: tools
-	cd e2e && $(GO) vet ./... && AIRLOCK_RELIABILITY_CHECK=1 $(GO) test -count=1 -timeout 20m ./...
+	cd e2e && $(GO) vet -tags $(E2E_TAGS) ./... && AIRLOCK_RELIABILITY_CHECK=1 $(GO) test -tags $(E2E_TAGS) -count=1 -timeout 20m ./...
 
 ## fuzz: each fuzz target for FUZZTIME (default 30s); fuzz-short: 30000 inputs each (2-6 s here), as
 ## CI runs them. fuzz-short counts inputs rather than seconds: Go 1.26's fuzz coordinator can fail a

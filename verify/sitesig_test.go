@@ -1,0 +1,95 @@
+package verify
+
+import (
+	"bytes"
+	"crypto"
+	"encoding/base64"
+	"encoding/json"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/sigstore/sigstore/pkg/signature"
+	sigdsse "github.com/sigstore/sigstore/pkg/signature/dsse"
+)
+
+// TestSimpleSigningPayload: byte for byte the payload cosign signs for repo@d (containers/image reads
+// it strictly: these fields, in this order, optional null).
+func TestSimpleSigningPayload(t *testing.T) {
+	d := digest.FromString("image")
+	want := `{"critical":{"identity":{"docker-reference":"site:5000/mirror/team/app"},"image":{"docker-manifest-digest":"` + d.String() + `"},"type":"cosign container image signature"},"optional":null}`
+	if got := string(SimpleSigningPayload("site:5000/mirror/team/app", d)); got != want {
+		t.Errorf("payload\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestSiteSignatures: what the site key signs (a payload, a statement) it recognizes as its own, and
+// nothing else: another key's, an altered payload or statement, a signature that is not base64, an
+// envelope that is not one, or one of another payload type.
+func TestSiteSignatures(t *testing.T) {
+	dir := t.TempDir()
+	sitePath, _ := writeKeyPair(t, dir, "site", "")
+	otherPath, _ := writeKeyPair(t, dir, "other", "")
+	site, err := LoadSigningKey(sitePath, password(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := LoadSigningKey(otherPath, password(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := SimpleSigningPayload("site/team/app", digest.FromString("x"))
+	sig, err := site.SignPayload(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !site.SignedPayload(payload, sig) {
+		t.Error("the site's own signature not recognized")
+	}
+	otherSig, _ := other.SignPayload(payload)
+	altered := bytes.Replace(payload, []byte("site/"), []byte("evil/"), 1)
+	for what, ok := range map[string]bool{
+		"another key's": site.SignedPayload(payload, otherSig),
+		"altered":       site.SignedPayload(altered, sig),
+		"not base64":    site.SignedPayload(payload, "%%%"),
+		"empty":         site.SignedPayload(payload, ""),
+		"truncated sig": site.SignedPayload(payload, sig[:len(sig)/2]),
+	} {
+		if ok {
+			t.Errorf("%s signature taken as the site's", what)
+		}
+	}
+
+	st := []byte(`{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://airlock.dev/import/v1"}`)
+	env, err := site.SignStatement(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := site.SignedStatement(env); !bytes.Equal(got, st) {
+		t.Errorf("own statement read back as %q", got)
+	}
+	var e struct {
+		PayloadType string `json:"payloadType"`
+		Payload     string `json:"payload"`
+		Signatures  []struct {
+			Sig string `json:"sig"`
+		} `json:"signatures"`
+	}
+	if err := json.Unmarshal(env, &e); err != nil || e.PayloadType != "application/vnd.in-toto+json" || len(e.Signatures) != 1 {
+		t.Fatalf("envelope %s: %v", env, err)
+	}
+	otherEnv, _ := other.SignStatement(st)
+	alteredEnv := bytes.Replace(env, []byte(e.Payload), []byte(base64.StdEncoding.EncodeToString([]byte(`{"_type":"x"}`))), 1)
+	sv, err := signature.LoadECDSASignerVerifier(site.priv, crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	retyped, err := sigdsse.WrapSigner(sv, "application/json").SignMessage(bytes.NewReader(st)) // signed, but not in-toto
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, env := range map[string][]byte{"another key's": otherEnv, "altered": alteredEnv, "another payload type": retyped, "not an envelope": []byte("{}"), "not JSON": []byte("x")} {
+		if got := site.SignedStatement(env); got != nil {
+			t.Errorf("%s envelope read as the site's: %q", what, got)
+		}
+	}
+}
