@@ -36,7 +36,8 @@ Engines:
                       enforce (default) or warn.
 Not built yet: kyverno (ImageValidatingPolicy); see docs/site-signatures.md.
 
-The same site gives the same bytes. Existing files are replaced.`,
+The same site gives the same bytes. Existing files are replaced. A skopeo or podman that reads the
+policy must be built with sigstore support (Debian's skopeo 1.9.3 is not: "sigstore disabled").`,
 		Example: `  airlock admission --engine containers-policy --to registry.site:5000/mirror --site-key site.pub -o ./policy
   airlock admission --engine policy-controller --to registry.site:5000/mirror --site-key site.pub -o ./policy
   skopeo --policy ./policy/policy.json --registries.d ./policy/registries.d copy docker://registry.site:5000/mirror/team/app:1.4.2 dir:/tmp/app`,
