@@ -300,10 +300,7 @@ func copyHead(from, to string, n int64) error {
 		return &LocalWriteError{Path: to, Err: err}
 	}
 	copied, err := io.Copy(dst, io.LimitReader(src, n))
-	if cerr := dst.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err = errors.Join(err, dst.Close()); err != nil {
 		return &LocalWriteError{Path: to, Err: err, Need: n - copied}
 	}
 	if copied != n {
