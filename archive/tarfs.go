@@ -360,7 +360,7 @@ func (t *tarFS) indexStart() (int64, error) {
 			end = max(end, (e.offset+e.size+511)/512*512)
 		}
 	}
-	if idx.offset <= end {
+	if idx.offset < end+512 { // its header, at least, lies between the end of the others and its data
 		return 0, fmt.Errorf("index.json is not the tar stream's last entry: not an archive airlock wrote; %s", damaged)
 	}
 	return end, nil
