@@ -372,3 +372,22 @@ func (s withBlobs) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadC
 	}
 	return s.Source.Fetch(ctx, desc)
 }
+
+// FetchFrom keeps the source's Range reads (engine.RangeFetcher, a registry source in copy): a blob
+// resumed after a cut is not read again from its first byte because the run also made blobs.
+func (s withBlobs) FetchFrom(ctx context.Context, desc ocispec.Descriptor, offset int64) (io.ReadCloser, error) {
+	if rf, ok := s.Source.(engine.RangeFetcher); ok {
+		if _, made := s.blobs[desc.Digest]; !made {
+			return rf.FetchFrom(ctx, desc, offset)
+		}
+	}
+	rc, err := s.Fetch(ctx, desc)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.CopyN(io.Discard, rc, offset); err != nil {
+		rc.Close()
+		return nil, err
+	}
+	return rc, nil
+}
