@@ -54,7 +54,7 @@ func CopySet(ctx context.Context, set *config.ImageSet, regs *registry.Registrie
 		return nil, err
 	}
 	res.Flattened = flattened
-	imp := siteImport{trust: o.Trust, version: o.Version, time: time.Now()}
+	imp := siteImport{trust: o.Trust, version: o.Version, time: time.Now(), namedBy: "the image set"}
 	if o.Trust != nil {
 		var passed []verify.Result
 		if plans, passed, res.Refused = gate(ctx, o.Trust, plans, o.Warn); len(plans) == 0 {

@@ -119,7 +119,10 @@ func Load(ctx context.Context, path string, o LoadOptions) (*LoadResult, error) 
 			return nil, err
 		}
 	}
-	imp := siteImport{trust: trust, catalog: catDesc.Digest, version: o.Version, time: time.Now()}
+	imp := siteImport{trust: trust, catalog: catDesc.Digest, version: o.Version, time: time.Now(), namedBy: "a catalog no pinned archive key signed"}
+	if signed {
+		imp.namedBy = "a catalog signed by a pinned archive key"
+	}
 	if verifyImages {
 		var passed, refused []verify.Result
 		plans, passed, refused = gatePlans(ctx, trust, plans)

@@ -58,6 +58,9 @@ const (
 // siteImport is what the import attestation records of one run: the trust verified against and
 // each image's result, and for load the archive's catalog.
 type siteImport struct {
+	// namedBy says who vouches for the source reference recorded: "the image set", or the catalog,
+	// signed by a pinned archive key or not (then the name is the archive's word only).
+	namedBy string
 	trust   *verify.Trust
 	results map[string]verify.Result // by source reference
 	catalog digest.Digest
@@ -272,6 +275,7 @@ func importStatement(repo string, ip *plan.ImagePlan, imp siteImport) ([]byte, e
 	type ref struct {
 		Reference string        `json:"reference"`
 		Digest    digest.Digest `json:"digest,omitempty"`
+		NamedBy   string        `json:"namedBy,omitempty"`
 	}
 	type platform struct {
 		Platform string        `json:"platform,omitempty"` // as the index names it, when it does
@@ -293,7 +297,7 @@ func importStatement(repo string, ip *plan.ImagePlan, imp siteImport) ([]byte, e
 		Importer     map[string]string `json:"importer"`
 		Time         string            `json:"time"`
 	}{
-		Source:   ref{Reference: ip.Source, Digest: ip.Root.Desc.Digest},
+		Source:   ref{Reference: ip.Source, Digest: ip.Root.Desc.Digest, NamedBy: imp.namedBy},
 		Target:   ref{Reference: repo + tagSuffix(ip.Image.Tag)},
 		Importer: map[string]string{"name": "airlock", "version": imp.version},
 		Time:     imp.time.UTC().Format(time.RFC3339),

@@ -152,7 +152,7 @@ func checkImportAttestation(t *testing.T, tgt *mirrortest.FakeTarget, site *veri
 		}
 		PredicateType string
 		Predicate     struct {
-			Source       struct{ Reference, Digest string }
+			Source       struct{ Reference, Digest, NamedBy string }
 			Target       struct{ Reference string }
 			Platforms    []struct{ Platform, Digest string }
 			Archive      struct{ Catalog string }
@@ -174,7 +174,7 @@ func checkImportAttestation(t *testing.T, tgt *mirrortest.FakeTarget, site *veri
 	}
 	wantPlatforms := []string{ip.Root.Children[0].Desc.Digest.String(), ip.Root.Children[1].Desc.Digest.String()}
 	if s.Type != "https://in-toto.io/Statement/v1" || len(s.Subject) != 1 || s.Subject[0].Name != repo || s.Subject[0].Digest["sha256"] != ip.Root.Desc.Digest.Encoded() ||
-		s.PredicateType != vocab.ImportPredicateType || p.Source.Reference != ip.Source || p.Source.Digest != ip.Root.Desc.Digest.String() ||
+		s.PredicateType != vocab.ImportPredicateType || p.Source.Reference != ip.Source || p.Source.NamedBy != "a catalog no pinned archive key signed" || p.Source.Digest != ip.Root.Desc.Digest.String() ||
 		p.Target.Reference != repo+":"+ip.Image.Tag || !slices.Equal(platforms, wantPlatforms) || p.Archive.Catalog != catalog ||
 		!strings.Contains(p.Verification.Trust, "release.pub") || p.Verification.Origin != "site" || p.Verification.Rule == "" ||
 		!slices.Equal(p.Verification.Signers, []string{"release.pub"}) || p.Importer.Name != "airlock" || time.Since(p.Time) > time.Hour {
