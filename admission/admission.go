@@ -2,8 +2,9 @@
 // images the site signed (airlock load --sign-key) are admitted. Each engine gets its own files, in
 // its own format, deterministic (the same site gives the same bytes).
 //
-// Built: containers/image (CRI-O, podman, skopeo): policy.json and a registries.d file. Not built
-// yet: Sigstore policy-controller and Kyverno (docs/site-signatures.md, section 4).
+// Built: containers/image (CRI-O, podman, skopeo): policy.json and a registries.d file; Sigstore
+// policy-controller: a ClusterImagePolicy; Kyverno: an ImageValidatingPolicy. Not built yet: the
+// upstream signers as well (--upstream; docs/site-signatures.md, section 4).
 package admission
 
 import (
@@ -120,4 +121,62 @@ func indent(s, prefix string) string {
 		}
 	}
 	return b.String()
+}
+
+// Kyverno returns the ImageValidatingPolicy (policies.kyverno.io/v1) of Kyverno for the site: a Pod
+// whose images are under the prefix (matchImageReferences glob PREFIX/*; Kyverno's glob lets * span
+// /) is admitted only when each of its containers, init containers and ephemeral containers names an
+// image signed by the site key (a cosign key attestor) and carrying the import attestation
+// (https://airlock.dev/import/v1) signed by it. The image must be named by digest, or Kyverno
+// resolves and pins the digest (mutateDigest, verifyDigest). ctlog.insecureIgnoreTlog: the site has no
+// log, and nothing reaches Rekor, TUF or a CT log. mode is "enforce" (Deny) or "warn" (Warn).
+func Kyverno(s Site, mode string) ([]File, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	action := map[string]string{"enforce": "Deny", "warn": "Warn"}[mode]
+	if action == "" {
+		return nil, fmt.Errorf("--mode %q: want enforce or warn", mode)
+	}
+	const every = "(images.containers + images.initContainers + images.ephemeralContainers)"
+	var b strings.Builder
+	fmt.Fprintf(&b, `# airlock admission --engine kyverno: admit, under %[1]s, only images the site key signed with
+# their import attestation (airlock load --sign-key).
+apiVersion: policies.kyverno.io/v1
+kind: ImageValidatingPolicy
+metadata:
+  name: airlock-site
+spec:
+  validationActions: [%[2]s]
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [""]
+      apiVersions: [v1]
+      operations: [CREATE, UPDATE]
+      resources: [pods]
+  matchImageReferences:
+  - glob: %[3]q
+  validationConfigurations:
+    mutateDigest: true
+    verifyDigest: true
+    required: true
+  attestors:
+  - name: site
+    cosign:
+      key:
+        data: |
+%[4]s      ctlog:
+        insecureIgnoreTlog: true
+  attestations:
+  - name: airlockimport
+    intoto:
+      type: %[5]s
+  validations:
+  - expression: %[6]s.map(i, verifyImageSignatures(i, [attestors.site])).all(e, e > 0)
+    message: an image is not signed by the site key (airlock load --sign-key)
+  - expression: %[6]s.map(i, verifyAttestationSignatures(i, attestations.airlockimport, [attestors.site])).all(e, e > 0)
+    message: an image has no import attestation signed by the site key (airlock load --sign-key)
+`, s.Prefix, action, s.Prefix+"/*", indent(string(s.KeyPEM), "          "), vocab.ImportPredicateType, every)
+	return []File{{"imagevalidatingpolicy.yaml", []byte(b.String())}}, nil
 }

@@ -23,6 +23,7 @@ func TestGolden(t *testing.T) {
 	for engine, write := range map[string]func(Site) ([]File, error){
 		"containers-policy": ContainersPolicy,
 		"policy-controller": func(s Site) ([]File, error) { return PolicyController(s, "enforce") },
+		"kyverno":           func(s Site) ([]File, error) { return Kyverno(s, "enforce") },
 	} {
 		golden(t, engine, site, write)
 	}
@@ -82,5 +83,20 @@ func TestPolicyControllerMode(t *testing.T) {
 	}
 	if _, err := PolicyController(Site{Prefix: "mirror", KeyPEM: []byte(testKey)}, "enforce"); err == nil {
 		t.Error("a prefix without a host was taken")
+	}
+}
+
+// TestKyvernoMode: warn becomes the Warn action; anything else is refused, as is a bad site.
+func TestKyvernoMode(t *testing.T) {
+	site := Site{Prefix: "registry.site:5000/mirror", KeyPEM: []byte(testKey)}
+	files, err := Kyverno(site, "warn")
+	if err != nil || !strings.Contains(string(files[0].Data), "\n  validationActions: [Warn]\n") {
+		t.Errorf("warn: %v\n%s", err, files[0].Data)
+	}
+	if _, err := Kyverno(site, "Deny"); err == nil || !strings.Contains(err.Error(), `--mode "Deny": want enforce or warn`) {
+		t.Errorf("Deny: %v", err)
+	}
+	if _, err := Kyverno(Site{Prefix: "registry.site:5000/mirror", KeyPEM: []byte("x")}, "enforce"); err == nil {
+		t.Error("a site key that is not PEM was taken")
 	}
 }

@@ -34,12 +34,18 @@ Engines:
                       authority is the site key with the import attestation required
                       (https://airlock.dev/import/v1); no ctlog, so nothing reaches Rekor. --mode
                       enforce (default) or warn.
-Not built yet: kyverno (ImageValidatingPolicy); see docs/site-signatures.md.
+  kyverno             Kyverno: DIR/imagevalidatingpolicy.yaml, an ImageValidatingPolicy
+                      (policies.kyverno.io/v1) for Pods whose images are under PREFIX/: each
+                      container's image must be signed by the site key (a cosign key attestor,
+                      no transparency log) and carry the import attestation; Kyverno pins tags to
+                      digests. --mode enforce (Deny, default) or warn (Warn).
+Not built yet: --upstream (the upstream signers as well); see docs/site-signatures.md.
 
 The same site gives the same bytes. Existing files are replaced. A skopeo or podman that reads the
 policy must be built with sigstore support (Debian's skopeo 1.9.3 is not: "sigstore disabled").`,
 		Example: `  airlock admission --engine containers-policy --to registry.site:5000/mirror --site-key site.pub -o ./policy
   airlock admission --engine policy-controller --to registry.site:5000/mirror --site-key site.pub -o ./policy
+  airlock admission --engine kyverno --to registry.site:5000/mirror --site-key site.pub -o ./policy --mode warn
   skopeo --policy ./policy/policy.json --registries.d ./policy/registries.d copy docker://registry.site:5000/mirror/team/app:1.4.2 dir:/tmp/app`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -57,8 +63,10 @@ policy must be built with sigstore support (Debian's skopeo 1.9.3 is not: "sigst
 				files, err = admission.ContainersPolicy(site)
 			case "policy-controller":
 				files, err = admission.PolicyController(site, mode)
+			case "kyverno":
+				files, err = admission.Kyverno(site, mode)
 			default:
-				return fmt.Errorf("--engine %q: want containers-policy or policy-controller (kyverno is not built yet)", engine)
+				return fmt.Errorf("--engine %q: want containers-policy, policy-controller or kyverno", engine)
 			}
 			if err != nil {
 				return err
@@ -87,8 +95,8 @@ policy must be built with sigstore support (Debian's skopeo 1.9.3 is not: "sigst
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&engine, "engine", "", "containers-policy or policy-controller")
-	f.StringVar(&mode, "mode", "enforce", "policy-controller: enforce or warn")
+	f.StringVar(&engine, "engine", "", "containers-policy, policy-controller or kyverno")
+	f.StringVar(&mode, "mode", "enforce", "policy-controller and kyverno: enforce or warn")
 	f.StringVar(&to, "to", "", "the site mirror: HOST[:PORT]/PREFIX, as given to load --to")
 	f.StringVar(&siteKey, "site-key", "", "the site's public key (the pair of load --sign-key)")
 	f.StringVarP(&dir, "output", "o", "", "directory to write into")
