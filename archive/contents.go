@@ -51,11 +51,7 @@ func VerifyContents(ctx context.Context, r *Reader, cat *Catalog) error {
 	if err := g.agree(); err != nil {
 		return err
 	}
-	jobs, err := g.blobs()
-	if err != nil {
-		return err
-	}
-	if err := hashInParallel(ctx, r, jobs, func(d digest.Digest) []string { return g.owners(d) }); err != nil {
+	if err := hashInParallel(ctx, r, g.blobs(), func(d digest.Digest) []string { return g.owners(d) }); err != nil {
 		return err
 	}
 	done := make([]digest.Digest, 0, len(g.nodes))
@@ -389,7 +385,7 @@ func ownedBy(owners []string) string {
 }
 
 // blobs lists what is left to hash: every present blob not read as a manifest, largest first.
-func (g *contentGraph) blobs() ([]hashJob, error) {
+func (g *contentGraph) blobs() []hashJob {
 	var jobs []hashJob
 	for d, n := range g.nodes {
 		if !n.present || n.read {
@@ -410,5 +406,5 @@ func (g *contentGraph) blobs() ([]hashJob, error) {
 		}
 		return jobs[i].d < jobs[j].d
 	})
-	return jobs, nil
+	return jobs
 }

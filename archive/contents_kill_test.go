@@ -214,7 +214,7 @@ func TestContentGraphContentsOnly(t *testing.T) {
 	if n := node(t, g, b.Digest); !n.present || n.desc.Size != 5 {
 		t.Fatalf("present blob: %+v, want present, size 5", n)
 	}
-	jobs, _ := g.blobs()
+	jobs := g.blobs()
 	if !slices.Equal(jobs, []hashJob{{d: b.Digest, size: 5, what: "blob listed in the catalog's contents"}}) {
 		t.Fatalf("jobs %+v", jobs)
 	}
@@ -319,7 +319,7 @@ func TestContentGraphSubjectOnly(t *testing.T) {
 	if node(t, g, s.Digest).present {
 		t.Fatal("the subject was counted as content")
 	}
-	jobs, _ := g.blobs()
+	jobs := g.blobs()
 	if len(jobs) != 0 {
 		t.Fatalf("jobs %+v, want none", jobs)
 	}
@@ -371,14 +371,14 @@ func TestContentGraphCheckedBlobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.r.markChecked([]digest.Digest{l1.Digest})
-	jobs, _ := g.blobs()
+	jobs := g.blobs()
 	want := []hashJob{{d: l2.Digest, size: l2.Size, what: "layer of manifest " + m.Digest.String()}}
 	if !slices.Equal(jobs, want) {
 		t.Fatalf("jobs %+v, want %+v", jobs, want)
 	}
 	// Checked, but its file is now another size: hashed again (and refused then).
 	node(t, g, l1.Digest).desc.Size = 5
-	jobs, _ = g.blobs()
+	jobs = g.blobs()
 	if len(jobs) != 2 || jobs[0].d != l2.Digest || jobs[1].d != l1.Digest {
 		t.Fatalf("jobs %+v, want l2 then l1", jobs)
 	}

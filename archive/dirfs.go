@@ -32,18 +32,7 @@ func (d *dirFS) Close() error { return d.root.Close() }
 
 // refuse reports name as something other than a regular file or directory.
 func (d *dirFS) refuse(name string, mode fs.FileMode) error {
-	what := "not a regular file"
-	switch {
-	case mode&fs.ModeSymlink != 0:
-		what = "a symbolic link"
-	case mode&fs.ModeNamedPipe != 0:
-		what = "a FIFO"
-	case mode&fs.ModeDevice != 0:
-		what = "a device"
-	case mode&fs.ModeSocket != 0:
-		what = "a socket"
-	}
-	return checkErr("%s: %s is %s: refused, an archive holds only regular files; %s", d.name, name, what, damaged)
+	return checkErr("%s: %s is %s: refused, an archive holds only regular files; %s", d.name, name, irregularKind(mode), damaged)
 }
 
 // lstat checks every component of name and returns the last one's Lstat.

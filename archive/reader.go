@@ -195,9 +195,6 @@ func (r *Reader) Close() error {
 	return errors.Join(errs...)
 }
 
-// FS returns the archive as a file system in OCI layout form, for oras-go's oci.NewFromFS and others.
-func (r *Reader) FS() fs.FS { return r.fsys }
-
 // Fetch opens the blob desc. The returned reader checks the size and digest as it is read and fails
 // at the end when they do not match.
 func (r *Reader) Fetch(_ context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
@@ -263,8 +260,7 @@ func (r *Reader) Catalog(ctx context.Context) (*Catalog, ocispec.Descriptor, err
 		return nil, desc, fmt.Errorf("catalog: %w", err)
 	}
 	var c Catalog
-	dec := json.NewDecoder(strings.NewReader(string(cb)))
-	if err := dec.Decode(&c); err != nil {
+	if err := json.Unmarshal(cb, &c); err != nil {
 		return nil, desc, fmt.Errorf("catalog %s: %w", m.Layers[0].Digest, err)
 	}
 	return &c, desc, nil

@@ -359,12 +359,3 @@ func (w *TarWriter) appendFile(p, name string, pos int64) (int64, error) {
 	}
 	return pos + int64(len(entry)), nil
 }
-
-// Abandon removes the partial volumes and the journal: nothing of this run is kept.
-func (w *TarWriter) Abandon() {
-	w.Close()
-	w.vf.remove()
-	if w.journal != nil {
-		os.Remove(w.journal.Name())
-	}
-}
