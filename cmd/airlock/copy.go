@@ -36,9 +36,6 @@ as airlock load --sign-key does (see airlock load --help).`,
 		Example: `  airlock copy -c imageset.yaml --to registry.prod:5000/release`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := g.validate(); err != nil {
-				return err
-			}
 			return runCopy(cmd, g, o)
 		},
 	}

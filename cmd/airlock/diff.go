@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,9 +29,6 @@ Exit status 1 when anything is missing, stale or incomplete.`,
   airlock diff -c imageset.yaml --against /media/usb/airlock --format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := g.validate(); err != nil {
-				return err
-			}
 			return runDiff(cmd, g, setPath, against, keepHost)
 		},
 	}
@@ -100,14 +96,7 @@ func runDiff(cmd *cobra.Command, g *globalOptions, setPath, against string, keep
 	if err != nil {
 		return err
 	}
-	if g.format == "json" {
-		enc := json.NewEncoder(out(cmd))
-		enc.SetIndent("", "  ")
-		err = enc.Encode(entries)
-	} else {
-		err = printDiff(out(cmd), entries)
-	}
-	if err != nil {
+	if err := g.emit(cmd, entries, func(w io.Writer) error { return printDiff(w, entries) }); err != nil {
 		return err
 	}
 	bad := 0

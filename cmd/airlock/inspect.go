@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -31,9 +30,6 @@ nothing is hashed whole, so it is quick on a large archive (load and verify hash
 			return nil, cobra.ShellCompDirectiveDefault
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.validate(); err != nil {
-				return err
-			}
 			return runInspect(cmd, g, args[0])
 		},
 	}
@@ -180,14 +176,11 @@ func runInspect(cmd *cobra.Command, g *globalOptions, path string) error {
 	if err != nil {
 		return err
 	}
-	if g.format == "json" {
-		enc := json.NewEncoder(out(cmd))
-		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
-			archive.CatalogFile
-			Signatures []inspectSignature `json:"signatures"`
-		}{archive.CatalogFile{Digest: desc.Digest, Catalog: *cat}, sigs})
-	}
-	_, err = io.WriteString(out(cmd), renderTree(path, desc.Digest, cat, sigs))
-	return err
+	return g.emit(cmd, struct {
+		archive.CatalogFile
+		Signatures []inspectSignature `json:"signatures"`
+	}{archive.CatalogFile{Digest: desc.Digest, Catalog: *cat}, sigs}, func(w io.Writer) error {
+		_, err := io.WriteString(w, renderTree(path, desc.Digest, cat, sigs))
+		return err
+	})
 }

@@ -92,9 +92,6 @@ cosign verify --key SITE.pub --insecure-ignore-tlog=true REPOSITORY@DIGEST.`,
   COSIGN_PASSWORD=... airlock load /media/usb/airlock --to registry.site:5000/mirror --archive-key transfer.pub --sign-key site.key`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.validate(); err != nil {
-				return err
-			}
 			return runLoad(cmd, g, o, args[0])
 		},
 	}

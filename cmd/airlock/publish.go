@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -123,20 +122,15 @@ func finishPublish(cmd *cobra.Command, g *globalOptions, o *publishOptions, rep 
 	if trust != nil {
 		trustLine, origin = trust.Source, &trust.Origin
 	}
-	var err error
-	if g.format == "json" {
-		enc := json.NewEncoder(out(cmd))
-		enc.SetIndent("", "  ")
-		err = enc.Encode(struct {
-			*mirror.PublishReport
-			Trust  string         `json:"trust"`
-			Origin *verify.Origin `json:"origin,omitempty"`
-			publishExtra
-		}{rep, trustLine, origin, extra})
-	} else {
-		fmt.Fprintf(out(cmd), "trust: %s\n", trustLine)
-		err = printPublishReport(out(cmd), rep, extra)
-	}
+	err := g.emit(cmd, struct {
+		*mirror.PublishReport
+		Trust  string         `json:"trust"`
+		Origin *verify.Origin `json:"origin,omitempty"`
+		publishExtra
+	}{rep, trustLine, origin, extra}, func(w io.Writer) error {
+		fmt.Fprintf(w, "trust: %s\n", trustLine)
+		return printPublishReport(w, rep, extra)
+	})
 	return publishStatus(rep, perr, err, extra)
 }
 

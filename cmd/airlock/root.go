@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -51,6 +52,8 @@ a refused tag move, verification, diff, integrity), with the others done and rep
 nothing could be done (target unreachable, credentials refused, unreadable archive, no trust pinned).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// The shared flags are checked once, before any command runs.
+		PersistentPreRunE: func(*cobra.Command, []string) error { return g.validate() },
 	}
 	pf := root.PersistentFlags()
 	pf.StringSliceVar(&g.plainHTTP, "plain-http", nil, "reach this registry host over plain HTTP (repeatable)")
@@ -131,3 +134,13 @@ func (g *globalOptions) planOptions() plan.PlanOptions {
 
 // out is where results go.
 func out(cmd *cobra.Command) io.Writer { return cmd.OutOrStdout() }
+
+// emit writes v as indented JSON with --format json, and what text writes otherwise.
+func (g *globalOptions) emit(cmd *cobra.Command, v any, text func(io.Writer) error) error {
+	if g.format == "json" {
+		enc := json.NewEncoder(out(cmd))
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	return text(out(cmd))
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -88,9 +87,6 @@ writes it to FILE too, so that save -c FILE later moves exactly the same images.
 }
 
 func runSave(cmd *cobra.Command, g *globalOptions, o *saveOptions) error {
-	if err := g.validate(); err != nil {
-		return err
-	}
 	volSize, err := o.volumeBytes()
 	if err != nil {
 		return err
@@ -176,23 +172,20 @@ func (o *saveOptions) volumeBytes() (int64, error) {
 
 // report prints the summary, and who signed the catalog or how to sign it.
 func (o *saveOptions) report(cmd *cobra.Command, g *globalOptions, sum *mirror.SaveSummary, signedBy *verify.KeyRef) error {
-	if g.format == "json" {
-		enc := json.NewEncoder(out(cmd))
-		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
-			*mirror.SaveSummary
-			SignedBy *verify.KeyRef `json:"signedBy,omitempty"`
-		}{sum, signedBy})
-	}
-	if err := printSaveSummary(out(cmd), sum); err != nil {
-		return err
-	}
-	if signedBy != nil {
-		fmt.Fprintf(out(cmd), "catalog signed by %s (key hint %s)\n", signedBy.Name, signedBy.Hint)
-	} else if !o.dryRun {
-		fmt.Fprintf(out(cmd), "catalog not signed: the site cannot pin this archive with --archive-key; sign it with airlock sign %s --key KEY\n", o.output)
-	}
-	return nil
+	return g.emit(cmd, struct {
+		*mirror.SaveSummary
+		SignedBy *verify.KeyRef `json:"signedBy,omitempty"`
+	}{sum, signedBy}, func(w io.Writer) error {
+		if err := printSaveSummary(w, sum); err != nil {
+			return err
+		}
+		if signedBy != nil {
+			fmt.Fprintf(w, "catalog signed by %s (key hint %s)\n", signedBy.Name, signedBy.Hint)
+		} else if !o.dryRun {
+			fmt.Fprintf(w, "catalog not signed: the site cannot pin this archive with --archive-key; sign it with airlock sign %s --key KEY\n", o.output)
+		}
+		return nil
+	})
 }
 
 func printSaveSummary(w io.Writer, s *mirror.SaveSummary) error {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -77,9 +76,6 @@ Exit status: 0 signed; 1 the archive is damaged or an image failed verification 
   airlock verify /media/usb/airlock --archive-key transfer.pub`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.validate(); err != nil {
-				return err
-			}
 			return runSign(cmd, g, o, args[0])
 		},
 	}
@@ -174,14 +170,7 @@ func runSign(cmd *cobra.Command, g *globalOptions, o *signOptions, path string) 
 		}
 		rep.Signed, rep.Signature, rep.SignedBy = true, desc.Digest.String(), &verify.KeyRef{Name: k.Name, Hint: k.Hint}
 	}
-	if g.format == "json" {
-		enc := json.NewEncoder(out(cmd))
-		enc.SetIndent("", "  ")
-		err = enc.Encode(rep)
-	} else {
-		err = printSignReport(out(cmd), rep)
-	}
-	if err != nil {
+	if err := g.emit(cmd, rep, func(w io.Writer) error { return printSignReport(w, rep) }); err != nil {
 		return err
 	}
 	if !rep.Signed {

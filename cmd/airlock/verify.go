@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -59,9 +58,6 @@ key signed it; 2 usage or I/O error, or nothing pinned to verify against.`,
   AIRLOCK_TRUST=/etc/airlock/trust.yaml airlock verify /media/usb/airlock`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.validate(); err != nil {
-				return err
-			}
 			return runVerify(cmd, g, o, args[0])
 		},
 	}
@@ -73,48 +69,32 @@ key signed it; 2 usage or I/O error, or nothing pinned to verify against.`,
 	return cmd
 }
 
+// runVerify verifies the images of target (mirror.VerifyTarget) with the flags' trust, and reports.
 func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions, target string) error {
-	results, trust, err := verifyTarget(cmd, g, o, target)
+	anchors, err := o.trust.anchors()
 	if err != nil {
 		return err
 	}
-	return reportVerify(cmd, g, trust, results)
-}
-
-// verifyTarget verifies the images of target (mirror.VerifyTarget) with the flags' trust and options.
-func verifyTarget(cmd *cobra.Command, g *globalOptions, o *verifyOptions, target string) ([]verify.Result, *verify.Trust, error) {
-	anchors, err := o.trust.anchors()
-	if err != nil {
-		return nil, nil, err
-	}
-	return mirror.VerifyTarget(cmd.Context(), target, mirror.VerifyOptions{
+	results, trust, err := mirror.VerifyTarget(cmd.Context(), target, mirror.VerifyOptions{
 		Anchors: anchors, Archive: o.archive, ImageSet: o.imageSet, KeepHost: o.keepHost,
-		Registries: g.registries, Log: g.logger(),
-		Warn: func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), s) },
+		Registries: g.registries, Log: g.logger(), Warn: warn(cmd),
 	})
-}
-
-func reportVerify(cmd *cobra.Command, g *globalOptions, trust *verify.Trust, results []verify.Result) error {
+	if err != nil {
+		return err
+	}
 	failed := 0
 	for _, r := range results {
 		if !r.Passed {
 			failed++
 		}
 	}
-	var err error
-	if g.format == "json" {
-		enc := json.NewEncoder(out(cmd))
-		enc.SetIndent("", "  ")
-		err = enc.Encode(struct {
-			Trust   string          `json:"trust"`
-			Origin  verify.Origin   `json:"origin"`
-			Passed  bool            `json:"passed"`
-			Results []verify.Result `json:"results"`
-		}{trust.Source, trust.Origin, failed == 0, results})
-	} else {
-		err = printVerify(out(cmd), trust, results)
-	}
-	if err != nil {
+	report := struct {
+		Trust   string          `json:"trust"`
+		Origin  verify.Origin   `json:"origin"`
+		Passed  bool            `json:"passed"`
+		Results []verify.Result `json:"results"`
+	}{trust.Source, trust.Origin, failed == 0, results}
+	if err := g.emit(cmd, report, func(w io.Writer) error { return printVerify(w, trust, results) }); err != nil {
 		return err
 	}
 	if failed > 0 {

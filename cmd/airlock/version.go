@@ -28,9 +28,6 @@ func newVersionCmd(g *globalOptions) *cobra.Command {
 		Short: "Print the airlock version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := g.validate(); err != nil {
-				return err
-			}
 			return runVersion(cmd, g)
 		},
 	}
