@@ -9,7 +9,6 @@ import (
 	"context"
 	_ "crypto/sha512" // digest.SHA512, for hashOne's other-algorithm path
 	"errors"
-	"hash"
 	"io"
 	"strings"
 	"testing"
@@ -103,22 +102,21 @@ func TestHashOneReads(t *testing.T) {
 		put(digest.SHA512, []byte("0123456789")),
 	}
 	r := memReader(files)
-	var h hash.Hash
 	for _, j := range jobs {
-		if err := hashOne(ctx, r, j, make([]byte, 4), &h, noOwners); err != nil {
+		if err := hashOne(ctx, r, j, make([]byte, 4), noOwners); err != nil {
 			t.Errorf("%s (%d bytes): %v", j.d, j.size, err)
 		}
 	}
 	// Cut short: the size it read is reported.
 	j := jobs[0]
 	j.size = 11
-	wantMsg(t, hashOne(ctx, r, j, make([]byte, 4), &h, noOwners), "is 10 bytes, its descriptor says 11")
+	wantMsg(t, hashOne(ctx, r, j, make([]byte, 4), noOwners), "is 10 bytes, its descriptor says 11")
 	j.size = 9
-	wantMsg(t, hashOne(ctx, r, j, make([]byte, 4), &h, noOwners), "holds more than the 9 bytes its descriptor says")
+	wantMsg(t, hashOne(ctx, r, j, make([]byte, 4), noOwners), "holds more than the 9 bytes its descriptor says")
 	// An empty blob against a descriptor of no size at all (-1): it is 0 bytes, not more than -1.
 	j = jobs[1]
 	j.size = -1
-	wantMsg(t, hashOne(ctx, r, j, make([]byte, 4), &h, noOwners), "is 0 bytes, its descriptor says -1")
+	wantMsg(t, hashOne(ctx, r, j, make([]byte, 4), noOwners), "is 0 bytes, its descriptor says -1")
 }
 
 // TestCtxReader: ctxReader reads while its context lasts, and returns the context's error after.
