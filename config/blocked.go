@@ -1,23 +1,11 @@
 package config
 
-// Blocked reports which rule of the blocked list blocks the reference ref, if any: the rule as
-// written in the file, and true. A rule is a regular expression (Go's RE2 syntax, not anchored)
-// matched against the reference in its canonical form, "registry/repository[:tag][@digest]" with
-// Docker Hub names spelled out ("nginx" is "docker.io/library/nginx:latest"). A reference with
-// both a tag and a digest is also matched without its digest and without its tag, so pinning an
-// image by digest never unblocks it and "^registry.example.com/team/app:1\.4\.2$" blocks
-// "registry.example.com/team/app:1.4.2@sha256:...". A reference that does not parse is matched as
-// given.
-func (s *ImageSet) Blocked(ref string) (rule string, blocked bool) {
-	img, err := ParseReference(ref)
-	if err != nil {
-		return s.blockedForms(ref)
-	}
-	return s.blockedImage(img)
-}
-
-// blockedImage is Blocked for a parsed reference: img in its canonical form and, with both a tag and
-// a digest, without each.
+// blockedImage returns the first rule of the blocked list that matches img, and true. A rule is a
+// regular expression (Go's RE2 syntax, not anchored) matched against the reference in its canonical
+// form, "registry/repository[:tag][@digest]" with Docker Hub names spelled out ("nginx" is
+// "docker.io/library/nginx:latest"). A reference with both a tag and a digest is also matched without
+// its digest and without its tag, so pinning an image by digest never unblocks it and
+// "^registry.example.com/team/app:1\.4\.2$" blocks "registry.example.com/team/app:1.4.2@sha256:...".
 func (s *ImageSet) blockedImage(img Image) (rule string, blocked bool) {
 	forms := []string{img.String()}
 	if img.Tag != "" && img.Digest != "" {

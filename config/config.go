@@ -1,6 +1,6 @@
 // Package config reads the ImageSet file that tells airlock what to move: the images, the
 // repositories whose tags are picked by filters (Repository.Pick), the references that are never
-// moved (ImageSet.Blocked), which referrers (signatures, SBOMs, attestations) travel with them, and
+// moved (the blocked list, which ImageSet.Expand applies), which referrers (signatures, SBOMs, attestations) travel with them, and
 // the trust material used to verify them on the far side. ImageSet.Pinned writes the resolved set
 // back as an ImageSet file with every image pinned by digest.
 //
@@ -63,7 +63,7 @@ type ImageSet struct {
 	Dir          string // absolute directory of the file; relative paths below are resolved against it
 	Images       []Image
 	Repositories []Repository     // repositories whose tags are picked by filters
-	BlockedRules []*regexp.Regexp // the blocked list: a reference one matches is never saved or copied (see Blocked)
+	BlockedRules []*regexp.Regexp // the blocked list: a reference one matches is never saved or copied (see Expand)
 	Referrers    Referrers
 	Trust        Trust
 	Policy       string // absolute path, "" when not set
@@ -144,7 +144,7 @@ var (
 
 func (p *parser) imageSet(root *yaml.Node) *ImageSet {
 	root = yamlfile.Deref(root)
-	set := &ImageSet{Referrers: Referrers{Enabled: true, ArtifactTypes: cloneStrings(DefaultArtifactTypes)}}
+	set := &ImageSet{Referrers: Referrers{Enabled: true, ArtifactTypes: slices.Clone(DefaultArtifactTypes)}}
 	f := p.Fields(root, "", topFields)
 	if f == nil {
 		return set
@@ -155,7 +155,7 @@ func (p *parser) imageSet(root *yaml.Node) *ImageSet {
 
 	set.Images, set.Repositories = p.imagesAndRepositories(root, f)
 	if n, ok := f["blocked"]; ok && !yamlfile.IsNull(n) {
-		set.BlockedRules = p.blocked(n)
+		set.BlockedRules = p.patternList(n, "blocked") // regular expressions on full references; [] blocks nothing
 	}
 	if n, ok := f["referrers"]; ok && !yamlfile.IsNull(n) {
 		set.Referrers = p.referrers(n)
@@ -167,11 +167,6 @@ func (p *parser) imageSet(root *yaml.Node) *ImageSet {
 		set.Policy, _ = p.Path(n, "policy", "")
 	}
 	return set
-}
-
-// images reads a non-empty images list.
-func (p *parser) images(n *yaml.Node) []Image {
-	return uniqueList(p, n, "images", p.image, "")
 }
 
 // uniqueList reads the list field (images, repositories) with item, and reports an entry whose
@@ -283,7 +278,7 @@ func platformStrings(ps []Platform) []string {
 }
 
 func (p *parser) referrers(n *yaml.Node) Referrers {
-	r := Referrers{Enabled: true, ArtifactTypes: cloneStrings(DefaultArtifactTypes)}
+	r := Referrers{Enabled: true, ArtifactTypes: slices.Clone(DefaultArtifactTypes)}
 	f := p.Fields(n, "referrers", referrersFields)
 	if f == nil {
 		return r
@@ -303,16 +298,12 @@ func (p *parser) referrers(n *yaml.Node) Referrers {
 
 func (p *parser) artifactTypes(n *yaml.Node) (types []string, all bool) {
 	const field = "referrers.artifactTypes"
-	if yamlfile.IsNull(n) {
+	if yamlfile.IsEmptyList(n) {
 		p.Errorf(n, field, "must list at least one artifact type; use [default], [\"*\"] or media types")
 		return nil, false
 	}
 	items, ok := p.List(n, field)
 	if !ok {
-		return nil, false
-	}
-	if len(items) == 0 {
-		p.Errorf(n, field, "must list at least one artifact type; use [default], [\"*\"] or media types")
 		return nil, false
 	}
 	seen := make(map[string]bool)
@@ -381,10 +372,6 @@ func (p *parser) trust(n *yaml.Node) Trust {
 		t.TrustedRoot, _ = p.Path(rn, "trust.trustedRoot", "")
 	}
 	return t
-}
-
-func cloneStrings(s []string) []string {
-	return append([]string(nil), s...)
 }
 
 // Wants reports whether a referrer with this artifact type is kept. Comparison ignores media-type

@@ -93,7 +93,7 @@ func (s *ImageSet) Pinned(path string, images []Image) ([]byte, error) {
 // pinnedReferrersOf writes referrers as a user would: "*" for all, and "default" for the default
 // types when the list starts with them (parsing expands it back to the same list).
 func pinnedReferrersOf(r Referrers) pinnedReferrers {
-	out := pinnedReferrers{Enabled: r.Enabled, ArtifactTypes: cloneStrings(r.ArtifactTypes)}
+	out := pinnedReferrers{Enabled: r.Enabled, ArtifactTypes: slices.Clone(r.ArtifactTypes)}
 	n := len(DefaultArtifactTypes)
 	switch {
 	case r.All:

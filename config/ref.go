@@ -170,15 +170,12 @@ func (i Image) RepositoryRef() string {
 
 // String returns the canonical reference "registry/repository[:tag][@digest]".
 func (i Image) String() string {
-	var b strings.Builder
-	b.WriteString(i.RepositoryRef())
+	s := i.RepositoryRef()
 	if i.Tag != "" {
-		b.WriteString(":")
-		b.WriteString(i.Tag)
+		s += ":" + i.Tag
 	}
 	if i.Digest != "" {
-		b.WriteString("@")
-		b.WriteString(i.Digest.String())
+		s += "@" + i.Digest.String()
 	}
-	return b.String()
+	return s
 }

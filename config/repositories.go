@@ -71,10 +71,10 @@ func (p *parser) imagesAndRepositories(root *yaml.Node, f map[string]*yaml.Node)
 	var images []Image
 	var repos []Repository
 	if listsImages {
-		images = p.images(in)
+		images = uniqueList(p, in, "images", p.image, "")
 	}
 	if listsRepos {
-		repos = p.repositories(rn)
+		repos = uniqueList(p, rn, "repositories", p.repository, "; merge their tag filters into one entry")
 	}
 	switch {
 	case listsImages || listsRepos:
@@ -86,11 +86,6 @@ func (p *parser) imagesAndRepositories(root *yaml.Node, f map[string]*yaml.Node)
 		p.Errorf(root, "images", "missing; list at least one image, e.g. images: [{ref: registry.example.com/team/app:1.4.2}], or a repository under repositories")
 	}
 	return images, repos
-}
-
-// repositories reads a non-empty repositories list.
-func (p *parser) repositories(n *yaml.Node) []Repository {
-	return uniqueList(p, n, "repositories", p.repository, "; merge their tag filters into one entry")
 }
 
 func (p *parser) repository(n *yaml.Node, field string) (Repository, bool) {
@@ -223,10 +218,4 @@ func (p *parser) pattern(n *yaml.Node, field string) (*regexp.Regexp, bool) {
 		return nil, false
 	}
 	return re, true
-}
-
-// blocked reads the blocked list: regular expressions on full references. An empty list blocks
-// nothing.
-func (p *parser) blocked(n *yaml.Node) []*regexp.Regexp {
-	return p.patternList(n, "blocked")
 }
