@@ -87,10 +87,10 @@ func siteSign(ctx context.Context, target engine.Target, plans []*plan.ImagePlan
 		if !ok {
 			return out, fmt.Errorf("site signatures: %s cannot hold tags", st.Name())
 		}
-		c := &cosignTags{ctx: ctx, tg: tg, st: st, ip: ip, blobs: map[digest.Digest][]byte{}}
+		c := &cosignTags{tg: tg, name: st.Name(), ip: ip, blobs: map[digest.Digest][]byte{}}
 		for _, n := range (&plan.ImagePlan{Root: ip.Root}).Nodes() {
 			payload := verify.SimpleSigningPayload(st.Name(), n.Desc.Digest)
-			s, err := c.appendAt(n, "sig", func(layers []ocispec.Descriptor) bool { return hasSiteSignature(layers, payload, key) }, func() (ocispec.Descriptor, []byte, error) {
+			s, err := c.appendAt(ctx, n, "sig", func(layers []ocispec.Descriptor) bool { return hasSiteSignature(layers, payload, key) }, func() (ocispec.Descriptor, []byte, error) {
 				sig, err := key.SignPayload(payload)
 				return ocispec.Descriptor{MediaType: simpleSigningLayer, Annotations: map[string]string{signatureAnnotation: sig}}, payload, err
 			})
@@ -99,7 +99,7 @@ func siteSign(ctx context.Context, target engine.Target, plans []*plan.ImagePlan
 			}
 			out = append(out, s)
 		}
-		s, err := c.appendAt(ip.Root, "att", func(layers []ocispec.Descriptor) bool { return c.hasSiteAttestation(layers, key) }, func() (ocispec.Descriptor, []byte, error) {
+		s, err := c.appendAt(ctx, ip.Root, "att", func(layers []ocispec.Descriptor) bool { return c.hasSiteAttestation(ctx, layers, key) }, func() (ocispec.Descriptor, []byte, error) {
 			st, err := importStatement(st.Name(), ip, imp)
 			if err != nil {
 				return ocispec.Descriptor{}, nil, err
@@ -150,11 +150,10 @@ func signedLanded(signed []SiteSignature, images []engine.ImageReport) []SiteSig
 	return out
 }
 
-// cosignTags plans what the site appends at the cosign tags of one image in store st.
+// cosignTags plans what the site appends at the cosign tags of one image in the store tg, named name.
 type cosignTags struct {
-	ctx   context.Context
 	tg    engine.Tagger
-	st    engine.Store
+	name  string
 	ip    *plan.ImagePlan
 	blobs map[digest.Digest][]byte // the new blobs, served to the engine (withBlobs)
 }
@@ -162,9 +161,9 @@ type cosignTags struct {
 // appendAt plans, at the cosign tag of manifest n with kind ("sig" or "att"), a manifest that holds
 // what is there and one more layer, made by newLayer, unless present says the layers there hold the
 // site's already.
-func (c *cosignTags) appendAt(n *plan.Node, kind string, present func([]ocispec.Descriptor) bool, newLayer func() (ocispec.Descriptor, []byte, error)) (SiteSignature, error) {
+func (c *cosignTags) appendAt(ctx context.Context, n *plan.Node, kind string, present func([]ocispec.Descriptor) bool, newLayer func() (ocispec.Descriptor, []byte, error)) (SiteSignature, error) {
 	tag := "sha256-" + n.Desc.Digest.Encoded() + "." + kind
-	res := SiteSignature{Image: c.ip.Source, Digest: n.Desc.Digest, Kind: kind, Tag: c.st.Name() + ":" + tag, Action: "written"}
+	res := SiteSignature{Image: c.ip.Source, Digest: n.Desc.Digest, Kind: kind, Tag: c.name + ":" + tag, Action: "written"}
 	var upstream *plan.Node
 	for _, r := range c.ip.Referrers {
 		if r.Referrer != nil && r.Referrer.Method == referrers.CosignTag && r.Referrer.Tag == tag {
@@ -179,7 +178,7 @@ func (c *cosignTags) appendAt(n *plan.Node, kind string, present func([]ocispec.
 		}
 		layers = s.Layers
 	}
-	_, cur, err := c.tg.FetchTagged(c.ctx, tag)
+	_, cur, err := c.tg.FetchTagged(ctx, tag)
 	switch {
 	case errors.Is(err, errdef.ErrNotFound):
 	case err != nil:
@@ -237,20 +236,14 @@ func hasSiteSignature(layers []ocispec.Descriptor, payload []byte, key SiteSigne
 // hasSiteAttestation reports whether one of layers is an import attestation of the image's root that
 // the site signed: each candidate is read from the store (at most maxAttestationLayers, each bounded
 // and hashed).
-func (c *cosignTags) hasSiteAttestation(layers []ocispec.Descriptor, key SiteSigner) bool {
-	fetcher, ok := c.st.(interface {
-		Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error)
-	})
-	if !ok {
-		return false
-	}
+func (c *cosignTags) hasSiteAttestation(ctx context.Context, layers []ocispec.Descriptor, key SiteSigner) bool {
 	read := 0
 	for _, l := range layers {
 		if l.MediaType != dsseLayer || l.Annotations[predicateAnnotation] != vocab.ImportPredicateType || read >= maxAttestationLayers {
 			continue
 		}
 		read++
-		env, err := archive.ReadVerified(c.ctx, fetcher, l, vocab.MaxManifestSize)
+		env, err := archive.ReadVerified(ctx, c.tg, l, vocab.MaxManifestSize)
 		if err != nil {
 			continue
 		}

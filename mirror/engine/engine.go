@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -16,17 +15,6 @@ import (
 	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/registry"
 )
-
-type progressReader struct {
-	r io.Reader
-	p plan.Progress
-}
-
-func (r *progressReader) Read(b []byte) (int, error) {
-	n, err := r.r.Read(b)
-	r.p.Add(int64(n))
-	return n, err
-}
 
 // CopyOptions controls Copy.
 type CopyOptions struct {

@@ -243,7 +243,7 @@ func pushOpened(ctx context.Context, t blobTask, open func(int64) (io.ReadCloser
 }
 
 // open reads t's blob from its source from offset on (a Range request where the source is a
-// registry), watched for damage and progress.
+// registry), watched for damage and progress (checkReader).
 func (c *copying) open(ctx context.Context, t blobTask, offset int64) (io.ReadCloser, error) {
 	var rc io.ReadCloser
 	var err error
@@ -257,14 +257,10 @@ func (c *copying) open(ctx context.Context, t blobTask, offset int64) (io.ReadCl
 	if err != nil {
 		return nil, fmt.Errorf("read blob %s from %s: %w", t.desc.Digest, t.from, err)
 	}
-	var r io.Reader = &checkReader{r: rc, task: t, c: c}
-	if c.opts.Progress != nil {
-		r = &progressReader{r: r, p: c.opts.Progress}
-	}
 	return struct {
 		io.Reader
 		io.Closer
-	}{r, rc}, nil
+	}{&checkReader{r: rc, task: t, c: c}, rc}, nil
 }
 
 // RangeFetcher is a Source that can read a blob from an offset, so a resumed blob is not read from
@@ -273,10 +269,10 @@ type RangeFetcher interface {
 	FetchFrom(ctx context.Context, desc ocispec.Descriptor, offset int64) (io.ReadCloser, error)
 }
 
-// checkReader watches a blob as it is read from the source and counts the bytes: content that does
-// not match its digest, as an archive reports it (archive.DigestMismatchError, archive.CheckError),
-// stops the whole run. The archive reader withholds the last bytes of such a blob, so its upload never
-// completes either.
+// checkReader watches a blob as it is read from the source, counts the bytes and shows them
+// (Progress): content that does not match its digest, as an archive reports it
+// (archive.DigestMismatchError, archive.CheckError), stops the whole run. The archive reader withholds
+// the last bytes of such a blob, so its upload never completes either.
 type checkReader struct {
 	r    io.Reader
 	task blobTask
@@ -286,6 +282,9 @@ type checkReader struct {
 func (a *checkReader) Read(b []byte) (int, error) {
 	n, err := a.r.Read(b)
 	a.c.fetched.Add(int64(n))
+	if a.c.opts.Progress != nil {
+		a.c.opts.Progress.Add(int64(n))
+	}
 	if err != nil && err != io.EOF {
 		var dm *archive.DigestMismatchError
 		var ce *archive.CheckError

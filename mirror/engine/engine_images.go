@@ -242,16 +242,21 @@ func (c *copying) tag(ctx context.Context, st Store, tg Tagger, t tagged, pre *t
 // moved records that a tag of the image (its own, or a referrer's cosign tag) named from before this
 // run; with RefuseTagMoves it refuses.
 func (c *copying) moved(st Store, t tagged, from digest.Digest, ir *ImageReport) error {
+	if m := c.recordMove(t, from, ir); c.opts.RefuseTagMoves {
+		return errors.New(refusedMoveLate(st.Name()+":"+t.tag, m))
+	}
+	return nil
+}
+
+// recordMove reports in ir that t's tag named from, not t's manifest, before this run.
+func (c *copying) recordMove(t tagged, from digest.Digest, ir *ImageReport) *TagMove {
 	m := &TagMove{Tag: t.tag, From: from, To: t.n.Desc.Digest, Refused: c.opts.RefuseTagMoves}
 	if t.own {
 		ir.TagMoved = m
 	} else {
 		ir.ReferrerTagsMoved = append(ir.ReferrerTagsMoved, *m)
 	}
-	if c.opts.RefuseTagMoves {
-		return errors.New(refusedMoveLate(st.Name()+":"+t.tag, m))
-	}
-	return nil
+	return m
 }
 
 // readBack reads every manifest of plan back from the store and compares it with the source bytes,
@@ -270,7 +275,7 @@ func (c *copying) readBack(ctx context.Context, tg Tagger, ip *plan.ImagePlan, t
 		var b []byte
 		err := c.retry.Do(ctx, "read back manifest "+n.Desc.Digest.String(), func(ctx context.Context) error {
 			var err error
-			b, err = tg.FetchManifest(ctx, n.Desc)
+			b, err = plan.FetchManifest(ctx, tg, n.Desc)
 			return err
 		})
 		if err != nil {

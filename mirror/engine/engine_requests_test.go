@@ -106,9 +106,9 @@ func (s *askingStore) FetchTagged(ctx context.Context, reference string) (ocispe
 	return d, b, err
 }
 
-func (s *askingStore) FetchManifest(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
+func (s *askingStore) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
 	s.t.ask("get %s", desc.Digest)
-	return s.FakeStore.FetchManifest(ctx, desc)
+	return s.FakeStore.Fetch(ctx, desc)
 }
 
 // TestCopyAsksOnce: a single-platform image into a registry-like store that has none of it is the

@@ -102,12 +102,7 @@ func (c *copying) preflight(ctx context.Context) error {
 		if !q.t.own && (appended(r.st.b, q.t.n.Manifest) || appended(q.t.n.Manifest, r.st.b)) {
 			continue // signatures appended at a cosign tag, there or in ours: no move (see tag)
 		}
-		m := &TagMove{Tag: q.t.tag, From: r.st.desc.Digest, To: q.t.n.Desc.Digest, Refused: c.opts.RefuseTagMoves}
-		if q.t.own {
-			ir.TagMoved = m
-		} else {
-			ir.ReferrerTagsMoved = append(ir.ReferrerTagsMoved, *m)
-		}
+		m := c.recordMove(q.t, r.st.desc.Digest, ir)
 		if c.opts.RefuseTagMoves && ir.Status != "failed" {
 			ir.Status, ir.Error = "failed", refusedMove(q.key, m)
 		}

@@ -67,8 +67,9 @@ type Tagger interface {
 	// FetchTagged reads the manifest reference points at with the digest the store names for it, in
 	// one request (a registry's GET by tag): where a tag points and what the manifest holds, at once.
 	FetchTagged(ctx context.Context, reference string) (ocispec.Descriptor, []byte, error)
-	// FetchManifest reads a manifest back by its digest.
-	FetchManifest(ctx context.Context, desc ocispec.Descriptor) ([]byte, error)
+	// Fetch reads back what the store holds by its digest: a manifest, or a blob (the site's own
+	// attestations, mirror/sitesign.go).
+	Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error)
 }
 
 // Attached says how a store made an image's referrers findable.

@@ -20,7 +20,6 @@ import (
 	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/referrers"
 	"airlock.dev/airlock/registry"
-	"airlock.dev/airlock/vocab"
 )
 
 // RegistryTarget is a registry under a prefix as a Copy target: each image goes to its own repository
@@ -130,18 +129,14 @@ type registryStore struct {
 
 func (s *registryStore) Name() string { return s.name }
 
+// Exists and Push go to the repository's manifests or blobs by desc's media type (oras-go's
+// Repository tells them apart).
 func (s *registryStore) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
-	if vocab.IsIndex(desc.MediaType) || vocab.IsManifest(desc.MediaType) {
-		return s.repo.Manifests().Exists(ctx, desc)
-	}
-	return s.repo.Blobs().Exists(ctx, desc)
+	return s.repo.Exists(ctx, desc)
 }
 
 func (s *registryStore) Push(ctx context.Context, desc ocispec.Descriptor, r io.Reader) error {
-	if vocab.IsIndex(desc.MediaType) || vocab.IsManifest(desc.MediaType) {
-		return s.repo.Manifests().Push(ctx, desc, r)
-	}
-	return s.repo.Blobs().Push(ctx, desc, r)
+	return s.repo.Push(ctx, desc, r)
 }
 
 // probeSize bounds the blobs sent with the first POST while the registry's answer to a monolithic
@@ -323,11 +318,7 @@ func (s *registryStore) AttachReferrers(ctx context.Context, ip *plan.ImagePlan)
 	return a, nil
 }
 
-// Fetch reads a blob of the repository (the site's attestations, to find its own: mirror/sitesign.go).
+// Fetch reads a manifest or a blob of the repository.
 func (s *registryStore) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
 	return s.repo.Fetch(ctx, desc)
-}
-
-func (s *registryStore) FetchManifest(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
-	return plan.FetchManifest(ctx, s.repo, desc)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote"
 
@@ -257,7 +258,7 @@ func (w *walker) manifest(ctx context.Context, desc ocispec.Descriptor, platform
 }
 
 // FetchManifest reads desc, bounded, and checks its size and digest.
-func FetchManifest(ctx context.Context, src Source, desc ocispec.Descriptor) ([]byte, error) {
+func FetchManifest(ctx context.Context, src content.Fetcher, desc ocispec.Descriptor) ([]byte, error) {
 	b, err := archive.ReadVerified(ctx, src, desc, archive.MaxManifestSize)
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)

@@ -215,16 +215,6 @@ func (s *FakeStore) AttachReferrers(_ context.Context, ip *plan.ImagePlan) (engi
 	return engine.Attached{By: "tag-schema", Indexes: 1, Changed: true}, nil
 }
 
-func (s *FakeStore) FetchManifest(_ context.Context, desc ocispec.Descriptor) ([]byte, error) {
-	s.Mu.Lock()
-	defer s.Mu.Unlock()
-	b, ok := s.Content[desc.Digest]
-	if !ok {
-		return nil, fmt.Errorf("%s: not found", desc.Digest)
-	}
-	return b, nil
-}
-
 // Fetch reads what the store holds, as a registry serves a blob.
 func (s *FakeStore) Fetch(_ context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
 	s.Mu.Lock()
