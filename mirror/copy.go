@@ -56,11 +56,9 @@ func CopySet(ctx context.Context, set *config.ImageSet, regs *registry.Registrie
 	res.Flattened = flattened
 	imp := siteImport{trust: o.Trust, version: o.Version, time: time.Now(), namedBy: "the image set"}
 	if o.Trust != nil {
-		var passed []verify.Result
-		if plans, passed, res.Refused = gate(ctx, o.Trust, plans, o.Warn); len(plans) == 0 {
+		if plans, imp.results, res.Refused = gate(ctx, o.Trust, plans, o.Warn); len(plans) == 0 {
 			return nil, res.Refused
 		}
-		imp.results = resultsBySource(passed)
 	}
 	res.Report, res.SiteSigned, err = signAndPublish(ctx, plans, regs, o.Publish, o.SignKey, imp)
 	return res, err

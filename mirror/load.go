@@ -124,9 +124,8 @@ func Load(ctx context.Context, path string, o LoadOptions) (*LoadResult, error) 
 		imp.namedBy = "a catalog signed by a pinned archive key"
 	}
 	if verifyImages {
-		var passed, refused []verify.Result
-		plans, passed, refused = gatePlans(ctx, trust, plans)
-		imp.results = resultsBySource(passed)
+		var refused []verify.Result
+		plans, imp.results, refused = gatePlans(ctx, trust, plans)
 		for _, f := range refused {
 			res.Refused = append(res.Refused, fmt.Sprintf("verification failed: %s (%s): %s", f.Source, f.Digest, strings.Join(f.Failures, "; ")))
 		}

@@ -39,20 +39,12 @@ func (opts PublishOptions) target(regs *registry.Registries) engine.Target {
 	return &engine.RegistryTarget{Regs: regs, To: opts.To, KeepHost: opts.KeepHost, Retry: opts.Retry, Log: opts.Log}
 }
 
-// PublishReport says what Publish did.
+// PublishReport says what Publish did: Copy's report, into Target.
 type PublishReport struct {
-	Target    string               `json:"target"`
-	DryRun    bool                 `json:"dryRun,omitempty"`
-	Images    []engine.ImageReport `json:"images"`
-	Blobs     engine.Counts        `json:"blobs"`
-	Manifests engine.Counts        `json:"manifests"`
-	// Tags counts tags written: image tags and cosign legacy tags.
-	Tags int `json:"tags"`
-	// ReferrerIndexes counts tag-schema indexes written on registries without the referrers API.
-	ReferrerIndexes int `json:"referrerIndexes"`
-	// Verified counts manifests read back from the target and found byte-identical to the source.
-	Verified int     `json:"verified"`
-	Seconds  float64 `json:"seconds"`
+	Target string `json:"target"`
+	DryRun bool   `json:"dryRun,omitempty"`
+	engine.Report
+	Seconds float64 `json:"seconds"`
 }
 
 // TagMoves lists the images whose tag named another digest on the target before the run.
@@ -107,7 +99,7 @@ func checkCollisions(images []engine.ImageReport) error {
 // the source.
 func Publish(ctx context.Context, plans []*plan.ImagePlan, regs *registry.Registries, opts PublishOptions) (*PublishReport, error) {
 	start := time.Now()
-	rep := &PublishReport{Target: opts.To, DryRun: opts.DryRun, Images: make([]engine.ImageReport, len(plans))}
+	rep := &PublishReport{Target: opts.To, DryRun: opts.DryRun, Report: engine.Report{Images: make([]engine.ImageReport, len(plans))}}
 	for i, ip := range plans {
 		name, err := engine.TargetRepository(opts.To, opts.KeepHost, ip.Image)
 		if err != nil {
@@ -129,8 +121,6 @@ func Publish(ctx context.Context, plans []*plan.ImagePlan, regs *registry.Regist
 	if r == nil {
 		return nil, err
 	}
-	rep.Images, rep.Blobs, rep.Manifests = r.Images, r.Blobs, r.Manifests
-	rep.Tags, rep.ReferrerIndexes, rep.Verified = r.Tags, r.ReferrerIndexes, r.Verified
-	rep.Seconds = time.Since(start).Seconds()
+	rep.Report, rep.Seconds = *r, time.Since(start).Seconds()
 	return rep, err
 }

@@ -59,12 +59,13 @@ func coversPlatform(r *verify.Result, p *plan.ImagePlan) {
 	}
 }
 
-// gatePlans verifies plans against trust and returns those that pass, in order, and the results of those
-// that do not.
-func gatePlans(ctx context.Context, trust *verify.Trust, plans []*plan.ImagePlan) (pass []*plan.ImagePlan, passed, refused []verify.Result) {
+// gatePlans verifies plans against trust and returns those that pass, in order, the results of those
+// by source reference (for the import attestation), and the results of those that do not.
+func gatePlans(ctx context.Context, trust *verify.Trust, plans []*plan.ImagePlan) (pass []*plan.ImagePlan, passed map[string]verify.Result, refused []verify.Result) {
+	passed = map[string]verify.Result{}
 	for i, r := range verifyPlans(ctx, trust, plans) {
 		if r.Passed {
-			pass, passed = append(pass, plans[i]), append(passed, r)
+			pass, passed[r.Source] = append(pass, plans[i]), r
 		} else {
 			refused = append(refused, r)
 		}
@@ -72,18 +73,9 @@ func gatePlans(ctx context.Context, trust *verify.Trust, plans []*plan.ImagePlan
 	return pass, passed, refused
 }
 
-// resultsBySource indexes results by the image's source reference.
-func resultsBySource(results []verify.Result) map[string]verify.Result {
-	m := make(map[string]verify.Result, len(results))
-	for _, r := range results {
-		m[r.Source] = r
-	}
-	return m
-}
-
-// gate is Gate for a workflow: each image that fails is named to warn (if set), and all of them in the
-// error (a failed check).
-func gate(ctx context.Context, trust *verify.Trust, plans []*plan.ImagePlan, warn func(string)) ([]*plan.ImagePlan, []verify.Result, error) {
+// gate is gatePlans for save and copy: each image that fails is named to warn (if set), and all of
+// them in the error (a failed check).
+func gate(ctx context.Context, trust *verify.Trust, plans []*plan.ImagePlan, warn func(string)) ([]*plan.ImagePlan, map[string]verify.Result, error) {
 	pass, passed, failed := gatePlans(ctx, trust, plans)
 	if len(failed) == 0 {
 		return pass, passed, nil

@@ -85,13 +85,16 @@ func TestPublishReportGolden(t *testing.T) {
 	var b bytes.Buffer
 	r := &mirror.PublishReport{
 		Target: "registry.site:5000/mirror",
-		Images: []engine.ImageReport{
-			{Source: "registry.example.com/team/app:1.4.2", Target: "registry.site:5000/mirror/team/app:1.4.2", Digest: d("index"), Platforms: 2, Referrers: 5, ReferrersBy: "tag-schema", Status: "pushed"},
-			{Source: "registry.example.com/team/api@" + d("api").String(), Target: "registry.site:5000/mirror/team/api@" + d("api").String(), Digest: d("api"), Status: "failed", Error: "push blob: 503"},
+		Report: engine.Report{
+			Images: []engine.ImageReport{
+				{Source: "registry.example.com/team/app:1.4.2", Target: "registry.site:5000/mirror/team/app:1.4.2", Digest: d("index"), Platforms: 2, Referrers: 5, ReferrersBy: "tag-schema", Status: "pushed"},
+				{Source: "registry.example.com/team/api@" + d("api").String(), Target: "registry.site:5000/mirror/team/api@" + d("api").String(), Digest: d("api"), Status: "failed", Error: "push blob: 503"},
+			},
+			Blobs:     engine.Counts{Pushed: 10, BytesPushed: 1 << 20, Mounted: 2, BytesMounted: 4096, Skipped: 1, BytesSkipped: 100, Failed: 1},
+			Manifests: engine.Counts{Pushed: 8},
+			Tags:      3, ReferrerIndexes: 2, Verified: 8,
 		},
-		Blobs:     engine.Counts{Pushed: 10, BytesPushed: 1 << 20, Mounted: 2, BytesMounted: 4096, Skipped: 1, BytesSkipped: 100, Failed: 1},
-		Manifests: engine.Counts{Pushed: 8},
-		Tags:      3, ReferrerIndexes: 2, Verified: 8, Seconds: 2,
+		Seconds: 2,
 	}
 	if err := printPublishReport(&b, r, publishExtra{}); err != nil {
 		t.Fatal(err)
@@ -185,7 +188,7 @@ func TestInspectResolutionGolden(t *testing.T) {
 // without --keep-going; a target that answered nothing up front exits 2; left-out images exit 1 once
 // everything else is done.
 func TestPublishStatusKeepGoing(t *testing.T) {
-	rep := &mirror.PublishReport{Images: []engine.ImageReport{{Status: "pushed"}, {Status: "failed"}}}
+	rep := &mirror.PublishReport{Report: engine.Report{Images: []engine.ImageReport{{Status: "pushed"}, {Status: "failed"}}}}
 	perr := errors.New("a -> b: push blob: 503")
 	var ce *checkError
 	if err := publishStatus(rep, perr, nil, publishExtra{Failures: []string{"a -> b: push blob: 503"}}); !errors.As(err, &ce) || !strings.Contains(err.Error(), "1 of 2 images not done") {
@@ -194,7 +197,7 @@ func TestPublishStatusKeepGoing(t *testing.T) {
 	if err := publishStatus(rep, perr, nil, publishExtra{}); !errors.As(err, &ce) || !errors.Is(err, perr) {
 		t.Errorf("without keep going: %v, want a check error wrapping the publish error", err)
 	}
-	none := &mirror.PublishReport{Images: []engine.ImageReport{{Status: "failed"}, {Status: "failed"}}}
+	none := &mirror.PublishReport{Report: engine.Report{Images: []engine.ImageReport{{Status: "failed"}, {Status: "failed"}}}}
 	unreachable := fmt.Errorf("%w: dial tcp: connection refused", engine.ErrNothingDone)
 	if err := publishStatus(none, unreachable, nil, publishExtra{}); errors.As(err, &ce) || err != unreachable {
 		t.Errorf("nothing done: %v, want the error as it was (exit 2)", err)

@@ -40,18 +40,20 @@ type CopyOptions struct {
 // Report says what Copy did.
 type Report struct {
 	// Images has one report per plan, in order.
-	Images    []ImageReport
-	Blobs     Counts
-	Manifests Counts
+	Images    []ImageReport `json:"images"`
+	Blobs     Counts        `json:"blobs"`
+	Manifests Counts        `json:"manifests"`
 	// Resumed counts blobs finished from what an interrupted run left (a partial blob).
-	Resumed int
+	Resumed int `json:"-"`
 	// BytesFetched counts the blob bytes actually read from the sources (less than BytesPushed on
 	// resume).
-	BytesFetched int64
-	// Tags counts tags written; ReferrerIndexes the tag-schema indexes written.
-	Tags, ReferrerIndexes int
+	BytesFetched int64 `json:"-"`
+	// Tags counts tags written (image tags and cosign legacy tags); ReferrerIndexes the tag-schema
+	// indexes written on registries without the referrers API.
+	Tags            int `json:"tags"`
+	ReferrerIndexes int `json:"referrerIndexes"`
 	// Verified counts manifests read back from the target and found byte-identical to the source.
-	Verified int
+	Verified int `json:"verified"`
 }
 
 // NewImageReport describes plan's image going to the repository (or archive) named repo.
