@@ -96,13 +96,7 @@ func unsignedReferrers(img Image, rule *Rule, checks []Check) []string {
 
 // referrerParent names what r is attached to: the index, the image, a platform or another referrer.
 func referrerParent(img Image, r Referrer) string {
-	if r.Subject == img.Digest {
-		if len(img.Platforms) > 0 {
-			return "index"
-		}
-		return "image"
-	}
-	if p, ok := img.Platforms[r.Subject]; ok {
+	if p, ok := covers(img, r.Subject); ok {
 		return p
 	}
 	return shortDigest(r.Subject)
@@ -112,37 +106,20 @@ func referrerParent(img Image, r Referrer) string {
 // image: the root digest, or every platform manifest.
 func coveringSigners(img Image, checks []Check, pt string) map[string]bool {
 	root := map[string]bool{}
-	perPlatform := map[digest.Digest]map[string]bool{}
+	platforms := map[string]map[digest.Digest]bool{} // signer -> the platform manifests it covers
 	for _, c := range checks {
-		if !c.Valid || (pt != "" && c.PredicateType != pt) {
-			continue
-		}
-		if c.Subject == img.Digest {
+		switch {
+		case !c.Valid || (pt != "" && c.PredicateType != pt):
+		case c.Subject == img.Digest:
 			root[c.Signer] = true
-		} else {
-			if perPlatform[c.Subject] == nil {
-				perPlatform[c.Subject] = map[string]bool{}
-			}
-			perPlatform[c.Subject][c.Signer] = true
+		case platforms[c.Signer] == nil:
+			platforms[c.Signer] = map[digest.Digest]bool{c.Subject: true}
+		default:
+			platforms[c.Signer][c.Subject] = true
 		}
 	}
-	if len(img.Platforms) > 0 && len(perPlatform) == len(img.Platforms) {
-		var common map[string]bool
-		for _, set := range perPlatform {
-			if common == nil {
-				common = map[string]bool{}
-				for s := range set {
-					common[s] = true
-				}
-				continue
-			}
-			for s := range common {
-				if !set[s] {
-					delete(common, s)
-				}
-			}
-		}
-		for s := range common {
+	for s, covered := range platforms {
+		if len(img.Platforms) > 0 && len(covered) == len(img.Platforms) {
 			root[s] = true
 		}
 	}

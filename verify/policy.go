@@ -8,6 +8,7 @@ package verify
 import (
 	"fmt"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 
@@ -73,11 +74,7 @@ func (r Requirement) Satisfied(n, total int) bool {
 	if r.All {
 		return n >= total
 	}
-	count := r.Count
-	if count < 1 {
-		count = 1
-	}
-	return n >= count
+	return n >= max(r.Count, 1)
 }
 
 // String returns "any", "all" or "at least N".
@@ -141,17 +138,7 @@ func ParsePolicy(path string, data []byte) (*Policy, error) {
 // RuleFor returns the first rule whose patterns match repository (host/path, without tag or
 // digest), or nil when no rule does.
 func (p *Policy) RuleFor(repository string) *Rule {
-	if p == nil {
-		return nil
-	}
-	for i := range p.Rules {
-		for _, pattern := range p.Rules[i].Match {
-			if MatchRepository(pattern, repository) {
-				return &p.Rules[i]
-			}
-		}
-	}
-	return nil
+	return p.firstRule(repository, func(pattern string) string { return pattern })
 }
 
 // RuleForAnyHost is RuleFor with the host of every pattern taken to be repository's own: the first
@@ -159,16 +146,23 @@ func (p *Policy) RuleFor(repository string) *Rule {
 // whose source name nobody signed, loaded where its source host is dropped: every source host with
 // that path lands in the same repository, so the name cannot choose among their rules.
 func (p *Policy) RuleForAnyHost(repository string) *Rule {
+	host, _, _ := strings.Cut(repository, "/")
+	return p.firstRule(repository, func(pattern string) string {
+		if ph, rest, ok := strings.Cut(pattern, "/"); ok && ph != "**" {
+			return host + "/" + rest
+		}
+		return pattern
+	})
+}
+
+// firstRule returns the first rule one of whose patterns, as pattern rewrites it, matches repository.
+func (p *Policy) firstRule(repository string, pattern func(string) string) *Rule {
 	if p == nil {
 		return nil
 	}
-	host, _, _ := strings.Cut(repository, "/")
 	for i := range p.Rules {
-		for _, pattern := range p.Rules[i].Match {
-			if ph, rest, ok := strings.Cut(pattern, "/"); ok && ph != "**" {
-				pattern = host + "/" + rest
-			}
-			if MatchRepository(pattern, repository) {
+		for _, pat := range p.Rules[i].Match {
+			if MatchRepository(pattern(pat), repository) {
 				return &p.Rules[i]
 			}
 		}
@@ -220,26 +214,14 @@ func polMatchSegments(pat, repo []string) bool {
 	return len(repo) == 0
 }
 
-// polMatchSegment matches one segment, where '*' is any run of characters.
+// polMatchSegment matches one segment, where '*' is any run of characters: path.Match's star, with
+// its other metacharacters ('?', '[', '\') escaped so that they match themselves.
 func polMatchSegment(pat, s string) bool {
-	parts := strings.Split(pat, "*")
-	if len(parts) == 1 {
-		return pat == s
-	}
-	if !strings.HasPrefix(s, parts[0]) {
-		return false
-	}
-	s = s[len(parts[0]):]
-	last := parts[len(parts)-1]
-	for _, part := range parts[1 : len(parts)-1] {
-		i := strings.Index(s, part)
-		if i < 0 {
-			return false
-		}
-		s = s[i+len(part):]
-	}
-	return len(s) >= len(last) && strings.HasSuffix(s, last)
+	ok, _ := path.Match(polLiteral.Replace(pat), s)
+	return ok
 }
+
+var polLiteral = strings.NewReplacer(`\`, `\\`, `?`, `\?`, `[`, `\[`)
 
 // polCheckPattern reports why a match pattern is not usable.
 func polCheckPattern(pattern string) error {

@@ -138,7 +138,7 @@ func (t *Trust) Verify(ctx context.Context, img Image) Result {
 		if r.Kind != referrers.KindSignature && r.Kind != referrers.KindAttestation {
 			continue // an SBOM or another artifact signs nothing
 		}
-		covers, onImage := t.covers(img, r.Subject)
+		covers, onImage := covers(img, r.Subject)
 		subjectKind := ""
 		if !onImage {
 			sub, ok := byDigest[r.Subject]
@@ -196,7 +196,9 @@ func (t *Trust) rule(repository string, anyHost bool) (*Rule, error) {
 	return r, nil
 }
 
-func (t *Trust) covers(img Image, subject digest.Digest) (string, bool) {
+// covers names the manifest of img that subject is: "index" (or "image" for a single manifest) or a
+// platform, and false when subject is neither.
+func covers(img Image, subject digest.Digest) (string, bool) {
 	if subject == img.Digest {
 		if len(img.Platforms) > 0 {
 			return "index", true
