@@ -2,9 +2,11 @@ package verify
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
@@ -87,7 +89,7 @@ func (t *Trust) verifyBundle(b *bundle.Bundle, s Signer, artifactDigest []byte) 
 		return nil, notSigner("signed by a different key (key hint %s), not by this one (hint %s)", hint, k.Hint)
 	}
 	keys := root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) {
-		return root.NewExpiringKey(k.verifier, time0, time0), nil
+		return root.NewExpiringKey(k.verifier, time.Time{}, time.Time{}), nil // no validity window
 	})
 	var material root.TrustedMaterial = keys
 	opts := []sgverify.VerifierOption{sgverify.WithCurrentTime()}
@@ -126,10 +128,6 @@ func (t *Trust) verifyKeylessBundle(b *bundle.Bundle, s Signer, artifact sgverif
 	if t.TrustedRoot == nil {
 		return nil, rejected("a keyless signer needs a Sigstore trusted root (trust.trustedRoot), and there is none")
 	}
-	id, err := sgverify.NewShortCertificateIdentity(s.Issuer, s.IssuerRegExp, s.Subject, s.SubjectRegExp)
-	if err != nil {
-		return nil, err
-	}
 	vc, err := b.VerificationContent()
 	if err != nil {
 		return nil, err
@@ -138,10 +136,21 @@ func (t *Trust) verifyKeylessBundle(b *bundle.Bundle, s Signer, artifact sgverif
 	if leaf == nil {
 		return nil, notSigner("signed with a key, not a keyless signature (no certificate)")
 	}
-	// The identity first: a certificate of another identity says who signed, whatever else is wrong.
 	sum, err := certificate.SummarizeCertificate(leaf)
 	if err != nil {
 		return nil, fmt.Errorf("unreadable certificate: %w", err)
+	}
+	return t.verifyKeyless(b, leaf, sum, s, artifact)
+}
+
+// verifyKeyless verifies b, whose Fulcio certificate leaf sum summarizes, as made by the identity s
+// allows: the identity first (a certificate of another identity says who signed, whatever else is
+// wrong, and is a *signerError), then sigstore-go against the trusted root (SCT, Fulcio chain,
+// transparency log entry).
+func (t *Trust) verifyKeyless(b *bundle.Bundle, leaf *x509.Certificate, sum certificate.Summary, s Signer, artifact sgverify.ArtifactPolicyOption) (*sgverify.VerificationResult, error) {
+	id, err := sgverify.NewShortCertificateIdentity(s.Issuer, s.IssuerRegExp, s.Subject, s.SubjectRegExp)
+	if err != nil {
+		return nil, err
 	}
 	if err := id.Verify(sum); err != nil {
 		return nil, notSigner("identity not allowed: the certificate is for %s", certIdentity(leaf))

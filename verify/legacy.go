@@ -35,6 +35,16 @@ func signsSubject(c *Check, payload []byte) bool {
 // legacyNoTlog is why a legacy key-based signature or attestation does not satisfy requireTlog.
 const legacyNoTlog = "the policy requires a transparency log entry for this signer (requireTlog: true), and a key-based legacy cosign %s is checked without one: sign with cosign v3 (a Sigstore bundle) and the transparency log, or drop requireTlog"
 
+// validByKey marks c, a legacy what (".sig", ".att") that the key of s verified, valid by s, or
+// rejected when s has requireTlog (legacyNoTlog).
+func (c *Check) validByKey(s Signer, what string) {
+	if s.RequireTlog {
+		c.Status, c.Reason = StatusRejected, s.Name+": "+fmt.Sprintf(legacyNoTlog, what)
+		return
+	}
+	c.valid(s.Name, false)
+}
+
 // checkLegacySig verifies a cosign simple-signing signature: with each key signer, or, when the
 // layer carries a Fulcio certificate, with each keyless signer (checkLegacyKeylessSig).
 func (t *Trust) checkLegacySig(c *Check, payload []byte, annotations map[string]string, rule *Rule) {
@@ -55,14 +65,9 @@ func (t *Trust) checkLegacySig(c *Check, payload []byte, annotations map[string]
 			a.add(s.Name, notSigner("does not verify with this key (another signer's, or altered): %v", err))
 			continue
 		}
-		if !signsSubject(c, payload) {
-			return
+		if signsSubject(c, payload) {
+			c.validByKey(s, ".sig")
 		}
-		if s.RequireTlog {
-			c.Status, c.Reason = StatusRejected, s.Name+": "+fmt.Sprintf(legacyNoTlog, ".sig")
-			return
-		}
-		c.valid(s.Name, false)
 		return
 	}
 	a.fail(c, "the rule has no key signer")
@@ -122,10 +127,8 @@ func (t *Trust) checkLegacyAtt(c *Check, blob []byte, rule *Rule) {
 			c.invalid("the signed DSSE payload is not an in-toto statement with a predicate type")
 		case !statementNames(&st, c.Subject):
 			c.invalid(fmt.Sprintf("the attestation is valid but its subject is not %s", c.Subject))
-		case s.RequireTlog:
-			c.Status, c.Reason = StatusRejected, s.Name+": "+fmt.Sprintf(legacyNoTlog, ".att")
 		default:
-			c.valid(s.Name, false)
+			c.validByKey(s, ".att")
 		}
 		return
 	}

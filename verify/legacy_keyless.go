@@ -89,23 +89,13 @@ func (t *Trust) checkLegacyKeylessSig(c *Check, payload, sig []byte, annotations
 	}
 	var a attempts
 	for _, s := range signers {
-		id, err := sgverify.NewShortCertificateIdentity(s.Issuer, s.IssuerRegExp, s.Subject, s.SubjectRegExp)
-		if err != nil {
+		_, err := t.verifyKeyless(lk.bundle, lk.leaf, sum, s, sgverify.WithArtifact(bytes.NewReader(payload)))
+		var se *signerError
+		switch {
+		case errors.As(err, &se):
 			a.add(s.Name, err)
 			continue
-		}
-		if err := id.Verify(sum); err != nil {
-			a.add(s.Name, notSigner("identity not allowed: the certificate is for %s", certIdentity(lk.leaf)))
-			continue
-		}
-		v, err := sgverify.NewVerifier(t.TrustedRoot,
-			sgverify.WithSignedCertificateTimestamps(1), sgverify.WithTransparencyLog(1), sgverify.WithObserverTimestamps(1))
-		if err != nil {
-			a.add(s.Name, err)
-			continue
-		}
-		_, err = v.Verify(lk.bundle, sgverify.NewPolicy(sgverify.WithArtifact(bytes.NewReader(payload)), sgverify.WithCertificateIdentity(id)))
-		if err != nil {
+		case err != nil:
 			// Everything but the identity is the same for every signer.
 			c.invalid(t.legacyKeylessReason(err, lk))
 			return
