@@ -87,18 +87,15 @@ func LoadSiteTrust(path string) (*Anchors, error) {
 		}
 		return out
 	}
-	a.ArchiveKeys = paths("archiveKeys")
-	a.Keys = paths("keys")
-	for _, field := range []string{"trustedRoot", "policy"} {
+	onePath := func(field string) string {
 		if n, ok := f[field]; ok && !yamlfile.IsNull(n) {
 			s, _ := p.Path(n, field, "")
-			if field == "policy" {
-				a.Policy = s
-			} else {
-				a.TrustedRoot = s
-			}
+			return s
 		}
+		return ""
 	}
+	a.ArchiveKeys, a.Keys = paths("archiveKeys"), paths("keys")
+	a.TrustedRoot, a.Policy = onePath("trustedRoot"), onePath("policy")
 	if len(a.ArchiveKeys) == 0 && len(a.Keys) == 0 && a.Policy == "" && p.NumErrors() == 0 {
 		p.Errorf(root, "", "pins nothing: give archiveKeys (keys that may sign archives), or keys or a policy for the images")
 	}
@@ -215,7 +212,19 @@ func (a *Anchors) siteTrust() (*Trust, error) {
 			}
 		}
 	}
+	t.Source = "site: " + a.describeSite(t)
+	t.setOrigin(Origin{Kind: "site"}, a.File)
 	return t, nil
+}
+
+// setOrigin sets t.Origin to o with the image trust t holds (its keys, whether it has a trusted
+// root, its policy) and the trust file it was read from.
+func (t *Trust) setOrigin(o Origin, file string) {
+	o.Keys, o.TrustedRoot, o.File = keyRefs(t.Keys), t.TrustedRoot != nil, file
+	if t.Policy != nil {
+		o.Policy = t.Policy.Path
+	}
+	t.Origin = o
 }
 
 // Site returns the trust pinned at the site for images that come with no archive (a registry named
@@ -224,13 +233,7 @@ func (a *Anchors) Site() (*Trust, error) {
 	if !a.siteImageTrust() {
 		return nil, nil
 	}
-	t, err := a.siteTrust()
-	if err != nil {
-		return nil, err
-	}
-	t.Origin = Origin{Kind: "site", Keys: keyRefs(t.Keys), TrustedRoot: t.TrustedRoot != nil, Policy: policyPath(t), File: a.File}
-	t.Source = "site: " + a.describeSite(t)
-	return t, nil
+	return a.siteTrust()
 }
 
 // ForImageSet returns the trust the images an ImageSet names are verified against (a registry named
@@ -242,13 +245,6 @@ func (a *Anchors) ForImageSet(set *config.ImageSet) (*Trust, error) {
 		return t, err
 	}
 	return TrustFromImageSet(set)
-}
-
-func policyPath(t *Trust) string {
-	if t.Policy == nil {
-		return ""
-	}
-	return t.Policy.Path
 }
 
 func (a *Anchors) describeSite(t *Trust) string {
@@ -281,22 +277,18 @@ type UnverifiedArchiveError struct {
 
 func (e *UnverifiedArchiveError) Error() string {
 	var b strings.Builder
-	if e.SignedBy != "" {
+	switch {
+	case e.SignedBy != "":
 		fmt.Fprintf(&b, "archive %s: catalog %s is signed by %s, but also carries a signature that no pinned archive key (%s) verifies: refused; every signature an archive carries must verify, so that nothing unverified travels with it (pin the other signer's key too, or sign a clean copy of the archive again)", e.Archive, e.Catalog, e.SignedBy, keyList(e.Keys))
-		for _, s := range e.Signatures {
-			if !s.Valid {
-				fmt.Fprintf(&b, "\n  signature %s (key hint %s): %s", s.Digest, s.KeyHint, s.Reason)
-			}
-		}
-		return b.String()
-	}
-	if len(e.Signatures) == 0 {
+	case len(e.Signatures) == 0:
 		fmt.Fprintf(&b, "archive %s is not signed (catalog %s has no signature), and an archive key is pinned (%s): refused; sign it on the connected side (airlock sign, or save --sign-key)", e.Archive, e.Catalog, keyList(e.Keys))
-		return b.String()
+	default:
+		fmt.Fprintf(&b, "archive %s: no signature of catalog %s verifies with a pinned archive key (%s): refused; the archive was altered or signed by another key", e.Archive, e.Catalog, keyList(e.Keys))
 	}
-	fmt.Fprintf(&b, "archive %s: no signature of catalog %s verifies with a pinned archive key (%s): refused; the archive was altered or signed by another key", e.Archive, e.Catalog, keyList(e.Keys))
 	for _, s := range e.Signatures {
-		fmt.Fprintf(&b, "\n  signature %s (key hint %s): %s", s.Digest, s.KeyHint, s.Reason)
+		if !s.Valid { // without SignedBy, none is
+			fmt.Fprintf(&b, "\n  signature %s (key hint %s): %s", s.Digest, s.KeyHint, s.Reason)
+		}
 	}
 	return b.String()
 }
@@ -350,7 +342,6 @@ func (a *Anchors) ForArchive(ctx context.Context, r *archive.Reader, cat *archiv
 			return nil, err
 		}
 		origin.Kind = "site"
-		t.Source = "site: " + a.describeSite(t)
 		if signedBy != "" {
 			t.Source = "archive signed by " + signedBy + "; images: " + t.Source
 		}
@@ -366,8 +357,7 @@ func (a *Anchors) ForArchive(ctx context.Context, r *archive.Reader, cat *archiv
 			t.Source = "the archive itself, not pinned (--insecure-archive-trust): " + describeArchiveTrust(t)
 		}
 	}
-	origin.Keys, origin.TrustedRoot, origin.Policy, origin.File = keyRefs(t.Keys), t.TrustedRoot != nil, policyPath(t), a.File
-	t.Origin = origin
+	t.setOrigin(origin, a.File)
 	return t, nil
 }
 

@@ -151,6 +151,6 @@ func TrustFromImageSet(set *config.ImageSet) (*Trust, error) {
 	if len(t.Keys) > 0 {
 		t.Source += ": keys " + keyList(t.Keys)
 	}
-	t.Origin = Origin{Kind: "imageset", Keys: keyRefs(t.Keys), TrustedRoot: t.TrustedRoot != nil, Policy: policyPath(t), File: set.Path}
+	t.setOrigin(Origin{Kind: "imageset"}, set.Path)
 	return t, nil
 }
