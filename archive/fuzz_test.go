@@ -176,16 +176,11 @@ func checkTarFS(t *testing.T, data, valid []byte) {
 // match their names.
 func checkBlobHashes(t *testing.T, data []byte, tfs *tarFS) {
 	t.Helper()
-	ch := make(chan *hashChunk)
-	go func() {
-		for off := 0; off < len(data); off += 700 {
-			c := &hashChunk{off: int64(off), b: data[off:min(off+700, len(data))]}
-			c.refs.Store(1)
-			ch <- c
-		}
-		close(ch)
-	}()
-	ok, bad := hashBlobChunks(ch, tfs, func(*hashChunk) {})
+	h := newBlobHasher(tfs)
+	for off := 0; off < len(data); off += 700 {
+		h.write(int64(off), data[off:min(off+700, len(data))])
+	}
+	ok, bad := h.ok, h.bad
 	verdict := map[digest.Digest]bool{}
 	for _, d := range ok {
 		verdict[d] = true

@@ -326,23 +326,20 @@ func TestTarLayoutChecks(t *testing.T) {
 	}
 }
 
-// TestHashBlobChunksSurvivesOverlap: were overlapping entries ever indexed, hashing the stream counts
+// TestBlobHasherSurvivesOverlap: were overlapping entries ever indexed, hashing the stream counts
 // them as bad instead of slicing out of bounds.
-func TestHashBlobChunksSurvivesOverlap(t *testing.T) {
+func TestBlobHasherSurvivesOverlap(t *testing.T) {
 	data := bytes.Repeat([]byte("x"), 8192)
 	a, b := digest.FromBytes(data[512:4608]), digest.FromBytes(data[1024:1536])
 	tfs := &tarFS{ra: bytes.NewReader(data), files: map[string]tarEntry{
 		"blobs/sha256/" + a.Encoded(): {offset: 512, size: 4096},
 		"blobs/sha256/" + b.Encoded(): {offset: 1024, size: 512},
 	}}
-	ch := make(chan *hashChunk, 16)
+	h := newBlobHasher(tfs)
 	for off := 0; off < len(data); off += 1000 {
-		c := &hashChunk{off: int64(off), b: data[off:min(off+1000, len(data))]}
-		c.refs.Store(1)
-		ch <- c
+		h.write(int64(off), data[off:min(off+1000, len(data))])
 	}
-	close(ch)
-	ok, bad := hashBlobChunks(ch, tfs, func(*hashChunk) {})
+	ok, bad := h.ok, h.bad
 	if len(ok) != 1 || ok[0] != a || len(bad) != 1 || bad[0] != b {
 		t.Errorf("ok %v, bad %v; want ok [%s], bad [%s] (the blob inside another)", ok, bad, a, b)
 	}

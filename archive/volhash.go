@@ -8,82 +8,39 @@ import (
 	"hash"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// hashChunk is a piece of the tar stream read once and hashed by both hashers of hashVolumesAndBlobs.
-type hashChunk struct {
-	off  int64
-	b    []byte
-	refs atomic.Int32
-}
-
 // hashVolumesAndBlobs reads the tar stream of the volumes once, in order, and hashes each blob entry
 // against the digest that names it and, when the volume list carries sums, each volume against it
-// too (the early check for a bad copy, as checkVolumes does it), on two goroutines at once. It returns
-// the first damaged volume, in order, as checkVolumes words it, or else a blob that does not match its
-// digest, named with the volumes that hold it; blobs found right are returned for Reader.markChecked.
+// too (the early check for a bad copy, as checkVolumes does it). It returns the first damaged volume,
+// in order, as checkVolumes words it, or else a blob that does not match its digest, named with the
+// volumes that hold it; blobs found right are returned for Reader.markChecked.
 func hashVolumesAndBlobs(ctx context.Context, ra *multiReaderAt, vols []Volume, t *tarFS) ([]digest.Digest, error) {
-	const depth = 4
-	free := make(chan *hashChunk, depth)
-	for range depth {
-		free <- &hashChunk{b: make([]byte, hashBufferSize)}
+	blobs := newBlobHasher(t)
+	sums := make([]hash.Hash, len(ra.parts))
+	for i := range sums {
+		sums[i] = sha256.New()
 	}
-	volCh, blobCh := make(chan *hashChunk, depth), make(chan *hashChunk, depth)
-	readers := int32(1)
-	if hasSums(vols) {
-		readers = 2
-	}
-	release := func(c *hashChunk) {
-		if c.refs.Add(-1) == 0 {
-			free <- c
-		}
-	}
-	sums := make([]string, len(vols))
-	var ok, bad []digest.Digest
-	var wg sync.WaitGroup
-	if hasSums(vols) {
-		wg.Go(func() { hashVolumeChunks(volCh, ra, sums, release) })
-	}
-	wg.Go(func() { ok, bad = hashBlobChunks(blobCh, t, release) })
-	var rerr error
-	for off := int64(0); off < ra.Size() && rerr == nil; {
-		if rerr = ctx.Err(); rerr != nil {
-			break
-		}
-		c := <-free
-		n := min(int64(len(c.b)), ra.Size()-off)
-		if _, err := ra.ReadAt(c.b[:n], off); err != nil {
-			rerr = err
-			free <- c
-			break
-		}
-		c.off = off
-		c.refs.Store(readers)
-		c.b = c.b[:n]
+	err := readAhead(ctx, ra, func(i int, off int64, b []byte) {
 		if hasSums(vols) {
-			volCh <- c
+			sums[i].Write(b)
 		}
-		blobCh <- c
-		off += n
-	}
-	close(volCh)
-	close(blobCh)
-	wg.Wait()
-	if rerr != nil {
-		return nil, rerr
+		blobs.write(off, b)
+	})
+	if err != nil {
+		return nil, err
 	}
 	for i, v := range vols {
-		if hasSums(vols) && sums[i] != v.SHA256 {
-			return nil, checkErr("volume %s: sha256 %s, the volume list says %s: the copy is damaged or from another archive; copy it again", v.Name, sums[i], v.SHA256)
+		if got := hex.EncodeToString(sums[i].Sum(nil)); hasSums(vols) && got != v.SHA256 {
+			return nil, checkErr("volume %s: sha256 %s, the volume list says %s: the copy is damaged or from another archive; copy it again", v.Name, got, v.SHA256)
 		}
 	}
+	bad := blobs.bad
 	if len(bad) == 0 {
-		return ok, nil
+		return blobs.ok, nil
 	}
 	// A blob does not match its digest. Refused here, before anything is read from the volumes.
 	sort.Slice(bad, func(i, j int) bool { return bad[i] < bad[j] })
@@ -95,6 +52,45 @@ func hashVolumesAndBlobs(ctx context.Context, ra *multiReaderAt, vols []Volume, 
 		why = "the volumes match NAME.tar.sha256, so they were rewritten after save and the list with them: " + damaged
 	}
 	return nil, &CheckError{Msg: fmt.Sprintf("blob %s in the tar volumes does not hash to its name (%d such blob(s)); it is in %s; %s", bad[0], len(bad), where, why), Digest: bad[0]}
+}
+
+// readAhead reads the volumes of ra in order, in chunks of hashBufferSize, on a goroutine of its own,
+// so that the disk reads the next chunks while use hashes the last one. A chunk never spans two
+// volumes: use is given its volume i and its offset in the stream.
+func readAhead(ctx context.Context, ra *multiReaderAt, use func(i int, off int64, b []byte)) error {
+	type chunk struct {
+		i   int
+		off int64
+		b   []byte
+	}
+	const depth = 4
+	chunks, free := make(chan chunk, depth), make(chan []byte, depth)
+	for range depth {
+		free <- make([]byte, hashBufferSize)
+	}
+	var err error // the reader's, read once chunks is closed
+	go func() {
+		defer close(chunks)
+		for i, part := range ra.parts {
+			for local := int64(0); local < part.size; {
+				if err = ctx.Err(); err != nil {
+					return
+				}
+				b := <-free
+				n := min(int64(len(b)), part.size-local)
+				if _, err = part.r.ReadAt(b[:n], local); err != nil {
+					return
+				}
+				chunks <- chunk{i, ra.starts[i] + local, b[:n]}
+				local += n
+			}
+		}
+	}()
+	for c := range chunks {
+		use(c.i, c.off, c.b)
+		free <- c.b[:cap(c.b)]
+	}
+	return err
 }
 
 // volumesHolding names the volumes that hold size bytes at offset off of the stream: "volume X", or
@@ -117,77 +113,63 @@ func volumesHolding(ra *multiReaderAt, vols []Volume, off, size int64) string {
 	return "volumes " + strings.Join(names, ", ") + " and " + vols[last].Name
 }
 
-// hashVolumeChunks hashes the stream volume by volume into sums.
-func hashVolumeChunks(ch <-chan *hashChunk, ra *multiReaderAt, sums []string, release func(*hashChunk)) {
-	i, h := 0, sha256.New()
-	for c := range ch {
-		b, off := c.b, c.off
-		for len(b) > 0 && i < len(ra.parts) {
-			end := ra.starts[i] + ra.parts[i].size
-			n := min(int64(len(b)), end-off)
-			h.Write(b[:n])
-			b, off = b[n:], off+n
-			if off == end {
-				sums[i] = hex.EncodeToString(h.Sum(nil))
-				h.Reset()
-				i++
-			}
-		}
-		release(c)
-	}
-}
-
 type blobSpan struct {
 	d         digest.Digest
 	off, size int64
 }
 
-// hashBlobChunks hashes each blob entry of t as its bytes go by and returns those that match their names.
-func hashBlobChunks(ch <-chan *hashChunk, t *tarFS, release func(*hashChunk)) (ok, bad []digest.Digest) {
-	var spans []blobSpan
+// blobHasher hashes each blob entry of a tar stream as the stream's bytes are written to it, in order,
+// and sorts the blobs into those that match their names and those that do not.
+type blobHasher struct {
+	spans   []blobSpan // in stream order
+	j       int        // the span being hashed, or next
+	h       hash.Hash  // of span j, once its first byte went by
+	ok, bad []digest.Digest
+}
+
+func newBlobHasher(t *tarFS) *blobHasher {
+	b := &blobHasher{}
 	for name, e := range t.files {
 		if d, ok := blobDigest(name); ok {
-			spans = append(spans, blobSpan{d, e.offset, e.size})
+			b.spans = append(b.spans, blobSpan{d, e.offset, e.size})
 		}
 	}
-	sort.Slice(spans, func(i, j int) bool { return spans[i].off < spans[j].off })
-	var h hash.Hash
-	j := 0
-	for c := range ch {
-		b, off := c.b, c.off
-		for len(b) > 0 && j < len(spans) {
-			s := spans[j]
-			if off > s.off && h == nil {
-				// The entry starts inside the one before it: newTarFS refuses such a stream, so this
-				// is never reached; it is counted as bad rather than hashed from the wrong bytes.
-				bad = append(bad, s.d)
-				j++
-				continue
-			}
-			if off < s.off { // a header or padding: skip to the entry
-				k := min(int64(len(b)), s.off-off)
-				b, off = b[k:], off+k
-				continue
-			}
-			if h == nil {
-				h = s.d.Algorithm().Hash()
-			}
-			n := min(int64(len(b)), s.off+s.size-off)
-			h.Write(b[:n])
-			b, off = b[n:], off+n
-			if off == s.off+s.size {
-				if digest.NewDigest(s.d.Algorithm(), h) == s.d {
-					ok = append(ok, s.d)
-				} else {
-					bad = append(bad, s.d)
-				}
-				h = nil
-				j++
-			}
+	sort.Slice(b.spans, func(i, j int) bool { return b.spans[i].off < b.spans[j].off })
+	return b
+}
+
+// write hashes p, the bytes of the stream from offset off on.
+func (b *blobHasher) write(off int64, p []byte) {
+	for len(p) > 0 && b.j < len(b.spans) {
+		s := b.spans[b.j]
+		if off > s.off && b.h == nil {
+			// The entry starts inside the one before it: newTarFS refuses such a stream, so this
+			// is never reached; it is counted as bad rather than hashed from the wrong bytes.
+			b.bad = append(b.bad, s.d)
+			b.j++
+			continue
 		}
-		release(c)
+		if off < s.off { // a header or padding: skip to the entry
+			k := min(int64(len(p)), s.off-off)
+			p, off = p[k:], off+k
+			continue
+		}
+		if b.h == nil {
+			b.h = s.d.Algorithm().Hash()
+		}
+		n := min(int64(len(p)), s.off+s.size-off)
+		b.h.Write(p[:n])
+		p, off = p[n:], off+n
+		if off == s.off+s.size {
+			if digest.NewDigest(s.d.Algorithm(), b.h) == s.d {
+				b.ok = append(b.ok, s.d)
+			} else {
+				b.bad = append(b.bad, s.d)
+			}
+			b.h = nil
+			b.j++
+		}
 	}
-	return ok, bad
 }
 
 // blobDigest is the digest that names blobs/ALG/ENCODED (blobName's inverse); ok only when it is
