@@ -8,15 +8,6 @@ import (
 // challengeParam is one auth-param of a WWW-Authenticate challenge, in the order it came.
 type challengeParam struct{ key, value string }
 
-func slicesIndexParam(params []challengeParam, key string) int {
-	for i, p := range params {
-		if strings.EqualFold(p.key, key) {
-			return i
-		}
-	}
-	return -1
-}
-
 var errChallenge = errors.New("malformed challenge")
 
 // parseChallenge parses `scheme k=v, k="quoted \"v\""` (RFC 7235 section 2.1, one challenge).

@@ -56,12 +56,8 @@ type RealmTransport struct {
 }
 
 // NewRealmTransport returns a RealmTransport that sends registry requests through next and forwarded
-// token requests through forward (nil means NewRealmForwardTransport of http.DefaultTransport). The
-// token services in realms (host or host:port, as for --token-realm) may be forwarded to.
+// token requests through forward (see NewRealmForwardTransport). The token services in realms (host or host:port, as for --token-realm) may be forwarded to.
 func NewRealmTransport(next, forward http.RoundTripper, realms []string) (*RealmTransport, error) {
-	if forward == nil {
-		forward = NewRealmForwardTransport(http.DefaultTransport.(*http.Transport))
-	}
 	t := &RealmTransport{next: next, forward: forward, lookup: lookupAddrs, key: make([]byte, 32)}
 	if _, err := rand.Read(t.key); err != nil {
 		return nil, err
@@ -90,22 +86,21 @@ func parseRealmEntry(s string) (string, error) {
 	case strings.ContainsAny(s, "/@?#"):
 		return "", bad("not a host name")
 	}
-	if h, p, err := net.SplitHostPort(s); err == nil {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 || h == "" {
+	host, p, err := net.SplitHostPort(s)
+	if err == nil {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 || host == "" {
 			return "", bad("bad port")
 		}
-		if a, err := netip.ParseAddr(h); err == nil && forbiddenRealmAddr(a) {
-			return "", bad("a cloud metadata, link-local, multicast or unspecified address, which is never sent credentials")
+	} else {
+		if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+			s = s[1 : len(s)-1]
 		}
-		return s, nil
+		if strings.ContainsAny(s, "[]") {
+			return "", bad("not a host name")
+		}
+		host = s
 	}
-	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
-		s = s[1 : len(s)-1]
-	}
-	if strings.ContainsAny(s, "[]") {
-		return "", bad("not a host name")
-	}
-	if a, err := netip.ParseAddr(s); err == nil && forbiddenRealmAddr(a) {
+	if a, err := netip.ParseAddr(host); err == nil && forbiddenRealmAddr(a) {
 		return "", bad("a cloud metadata, link-local, multicast or unspecified address, which is never sent credentials")
 	}
 	return s, nil
@@ -207,20 +202,23 @@ func (t *RealmTransport) checkChallenge(registry *url.URL, challenge string) (st
 	if !strings.EqualFold(scheme, "Bearer") {
 		return challenge, nil
 	}
-	seen := map[string]bool{}
-	for _, p := range params {
+	seen, realm := map[string]bool{}, -1
+	for i, p := range params {
 		k := strings.ToLower(p.key)
 		if seen[k] {
 			return "", fmt.Errorf("registry %s sent a Bearer challenge with %q twice; refused", registry.Host, p.key)
 		}
 		seen[k] = true
+		if k == "realm" {
+			realm = i
+		}
 	}
-	if i := slicesIndexParam(params, "realm"); i >= 0 {
-		realm, err := t.checkRealm(registry, params[i].value)
+	if realm >= 0 {
+		checked, err := t.checkRealm(registry, params[realm].value)
 		if err != nil {
 			return "", err
 		}
-		params[i].value = realm
+		params[realm].value = checked
 	}
 	return formatChallenge(scheme, params), nil
 }

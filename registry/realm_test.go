@@ -106,7 +106,7 @@ func TestRealmRewrite(t *testing.T) {
 			}
 			u, _ := url.Parse(srv.URL)
 			challenge := strings.ReplaceAll(tc.challenge, "REG", u.Host)
-			rt, err := NewRealmTransport(srv.Client().Transport, nil, tc.named)
+			rt, err := NewRealmTransport(srv.Client().Transport, NewRealmForwardTransport(http.DefaultTransport.(*http.Transport)), tc.named)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -169,7 +169,7 @@ func TestTokenRealmFlagValues(t *testing.T) {
 		// The port range, at its ends and one past.
 		"auth.corp:1": true, "auth.corp:65535": true, "auth.corp:65536": false,
 	} {
-		if _, err := NewRealmTransport(http.DefaultTransport, nil, []string{in}); (err == nil) != ok {
+		if _, err := NewRealmTransport(http.DefaultTransport, NewRealmForwardTransport(http.DefaultTransport.(*http.Transport)), []string{in}); (err == nil) != ok {
 			t.Errorf("--token-realm %q: err %v, want ok=%v", in, err, ok)
 		} else if err != nil && !strings.Contains(err.Error(), "--token-realm") {
 			t.Errorf("--token-realm %q: error %q does not name the flag", in, err)
@@ -252,7 +252,7 @@ func orasClient(rt http.RoundTripper, host string) *auth.Client {
 // airlock uses, forwarding to the token services in named.
 func newRealmTransport(t *testing.T, named ...string) *RealmTransport {
 	t.Helper()
-	rt, err := NewRealmTransport(http.DefaultTransport, nil, named)
+	rt, err := NewRealmTransport(http.DefaultTransport, NewRealmForwardTransport(http.DefaultTransport.(*http.Transport)), named)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +351,11 @@ func TestRealmMarkerRefusals(t *testing.T) {
 		}
 		resp.Body.Close()
 		_, params, _ := parseChallenge(resp.Header.Get("Www-Authenticate"))
-		markers[s] = params[slicesIndexParam(params, "realm")].value
+		for _, p := range params {
+			if strings.EqualFold(p.key, "realm") {
+				markers[s] = p.value
+			}
+		}
 	}
 	regHost, otherHost := hostOf(reg.URL), hostOf(other.URL)
 	for name, rawURL := range map[string]string{

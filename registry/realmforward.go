@@ -67,12 +67,12 @@ func (t *RealmTransport) forwardToRealm(req *http.Request) (*http.Response, erro
 	q.Del("realm")
 	q.Del("sig")
 	if realm == "" || !hmac.Equal([]byte(sig), []byte(t.sign(req.URL.Host, realm))) {
-		closeBody(req)
+		closeReader(req.Body)
 		return nil, fmt.Errorf("token realm %q was not announced by registry %s; refused", realm, req.URL.Host)
 	}
 	target, err := url.Parse(realm)
 	if err != nil {
-		closeBody(req)
+		closeReader(req.Body)
 		return nil, fmt.Errorf("token realm %q: %w", realm, err)
 	}
 	// Checked again, right before sending: resolved now, and the request pinned to these addresses.
@@ -84,7 +84,7 @@ func (t *RealmTransport) forwardToRealm(req *http.Request) (*http.Response, erro
 		err = fmt.Errorf("token realm %s is not named with --token-realm; refused", redact(target))
 	}
 	if err != nil {
-		closeBody(req)
+		closeReader(req.Body)
 		return nil, fmt.Errorf("token realm %s: %w", redact(target), err)
 	}
 	// Exactly the announced URL, with the query oras-go added to the marker (service, scope) appended.
@@ -134,10 +134,4 @@ func redact(u *url.URL) string {
 	c := *u
 	c.RawQuery, c.User = "", nil
 	return c.String()
-}
-
-func closeBody(req *http.Request) {
-	if req.Body != nil {
-		req.Body.Close()
-	}
 }
