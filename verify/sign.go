@@ -4,11 +4,9 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,6 +19,7 @@ import (
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	"github.com/sigstore/sigstore-go/pkg/sign"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
@@ -39,6 +38,7 @@ type SigningKey struct {
 	Name, Hint string
 	priv       *ecdsa.PrivateKey
 	pubPEM     []byte
+	alg        signature.AlgorithmDetails // the curve's Sigstore algorithm and hash
 }
 
 // Password supplies the password of an encrypted private key, asked only when one is needed.
@@ -83,8 +83,9 @@ func LoadSigningKey(path string, password Password) (*SigningKey, error) {
 	if !ok {
 		return nil, fmt.Errorf("signing key %s: a %T; archives are signed with ECDSA keys (cosign generate-key-pair makes one)", path, priv)
 	}
-	if _, err := ecAlgorithm(ec.Curve); err != nil {
-		return nil, fmt.Errorf("signing key %s: %w", path, err)
+	alg, err := signature.GetDefaultAlgorithmDetails(ec.Public())
+	if err != nil {
+		return nil, fmt.Errorf("signing key %s: an ECDSA key on an unsupported curve (P-256, P-384 and P-521 are)", path)
 	}
 	pubPEM, err := cryptoutils.MarshalPublicKeyToPEM(ec.Public())
 	if err != nil {
@@ -94,43 +95,22 @@ func LoadSigningKey(path string, password Password) (*SigningKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SigningKey{Name: pub.Name, Hint: pub.Hint, priv: ec, pubPEM: pubPEM}, nil
-}
-
-// ecAlgorithm names the Sigstore algorithm of an ECDSA key on curve c.
-func ecAlgorithm(c elliptic.Curve) (keyAlgorithm, error) {
-	switch c {
-	case elliptic.P256():
-		return keyAlgorithm{protocommon.PublicKeyDetails_PKIX_ECDSA_P256_SHA_256, protocommon.HashAlgorithm_SHA2_256, crypto.SHA256}, nil
-	case elliptic.P384():
-		return keyAlgorithm{protocommon.PublicKeyDetails_PKIX_ECDSA_P384_SHA_384, protocommon.HashAlgorithm_SHA2_384, crypto.SHA384}, nil
-	case elliptic.P521():
-		return keyAlgorithm{protocommon.PublicKeyDetails_PKIX_ECDSA_P521_SHA_512, protocommon.HashAlgorithm_SHA2_512, crypto.SHA512}, nil
-	}
-	return keyAlgorithm{}, errors.New("an ECDSA key on an unsupported curve (P-256, P-384 and P-521 are)")
-}
-
-type keyAlgorithm struct {
-	details protocommon.PublicKeyDetails
-	hash    protocommon.HashAlgorithm
-	crypto  crypto.Hash
+	return &SigningKey{Name: pub.Name, Hint: pub.Hint, priv: ec, pubPEM: pubPEM, alg: alg}, nil
 }
 
 // keypair adapts a SigningKey to sigstore-go's sign.Keypair, the way cosign's own adapter does.
 type keypair struct{ k *SigningKey }
 
-func (p keypair) alg() keyAlgorithm {
-	a, _ := ecAlgorithm(p.k.priv.Curve) // checked by LoadSigningKey
-	return a
+func (p keypair) GetHashAlgorithm() protocommon.HashAlgorithm { return p.k.alg.GetProtoHashType() }
+func (p keypair) GetSigningAlgorithm() protocommon.PublicKeyDetails {
+	return p.k.alg.GetSignatureAlgorithm()
 }
-func (p keypair) GetHashAlgorithm() protocommon.HashAlgorithm       { return p.alg().hash }
-func (p keypair) GetSigningAlgorithm() protocommon.PublicKeyDetails { return p.alg().details }
-func (p keypair) GetHint() []byte                                   { return []byte(p.k.Hint) }
-func (p keypair) GetKeyAlgorithm() string                           { return "ECDSA" }
-func (p keypair) GetPublicKey() crypto.PublicKey                    { return p.k.priv.Public() }
-func (p keypair) GetPublicKeyPem() (string, error)                  { return string(p.k.pubPEM), nil }
+func (p keypair) GetHint() []byte                  { return []byte(p.k.Hint) }
+func (p keypair) GetKeyAlgorithm() string          { return "ECDSA" }
+func (p keypair) GetPublicKey() crypto.PublicKey   { return p.k.priv.Public() }
+func (p keypair) GetPublicKeyPem() (string, error) { return string(p.k.pubPEM), nil }
 func (p keypair) SignData(_ context.Context, data []byte) ([]byte, []byte, error) {
-	h := p.alg().crypto.New()
+	h := p.k.alg.GetHashType().New()
 	h.Write(data)
 	sum := h.Sum(nil)
 	sig, err := ecdsa.SignASN1(rand.Reader, p.k.priv, sum)
