@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"regexp"
 	"slices"
 
@@ -245,60 +243,4 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
-}
-
-// checkVolumeFiles checks, before any volume is hashed, that every volume listed for base is there and
-// has a size that fits: every volume but the last is as large as the largest (the volume size), and the
-// stream they form ends where a tar stream ends (its two zero blocks). It tells a missing or truncated
-// volume from a damaged one.
-func checkVolumeFiles(base string, vols []Volume) error {
-	dir := filepath.Dir(base)
-	list := base + ChecksumSuffix
-	sizes := make([]int64, len(vols))
-	var largest, total int64 // largest: of every volume but the last
-	for i, v := range vols {
-		fi, err := os.Lstat(filepath.Join(dir, v.Name))
-		if errors.Is(err, fs.ErrNotExist) {
-			return checkErr("volume %d of %d (%s) is missing: copy every volume listed in %s", i+1, len(vols), v.Name, list)
-		}
-		if err != nil {
-			return fmt.Errorf("volume %s: %w", v.Name, err)
-		}
-		if !fi.Mode().IsRegular() {
-			return checkErr("volume %s is not a regular file: copy every volume listed in %s", v.Name, list)
-		}
-		sizes[i] = fi.Size()
-		if i < len(vols)-1 {
-			largest = max(largest, fi.Size())
-		}
-		total += fi.Size()
-	}
-	for i, v := range vols[:len(vols)-1] {
-		if sizes[i] < largest {
-			return checkErr("volume %s is %d bytes, the other volumes %d: it is truncated (an incomplete copy); copy it again", v.Name, sizes[i], largest)
-		}
-	}
-	last := vols[len(vols)-1]
-	if len(vols) > 1 && sizes[len(vols)-1] > largest {
-		return checkErr("volume %s is %d bytes, larger than the %d-byte volumes before it: it is from another archive; copy the volumes listed in %s again", last.Name, sizes[len(vols)-1], largest, list)
-	}
-	if total%512 != 0 || total < 1024 {
-		return checkErr("volume %s is %d bytes: the archive does not end where a tar stream ends, it is truncated (an incomplete copy); copy it again", last.Name, sizes[len(vols)-1])
-	}
-	f, err := openRegular(filepath.Join(dir, last.Name), "volume "+last.Name, "copy every volume listed in "+list)
-	if err != nil {
-		return err // names the volume (an *os.PathError, or a *CheckError)
-	}
-	defer f.Close()
-	n := min(sizes[len(vols)-1], 1024)
-	tail := make([]byte, n)
-	if _, err := f.ReadAt(tail, sizes[len(vols)-1]-n); err != nil {
-		return fmt.Errorf("volume %s: %w", last.Name, err)
-	}
-	for _, c := range tail {
-		if c != 0 {
-			return checkErr("volume %s does not end with the end-of-archive marker of a tar stream: it is truncated (an incomplete copy); copy it again", last.Name)
-		}
-	}
-	return nil
 }

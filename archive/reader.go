@@ -105,12 +105,6 @@ func open(ctx context.Context, p string, hashAll bool) (*Reader, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := refuseIrregularVolumes(base, vols); err != nil {
-			return nil, err
-		}
-		if err := checkVolumeFiles(base, vols); err != nil {
-			return nil, err
-		}
 		tfs, err := r.openVolumes(ctx, base, vols, hashAll)
 		if err != nil {
 			r.Close()
@@ -153,12 +147,7 @@ func (r *Reader) openVolumes(ctx context.Context, base string, vols []Volume, ha
 	ras := make([]readerAtSize, len(files))
 	for i, f := range files {
 		r.closers = append(r.closers, f)
-		st, err := f.Stat()
-		if err != nil {
-			return nil, err
-		}
-		vols[i].Size = st.Size()
-		ras[i] = readerAtSize{f, st.Size()}
+		ras[i] = readerAtSize{f, vols[i].Size}
 	}
 	r.Volumes = vols
 	ra := newMultiReaderAt(ras)

@@ -18,3 +18,12 @@ func (w *TarWriter) Abandon() {
 
 // FS returns the archive as a file system in OCI layout form.
 func (r *Reader) FS() fs.FS { return r.fsys }
+
+// checkVolumeFiles runs openVolumeFiles's checks of the volumes listed for base and closes them.
+func checkVolumeFiles(base string, vols []Volume) error {
+	files, err := openVolumeFiles(base, vols)
+	for _, f := range files {
+		f.Close()
+	}
+	return err
+}

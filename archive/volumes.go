@@ -13,10 +13,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 
 	"airlock.dev/airlock/internal/atomicfile"
+	"golang.org/x/sync/errgroup"
 )
 
 // ChecksumSuffix is appended to the archive name to form its volume list, NAME.tar.sha256: each
@@ -132,36 +132,74 @@ func parseVolumeLine(text string) (Volume, error) {
 	return Volume{Name: name, Size: n}, nil
 }
 
-// openVolumeFiles opens the volumes listed for base, in order, for reading in place. A list without
-// sums gives each volume's size: a volume of another size is refused (truncated, or from another
-// archive) before anything is read from it.
-func openVolumeFiles(base string, vols []Volume) ([]*os.File, error) {
-	dir := filepath.Dir(base)
-	files := make([]*os.File, 0, len(vols))
-	fail := func(err error) ([]*os.File, error) {
-		for _, f := range files {
-			f.Close()
+// openVolumeFiles opens the volumes listed for base, in order, for reading in place, and checks them
+// before anything is hashed, so that a missing or truncated volume is told from a damaged one: each is
+// a regular file (nothing is followed) and is there (a missing one is named with its place), every
+// volume but the last is as large as the largest (the volume size), the last no larger, and the
+// stream they form ends where a tar stream ends (its two zero blocks). A list without sums gives each
+// volume's size: a volume of another size is refused (truncated, or from another archive). Each
+// volume's Size is set to its file's.
+func openVolumeFiles(base string, vols []Volume) (files []*os.File, err error) {
+	dir, list := filepath.Dir(base), base+ChecksumSuffix
+	defer func() {
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			files = nil
 		}
-		return nil, err
-	}
+	}()
+	sizes := make([]int64, len(vols))
+	var largest, total int64 // largest: of every volume but the last
 	for i, v := range vols {
 		f, err := openRegular(filepath.Join(dir, v.Name), "volume "+v.Name, volumeFix)
-		if err != nil {
-			var ce *CheckError
-			if errors.As(err, &ce) {
-				return fail(err)
-			}
-			return fail(fmt.Errorf("volume %d of %d (%s): %w; copy every volume listed in %s", i+1, len(vols), v.Name, err, base+ChecksumSuffix))
+		var ce *CheckError
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return files, checkErr("volume %d of %d (%s) is missing: copy every volume listed in %s", i+1, len(vols), v.Name, list)
+		case errors.As(err, &ce):
+			return files, err
+		case err != nil:
+			return files, fmt.Errorf("volume %d of %d (%s): %w; copy every volume listed in %s", i+1, len(vols), v.Name, err, list)
 		}
 		files = append(files, f)
-		if hasSums(vols) {
-			continue
+		st, err := f.Stat()
+		if err != nil {
+			return files, fmt.Errorf("volume %s: %w", v.Name, err)
 		}
-		if st, err := f.Stat(); err != nil {
-			return fail(fmt.Errorf("volume %s: %w", v.Name, err))
-		} else if st.Size() != v.Size {
-			return fail(checkErr("volume %s is %d bytes, the volume list says %d: it is truncated (an incomplete copy) or from another archive; copy it again", v.Name, st.Size(), v.Size))
+		sizes[i] = st.Size()
+		if i < len(vols)-1 {
+			largest = max(largest, sizes[i])
 		}
+		total += sizes[i]
+	}
+	for i, v := range vols[:len(vols)-1] {
+		if sizes[i] < largest {
+			return files, checkErr("volume %s is %d bytes, the other volumes %d: it is truncated (an incomplete copy); copy it again", v.Name, sizes[i], largest)
+		}
+	}
+	last, lastSize := vols[len(vols)-1], sizes[len(vols)-1]
+	if len(vols) > 1 && lastSize > largest {
+		return files, checkErr("volume %s is %d bytes, larger than the %d-byte volumes before it: it is from another archive; copy the volumes listed in %s again", last.Name, lastSize, largest, list)
+	}
+	if total%512 != 0 || total < 1024 {
+		return files, checkErr("volume %s is %d bytes: the archive does not end where a tar stream ends, it is truncated (an incomplete copy); copy it again", last.Name, lastSize)
+	}
+	n := min(lastSize, 1024)
+	tail := make([]byte, n)
+	if _, err := files[len(vols)-1].ReadAt(tail, lastSize-n); err != nil {
+		return files, fmt.Errorf("volume %s: %w", last.Name, err)
+	}
+	for _, c := range tail {
+		if c != 0 {
+			return files, checkErr("volume %s does not end with the end-of-archive marker of a tar stream: it is truncated (an incomplete copy); copy it again", last.Name)
+		}
+	}
+	for i, v := range vols {
+		if !hasSums(vols) && sizes[i] != v.Size {
+			return files, checkErr("volume %s is %d bytes, the volume list says %d: it is truncated (an incomplete copy) or from another archive; copy it again", v.Name, sizes[i], v.Size)
+		}
+		vols[i].Size = sizes[i]
 	}
 	return files, nil
 }
@@ -171,24 +209,6 @@ const (
 	volumeFix = "copy the volume itself (not a link to it) from the connected side in its place"
 	listFix   = "copy the list itself, as save wrote it, beside the volumes"
 )
-
-// refuseIrregularVolumes refuses, before anything else looks at them, volumes of base that are not
-// regular files: a symbolic link (which could point at any file of this host), a FIFO, a device, a
-// socket or a directory. Lstat, so that nothing is followed; a missing volume is left to
-// checkVolumeFiles, which names it as missing.
-func refuseIrregularVolumes(base string, vols []Volume) error {
-	dir := filepath.Dir(base)
-	for _, v := range vols {
-		fi, err := os.Lstat(filepath.Join(dir, v.Name))
-		if err != nil {
-			continue
-		}
-		if !fi.Mode().IsRegular() {
-			return refuseIrregular("volume "+v.Name, fi.Mode(), volumeFix)
-		}
-	}
-	return nil
-}
 
 // irregularKind names what a file that is not a regular file is.
 func irregularKind(mode fs.FileMode) string {
@@ -270,27 +290,19 @@ func checkVolumes(files []*os.File, vols []Volume) error {
 // sumFiles hashes each file whole, a few at a time: sums[i] is files[i]'s sha256, or errs[i] why not.
 func sumFiles(files []*os.File) (sums []string, errs []error) {
 	sums, errs = make([]string, len(files)), make([]error, len(files))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(hashWorkers(), len(files)) {
-		wg.Go(func() {
-			buf := make([]byte, hashBufferSize)
-			for i := range next {
-				h := sha256.New()
-				// io.NewSectionReader: hides os.File's WriterTo, which would copy through a small buffer.
-				if _, err := io.CopyBuffer(h, io.NewSectionReader(files[i], 0, 1<<62), buf); err != nil {
-					errs[i] = err
-					continue
-				}
+	var g errgroup.Group
+	g.SetLimit(hashWorkers())
+	for i, f := range files {
+		g.Go(func() error {
+			h := sha256.New()
+			// io.NewSectionReader: hides os.File's WriterTo, which would copy through a small buffer.
+			if _, errs[i] = io.CopyBuffer(h, io.NewSectionReader(f, 0, 1<<62), make([]byte, hashBufferSize)); errs[i] == nil {
 				sums[i] = hex.EncodeToString(h.Sum(nil))
 			}
+			return nil
 		})
 	}
-	for i := range files {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	g.Wait()
 	return sums, errs
 }
 

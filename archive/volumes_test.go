@@ -83,8 +83,8 @@ func TestOpenVolumeFilesNamesTheMissingOne(t *testing.T) {
 	base, vols := writeVolumes(t, dir, 4096)
 	os.Remove(filepath.Join(dir, vols[1].Name))
 	files, err := openVolumeFiles(base, vols)
-	want := "volume 2 of " + strconv.Itoa(len(vols)) + " (a.tar.001): "
-	if files != nil || err == nil || !strings.HasPrefix(err.Error(), want) || !strings.HasSuffix(err.Error(), "; copy every volume listed in "+base+".sha256") {
+	want := "volume 2 of " + strconv.Itoa(len(vols)) + " (a.tar.001)"
+	if files != nil || err == nil || !strings.HasPrefix(err.Error(), want) || !strings.HasSuffix(err.Error(), "copy every volume listed in "+base+".sha256") {
 		t.Fatalf("got %v, want an error starting %q", err, want)
 	}
 }
