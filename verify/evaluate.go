@@ -2,7 +2,8 @@ package verify
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -24,7 +25,7 @@ func evaluate(img Image, rule *Rule, res *Result) []string {
 		case len(sigs) == 0:
 			msg = "no signature found"
 		default:
-			names := sortedKeys(signers)
+			names := slices.Sorted(maps.Keys(signers))
 			if len(names) == 0 {
 				names = []string{"none"}
 			}
@@ -132,13 +133,4 @@ func signerNames(r *Rule) string {
 		names[i] = s.Name
 	}
 	return "[" + strings.Join(names, ", ") + "]"
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

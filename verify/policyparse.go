@@ -2,10 +2,10 @@ package verify
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -263,7 +263,7 @@ func (p *policyParser) attestations(n *yaml.Node, field string) []string {
 		}
 		if !strings.Contains(s, "://") || strings.ContainsAny(s, " \t\r\n") {
 			p.Errorf(item, itemField, "unknown predicate type %q; use a full URI such as https://slsa.dev/provenance/v1 or one of the aliases %s",
-				s, strings.Join(polAliasNames(), ", "))
+				s, strings.Join(slices.Sorted(maps.Keys(PredicateTypeAliases)), ", "))
 			return "", false
 		}
 		return s, true
@@ -317,13 +317,4 @@ func (p *policyParser) referrerKinds(n *yaml.Node, field string) []string {
 		}
 		return s, true
 	})
-}
-
-func polAliasNames() []string {
-	names := make([]string, 0, len(PredicateTypeAliases))
-	for name := range PredicateTypeAliases {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	return names
 }

@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -126,15 +125,11 @@ func TrustFromFiles(keys []string, trustedRoot, policy string) (*Trust, error) {
 				if s.Key == "" || t.key(filepath.Base(s.Key)) != nil {
 					continue
 				}
-				b, err := os.ReadFile(s.Key)
+				k, err := LoadKeys([]string{s.Key})
 				if err != nil {
-					return nil, fmt.Errorf("%s:%d: signer key: %w", policy, r.Line, err)
+					return nil, fmt.Errorf("%s:%d: signer %w", policy, r.Line, err)
 				}
-				k, err := ParseKey(filepath.Base(s.Key), b)
-				if err != nil {
-					return nil, err
-				}
-				t.Keys = append(t.Keys, k)
+				t.Keys = append(t.Keys, k...)
 			}
 		}
 	}
