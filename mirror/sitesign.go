@@ -23,20 +23,24 @@ import (
 	"airlock.dev/airlock/vocab"
 )
 
-// SiteSigner signs at the site's door (verify.SigningKey): a cosign legacy signature payload and an
-// in-toto statement, and tells its own signatures found on the site.
+// SiteSigner signs at the site's door (verify.SigningKey): a cosign legacy signature payload, and an
+// in-toto statement as a DSSE envelope and as a Sigstore bundle; and tells its own signatures found
+// on the site.
 type SiteSigner interface {
 	SignPayload(payload []byte) (string, error)
 	SignedPayload(payload []byte, sig string) bool
 	SignStatement(statement []byte) ([]byte, error)
 	SignedStatement(envelope []byte) []byte
+	SignStatementBundle(statement []byte) ([]byte, error)
+	SignedBundleStatement(bundle []byte) []byte
 }
 
 // SiteSignature is one signature or attestation the site wrote on load or copy, or found there.
 type SiteSignature struct {
 	// Image is the source reference; Digest the manifest signed (the image's root, or a platform
-	// manifest); Kind "sig" (a cosign legacy signature) or "att" (the import attestation); Tag where
-	// it is, REPOSITORY:sha256-<hex>.sig or .att.
+	// manifest); Kind "sig" (a cosign legacy signature), "att" (the import attestation, legacy) or
+	// "bundle" (the import attestation as a Sigstore bundle referrer); Tag where it is,
+	// REPOSITORY:sha256-<hex>.sig or .att, or REPOSITORY@DIGEST of the bundle's referrer manifest.
 	Image  string        `json:"image"`
 	Digest digest.Digest `json:"digest"`
 	Kind   string        `json:"kind"`
@@ -109,6 +113,11 @@ func siteSign(ctx context.Context, target engine.Target, plans []*plan.ImagePlan
 		})
 		if err != nil {
 			return out, fmt.Errorf("import attestation of %s: %w", ip.Source, err)
+		}
+		out = append(out, s)
+		s, err = c.bundleAt(ctx, key, func() ([]byte, error) { return importStatement(st.Name(), ip, imp) })
+		if err != nil {
+			return out, fmt.Errorf("import attestation bundle of %s: %w", ip.Source, err)
 		}
 		out = append(out, s)
 		if len(c.blobs) > 0 {
@@ -244,18 +253,7 @@ func (c *cosignTags) hasSiteAttestation(ctx context.Context, layers []ocispec.De
 		}
 		read++
 		env, err := archive.ReadVerified(ctx, c.tg, l, vocab.MaxManifestSize)
-		if err != nil {
-			continue
-		}
-		var st struct {
-			Subject []struct {
-				Digest map[string]string `json:"digest"`
-			} `json:"subject"`
-			PredicateType string `json:"predicateType"`
-		}
-		b := key.SignedStatement(env)
-		if b != nil && json.Unmarshal(b, &st) == nil && st.PredicateType == vocab.ImportPredicateType && len(st.Subject) == 1 &&
-			st.Subject[0].Digest["sha256"] == c.ip.Root.Desc.Digest.Encoded() {
+		if err == nil && c.importOfRoot(key.SignedStatement(env)) {
 			return true
 		}
 	}

@@ -61,10 +61,11 @@ func TestLoadSignsVerifiedImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	manifests := (&plan.ImagePlan{Root: app.Root}).Nodes()
-	if len(res.SiteSigned) != len(manifests)+1 || res.SiteSigned[len(manifests)].Kind != "att" {
-		t.Fatalf("site-signed %+v, want the %d manifests of %s and its import attestation", res.SiteSigned, len(manifests), app.Source)
+	if len(res.SiteSigned) != len(manifests)+2 || res.SiteSigned[len(manifests)].Kind != "att" || res.SiteSigned[len(manifests)+1].Kind != "bundle" {
+		t.Fatalf("site-signed %+v, want the %d manifests of %s and its import attestation, legacy and bundle", res.SiteSigned, len(manifests), app.Source)
 	}
 	checkImportAttestation(t, tgt, site, app, "site/team/app", catDesc.Digest.String())
+	checkImportBundle(t, tgt, site, app, "site/team/app", res.SiteSigned[len(manifests)+1].Tag)
 	first := map[string]string{}
 	for _, n := range manifests {
 		d := n.Desc.Digest
@@ -126,6 +127,42 @@ func TestLoadSignsVerifiedImages(t *testing.T) {
 	_, err = Load(context.Background(), dir, LoadOptions{SignKey: site, Target: empty, Publish: o.Publish})
 	if !errors.Is(err, ErrSignUnverified) || len(empty.Events) != 0 {
 		t.Errorf("nothing pinned: %v, %d writes; want ErrSignUnverified and nothing written", err, len(empty.Events))
+	}
+}
+
+// checkImportBundle: the store lists, as the one import bundle referrer of the root (beside the
+// upstream's), the manifest at ref
+// (REPO@DIGEST), as cosign v3 writes one (artifactType and layer a Sigstore bundle, an empty config,
+// the root as subject, the bundle annotations), whose bundle the site key signed over the same import
+// statement as the legacy .att's.
+func checkImportBundle(t *testing.T, tgt *mirrortest.FakeTarget, site *verify.SigningKey, ip *plan.ImagePlan, repo, ref string) {
+	t.Helper()
+	st := tgt.Stores[repo]
+	var listed []ocispec.Descriptor
+	st.Referrers(context.Background(), ip.Root.Desc, vocab.BundleMediaType, func(p []ocispec.Descriptor) error {
+		for _, d := range p {
+			if d.Annotations[vocab.AnnotationBundlePredicateType] == vocab.ImportPredicateType {
+				listed = append(listed, d)
+			}
+		}
+		return nil
+	})
+	if len(listed) != 1 || repo+"@"+listed[0].Digest.String() != ref {
+		t.Fatalf("import bundle referrers of the root %+v, want one, %s", listed, ref)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(st.Content[listed[0].Digest], &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.ArtifactType != vocab.BundleMediaType || m.Config.MediaType != ocispec.MediaTypeEmptyJSON || string(st.Content[m.Config.Digest]) != "{}" ||
+		len(m.Layers) != 1 || m.Layers[0].MediaType != vocab.BundleMediaType || m.Subject == nil || m.Subject.Digest != ip.Root.Desc.Digest ||
+		m.Annotations[vocab.AnnotationBundlePredicateType] != vocab.ImportPredicateType || m.Annotations[vocab.AnnotationBundleContent] != "dsse-envelope" {
+		t.Errorf("bundle referrer %s", st.Content[listed[0].Digest])
+	}
+	_, layers := sigLayersAt(t, tgt, repo, "sha256-"+ip.Root.Desc.Digest.Encoded()+".att")
+	legacy := site.SignedStatement(st.Content[layers[len(layers)-1].Digest])
+	if got := site.SignedBundleStatement(st.Content[m.Layers[0].Digest]); got == nil || string(got) != string(legacy) {
+		t.Errorf("the bundle's statement %s\nwant the .att's %s", got, legacy)
 	}
 }
 

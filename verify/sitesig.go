@@ -8,10 +8,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/sigstore/sigstore-go/pkg/sign"
 	"github.com/sigstore/sigstore/pkg/signature"
 	sigdsse "github.com/sigstore/sigstore/pkg/signature/dsse"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // The payload of a cosign legacy signature ("simple signing"), in the field order cosign writes it
@@ -93,4 +96,29 @@ func (k *SigningKey) SignedStatement(envelope []byte) []byte {
 		return nil
 	}
 	return b
+}
+
+// SignStatementBundle signs the in-toto statement as `cosign attest --key --new-bundle-format` does
+// (cosign v3): a Sigstore bundle v0.3 holding a DSSE envelope over it, the key hint and no
+// transparency log entry (the site has no log). It returns the bundle JSON. Engines that find a
+// bundle among an image's referrers read bundles only (Kyverno, cosign v3), so the site writes one
+// beside its legacy signatures.
+func (k *SigningKey) SignStatementBundle(statement []byte) ([]byte, error) {
+	pb, err := sign.Bundle(&sign.DSSEData{Data: statement, PayloadType: inTotoPayloadType}, keypair{k}, sign.BundleOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("sign a bundle with %s: %w", k.Name, err)
+	}
+	return protojson.Marshal(pb)
+}
+
+// SignedBundleStatement returns the statement of a Sigstore bundle whose DSSE envelope k signed, or
+// nil when k did not sign it (or it is no such bundle).
+func (k *SigningKey) SignedBundleStatement(bundle []byte) []byte {
+	var b struct {
+		DSSEEnvelope json.RawMessage `json:"dsseEnvelope"`
+	}
+	if json.Unmarshal(bundle, &b) != nil || len(b.DSSEEnvelope) == 0 {
+		return nil
+	}
+	return k.SignedStatement(b.DSSEEnvelope)
 }

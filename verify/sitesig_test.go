@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore/pkg/signature"
 	sigdsse "github.com/sigstore/sigstore/pkg/signature/dsse"
 )
@@ -90,6 +91,51 @@ func TestSiteSignatures(t *testing.T) {
 	for what, env := range map[string][]byte{"another key's": otherEnv, "altered": alteredEnv, "another payload type": retyped, "not an envelope": []byte("{}"), "not JSON": []byte("x")} {
 		if got := site.SignedStatement(env); got != nil {
 			t.Errorf("%s envelope read as the site's: %q", what, got)
+		}
+	}
+}
+
+// TestSiteBundles: the site's bundle over a statement is a valid Sigstore bundle (sigstore-go reads
+// it) that the site key recognizes as its own, returning the statement; another key's bundle, an
+// altered one and what is no bundle are not taken.
+func TestSiteBundles(t *testing.T) {
+	dir := t.TempDir()
+	sitePath, _ := writeKeyPair(t, dir, "site", "")
+	otherPath, _ := writeKeyPair(t, dir, "other", "")
+	site, err := LoadSigningKey(sitePath, password(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := LoadSigningKey(otherPath, password(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"site/team/app","digest":{"sha256":"` + digest.FromString("x").Encoded() + `"}}],"predicateType":"https://airlock.dev/import/v1","predicate":{}}`)
+	b, err := site.SignStatementBundle(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pb sgbundle.Bundle
+	if err := pb.UnmarshalJSON(b); err != nil {
+		t.Fatalf("the site bundle is not a Sigstore bundle: %v\n%s", err, b)
+	}
+	if got := site.SignedBundleStatement(b); !bytes.Equal(got, st) {
+		t.Errorf("the site's own bundle: statement %q, want %q", got, st)
+	}
+	ob, _ := other.SignStatementBundle(st)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	env, _ := m["dsseEnvelope"].(map[string]any)
+	if env["payloadType"] != "application/vnd.in-toto+json" {
+		t.Fatalf("the bundle has no in-toto DSSE envelope:\n%s", b)
+	}
+	env["payloadType"] = "application/json" // what PAE signs: the signature no longer holds
+	altered, _ := json.Marshal(m)
+	for what, bundle := range map[string][]byte{"another key's": ob, "altered": altered, "not a bundle": []byte(`{"x":1}`), "not JSON": []byte("{")} {
+		if site.SignedBundleStatement(bundle) != nil {
+			t.Errorf("%s bundle taken as the site's", what)
 		}
 	}
 }

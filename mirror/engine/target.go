@@ -70,6 +70,10 @@ type Tagger interface {
 	// Fetch reads back what the store holds by its digest: a manifest, or a blob (the site's own
 	// attestations, mirror/sitesign.go).
 	Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error)
+	// Referrers lists the referrers of subject the store holds, of artifactType ("" for any), a
+	// page at a time: by the referrers API, or the tag-schema index where there is none (the site's
+	// own bundles, mirror/sitebundle.go).
+	Referrers(ctx context.Context, subject ocispec.Descriptor, artifactType string, fn func([]ocispec.Descriptor) error) error
 }
 
 // Attached says how a store made an image's referrers findable.

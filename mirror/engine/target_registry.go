@@ -318,6 +318,12 @@ func (s *registryStore) AttachReferrers(ctx context.Context, ip *plan.ImagePlan)
 	return a, nil
 }
 
+// Referrers lists the referrers of subject: oras-go asks the referrers API and reads the tag-schema
+// index where the registry has no API.
+func (s *registryStore) Referrers(ctx context.Context, subject ocispec.Descriptor, artifactType string, fn func([]ocispec.Descriptor) error) error {
+	return s.repo.Referrers(ctx, subject, artifactType, fn)
+}
+
 // Fetch reads a manifest or a blob of the repository.
 func (s *registryStore) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
 	return s.repo.Fetch(ctx, desc)

@@ -226,6 +226,20 @@ func (s *FakeStore) Fetch(_ context.Context, desc ocispec.Descriptor) (io.ReadCl
 	return io.NopCloser(bytes.NewReader(b)), nil
 }
 
+// Referrers lists the manifests the store holds whose subject is subject, as the referrers API does.
+func (s *FakeStore) Referrers(_ context.Context, subject ocispec.Descriptor, artifactType string, fn func([]ocispec.Descriptor) error) error {
+	s.Mu.Lock()
+	var out []ocispec.Descriptor
+	for d, b := range s.Content {
+		var m ocispec.Manifest
+		if json.Unmarshal(b, &m) == nil && m.Subject != nil && m.Subject.Digest == subject.Digest && (artifactType == "" || m.ArtifactType == artifactType) {
+			out = append(out, ocispec.Descriptor{MediaType: m.MediaType, Digest: d, Size: int64(len(b)), ArtifactType: m.ArtifactType, Annotations: m.Annotations})
+		}
+	}
+	s.Mu.Unlock()
+	return fn(out)
+}
+
 func (s *FakeStore) FetchTagged(_ context.Context, reference string) (ocispec.Descriptor, []byte, error) {
 	s.Mu.Lock()
 	defer s.Mu.Unlock()
