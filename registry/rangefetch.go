@@ -8,7 +8,6 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/registry/remote"
-	"oras.land/oras-go/v2/registry/remote/errcode"
 )
 
 // FetchFrom opens blob desc of repo at offset with one Range request. oras-go's Fetch would first
@@ -29,8 +28,8 @@ func FetchFrom(ctx context.Context, repo *remote.Repository, desc ocispec.Descri
 		}
 		return resp.Body, nil
 	default:
-		resp.Body.Close()
+		defer resp.Body.Close()
 		// The type oras-go gives its own failed requests, so that Retryable judges it by its status.
-		return nil, fmt.Errorf("GET with Range: %w", &errcode.ErrorResponse{Method: http.MethodGet, URL: resp.Request.URL, StatusCode: resp.StatusCode})
+		return nil, fmt.Errorf("GET with Range: %w", errorResponse(resp))
 	}
 }
