@@ -260,7 +260,7 @@ func (p *parser) platforms(n *yaml.Node, field string) []Platform {
 			p.Errorf(item, itemField, "%s", err)
 			continue
 		}
-		if slices.Contains(platformStrings(out), pl.String()) {
+		if slices.Contains(out, pl) {
 			p.Errorf(item, itemField, "platform %s listed twice", pl)
 			continue
 		}
