@@ -235,7 +235,7 @@ func printSiteSigned(b *strings.Builder, signed []mirror.SiteSignature) {
 			written++
 		}
 	}
-	fmt.Fprintf(b, "site-signed: %d signed now, %d by the site already (cosign .sig signatures, .att import attestations):\n", written, len(signed)-written)
+	fmt.Fprintf(b, "site-signed: %d signed now, %d by the site already (cosign .sig signatures; the import attestation as .att and as a Sigstore bundle referrer):\n", written, len(signed)-written)
 	for _, s := range signed {
 		fmt.Fprintf(b, "  %-8s %s %s  %s\n", s.Action, s.Kind, s.Digest, s.Tag)
 	}
