@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,13 +62,7 @@ type legacyKeyless struct {
 // trusted root: SCT, Fulcio chain at the integrated time, SET, entry matching the signature, and
 // the signer's identity.
 func (t *Trust) checkLegacyKeylessSig(c *Check, payload, sig []byte, annotations map[string]string, rule *Rule) {
-	var signers []Signer
-	for _, s := range rule.Signers {
-		if s.Keyless() {
-			signers = append(signers, s)
-		}
-	}
-	if len(signers) == 0 {
+	if !slices.ContainsFunc(rule.Signers, Signer.Keyless) {
 		c.Status, c.Reason = StatusUnknownSigner, "keyless signature (Fulcio certificate), and the rule has no keyless signer"
 		return
 	}
@@ -88,7 +83,10 @@ func (t *Trust) checkLegacyKeylessSig(c *Check, payload, sig []byte, annotations
 		return
 	}
 	var a attempts
-	for _, s := range signers {
+	for _, s := range rule.Signers {
+		if !s.Keyless() {
+			continue
+		}
 		_, err := t.verifyKeyless(lk.bundle, lk.leaf, sum, s, sgverify.WithArtifact(bytes.NewReader(payload)))
 		var se *signerError
 		switch {
