@@ -1,7 +1,6 @@
 package archive
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"time"
 
@@ -61,25 +59,39 @@ func SignatureManifest(subject ocispec.Descriptor, b []byte, created time.Time) 
 // SignatureManifest) and lists it in index.json, marked with AnnotationCatalogSignature. Call it after
 // WriteCatalog and before Commit.
 func (l *Layout) AttachCatalogSignature(ctx context.Context, catDesc ocispec.Descriptor, b []byte, created time.Time) (ocispec.Descriptor, error) {
-	mb, layer, err := SignatureManifest(catDesc, b, created)
+	blobs, entry, err := catalogSignature(catDesc, b, created)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	empty := ocispec.DescriptorEmptyJSON
-	if err := l.PushBytes(ctx, empty, empty.Data); err != nil {
-		return ocispec.Descriptor{}, err
+	for _, bl := range blobs {
+		if err := l.PushBytes(ctx, bl.desc, bl.b); err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("store catalog signature: %w", err)
+		}
 	}
-	if err := l.PushBytes(ctx, layer, b); err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("store catalog signature: %w", err)
+	l.AddEntry(entry)
+	entry.Annotations = nil
+	return entry, nil
+}
+
+// blobBytes is a blob held in memory.
+type blobBytes struct {
+	desc ocispec.Descriptor
+	b    []byte
+}
+
+// catalogSignature returns what attaching the Sigstore bundle b to the catalog catDesc stores, in
+// order (the empty config, the bundle, and last the referrer manifest SignatureManifest writes), and
+// the index.json entry that lists the manifest as a signature of the catalog.
+func catalogSignature(catDesc ocispec.Descriptor, b []byte, created time.Time) ([]blobBytes, ocispec.Descriptor, error) {
+	mb, layer, err := SignatureManifest(catDesc, b, created)
+	if err != nil {
+		return nil, ocispec.Descriptor{}, err
 	}
 	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, ArtifactType: BundleMediaType, Digest: digest.FromBytes(mb), Size: int64(len(mb))}
-	if err := l.PushBytes(ctx, desc, mb); err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("store catalog signature: %w", err)
-	}
+	empty := ocispec.DescriptorEmptyJSON
 	entry := desc
 	entry.Annotations = map[string]string{AnnotationCatalogSignature: catDesc.Digest.String(), AnnotationSubject: catDesc.Digest.String()}
-	l.AddEntry(entry)
-	return desc, nil
+	return []blobBytes{{empty, empty.Data}, {layer, b}, {desc, mb}}, entry, nil
 }
 
 // isCatalogSignature reports whether an index.json entry is marked as a signature of the catalog.
@@ -196,7 +208,7 @@ func Sign(ctx context.Context, p string, sign func(catDesc ocispec.Descriptor) (
 		return ocispec.Descriptor{}, err
 	}
 	if len(r.Volumes) > 0 {
-		return signVolumes(ctx, r, catDesc, b)
+		return signVolumes(r, catDesc, b)
 	}
 	l, err := CreateLayout(p)
 	if err != nil {
@@ -214,7 +226,7 @@ func Sign(ctx context.Context, p string, sign func(catDesc ocispec.Descriptor) (
 
 // signVolumes writes the tail of r's tar stream again, from where index.json starts, with the
 // signature b of catDesc added (see Sign).
-func signVolumes(ctx context.Context, r *Reader, catDesc ocispec.Descriptor, b []byte) (ocispec.Descriptor, error) {
+func signVolumes(r *Reader, catDesc ocispec.Descriptor, b []byte) (ocispec.Descriptor, error) {
 	base := BaseName(r.Path)
 	var size int64 // one file NAME.tar
 	switch {
@@ -223,13 +235,10 @@ func signVolumes(ctx context.Context, r *Reader, catDesc ocispec.Descriptor, b [
 	case r.Volumes[0].Name != filepath.Base(base):
 		size = 1 << 62 // one volume NAME.tar.000: keep the name
 	}
-	mb, layer, err := SignatureManifest(catDesc, b, time.Now())
+	blobs, entry, err := catalogSignature(catDesc, b, time.Now())
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, ArtifactType: BundleMediaType, Digest: digest.FromBytes(mb), Size: int64(len(mb))}
-	entry := desc
-	entry.Annotations = map[string]string{AnnotationCatalogSignature: catDesc.Digest.String(), AnnotationSubject: catDesc.Digest.String()}
 	idx := r.Index
 	idx.Manifests = append(append([]ocispec.Descriptor(nil), r.Index.Manifests...), entry)
 	ib, err := json.MarshalIndent(idx, "", "  ")
@@ -248,43 +257,39 @@ func signVolumes(ctx context.Context, r *Reader, catDesc ocispec.Descriptor, b [
 	if size > 0 {
 		first = int(tail / size)
 	}
-	vw := newStreamWriter(base, size)
-	vw.off, vw.kept = tail, r.Volumes[:first]
+	vf := &volumeFiles{base: base, size: size}
+	vf.remove() // partial volumes an earlier run left
 	fail := func(err error) (ocispec.Descriptor, error) {
-		vw.abort()
+		vf.remove()
 		return ocispec.Descriptor{}, fmt.Errorf("sign %s: %w", r.Path, err)
 	}
-	if err := copyHead(filepath.Join(filepath.Dir(base), r.Volumes[first].Name), vw.v.partial(first), tail-int64(first)*size); err != nil {
+	if err := copyHead(filepath.Join(filepath.Dir(base), r.Volumes[first].Name), vf.partial(first), tail-int64(first)*size); err != nil {
 		return fail(err)
 	}
-	tw := tar.NewWriter(vw)
-	mtime := time.Unix(0, 0).UTC()
-	empty := ocispec.DescriptorEmptyJSON
-	for _, f := range []struct {
-		d digest.Digest
-		b []byte
-	}{{empty.Digest, empty.Data}, {layer.Digest, b}, {desc.Digest, mb}} {
-		name := path.Join(ocispec.ImageBlobsDir, f.d.Algorithm().String(), f.d.Encoded())
+	pos := tail
+	for _, bl := range blobs {
+		name := blobName(bl.desc.Digest)
 		if _, ok := tfs.files[name]; ok {
 			continue
 		}
 		tfs.files[name] = tarEntry{}
-		if err := writeTarEntry(tw, name, f.b, mtime); err != nil {
+		if pos, err = vf.appendEntry(pos, name, bl.b); err != nil {
 			return fail(err)
 		}
 	}
-	if err := writeTarEntry(tw, ocispec.ImageIndexFile, ib, mtime); err != nil {
+	if pos, err = vf.appendEntry(pos, ocispec.ImageIndexFile, ib); err != nil {
 		return fail(err)
 	}
-	if err := tw.Close(); err != nil {
+	if err := vf.WriteAt(make([]byte, 1024), pos); err != nil { // the end-of-archive marker
 		return fail(err)
 	}
 	old := r.Volumes
-	r.Close()                                          // the new volumes replace these
-	if _, err := vw.finish(hasSums(old)); err != nil { // a list with sums keeps them
+	r.Close()                                                                 // the new volumes replace these
+	if _, err := vf.finish(pos+1024, hasSums(old), old[:first]); err != nil { // a list with sums keeps them
 		return ocispec.Descriptor{}, fmt.Errorf("sign %s: %w", r.Path, err)
 	}
-	return desc, nil
+	entry.Annotations = nil
+	return entry, nil
 }
 
 // copyHead copies the first n bytes of file from into a new file to (copy_file_range on Linux: in the
@@ -307,12 +312,4 @@ func copyHead(from, to string, n int64) error {
 		return fmt.Errorf("%s: %d bytes, shorter than the %d the stream needs from it: %w", from, copied, n, io.ErrUnexpectedEOF)
 	}
 	return nil
-}
-
-func writeTarEntry(tw *tar.Writer, name string, b []byte, mtime time.Time) error {
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: int64(len(b)), Mode: 0o644, ModTime: mtime}); err != nil {
-		return err
-	}
-	_, err := tw.Write(b)
-	return err
 }

@@ -191,31 +191,16 @@ func (v *volumeFiles) finish(total int64, sums bool, kept []Volume) ([]Volume, e
 	return vols, nil
 }
 
-// streamWriter writes a stream in order into volume files, the splitter TarWriter's slots use: sign
-// rewrites the tail of tar volumes with it. Partial volumes an earlier run left are removed first.
-type streamWriter struct {
-	v   *volumeFiles
-	off int64
-	// kept are the volumes before the one off starts in, left as they are.
-	kept []Volume
-}
-
-func newStreamWriter(base string, size int64) *streamWriter {
-	w := &streamWriter{v: &volumeFiles{base: base, size: size}}
-	w.v.remove()
-	return w
-}
-
-func (w *streamWriter) Write(p []byte) (int, error) {
-	if err := w.v.WriteAt(p, w.off); err != nil {
+// appendEntry writes b as the regular file name at offset pos of the stream (header, data, padding,
+// as archive/tar writes them); it returns the offset after it.
+func (v *volumeFiles) appendEntry(pos int64, name string, b []byte) (int64, error) {
+	hdr, err := tarHeader(name, int64(len(b)))
+	if err != nil {
 		return 0, err
 	}
-	w.off += int64(len(p))
-	return len(p), nil
+	entry := append(append(hdr, b...), make([]byte, pad(int64(len(b))))...)
+	if err := v.WriteAt(entry, pos); err != nil {
+		return 0, err
+	}
+	return pos + int64(len(entry)), nil
 }
-
-// finish renames the volumes into place and writes their list last (with sums, if asked).
-func (w *streamWriter) finish(sums bool) ([]Volume, error) { return w.v.finish(w.off, sums, w.kept) }
-
-// abort closes and removes the partial volumes.
-func (w *streamWriter) abort() { w.v.remove() }

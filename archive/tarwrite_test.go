@@ -88,3 +88,38 @@ func addTarFile(tw *tar.Writer, path, name string, mtime time.Time, buf []byte) 
 	}
 	return nil
 }
+
+// streamWriter writes a stream in order into volume files, through the splitter TarWriter's slots
+// use. Partial volumes an earlier run left are removed first.
+type streamWriter struct {
+	v   *volumeFiles
+	off int64
+}
+
+func newStreamWriter(base string, size int64) *streamWriter {
+	w := &streamWriter{v: &volumeFiles{base: base, size: size}}
+	w.v.remove()
+	return w
+}
+
+func (w *streamWriter) Write(p []byte) (int, error) {
+	if err := w.v.WriteAt(p, w.off); err != nil {
+		return 0, err
+	}
+	w.off += int64(len(p))
+	return len(p), nil
+}
+
+// finish renames the volumes into place and writes their list last (with sums, if asked).
+func (w *streamWriter) finish(sums bool) ([]Volume, error) { return w.v.finish(w.off, sums, nil) }
+
+// abort closes and removes the partial volumes.
+func (w *streamWriter) abort() { w.v.remove() }
+
+func writeTarEntry(tw *tar.Writer, name string, b []byte, mtime time.Time) error {
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: int64(len(b)), Mode: 0o644, ModTime: mtime}); err != nil {
+		return err
+	}
+	_, err := tw.Write(b)
+	return err
+}

@@ -281,7 +281,11 @@ func (w *TarWriter) Finish(ctx context.Context, dir string) ([]Volume, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if pos, err = w.appendFile(filepath.Join(dir, filepath.FromSlash(name)), name, pos); err != nil {
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name))) // trust files, the catalog, its signature, index.json: small
+		if err != nil {
+			return nil, err
+		}
+		if pos, err = w.vf.appendEntry(pos, name, b); err != nil {
 			return nil, err
 		}
 	}
@@ -340,22 +344,4 @@ func (w *TarWriter) tail(dir string) ([]string, error) {
 	})
 	sort.Strings(names)
 	return names, err
-}
-
-// appendFile writes the file p as the entry name at offset pos of the stream; it returns the offset
-// after it.
-func (w *TarWriter) appendFile(p, name string, pos int64) (int64, error) {
-	b, err := os.ReadFile(p) // trust files, the catalog, its signature, index.json: small
-	if err != nil {
-		return 0, err
-	}
-	hdr, err := tarHeader(name, int64(len(b)))
-	if err != nil {
-		return 0, err
-	}
-	entry := append(append(hdr, b...), make([]byte, pad(int64(len(b))))...)
-	if err := w.vf.WriteAt(entry, pos); err != nil {
-		return 0, err
-	}
-	return pos + int64(len(entry)), nil
 }
