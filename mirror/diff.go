@@ -12,6 +12,7 @@ import (
 	"oras.land/oras-go/v2/errdef"
 
 	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/mirror/engine"
 	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/registry"
@@ -40,11 +41,37 @@ type DiffEntry struct {
 	Missing []string `json:"missing,omitempty"`
 }
 
-// contentChecker answers whether a mirror holds a manifest or blob.
-type contentChecker struct {
-	resolve  func(ctx context.Context, ref string) (ocispec.Descriptor, error)
-	manifest func(ctx context.Context, d ocispec.Descriptor) (bool, error)
-	blob     func(ctx context.Context, d ocispec.Descriptor) (bool, error)
+// contentChecker is a mirror's content, asked where a tag points and whether it holds a manifest or
+// a blob: a registry repository (oras-go's Repository tells manifests and blobs apart by media type)
+// or an archive.
+type contentChecker interface {
+	Resolve(ctx context.Context, ref string) (ocispec.Descriptor, error)
+	Exists(ctx context.Context, d ocispec.Descriptor) (bool, error)
+}
+
+// Diff resolves set in its source registries, with every referrer, and compares it with against: a
+// mirror HOST[:PORT]/PREFIX, where each image lands as load maps it (keepHost: as load --keep-host),
+// or an archive. Any image that does not resolve fails the run (see plan.PlanAll).
+func Diff(ctx context.Context, set *config.ImageSet, against string, regs *registry.Registries, keepHost bool, o plan.PlanOptions) ([]DiffEntry, error) {
+	form, err := plan.FormOf(against)
+	if err != nil {
+		return nil, err
+	}
+	var r *archive.Reader
+	if form != plan.FormRegistry {
+		if r, err = plan.OpenArchive(ctx, against); err != nil {
+			return nil, err
+		}
+		defer r.Close()
+	}
+	plans, err := plan.PlanAll(ctx, set, regs, o)
+	if err != nil {
+		return nil, err
+	}
+	if r != nil {
+		return DiffArchive(ctx, plans, r)
+	}
+	return DiffRegistry(ctx, plans, regs, against, keepHost)
 }
 
 // DiffRegistry compares each plan with its target repository under to.
@@ -59,11 +86,7 @@ func DiffRegistry(ctx context.Context, plans []*plan.ImagePlan, regs *registry.R
 		if err != nil {
 			return nil, err
 		}
-		e, err := diffOne(ctx, p, engine.TargetReference(name, p.Image.Tag, p.Root.Desc.Digest), contentChecker{
-			resolve:  repo.Resolve,
-			manifest: repo.Manifests().Exists,
-			blob:     repo.Blobs().Exists,
-		}, p.Image.Tag)
+		e, err := diffOne(ctx, p, engine.TargetReference(name, p.Image.Tag, p.Root.Desc.Digest), repo, p.Image.Tag)
 		if err != nil {
 			return nil, fmt.Errorf("diff %s against %s: %w", p.Source, name, err)
 		}
@@ -76,11 +99,7 @@ func DiffRegistry(ctx context.Context, plans []*plan.ImagePlan, regs *registry.R
 func DiffArchive(ctx context.Context, plans []*plan.ImagePlan, r *archive.Reader) ([]DiffEntry, error) {
 	var out []DiffEntry
 	for _, p := range plans {
-		e, err := diffOne(ctx, p, r.Path+":"+p.Source, contentChecker{
-			resolve:  r.Resolve,
-			manifest: r.Exists,
-			blob:     r.Exists,
-		}, p.Source)
+		e, err := diffOne(ctx, p, r.Path+":"+p.Source, r, p.Source)
 		if err != nil {
 			return nil, err
 		}
@@ -96,7 +115,7 @@ func diffOne(ctx context.Context, p *plan.ImagePlan, target string, c contentChe
 	var tagged *ocispec.Descriptor
 	var tagErr error
 	if tagRef != "" {
-		d, err := c.resolve(ctx, tagRef)
+		d, err := c.Resolve(ctx, tagRef)
 		tagged, tagErr = &d, err
 	}
 	fp, err := flattenedOn(ctx, p, c, tagged, tagErr)
@@ -152,11 +171,11 @@ func flattenedOn(ctx context.Context, p *plan.ImagePlan, c contentChecker, tagge
 			return nil, nil // missing or not flattened: the caller says which
 		}
 	} else {
-		hasIndex, err := c.manifest(ctx, p.Root.Desc)
+		hasIndex, err := c.Exists(ctx, p.Root.Desc)
 		if err != nil || hasIndex {
 			return nil, err
 		}
-		if hasChild, err := c.manifest(ctx, child.Desc); err != nil || !hasChild {
+		if hasChild, err := c.Exists(ctx, child.Desc); err != nil || !hasChild {
 			return nil, err
 		}
 	}
@@ -168,7 +187,7 @@ func flattenedOn(ctx context.Context, p *plan.ImagePlan, c contentChecker, tagge
 func missingOf(ctx context.Context, p *plan.ImagePlan, c contentChecker) ([]string, error) {
 	var missing []string
 	for _, n := range p.Nodes() {
-		ok, err := c.manifest(ctx, n.Desc)
+		ok, err := c.Exists(ctx, n.Desc)
 		if err != nil {
 			return nil, err
 		}
@@ -181,7 +200,7 @@ func missingOf(ctx context.Context, p *plan.ImagePlan, c contentChecker) ([]stri
 			continue
 		}
 		for _, b := range n.Blobs {
-			ok, err := c.blob(ctx, b)
+			ok, err := c.Exists(ctx, b)
 			if err != nil {
 				return nil, err
 			}

@@ -18,6 +18,7 @@ import (
 	"airlock.dev/airlock/mirror/internal/mirrortest"
 	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/referrers"
+	"airlock.dev/airlock/vocab"
 )
 
 // memMirror is a mirror held in memory: tags, manifests and blobs, with errors to inject.
@@ -27,6 +28,7 @@ type memMirror struct {
 	resolveErr  error
 	manifestErr error
 	blobErr     error
+	failOn      map[digest.Digest]error // an error for one manifest or blob
 	asked       []string
 }
 
@@ -44,34 +46,34 @@ func (m *memMirror) hold(p *plan.ImagePlan) {
 	}
 }
 
-func (m *memMirror) checker() contentChecker {
-	return contentChecker{
-		resolve: func(_ context.Context, ref string) (ocispec.Descriptor, error) {
-			m.asked = append(m.asked, "resolve "+ref)
-			if m.resolveErr != nil {
-				return ocispec.Descriptor{}, m.resolveErr
-			}
-			d, ok := m.Tags[ref]
-			if !ok {
-				return ocispec.Descriptor{}, fmt.Errorf("%s: %w", ref, errdef.ErrNotFound)
-			}
-			return ocispec.Descriptor{Digest: d}, nil
-		},
-		manifest: func(_ context.Context, d ocispec.Descriptor) (bool, error) {
-			m.asked = append(m.asked, "manifest "+d.Digest.String())
-			if m.manifestErr != nil {
-				return false, m.manifestErr
-			}
-			return m.have[d.Digest], nil
-		},
-		blob: func(_ context.Context, d ocispec.Descriptor) (bool, error) {
-			m.asked = append(m.asked, "blob "+d.Digest.String())
-			if m.blobErr != nil {
-				return false, m.blobErr
-			}
-			return m.have[d.Digest], nil
-		},
+func (m *memMirror) checker() contentChecker { return m }
+
+func (m *memMirror) Resolve(_ context.Context, ref string) (ocispec.Descriptor, error) {
+	m.asked = append(m.asked, "resolve "+ref)
+	if m.resolveErr != nil {
+		return ocispec.Descriptor{}, m.resolveErr
 	}
+	d, ok := m.Tags[ref]
+	if !ok {
+		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", ref, errdef.ErrNotFound)
+	}
+	return ocispec.Descriptor{Digest: d}, nil
+}
+
+// Exists answers for a manifest or a blob, by its media type, as a registry repository does.
+func (m *memMirror) Exists(_ context.Context, d ocispec.Descriptor) (bool, error) {
+	what, err := "blob ", m.blobErr
+	if vocab.IsIndex(d.MediaType) || vocab.IsManifest(d.MediaType) {
+		what, err = "manifest ", m.manifestErr
+	}
+	m.asked = append(m.asked, what+d.Digest.String())
+	if e, ok := m.failOn[d.Digest]; ok {
+		err = e
+	}
+	if err != nil {
+		return false, err
+	}
+	return m.have[d.Digest], nil
 }
 
 func TestDiffOneStatuses(t *testing.T) {
@@ -264,16 +266,8 @@ func TestDiffOneFlattened(t *testing.T) {
 	}
 	// The child check failing (the index absent).
 	m4 := newMemMirror()
-	calls := 0
-	c := m4.checker()
-	c.manifest = func(_ context.Context, d ocispec.Descriptor) (bool, error) {
-		calls++
-		if d.Digest == child.Desc.Digest {
-			return false, errors.New("child boom")
-		}
-		return false, nil
-	}
-	if _, err = diffOne(ctx, p, "t", c, ""); err == nil || err.Error() != "child boom" {
+	m4.failOn = map[digest.Digest]error{child.Desc.Digest: errors.New("child boom")}
+	if _, err = diffOne(ctx, p, "t", m4.checker(), ""); err == nil || err.Error() != "child boom" {
 		t.Errorf("child check failing: %v", err)
 	}
 }

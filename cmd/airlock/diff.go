@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -10,7 +9,6 @@ import (
 
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/mirror"
-	"airlock.dev/airlock/mirror/plan"
 )
 
 func newDiffCmd(g *globalOptions) *cobra.Command {
@@ -60,41 +58,18 @@ func printDiff(w io.Writer, es []mirror.DiffEntry) error {
 	return err
 }
 
-// planError marks a failed check while planning (a moved tag) for exit status 1.
-func planError(err error) error {
-	if errors.Is(err, plan.ErrCheckFailed) {
-		return &checkError{err}
-	}
-	return err
-}
-
 func runDiff(cmd *cobra.Command, g *globalOptions, setPath, against string, keepHost bool) error {
-	ctx := cmd.Context()
 	set, err := config.Load(setPath)
 	if err != nil {
 		return err
 	}
-	loc, err := plan.Open(ctx, against)
-	if err != nil {
-		return err
-	}
-	defer loc.Close()
 	regs, err := g.registries()
 	if err != nil {
 		return err
 	}
-	plans, err := plan.PlanAll(ctx, set, regs, g.planOptions())
+	entries, err := mirror.Diff(cmd.Context(), set, against, regs, keepHost, g.planOptions())
 	if err != nil {
-		return planError(err)
-	}
-	var entries []mirror.DiffEntry
-	if loc.Archive != nil {
-		entries, err = mirror.DiffArchive(ctx, plans, loc.Archive)
-	} else {
-		entries, err = mirror.DiffRegistry(ctx, plans, regs, loc.Registry, keepHost)
-	}
-	if err != nil {
-		return err
+		return err // a failed check while planning (a moved tag) exits 1: main.run
 	}
 	if err := g.emit(cmd, entries, func(w io.Writer) error { return printDiff(w, entries) }); err != nil {
 		return err

@@ -131,11 +131,12 @@ func runSave(cmd *cobra.Command, g *globalOptions, o *saveOptions) error {
 		}
 	}
 	sum, err := mirror.Save(cmd.Context(), set, regs, opts)
-	if _, ok := plan.IsResolution(err); ok {
-		return planError(fmt.Errorf("save: nothing written: %w", err))
+	// A failed check (a moved tag, say) exits 1 by its error (main.run: plan.ErrCheckFailed).
+	if re := (*plan.ResolutionError)(nil); errors.As(err, &re) {
+		return fmt.Errorf("save: nothing written: %w", err)
 	}
 	if err != nil {
-		return planError(err)
+		return err
 	}
 	if err := o.report(cmd, g, sum, signedBy); err != nil {
 		return err

@@ -2,7 +2,6 @@ package plan
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -211,11 +210,4 @@ func planImages(ctx context.Context, set *config.ImageSet, images []config.Image
 		}
 	}
 	return plans, problems, nil
-}
-
-// IsResolution reports whether err is a *ResolutionError, and returns it.
-func IsResolution(err error) (*ResolutionError, bool) {
-	var re *ResolutionError
-	ok := errors.As(err, &re)
-	return re, ok
 }

@@ -59,8 +59,8 @@ blocked:
 		t.Fatal(err)
 	}
 	_, err = plan.PlanSet(ctx, set, regs, plan.PlanOptions{Concurrency: 2})
-	re, ok := plan.IsResolution(err)
-	if !ok || len(re.Problems) != 2 {
+	var re *plan.ResolutionError
+	if !errors.As(err, &re) || len(re.Problems) != 2 {
 		t.Fatalf("without KeepGoing: %v; want a ResolutionError naming the missing tag and the missing repository", err)
 	}
 	// Of counts the images expanded (api:1, api:missing, app:1.4.2) and the repository not listed.

@@ -31,40 +31,6 @@ const (
 	locationForms = archiveForms + " or a registry HOST[:PORT]/PATH"
 )
 
-// Location is an opened location: an archive, or a registry reference.
-type Location struct {
-	Form Form
-	// Archive is the archive opened, for FormDirectory and FormTar.
-	Archive *archive.Reader
-	// Registry is the reference HOST[:PORT][/PATH], for FormRegistry; nothing is asked of it yet.
-	Registry string
-}
-
-// Close closes the archive, if one was opened.
-func (l *Location) Close() error {
-	if l.Archive != nil {
-		return l.Archive.Close()
-	}
-	return nil
-}
-
-// Open opens location by its form (FormOf): an archive is opened and checked as archive.Open does; a
-// registry reference is returned as it is.
-func Open(ctx context.Context, location string) (*Location, error) {
-	form, err := FormOf(location)
-	if err != nil {
-		return nil, err
-	}
-	if form == FormRegistry {
-		return &Location{Form: form, Registry: location}, nil
-	}
-	r, err := archive.Open(ctx, location)
-	if err != nil {
-		return nil, err
-	}
-	return &Location{Form: form, Archive: r}, nil
-}
-
 // OpenArchive opens location, which must be an archive (as FormOf tells it).
 func OpenArchive(ctx context.Context, location string) (*archive.Reader, error) {
 	if err := isArchive(location); err != nil {
