@@ -304,26 +304,20 @@ func (t *tarFS) Open(name string) (fs.File, error) {
 	return &tarFile{SectionReader: io.NewSectionReader(t.ra, e.offset, e.size), name: name, e: e}, nil
 }
 
+// tarFile is an open file of a tarFS, and its own fs.FileInfo (Size is the SectionReader's).
 type tarFile struct {
 	*io.SectionReader
 	name string
 	e    tarEntry
 }
 
-func (f *tarFile) Stat() (fs.FileInfo, error) { return tarFileInfo{f.name, f.e}, nil }
+func (f *tarFile) Stat() (fs.FileInfo, error) { return f, nil }
 func (f *tarFile) Close() error               { return nil }
-
-type tarFileInfo struct {
-	name string
-	e    tarEntry
-}
-
-func (i tarFileInfo) Name() string       { return path.Base(i.name) }
-func (i tarFileInfo) Size() int64        { return i.e.size }
-func (i tarFileInfo) Mode() fs.FileMode  { return 0o444 }
-func (i tarFileInfo) ModTime() time.Time { return i.e.mtime }
-func (i tarFileInfo) IsDir() bool        { return false }
-func (i tarFileInfo) Sys() any           { return nil }
+func (f *tarFile) Name() string               { return path.Base(f.name) }
+func (f *tarFile) Mode() fs.FileMode          { return 0o444 }
+func (f *tarFile) ModTime() time.Time         { return f.e.mtime }
+func (f *tarFile) IsDir() bool                { return false }
+func (f *tarFile) Sys() any                   { return nil }
 
 // countingReader tracks the position in the tar stream so entry offsets are known: archive/tar reads
 // whole 512-byte blocks with no read-ahead and skips entry data with Seek, so after Next the position
