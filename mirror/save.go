@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -159,9 +161,11 @@ func Save(ctx context.Context, set *config.ImageSet, regs *registry.Registries, 
 	sum.Base, sum.DryRun = cat.Base, opts.DryRun
 	sum.Repositories, sum.Blocked, sum.LeftOut = sp.Repositories, sp.Blocked, sp.LeftOut
 	if !opts.DryRun {
-		if trust.imgset, err = pinnedFile(set, sp.Plans); err != nil {
+		pinned, err := pinnedFile(set, sp.Plans)
+		if err != nil {
 			return nil, err
 		}
+		trust = append(trust, *pinned)
 		if err := writeArchive(ctx, sp.Plans, cat, trust, inBase, opts, sum); err != nil {
 			return nil, err
 		}
@@ -180,7 +184,7 @@ func Save(ctx context.Context, set *config.ImageSet, regs *registry.Registries, 
 }
 
 // writeArchive copies plans into the archive (a layout directory, or straight into tar volumes), then stores the trust files, the catalog and its signature, and writes index.json last.
-func writeArchive(ctx context.Context, plans []*plan.ImagePlan, cat *archive.Catalog, trust *trustFiles, inBase func(ocispec.Descriptor) bool, opts SaveOptions, sum *SaveSummary) error {
+func writeArchive(ctx context.Context, plans []*plan.ImagePlan, cat *archive.Catalog, trust []trustFile, inBase func(ocispec.Descriptor) bool, opts SaveOptions, sum *SaveSummary) error {
 	// Before the first byte: refuse, with both numbers, a run the disk cannot hold.
 	if err := archive.CheckSpace(opts.Output, needSpace(plans, inBase, opts.Output)); err != nil {
 		return err
@@ -294,13 +298,7 @@ func catalogOf(plans []*plan.ImagePlan, version string) *archive.Catalog {
 			})
 		}
 	}
-	for d := range manifests {
-		cat.Contents = append(cat.Contents, d)
-	}
-	for d := range blobSeen {
-		cat.Contents = append(cat.Contents, d)
-	}
-	cat.Contents = mergeDigests(cat.Contents, nil)
+	cat.Contents = mergeDigests(slices.Collect(maps.Keys(manifests)), slices.Collect(maps.Keys(blobSeen)))
 	cat.Totals.Images = len(cat.Images)
 	cat.Totals.Manifests = len(manifests)
 	cat.Totals.Referrers = len(cat.Referrers)
@@ -330,75 +328,62 @@ func summarize(cat *archive.Catalog, out string) *SaveSummary {
 	return s
 }
 
-// trustFile is a trust file read from disk, to be stored in the archive.
+// trustFile is a trust file read from disk (or the pinned image set), to be stored in the archive;
+// its media type says which of the catalog's trust files it is.
 type trustFile struct {
 	name, mediaType string
 	data            []byte
 }
 
-type trustFiles struct {
-	keys                 []trustFile
-	root, policy, imgset *trustFile
-}
-
 // readTrust reads the trust material the ImageSet names, before any network work, so a missing key
-// fails fast.
-func readTrust(set *config.ImageSet) (*trustFiles, error) {
-	read := func(field, p, mt string) (*trustFile, error) {
+// fails fast. The ImageSet is stored pinned, once it is resolved (see pinnedFile).
+func readTrust(set *config.ImageSet) ([]trustFile, error) {
+	var files []trustFile
+	read := func(field, p, mt string) error {
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %w; fix the path (relative paths are relative to the ImageSet file)", set.Path, field, err)
+			return fmt.Errorf("%s: %s: %w; fix the path (relative paths are relative to the ImageSet file)", set.Path, field, err)
 		}
-		return &trustFile{name: filepath.Base(p), mediaType: mt, data: b}, nil
+		files = append(files, trustFile{name: filepath.Base(p), mediaType: mt, data: b})
+		return nil
 	}
-	t := &trustFiles{}
 	for i, k := range set.Trust.Keys {
-		f, err := read(fmt.Sprintf("trust.keys[%d]", i), k, archive.KeyMediaType)
-		if err != nil {
+		if err := read(fmt.Sprintf("trust.keys[%d]", i), k, archive.KeyMediaType); err != nil {
 			return nil, err
 		}
-		t.keys = append(t.keys, *f)
 	}
-	var err error
 	if set.Trust.TrustedRoot != "" {
-		if t.root, err = read("trust.trustedRoot", set.Trust.TrustedRoot, archive.TrustedRootMediaType); err != nil {
+		if err := read("trust.trustedRoot", set.Trust.TrustedRoot, archive.TrustedRootMediaType); err != nil {
 			return nil, err
 		}
 	}
 	if set.Policy != "" {
-		if t.policy, err = read("policy", set.Policy, archive.PolicyMediaType); err != nil {
+		if err := read("policy", set.Policy, archive.PolicyMediaType); err != nil {
 			return nil, err
 		}
 	}
-	// The ImageSet is stored pinned, once it is resolved (see pinnedFile).
-	return t, nil
+	return files, nil
 }
 
-func storeTrust(ctx context.Context, l *archive.Layout, t *trustFiles) (archive.Trust, error) {
+// storeTrust adds each trust file to the layout and names it in the catalog's Trust by its media
+// type; the keys sorted by name (stably: two of one name stay in the ImageSet's order).
+func storeTrust(ctx context.Context, l *archive.Layout, files []trustFile) (archive.Trust, error) {
 	var out archive.Trust
-	add := func(f *trustFile) (*archive.File, error) {
-		if f == nil {
-			return nil, nil
-		}
+	for _, f := range files {
 		af, err := l.AddFile(ctx, f.name, f.mediaType, f.data)
-		return &af, err
-	}
-	for i := range t.keys {
-		f, err := add(&t.keys[i])
 		if err != nil {
 			return out, err
 		}
-		out.Keys = append(out.Keys, *f)
-	}
-	var err error
-	if out.TrustedRoot, err = add(t.root); err != nil {
-		return out, err
-	}
-	if out.Policy, err = add(t.policy); err != nil {
-		return out, err
-	}
-	if out.ImageSet, err = add(t.imgset); err != nil {
-		return out, err
+		switch f.mediaType {
+		case archive.KeyMediaType:
+			out.Keys = append(out.Keys, af)
+		case archive.TrustedRootMediaType:
+			out.TrustedRoot = &af
+		case archive.PolicyMediaType:
+			out.Policy = &af
+		case archive.ImageSetMediaType:
+			out.ImageSet = &af
+		}
 	}
 	sort.SliceStable(out.Keys, func(i, j int) bool { return out.Keys[i].Name < out.Keys[j].Name })
 	return out, nil
@@ -410,12 +395,7 @@ func mergeDigests(a, b []digest.Digest) []digest.Digest {
 	for _, d := range append(append([]digest.Digest(nil), a...), b...) {
 		set[d] = true
 	}
-	out := make([]digest.Digest, 0, len(set))
-	for d := range set {
-		out = append(out, d)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
+	return slices.Sorted(maps.Keys(set))
 }
 
 // needSpace estimates the bytes a save still has to write: every manifest and blob of the plans that

@@ -114,11 +114,11 @@ func TestReadTrustAndStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tf.keys) != 2 || tf.keys[0].name != "zeta.pub" || string(tf.keys[1].data) != "alpha key" || tf.keys[0].mediaType != archive.KeyMediaType ||
-		tf.root == nil || tf.root.mediaType != archive.TrustedRootMediaType || tf.policy == nil || string(tf.policy.data) != "policy: 1" || tf.policy.mediaType != archive.PolicyMediaType {
+	if len(tf) != 4 || tf[0].name != "zeta.pub" || string(tf[1].data) != "alpha key" || tf[0].mediaType != archive.KeyMediaType || tf[1].mediaType != archive.KeyMediaType ||
+		tf[2].mediaType != archive.TrustedRootMediaType || string(tf[3].data) != "policy: 1" || tf[3].mediaType != archive.PolicyMediaType {
 		t.Fatalf("trust files %+v", tf)
 	}
-	tf.imgset = &trustFile{name: PinnedName, mediaType: archive.ImageSetMediaType, data: []byte("kind: ImageSet\n")}
+	tf = append(tf, trustFile{name: PinnedName, mediaType: archive.ImageSetMediaType, data: []byte("kind: ImageSet\n")})
 
 	l, err := archive.CreateLayout(filepath.Join(dir, "out"))
 	if err != nil {
@@ -138,7 +138,7 @@ func TestReadTrustAndStore(t *testing.T) {
 
 	// Nothing named: nothing stored.
 	empty, err := readTrust(&config.ImageSet{Path: "imageset.yaml"})
-	if err != nil || empty.keys != nil || empty.root != nil || empty.policy != nil {
+	if err != nil || empty != nil {
 		t.Errorf("no trust: %+v, %v", empty, err)
 	}
 	if tr, err := storeTrust(ctx, l, empty); err != nil || tr.Keys != nil || tr.TrustedRoot != nil || tr.Policy != nil || tr.ImageSet != nil {

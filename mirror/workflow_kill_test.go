@@ -179,7 +179,7 @@ func TestStoreTrustKeepsSameNamedKeysInOrder(t *testing.T) {
 	key := func(data string) trustFile {
 		return trustFile{name: "release.pub", mediaType: archive.KeyMediaType, data: []byte(data)}
 	}
-	tr, err := storeTrust(context.Background(), l, &trustFiles{keys: []trustFile{key("team one"), {name: "a.pub", mediaType: archive.KeyMediaType, data: []byte("a")}, key("team two")}})
+	tr, err := storeTrust(context.Background(), l, []trustFile{key("team one"), {name: "a.pub", mediaType: archive.KeyMediaType, data: []byte("a")}, key("team two")})
 	if err != nil {
 		t.Fatal(err)
 	}
