@@ -49,7 +49,7 @@ type TarWriter struct {
 	// back from the volumes once they are written; without it the list holds their sizes.
 	Sums bool
 
-	mu    sync.Mutex
+	// state[i] is slot i's, read and written only under locks[i] (or before the writer is shared).
 	state []slotState
 	locks []sync.Mutex
 }
@@ -243,9 +243,7 @@ func (w *TarWriter) complete(i int) error {
 	if err != nil {
 		return err
 	}
-	w.mu.Lock()
 	w.state[i] = slotState{done: true, verified: true}
-	w.mu.Unlock()
 	return nil
 }
 

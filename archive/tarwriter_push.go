@@ -19,9 +19,7 @@ func (w *TarWriter) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, 
 	}
 	w.locks[i].Lock()
 	defer w.locks[i].Unlock()
-	w.mu.Lock()
 	st := w.state[i]
-	w.mu.Unlock()
 	switch {
 	case st.verified:
 		return true, nil
@@ -35,9 +33,7 @@ func (w *TarWriter) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, 
 	if !v.Verified() {
 		return false, w.cut(i)
 	}
-	w.mu.Lock()
 	w.state[i].verified = true
-	w.mu.Unlock()
 	return true, nil
 }
 
@@ -63,9 +59,7 @@ func (w *TarWriter) hashSlot(ctx context.Context, i int, n int64) (digest.Verifi
 
 // cut empties slot i: its bytes stay until they are overwritten, and nothing counts them.
 func (w *TarWriter) cut(i int) error {
-	w.mu.Lock()
 	w.state[i] = slotState{}
-	w.mu.Unlock()
 	return w.record("have " + w.slotName(i) + " 0")
 }
 
@@ -88,9 +82,7 @@ func (w *TarWriter) PushResumable(ctx context.Context, desc ocispec.Descriptor, 
 	}
 	w.locks[i].Lock()
 	defer w.locks[i].Unlock()
-	w.mu.Lock()
 	st := w.state[i]
-	w.mu.Unlock()
 	if st.verified {
 		return 0, nil
 	}
@@ -130,9 +122,7 @@ func (w *TarWriter) stream(i int, v io.Writer, have int64, r io.Reader) (int64, 
 			return nil
 		}
 		last = pos
-		w.mu.Lock()
 		w.state[i] = slotState{have: pos} // a retry in this run resumes here too, not only the next run
-		w.mu.Unlock()
 		return w.record("have " + w.slotName(i) + " " + strconv.FormatInt(pos, 10))
 	}
 	for {
