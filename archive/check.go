@@ -72,30 +72,49 @@ func checkDesc(what string, d digest.Digest, size int64, limit int64) error {
 }
 
 func checkCatalogSizes(cat *Catalog) error {
-	for _, img := range cat.Images {
-		if err := checkDesc("image "+img.Source, img.Digest, img.Size, MaxManifestSize); err != nil {
-			return err
-		}
-		for _, p := range img.Platforms {
-			if err := checkDesc(fmt.Sprintf("platform %s of %s", p.Platform, img.Source), p.Digest, p.Size, MaxManifestSize); err != nil {
+	for _, l := range cat.listed() {
+		if l.manifest {
+			if err := checkDesc(l.what, l.desc.Digest, l.desc.Size, MaxManifestSize); err != nil {
 				return err
 			}
+			continue
 		}
-	}
-	for _, ref := range cat.Referrers {
-		if err := checkDesc(fmt.Sprintf("referrer (%s of %s)", ref.Kind, ref.Subject), ref.Digest, ref.Size, MaxManifestSize); err != nil {
-			return err
+		if err := l.desc.Digest.Validate(); err != nil {
+			return checkErr("the catalog lists %s with an invalid digest %q: %s", l.what, l.desc.Digest, damaged)
 		}
-	}
-	for _, f := range cat.Trust.files() {
-		if err := f.Digest.Validate(); err != nil {
-			return checkErr("the catalog lists trust file %s with an invalid digest %q: %s", f.Name, f.Digest, damaged)
-		}
-		if f.Size < 0 || f.Size > maxCatalogSize {
-			return checkErr("the catalog gives trust file %s (%s) a size of %d bytes, which is not sane (0 to %d): %s", f.Name, f.Digest, f.Size, maxCatalogSize, damaged)
+		if l.desc.Size < 0 || l.desc.Size > maxCatalogSize {
+			return checkErr("the catalog gives %s (%s) a size of %d bytes, which is not sane (0 to %d): %s", l.what, l.desc.Digest, l.desc.Size, maxCatalogSize, damaged)
 		}
 	}
 	return nil
+}
+
+// listedItem is a manifest or trust file the catalog lists, with what it is, for messages.
+type listedItem struct {
+	what     string
+	desc     ocispec.Descriptor
+	manifest bool          // an image, platform or referrer manifest; otherwise a trust file
+	sparse   bool          // a platform manifest of an image a platform filter made sparse
+	subject  digest.Digest // a referrer's
+}
+
+// listed returns what the catalog lists, in its order: each image and its platform manifests, the
+// referrers, the trust files.
+func (c *Catalog) listed() []listedItem {
+	var out []listedItem
+	for _, img := range c.Images {
+		out = append(out, listedItem{what: "image " + img.Source, desc: ocispec.Descriptor{MediaType: img.MediaType, Digest: img.Digest, Size: img.Size}, manifest: true})
+		for _, p := range img.Platforms {
+			out = append(out, listedItem{what: fmt.Sprintf("platform %s of %s", p.Platform, img.Source), desc: ocispec.Descriptor{MediaType: p.MediaType, Digest: p.Digest, Size: p.Size}, manifest: true, sparse: img.Sparse})
+		}
+	}
+	for _, ref := range c.Referrers {
+		out = append(out, listedItem{what: fmt.Sprintf("referrer (%s of %s)", ref.Kind, ref.Subject), desc: ocispec.Descriptor{MediaType: ref.MediaType, Digest: ref.Digest, Size: ref.Size}, manifest: true, subject: ref.Subject})
+	}
+	for _, f := range c.Trust.files() {
+		out = append(out, listedItem{what: "trust file " + f.Name, desc: ocispec.Descriptor{MediaType: f.MediaType, Digest: f.Digest, Size: f.Size}})
+	}
+	return out
 }
 
 // checkIndex compares index.json with the catalog.
@@ -167,26 +186,11 @@ func checkPresent(r *Reader, cat *Catalog) error {
 		}
 		return nil
 	}
-	for _, img := range cat.Images {
-		if err := has("image "+img.Source, img.Digest, img.Size); err != nil {
-			return err
-		}
-		if img.Sparse {
+	for _, l := range cat.listed() {
+		if l.sparse {
 			continue
 		}
-		for _, p := range img.Platforms {
-			if err := has(fmt.Sprintf("platform %s of %s", p.Platform, img.Source), p.Digest, p.Size); err != nil {
-				return err
-			}
-		}
-	}
-	for _, ref := range cat.Referrers {
-		if err := has(fmt.Sprintf("referrer (%s of %s)", ref.Kind, ref.Subject), ref.Digest, ref.Size); err != nil {
-			return err
-		}
-	}
-	for _, f := range cat.Trust.files() {
-		if err := has("trust file "+f.Name, f.Digest, f.Size); err != nil {
+		if err := has(l.what, l.desc.Digest, l.desc.Size); err != nil {
 			return err
 		}
 	}

@@ -149,28 +149,13 @@ func (g *contentGraph) walk(ctx context.Context) error {
 	if catalog.Digest == "" {
 		return fmt.Errorf("%s: %w", g.r.Path, ErrNoCatalog)
 	}
-	for _, img := range cat.Images {
-		if _, err := g.add(ocispec.Descriptor{MediaType: img.MediaType, Digest: img.Digest, Size: img.Size}, true, full, "image "+img.Source); err != nil {
-			return err
-		}
-		for _, p := range img.Platforms {
-			if _, err := g.add(ocispec.Descriptor{MediaType: p.MediaType, Digest: p.Digest, Size: p.Size}, true, full, fmt.Sprintf("platform %s of %s", p.Platform, img.Source)); err != nil {
-				return err
-			}
-		}
-	}
-	for _, ref := range cat.Referrers {
-		n, err := g.add(ocispec.Descriptor{MediaType: ref.MediaType, Digest: ref.Digest, Size: ref.Size}, true, full, fmt.Sprintf("referrer (%s of %s)", ref.Kind, ref.Subject))
+	for _, l := range cat.listed() {
+		n, err := g.add(l.desc, l.manifest, full || !l.manifest, l.what)
 		if err != nil {
 			return err
 		}
-		if ref.Subject.Validate() == nil {
-			g.referrer(ref.Subject, n.desc.Digest)
-		}
-	}
-	for _, f := range cat.Trust.files() {
-		if _, err := g.add(ocispec.Descriptor{MediaType: f.MediaType, Digest: f.Digest, Size: f.Size}, false, true, "trust file "+f.Name); err != nil {
-			return err
+		if l.subject.Validate() == nil {
+			g.referrer(l.subject, n.desc.Digest)
 		}
 	}
 	for len(g.queue) > 0 {
