@@ -40,31 +40,37 @@ func VerifyTarget(ctx context.Context, target string, o VerifyOptions) ([]verify
 	if err != nil {
 		return nil, nil, err
 	}
-	archivePath := ""
-	switch {
-	case form != plan.FormRegistry:
+	archivePath := o.Archive
+	if form != plan.FormRegistry {
 		archivePath = target
-	case o.Archive != "":
-		archivePath = o.Archive
-	case o.ImageSet == "":
+	} else if o.Archive == "" && o.ImageSet == "" {
 		return nil, nil, fmt.Errorf("verify %s: name the images with --archive ARCHIVE or -c IMAGESET", target)
 	}
 	var plans []*plan.ImagePlan
 	var trust *verify.Trust
 	var images []archive.Image
-	unsignedNames := false
+	unsignedNames := archivePath != "" && len(o.Anchors.ArchiveKeys) == 0
 	if archivePath != "" {
 		r, err := plan.OpenArchive(ctx, archivePath)
 		if err != nil {
 			return nil, nil, err
 		}
 		defer r.Close() // the plans read the archive's blobs until Verify returns
-		a, err := verifyArchive(ctx, r, archivePath == target, o)
-		if err != nil {
+		var cat *archive.Catalog
+		if cat, trust, err = checkArchive(ctx, r, archivePath == target, o); err != nil {
 			return nil, nil, err
 		}
-		plans, trust, images = a.plans, a.trust, a.images
-		unsignedNames = len(o.Anchors.ArchiveKeys) == 0
+		if archivePath == target {
+			if plans, err = plan.PlansFromArchive(ctx, r, cat); err != nil {
+				return nil, nil, &checkFailed{err}
+			}
+		}
+		for _, img := range cat.Images {
+			if unsignedNames {
+				img.Target = "" // no pinned key vouches for it: the site's mapping decides
+			}
+			images = append(images, img)
+		}
 	} else {
 		set, err := config.Load(o.ImageSet)
 		if err != nil {
@@ -95,21 +101,13 @@ func VerifyTarget(ctx context.Context, target string, o VerifyOptions) ([]verify
 	return verifyPlans(ctx, trust, plans), trust, nil
 }
 
-// verifiedArchive is what VerifyTarget reads from an archive: its images as the catalog lists them
-// (with their targets cleared when no pinned key signed the catalog), the trust they are verified
-// against, and, when the archive itself is the target, their plans.
-type verifiedArchive struct {
-	images []archive.Image
-	trust  *verify.Trust
-	plans  []*plan.ImagePlan
-}
-
-// verifyArchive checks the archive r: every byte hashed when it is the target (whole),
-// its catalog and index checked when it only names a registry's images.
-func verifyArchive(ctx context.Context, r *archive.Reader, whole bool, o VerifyOptions) (*verifiedArchive, error) {
+// checkArchive checks the archive r: every byte hashed when it is the target (whole), its catalog and
+// index checked when it only names a registry's images; and resolves the trust its images are
+// verified against (archiveTrust).
+func checkArchive(ctx context.Context, r *archive.Reader, whole bool, o VerifyOptions) (*archive.Catalog, *verify.Trust, error) {
 	cat, catDesc, err := r.Catalog(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if whole {
 		// Every byte: each manifest and blob the catalog lists, layers included, against its
@@ -119,23 +117,10 @@ func verifyArchive(ctx context.Context, r *archive.Reader, whole bool, o VerifyO
 		err = archive.Check(r, cat)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	a := &verifiedArchive{images: cat.Images}
-	if a.trust, err = archiveTrust(ctx, o.Anchors, r, cat, catDesc, o.Warn); err != nil {
-		return nil, err
-	}
-	if whole {
-		if a.plans, err = plan.PlansFromArchive(ctx, r, cat); err != nil {
-			return nil, &checkFailed{err}
-		}
-	}
-	if len(o.Anchors.ArchiveKeys) == 0 {
-		for i := range a.images {
-			a.images[i].Target = "" // no pinned key vouches for it: the site's mapping decides
-		}
-	}
-	return a, nil
+	trust, err := archiveTrust(ctx, o.Anchors, r, cat, catDesc, o.Warn)
+	return cat, trust, err
 }
 
 // archiveTrust resolves the trust an archive's images are verified against (verify.Anchors.ForArchive):
