@@ -90,21 +90,12 @@ func Load(ctx context.Context, path string, o LoadOptions) (*LoadResult, error) 
 	if err := archive.Check(r, cat); err != nil {
 		return nil, err
 	}
-	a := o.Anchors
-	verifyImages := o.VerifyImages || len(a.Keys) > 0 || a.Policy != "" || a.TrustedRoot != "" || o.SignKey != nil
-	if o.SignKey != nil && !a.Pinned() {
-		return nil, ErrSignUnverified
-	}
-	var trust *verify.Trust
-	if verifyImages || a.Pinned() || a.Insecure {
-		if trust, err = archiveTrust(ctx, a, r, cat, catDesc, o.Warn); err != nil {
-			return nil, err
-		}
-	} else if o.Warn != nil {
-		o.Warn("load: nothing verified: no trust is pinned (--archive-key, --key, --trust or AIRLOCK_TRUST); the archive is loaded as it is, each blob checked against its digest")
+	trust, verifyImages, err := o.trust(ctx, r, cat, catDesc)
+	if err != nil {
+		return nil, err
 	}
 	// A catalog that a pinned archive key signed vouches for what it names; any other is input.
-	signed := len(a.ArchiveKeys) > 0
+	signed := len(o.Anchors.ArchiveKeys) > 0
 	res.Trust = reportedTrust(trust, signed, verifyImages)
 	plans, err := o.plans(ctx, r, cat, signed)
 	if err != nil {
@@ -159,6 +150,24 @@ func Load(ctx context.Context, path string, o LoadOptions) (*LoadResult, error) 
 		return res, &checkFailed{fmt.Errorf("the images were loaded, but keeping the catalog at %s failed: %w; run load again, or pass --no-catalog", plan.CatalogRepository, err)}
 	}
 	return res, nil
+}
+
+// trust is the trust the archive's images are verified against (archiveTrust), nil when nothing is
+// pinned to verify anything; verifyImages says whether the images' own signatures are verified
+// (VerifyImages, implied by keys, a policy or a trusted root pinned at the site, or a SignKey).
+func (o *LoadOptions) trust(ctx context.Context, r *archive.Reader, cat *archive.Catalog, catDesc ocispec.Descriptor) (trust *verify.Trust, verifyImages bool, err error) {
+	a := o.Anchors
+	verifyImages = o.VerifyImages || len(a.Keys) > 0 || a.Policy != "" || a.TrustedRoot != "" || o.SignKey != nil
+	switch {
+	case o.SignKey != nil && !a.Pinned():
+		return nil, false, ErrSignUnverified
+	case verifyImages || a.Pinned() || a.Insecure:
+		trust, err = archiveTrust(ctx, a, r, cat, catDesc, o.Warn)
+		return trust, verifyImages, err
+	case o.Warn != nil:
+		o.Warn("load: nothing verified: no trust is pinned (--archive-key, --key, --trust or AIRLOCK_TRUST); the archive is loaded as it is, each blob checked against its digest")
+	}
+	return nil, false, nil
 }
 
 // plans plans the images of the archive from its verified manifests. For a delta, what it lacks must
