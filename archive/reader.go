@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"strings"
 	"sync"
 
@@ -190,7 +189,7 @@ func (r *Reader) Fetch(_ context.Context, desc ocispec.Descriptor) (io.ReadClose
 	if err := desc.Digest.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid digest %q: %w", desc.Digest, err)
 	}
-	f, err := r.fsys.Open(path.Join(ocispec.ImageBlobsDir, desc.Digest.Algorithm().String(), desc.Digest.Encoded()))
+	f, err := r.fsys.Open(blobName(desc.Digest))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%s: blob %s is missing from the archive", r.Path, desc.Digest)
@@ -291,7 +290,7 @@ func (r *Reader) Exists(_ context.Context, desc ocispec.Descriptor) (bool, error
 	if err := desc.Digest.Validate(); err != nil {
 		return false, fmt.Errorf("invalid digest %q: %w", desc.Digest, err)
 	}
-	fi, err := fs.Stat(r.fsys, path.Join(ocispec.ImageBlobsDir, desc.Digest.Algorithm().String(), desc.Digest.Encoded()))
+	fi, err := fs.Stat(r.fsys, blobName(desc.Digest))
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}

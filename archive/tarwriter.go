@@ -265,9 +265,15 @@ func (w *TarWriter) Close() {
 // index.json, last; it ends the tar stream, renames the volumes into place and writes the volume list
 // last of all (with Sums, after one read of the volumes to hash them). Every slot must be complete.
 func (w *TarWriter) Finish(ctx context.Context, dir string) ([]Volume, error) {
-	for i := range w.slots {
-		if err := w.check(ctx, i); err != nil {
+	// Every blob slot complete and right (hashed again when an earlier run wrote it); oci-layout is
+	// written by OpenTarWriter.
+	for _, s := range w.slots[1:] {
+		ok, err := w.Exists(ctx, s.desc)
+		if err != nil {
 			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("tar %s: blob %s was never written", w.vf.base, s.desc.Digest)
 		}
 	}
 	names, err := w.tail(dir)
@@ -298,21 +304,6 @@ func (w *TarWriter) Finish(ctx context.Context, dir string) ([]Volume, error) {
 	w.journal.Close()
 	os.Remove(w.journal.Name())
 	return vols, nil
-}
-
-// check makes sure slot i is complete and right, hashing it again when an earlier run wrote it.
-func (w *TarWriter) check(ctx context.Context, i int) error {
-	if i == 0 {
-		return nil
-	}
-	ok, err := w.Exists(ctx, w.slots[i].desc)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("tar %s: blob %s was never written", w.vf.base, w.slots[i].desc.Digest)
-	}
-	return nil
 }
 
 // tail lists the blobs of the layout dir that have no slot, in name order.
