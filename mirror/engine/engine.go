@@ -80,9 +80,11 @@ type copying struct {
 
 	mu     sync.Mutex
 	owners map[digest.Digest]*heldBy // the first store of the target to hold each blob
-	// absent names the blobs (store name + "@" + digest) a store lacked when the run began: the
-	// manifests that list them cannot be there either. Written by step 1 only.
+	// absent names the blobs (blobKey) a store lacked when the run began: the manifests that list
+	// them cannot be there either. Written by step 1 only. failed names those that could not be
+	// stored, with why.
 	absent  map[string]bool
+	failed  map[string]error
 	fetched atomic.Int64
 	resumed atomic.Int64
 
@@ -127,7 +129,7 @@ func Copy(ctx context.Context, plans []*plan.ImagePlan, target Target, opts Copy
 	c := &copying{
 		opts: opts, log: opts.Log, retry: opts.Retry.OrDefault(), plans: plans,
 		stores: make([]Store, len(plans)), report: &Report{Images: make([]ImageReport, len(plans))},
-		owners: map[digest.Digest]*heldBy{}, absent: map[string]bool{},
+		owners: map[digest.Digest]*heldBy{}, absent: map[string]bool{}, failed: map[string]error{},
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -143,7 +145,7 @@ func Copy(ctx context.Context, plans []*plan.ImagePlan, target Target, opts Copy
 	if err := c.preflight(ctx); err != nil {
 		return c.report, err
 	}
-	failed := c.copyBlobs(ctx)
+	c.copyBlobs(ctx)
 	c.report.BytesFetched, c.report.Resumed = c.fetched.Load(), int(c.resumed.Load())
 	if err := c.alteredErr(); err != nil {
 		for i := range c.report.Images {
@@ -151,7 +153,7 @@ func Copy(ctx context.Context, plans []*plan.ImagePlan, target Target, opts Copy
 		}
 		return c.report, err
 	}
-	if err := c.copyImages(ctx, failed); err != nil {
+	if err := c.copyImages(ctx); err != nil {
 		return c.report, err
 	}
 	var errs []error
@@ -164,7 +166,7 @@ func Copy(ctx context.Context, plans []*plan.ImagePlan, target Target, opts Copy
 }
 
 // copyImages runs steps 2 to 5 for every image whose blobs are all there, a few images at a time.
-func (c *copying) copyImages(ctx context.Context, failed *failedBlobs) error {
+func (c *copying) copyImages(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.opts.Concurrency)
 	for i, ip := range c.plans {
@@ -173,7 +175,7 @@ func (c *copying) copyImages(ctx context.Context, failed *failedBlobs) error {
 			continue
 		}
 		g.Go(func() error {
-			if d, err := failed.of(ip, st.Name()); err != nil {
+			if d, err := c.blobFailed(ip, st); err != nil {
 				ir.Status, ir.Error = "failed", fmt.Sprintf("blob %s could not be pushed: %v", d, err)
 				return nil
 			}
@@ -202,28 +204,23 @@ func (c *copying) count(f func(r *Report)) {
 	f(c.report)
 }
 
-// failedBlobs records the blobs that could not be stored, by store name and digest.
-type failedBlobs struct {
-	mu sync.Mutex
-	m  map[string]error // store name + "@" + digest
+// blobKey names blob d in store st.
+func blobKey(st Store, d digest.Digest) string { return st.Name() + "@" + d.String() }
+
+// fail records that t's blob could not be stored, and why.
+func (c *copying) fail(t blobTask, err error) {
+	c.mu.Lock()
+	c.failed[blobKey(t.store, t.desc.Digest)] = err
+	c.mu.Unlock()
 }
 
-func (f *failedBlobs) add(store string, d digest.Digest, err error) {
-	f.mu.Lock()
-	f.m[store+"@"+d.String()] = err
-	f.mu.Unlock()
-}
-
-// of returns the first blob of plan that failed to reach store, and why.
-func (f *failedBlobs) of(ip *plan.ImagePlan, store string) (digest.Digest, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.m) == 0 {
-		return "", nil
-	}
+// blobFailed returns the first blob of plan that failed to reach st, and why.
+func (c *copying) blobFailed(ip *plan.ImagePlan, st Store) (digest.Digest, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, n := range ip.Nodes() {
 		for _, b := range n.Blobs {
-			if err, bad := f.m[store+"@"+b.Digest.String()]; bad {
+			if err, bad := c.failed[blobKey(st, b.Digest)]; bad {
 				return b.Digest, err
 			}
 		}

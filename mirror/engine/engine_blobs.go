@@ -36,7 +36,7 @@ func (c *copying) blobTasks() []blobTask {
 		}
 		for _, n := range ip.Nodes() {
 			for _, b := range n.Blobs {
-				key := st.Name() + "@" + b.Digest.String()
+				key := blobKey(st, b.Digest)
 				if seen[key] || (c.opts.Skip != nil && c.opts.Skip(b)) {
 					continue
 				}
@@ -48,19 +48,18 @@ func (c *copying) blobTasks() []blobTask {
 	return tasks
 }
 
-// copyBlobs is step 1: it puts every blob into its store and returns those that could not be.
-func (c *copying) copyBlobs(ctx context.Context) *failedBlobs {
+// copyBlobs is step 1: it puts every blob into its store, and records those that could not be (fail).
+func (c *copying) copyBlobs(ctx context.Context) {
 	ctx, c.stopBlobs = context.WithCancel(ctx)
 	defer c.stopBlobs()
-	failed := &failedBlobs{m: map[string]error{}}
 	tasks := c.blobTasks()
 	missing, err := c.missing(ctx, tasks)
 	if err != nil {
 		for _, t := range tasks {
-			failed.add(t.store.Name(), t.desc.Digest, err)
+			c.fail(t, err)
 		}
 		c.log.Error("checking the target failed", "err", err)
-		return failed
+		return
 	}
 	var total int64
 	var todo []blobTask
@@ -71,7 +70,7 @@ func (c *copying) copyBlobs(ctx context.Context) *failedBlobs {
 			continue
 		}
 		if !t.checkOnPush {
-			c.absent[t.store.Name()+"@"+t.desc.Digest.String()] = true
+			c.absent[blobKey(t.store, t.desc.Digest)] = true
 		}
 		todo = append(todo, t)
 		total += t.desc.Size
@@ -85,12 +84,12 @@ func (c *copying) copyBlobs(ctx context.Context) *failedBlobs {
 	for _, t := range todo {
 		g.Go(func() error {
 			if err := ctx.Err(); err != nil {
-				failed.add(t.store.Name(), t.desc.Digest, err) // the run was stopped
+				c.fail(t, err) // the run was stopped
 				return nil
 			}
 			if err := c.pushBlob(ctx, t); err != nil {
 				err = explainRefusal(err, t.store.Name(), nil, "")
-				failed.add(t.store.Name(), t.desc.Digest, err)
+				c.fail(t, err)
 				c.count(func(r *Report) { r.Blobs.Failed++ })
 				if c.altered.Load() == nil { // else the run was stopped, and said why
 					c.log.Error("blob failed", "digest", t.desc.Digest, "target", t.store.Name(), "err", err)
@@ -100,7 +99,6 @@ func (c *copying) copyBlobs(ctx context.Context) *failedBlobs {
 		})
 	}
 	_ = g.Wait()
-	return failed
 }
 
 // missing asks each store, a few at a time, whether it holds each blob.
@@ -191,7 +189,7 @@ func (c *copying) pushBlob(ctx context.Context, t blobTask) error {
 			r.Blobs.Pushed++
 			r.Blobs.BytesPushed += t.desc.Size
 			if t.checkOnPush { // it was not there, nor are the manifests that list it
-				c.absent[t.store.Name()+"@"+t.desc.Digest.String()] = true
+				c.absent[blobKey(t.store, t.desc.Digest)] = true
 			}
 		})
 	}

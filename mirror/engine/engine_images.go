@@ -140,7 +140,7 @@ func (c *copying) pushByTag(st Store, ip *plan.ImagePlan) bool {
 // Its exists-check is left out: the answer is known.
 func (c *copying) absentFrom(st Store, n *plan.Node) bool {
 	for _, b := range n.Blobs {
-		if c.absent[st.Name()+"@"+b.Digest.String()] {
+		if c.absent[blobKey(st, b.Digest)] {
 			return true
 		}
 	}
