@@ -187,13 +187,11 @@ var plainPAXRecords = map[string]bool{
 }
 
 // plainTarEntry says, as a predicate ("is ...", "carries ..."), why hdr is not a plain entry whose
-// data is its size in bytes, stored whole: a GNU sparse file (type 'S', or any GNU.sparse.* PAX
-// record: archive/tar then serves a logical file larger than the bytes stored, which runs over the
-// entries after it), or a PAX record archive/tar does not write. It returns "" for a plain entry.
+// data is its size in bytes, stored whole: a GNU sparse file (any GNU.sparse.* PAX record: archive/tar
+// then serves a logical file larger than the bytes stored, which runs over the entries after it; type
+// 'S' is refused by newTarFS before it asks), or a PAX record archive/tar does not write. It returns
+// "" for a plain entry.
 func plainTarEntry(hdr *tar.Header) string {
-	if hdr.Typeflag == tar.TypeGNUSparse {
-		return "is a GNU sparse file (type 'S'): its logical size is not the bytes stored"
-	}
 	keys := make([]string, 0, len(hdr.PAXRecords))
 	for k := range hdr.PAXRecords {
 		keys = append(keys, k)

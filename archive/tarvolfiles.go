@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 )
 
@@ -108,31 +107,26 @@ func (v *volumeFiles) partials() []string {
 	return append(out, m...)
 }
 
-// truncate cuts the stream back to end bytes: the volume holding end is truncated, later ones removed.
+// truncate cuts the stream back to end bytes: the volume holding end is truncated, later ones removed,
+// and so is any partial volume of another volume size, which is not part of this stream.
 func (v *volumeFiles) truncate(end int64) error {
 	v.closeAll()
+	keep := map[string]int64{} // each partial volume of the stream, and the bytes of it the stream holds
+	v.span(0, end, func(i int, _, from, to int64) error {
+		keep[v.partial(i)] = to - from
+		return nil
+	})
 	for _, p := range v.partials() {
-		i, start := 0, int64(0)
-		if v.size > 0 {
-			if _, err := fmt.Sscanf(strings.TrimSuffix(p, ".partial")[len(v.base):], ".%03d", &i); err != nil || p != v.partial(i) {
-				os.Remove(p) // of another volume size: not part of this stream
-				continue
-			}
-			start = int64(i) * v.size
-		} else if p != v.partial(0) {
-			os.Remove(p)
-			continue
-		}
-		switch {
-		case start >= end && end > 0:
+		n, ok := keep[p]
+		if !ok {
 			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
-		default:
-			if fi, err := os.Stat(p); err == nil && fi.Size() > end-start {
-				if err := os.Truncate(p, end-start); err != nil {
-					return &LocalWriteError{Path: p, Err: err}
-				}
+			continue
+		}
+		if fi, err := os.Stat(p); err == nil && fi.Size() > n {
+			if err := os.Truncate(p, n); err != nil {
+				return &LocalWriteError{Path: p, Err: err}
 			}
 		}
 	}
