@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
-	"syscall"
 
 	"airlock.dev/airlock/internal/atomicfile"
 	"github.com/opencontainers/go-digest"
@@ -126,15 +125,12 @@ func (l *Layout) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, err
 // a wrong one is removed.
 func (l *Layout) rehash(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
 	p := BlobPath(l.root, desc.Digest)
-	lfi, err := os.Lstat(p)
-	if err != nil || !lfi.Mode().IsRegular() {
+	f, err := openRegular(p, "blob "+desc.Digest.String(), "")
+	var ce *CheckError
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || errors.As(err, &ce):
 		return false, nil // gone, or not a blob airlock wrote: it is replaced
-	}
-	f, err := os.OpenFile(p, os.O_RDONLY|noFollow, 0)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ELOOP) {
-			return false, nil
-		}
+	case err != nil:
 		return false, err
 	}
 	defer f.Close()
@@ -142,7 +138,7 @@ func (l *Layout) rehash(ctx context.Context, desc ocispec.Descriptor) (bool, err
 	if err != nil {
 		return false, err
 	}
-	if !before.Mode().IsRegular() || !os.SameFile(lfi, before) || before.Size() != desc.Size {
+	if before.Size() != desc.Size {
 		return false, nil
 	}
 	v := desc.Digest.Verifier()

@@ -31,26 +31,19 @@ type Reader struct {
 	// VerifyContents, or a Fetch read to its end); Fetch then reads them without hashing them a
 	// second time, checking only their size. Everything else Fetch serves is hashed as it streams,
 	// from a directory and from tar volumes alike: the volume list proves nothing about a blob.
-	checkedMu sync.Mutex
-	checked   map[digest.Digest]bool
+	checked sync.Map // digest.Digest -> true
 }
 
 // markChecked records that the blobs ds were hashed and matched their names.
 func (r *Reader) markChecked(ds []digest.Digest) {
-	r.checkedMu.Lock()
-	defer r.checkedMu.Unlock()
-	if r.checked == nil {
-		r.checked = map[digest.Digest]bool{}
-	}
 	for _, d := range ds {
-		r.checked[d] = true
+		r.checked.Store(d, true)
 	}
 }
 
 func (r *Reader) isChecked(d digest.Digest) bool {
-	r.checkedMu.Lock()
-	defer r.checkedMu.Unlock()
-	return r.checked[d]
+	_, ok := r.checked.Load(d)
+	return ok
 }
 
 // Open opens the archive at p: a layout directory, NAME.tar, or NAME.tar.000 (the first volume). Tar
@@ -71,7 +64,7 @@ func Open(ctx context.Context, p string) (*Reader, error) { return open(ctx, p, 
 // and the catalog (inspect). Every blob read later is still hashed as it streams (Fetch).
 func OpenIndex(ctx context.Context, p string) (*Reader, error) { return open(ctx, p, false) }
 
-func open(ctx context.Context, p string, hashAll bool) (*Reader, error) {
+func open(ctx context.Context, p string, hashAll bool) (_ *Reader, err error) {
 	fi, err := os.Lstat(p)
 	if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 		// A tar volume, or its list, is never followed: it could point at any file of this host.
@@ -91,6 +84,11 @@ func open(ctx context.Context, p string, hashAll bool) (*Reader, error) {
 		}
 	}
 	r := &Reader{Path: p}
+	defer func() {
+		if err != nil {
+			r.Close()
+		}
+	}()
 	if fi != nil && fi.IsDir() {
 		d, err := openDirFS(p)
 		if err != nil {
@@ -106,28 +104,23 @@ func open(ctx context.Context, p string, hashAll bool) (*Reader, error) {
 		}
 		tfs, err := r.openVolumes(ctx, base, vols, hashAll)
 		if err != nil {
-			r.Close()
 			return nil, err
 		}
 		r.fsys = tfs
 	}
 	if fi, err := fs.Stat(r.fsys, ocispec.ImageIndexFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		r.Close()
 		return nil, err
 	} else if err == nil && fi.Size() > maxIndexSize {
-		r.Close()
 		return nil, fmt.Errorf("%s: index.json is %d bytes, over the %d-byte limit: refused; the archive is damaged or was altered", p, fi.Size(), maxIndexSize)
 	}
 	b, err := readLimited(r.fsys, ocispec.ImageIndexFile, maxIndexSize)
 	if err != nil {
-		r.Close()
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%s: no index.json: not an OCI layout, or an interrupted save; run save again", p)
 		}
 		return nil, err
 	}
 	if err := json.Unmarshal(b, &r.Index); err != nil {
-		r.Close()
 		return nil, fmt.Errorf("%s: index.json: %w", p, err)
 	}
 	return r, nil
