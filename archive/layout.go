@@ -35,7 +35,7 @@ type Layout struct {
 
 	mu      sync.Mutex
 	entries map[string]ocispec.Descriptor // key: digest + "\x00" + ref name
-	writing map[digest.Digest]*sync.Mutex // one writer per blob: the .partial file is shared
+	writing sync.Map                      // digest.Digest -> *sync.Mutex: one writer per blob, the .partial file is shared
 
 	// verified records the blobs hashed on this host and what their files looked like then.
 	verified *verifiedState
@@ -45,18 +45,9 @@ type Layout struct {
 
 // lock serialises writers of the blob d.
 func (l *Layout) lock(d digest.Digest) func() {
-	l.mu.Lock()
-	if l.writing == nil {
-		l.writing = map[digest.Digest]*sync.Mutex{}
-	}
-	m, ok := l.writing[d]
-	if !ok {
-		m = &sync.Mutex{}
-		l.writing[d] = m
-	}
-	l.mu.Unlock()
-	m.Lock()
-	return m.Unlock
+	m, _ := l.writing.LoadOrStore(d, &sync.Mutex{})
+	m.(*sync.Mutex).Lock()
+	return m.(*sync.Mutex).Unlock
 }
 
 // CreateLayout opens dir for writing, creating it when missing. A directory that already holds an OCI
