@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -61,8 +62,8 @@ func TestLoadSignsAtTheSite(t *testing.T) {
 		return rep.SiteSigned
 	}
 	signed := load()
-	if len(signed) != 2+len(app.Platforms) {
-		t.Fatalf("site-signed %+v, want the index and its %d platform manifests, and the import attestation", signed, len(app.Platforms))
+	if len(signed) != 3+len(app.Platforms) {
+		t.Fatalf("site-signed %+v, want the index and its %d platform manifests, and the import attestation (.att and bundle)", signed, len(app.Platforms))
 	}
 	for _, s := range signed {
 		if s.Action != "written" {
@@ -88,6 +89,13 @@ func TestLoadSignsAtTheSite(t *testing.T) {
 	if err != nil || !strings.Contains(importStatements(string(out)), `"reference":"`+app.Ref()+`"`) {
 		t.Errorf("cosign verify-attestation of the import attestation: %v\n%s", err, out)
 	}
+	// cosign v3 reads bundles only where an image has any (the upstream's): the site's bundle passes,
+	// as a signature (cosign takes any bundle over the digest) and as the import attestation.
+	verifyWith("the site's bundle on the index", sitePub, site(app.IndexDigest))
+	args = append([]string{"verify-attestation", "--key", sitePub, "--type", "https://airlock.dev/import/v1"}, offlineVerifyFlags...)
+	if out, err := c.Run(ctx, c.Home, append(args, site(app.IndexDigest))...); err != nil || !strings.Contains(importStatements(string(out)), `"reference":"`+app.Ref()+`"`) {
+		t.Errorf("cosign verify-attestation (bundles) of the import attestation: %v\n%s", err, out)
+	}
 
 	// airlock's own verify, on the site registry, with the site key alone.
 	if res := run(ctx, t, "verify", to, "--archive", arch, "--key", sitePub); res.code != 0 || !importReported(res.stdout) {
@@ -95,7 +103,9 @@ func TestLoadSignsAtTheSite(t *testing.T) {
 	}
 
 	checkContainersPolicy(t, to, sitePub, app, set)
+	checkKyverno(t, to, sitePub, app)
 	checkPolicyController(t, c, to, siteKey, sitePub, app)
+	checkKyvernoAttestation(t, c, to, siteKey, sitePub, app)
 
 	for _, s := range load() {
 		if s.Action != "present" {
@@ -109,7 +119,7 @@ func TestLoadSignsAtTheSite(t *testing.T) {
 	if res.code != 2 {
 		t.Errorf("copy --sign-key with nothing pinned: exit %d, want 2\n%s", res.code, res.stderr)
 	}
-	if res := runEnv(ctx, t, withPassword, "copy", "-c", set, "--to", dst+"/prod", "--key", app.PublicKeyPath, "--sign-key", siteKey); res.code != 0 || !strings.Contains(res.stdout, "site-signed: 4 signed now") {
+	if res := runEnv(ctx, t, withPassword, "copy", "-c", set, "--to", dst+"/prod", "--key", app.PublicKeyPath, "--sign-key", siteKey); res.code != 0 || !strings.Contains(res.stdout, "site-signed: 5 signed now") {
 		t.Fatalf("copy --sign-key: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 	verifyWith("the copy's signature on linux/arm64", sitePub, dst+"/prod/team/app@"+app.Platforms["linux/arm64"].Digest.String(), "--new-bundle-format=false")
@@ -207,4 +217,84 @@ func importReported(out string) bool {
 		}
 	}
 	return false
+}
+
+// kyvernoPolicy writes, with airlock admission --engine kyverno, the ImageValidatingPolicy for the
+// site under to, and returns its path.
+func kyvernoPolicy(t *testing.T, to, sitePub string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if res := run(t.Context(), t, "admission", "--engine", "kyverno", "--to", to, "--site-key", sitePub, "-o", dir); res.code != 0 {
+		t.Fatalf("airlock admission --engine kyverno: exit %d\n%s", res.code, res.stderr)
+	}
+	return filepath.Join(dir, "imagevalidatingpolicy.yaml")
+}
+
+// kyvernoApply runs the real Kyverno evaluator (the Kyverno CLI v1.19.1, built from its own module)
+// on a Pod with the given container image and, when not empty, init container image: `kyverno apply
+// POLICY --resource pod.yaml --registry -v 3` (-v 3 logs a policy the CLI's CRD validation drops). It
+// returns the CLI's output and whether the Pod passed (exit 0, the one rule applied, one pass, no
+// failure).
+func kyvernoApply(t *testing.T, policy, image, initImage string) (string, bool) {
+	t.Helper()
+	pod := fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\n  namespace: default\nspec:\n  containers:\n  - name: app\n    image: %s\n", image)
+	if initImage != "" {
+		pod += fmt.Sprintf("  initContainers:\n  - name: init\n    image: %s\n", initImage)
+	}
+	podFile := filepath.Join(t.TempDir(), "pod.yaml")
+	if err := os.WriteFile(podFile, []byte(pod), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), tools.Path(t, "kyverno"), "apply", policy, "--resource", podFile, "--registry", "--remove-color", "--detailed-results", "-v", "3")
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "DOCKER_CONFIG="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	return string(out), err == nil && strings.Contains(string(out), "Applying 1 policy rule(s)") && strings.Contains(string(out), "pass: 1, fail: 0")
+}
+
+// checkKyverno: the ImageValidatingPolicy that airlock admission writes makes the real Kyverno
+// evaluator admit a Pod naming the site-signed image by digest, and refuse, with the policy's
+// message, a Pod naming the image the site did not sign (copied to PREFIX/unsigned by
+// checkContainersPolicy), in a container or only in an init container. The policy passes the CLI's
+// validation against the CRDs of the same module (kubectl-validate), which drops a policy with an
+// unknown field: the CLI then applies no rule and exits 0, so kyvernoApply asserts the rule applied.
+func checkKyverno(t *testing.T, to, sitePub string, app *seed.Fixture) {
+	t.Helper()
+	policy := kyvernoPolicy(t, to, sitePub)
+	signed := to + "/team/app@" + app.IndexDigest.String()
+	unsigned := to + "/unsigned/team/app@" + app.IndexDigest.String()
+	if out, ok := kyvernoApply(t, policy, signed, ""); !ok {
+		t.Errorf("kyverno on a Pod with the site-signed image: refused\n%s", out)
+	}
+	const notSigned = "an image is not signed by the site key"
+	if out, ok := kyvernoApply(t, policy, unsigned, ""); ok || !strings.Contains(out, notSigned) {
+		t.Errorf("kyverno on a Pod with an image the site did not sign: passed=%v, want refused with %q\n%s", ok, notSigned, out)
+	}
+	if out, ok := kyvernoApply(t, policy, signed, unsigned); ok || !strings.Contains(out, notSigned) {
+		t.Errorf("kyverno on a Pod whose init container the site did not sign: passed=%v, want refused with %q\n%s", ok, notSigned, out)
+	}
+	data, err := os.ReadFile(policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "unknown-field.yaml")
+	os.WriteFile(bad, []byte(strings.Replace(string(data), "\n  failurePolicy: Fail\n", "\n  failurePolicy: Fail\n  mirrorPrefix: x\n", 1)), 0o644)
+	if out, ok := kyvernoApply(t, bad, signed, ""); ok || !strings.Contains(out, "spec.mirrorPrefix: Invalid value: value provided for unknown field") || !strings.Contains(out, "Applying 0 policy rule(s)") {
+		t.Errorf("kyverno took a policy with an unknown field (spec.mirrorPrefix): passed=%v, want refused by the CRD schema\n%s", ok, out)
+	}
+}
+
+// checkKyvernoAttestation: Kyverno refuses the image the site key signed with cosign but without the
+// import attestation, with the attestation message. The image carries upstream bundles, so Kyverno
+// reads bundles only: the site key's legacy signature checkPolicyController made is not enough, a
+// bundle signature (cosign v3's default) is, for the signature check.
+func checkKyvernoAttestation(t *testing.T, c *seed.Cosign, to, siteKey, sitePub string, app *seed.Fixture) {
+	t.Helper()
+	unsigned := to + "/unsigned/team/app@" + app.IndexDigest.String()
+	if err := c.Sign(t.Context(), siteKey, unsigned); err != nil {
+		t.Fatal(err)
+	}
+	const noImport = "an image has no import attestation signed by the site key"
+	if out, ok := kyvernoApply(t, kyvernoPolicy(t, to, sitePub), unsigned, ""); ok || !strings.Contains(out, noImport) {
+		t.Errorf("kyverno on an image signed by the site key without the import attestation: passed=%v, want refused with %q\n%s", ok, noImport, out)
+	}
 }

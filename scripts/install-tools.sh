@@ -4,9 +4,10 @@
 # evaluator of CRI-O, podman and skopeo, pulling under the policy.json airlock admission writes) built
 # inside the e2e module, as it needs that module's go.podman.io/image/v5 and a build tag; skopeo (for
 # make bench only; Debian's has sigstore disabled) from the Debian archive with apt-get; policy-tester
-# (Sigstore policy-controller's evaluator) built inside its own module, which `go install` refuses
-# (replace directives): go mod download it, then go build in its directory.
-# Usage: scripts/install-tools.sh [tool...]   (default: registry cosign regctl imagepolicy policy-tester; gremlins, skopeo on request)
+# (Sigstore policy-controller's evaluator) and kyverno (the Kyverno CLI) built inside their own
+# modules, which `go install` refuses (replace directives): go mod download the module, then go build
+# in its directory.
+# Usage: scripts/install-tools.sh [tool...]   (default: registry cosign regctl imagepolicy policy-tester kyverno; gremlins, skopeo on request)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 export GOBIN="$top/.tools/bin"
@@ -18,9 +19,15 @@ declare -A pkgs=(
   [regctl]="github.com/regclient/regclient/cmd/regctl@v0.11.7"
   [gremlins]="github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0" # mutation testing (make mutate)
   [policy-tester]="github.com/sigstore/policy-controller@v0.13.1"   # built in its module, ./cmd/tester
+  [kyverno]="github.com/kyverno/kyverno@v1.19.1"                    # built in its module, ./cmd/cli/kubectl-kyverno
+)
+# The package to build inside the module, for the tools that go install cannot build.
+declare -A inmodule=(
+  [policy-tester]=./cmd/tester
+  [kyverno]=./cmd/cli/kubectl-kyverno
 )
 tools=("$@")
-[ ${#tools[@]} -gt 0 ] || tools=(registry cosign regctl imagepolicy policy-tester)
+[ ${#tools[@]} -gt 0 ] || tools=(registry cosign regctl imagepolicy policy-tester kyverno)
 
 # install_apt PACKAGE: apt-get install, once, when the command is not there.
 install_apt() {
@@ -54,11 +61,11 @@ for t in "${tools[@]}"; do
   if [ -x "$GOBIN/$t" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     continue
   fi
-  if [ "$t" = policy-tester ]; then
+  if [ -n "${inmodule[$t]:-}" ]; then
     dir=$(go mod download -json "$pkg" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
     [ -n "$dir" ] || { echo "install-tools: go mod download $pkg gave no directory" >&2; exit 1; }
-    echo "install-tools: go build ./cmd/tester in $dir (a few minutes cold)" >&2
-    (cd "$dir" && go build -o "$GOBIN/policy-tester" ./cmd/tester)
+    echo "install-tools: go build ${inmodule[$t]} in $dir (several minutes cold)" >&2
+    (cd "$dir" && go build -o "$GOBIN/$t" "${inmodule[$t]}")
     echo "$want" >"$stamp"
     continue
   fi

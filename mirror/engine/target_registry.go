@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -318,10 +319,21 @@ func (s *registryStore) AttachReferrers(ctx context.Context, ip *plan.ImagePlan)
 	return a, nil
 }
 
-// Referrers lists the referrers of subject: oras-go asks the referrers API and reads the tag-schema
-// index where the registry has no API.
+// Referrers lists the referrers of subject through a client of its own, whose referrers capability
+// is not set (the store's is, so that oras-go never indexes on its own): oras-go asks the referrers
+// API and reads the tag-schema index where the registry has none. A repository that does not exist
+// yet holds no referrers.
 func (s *registryStore) Referrers(ctx context.Context, subject ocispec.Descriptor, artifactType string, fn func([]ocispec.Descriptor) error) error {
-	return s.repo.Referrers(ctx, subject, artifactType, fn)
+	repo, err := s.t.Regs.Probe(s.name)
+	if err != nil {
+		return err
+	}
+	err = repo.Referrers(ctx, subject, artifactType, fn)
+	var er *errcode.ErrorResponse
+	if errors.As(err, &er) && er.StatusCode == http.StatusNotFound && slices.ContainsFunc(er.Errors, func(e errcode.Error) bool { return e.Code == errcode.ErrorCodeNameUnknown }) {
+		return nil
+	}
+	return err
 }
 
 // Fetch reads a manifest or a blob of the repository.
