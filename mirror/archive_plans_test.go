@@ -11,6 +11,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
@@ -153,7 +154,7 @@ func TestPlansFromDelta(t *testing.T) {
 		t.Fatal("the delta holds the base's manifest")
 	}
 	var asked []string
-	base := func(img config.Image) (plan.Source, error) {
+	base := func(img config.Image) (content.ReadOnlyStorage, error) {
 		asked = append(asked, img.String())
 		return baseSource{src}, nil
 	}
@@ -194,7 +195,7 @@ func TestPlansFromDelta(t *testing.T) {
 
 	// The base cannot be reached: the error is returned.
 	boom := errors.New("target unreachable")
-	if _, err := plan.PlansFromDelta(ctx, r, cat, func(config.Image) (plan.Source, error) { return nil, boom }); !errors.Is(err, boom) {
+	if _, err := plan.PlansFromDelta(ctx, r, cat, func(config.Image) (content.ReadOnlyStorage, error) { return nil, boom }); !errors.Is(err, boom) {
 		t.Errorf("base failing: %v", err)
 	}
 }

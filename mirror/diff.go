@@ -51,7 +51,8 @@ type contentChecker interface {
 
 // Diff resolves set in its source registries, with every referrer, and compares it with against: a
 // mirror HOST[:PORT]/PREFIX, where each image lands as load maps it (keepHost: as load --keep-host),
-// or an archive. Any image that does not resolve fails the run (see plan.PlanAll).
+// or an archive. Any image or repository that does not resolve fails the run: a *plan.ResolutionError
+// lists every one of them.
 func Diff(ctx context.Context, set *config.ImageSet, against string, regs *registry.Registries, keepHost bool, o plan.PlanOptions) ([]DiffEntry, error) {
 	form, err := plan.FormOf(against)
 	if err != nil {
@@ -64,14 +65,15 @@ func Diff(ctx context.Context, set *config.ImageSet, against string, regs *regis
 		}
 		defer r.Close()
 	}
-	plans, err := plan.PlanAll(ctx, set, regs, o)
+	o.KeepGoing = false
+	sp, err := plan.PlanSet(ctx, set, regs, o)
 	if err != nil {
 		return nil, err
 	}
 	if r != nil {
-		return DiffArchive(ctx, plans, r)
+		return DiffArchive(ctx, sp.Plans, r)
 	}
-	return DiffRegistry(ctx, plans, regs, against, keepHost)
+	return DiffRegistry(ctx, sp.Plans, regs, against, keepHost)
 }
 
 // DiffRegistry compares each plan with its target repository under to.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
@@ -175,9 +176,9 @@ func (o *LoadOptions) trust(ctx context.Context, r *archive.Reader, cat *archive
 // used: the site's mapping (--to and the source path) alone says where an image lands, and the
 // policy rule is the one for that repository under any host (see verify.Image.AnyHost).
 func (o *LoadOptions) plans(ctx context.Context, r *archive.Reader, cat *archive.Catalog, signed bool) ([]*plan.ImagePlan, error) {
-	var base func(config.Image) (plan.Source, error)
+	var base func(config.Image) (content.ReadOnlyStorage, error)
 	if cat.Base != "" {
-		base = func(img config.Image) (plan.Source, error) {
+		base = func(img config.Image) (content.ReadOnlyStorage, error) {
 			if !signed {
 				img.Target = ""
 			}

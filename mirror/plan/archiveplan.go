@@ -7,6 +7,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/config"
@@ -21,7 +22,7 @@ func PlansFromArchive(ctx context.Context, r *archive.Reader, cat *archive.Catal
 
 // PlansFromDelta is PlansFromArchive for a delta archive (saved with --since): what the archive lacks
 // is read from base(image), normally the target repository that holds the base archive's content.
-func PlansFromDelta(ctx context.Context, r *archive.Reader, cat *archive.Catalog, base func(img config.Image) (Source, error)) ([]*ImagePlan, error) {
+func PlansFromDelta(ctx context.Context, r *archive.Reader, cat *archive.Catalog, base func(img config.Image) (content.ReadOnlyStorage, error)) ([]*ImagePlan, error) {
 	refs := newCatalogReferrers(cat)
 	present := func(d ocispec.Descriptor) bool {
 		ok, err := r.Exists(ctx, d)
@@ -43,7 +44,13 @@ func PlansFromDelta(ctx context.Context, r *archive.Reader, cat *archive.Catalog
 			}
 			ls := &layered{top: r, base: b}
 			src = ls
-			pres = func(d ocispec.Descriptor) bool { return present(d) || ls.inBase(ctx, d) }
+			pres = func(d ocispec.Descriptor) bool {
+				if present(d) {
+					return true
+				}
+				found, err := b.Exists(ctx, d) // in the base, on the target
+				return err == nil && found
+			}
 		}
 		w := &walker{repo: src, repoName: img.Repository, seen: map[digest.Digest]*Node{}, present: pres}
 		ip := &ImagePlan{Image: ci, Source: img.Source, Content: src}
@@ -66,7 +73,7 @@ func PlansFromDelta(ctx context.Context, r *archive.Reader, cat *archive.Catalog
 // layered reads from a delta archive, and what it lacks from the base (the target registry).
 type layered struct {
 	top  *archive.Reader
-	base Source
+	base content.Fetcher
 }
 
 func (l *layered) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
@@ -82,15 +89,4 @@ func (l *layered) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadClose
 
 func (l *layered) Resolve(ctx context.Context, ref string) (ocispec.Descriptor, error) {
 	return l.top.Resolve(ctx, ref)
-}
-
-func (l *layered) inBase(ctx context.Context, d ocispec.Descriptor) bool {
-	e, ok := l.base.(interface {
-		Exists(context.Context, ocispec.Descriptor) (bool, error)
-	})
-	if !ok {
-		return false
-	}
-	found, err := e.Exists(ctx, d)
-	return err == nil && found
 }

@@ -13,7 +13,7 @@ import (
 	"airlock.dev/airlock/registry"
 )
 
-// PlanOptions controls PlanAll and PlanSet.
+// PlanOptions controls PlanSet.
 type PlanOptions struct {
 	// Concurrency bounds how many images are resolved at once.
 	Concurrency int
@@ -80,18 +80,6 @@ func (e *ResolutionError) Unwrap() []error {
 		errs[i] = p.Err
 	}
 	return errs
-}
-
-// PlanAll resolves every image of set, with the tags its repositories entries pick, and discovers
-// its referrers, a few images at a time. Any image or repository that does not resolve fails the
-// run: a *ResolutionError lists every one of them.
-func PlanAll(ctx context.Context, set *config.ImageSet, regs *registry.Registries, o PlanOptions) ([]*ImagePlan, error) {
-	o.KeepGoing = false
-	sp, err := PlanSet(ctx, set, regs, o)
-	if err != nil {
-		return nil, err
-	}
-	return sp.Plans, nil
 }
 
 // PlanSet resolves set: it lists the tags of each repositories entry (every page) and picks them,

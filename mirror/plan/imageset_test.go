@@ -102,8 +102,8 @@ blocked:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plans, err := plan.PlanAll(ctx, whole, regs, plan.PlanOptions{Concurrency: 2}); err != nil || len(plans) != 1 || plans[0].Source != host+"/team/api:1" {
-		t.Errorf("a set that resolves, without KeepGoing: %d plans, %v; want api:1 planned", len(plans), err)
+	if sp, err := plan.PlanSet(ctx, whole, regs, plan.PlanOptions{Concurrency: 2}); err != nil || len(sp.Plans) != 1 || sp.Plans[0].Source != host+"/team/api:1" {
+		t.Errorf("a set that resolves, without KeepGoing: %+v, %v; want api:1 planned", sp, err)
 	}
 	if !errors.Is(&plan.ResolutionError{Problems: []plan.Problem{{Err: plan.ErrCheckFailed}}}, plan.ErrCheckFailed) {
 		t.Error("a ResolutionError holding a failed check does not match ErrCheckFailed")
