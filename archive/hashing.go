@@ -39,7 +39,8 @@ func hashInParallel(ctx context.Context, r *Reader, jobs []hashJob, owners func(
 	return ctx.Err()
 }
 
-// hashBufferSize is the read size when hashing volumes: large reads, few system calls.
+// hashBufferSize is the read size when hashing whole volumes or the tar stream: large reads, few system
+// calls.
 const hashBufferSize = 4 << 20
 
 // hashOne reads the blob j.d once, through buf, and hashes it.
