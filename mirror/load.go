@@ -32,10 +32,8 @@ type LoadOptions struct {
 	// AllowOlder lets an archive move a tag that a newer signed catalog set (a rollback).
 	AllowOlder bool
 	Regs       *registry.Registries
-	// Target, when set, receives the content instead of the registry of Publish.To (tests); Kept then
-	// lists the catalogs the site kept (nil: none).
-	Target engine.Target
-	Kept   func(ctx context.Context) ([]KeptCatalog, error)
+	// Kept lists the catalogs the site kept, when Publish.Target is set (tests; nil: none).
+	Kept func(ctx context.Context) ([]KeptCatalog, error)
 	// Warn receives what the operator must read on stderr (an archive vouching for itself).
 	Warn func(string)
 	// SignKey, when set, signs every image that passed verification on the site (siteSign); it needs
@@ -140,10 +138,8 @@ func Load(ctx context.Context, path string, o LoadOptions) (*LoadResult, error) 
 			return nil, err
 		}
 	}
-	opts := o.Publish
-	opts.Target = o.Target
-	res.Report, res.SiteSigned, err = signAndPublish(ctx, plans, o.Regs, opts, o.SignKey, imp)
-	if err != nil || res.Report == nil || opts.DryRun || !o.KeepCatalog {
+	res.Report, res.SiteSigned, err = signAndPublish(ctx, plans, o.Regs, o.Publish, o.SignKey, imp)
+	if err != nil || res.Report == nil || o.Publish.DryRun || !o.KeepCatalog {
 		return res, err
 	}
 	if err := o.keep(ctx, r, cat, catDesc, trust, res); err != nil {
@@ -186,7 +182,7 @@ func (o *LoadOptions) plans(ctx context.Context, r *archive.Reader, cat *archive
 			if err != nil {
 				return nil, err
 			}
-			if o.Target != nil {
+			if o.Publish.Target != nil {
 				return nil, fmt.Errorf("delta archives load only into a registry")
 			}
 			return o.Regs.Target(name)
@@ -253,7 +249,7 @@ func (o *LoadOptions) keep(ctx context.Context, r *archive.Reader, cat *archive.
 		return err
 	}
 	opts := o.Publish
-	opts.Progress, opts.Target = nil, o.Target
+	opts.Progress = nil
 	rep, err := Publish(ctx, []*plan.ImagePlan{ip}, o.Regs, opts)
 	if err == nil && rep.Failed() {
 		err = errors.New(rep.Images[0].Error)

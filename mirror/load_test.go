@@ -60,7 +60,7 @@ const loadTo = "site.example:5000/mirror"
 func loadInto(t *testing.T, dir string, o LoadOptions) (*mirrortest.FakeTarget, *LoadResult, error) {
 	t.Helper()
 	tgt := mirrortest.NewFakeTarget()
-	o.Target, o.Publish.To, o.Publish.Retry = tgt, loadTo, mirrortest.Retry
+	o.Publish.Target, o.Publish.To, o.Publish.Retry = tgt, loadTo, mirrortest.Retry
 	res, err := Load(context.Background(), dir, o)
 	return tgt, res, err
 }

@@ -170,7 +170,7 @@ func TestFetchJSONLimit(t *testing.T) {
 func TestNoRollbackWithoutRecord(t *testing.T) {
 	_, plans := mirrortest.SamplePlans(t)
 	cat := &archive.Catalog{Created: time.Now()}
-	o := &LoadOptions{Target: mirrortest.NewFakeTarget()}
+	o := &LoadOptions{Publish: PublishOptions{Target: mirrortest.NewFakeTarget()}}
 	pass, refused, err := o.noRollback(context.Background(), plans, cat, ocispec.Descriptor{})
 	if err != nil || len(pass) != 2 || refused != nil {
 		t.Errorf("no record: %d passed, refused %q, %v", len(pass), refused, err)
@@ -470,7 +470,7 @@ func TestLoadKeepFails(t *testing.T) {
 	tgt := mirrortest.NewFakeTarget()
 	tgt.FailBlob = m.Layers[0].Digest
 	res, err := Load(ctx, dir, LoadOptions{Anchors: verify.Anchors{ArchiveKeys: []string{transferPub}}, KeepCatalog: true,
-		Target: tgt, Publish: PublishOptions{To: loadTo, Retry: mirrortest.Retry}})
+		Publish: PublishOptions{To: loadTo, Retry: mirrortest.Retry, Target: tgt}})
 	want := "the images were loaded, but keeping the catalog at " + plan.CatalogRepository + " failed: airlock catalog " + plan.CatalogTag(cat.Created, catDesc.Digest) +
 		" -> site/" + plan.CatalogRepository + ":" + plan.CatalogTag(cat.Created, catDesc.Digest) + ": blob " + tgt.FailBlob.String() + " could not be pushed"
 	if !errors.Is(err, plan.ErrCheckFailed) || !strings.HasPrefix(err.Error(), want) {

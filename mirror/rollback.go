@@ -45,7 +45,7 @@ const maxKeptCatalogBytes = archive.MaxManifestSize
 // returns the plans that may go on and one reason per refused image, naming both catalogs.
 func (o *LoadOptions) noRollback(ctx context.Context, plans []*plan.ImagePlan, cat *archive.Catalog, catDesc ocispec.Descriptor) ([]*plan.ImagePlan, []string, error) {
 	read := o.Kept
-	if read == nil && o.Target == nil {
+	if read == nil && o.Publish.Target == nil {
 		read = o.readKept
 	}
 	if read == nil {

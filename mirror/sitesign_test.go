@@ -55,7 +55,7 @@ func TestLoadSignsVerifiedImages(t *testing.T) {
 	o := LoadOptions{Anchors: verify.Anchors{Keys: []string{releasePub}}, SignKey: site}
 
 	tgt := mirrortest.NewFakeTarget()
-	o.Target, o.Publish.To, o.Publish.Retry = tgt, loadTo, mirrortest.Retry
+	o.Publish.Target, o.Publish.To, o.Publish.Retry = tgt, loadTo, mirrortest.Retry
 	res, err := Load(context.Background(), dir, o)
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +97,7 @@ func TestLoadSignsVerifiedImages(t *testing.T) {
 	first["att"], _ = sigLayersAt(t, tgt, "site/team/app", "sha256-"+app.Root.Desc.Digest.Encoded()+".att")
 
 	// Again: every signature present, none written; then a plain load: kept.
-	for _, again := range []LoadOptions{o, {Anchors: o.Anchors, Target: tgt, Publish: o.Publish}} {
+	for _, again := range []LoadOptions{o, {Anchors: o.Anchors, Publish: o.Publish}} {
 		res, err := Load(context.Background(), dir, again)
 		if err != nil {
 			t.Fatal(err)
@@ -124,7 +124,7 @@ func TestLoadSignsVerifiedImages(t *testing.T) {
 	}
 
 	empty := mirrortest.NewFakeTarget()
-	_, err = Load(context.Background(), dir, LoadOptions{SignKey: site, Target: empty, Publish: o.Publish})
+	_, err = Load(context.Background(), dir, LoadOptions{SignKey: site, Publish: PublishOptions{To: o.Publish.To, Retry: o.Publish.Retry, Target: empty}})
 	if !errors.Is(err, ErrSignUnverified) || len(empty.Events) != 0 {
 		t.Errorf("nothing pinned: %v, %d writes; want ErrSignUnverified and nothing written", err, len(empty.Events))
 	}
