@@ -298,3 +298,53 @@ func checkKyvernoAttestation(t *testing.T, c *seed.Cosign, to, siteKey, sitePub 
 		t.Errorf("kyverno on an image signed by the site key without the import attestation: passed=%v, want refused with %q\n%s", ok, noImport, out)
 	}
 }
+
+// TestSiteSignaturesOnAReferrersAPIRegistry: on a registry with the referrers API (go-containerregistry's),
+// load --sign-key writes the site's bundle as a referrer the API lists, cosign v3 verifies it there
+// (bundles: the upstream's travel too), and a second load finds every site signature present,
+// the bundle found through the API (whose listing gives the config's media type as artifactType).
+func TestSiteSignaturesOnAReferrersAPIRegistry(t *testing.T) {
+	ctx := t.Context()
+	src, dst := registries.StartGGCR(t), registries.StartGGCR(t)
+	work := t.TempDir()
+	app := seed.Sample(ctx, t, src, "team/app", filepath.Join(work, "keys"))
+	c := &seed.Cosign{Path: tools.Path(t, "cosign"), Home: t.TempDir()}
+	siteKey, sitePub, err := c.GenerateKeyPair(ctx, filepath.Join(work, "site"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	arch := filepath.Join(work, "archive")
+	mustRun(ctx, t, "save", "-c", writeImageSet(t, work, fmt.Sprintf("images:\n  - ref: %s\n", app.Ref())), "-o", arch)
+	to := dst + "/mirror"
+	load := func() map[string]string {
+		t.Helper()
+		res := runEnv(ctx, t, []string{"COSIGN_PASSWORD=" + seed.KeyPassword}, "load", arch, "--to", to, "--key", app.PublicKeyPath, "--sign-key", siteKey, "--format", "json")
+		if res.code != 0 {
+			t.Fatalf("load --sign-key: exit %d\n%s", res.code, res.stderr)
+		}
+		var rep struct {
+			SiteSigned []struct{ Kind, Action string }
+		}
+		if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil {
+			t.Fatalf("%v\n%s", err, res.stdout)
+		}
+		actions := map[string]string{}
+		for _, s := range rep.SiteSigned {
+			actions[s.Kind] += s.Action + " "
+		}
+		return actions
+	}
+	if got := load()["bundle"]; got != "written " {
+		t.Errorf("first load: bundle %q, want written once", got)
+	}
+	ref := to + "/team/app@" + app.IndexDigest.String()
+	args := append([]string{"verify-attestation", "--key", sitePub, "--type", "https://airlock.dev/import/v1"}, offlineVerifyFlags...)
+	if out, err := c.Run(ctx, c.Home, append(args, ref)...); err != nil {
+		t.Errorf("cosign verify-attestation (bundles, referrers API): %v\n%s", err, out)
+	}
+	for kind, actions := range load() {
+		if strings.Contains(actions, "written") {
+			t.Errorf("second load: %s %q, want present only", kind, actions)
+		}
+	}
+}

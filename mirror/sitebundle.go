@@ -68,15 +68,18 @@ func (c *cosignTags) bundleAt(ctx context.Context, key SiteSigner, statement fun
 	return res, nil
 }
 
-// siteBundle looks, among the bundles the target lists as referrers of the root (those annotated
-// with the import predicate type, at most maxAttestationLayers, each manifest and bundle bounded and
-// hashed), for one the site key signed over an import statement of the root, and returns its digest.
+// siteBundle looks, among the referrers the target lists for the root, at the bundles (annotated
+// with the import predicate type, or else of the bundle's artifactType; all are listed, as some
+// registries' referrers API gives the config's media type as every artifactType: go-containerregistry's;
+// at most maxAttestationLayers, each manifest and bundle bounded and hashed) for one the site key
+// signed over an import statement of the root, and returns its digest.
 func (c *cosignTags) siteBundle(ctx context.Context, key SiteSigner) (digest.Digest, bool, error) {
 	var found digest.Digest
 	read := 0
-	err := c.tg.Referrers(ctx, c.ip.Root.Desc, vocab.BundleMediaType, func(page []ocispec.Descriptor) error {
+	err := c.tg.Referrers(ctx, c.ip.Root.Desc, "", func(page []ocispec.Descriptor) error {
 		for _, d := range page {
-			if found != "" || read >= maxAttestationLayers || d.Annotations[vocab.AnnotationBundlePredicateType] != vocab.ImportPredicateType {
+			pt, annotated := d.Annotations[vocab.AnnotationBundlePredicateType]
+			if found != "" || read >= maxAttestationLayers || !(annotated && pt == vocab.ImportPredicateType || !annotated && d.ArtifactType == vocab.BundleMediaType) {
 				continue
 			}
 			read++
