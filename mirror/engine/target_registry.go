@@ -161,7 +161,18 @@ func (s *registryStore) pushReopening(ctx context.Context, desc ocispec.Descript
 	state := s.t.monolithic.Load()
 	how := registry.Upload{Monolithic: state == 1 || (state == 0 && desc.Size <= probeSize)}
 	if state == 0 && how.Monolithic {
-		open = heldOpen(open)
+		// Read once, into memory (the blob is small): a registry that answers the one-request upload
+		// with a session gets the blob again from there, not from the source.
+		rc, err := open()
+		if err != nil {
+			return err
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+		open = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 	}
 	created, err := registry.PushBlob(ctx, s.repo, desc, open, how)
 	if err == nil && how.Monolithic && state == 0 {
@@ -202,27 +213,6 @@ func (s *registryStore) pushChecked(ctx context.Context, desc ocispec.Descriptor
 		return false, s.pushReopening(ctx, desc, open)
 	}
 	return held, err
-}
-
-// heldOpen reads open's content once, into memory, and serves it from there on every call.
-func heldOpen(open func() (io.ReadCloser, error)) func() (io.ReadCloser, error) {
-	var b []byte
-	read := false
-	return func() (io.ReadCloser, error) {
-		if !read {
-			rc, err := open()
-			if err != nil {
-				return nil, err
-			}
-			b, err = io.ReadAll(rc)
-			rc.Close()
-			if err != nil {
-				return nil, err
-			}
-			read = true
-		}
-		return io.NopCloser(bytes.NewReader(b)), nil
-	}
 }
 
 // FetchTagged reads the manifest reference points at with one GET, checked against the digest the
