@@ -160,10 +160,8 @@ func publishStatus(rep *mirror.PublishReport, perr, err error, extra publishExtr
 			return &checkError{fmt.Errorf("none of the %d images done: %w", failed, perr)}
 		}
 		return &checkError{fmt.Errorf("%d of %d images not done (the others were done, and reported): %w", failed, len(rep.Images), perr)}
-	case errors.Is(perr, plan.ErrCheckFailed):
-		return &checkError{perr}
 	}
-	return perr
+	return perr // a failed check (plan.ErrCheckFailed) exits 1: main.run
 }
 
 func printPublishReport(w io.Writer, r *mirror.PublishReport, extra publishExtra) error {

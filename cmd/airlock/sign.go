@@ -154,7 +154,7 @@ func runSign(cmd *cobra.Command, g *globalOptions, o *signOptions, path string) 
 	}
 	check, err := mirror.CheckForSigning(ctx, path, trust)
 	if errors.Is(err, plan.ErrCheckFailed) {
-		return &checkError{fmt.Errorf("%s: not signed: %w", path, err)}
+		return fmt.Errorf("%s: not signed: %w", path, err) // exits 1: main.run
 	}
 	if err != nil {
 		return err
@@ -162,11 +162,8 @@ func runSign(cmd *cobra.Command, g *globalOptions, o *signOptions, path string) 
 	rep := newSignReport(check)
 	if check.Passed() {
 		desc, err := mirror.SignArchive(ctx, check, k)
-		if errors.Is(err, plan.ErrCheckFailed) {
-			return &checkError{err}
-		}
 		if err != nil {
-			return err
+			return err // a failed check (plan.ErrCheckFailed) exits 1: main.run
 		}
 		rep.Signed, rep.Signature, rep.SignedBy = true, desc.Digest.String(), &verify.KeyRef{Name: k.Name, Hint: k.Hint}
 	}
