@@ -260,6 +260,20 @@ func (c *cosignTags) hasSiteAttestation(ctx context.Context, layers []ocispec.De
 	return false
 }
 
+// archiveRef is, in the import attestation, the archive an image was loaded from: its catalog's
+// digest and the pinned archive keys whose signature of the catalog verified (none: nothing pinned
+// vouched for the catalog).
+type archiveRef struct {
+	Catalog  digest.Digest   `json:"catalog"`
+	SignedBy []archiveSigner `json:"signedBy,omitempty"`
+}
+
+// archiveSigner is a pinned archive key, by its file name and the key hint its signature gives.
+type archiveSigner struct {
+	Key  string `json:"key"`
+	Hint string `json:"hint,omitempty"`
+}
+
 // importStatement is the in-toto statement of the import attestation of ip into repo: what came in,
 // from where, verified against what, by whom, and when (docs/site-signatures.md, section 3).
 func importStatement(repo string, ip *plan.ImagePlan, imp siteImport) ([]byte, error) {
@@ -283,7 +297,7 @@ func importStatement(repo string, ip *plan.ImagePlan, imp siteImport) ([]byte, e
 		Source       ref               `json:"source"`
 		Target       ref               `json:"target"`
 		Platforms    []platform        `json:"platforms,omitempty"`
-		Archive      map[string]string `json:"archive,omitempty"`
+		Archive      *archiveRef       `json:"archive,omitempty"`
 		Verification verification      `json:"verification"`
 		Importer     map[string]string `json:"importer"`
 		Time         string            `json:"time"`
@@ -297,7 +311,14 @@ func importStatement(repo string, ip *plan.ImagePlan, imp siteImport) ([]byte, e
 		pred.Platforms = append(pred.Platforms, platform{ch.Platform, ch.Desc.Digest})
 	}
 	if imp.catalog != "" {
-		pred.Archive = map[string]string{"catalog": imp.catalog.String()}
+		pred.Archive = &archiveRef{Catalog: imp.catalog}
+		if imp.trust != nil {
+			for _, s := range imp.trust.Origin.ArchiveSignatures {
+				if s.Valid {
+					pred.Archive.SignedBy = append(pred.Archive.SignedBy, archiveSigner{s.Signer, s.KeyHint})
+				}
+			}
+		}
 	}
 	if imp.trust != nil {
 		pred.Verification.Trust, pred.Verification.Origin = imp.trust.Source, imp.trust.Origin.Kind

@@ -218,3 +218,43 @@ func checkImportAttestation(t *testing.T, tgt *mirrortest.FakeTarget, site *veri
 		t.Errorf("statement %s", st)
 	}
 }
+
+// TestImportAttestationNamesTheArchiveSigner: loaded from an archive whose catalog a pinned archive
+// key signed, the import attestation says so (source.namedBy) and names that key and its hint
+// (archive.signedBy); an unsigned catalog's names none (TestLoadSignsVerifiedImages).
+func TestImportAttestationNamesTheArchiveSigner(t *testing.T) {
+	keys := t.TempDir()
+	release, releasePub := stationKey(t, keys, "release")
+	transfer, transferPub := stationKey(t, keys, "transfer")
+	site, _ := stationKey(t, keys, "site")
+	src, plans := mirrortest.SamplePlans(t)
+	app := plans[0]
+	app.Referrers = append(app.Referrers, bundleSignature(t, src, "team/app", app.Root, release))
+	dir, _, _ := writeTestArchive(t, plans, nil, transfer)
+	tgt := mirrortest.NewFakeTarget()
+	o := LoadOptions{Anchors: verify.Anchors{ArchiveKeys: []string{transferPub}, Keys: []string{releasePub}}, SignKey: site}
+	o.Publish.Target, o.Publish.To, o.Publish.Retry = tgt, loadTo, mirrortest.Retry
+	if _, err := Load(context.Background(), dir, o); err != nil {
+		t.Fatal(err)
+	}
+	_, layers := sigLayersAt(t, tgt, "site/team/app", "sha256-"+app.Root.Desc.Digest.Encoded()+".att")
+	if len(layers) == 0 {
+		t.Fatal("no .att on the site")
+	}
+	var st struct {
+		Predicate struct {
+			Source  struct{ NamedBy string }
+			Archive struct {
+				SignedBy []struct{ Key, Hint string }
+			}
+		}
+	}
+	b := site.SignedStatement(tgt.Stores["site/team/app"].Content[layers[len(layers)-1].Digest])
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	p := st.Predicate
+	if p.Source.NamedBy != "a catalog signed by a pinned archive key" || len(p.Archive.SignedBy) != 1 || p.Archive.SignedBy[0].Key != "transfer.pub" || p.Archive.SignedBy[0].Hint != transfer.Hint || transfer.Hint == "" {
+		t.Errorf("statement %s, want namedBy a signed catalog and signedBy transfer.pub (hint %s)", b, transfer.Hint)
+	}
+}
