@@ -271,7 +271,7 @@ type archiveRef struct {
 // archiveSigner is a pinned archive key, by its file name and the key hint its signature gives.
 type archiveSigner struct {
 	Key  string `json:"key"`
-	Hint string `json:"hint,omitempty"`
+	Hint string `json:"keyHint,omitempty"`
 }
 
 // importStatement is the in-toto statement of the import attestation of ip into repo: what came in,

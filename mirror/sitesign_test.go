@@ -245,7 +245,7 @@ func TestImportAttestationNamesTheArchiveSigner(t *testing.T) {
 		Predicate struct {
 			Source  struct{ NamedBy string }
 			Archive struct {
-				SignedBy []struct{ Key, Hint string }
+				SignedBy []struct{ Key, KeyHint string }
 			}
 		}
 	}
@@ -254,7 +254,7 @@ func TestImportAttestationNamesTheArchiveSigner(t *testing.T) {
 		t.Fatalf("%v: %s", err, b)
 	}
 	p := st.Predicate
-	if p.Source.NamedBy != "a catalog signed by a pinned archive key" || len(p.Archive.SignedBy) != 1 || p.Archive.SignedBy[0].Key != "transfer.pub" || p.Archive.SignedBy[0].Hint != transfer.Hint || transfer.Hint == "" {
+	if p.Source.NamedBy != "a catalog signed by a pinned archive key" || len(p.Archive.SignedBy) != 1 || p.Archive.SignedBy[0].Key != "transfer.pub" || p.Archive.SignedBy[0].KeyHint != transfer.Hint || transfer.Hint == "" {
 		t.Errorf("statement %s, want namedBy a signed catalog and signedBy transfer.pub (hint %s)", b, transfer.Hint)
 	}
 }
