@@ -62,13 +62,6 @@ type LoadResult struct {
 	SiteSigned []SiteSignature
 }
 
-// checkFailed marks an error as a failed check (exit status 1), keeping its message.
-type checkFailed struct{ err error }
-
-func (e *checkFailed) Error() string        { return e.err.Error() }
-func (e *checkFailed) Unwrap() error        { return e.err }
-func (e *checkFailed) Is(target error) bool { return target == plan.ErrCheckFailed }
-
 // Load pushes an archive into the site registry, in one order: open, check (the archive agrees with
 // its catalog), trust (the catalog's signature against the pinned archive keys), plan (from the
 // verified manifests; an unsigned catalog's names decide nothing), hash (every digest a signed
@@ -128,7 +121,7 @@ func Load(ctx context.Context, path string, o LoadOptions) (*LoadResult, error) 
 		res.Refused = append(res.Refused, rolled...)
 	}
 	if len(plans) == 0 {
-		return res, &checkFailed{fmt.Errorf("nothing loaded: %d image(s) refused:\n  %s", len(res.Refused), strings.Join(res.Refused, "\n  "))}
+		return res, plan.CheckFailed(fmt.Errorf("nothing loaded: %d image(s) refused:\n  %s", len(res.Refused), strings.Join(res.Refused, "\n  ")))
 	}
 	if len(r.Volumes) == 0 {
 		// A directory: hash what will be pushed before anything is (blobs VerifyContents checked are
@@ -144,7 +137,7 @@ func Load(ctx context.Context, path string, o LoadOptions) (*LoadResult, error) 
 	}
 	if err := o.keep(ctx, r, cat, catDesc, trust, res); err != nil {
 		// The images are in: a part was not done, not nothing (exit 1).
-		return res, &checkFailed{fmt.Errorf("the images were loaded, but keeping the catalog at %s failed: %w; run load again, or pass --no-catalog", plan.CatalogRepository, err)}
+		return res, plan.CheckFailed(fmt.Errorf("the images were loaded, but keeping the catalog at %s failed: %w; run load again, or pass --no-catalog", plan.CatalogRepository, err))
 	}
 	return res, nil
 }
@@ -193,7 +186,7 @@ func (o *LoadOptions) plans(ctx context.Context, r *archive.Reader, cat *archive
 		if cat.Base != "" {
 			err = fmt.Errorf("delta archive (base catalog %s): %w", cat.Base, err)
 		}
-		return nil, &checkFailed{err}
+		return nil, plan.CheckFailed(err)
 	}
 	if !signed {
 		dropUnsignedNames(plans, o.Publish.KeepHost)

@@ -87,7 +87,7 @@ func gate(ctx context.Context, trust *verify.Trust, plans []*plan.ImagePlan, war
 			warn(fmt.Sprintf("refused, verification failed: %s: %s", r.Source, strings.Join(r.Failures, "; ")))
 		}
 	}
-	return pass, passed, &checkFailed{fmt.Errorf("%d of %d images failed verification and were not loaded:\n  %s", len(refused), len(plans), strings.Join(refused, "\n  "))}
+	return pass, passed, plan.CheckFailed(fmt.Errorf("%d of %d images failed verification and were not loaded:\n  %s", len(refused), len(plans), strings.Join(refused, "\n  ")))
 }
 
 // Signer signs a digest, returning a Sigstore bundle (a *verify.SigningKey).

@@ -62,7 +62,7 @@ func VerifyTarget(ctx context.Context, target string, o VerifyOptions) ([]verify
 		}
 		if archivePath == target {
 			if plans, err = plan.PlansFromArchive(ctx, r, cat); err != nil {
-				return nil, nil, &checkFailed{err}
+				return nil, nil, plan.CheckFailed(err)
 			}
 		}
 		for _, img := range cat.Images {
@@ -90,7 +90,7 @@ func VerifyTarget(ctx context.Context, target string, o VerifyOptions) ([]verify
 		}
 		if plans, err = plansOnRegistry(ctx, regs, images, target, o.KeepHost, o.Log); err != nil {
 			if errors.Is(err, plan.ErrCheckFailed) {
-				return nil, nil, &checkFailed{err}
+				return nil, nil, plan.CheckFailed(err)
 			}
 			return nil, nil, err
 		}
@@ -130,7 +130,7 @@ func archiveTrust(ctx context.Context, a verify.Anchors, r *archive.Reader, cat 
 	var unverified *verify.UnverifiedArchiveError
 	switch {
 	case errors.As(err, &unverified):
-		return nil, &checkFailed{err}
+		return nil, plan.CheckFailed(err)
 	case err != nil:
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/mirror/plan"
 )
 
 func newDiffCmd(g *globalOptions) *cobra.Command {
@@ -81,7 +82,7 @@ func runDiff(cmd *cobra.Command, g *globalOptions, setPath, against string, keep
 		}
 	}
 	if bad > 0 {
-		return &checkError{fmt.Errorf("%d of %d images missing, stale or incomplete in %s", bad, len(entries), against)}
+		return plan.CheckFailed(fmt.Errorf("%d of %d images missing, stale or incomplete in %s", bad, len(entries), against))
 	}
 	return nil
 }

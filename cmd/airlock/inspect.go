@@ -45,7 +45,7 @@ type inspectSignature struct {
 func catalogSignatures(cmd *cobra.Command, r *archive.Reader, catDigest digest.Digest) ([]inspectSignature, error) {
 	sigs, err := r.CatalogSignatures(cmd.Context(), catDigest)
 	if err != nil {
-		return nil, &checkError{err}
+		return nil, plan.CheckFailed(err)
 	}
 	out := []inspectSignature{}
 	for _, s := range sigs {
@@ -170,7 +170,7 @@ func runInspect(cmd *cobra.Command, g *globalOptions, path string) error {
 	}
 	// Index and catalog must agree; blobs are not hashed here (load and verify do).
 	if err := archive.Check(r, cat); err != nil {
-		return &checkError{err}
+		return plan.CheckFailed(err)
 	}
 	sigs, err := catalogSignatures(cmd, r, desc.Digest)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/verify"
 )
 
@@ -151,7 +152,7 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 		fmt.Fprintf(cmd.ErrOrStderr(), "catalog kept at %s with %d verified signature(s)\n", res.KeptAt, res.KeptSigs)
 	}
 	if len(res.Refused) > 0 {
-		return &checkError{fmt.Errorf("%d image(s) not loaded, the others were:\n  %s", len(res.Refused), strings.Join(res.Refused, "\n  "))}
+		return plan.CheckFailed(fmt.Errorf("%d image(s) not loaded, the others were:\n  %s", len(res.Refused), strings.Join(res.Refused, "\n  ")))
 	}
 	return nil
 }

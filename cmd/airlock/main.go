@@ -48,18 +48,10 @@ func run(ctx context.Context, args []string) int {
 		return exitOK
 	}
 	fmt.Fprintf(os.Stderr, "airlock: %v\n", err)
-	var ce *checkError
 	var ae *archive.CheckError
 	var dm *archive.DigestMismatchError
-	if errors.As(err, &ce) || errors.As(err, &ae) || errors.As(err, &dm) || errors.Is(err, plan.ErrCheckFailed) {
+	if errors.As(err, &ae) || errors.As(err, &dm) || errors.Is(err, plan.ErrCheckFailed) {
 		return exitCheckFailed
 	}
 	return exitError
 }
-
-// checkError marks a failure of a check (integrity, a pinned digest, verification) rather than of
-// usage or I/O; it exits with status 1.
-type checkError struct{ err error }
-
-func (e *checkError) Error() string { return e.err.Error() }
-func (e *checkError) Unwrap() error { return e.err }

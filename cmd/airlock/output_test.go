@@ -190,19 +190,18 @@ func TestInspectResolutionGolden(t *testing.T) {
 func TestPublishStatusKeepGoing(t *testing.T) {
 	rep := &mirror.PublishReport{Report: engine.Report{Images: []engine.ImageReport{{Status: "pushed"}, {Status: "failed"}}}}
 	perr := errors.New("a -> b: push blob: 503")
-	var ce *checkError
-	if err := publishStatus(rep, perr, nil, publishExtra{Failures: []string{"a -> b: push blob: 503"}}); !errors.As(err, &ce) || !strings.Contains(err.Error(), "1 of 2 images not done") {
+	if err := publishStatus(rep, perr, nil, publishExtra{Failures: []string{"a -> b: push blob: 503"}}); !errors.Is(err, plan.ErrCheckFailed) || !strings.Contains(err.Error(), "1 of 2 images not done") {
 		t.Errorf("keep going: %v, want a check error naming 1 of 2", err)
 	}
-	if err := publishStatus(rep, perr, nil, publishExtra{}); !errors.As(err, &ce) || !errors.Is(err, perr) {
+	if err := publishStatus(rep, perr, nil, publishExtra{}); !errors.Is(err, plan.ErrCheckFailed) || !errors.Is(err, perr) {
 		t.Errorf("without keep going: %v, want a check error wrapping the publish error", err)
 	}
 	none := &mirror.PublishReport{Report: engine.Report{Images: []engine.ImageReport{{Status: "failed"}, {Status: "failed"}}}}
 	unreachable := fmt.Errorf("%w: dial tcp: connection refused", engine.ErrNothingDone)
-	if err := publishStatus(none, unreachable, nil, publishExtra{}); errors.As(err, &ce) || err != unreachable {
+	if err := publishStatus(none, unreachable, nil, publishExtra{}); errors.Is(err, plan.ErrCheckFailed) || err != unreachable {
 		t.Errorf("nothing done: %v, want the error as it was (exit 2)", err)
 	}
-	if err := publishStatus(rep, nil, nil, publishExtra{LeftOut: []archive.LeftOut{{Source: "x/gone"}}}); !errors.As(err, &ce) || !strings.Contains(err.Error(), "x/gone") {
+	if err := publishStatus(rep, nil, nil, publishExtra{LeftOut: []archive.LeftOut{{Source: "x/gone"}}}); !errors.Is(err, plan.ErrCheckFailed) || !strings.Contains(err.Error(), "x/gone") {
 		t.Errorf("left out: %v, want a check error naming x/gone", err)
 	}
 }

@@ -148,7 +148,7 @@ func publishStatus(rep *mirror.PublishReport, perr, err error, extra publishExtr
 	case errors.Is(perr, engine.ErrNothingDone):
 		return perr
 	case errors.As(perr, &altered):
-		return &checkError{perr} // the archive was altered: the run stopped, its own message says so
+		return plan.CheckFailed(perr) // the archive was altered: the run stopped, its own message says so
 	case rep.Failed():
 		failed := 0
 		for _, ir := range rep.Images {
@@ -157,9 +157,9 @@ func publishStatus(rep *mirror.PublishReport, perr, err error, extra publishExtr
 			}
 		}
 		if failed == len(rep.Images) {
-			return &checkError{fmt.Errorf("none of the %d images done: %w", failed, perr)}
+			return plan.CheckFailed(fmt.Errorf("none of the %d images done: %w", failed, perr))
 		}
-		return &checkError{fmt.Errorf("%d of %d images not done (the others were done, and reported): %w", failed, len(rep.Images), perr)}
+		return plan.CheckFailed(fmt.Errorf("%d of %d images not done (the others were done, and reported): %w", failed, len(rep.Images), perr))
 	}
 	return perr // a failed check (plan.ErrCheckFailed) exits 1: main.run
 }

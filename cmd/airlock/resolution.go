@@ -57,5 +57,5 @@ func leftOutError(what string, left []archive.LeftOut) error {
 	for i, l := range left {
 		names[i] = l.Source
 	}
-	return &checkError{fmt.Errorf("%s, but %d left out (--keep-going): %s", what, len(left), strings.Join(names, ", "))}
+	return plan.CheckFailed(fmt.Errorf("%s, but %d left out (--keep-going): %s", what, len(left), strings.Join(names, ", ")))
 }

@@ -171,7 +171,7 @@ func runSign(cmd *cobra.Command, g *globalOptions, o *signOptions, path string) 
 		return err
 	}
 	if !rep.Signed {
-		return &checkError{signRefusal(check)}
+		return plan.CheckFailed(signRefusal(check))
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/verify"
 )
 
@@ -96,8 +97,7 @@ func TestSignRefusesWithoutImageTrust(t *testing.T) {
 	cmd.SetOut(new(strings.Builder))
 	cmd.SetErr(new(strings.Builder))
 	err := cmd.ExecuteContext(context.Background())
-	var ce *checkError
-	if !errors.Is(err, errNoImageTrust) || errors.As(err, &ce) {
+	if !errors.Is(err, errNoImageTrust) || errors.Is(err, plan.ErrCheckFailed) {
 		t.Fatalf("err = %v, want the usage error errNoImageTrust (exit 2)", err)
 	}
 	for _, flag := range []string{"--image-key", "--policy", "--trust", "AIRLOCK_TRUST", "--content-only"} {

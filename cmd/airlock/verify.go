@@ -9,6 +9,7 @@ import (
 
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/mirror"
+	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/verify"
 )
 
@@ -98,7 +99,7 @@ func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions, target st
 		return err
 	}
 	if failed > 0 {
-		return &checkError{fmt.Errorf("%d of %d images failed verification", failed, len(results))}
+		return plan.CheckFailed(fmt.Errorf("%d of %d images failed verification", failed, len(results)))
 	}
 	return nil
 }

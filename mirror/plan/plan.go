@@ -28,6 +28,16 @@ const maxDepth = 16
 // error.
 var ErrCheckFailed = errors.New("check failed")
 
+// CheckFailed marks err as a failed check (it matches ErrCheckFailed; exit status 1), keeping its
+// message.
+func CheckFailed(err error) error { return &checkFailed{err} }
+
+type checkFailed struct{ err error }
+
+func (e *checkFailed) Error() string        { return e.err.Error() }
+func (e *checkFailed) Unwrap() error        { return e.err }
+func (e *checkFailed) Is(target error) bool { return target == ErrCheckFailed }
+
 // Source reads one repository.
 type Source interface {
 	Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error)
