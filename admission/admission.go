@@ -2,7 +2,8 @@
 // images the site signed (airlock load --sign-key) are admitted. Each engine gets its own files, in
 // its own format, deterministic (the same site gives the same bytes).
 //
-// Built: containers/image (CRI-O, podman, skopeo): policy.json and a registries.d file; Sigstore
+// Built: containers/image (CRI-O, podman, skopeo): policy.json and a registries.d file, and for
+// OpenShift a ClusterImagePolicy; Sigstore
 // policy-controller: a ClusterImagePolicy; Kyverno: an ImageValidatingPolicy. Not built yet: the
 // upstream signers as well (--upstream; docs/site-signatures.md, section 4).
 package admission
@@ -74,7 +75,32 @@ func ContainersPolicy(s Site) ([]File, error) {
 	}
 	pb, _ := json.MarshalIndent(policy, "", "  ") // strings, slices and maps of strings: it cannot fail
 	rd := fmt.Sprintf("# airlock admission: read cosign signatures (sigstore attachments) of the site mirror.\ndocker:\n  %s:\n    use-sigstore-attachments: true\n", s.Prefix)
-	return []File{{"policy.json", append(pb, '\n')}, {"registries.d/airlock.yaml", []byte(rd)}}, nil
+	return []File{{"policy.json", append(pb, '\n')}, {"registries.d/airlock.yaml", []byte(rd)}, openShiftPolicy(s)}, nil
+}
+
+// openShiftPolicy is the same requirement for OpenShift, whose Machine Config Operator writes
+// policy.json and registries.d on every node from a ClusterImagePolicy (config.openshift.io/v1,
+// openshift/api config/v1/types_image_policy.go): the scope is the site mirror, the root of trust the
+// site key, the identity matchRepository. OpenShift keeps its own default for other scopes (its
+// release images must stay admitted), so unlike policy.json it rejects nothing else.
+func openShiftPolicy(s Site) File {
+	return File{"openshift/clusterimagepolicy.yaml", []byte(fmt.Sprintf(`# airlock admission --engine containers-policy, for OpenShift: admit, under %[1]s, only images the
+# site key signed (airlock load --sign-key). The Machine Config Operator writes it to every node.
+apiVersion: config.openshift.io/v1
+kind: ClusterImagePolicy
+metadata:
+  name: airlock-site
+spec:
+  scopes:
+  - %[1]s
+  policy:
+    rootOfTrust:
+      policyType: PublicKey
+      publicKey:
+        keyData: %[2]s
+    signedIdentity:
+      matchPolicy: MatchRepository
+`, s.Prefix, base64.StdEncoding.EncodeToString(s.KeyPEM)))}
 }
 
 // PolicyController returns the ClusterImagePolicy (policy.sigstore.dev/v1beta1) of Sigstore

@@ -28,7 +28,9 @@ Engines:
                       cosign signature by the site key naming its repository (sigstoreSigned,
                       signedIdentity matchRepository), and rejects everything else;
                       DIR/registries.d/airlock.yaml (for /etc/containers/registries.d/) turns on
-                      reading those signatures (use-sigstore-attachments).
+                      reading those signatures (use-sigstore-attachments); and for OpenShift
+                      DIR/openshift/clusterimagepolicy.yaml, the same requirement as a
+                      ClusterImagePolicy (config.openshift.io/v1).
   policy-controller   Sigstore policy-controller: DIR/clusterimagepolicy.yaml, a ClusterImagePolicy
                       (policy.sigstore.dev/v1beta1) whose glob covers PREFIX/** and whose one
                       authority is the site key with the import attestation required
