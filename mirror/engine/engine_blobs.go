@@ -112,11 +112,8 @@ func (c *copying) missing(ctx context.Context, tasks []blobTask) ([]bool, error)
 			continue
 		}
 		g.Go(func() error {
-			var ok bool
-			err := c.retry.Do(gctx, "check blob "+t.desc.Digest.String()+" in "+t.store.Name(), func(ctx context.Context) error {
-				var err error
-				ok, err = t.store.Exists(ctx, t.desc)
-				return err
+			ok, err := plan.Retried(gctx, c.retry, "check blob "+t.desc.Digest.String()+" in "+t.store.Name(), func(ctx context.Context) (bool, error) {
+				return t.store.Exists(ctx, t.desc)
 			})
 			if err != nil {
 				return fmt.Errorf("check blob %s in %s: %w", t.desc.Digest, t.store.Name(), err)
@@ -155,11 +152,8 @@ func (c *copying) pushBlob(ctx context.Context, t blobTask) error {
 			return ctx.Err()
 		}
 		if from.ok {
-			var mounted bool
-			err := c.retry.Do(ctx, fmt.Sprintf("mount blob %s into %s", t.desc.Digest, t.store.Name()), func(ctx context.Context) error {
-				var err error
-				mounted, err = m.Mount(ctx, t.desc, from.store)
-				return err
+			mounted, err := plan.Retried(ctx, c.retry, fmt.Sprintf("mount blob %s into %s", t.desc.Digest, t.store.Name()), func(ctx context.Context) (bool, error) {
+				return m.Mount(ctx, t.desc, from.store)
 			})
 			if err != nil {
 				return fmt.Errorf("mount blob %s into %s: %w", t.desc.Digest, t.store.Name(), err)

@@ -73,11 +73,8 @@ func (c *copying) copyImage(ctx context.Context, ip *plan.ImagePlan, st Store, i
 		return pushed, nil // a store that names nothing keeps the content only
 	}
 	if len(ip.Referrers) > 0 {
-		var a Attached
-		err := c.retry.Do(ctx, "attach referrers of "+ip.Source+" in "+st.Name(), func(ctx context.Context) error {
-			var err error
-			a, err = tg.AttachReferrers(ctx, ip)
-			return err
+		a, err := plan.Retried(ctx, c.retry, "attach referrers of "+ip.Source+" in "+st.Name(), func(ctx context.Context) (Attached, error) {
+			return tg.AttachReferrers(ctx, ip)
 		})
 		if err != nil {
 			return pushed, err
@@ -154,10 +151,9 @@ func (c *copying) pushManifest(ctx context.Context, st Store, n *plan.Node) (boo
 	}
 	ok := false
 	if !c.absentFrom(st, n) {
-		err := c.retry.Do(ctx, "check manifest "+n.Desc.Digest.String()+" in "+st.Name(), func(ctx context.Context) error {
-			var err error
-			ok, err = st.Exists(ctx, n.Desc)
-			return err
+		var err error
+		ok, err = plan.Retried(ctx, c.retry, "check manifest "+n.Desc.Digest.String()+" in "+st.Name(), func(ctx context.Context) (bool, error) {
+			return st.Exists(ctx, n.Desc)
 		})
 		if err != nil {
 			return false, fmt.Errorf("check manifest %s: %w", n.Desc.Digest, err)
@@ -272,11 +268,8 @@ func (c *copying) readBack(ctx context.Context, tg Tagger, ip *plan.ImagePlan, t
 		if (c.opts.Skip != nil && c.opts.Skip(n.Desc)) || viaTag[n.Desc.Digest] {
 			continue
 		}
-		var b []byte
-		err := c.retry.Do(ctx, "read back manifest "+n.Desc.Digest.String(), func(ctx context.Context) error {
-			var err error
-			b, err = plan.FetchManifest(ctx, tg, n.Desc)
-			return err
+		b, err := plan.Retried(ctx, c.retry, "read back manifest "+n.Desc.Digest.String(), func(ctx context.Context) ([]byte, error) {
+			return plan.FetchManifest(ctx, tg, n.Desc)
 		})
 		if err != nil {
 			return fmt.Errorf("%w: check on the target: %v", plan.ErrCheckFailed, err)

@@ -100,11 +100,8 @@ func hasLargeBlob(ip *plan.ImagePlan) bool {
 // registry.Registries.MonolithicUploads). Without an answer, each store finds out with its first
 // small blob.
 func (t *RegistryTarget) askUploads(ctx context.Context, repo *remote.Repository) {
-	var yes bool
-	err := t.Retry.Do(ctx, "ask "+repo.Reference.Host()+" how it takes blobs", func(ctx context.Context) error {
-		var err error
-		yes, err = t.Regs.MonolithicUploads(ctx, repo)
-		return err
+	yes, err := plan.Retried(ctx, t.Retry, "ask "+repo.Reference.Host()+" how it takes blobs", func(ctx context.Context) (bool, error) {
+		return t.Regs.MonolithicUploads(ctx, repo)
 	})
 	switch {
 	case err != nil:
@@ -262,10 +259,8 @@ func (s *registryStore) referrersAPI(ctx context.Context) (bool, error) {
 			s.probeErr = err
 			return
 		}
-		s.probeErr = s.t.Retry.Do(ctx, "probe referrers API of "+s.name, func(ctx context.Context) error {
-			var err error
-			s.api, err = registry.ProbeReferrers(ctx, repo)
-			return err
+		s.api, s.probeErr = plan.Retried(ctx, s.t.Retry, "probe referrers API of "+s.name, func(ctx context.Context) (bool, error) {
+			return registry.ProbeReferrers(ctx, repo)
 		})
 		if s.t.Log != nil {
 			s.t.Log.Debug("target referrers API probed", "repository", s.name, "api", s.api, "err", s.probeErr)

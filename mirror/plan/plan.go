@@ -140,6 +140,18 @@ func (p *Planner) retry() registry.Retry {
 	return p.Retry.OrDefault()
 }
 
+// Retried is r.Do for an operation with a result: what fn returned on its last attempt, and r.Do's
+// error.
+func Retried[T any](ctx context.Context, r registry.Retry, what string, fn func(context.Context) (T, error)) (T, error) {
+	var v T
+	err := r.Do(ctx, what, func(ctx context.Context) error {
+		var err error
+		v, err = fn(ctx)
+		return err
+	})
+	return v, err
+}
+
 // Plan resolves img in its source registry and walks its graph.
 func (p *Planner) Plan(ctx context.Context, img config.Image) (*ImagePlan, error) {
 	repoName := img.RepositoryRef()
@@ -222,10 +234,9 @@ func (w *walker) manifest(ctx context.Context, desc ocispec.Descriptor, platform
 		b, _ = FetchManifest(ctx, w.planner.Local, desc) // any failure: fetch it from the registry
 	}
 	if b == nil {
-		err := w.planner.retry().Do(ctx, "manifest "+desc.Digest.String()+" of "+w.repoName, func(ctx context.Context) error {
-			var err error
-			b, err = FetchManifest(ctx, w.repo, desc)
-			return err
+		var err error
+		b, err = Retried(ctx, w.planner.retry(), "manifest "+desc.Digest.String()+" of "+w.repoName, func(ctx context.Context) ([]byte, error) {
+			return FetchManifest(ctx, w.repo, desc)
 		})
 		if err != nil {
 			return nil, err

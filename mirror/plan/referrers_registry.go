@@ -23,13 +23,9 @@ type registryReferrers struct {
 }
 
 func (s *registryReferrers) Referrers(ctx context.Context, subject ocispec.Descriptor) ([]referrers.Found, error) {
-	var found []referrers.Found
-	err := s.retry.Do(ctx, "referrers of "+subject.Digest.String()+" in "+s.repoName, func(ctx context.Context) error {
-		var err error
-		found, err = s.disc.Find(ctx, subject)
-		return err
+	return Retried(ctx, s.retry, "referrers of "+subject.Digest.String()+" in "+s.repoName, func(ctx context.Context) ([]referrers.Found, error) {
+		return s.disc.Find(ctx, subject)
 	})
-	return found, err
 }
 
 func (s *registryReferrers) Describe(_ referrers.Found, b []byte) (Label, bool, error) {
@@ -70,11 +66,8 @@ func (p *Planner) discoverer(ctx context.Context, repoName string) (*referrers.D
 	if err != nil {
 		return nil, err
 	}
-	var api bool
-	err = p.retry().Do(ctx, "probe referrers API of "+repoName, func(ctx context.Context) error {
-		var err error
-		api, err = registry.ProbeReferrers(ctx, repo)
-		return err
+	api, err := Retried(ctx, p.retry(), "probe referrers API of "+repoName, func(ctx context.Context) (bool, error) {
+		return registry.ProbeReferrers(ctx, repo)
 	})
 	if err != nil {
 		return nil, err
