@@ -51,23 +51,22 @@ func (c *copying) preflight(ctx context.Context) error {
 	if !c.opts.Preflight {
 		return nil
 	}
-	type question struct {
-		i   int
-		t   tagged
-		key string
+	// The tags asked of each image's store: none where the store cannot read tags or the image is
+	// the base's (Skip).
+	tagsAsked := func(i int) (Tagger, []tagged) {
+		tr, ok := c.stores[i].(Tagger)
+		if !ok || (c.opts.Skip != nil && c.opts.Skip(c.plans[i].Root.Desc)) {
+			return nil, nil
+		}
+		return tr, tagsOf(c.plans[i])
 	}
-	var qs []question
 	results := map[string]*preflightResult{}
 	var g errgroup.Group
 	g.SetLimit(c.opts.Concurrency)
-	for i, ip := range c.plans {
-		tr, ok := c.stores[i].(Tagger)
-		if !ok || (c.opts.Skip != nil && c.opts.Skip(ip.Root.Desc)) {
-			continue
-		}
-		for _, t := range tagsOf(ip) {
+	for i := range c.plans {
+		tr, tags := tagsAsked(i)
+		for _, t := range tags {
 			key := c.stores[i].Name() + ":" + t.tag
-			qs = append(qs, question{i, t, key})
 			if results[key] != nil {
 				continue
 			}
@@ -81,33 +80,36 @@ func (c *copying) preflight(ctx context.Context) error {
 	}
 	_ = g.Wait()
 	var errs []error
-	asked, failed := map[int]bool{}, map[int]bool{}
-	for _, q := range qs {
-		ip, ir, r := c.plans[q.i], &c.report.Images[q.i], results[q.key]
-		asked[q.i] = true
-		if failed[q.i] {
-			continue
+	asked := 0
+	for i, ip := range c.plans {
+		ir := &c.report.Images[i]
+		_, tags := tagsAsked(i)
+		if len(tags) > 0 {
+			asked++
 		}
-		if r.err != nil {
-			err := explainRefusal(r.err, c.stores[q.i].Name(), nil, "")
-			ir.Status, ir.Error = "failed", "before anything was pushed: "+err.Error()
-			errs = append(errs, fmt.Errorf("%s -> %s: %w", ip.Source, ir.Target, err))
-			failed[q.i] = true
-			continue
-		}
-		c.pre[q.key] = r.st
-		if r.st == nil || !r.st.found || r.st.desc.Digest == q.t.n.Desc.Digest {
-			continue
-		}
-		if !q.t.own && (appended(r.st.b, q.t.n.Manifest) || appended(q.t.n.Manifest, r.st.b)) {
-			continue // signatures appended at a cosign tag, there or in ours: no move (see tag)
-		}
-		m := c.recordMove(q.t, r.st.desc.Digest, ir)
-		if c.opts.RefuseTagMoves && ir.Status != "failed" {
-			ir.Status, ir.Error = "failed", refusedMove(q.key, m)
+		for _, t := range tags {
+			key := c.stores[i].Name() + ":" + t.tag
+			r := results[key]
+			if r.err != nil {
+				err := explainRefusal(r.err, c.stores[i].Name(), nil, "")
+				ir.Status, ir.Error = "failed", "before anything was pushed: "+err.Error()
+				errs = append(errs, fmt.Errorf("%s -> %s: %w", ip.Source, ir.Target, err))
+				break
+			}
+			c.pre[key] = r.st
+			if r.st == nil || !r.st.found || r.st.desc.Digest == t.n.Desc.Digest {
+				continue
+			}
+			if !t.own && (appended(r.st.b, t.n.Manifest) || appended(t.n.Manifest, r.st.b)) {
+				continue // signatures appended at a cosign tag, there or in ours: no move (see tag)
+			}
+			m := c.recordMove(t, r.st.desc.Digest, ir)
+			if c.opts.RefuseTagMoves && ir.Status != "failed" {
+				ir.Status, ir.Error = "failed", refusedMove(key, m)
+			}
 		}
 	}
-	if len(asked) > 0 && len(failed) == len(asked) && len(asked) == len(c.plans) {
+	if asked > 0 && len(errs) == asked && asked == len(c.plans) {
 		return fmt.Errorf("%w: the target answered no image before the first blob:\n  %w", ErrNothingDone, errors.Join(errs...))
 	}
 	return nil
