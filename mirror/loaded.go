@@ -16,12 +16,6 @@ import (
 	"airlock.dev/airlock/registry"
 )
 
-// catalogImage is the catalog entry naming img as it would be saved: its source, repository, tag,
-// pinned digest and target, nothing resolved.
-func catalogImage(img config.Image) archive.Image {
-	return archive.Image{Source: img.String(), Repository: img.RepositoryRef(), Tag: img.Tag, Digest: img.Digest, Target: img.Target}
-}
-
 // plansOnRegistry finds each of images in the registry it was loaded into (mapped under to as load maps
 // it; by tag and, when the entry pins it, by digest) and discovers its referrers there, all of them.
 // The plans keep the images' source names. A failed check wraps ErrCheckFailed.

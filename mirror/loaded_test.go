@@ -35,14 +35,20 @@ func pushedDigest(ctx context.Context, t *testing.T, regs *registry.Registries, 
 	return d.Digest
 }
 
+// TestCatalogImage: verify -c names each image as its catalog entry would: source, repository, tag,
+// pinned digest and target, nothing resolved.
 func TestCatalogImage(t *testing.T) {
-	img, err := config.ParseReference("registry.example.com/team/app:1.0@" + digest.FromString("x").String())
+	ref := "registry.example.com/team/app:1.0@" + digest.FromString("x").String()
+	set, err := config.Parse("imageset.yaml", []byte("apiVersion: airlock.dev/v1alpha1\nkind: ImageSet\nimages:\n  - ref: "+ref+"\n    target: apps/app\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	img.Target = "apps/app"
-	got := catalogImage(img)
-	want := archive.Image{Source: img.String(), Repository: "registry.example.com/team/app", Tag: "1.0", Digest: digest.FromString("x"), Target: "apps/app"}
+	images, err := imageSetImages(set)
+	if err != nil || len(images) != 1 {
+		t.Fatalf("images %+v, %v; want one", images, err)
+	}
+	got := images[0]
+	want := archive.Image{Source: ref, Repository: "registry.example.com/team/app", Tag: "1.0", Digest: digest.FromString("x"), Target: "apps/app"}
 	if got.Source != want.Source || got.Repository != want.Repository || got.Tag != want.Tag || got.Digest != want.Digest || got.Target != want.Target {
 		t.Errorf("CatalogImage = %+v, want %+v", got, want)
 	}

@@ -150,7 +150,9 @@ func imageSetImages(set *config.ImageSet) ([]archive.Image, error) {
 	expanded, _ := set.Expand(nil)
 	images := make([]archive.Image, 0, len(expanded))
 	for _, img := range expanded {
-		images = append(images, catalogImage(img))
+		// The catalog entry naming img as it would be saved: its source, repository, tag, pinned
+		// digest and target, nothing resolved.
+		images = append(images, archive.Image{Source: img.String(), Repository: img.RepositoryRef(), Tag: img.Tag, Digest: img.Digest, Target: img.Target})
 	}
 	return images, nil
 }
