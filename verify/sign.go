@@ -39,6 +39,7 @@ type SigningKey struct {
 	priv       *ecdsa.PrivateKey
 	pubPEM     []byte
 	alg        signature.AlgorithmDetails // the curve's Sigstore algorithm and hash
+	verifier   signature.Verifier         // the public key's, as ParseKey loads it
 }
 
 // Password supplies the password of an encrypted private key, asked only when one is needed.
@@ -95,10 +96,13 @@ func LoadSigningKey(path string, password Password) (*SigningKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SigningKey{Name: pub.Name, Hint: pub.Hint, priv: ec, pubPEM: pubPEM, alg: alg}, nil
+	return &SigningKey{Name: pub.Name, Hint: pub.Hint, priv: ec, pubPEM: pubPEM, alg: alg, verifier: pub.verifier}, nil
 }
 
-// keypair adapts a SigningKey to sigstore-go's sign.Keypair, the way cosign's own adapter does.
+// keypair adapts a SigningKey to sigstore-go's sign.Keypair, the way cosign's own adapter does
+// (cosign v3 internal/key/svkeypair.go): it hashes with the curve's hash (SHA-256, SHA-384 for P-384,
+// SHA-512 for P-521), sigstore's default for the key, as `cosign sign --key` and `cosign attest --key`
+// sign bundles. ParseKey's verifier takes that hash.
 type keypair struct{ k *SigningKey }
 
 func (p keypair) GetHashAlgorithm() protocommon.HashAlgorithm { return p.k.alg.GetProtoHashType() }

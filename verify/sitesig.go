@@ -46,7 +46,10 @@ func SimpleSigningPayload(repo string, d digest.Digest) []byte {
 }
 
 // SignPayload signs b as cosign signs a legacy signature payload: ECDSA over its SHA-256, ASN.1 DER,
-// base64 (the value of the dev.cosignproject.cosign/signature annotation).
+// base64 (the value of the dev.cosignproject.cosign/signature annotation). SHA-256 whatever the curve:
+// cosign v3 hashes a P-384 or P-521 key's legacy signatures with the curve's hash, but containers/image
+// verifies SHA-256 only, and cosign verify --key, policy-controller and Kyverno assume it unless told
+// otherwise; cosign v2 signed with it. airlock verifies either (keyVerifier).
 func (k *SigningKey) SignPayload(b []byte) (string, error) {
 	sum := sha256.Sum256(b)
 	sig, err := ecdsa.SignASN1(rand.Reader, k.priv, sum[:])
@@ -56,19 +59,19 @@ func (k *SigningKey) SignPayload(b []byte) (string, error) {
 	return base64.StdEncoding.EncodeToString(sig), nil
 }
 
-// SignedPayload reports whether sig (base64, as SignPayload returns it) is this key's signature of b.
+// SignedPayload reports whether sig (base64, as SignPayload returns it) is this key's signature of b:
+// over SHA-256, or, as cosign v3 signs with a P-384 or P-521 key, over the curve's hash.
 func (k *SigningKey) SignedPayload(b []byte, sig string) bool {
 	raw, err := base64.StdEncoding.DecodeString(sig)
-	if err != nil {
+	if err != nil || len(raw) == 0 {
 		return false
 	}
-	sum := sha256.Sum256(b)
-	return ecdsa.VerifyASN1(&k.priv.PublicKey, sum[:], raw)
+	return k.verifier.VerifySignature(bytes.NewReader(raw), bytes.NewReader(b)) == nil
 }
 
 // SignStatement wraps the in-toto statement in a DSSE envelope signed with k, as `cosign attest --key`
 // writes one into a legacy .att layer (payload type application/vnd.in-toto+json). It returns the
-// envelope JSON.
+// envelope JSON. Its signature is over SHA-256 whatever the curve, as SignPayload's.
 func (k *SigningKey) SignStatement(statement []byte) ([]byte, error) {
 	sv, err := signature.LoadECDSASignerVerifier(k.priv, crypto.SHA256)
 	if err != nil {
@@ -77,11 +80,11 @@ func (k *SigningKey) SignStatement(statement []byte) ([]byte, error) {
 	return sigdsse.WrapSigner(sv, inTotoPayloadType).SignMessage(bytes.NewReader(statement))
 }
 
-// SignedStatement returns the statement of a DSSE envelope that k signed, or nil when k did not sign
-// it (or it is no envelope).
+// SignedStatement returns the statement of a DSSE envelope that k signed (over SHA-256, or the curve's
+// hash as in SignStatementBundle's and cosign v3's), or nil when k did not sign it (or it is no
+// envelope).
 func (k *SigningKey) SignedStatement(envelope []byte) []byte {
-	v, err := signature.LoadECDSAVerifier(&k.priv.PublicKey, crypto.SHA256)
-	if err != nil || sigdsse.WrapVerifier(v).VerifySignature(bytes.NewReader(envelope), nil) != nil {
+	if sigdsse.WrapVerifier(k.verifier).VerifySignature(bytes.NewReader(envelope), nil) != nil {
 		return nil
 	}
 	var env struct {
@@ -99,10 +102,10 @@ func (k *SigningKey) SignedStatement(envelope []byte) []byte {
 }
 
 // SignStatementBundle signs the in-toto statement as `cosign attest --key --new-bundle-format` does
-// (cosign v3): a Sigstore bundle v0.3 holding a DSSE envelope over it, the key hint and no
-// transparency log entry (the site has no log). It returns the bundle JSON. Engines that find a
-// bundle among an image's referrers read bundles only (Kyverno, cosign v3), so the site writes one
-// beside its legacy signatures.
+// (cosign v3): a Sigstore bundle v0.3 holding a DSSE envelope over it, signed over the curve's hash
+// (keypair), the key hint and no transparency log entry (the site has no log). It returns the bundle
+// JSON. Engines that find a bundle among an image's referrers read bundles only (Kyverno, cosign v3),
+// so the site writes one beside its legacy signatures.
 func (k *SigningKey) SignStatementBundle(statement []byte) ([]byte, error) {
 	pb, err := sign.Bundle(&sign.DSSEData{Data: statement, PayloadType: inTotoPayloadType}, keypair{k}, sign.BundleOptions{})
 	if err != nil {

@@ -1,12 +1,15 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"path/filepath"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -33,7 +36,7 @@ func ParseKey(name string, pemBytes []byte) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("key %s: not a PEM public key: %w", name, err)
 	}
-	v, err := signature.LoadVerifier(pub, crypto.SHA256)
+	v, err := keyVerifier(pub)
 	if err != nil {
 		return nil, fmt.Errorf("key %s: %w", name, err)
 	}
@@ -43,6 +46,63 @@ func ParseKey(name string, pemBytes []byte) (*Key, error) {
 	}
 	sum := sha256.Sum256(der)
 	return &Key{Name: name, Hint: base64.StdEncoding.EncodeToString(sum[:]), pub: pub, verifier: v}, nil
+}
+
+// keyVerifier returns the verifier of pub that takes what cosign signs with its private key. For an
+// ECDSA key on P-384 or P-521 that is two hashes: cosign v3 (`cosign sign --key`, `cosign attest
+// --key`, bundles and legacy signatures alike) hashes with the curve's hash (SHA-384, SHA-512), as
+// sigstore's default algorithm for the key has it and as airlock signs its bundles; cosign v2 signed
+// with SHA-256, which is also all that containers/image verifies and what cosign verify --key,
+// policy-controller and Kyverno assume unless told otherwise, and what airlock signs legacy
+// signatures with. Both are taken, the curve's hash first (sigstore-go takes both the same way for a
+// certificate's key). Any other key verifies with SHA-256, as it always has here.
+func keyVerifier(pub crypto.PublicKey) (signature.Verifier, error) {
+	v, err := signature.LoadVerifier(pub, crypto.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := pub.(*ecdsa.PublicKey); !ok {
+		return v, nil
+	}
+	alg, err := signature.GetDefaultAlgorithmDetails(pub)
+	if err != nil || alg.GetHashType() == crypto.SHA256 {
+		return v, nil // P-256, or a curve sigstore has no default for
+	}
+	def, err := signature.LoadVerifier(pub, alg.GetHashType())
+	if err != nil {
+		return nil, err
+	}
+	return eitherVerifier{def, v}, nil
+}
+
+// eitherVerifier verifies a signature that one of its verifiers (one key, each with its hash) takes.
+type eitherVerifier []signature.Verifier
+
+func (e eitherVerifier) PublicKey(opts ...signature.PublicKeyOption) (crypto.PublicKey, error) {
+	return e[0].PublicKey(opts...)
+}
+
+func (e eitherVerifier) VerifySignature(sig, message io.Reader, opts ...signature.VerifyOption) error {
+	sb, err := io.ReadAll(sig)
+	if err != nil {
+		return err
+	}
+	var mb []byte
+	if message != nil { // nil when a digest option gives what was signed
+		if mb, err = io.ReadAll(message); err != nil {
+			return err
+		}
+	}
+	for _, v := range e {
+		var m io.Reader
+		if message != nil {
+			m = bytes.NewReader(mb)
+		}
+		if err = v.VerifySignature(bytes.NewReader(sb), m, opts...); err == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 // Trust is the material verification runs against: keys, an optional Sigstore trusted root (for
