@@ -14,10 +14,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
 
+	"airlock.dev/airlock/sitefiles"
 	"airlock.dev/airlock/vocab"
 )
 
@@ -28,12 +32,33 @@ type Site struct {
 	Prefix string
 	// KeyPEM is the site's public key (PEM).
 	KeyPEM []byte
+	// Mirrored are the images loaded under the prefix whose source names the container runtimes pull
+	// through the mirror (load --site-files: registries.conf mirrors, IDMS): containers-policy
+	// scopes each source repository too (optional).
+	Mirrored []sitefiles.Mapping
 }
 
 // File is one file to write: its path under the output directory, and its bytes.
 type File struct {
 	Path string
 	Data []byte
+}
+
+// sourceScopes maps each source repository of s.Mirrored to the site repository it was loaded into.
+// A mapping into another prefix, or a source loaded into two repositories, is refused: one scope
+// names one repository a signature may name.
+func (s *Site) sourceScopes() (map[string]string, error) {
+	out := map[string]string{}
+	for _, m := range s.Mirrored {
+		if !strings.HasPrefix(m.Target, s.Prefix+"/") {
+			return nil, fmt.Errorf("--site-files: %s was loaded into %s, not under --to %s; give the --to of the load that wrote the site files", m.Source, m.Target, s.Prefix)
+		}
+		if t, ok := out[m.SourceRepository]; ok && t != m.Target {
+			return nil, fmt.Errorf("--site-files: %s was loaded into both %s and %s; a policy scope can name one: write the site files of one load", m.SourceRepository, t, m.Target)
+		}
+		out[m.SourceRepository] = m.Target
+	}
+	return out, nil
 }
 
 func (s *Site) check() error {
@@ -51,13 +76,21 @@ func (s *Site) check() error {
 // podman, skopeo) for the site: an image under the prefix is accepted only with a cosign signature
 // (a sigstore attachment, sha256-<hex>.sig) by the site key that names its repository
 // (signedIdentity matchRepository: one signature serves every tag); everything else is rejected
-// (default reject). The registries.d file turns on reading sigstore attachments under the prefix.
+// (default reject). A pull by a source name that registries.conf redirects to the mirror is judged
+// by the source name, so each source repository of s.Mirrored gets a scope of its own whose
+// signature must name the site repository it was loaded into (exactRepository). The registries.d
+// file turns on reading sigstore attachments under the prefix (where a redirected pull reads them).
 func ContainersPolicy(s Site) ([]File, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
+	sources, err := s.sourceScopes()
+	if err != nil {
+		return nil, err
+	}
 	type identity struct {
-		Type string `json:"type"`
+		Type             string `json:"type"`
+		DockerRepository string `json:"dockerRepository,omitempty"`
 	}
 	type requirement struct {
 		Type           string    `json:"type"`
@@ -73,18 +106,25 @@ func ContainersPolicy(s Site) ([]File, error) {
 			s.Prefix: {{Type: "sigstoreSigned", KeyData: base64.StdEncoding.EncodeToString(s.KeyPEM), SignedIdentity: &identity{Type: "matchRepository"}}},
 		}},
 	}
+	keyData := base64.StdEncoding.EncodeToString(s.KeyPEM)
+	for src, target := range sources {
+		policy.Transports["docker"][src] = []requirement{{Type: "sigstoreSigned", KeyData: keyData, SignedIdentity: &identity{Type: "exactRepository", DockerRepository: target}}}
+	}
 	pb, _ := json.MarshalIndent(policy, "", "  ") // strings, slices and maps of strings: it cannot fail
 	rd := fmt.Sprintf("# airlock admission: read cosign signatures (sigstore attachments) of the site mirror.\ndocker:\n  %s:\n    use-sigstore-attachments: true\n", s.Prefix)
-	return []File{{"policy.json", append(pb, '\n')}, {"registries.d/airlock.yaml", []byte(rd)}, openShiftPolicy(s)}, nil
+	return []File{{"policy.json", append(pb, '\n')}, {"registries.d/airlock.yaml", []byte(rd)}, openShiftPolicy(s, sources)}, nil
 }
 
 // openShiftPolicy is the same requirement for OpenShift, whose Machine Config Operator writes
 // policy.json and registries.d on every node from a ClusterImagePolicy (config.openshift.io/v1,
 // openshift/api config/v1/types_image_policy.go): the scope is the site mirror, the root of trust the
-// site key, the identity matchRepository. OpenShift keeps its own default for other scopes (its
-// release images must stay admitted), so unlike policy.json it rejects nothing else.
-func openShiftPolicy(s Site) File {
-	return File{"openshift/clusterimagepolicy.yaml", []byte(fmt.Sprintf(`# airlock admission --engine containers-policy, for OpenShift: admit, under %[1]s, only images the
+// site key, the identity matchRepository; and one more per source repository pulled through the
+// mirror (ImageDigestMirrorSet), whose identity is the site repository (ExactRepository). OpenShift
+// keeps its own default for other scopes (its release images must stay admitted), so unlike
+// policy.json it rejects nothing else.
+func openShiftPolicy(s Site, sources map[string]string) File {
+	var b strings.Builder
+	fmt.Fprintf(&b, `# airlock admission --engine containers-policy, for OpenShift: admit, under %[1]s, only images the
 # site key signed (airlock load --sign-key). The Machine Config Operator writes it to every node.
 apiVersion: config.openshift.io/v1
 kind: ClusterImagePolicy
@@ -100,7 +140,29 @@ spec:
         keyData: %[2]s
     signedIdentity:
       matchPolicy: MatchRepository
-`, s.Prefix, base64.StdEncoding.EncodeToString(s.KeyPEM)))}
+`, s.Prefix, base64.StdEncoding.EncodeToString(s.KeyPEM))
+	for _, src := range slices.Sorted(maps.Keys(sources)) {
+		fmt.Fprintf(&b, `---
+# %[1]s, pulled through the mirror: signed by the site key for %[2]s.
+apiVersion: config.openshift.io/v1
+kind: ClusterImagePolicy
+metadata:
+  name: airlock-site-%[3]s
+spec:
+  scopes:
+  - %[1]s
+  policy:
+    rootOfTrust:
+      policyType: PublicKey
+      publicKey:
+        keyData: %[4]s
+    signedIdentity:
+      matchPolicy: ExactRepository
+      exactRepository:
+        repository: %[2]s
+`, src, sources[src], digest.FromString(src).Encoded()[:12], base64.StdEncoding.EncodeToString(s.KeyPEM))
+	}
+	return File{"openshift/clusterimagepolicy.yaml", []byte(b.String())}
 }
 
 // PolicyController returns the ClusterImagePolicy (policy.sigstore.dev/v1beta1) of Sigstore

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"airlock.dev/airlock/sitefiles"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -26,6 +28,32 @@ func TestGolden(t *testing.T) {
 		"kyverno":           func(s Site) ([]File, error) { return Kyverno(s, "enforce") },
 	} {
 		golden(t, engine, site, write)
+	}
+	site.Mirrored = mirrored
+	golden(t, "containers-policy-mirrored", site, ContainersPolicy)
+}
+
+// mirrored: two images whose source names the runtimes pull through the mirror.
+var mirrored = []sitefiles.Mapping{
+	{Source: "registry.example.com/team/app:1.4.2", SourceRepository: "registry.example.com/team/app", Target: "registry.site:5000/mirror/team/app"},
+	{Source: "nginx:1.27", SourceRepository: "docker.io/library/nginx", Target: "registry.site:5000/mirror/library/nginx"},
+	{Source: "registry.example.com/team/app:1.4.3", SourceRepository: "registry.example.com/team/app", Target: "registry.site:5000/mirror/team/app"},
+}
+
+// TestMirroredScopesRefused: site files of a load into another prefix, or a source loaded into two
+// repositories (one scope can name one), are refused with what to do.
+func TestMirroredScopesRefused(t *testing.T) {
+	site := Site{Prefix: "registry.site:5000/mirror", KeyPEM: []byte(testKey)}
+	other := append([]sitefiles.Mapping{}, mirrored[0], sitefiles.Mapping{Source: "x.example/y:1", SourceRepository: "x.example/y", Target: "registry.site:5000/prod/y"})
+	twice := append([]sitefiles.Mapping{}, mirrored[0], sitefiles.Mapping{Source: "registry.example.com/team/app:2", SourceRepository: "registry.example.com/team/app", Target: "registry.site:5000/mirror/registry.example.com/team/app"})
+	for want, ms := range map[string][]sitefiles.Mapping{
+		"x.example/y:1 was loaded into registry.site:5000/prod/y, not under --to registry.site:5000/mirror": other,
+		"registry.example.com/team/app was loaded into both":                                             twice,
+	} {
+		site.Mirrored = ms
+		if _, err := ContainersPolicy(site); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v, want %q", err, want)
+		}
 	}
 }
 

@@ -47,9 +47,10 @@ func TestLoadSignsAtTheSite(t *testing.T) {
 		t.Errorf("pushed before refusing: %v", repos)
 	}
 
+	siteFiles := filepath.Join(work, "site-files")
 	load := func() []struct{ Digest, Tag, Action string } {
 		t.Helper()
-		res := runEnv(ctx, t, withPassword, "load", arch, "--to", to, "--key", app.PublicKeyPath, "--sign-key", siteKey, "--format", "json")
+		res := runEnv(ctx, t, withPassword, "load", arch, "--to", to, "--key", app.PublicKeyPath, "--sign-key", siteKey, "--site-files", siteFiles, "--format", "json")
 		if res.code != 0 {
 			t.Fatalf("load --sign-key: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 		}
@@ -103,6 +104,7 @@ func TestLoadSignsAtTheSite(t *testing.T) {
 	}
 
 	checkContainersPolicy(t, to, sitePub, app, set)
+	checkMirroredPulls(t, to, sitePub, app, set, siteFiles)
 	checkKyverno(t, to, sitePub, app)
 	checkPolicyController(t, c, to, siteKey, sitePub, app)
 	checkKyvernoAttestation(t, c, to, siteKey, sitePub, app)
@@ -346,5 +348,45 @@ func TestSiteSignaturesOnAReferrersAPIRegistry(t *testing.T) {
 		if strings.Contains(actions, "written") {
 			t.Errorf("second load: %s %q, want present only", kind, actions)
 		}
+	}
+}
+
+// checkMirroredPulls: with the site files of the load (--site-files), the containers policy scopes the
+// source name too, and the real containers/image evaluator admits a pull by the source name that
+// registries.conf redirects to the mirror (judged by the source name, signed by the site for the site
+// repository). With the site files of a copy into PREFIX/unsigned (no site signature there), the same
+// pull is redirected there and refused. Without the source scope (the plain policy), such a pull is
+// refused by the default: the scope is what admits it (checked by the first pull failing with the
+// policy of checkContainersPolicy's kind).
+func checkMirroredPulls(t *testing.T, to, sitePub string, app *seed.Fixture, set, siteFiles string) {
+	t.Helper()
+	ctx := t.Context()
+	imagepolicy := tools.Path(t, "imagepolicy")
+	policy := func(files string) string {
+		dir := t.TempDir()
+		args := []string{"admission", "--engine", "containers-policy", "--to", to, "--site-key", sitePub, "-o", dir}
+		if files != "" {
+			args = append(args, "--site-files", files)
+		}
+		if res := run(ctx, t, args...); res.code != 0 {
+			t.Fatalf("airlock admission %v: exit %d\n%s", args, res.code, res.stderr)
+		}
+		return dir
+	}
+	pull := func(dir, conf string) (string, error) {
+		out, err := exec.CommandContext(ctx, imagepolicy, "--policy", filepath.Join(dir, "policy.json"), "--registries.d", filepath.Join(dir, "registries.d"),
+			"--registries-conf", filepath.Join(conf, "registries.conf"), app.Host+"/"+app.Repo+"@"+app.IndexDigest.String()).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := pull(policy(""), siteFiles); err == nil {
+		t.Errorf("a pull by the source name was admitted without its scope:\n%s", out)
+	}
+	if out, err := pull(policy(siteFiles), siteFiles); err != nil {
+		t.Errorf("a pull by the source name through the mirror, with the source scope: %v\n%s", err, out)
+	}
+	unsignedFiles := filepath.Join(t.TempDir(), "site-files")
+	mustRun(ctx, t, "copy", "-c", set, "--to", to+"/unsigned", "--site-files", unsignedFiles)
+	if out, err := pull(policy(unsignedFiles), unsignedFiles); err == nil || !strings.Contains(out, "signature") {
+		t.Errorf("a pull by the source name redirected to a mirror the site did not sign: %v, want refused for its signatures\n%s", err, out)
 	}
 }

@@ -10,10 +10,11 @@ import (
 
 	"airlock.dev/airlock/admission"
 	"airlock.dev/airlock/internal/atomicfile"
+	"airlock.dev/airlock/sitefiles"
 )
 
 func newAdmissionCmd(g *globalOptions) *cobra.Command {
-	var engine, to, siteKey, dir, mode string
+	var engine, to, siteKey, dir, mode, siteFiles string
 	cmd := &cobra.Command{
 		Use:   "admission --engine ENGINE --to HOST[:PORT]/PREFIX --site-key SITE.pub -o DIR",
 		Short: "Write the admission policies that admit only what the site signed",
@@ -30,7 +31,11 @@ Engines:
                       DIR/registries.d/airlock.yaml (for /etc/containers/registries.d/) turns on
                       reading those signatures (use-sigstore-attachments); and for OpenShift
                       DIR/openshift/clusterimagepolicy.yaml, the same requirement as a
-                      ClusterImagePolicy (config.openshift.io/v1).
+                      ClusterImagePolicy (config.openshift.io/v1). With --site-files DIR (what
+                      load --site-files wrote: its mapping.txt), each source repository pulled
+                      through the mirror (registries.conf, ImageDigestMirrorSet) gets a scope of
+                      its own, since a redirected pull is judged by the name it asks for: the
+                      site's signature must name the repository it was loaded into.
   policy-controller   Sigstore policy-controller: DIR/clusterimagepolicy.yaml, a ClusterImagePolicy
                       (policy.sigstore.dev/v1beta1) whose glob covers PREFIX/** and whose one
                       authority is the site key with the import attestation required
@@ -59,6 +64,14 @@ policy must be built with sigstore support (Debian's skopeo 1.9.3 is not: "sigst
 				return fmt.Errorf("--site-key: %w", err)
 			}
 			site := admission.Site{Prefix: to, KeyPEM: key}
+			if siteFiles != "" {
+				if engine != "containers-policy" {
+					return fmt.Errorf("--site-files is for --engine containers-policy: %s checks the image name a Pod gives, so Pods name the site mirror's images", engine)
+				}
+				if site.Mirrored, err = sitefiles.ReadMapping(siteFiles); err != nil {
+					return fmt.Errorf("--site-files: %w", err)
+				}
+			}
 			var files []admission.File
 			switch engine {
 			case "containers-policy":
@@ -102,6 +115,7 @@ policy must be built with sigstore support (Debian's skopeo 1.9.3 is not: "sigst
 	f.StringVar(&to, "to", "", "the site mirror: HOST[:PORT]/PREFIX, as given to load --to")
 	f.StringVar(&siteKey, "site-key", "", "the site's public key (the pair of load --sign-key)")
 	f.StringVarP(&dir, "output", "o", "", "directory to write into")
+	f.StringVar(&siteFiles, "site-files", "", "containers-policy: the directory load --site-files wrote; scope the source names pulled through the mirror too")
 	for _, name := range []string{"engine", "to", "site-key", "output"} {
 		_ = cmd.MarkFlagRequired(name)
 	}

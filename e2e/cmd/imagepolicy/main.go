@@ -5,7 +5,10 @@
 // use this instead: the same library code, built with -tags containers_image_openpgp (no gpgme; see
 // scripts/install-tools.sh).
 //
-// Usage: imagepolicy --policy policy.json --registries.d DIR [--all] [--arch ARCH] HOST/REPO:TAG
+// With --registries-conf, the pull goes where that registries.conf redirects it (mirrors), judged by
+// the name asked for, as CRI-O pulls through a mirror.
+//
+// Usage: imagepolicy --policy policy.json --registries.d DIR [--registries-conf FILE] [--all] [--arch ARCH] HOST/REPO:TAG
 // Exit 0: admitted; 1: refused, with containers/image's reason on stderr; 2: usage.
 package main
 
@@ -27,19 +30,20 @@ func main() {
 	regd := flag.String("registries.d", "", "registries.d directory")
 	all := flag.Bool("all", false, "every instance of an index, as skopeo copy --all; else the one for --arch")
 	arch := flag.String("arch", "amd64", "the platform instance pulled (linux/ARCH) without --all")
+	conf := flag.String("registries-conf", "", "registries.conf: pull through the mirrors it names")
 	flag.Parse()
 	if *policy == "" || flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: imagepolicy --policy policy.json --registries.d DIR [--all] HOST/REPO:TAG")
 		os.Exit(2)
 	}
-	if err := pull(context.Background(), *policy, *regd, flag.Arg(0), *all, *arch); err != nil {
+	if err := pull(context.Background(), *policy, *regd, *conf, flag.Arg(0), *all, *arch); err != nil {
 		fmt.Fprintln(os.Stderr, "refused:", err)
 		os.Exit(1)
 	}
 	fmt.Println("admitted:", flag.Arg(0))
 }
 
-func pull(ctx context.Context, policyPath, regd, ref string, all bool, arch string) error {
+func pull(ctx context.Context, policyPath, regd, conf, ref string, all bool, arch string) error {
 	pol, err := signature.NewPolicyFromFile(policyPath)
 	if err != nil {
 		return err
@@ -68,7 +72,7 @@ func pull(ctx context.Context, policyPath, regd, ref string, all bool, arch stri
 	}
 	_, err = copy.Image(ctx, pc, dst, src, &copy.Options{
 		SourceCtx: &types.SystemContext{RegistriesDirPath: regd, DockerInsecureSkipTLSVerify: types.OptionalBoolTrue,
-			OSChoice: "linux", ArchitectureChoice: arch},
+			OSChoice: "linux", ArchitectureChoice: arch, SystemRegistriesConfPath: conf},
 		DestinationCtx:     &types.SystemContext{},
 		ImageListSelection: sel,
 		RemoveSignatures:   true,
