@@ -218,6 +218,9 @@ func (c *copying) fail(t blobTask, err error) {
 func (c *copying) blobFailed(ip *plan.ImagePlan, st Store) (digest.Digest, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if len(c.failed) == 0 {
+		return "", nil
+	}
 	for _, n := range ip.Nodes() {
 		for _, b := range n.Blobs {
 			if err, bad := c.failed[blobKey(st, b.Digest)]; bad {
