@@ -48,7 +48,7 @@ func TestMirroredScopesRefused(t *testing.T) {
 	twice := append([]sitefiles.Mapping{}, mirrored[0], sitefiles.Mapping{Source: "registry.example.com/team/app:2", SourceRepository: "registry.example.com/team/app", Target: "registry.site:5000/mirror/registry.example.com/team/app"})
 	for want, ms := range map[string][]sitefiles.Mapping{
 		"x.example/y:1 was loaded into registry.site:5000/prod/y, not under --to registry.site:5000/mirror": other,
-		"registry.example.com/team/app was loaded into both":                                             twice,
+		"registry.example.com/team/app was loaded into both":                                                twice,
 	} {
 		site.Mirrored = ms
 		if _, err := ContainersPolicy(site); err == nil || !strings.Contains(err.Error(), want) {
