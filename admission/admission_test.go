@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"airlock.dev/airlock/sitefiles"
+	"airlock.dev/airlock/verify"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -126,5 +127,64 @@ func TestKyvernoMode(t *testing.T) {
 	}
 	if _, err := Kyverno(Site{Prefix: "registry.site:5000/mirror", KeyPEM: []byte("x")}, "enforce"); err == nil {
 		t.Error("a site key that is not PEM was taken")
+	}
+}
+
+// upstreamTrust is the site trust of the upstream golden files: testdata/upstream/policy.yaml.
+func upstreamTrust(t *testing.T, policy string) *verify.Trust {
+	t.Helper()
+	tr, err := verify.TrustFromFiles(nil, "", policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// TestUpstreamGolden: with --upstream, beside the site's policy, each rule that decides a loaded
+// repository becomes ClusterImagePolicies naming exactly its repositories: any (one policy, its
+// signers as authorities), all (one policy per signer), attestations (one more policy); the rule
+// that decides nothing loaded is left out.
+func TestUpstreamGolden(t *testing.T) {
+	site := Site{Prefix: "registry.site:5000/mirror", KeyPEM: []byte(testKey), Mirrored: append(mirrored, sitefiles.Mapping{Source: "registry.example.com/base/debian:12", SourceRepository: "registry.example.com/base/debian", Target: "registry.site:5000/mirror/base/debian"})}
+	tr := upstreamTrust(t, "testdata/upstream/policy.yaml")
+	golden(t, "policy-controller-upstream", site, func(s Site) ([]File, error) { return PolicyControllerUpstream(s, tr, "enforce") })
+}
+
+// TestUpstreamRefused: what policy-controller cannot say, or nothing to say it of, is refused with
+// the rule and the way out.
+func TestUpstreamRefused(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	release, _ := os.ReadFile("testdata/upstream/release.pub")
+	build, _ := os.ReadFile("testdata/upstream/build.pub")
+	ops, _ := os.ReadFile("testdata/upstream/ops.pub")
+	write("release.pub", string(release))
+	write("build.pub", string(build))
+	write("ops.pub", string(ops))
+	head := "apiVersion: airlock.dev/v1alpha1\nkind: Policy\nrules:\n"
+	site := Site{Prefix: "registry.site:5000/mirror", KeyPEM: []byte(testKey), Mirrored: mirrored}
+	for want, policy := range map[string]string{
+		"require 2 of 3 signers cannot be written": head + "  - match: ['**']\n    signers: [{key: release.pub}, {key: build.pub}, {key: ops.pub}]\n    require: 2\n",
+		"keyless signers are not written yet":      head + "  - match: ['**']\n    signers: [{keyless: {issuer: https://issuer.example, subject: a@example.com}}]\n",
+		"requires a transparency log entry":        head + "  - match: ['**']\n    signers: [{key: release.pub, requireTlog: true}]\n",
+		"no rule of":                               head + "  - match: [registry.example.com/team/*]\n    signers: [{key: release.pub}]\n",
+	} {
+		tr, err := verify.TrustFromFiles(nil, "", write("policy.yaml", policy))
+		if err != nil {
+			t.Fatalf("%s: %v", want, err)
+		}
+		if _, err := PolicyControllerUpstream(site, tr, "enforce"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v, want %q", err, want)
+		}
+	}
+	site.Mirrored = nil
+	if _, err := PolicyControllerUpstream(site, upstreamTrust(t, "testdata/upstream/policy.yaml"), "enforce"); err == nil || !strings.Contains(err.Error(), "give --site-files") {
+		t.Errorf("no loaded images: %v", err)
 	}
 }

@@ -106,6 +106,7 @@ func TestLoadSignsAtTheSite(t *testing.T) {
 	checkContainersPolicy(t, to, sitePub, app, set)
 	checkMirroredPulls(t, to, sitePub, app, set, siteFiles)
 	checkKyverno(t, to, sitePub, app)
+	checkPolicyControllerUpstream(t, c, to, sitePub, app, siteFiles, filepath.Join(work, "other"))
 	checkPolicyController(t, c, to, siteKey, sitePub, app)
 	checkKyvernoAttestation(t, c, to, siteKey, sitePub, app)
 
@@ -388,5 +389,39 @@ func checkMirroredPulls(t *testing.T, to, sitePub string, app *seed.Fixture, set
 	mustRun(ctx, t, "copy", "-c", set, "--to", to+"/unsigned", "--site-files", unsignedFiles)
 	if out, err := pull(policy(unsignedFiles), unsignedFiles); err == nil || !strings.Contains(out, "signature") {
 		t.Errorf("a pull by the source name redirected to a mirror the site did not sign: %v, want refused for its signatures\n%s", err, out)
+	}
+}
+
+// checkPolicyControllerUpstream: with --upstream, the ClusterImagePolicies of the upstream signer
+// (the key the images were loaded with) make policy-tester check the upstream signature as well: the
+// site-signed image passes both; generated for another upstream key, the same image is refused.
+func checkPolicyControllerUpstream(t *testing.T, c *seed.Cosign, to, sitePub string, app *seed.Fixture, siteFiles, otherDir string) {
+	t.Helper()
+	ctx := t.Context()
+	_, otherPub, err := c.GenerateKeyPair(ctx, otherDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admit := func(upstreamKey string) (string, error) {
+		dir := t.TempDir()
+		if res := run(ctx, t, "admission", "--engine", "policy-controller", "--to", to, "--site-key", sitePub, "-o", dir,
+			"--upstream", "--site-files", siteFiles, "--key", upstreamKey); res.code != 0 {
+			t.Fatalf("airlock admission --upstream: exit %d\n%s", res.code, res.stderr)
+		}
+		site, _ := os.ReadFile(filepath.Join(dir, "clusterimagepolicy.yaml"))
+		up, err := os.ReadFile(filepath.Join(dir, "clusterimagepolicy-upstream.yaml"))
+		if err != nil || !strings.Contains(string(up), "airlock-upstream-1") {
+			t.Fatalf("no upstream ClusterImagePolicy: %v\n%s", err, up)
+		}
+		all := filepath.Join(dir, "all.yaml")
+		os.WriteFile(all, append(site, up...), 0o644)
+		out, err := exec.CommandContext(ctx, tools.Path(t, "policy-tester"), "--policy", all, "--image", to+"/team/app@"+app.IndexDigest.String()).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := admit(app.PublicKeyPath); err != nil {
+		t.Errorf("policy-tester with the upstream signer's policy on the site-signed image: %v\n%s", err, out)
+	}
+	if out, err := admit(otherPub); err == nil || !strings.Contains(out, "signature key validation failed for authority cosign-pub") {
+		t.Errorf("policy-tester with another upstream key: %v, want refused by the upstream authority (cosign.pub)\n%s", err, out)
 	}
 }

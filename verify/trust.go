@@ -209,3 +209,6 @@ func TrustFromImageSet(set *config.ImageSet) (*Trust, error) {
 	t.setOrigin(Origin{Kind: "imageset"}, set.Path)
 	return t, nil
 }
+
+// PEM returns the key as a PEM public key, as cosign writes cosign.pub.
+func (k *Key) PEM() ([]byte, error) { return cryptoutils.MarshalPublicKeyToPEM(k.pub) }

@@ -15,6 +15,8 @@ import (
 
 func newAdmissionCmd(g *globalOptions) *cobra.Command {
 	var engine, to, siteKey, dir, mode, siteFiles string
+	var upstream bool
+	var trust trustOptions
 	cmd := &cobra.Command{
 		Use:   "admission --engine ENGINE --to HOST[:PORT]/PREFIX --site-key SITE.pub -o DIR",
 		Short: "Write the admission policies that admit only what the site signed",
@@ -40,7 +42,12 @@ Engines:
                       (policy.sigstore.dev/v1beta1) whose glob covers PREFIX/** and whose one
                       authority is the site key with the import attestation required
                       (https://airlock.dev/import/v1); no ctlog, so nothing reaches Rekor. --mode
-                      enforce (default) or warn.
+                      enforce (default) or warn. With --upstream, also
+                      DIR/clusterimagepolicy-upstream.yaml: the upstream signers of the site's
+                      trust (--key, --policy or --trust, as load takes them), checked again by
+                      the cluster for each image loaded (--site-files DIR names them), the first
+                      matching rule deciding as at the door: require any, all, attestations.
+                      Keyless signers and require N are refused (not written yet).
   kyverno             Kyverno: DIR/imagevalidatingpolicy.yaml, an ImageValidatingPolicy
                       (policies.kyverno.io/v1) for Pods whose images are under PREFIX/: each
                       container's image must be signed by the site key (a cosign key attestor,
@@ -65,8 +72,8 @@ policy must be built with sigstore support (Debian's skopeo 1.9.3 is not: "sigst
 			}
 			site := admission.Site{Prefix: to, KeyPEM: key}
 			if siteFiles != "" {
-				if engine != "containers-policy" {
-					return fmt.Errorf("--site-files is for --engine containers-policy: %s checks the image name a Pod gives, so Pods name the site mirror's images", engine)
+				if engine == "kyverno" || engine == "policy-controller" && !upstream {
+					return fmt.Errorf("--site-files is for --engine containers-policy (and policy-controller --upstream): %s checks the image name a Pod gives, so Pods name the site mirror's images", engine)
 				}
 				if site.Mirrored, err = sitefiles.ReadMapping(siteFiles); err != nil {
 					return fmt.Errorf("--site-files: %w", err)
@@ -77,11 +84,18 @@ policy must be built with sigstore support (Debian's skopeo 1.9.3 is not: "sigst
 			case "containers-policy":
 				files, err = admission.ContainersPolicy(site)
 			case "policy-controller":
-				files, err = admission.PolicyController(site, mode)
+				if upstream {
+					files, err = policyControllerUpstream(site, trust, mode)
+				} else {
+					files, err = admission.PolicyController(site, mode)
+				}
 			case "kyverno":
 				files, err = admission.Kyverno(site, mode)
 			default:
 				return fmt.Errorf("--engine %q: want containers-policy, policy-controller or kyverno", engine)
+			}
+			if upstream && engine != "policy-controller" {
+				return fmt.Errorf("--upstream is for --engine policy-controller")
 			}
 			if err != nil {
 				return err
@@ -115,9 +129,28 @@ policy must be built with sigstore support (Debian's skopeo 1.9.3 is not: "sigst
 	f.StringVar(&to, "to", "", "the site mirror: HOST[:PORT]/PREFIX, as given to load --to")
 	f.StringVar(&siteKey, "site-key", "", "the site's public key (the pair of load --sign-key)")
 	f.StringVarP(&dir, "output", "o", "", "directory to write into")
+	f.BoolVar(&upstream, "upstream", false, "policy-controller: check the upstream signers of the site's trust again, for the images --site-files names")
+	trust.addFlags(cmd, false)
 	f.StringVar(&siteFiles, "site-files", "", "containers-policy: the directory load --site-files wrote; scope the source names pulled through the mirror too")
 	for _, name := range []string{"engine", "to", "site-key", "output"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
 	return cmd
+}
+
+// policyControllerUpstream writes the site's ClusterImagePolicy and those of the upstream signers
+// the site's trust names.
+func policyControllerUpstream(site admission.Site, o trustOptions, mode string) ([]admission.File, error) {
+	a, err := o.anchors()
+	if err != nil {
+		return nil, err
+	}
+	t, err := a.Site()
+	if err != nil {
+		return nil, err
+	}
+	if t == nil {
+		return nil, fmt.Errorf("--upstream needs the site's trust: --key, --policy (with --trusted-root), or --trust")
+	}
+	return admission.PolicyControllerUpstream(site, t, mode)
 }

@@ -1,0 +1,158 @@
+package admission
+
+import (
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"airlock.dev/airlock/verify"
+)
+
+// PolicyControllerUpstream returns, beside the site's ClusterImagePolicy, ClusterImagePolicies that
+// make policy-controller check the upstream signers again, as the site's trust says them (its policy,
+// or its keys: one rule for every repository), for the images loaded under the prefix (s.Mirrored,
+// from load --site-files). Each loaded repository is decided by the first rule that matches its
+// source repository, as airlock decides it at the door, and a rule's ClusterImagePolicies name its
+// repositories exactly (REPO:** and REPO@**): policy-controller requires every matching policy to
+// pass, so rules written as globs would make a later rule apply to the repositories of an earlier
+// one. Per rule: require any is one policy whose authorities are the signers (one suffices);
+// require all, one policy per signer; its attestations, one more policy whose authorities each
+// require them all (an authority with attestations checks only those). Keyless signers, signers that
+// require a transparency log and require N (other than 1 or all) are refused: they are not written
+// yet. requireSignedReferrers is checked at the door only.
+func PolicyControllerUpstream(s Site, t *verify.Trust, mode string) ([]File, error) {
+	files, err := PolicyController(s, mode)
+	if err != nil {
+		return nil, err
+	}
+	sources, err := s.sourceScopes()
+	if err != nil {
+		return nil, err
+	}
+	if len(sources) == 0 {
+		return nil, fmt.Errorf("--upstream: no loaded images: give --site-files, the directory load --site-files wrote, to name them")
+	}
+	rules := upstreamRules(t)
+	byRule := map[int][]string{}
+	for _, src := range slices.Sorted(maps.Keys(sources)) {
+		i := 0 // keys alone: the one rule
+		if t.Policy != nil {
+			r := t.Policy.RuleFor(src)
+			i = slices.IndexFunc(rules, func(x verify.Rule) bool { return r != nil && x.Line == r.Line })
+		}
+		if i < 0 {
+			return nil, fmt.Errorf("--upstream: no rule of %s matches %s (loaded into %s): load refuses such an image; give the policy it was loaded with", t.Source, src, sources[src])
+		}
+		byRule[i] = append(byRule[i], sources[src])
+	}
+	var b strings.Builder
+	for i, r := range rules {
+		if len(byRule[i]) == 0 {
+			continue
+		}
+		if err := upstreamRule(&b, i+1, r, byRule[i], mode, t); err != nil {
+			return nil, err
+		}
+	}
+	return append(files, File{"clusterimagepolicy-upstream.yaml", []byte(b.String())}), nil
+}
+
+// upstreamRules are the rules of the site's policy, or for keys alone the one rule they make (any
+// of the keys, every repository).
+func upstreamRules(t *verify.Trust) []verify.Rule {
+	if t.Policy != nil {
+		return t.Policy.Rules
+	}
+	r := verify.Rule{Name: "keys", Match: []string{"**"}, Require: verify.Requirement{Count: 1}}
+	for _, k := range t.Keys {
+		r.Signers = append(r.Signers, verify.Signer{Name: k.Name, Key: k.Name})
+	}
+	return []verify.Rule{r}
+}
+
+// upstreamRule writes the ClusterImagePolicies of rule n (1-based) for the site repositories repos.
+func upstreamRule(b *strings.Builder, n int, r verify.Rule, repos []string, mode string, t *verify.Trust) error {
+	where := fmt.Sprintf("rule %d", n)
+	if r.Name != "" {
+		where += fmt.Sprintf(" (%s)", r.Name)
+	}
+	if t.Policy != nil {
+		where += fmt.Sprintf(", %s:%d", t.Policy.Path, r.Line)
+	}
+	var authorities []string
+	for _, sg := range r.Signers {
+		a, err := keyAuthority(sg, t)
+		if err != nil {
+			return fmt.Errorf("--upstream: %s: %w", where, err)
+		}
+		authorities = append(authorities, a)
+	}
+	var globs strings.Builder
+	for _, repo := range repos {
+		fmt.Fprintf(&globs, "  - glob: %q\n  - glob: %q\n", repo+":**", repo+"@**")
+	}
+	write := func(name, comment string, auths []string) {
+		fmt.Fprintf(b, "---\n# %s: %s\napiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata:\n  name: %s\nspec:\n  mode: %s\n  images:\n%s  authorities:\n%s",
+			where, comment, name, mode, globs.String(), strings.Join(auths, ""))
+	}
+	name := fmt.Sprintf("airlock-upstream-%d", n)
+	switch {
+	case r.Require.All && len(authorities) > 1:
+		for k, a := range authorities {
+			write(fmt.Sprintf("%s-signer-%d", name, k+1), "require all: signed by "+r.Signers[k].Name, []string{a})
+		}
+	case r.Require.All || r.Require.Count <= 1:
+		write(name, "signed by one of its signers", authorities)
+	default:
+		return fmt.Errorf("--upstream: %s: require %d of %d signers cannot be written for policy-controller (one passing authority satisfies a policy): use any or all", where, r.Require.Count, len(r.Signers))
+	}
+	if len(r.Attestations) > 0 {
+		var atts strings.Builder
+		atts.WriteString("    attestations:\n")
+		for k, pt := range r.Attestations {
+			fmt.Fprintf(&atts, "    - name: attestation-%d\n      predicateType: %s\n", k+1, pt)
+		}
+		var auths []string
+		for _, a := range authorities {
+			auths = append(auths, a+atts.String())
+		}
+		write(name+"-attestations", "its attestations ("+strings.Join(r.Attestations, ", ")+"), by one of its signers", auths)
+	}
+	return nil
+}
+
+// keyAuthority is the authority of a key signer: the key, no ctlog (policy-controller then asks no
+// Rekor and checks no log entry).
+func keyAuthority(sg verify.Signer, t *verify.Trust) (string, error) {
+	switch {
+	case sg.Keyless():
+		return "", fmt.Errorf("signer %s is keyless: keyless signers are not written yet (they need a TrustRoot from the pinned trusted_root.json)", sg.Name)
+	case sg.RequireTlog:
+		return "", fmt.Errorf("signer %s requires a transparency log entry: not written yet (it needs a TrustRoot from the pinned trusted_root.json)", sg.Name)
+	}
+	name := filepath.Base(sg.Key)
+	i := slices.IndexFunc(t.Keys, func(k *verify.Key) bool { return k.Name == name })
+	if i < 0 {
+		return "", fmt.Errorf("signer %s: its key was not loaded", name)
+	}
+	pem, err := t.Keys[i].PEM()
+	if err != nil {
+		return "", fmt.Errorf("signer %s: %w", name, err)
+	}
+	return fmt.Sprintf("  - name: %s\n    key:\n      hashAlgorithm: sha256\n      data: |\n%s", authorityName(name), indent(string(pem), "        ")), nil
+}
+
+// authorityName makes a key file name an authority name (lowercase letters, digits and '-').
+func authorityName(s string) string {
+	return strings.Trim(strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return '-'
+	}, s), "-")
+}
