@@ -2,10 +2,10 @@
 // images the site signed (airlock load --sign-key) are admitted. Each engine gets its own files, in
 // its own format, deterministic (the same site gives the same bytes).
 //
-// Built: containers/image (CRI-O, podman, skopeo): policy.json and a registries.d file, and for
-// OpenShift a ClusterImagePolicy; Sigstore
-// policy-controller: a ClusterImagePolicy; Kyverno: an ImageValidatingPolicy. Not built yet: the
-// upstream signers as well (--upstream; docs/site-signatures.md, section 4).
+// Engines: containers/image (CRI-O, podman, skopeo): policy.json and a registries.d file, and for
+// OpenShift ClusterImagePolicies; Sigstore policy-controller: a ClusterImagePolicy, and with
+// --upstream those of the upstream signers and a TrustRoot; Kyverno: an ImageValidatingPolicy
+// (docs/admission.md).
 package admission
 
 import (

@@ -148,6 +148,11 @@ func TestUpstreamGolden(t *testing.T) {
 	site := Site{Prefix: "registry.site:5000/mirror", KeyPEM: []byte(testKey), Mirrored: append(mirrored, sitefiles.Mapping{Source: "registry.example.com/base/debian:12", SourceRepository: "registry.example.com/base/debian", Target: "registry.site:5000/mirror/base/debian"})}
 	tr := upstreamTrust(t, "testdata/upstream/policy.yaml")
 	golden(t, "policy-controller-upstream", site, func(s Site) ([]File, error) { return PolicyControllerUpstream(s, tr, "enforce") })
+	keyless, err := verify.TrustFromFiles(nil, "testdata/upstream/trusted_root.json", "testdata/upstream/policy-keyless.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "policy-controller-upstream-keyless", site, func(s Site) ([]File, error) { return PolicyControllerUpstream(s, keyless, "enforce") })
 }
 
 // TestUpstreamRefused: what policy-controller cannot say, or nothing to say it of, is refused with
@@ -170,10 +175,10 @@ func TestUpstreamRefused(t *testing.T) {
 	head := "apiVersion: airlock.dev/v1alpha1\nkind: Policy\nrules:\n"
 	site := Site{Prefix: "registry.site:5000/mirror", KeyPEM: []byte(testKey), Mirrored: mirrored}
 	for want, policy := range map[string]string{
-		"require 2 of 3 signers cannot be written": head + "  - match: ['**']\n    signers: [{key: release.pub}, {key: build.pub}, {key: ops.pub}]\n    require: 2\n",
-		"keyless signers are not written yet":      head + "  - match: ['**']\n    signers: [{keyless: {issuer: https://issuer.example, subject: a@example.com}}]\n",
-		"requires a transparency log entry":        head + "  - match: ['**']\n    signers: [{key: release.pub, requireTlog: true}]\n",
-		"no rule of":                               head + "  - match: [registry.example.com/team/*]\n    signers: [{key: release.pub}]\n",
+		"require 2 of 3 signers cannot be written":                                    head + "  - match: ['**']\n    signers: [{key: release.pub}, {key: build.pub}, {key: ops.pub}]\n    require: 2\n",
+		"signer https://issuer.example / a@example.com needs the pinned trusted root": head + "  - match: ['**']\n    signers: [{keyless: {issuer: https://issuer.example, subject: a@example.com}}]\n",
+		"signer release.pub needs the pinned trusted root":                            head + "  - match: ['**']\n    signers: [{key: release.pub, requireTlog: true}]\n",
+		"no rule of": head + "  - match: [registry.example.com/team/*]\n    signers: [{key: release.pub}]\n",
 	} {
 		tr, err := verify.TrustFromFiles(nil, "", write("policy.yaml", policy))
 		if err != nil {

@@ -19,9 +19,10 @@ import (
 // pass, so rules written as globs would make a later rule apply to the repositories of an earlier
 // one. Per rule: require any is one policy whose authorities are the signers (one suffices);
 // require all, one policy per signer; its attestations, one more policy whose authorities each
-// require them all (an authority with attestations checks only those). Keyless signers, signers that
-// require a transparency log and require N (other than 1 or all) are refused: they are not written
-// yet. requireSignedReferrers is checked at the door only.
+// require them all (an authority with attestations checks only those). Keyless signers, and key
+// signers that require a log entry, check against the pinned trusted root, written as a TrustRoot.
+// require N (other than 1 or all) is refused: policy-controller cannot say it.
+// requireSignedReferrers is checked at the door only.
 func PolicyControllerUpstream(s Site, t *verify.Trust, mode string) ([]File, error) {
 	files, err := PolicyController(s, mode)
 	if err != nil {
@@ -48,6 +49,7 @@ func PolicyControllerUpstream(s Site, t *verify.Trust, mode string) ([]File, err
 		byRule[i] = append(byRule[i], sources[src])
 	}
 	var b strings.Builder
+	needRoot := false
 	for i, r := range rules {
 		if len(byRule[i]) == 0 {
 			continue
@@ -55,8 +57,17 @@ func PolicyControllerUpstream(s Site, t *verify.Trust, mode string) ([]File, err
 		if err := upstreamRule(&b, i+1, r, byRule[i], mode, t); err != nil {
 			return nil, err
 		}
+		needRoot = needRoot || slices.ContainsFunc(r.Signers, func(sg verify.Signer) bool { return sg.Keyless() || sg.RequireTlog })
 	}
-	return append(files, File{"clusterimagepolicy-upstream.yaml", []byte(b.String())}), nil
+	files = append(files, File{"clusterimagepolicy-upstream.yaml", []byte(b.String())})
+	if needRoot {
+		var tb strings.Builder
+		if err := trustRoot(&tb, t.TrustedRoot); err != nil {
+			return nil, err
+		}
+		files = append(files, File{"trustroot-upstream.yaml", []byte(tb.String())})
+	}
+	return files, nil
 }
 
 // upstreamRules are the rules of the site's policy, or for keys alone the one rule they make (any
@@ -82,8 +93,8 @@ func upstreamRule(b *strings.Builder, n int, r verify.Rule, repos []string, mode
 		where += fmt.Sprintf(", %s:%d", t.Policy.Path, r.Line)
 	}
 	var authorities []string
-	for _, sg := range r.Signers {
-		a, err := keyAuthority(sg, t)
+	for k, sg := range r.Signers {
+		a, err := authority(k+1, sg, t)
 		if err != nil {
 			return fmt.Errorf("--upstream: %s: %w", where, err)
 		}
@@ -123,14 +134,37 @@ func upstreamRule(b *strings.Builder, n int, r verify.Rule, repos []string, mode
 	return nil
 }
 
-// keyAuthority is the authority of a key signer: the key, no ctlog (policy-controller then asks no
-// Rekor and checks no log entry).
-func keyAuthority(sg verify.Signer, t *verify.Trust) (string, error) {
-	switch {
-	case sg.Keyless():
-		return "", fmt.Errorf("signer %s is keyless: keyless signers are not written yet (they need a TrustRoot from the pinned trusted_root.json)", sg.Name)
-	case sg.RequireTlog:
-		return "", fmt.Errorf("signer %s requires a transparency log entry: not written yet (it needs a TrustRoot from the pinned trusted_root.json)", sg.Name)
+// authority is the authority of signer k (1-based) of a rule. A key: the key, and no ctlog unless
+// the signer requires a log entry (policy-controller then asks no Rekor and checks no log entry). A
+// keyless identity: the issuer and subject (a regular expression anchored, as airlock matches the
+// whole value), the pinned trusted root's CAs and logs (TrustRoot airlock-upstream), the log
+// required (airlock requires one for every keyless signature), and the SCT only where the trusted
+// root lists a CT log.
+func authority(k int, sg verify.Signer, t *verify.Trust) (string, error) {
+	if (sg.Keyless() || sg.RequireTlog) && t.TrustedRoot == nil {
+		return "", fmt.Errorf("signer %s needs the pinned trusted root (--trusted-root, or trustedRoot in the site trust file) for its log entries and certificates", sg.Name)
+	}
+	ctlog := ""
+	if sg.Keyless() || sg.RequireTlog {
+		ctlog = fmt.Sprintf("    ctlog:\n      trustRootRef: %s\n", upstreamTrustRoot)
+	}
+	if sg.Keyless() {
+		var id strings.Builder
+		field := func(name, exact, re string) {
+			if exact != "" {
+				fmt.Fprintf(&id, "        %s: %q\n", name, exact)
+			} else if re != "" {
+				fmt.Fprintf(&id, "        %sRegExp: %q\n", name, "^(?:"+re+")$")
+			}
+		}
+		field("issuer", sg.Issuer, sg.IssuerRegExp)
+		field("subject", sg.Subject, sg.SubjectRegExp)
+		ident := strings.Replace(id.String(), "        ", "      - ", 1)
+		sct := ""
+		if len(t.TrustedRoot.CTLogs()) == 0 {
+			sct = "      insecureIgnoreSCT: true\n"
+		}
+		return fmt.Sprintf("  - name: keyless-%d\n    keyless:\n      identities:\n%s      trustRootRef: %s\n%s%s", k, ident, upstreamTrustRoot, sct, ctlog), nil
 	}
 	name := filepath.Base(sg.Key)
 	i := slices.IndexFunc(t.Keys, func(k *verify.Key) bool { return k.Name == name })
@@ -141,7 +175,7 @@ func keyAuthority(sg verify.Signer, t *verify.Trust) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("signer %s: %w", name, err)
 	}
-	return fmt.Sprintf("  - name: %s\n    key:\n      hashAlgorithm: sha256\n      data: |\n%s", authorityName(name), indent(string(pem), "        ")), nil
+	return fmt.Sprintf("  - name: %s\n    key:\n      hashAlgorithm: sha256\n      data: |\n%s%s", authorityName(name), indent(string(pem), "        "), ctlog), nil
 }
 
 // authorityName makes a key file name an authority name (lowercase letters, digits and '-').

@@ -402,10 +402,10 @@ func checkPolicyControllerUpstream(t *testing.T, c *seed.Cosign, to, sitePub str
 	if err != nil {
 		t.Fatal(err)
 	}
-	admit := func(upstreamKey string) (string, error) {
+	admit := func(trust ...string) (string, error) {
 		dir := t.TempDir()
-		if res := run(ctx, t, "admission", "--engine", "policy-controller", "--to", to, "--site-key", sitePub, "-o", dir,
-			"--upstream", "--site-files", siteFiles, "--key", upstreamKey); res.code != 0 {
+		if res := run(ctx, t, append([]string{"admission", "--engine", "policy-controller", "--to", to, "--site-key", sitePub, "-o", dir,
+			"--upstream", "--site-files", siteFiles}, trust...)...); res.code != 0 {
 			t.Fatalf("airlock admission --upstream: exit %d\n%s", res.code, res.stderr)
 		}
 		site, _ := os.ReadFile(filepath.Join(dir, "clusterimagepolicy.yaml"))
@@ -415,13 +415,36 @@ func checkPolicyControllerUpstream(t *testing.T, c *seed.Cosign, to, sitePub str
 		}
 		all := filepath.Join(dir, "all.yaml")
 		os.WriteFile(all, append(site, up...), 0o644)
-		out, err := exec.CommandContext(ctx, tools.Path(t, "policy-tester"), "--policy", all, "--image", to+"/team/app@"+app.IndexDigest.String()).CombinedOutput()
+		args := []string{"--policy", all, "--image", to + "/team/app@" + app.IndexDigest.String()}
+		if _, err := os.Stat(filepath.Join(dir, "trustroot-upstream.yaml")); err == nil {
+			args = append(args, "--trustroot", filepath.Join(dir, "trustroot-upstream.yaml"))
+		}
+		out, err := exec.CommandContext(ctx, tools.Path(t, "policy-tester"), args...).CombinedOutput()
 		return string(out), err
 	}
-	if out, err := admit(app.PublicKeyPath); err != nil {
+	if out, err := admit("--key", app.PublicKeyPath); err != nil {
 		t.Errorf("policy-tester with the upstream signer's policy on the site-signed image: %v\n%s", err, out)
 	}
-	if out, err := admit(otherPub); err == nil || !strings.Contains(out, "signature key validation failed for authority cosign-pub") {
+	// A keyless signer beside the key (require any): the TrustRoot airlock writes from a pinned
+	// trusted_root.json is read by policy-tester, and the key's authority admits the image; with the
+	// keyless signer alone, its authority is evaluated and refuses it (no such certificate).
+	root, err := filepath.Abs("../admission/testdata/upstream/trusted_root.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := func(signers string) string {
+		p := filepath.Join(t.TempDir(), "policy.yaml")
+		os.WriteFile(p, []byte("apiVersion: airlock.dev/v1alpha1\nkind: Policy\nrules:\n  - match: ['**']\n    signers:\n"+signers), 0o644)
+		return p
+	}
+	keyless := "      - keyless: {issuer: https://token.actions.githubusercontent.com, subject: https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1}\n"
+	if out, err := admit("--policy", policy(keyless+"      - key: "+app.PublicKeyPath+"\n"), "--trusted-root", root); err != nil {
+		t.Errorf("policy-tester with a keyless and a key signer (TrustRoot from trusted_root.json): %v\n%s", err, out)
+	}
+	if out, err := admit("--policy", policy(keyless), "--trusted-root", root); err == nil || !strings.Contains(out, "The custom trust root has been successfully added") || !strings.Contains(out, "keyless validation failed for authority keyless-1") {
+		t.Errorf("policy-tester with the keyless signer alone: %v, want refused by its authority\n%s", err, out)
+	}
+	if out, err := admit("--key", otherPub); err == nil || !strings.Contains(out, "signature key validation failed for authority cosign-pub") {
 		t.Errorf("policy-tester with another upstream key: %v, want refused by the upstream authority (cosign.pub)\n%s", err, out)
 	}
 }

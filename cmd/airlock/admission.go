@@ -46,14 +46,14 @@ Engines:
                       DIR/clusterimagepolicy-upstream.yaml: the upstream signers of the site's
                       trust (--key, --policy or --trust, as load takes them), checked again by
                       the cluster for each image loaded (--site-files DIR names them), the first
-                      matching rule deciding as at the door: require any, all, attestations.
-                      Keyless signers and require N are refused (not written yet).
+                      matching rule deciding as at the door: require any, all, attestations;
+                      keyless signers (and requireTlog) against the pinned trusted root, written
+                      as DIR/trustroot-upstream.yaml (a TrustRoot). require N is refused.
   kyverno             Kyverno: DIR/imagevalidatingpolicy.yaml, an ImageValidatingPolicy
                       (policies.kyverno.io/v1) for Pods whose images are under PREFIX/: each
                       container's image must be signed by the site key (a cosign key attestor,
                       no transparency log) and carry the import attestation; Kyverno pins tags to
                       digests. --mode enforce (Deny, default) or warn (Warn).
-Not built yet: --upstream (the upstream signers as well); see docs/site-signatures.md.
 
 The same site gives the same bytes. Existing files are replaced. A skopeo or podman that reads the
 policy must be built with sigstore support (Debian's skopeo 1.9.3 is not: "sigstore disabled").`,
