@@ -106,8 +106,12 @@ func TestLoadSignsAtTheSite(t *testing.T) {
 	checkContainersPolicy(t, to, sitePub, app, set)
 	checkMirroredPulls(t, to, sitePub, app, set, siteFiles)
 	checkKyverno(t, to, sitePub, app)
-	checkPolicyControllerUpstream(t, c, to, sitePub, app, siteFiles, filepath.Join(work, "other"))
-	checkPolicyController(t, c, to, siteKey, sitePub, app)
+	otherKey, otherPub, err := c.GenerateKeyPair(ctx, filepath.Join(work, "other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPolicyControllerUpstream(t, c, to, sitePub, app, siteFiles, otherPub)
+	checkPolicyController(t, c, to, siteKey, sitePub, otherKey, app)
 	checkKyvernoAttestation(t, c, to, siteKey, sitePub, app)
 
 	for _, s := range load() {
@@ -182,9 +186,10 @@ func checkContainersPolicy(t *testing.T, to, sitePub string, app *seed.Fixture, 
 // checkPolicyController: the ClusterImagePolicy that airlock admission writes makes the real Sigstore
 // policy-controller evaluator (policy-tester v0.13.1, built from its own module) admit the image the
 // site signed on load (its import attestation), and refuse, under the same prefix, the image copied
-// there without the site's signatures, and the same image signed by the site key with cosign but
-// without the import attestation (checkContainersPolicy copied it to PREFIX/unsigned).
-func checkPolicyController(t *testing.T, c *seed.Cosign, to, siteKey, sitePub string, app *seed.Fixture) {
+// there without the site's signatures, then signed and attested (import predicate type) by another
+// key, then signed by the site key with cosign but without the import attestation
+// (checkContainersPolicy copied it to PREFIX/unsigned).
+func checkPolicyController(t *testing.T, c *seed.Cosign, to, siteKey, sitePub, otherKey string, app *seed.Fixture) {
 	t.Helper()
 	ctx := t.Context()
 	tester := tools.Path(t, "policy-tester")
@@ -202,6 +207,19 @@ func checkPolicyController(t *testing.T, c *seed.Cosign, to, siteKey, sitePub st
 	unsigned := to + "/unsigned/team/app@" + app.IndexDigest.String()
 	if out, err := admit(unsigned); err == nil {
 		t.Errorf("policy-tester admitted an image the site did not sign:\n%s", out)
+	}
+	// Signed, with its import attestation, by another key: refused.
+	if err := c.SignLegacy(ctx, otherKey, unsigned); err != nil {
+		t.Fatal(err)
+	}
+	stmt := filepath.Join(t.TempDir(), "import.json")
+	os.WriteFile(stmt, []byte(`{"source":{"reference":"forged"}}`), 0o644)
+	args := append([]string{"attest", "--key", otherKey, "--predicate", stmt, "--type", "https://airlock.dev/import/v1", "--new-bundle-format=false"}, seed.OfflineSignFlags...)
+	if out, err := c.Run(ctx, c.Home, append(args, unsigned)...); err != nil {
+		t.Fatalf("cosign attest with another key: %v\n%s", err, out)
+	}
+	if out, err := admit(unsigned); err == nil || !strings.Contains(out, "authority airlock-site") {
+		t.Errorf("policy-tester admitted an image signed and attested by another key: %v\n%s", err, out)
 	}
 	// Signed by the site key, but no import attestation: still refused.
 	if err := c.SignLegacy(ctx, siteKey, unsigned); err != nil {
@@ -395,13 +413,9 @@ func checkMirroredPulls(t *testing.T, to, sitePub string, app *seed.Fixture, set
 // checkPolicyControllerUpstream: with --upstream, the ClusterImagePolicies of the upstream signer
 // (the key the images were loaded with) make policy-tester check the upstream signature as well: the
 // site-signed image passes both; generated for another upstream key, the same image is refused.
-func checkPolicyControllerUpstream(t *testing.T, c *seed.Cosign, to, sitePub string, app *seed.Fixture, siteFiles, otherDir string) {
+func checkPolicyControllerUpstream(t *testing.T, c *seed.Cosign, to, sitePub string, app *seed.Fixture, siteFiles, otherPub string) {
 	t.Helper()
 	ctx := t.Context()
-	_, otherPub, err := c.GenerateKeyPair(ctx, otherDir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	admit := func(trust ...string) (string, error) {
 		dir := t.TempDir()
 		if res := run(ctx, t, append([]string{"admission", "--engine", "policy-controller", "--to", to, "--site-key", sitePub, "-o", dir,
