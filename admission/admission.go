@@ -15,12 +15,15 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 
+	"airlock.dev/airlock/internal/atomicfile"
 	"airlock.dev/airlock/sitefiles"
 	"airlock.dev/airlock/vocab"
 )
@@ -42,6 +45,23 @@ type Site struct {
 type File struct {
 	Path string
 	Data []byte
+}
+
+// Write writes files under dir, each atomically (a temporary file, then a rename), replacing what is
+// there, and returns their paths.
+func Write(dir string, files []File) ([]string, error) {
+	var written []string
+	for _, f := range files {
+		p := filepath.Join(dir, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return written, err
+		}
+		if err := atomicfile.WriteFile(p, f.Data, 0o644); err != nil {
+			return written, err
+		}
+		written = append(written, p)
+	}
+	return written, nil
 }
 
 // sourceScopes maps each source repository of s.Mirrored to the site repository it was loaded into.

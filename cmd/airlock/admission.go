@@ -1,26 +1,52 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/admission"
-	"airlock.dev/airlock/internal/atomicfile"
 	"airlock.dev/airlock/sitefiles"
 )
 
+// admissionOptions are the flags of airlock admission.
+type admissionOptions struct {
+	engine, to, siteKey, dir, mode, siteFiles string
+	upstream                                  bool
+	trust                                     trustOptions
+}
+
 func newAdmissionCmd(g *globalOptions) *cobra.Command {
-	var engine, to, siteKey, dir, mode, siteFiles string
-	var upstream bool
-	var trust trustOptions
+	o := &admissionOptions{}
 	cmd := &cobra.Command{
 		Use:   "admission --engine ENGINE --to HOST[:PORT]/PREFIX --site-key SITE.pub -o DIR",
 		Short: "Write the admission policies that admit only what the site signed",
-		Long: `admission writes, into DIR, the policy an enforcing engine needs so that only images the site
+		Long:  admissionLong,
+		Example: `  airlock admission --engine containers-policy --to registry.site:5000/mirror --site-key site.pub -o ./policy
+  airlock admission --engine policy-controller --to registry.site:5000/mirror --site-key site.pub -o ./policy
+  airlock admission --engine kyverno --to registry.site:5000/mirror --site-key site.pub -o ./policy --mode warn
+  skopeo --policy ./policy/policy.json --registries.d ./policy/registries.d copy docker://registry.site:5000/mirror/team/app:1.4.2 dir:/tmp/app`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runAdmission(cmd, g, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.engine, "engine", "", "containers-policy, policy-controller or kyverno")
+	f.StringVar(&o.mode, "mode", "enforce", "policy-controller and kyverno: enforce or warn")
+	f.StringVar(&o.to, "to", "", "the site mirror: HOST[:PORT]/PREFIX, as given to load --to")
+	f.StringVar(&o.siteKey, "site-key", "", "the site's public key (the pair of load --sign-key)")
+	f.StringVarP(&o.dir, "output", "o", "", "directory to write into")
+	f.BoolVar(&o.upstream, "upstream", false, "policy-controller: check the upstream signers of the site's trust again, for the images --site-files names")
+	o.trust.addFlags(cmd, false)
+	f.StringVar(&o.siteFiles, "site-files", "", "containers-policy: the directory load --site-files wrote; scope the source names pulled through the mirror too")
+	for _, name := range []string{"engine", "to", "site-key", "output"} {
+		_ = cmd.MarkFlagRequired(name)
+	}
+	return cmd
+}
+
+const admissionLong = `admission writes, into DIR, the policy an enforcing engine needs so that only images the site
 signed at its door (airlock load --sign-key SITE.key) are admitted from the site mirror
 HOST[:PORT]/PREFIX, and everything else is refused. The site key is the only trust the engine needs:
 upstream signers were checked by airlock at the door, offline.
@@ -56,86 +82,56 @@ Engines:
                       digests. --mode enforce (Deny, default) or warn (Warn).
 
 The same site gives the same bytes. Existing files are replaced. A skopeo or podman that reads the
-policy must be built with sigstore support (Debian's skopeo 1.9.3 is not: "sigstore disabled").`,
-		Example: `  airlock admission --engine containers-policy --to registry.site:5000/mirror --site-key site.pub -o ./policy
-  airlock admission --engine policy-controller --to registry.site:5000/mirror --site-key site.pub -o ./policy
-  airlock admission --engine kyverno --to registry.site:5000/mirror --site-key site.pub -o ./policy --mode warn
-  skopeo --policy ./policy/policy.json --registries.d ./policy/registries.d copy docker://registry.site:5000/mirror/team/app:1.4.2 dir:/tmp/app`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := g.validate(); err != nil {
-				return err
-			}
-			key, err := os.ReadFile(siteKey)
-			if err != nil {
-				return fmt.Errorf("--site-key: %w", err)
-			}
-			site := admission.Site{Prefix: to, KeyPEM: key}
-			if siteFiles != "" {
-				if engine == "kyverno" || engine == "policy-controller" && !upstream {
-					return fmt.Errorf("--site-files is for --engine containers-policy (and policy-controller --upstream): %s checks the image name a Pod gives, so Pods name the site mirror's images", engine)
-				}
-				if site.Mirrored, err = sitefiles.ReadMapping(siteFiles); err != nil {
-					return fmt.Errorf("--site-files: %w", err)
-				}
-			}
-			var files []admission.File
-			switch engine {
-			case "containers-policy":
-				files, err = admission.ContainersPolicy(site)
-			case "policy-controller":
-				if upstream {
-					files, err = policyControllerUpstream(site, trust, mode)
-				} else {
-					files, err = admission.PolicyController(site, mode)
-				}
-			case "kyverno":
-				files, err = admission.Kyverno(site, mode)
-			default:
-				return fmt.Errorf("--engine %q: want containers-policy, policy-controller or kyverno", engine)
-			}
-			if upstream && engine != "policy-controller" {
-				return fmt.Errorf("--upstream is for --engine policy-controller")
-			}
-			if err != nil {
-				return err
-			}
-			var written []string
-			for _, f := range files {
-				p := filepath.Join(dir, filepath.FromSlash(f.Path))
-				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-					return err
-				}
-				if err := atomicfile.WriteFile(p, f.Data, 0o644); err != nil {
-					return err
-				}
-				written = append(written, p)
-			}
-			if g.format == "json" {
-				return json.NewEncoder(out(cmd)).Encode(struct {
-					Engine string   `json:"engine"`
-					Files  []string `json:"files"`
-				}{engine, written})
-			}
-			for _, p := range written {
-				fmt.Fprintln(out(cmd), p)
-			}
-			return nil
-		},
+policy must be built with sigstore support (Debian's skopeo 1.9.3 is not: "sigstore disabled").`
+
+func runAdmission(cmd *cobra.Command, g *globalOptions, o *admissionOptions) error {
+	key, err := os.ReadFile(o.siteKey)
+	if err != nil {
+		return fmt.Errorf("--site-key: %w", err)
 	}
-	f := cmd.Flags()
-	f.StringVar(&engine, "engine", "", "containers-policy, policy-controller or kyverno")
-	f.StringVar(&mode, "mode", "enforce", "policy-controller and kyverno: enforce or warn")
-	f.StringVar(&to, "to", "", "the site mirror: HOST[:PORT]/PREFIX, as given to load --to")
-	f.StringVar(&siteKey, "site-key", "", "the site's public key (the pair of load --sign-key)")
-	f.StringVarP(&dir, "output", "o", "", "directory to write into")
-	f.BoolVar(&upstream, "upstream", false, "policy-controller: check the upstream signers of the site's trust again, for the images --site-files names")
-	trust.addFlags(cmd, false)
-	f.StringVar(&siteFiles, "site-files", "", "containers-policy: the directory load --site-files wrote; scope the source names pulled through the mirror too")
-	for _, name := range []string{"engine", "to", "site-key", "output"} {
-		_ = cmd.MarkFlagRequired(name)
+	site := admission.Site{Prefix: o.to, KeyPEM: key}
+	if o.siteFiles != "" {
+		if o.engine == "kyverno" || o.engine == "policy-controller" && !o.upstream {
+			return fmt.Errorf("--site-files is for --engine containers-policy (and policy-controller --upstream): %s checks the image name a Pod gives, so Pods name the site mirror's images", o.engine)
+		}
+		if site.Mirrored, err = sitefiles.ReadMapping(o.siteFiles); err != nil {
+			return fmt.Errorf("--site-files: %w", err)
+		}
 	}
-	return cmd
+	var files []admission.File
+	switch o.engine {
+	case "containers-policy":
+		files, err = admission.ContainersPolicy(site)
+	case "policy-controller":
+		if o.upstream {
+			files, err = policyControllerUpstream(site, o.trust, o.mode)
+		} else {
+			files, err = admission.PolicyController(site, o.mode)
+		}
+	case "kyverno":
+		files, err = admission.Kyverno(site, o.mode)
+	default:
+		return fmt.Errorf("--engine %q: want containers-policy, policy-controller or kyverno", o.engine)
+	}
+	if o.upstream && o.engine != "policy-controller" {
+		return fmt.Errorf("--upstream is for --engine policy-controller")
+	}
+	if err != nil {
+		return err
+	}
+	written, err := admission.Write(o.dir, files)
+	if err != nil {
+		return err
+	}
+	return g.emit(cmd, struct {
+		Engine string   `json:"engine"`
+		Files  []string `json:"files"`
+	}{o.engine, written}, func(w io.Writer) error {
+		for _, p := range written {
+			fmt.Fprintln(w, p)
+		}
+		return nil
+	})
 }
 
 // policyControllerUpstream writes the site's ClusterImagePolicy and those of the upstream signers
