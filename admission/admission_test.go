@@ -1,9 +1,11 @@
 package admission
 
 import (
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,6 +67,21 @@ func golden(t *testing.T, engine string, site Site, write func(Site) ([]File, er
 		t.Fatal(err)
 	}
 	again, _ := write(site)
+	var paths []string
+	for _, f := range files {
+		paths = append(paths, filepath.ToSlash(f.Path))
+	}
+	var want []string
+	filepath.WalkDir(filepath.Join("testdata", engine), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(filepath.Join("testdata", engine), p)
+			want = append(want, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if !*update && !slices.Equal(slices.Sorted(slices.Values(paths)), want) {
+		t.Errorf("%s: files %v, want the golden ones %v", engine, paths, want)
+	}
 	for i, f := range files {
 		golden := filepath.Join("testdata", engine, f.Path)
 		if *update {
@@ -191,5 +208,70 @@ func TestUpstreamRefused(t *testing.T) {
 	site.Mirrored = nil
 	if _, err := PolicyControllerUpstream(site, upstreamTrust(t, "testdata/upstream/policy.yaml"), "enforce"); err == nil || !strings.Contains(err.Error(), "give --site-files") {
 		t.Errorf("no loaded images: %v", err)
+	}
+}
+
+// TestAuthorityName: a key file name becomes an authority name of lowercase letters, digits and '-'.
+func TestAuthorityName(t *testing.T) {
+	for in, want := range map[string]string{"cosign.pub": "cosign-pub", "Release_Key.PUB": "release-key-pub", "../a b.pem": "a-b-pem", "k9": "k9"} {
+		if got := authorityName(in); got != want {
+			t.Errorf("authorityName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestWrite: the files are written under the directory, their directories made; a directory that
+// cannot be made is an error naming it.
+func TestWrite(t *testing.T) {
+	dir := t.TempDir()
+	got, err := Write(dir, []File{{"a.yaml", []byte("a")}, {"sub/b.yaml", []byte("b")}})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("%v %v", got, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "sub", "b.yaml")); string(b) != "b" {
+		t.Errorf("sub/b.yaml holds %q", b)
+	}
+	if _, err := Write(filepath.Join(dir, "a.yaml"), []File{{"x", []byte("x")}}); err == nil || !strings.Contains(err.Error(), "a.yaml") {
+		t.Errorf("under a file: %v", err)
+	}
+	if _, err := Write(dir, []File{{"a.yaml/x", []byte("x")}}); err == nil {
+		t.Error("a file under a file was written")
+	}
+}
+
+// TestKeylessSCT: a keyless authority skips the SCT only when the pinned trusted root lists no CT
+// log to check it against; the TrustRoot lists CT logs and timestamp authorities only where the
+// trusted root has them.
+func TestKeylessSCT(t *testing.T) {
+	b, err := os.ReadFile("testdata/upstream/trusted_root.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil || m["ctlogs"] == nil {
+		t.Fatalf("the test root has no CT log: %v", err)
+	}
+	delete(m, "ctlogs")
+	delete(m, "timestampAuthorities")
+	noCT, _ := json.Marshal(m)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "trusted_root.json"), noCT, 0o644)
+	site := Site{Prefix: "registry.site:5000/mirror", KeyPEM: []byte(testKey), Mirrored: mirrored}
+	for root, want := range map[string]bool{"testdata/upstream/trusted_root.json": false, filepath.Join(dir, "trusted_root.json"): true} {
+		tr, err := verify.TrustFromFiles(nil, root, "testdata/upstream/policy-keyless.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := PolicyControllerUpstream(site, tr, "enforce")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(files[1].Data), "insecureIgnoreSCT: true"); got != want || files[1].Path != "clusterimagepolicy-upstream.yaml" {
+			t.Errorf("%s: insecureIgnoreSCT %v, want %v", root, got, want)
+		}
+		tr2 := string(files[2].Data)
+		if strings.Contains(tr2, "ctLogs:") == want || strings.Contains(tr2, "timestampAuthorities:") == want {
+			t.Errorf("%s: TrustRoot\n%s", root, tr2)
+		}
 	}
 }

@@ -43,6 +43,10 @@ func TestReadMapping(t *testing.T) {
 			t.Errorf("%q: %v, want refused at mapping.txt:2", bad, err)
 		}
 	}
+	os.WriteFile(filepath.Join(dir, "mapping.txt"), []byte("registry.example.com/team/app:1=@"+d.String()+"\n"), 0o644)
+	if _, err := ReadMapping(dir); err == nil || !strings.Contains(err.Error(), "mapping.txt:1:") || !strings.Contains(err.Error(), ": target: ") {
+		t.Errorf("an empty target: %v, want refused for its target", err)
+	}
 	if _, err := ReadMapping(t.TempDir()); err == nil || !strings.Contains(err.Error(), "load --site-files") {
 		t.Errorf("no mapping.txt: %v", err)
 	}
