@@ -143,46 +143,34 @@ func ContainersPolicy(s Site) ([]File, error) {
 // keeps its own default for other scopes (its release images must stay admitted), so unlike
 // policy.json it rejects nothing else.
 func openShiftPolicy(s Site, sources map[string]string) File {
+	key := base64.StdEncoding.EncodeToString(s.KeyPEM)
 	var b strings.Builder
-	fmt.Fprintf(&b, `# airlock admission --engine containers-policy, for OpenShift: admit, under %[1]s, only images the
-# site key signed (airlock load --sign-key). The Machine Config Operator writes it to every node.
-apiVersion: config.openshift.io/v1
-kind: ClusterImagePolicy
-metadata:
-  name: airlock-site
-spec:
-  scopes:
-  - %[1]s
-  policy:
-    rootOfTrust:
-      policyType: PublicKey
-      publicKey:
-        keyData: %[2]s
-    signedIdentity:
-      matchPolicy: MatchRepository
-`, s.Prefix, base64.StdEncoding.EncodeToString(s.KeyPEM))
+	fmt.Fprintf(&b, "# airlock admission --engine containers-policy, for OpenShift: admit, under %s, only images the\n# site key signed (airlock load --sign-key). The Machine Config Operator writes it to every node.\n", s.Prefix)
+	openShiftCIP(&b, "airlock-site", s.Prefix, key, "MatchRepository\n")
 	for _, src := range slices.Sorted(maps.Keys(sources)) {
-		fmt.Fprintf(&b, `---
-# %[1]s, pulled through the mirror: signed by the site key for %[2]s.
-apiVersion: config.openshift.io/v1
-kind: ClusterImagePolicy
-metadata:
-  name: airlock-site-%[3]s
-spec:
-  scopes:
-  - %[1]s
-  policy:
-    rootOfTrust:
-      policyType: PublicKey
-      publicKey:
-        keyData: %[4]s
-    signedIdentity:
-      matchPolicy: ExactRepository
-      exactRepository:
-        repository: %[2]s
-`, src, sources[src], digest.FromString(src).Encoded()[:12], base64.StdEncoding.EncodeToString(s.KeyPEM))
+		fmt.Fprintf(&b, "---\n# %s, pulled through the mirror: signed by the site key for %s.\n", src, sources[src])
+		openShiftCIP(&b, "airlock-site-"+digest.FromString(src).Encoded()[:12], src, key, "ExactRepository\n      exactRepository:\n        repository: "+sources[src]+"\n")
 	}
 	return File{"openshift/clusterimagepolicy.yaml", []byte(b.String())}
+}
+
+// openShiftCIP writes one OpenShift ClusterImagePolicy: scope, the site key (base64 PEM), and the
+// signedIdentity's matchPolicy (with its fields).
+func openShiftCIP(b *strings.Builder, name, scope, keyData, matchPolicy string) {
+	fmt.Fprintf(b, `apiVersion: config.openshift.io/v1
+kind: ClusterImagePolicy
+metadata:
+  name: %s
+spec:
+  scopes:
+  - %s
+  policy:
+    rootOfTrust:
+      policyType: PublicKey
+      publicKey:
+        keyData: %s
+    signedIdentity:
+      matchPolicy: %s`, name, scope, keyData, matchPolicy)
 }
 
 // PolicyController returns the ClusterImagePolicy (policy.sigstore.dev/v1beta1) of Sigstore
