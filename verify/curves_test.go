@@ -146,6 +146,13 @@ func TestSigningCurves(t *testing.T) {
 			if got := k.SignedBundleStatement(sb); !bytes.Equal(got, st) {
 				t.Errorf("the site's own bundle read back as %q", got)
 			}
+			var bundleEnv struct {
+				DSSEEnvelope json.RawMessage `json:"dsseEnvelope"`
+			}
+			json.Unmarshal(sb, &bundleEnv)
+			if err := sigdsse.WrapVerifier(verifierWith(crypto.SHA256)).VerifySignature(bytes.NewReader(bundleEnv.DSSEEnvelope), nil); err != nil {
+				t.Errorf("the site bundle is not over SHA-256, which Kyverno and cosign verify assume of a key: %v", err)
+			}
 			osb, _ := other.SignStatementBundle(st)
 			osig, _ := other.SignPayload(payload)
 			oenv, _ := other.SignStatement(st)

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
@@ -11,6 +12,7 @@ import (
 	"fmt"
 
 	"github.com/opencontainers/go-digest"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	"github.com/sigstore/sigstore-go/pkg/sign"
 	"github.com/sigstore/sigstore/pkg/signature"
 	sigdsse "github.com/sigstore/sigstore/pkg/signature/dsse"
@@ -102,16 +104,32 @@ func (k *SigningKey) SignedStatement(envelope []byte) []byte {
 }
 
 // SignStatementBundle signs the in-toto statement as `cosign attest --key --new-bundle-format` does
-// (cosign v3): a Sigstore bundle v0.3 holding a DSSE envelope over it, signed over the curve's hash
-// (keypair), the key hint and no transparency log entry (the site has no log). It returns the bundle
+// (cosign v3): a Sigstore bundle v0.3 holding a DSSE envelope over it, signed over SHA-256
+// (sha256Keypair), the key hint and no transparency log entry (the site has no log). It returns the bundle
 // JSON. Engines that find a bundle among an image's referrers read bundles only (Kyverno, cosign v3),
 // so the site writes one beside its legacy signatures.
 func (k *SigningKey) SignStatementBundle(statement []byte) ([]byte, error) {
-	pb, err := sign.Bundle(&sign.DSSEData{Data: statement, PayloadType: inTotoPayloadType}, keypair{k}, sign.BundleOptions{})
+	pb, err := sign.Bundle(&sign.DSSEData{Data: statement, PayloadType: inTotoPayloadType}, sha256Keypair{keypair{k}}, sign.BundleOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("sign a bundle with %s: %w", k.Name, err)
 	}
 	return protojson.Marshal(pb)
+}
+
+// sha256Keypair signs over SHA-256 whatever the key's curve: what every engine that reads the site's
+// bundle assumes of a key by default (cosign verify, Kyverno, policy-controller), as for the site's
+// legacy signatures. cosign v3 signs a P-384 key's bundles over SHA-384, which its own verify then
+// refuses without --signature-digest-algorithm.
+type sha256Keypair struct{ keypair }
+
+func (p sha256Keypair) GetHashAlgorithm() protocommon.HashAlgorithm {
+	return protocommon.HashAlgorithm_SHA2_256
+}
+
+func (p sha256Keypair) SignData(_ context.Context, data []byte) ([]byte, []byte, error) {
+	sum := sha256.Sum256(data)
+	sig, err := ecdsa.SignASN1(rand.Reader, p.k.priv, sum[:])
+	return sig, sum[:], err
 }
 
 // SignedBundleStatement returns the statement of a Sigstore bundle whose DSSE envelope k signed, or
