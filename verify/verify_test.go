@@ -201,6 +201,22 @@ func TestVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// mixedRoot: the trusted root's logs and timestamp authorities, with another Sigstore's Fulcio CAs
+	// (ca) or CT logs (ct) in their place.
+	mixedRoot := func(t *testing.T, ca, ct bool) *root.TrustedRoot {
+		cas, cts := trustedRoot.FulcioCertificateAuthorities(), trustedRoot.CTLogs()
+		if ca {
+			cas = strangerRoot.FulcioCertificateAuthorities()
+		}
+		if ct {
+			cts = strangerRoot.CTLogs()
+		}
+		r, err := root.NewTrustedRoot(root.TrustedRootMediaType01, cas, cts, trustedRoot.TimestampingAuthorities(), trustedRoot.RekorLogs())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
 
 	cases := []struct {
 		name   string
@@ -474,6 +490,14 @@ func TestVerify(t *testing.T) {
 			f.attach(indexDigest, m, layer)
 			return &Trust{TrustedRoot: trustedRoot, Policy: keylessPolicy("release@example.com")}
 		}, false, "signed entry timestamp does not verify"},
+		{"keyless legacy .sig, certificate of a CA the trusted root does not know", func(t *testing.T, f *fixture) *Trust {
+			f.legacyKeyless(t, indexDigest, ss, "release@example.com", indexDigest, time.Now())
+			return &Trust{TrustedRoot: mixedRoot(t, true, false), Policy: keylessPolicy("release@example.com")}
+		}, false, "the certificate is not issued by a Fulcio CA of the trusted root valid at"},
+		{"keyless legacy .sig, SCT of a CT log the trusted root does not know", func(t *testing.T, f *fixture) *Trust {
+			f.legacyKeyless(t, indexDigest, ss, "release@example.com", indexDigest, time.Now())
+			return &Trust{TrustedRoot: mixedRoot(t, false, true), Policy: keylessPolicy("release@example.com")}
+		}, false, "the certificate has no valid SCT from a CT log of the trusted root"},
 		{"keyless legacy .sig, rule with key signers only", func(t *testing.T, f *fixture) *Trust {
 			f.legacyKeyless(t, indexDigest, ss, "release@example.com", indexDigest, time.Now())
 			tr := keyTrust(t, key)
