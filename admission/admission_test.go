@@ -196,6 +196,8 @@ func TestUpstreamRefused(t *testing.T) {
 		"signer https://issuer.example / a@example.com needs the pinned trusted root": head + "  - match: ['**']\n    signers: [{keyless: {issuer: https://issuer.example, subject: a@example.com}}]\n",
 		"signer release.pub needs the pinned trusted root":                            head + "  - match: ['**']\n    signers: [{key: release.pub, requireTlog: true}]\n",
 		"no rule of": head + "  - match: [registry.example.com/team/*]\n    signers: [{key: release.pub}]\n",
+		// An unsigned name could claim registry.example.com to escape the rule for other hosts.
+		"mapping.txt does not say whether a pinned key signed the name": head + "  - match: [other.example/team/*]\n    signers: [{key: build.pub}]\n  - match: ['**']\n    signers: [{key: release.pub}]\n",
 	} {
 		tr, err := verify.TrustFromFiles(nil, "", write("policy.yaml", policy))
 		if err != nil {

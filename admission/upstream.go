@@ -40,7 +40,13 @@ func PolicyControllerUpstream(s Site, t *verify.Trust, mode string) ([]File, err
 	for _, src := range slices.Sorted(maps.Keys(sources)) {
 		i := 0 // keys alone: the one rule
 		if t.Policy != nil {
-			r := t.Policy.RuleFor(src)
+			// mapping.txt does not say whether a pinned key signed the source name it records (an
+			// unsigned catalog's names are the archive's word): the name must not choose the rule. Load
+			// then takes the rule for the path under any host; where that is another rule, refuse.
+			r, anyHost := t.Policy.RuleFor(src), t.Policy.RuleForAnyHost(src)
+			if r != nil && anyHost != nil && r.Line != anyHost.Line {
+				return nil, fmt.Errorf("--upstream: %s (loaded into %s) is decided by the rule of %s:%d for its source host, by that of line %d for its path under any other host, and mapping.txt does not say whether a pinned key signed the name: write the policy so that one rule decides the path whatever the host", src, sources[src], t.Policy.Path, r.Line, anyHost.Line)
+			}
 			i = slices.IndexFunc(rules, func(x verify.Rule) bool { return r != nil && x.Line == r.Line })
 		}
 		if i < 0 {
