@@ -27,17 +27,7 @@ func TestSimpleSigningPayload(t *testing.T) {
 // nothing else: another key's, an altered payload or statement, a signature that is not base64, an
 // envelope that is not one, or one of another payload type.
 func TestSiteSignatures(t *testing.T) {
-	dir := t.TempDir()
-	sitePath, _ := writeKeyPair(t, dir, "site", "")
-	otherPath, _ := writeKeyPair(t, dir, "other", "")
-	site, err := LoadSigningKey(sitePath, password(""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := LoadSigningKey(otherPath, password(""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	site, other := siteAndOther(t)
 	payload := SimpleSigningPayload("site/team/app", digest.FromString("x"))
 	sig, err := site.SignPayload(payload)
 	if err != nil {
@@ -99,17 +89,7 @@ func TestSiteSignatures(t *testing.T) {
 // it) that the site key recognizes as its own, returning the statement; another key's bundle, an
 // altered one and what is no bundle are not taken.
 func TestSiteBundles(t *testing.T) {
-	dir := t.TempDir()
-	sitePath, _ := writeKeyPair(t, dir, "site", "")
-	otherPath, _ := writeKeyPair(t, dir, "other", "")
-	site, err := LoadSigningKey(sitePath, password(""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := LoadSigningKey(otherPath, password(""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	site, other := siteAndOther(t)
 	st := []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"site/team/app","digest":{"sha256":"` + digest.FromString("x").Encoded() + `"}}],"predicateType":"https://airlock.dev/import/v1","predicate":{}}`)
 	b, err := site.SignStatementBundle(st)
 	if err != nil {
@@ -138,4 +118,21 @@ func TestSiteBundles(t *testing.T) {
 			t.Errorf("%s bundle taken as the site's", what)
 		}
 	}
+}
+
+// siteAndOther loads two new signing keys: the site's and another.
+func siteAndOther(t *testing.T) (site, other *SigningKey) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, k := range []struct {
+		name string
+		key  **SigningKey
+	}{{"site", &site}, {"other", &other}} {
+		path, _ := writeKeyPair(t, dir, k.name, "")
+		var err error
+		if *k.key, err = LoadSigningKey(path, password("")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return site, other
 }
