@@ -27,7 +27,7 @@ var emptyConfig = []byte("{}")
 // attaches it as the target supports (the referrers API, or the tag-schema index). A root the target
 // lists a bundle of already, which the site signed over an import statement of this root, gets none
 // (Action "present").
-func (c *cosignTags) bundleAt(ctx context.Context, key SiteSigner, statement func() ([]byte, error)) (SiteSignature, error) {
+func (c *cosignTags) bundleAt(ctx context.Context, key SiteSigner, statement []byte) (SiteSignature, error) {
 	root := c.ip.Root
 	res := SiteSignature{Image: c.ip.Source, Digest: root.Desc.Digest, Kind: "bundle", Action: "written"}
 	if d, ok, err := c.siteBundle(ctx, key); err != nil {
@@ -36,11 +36,7 @@ func (c *cosignTags) bundleAt(ctx context.Context, key SiteSigner, statement fun
 		res.Tag, res.Action = c.name+"@"+d.String(), "present"
 		return res, nil
 	}
-	st, err := statement()
-	if err != nil {
-		return res, err
-	}
-	b, err := key.SignStatementBundle(st)
+	b, err := key.SignStatementBundle(statement)
 	if err != nil {
 		return res, err
 	}

@@ -103,19 +103,19 @@ func siteSign(ctx context.Context, target engine.Target, plans []*plan.ImagePlan
 			}
 			out = append(out, s)
 		}
+		statement, err := importStatement(st.Name(), ip, imp) // one statement, as .att and as bundle
+		if err != nil {
+			return out, fmt.Errorf("import attestation of %s: %w", ip.Source, err)
+		}
 		s, err := c.appendAt(ctx, ip.Root, "att", func(layers []ocispec.Descriptor) bool { return c.hasSiteAttestation(ctx, layers, key) }, func() (ocispec.Descriptor, []byte, error) {
-			st, err := importStatement(st.Name(), ip, imp)
-			if err != nil {
-				return ocispec.Descriptor{}, nil, err
-			}
-			env, err := key.SignStatement(st)
+			env, err := key.SignStatement(statement)
 			return ocispec.Descriptor{MediaType: dsseLayer, Annotations: map[string]string{predicateAnnotation: vocab.ImportPredicateType, signatureAnnotation: ""}}, env, err
 		})
 		if err != nil {
 			return out, fmt.Errorf("import attestation of %s: %w", ip.Source, err)
 		}
 		out = append(out, s)
-		s, err = c.bundleAt(ctx, key, func() ([]byte, error) { return importStatement(st.Name(), ip, imp) })
+		s, err = c.bundleAt(ctx, key, statement)
 		if err != nil {
 			return out, fmt.Errorf("import attestation bundle of %s: %w", ip.Source, err)
 		}
