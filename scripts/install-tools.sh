@@ -6,8 +6,9 @@
 # make bench only; Debian's has sigstore disabled) from the Debian archive with apt-get; policy-tester
 # (Sigstore policy-controller's evaluator) and kyverno (the Kyverno CLI) built inside their own
 # modules, which `go install` refuses (replace directives): go mod download the module, then go build
-# in its directory.
-# Usage: scripts/install-tools.sh [tool...]   (default: registry cosign regctl imagepolicy policy-tester kyverno; gremlins, skopeo on request)
+# in its directory. helm (the Helm CLI, for the charts tests) is a plain go install; its stamp holds
+# v4.3.2 because `helm version` prints only v4.3.
+# Usage: scripts/install-tools.sh [tool...]   (default: registry cosign regctl imagepolicy policy-tester kyverno helm; gremlins, skopeo on request)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 export GOBIN="$top/.tools/bin"
@@ -20,6 +21,7 @@ declare -A pkgs=(
   [gremlins]="github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0" # mutation testing (make mutate)
   [policy-tester]="github.com/sigstore/policy-controller@v0.13.1"   # built in its module, ./cmd/tester
   [kyverno]="github.com/kyverno/kyverno@v1.19.1"                    # built in its module, ./cmd/cli/kubectl-kyverno
+  [helm]="helm.sh/helm/v4/cmd/helm@v4.3.2"                          # e2e charts tests (helm package, push, pull, template)
 )
 # The package to build inside the module, for the tools that go install cannot build.
 declare -A inmodule=(
@@ -27,7 +29,7 @@ declare -A inmodule=(
   [kyverno]=./cmd/cli/kubectl-kyverno
 )
 tools=("$@")
-[ ${#tools[@]} -gt 0 ] || tools=(registry cosign regctl imagepolicy policy-tester kyverno)
+[ ${#tools[@]} -gt 0 ] || tools=(registry cosign regctl imagepolicy policy-tester kyverno helm)
 
 # install_apt PACKAGE: apt-get install, once, when the command is not there.
 install_apt() {
