@@ -1,5 +1,6 @@
 // Package config reads the ImageSet file that tells airlock what to move: the images, the
-// repositories whose tags are picked by filters (Repository.Pick), the references that are never
+// repositories whose tags are picked by filters (Repository.Pick), the Helm charts carried with the
+// images they run (Chart), the references that are never
 // moved (the blocked list, which ImageSet.Expand applies), which referrers (signatures, SBOMs, attestations) travel with them, and
 // the trust material used to verify them on the far side. ImageSet.Pinned writes the resolved set
 // back as an ImageSet file with every image pinned by digest.
@@ -63,6 +64,7 @@ type ImageSet struct {
 	Dir          string // absolute directory of the file; relative paths below are resolved against it
 	Images       []Image
 	Repositories []Repository     // repositories whose tags are picked by filters
+	Charts       []Chart          // Helm charts, carried with the images they run
 	BlockedRules []*regexp.Regexp // the blocked list: a reference one matches is never saved or copied (see Expand)
 	Referrers    Referrers
 	Trust        Trust
@@ -109,8 +111,10 @@ func Load(path string) (*ImageSet, error) {
 }
 
 // Parse validates data read from path. The path is used in error messages and to resolve relative
-// paths; the files it names are not opened. Every problem found is reported: the error is an
-// *Error, or several joined with errors.Join.
+// paths (against the directory of path, made absolute: a relative path is taken from the working
+// directory). The files it names are not opened, except the charts' valuesFiles, which are read
+// (Chart.ValuesFiles keeps their contents) so that a missing or broken one is reported with the
+// rest. Every problem found is reported: the error is an *Error, or several joined with errors.Join.
 func Parse(path string, data []byte) (*ImageSet, error) {
 	yp, err := yamlfile.NewParser(path)
 	if err != nil {
@@ -136,7 +140,7 @@ type parser struct {
 }
 
 var (
-	topFields       = []string{"apiVersion", "kind", "images", "repositories", "blocked", "referrers", "trust", "policy"}
+	topFields       = []string{"apiVersion", "kind", "images", "repositories", "blocked", "referrers", "trust", "policy", "charts"}
 	imageFields     = []string{"ref", "platforms", "target"}
 	referrersFields = []string{"enabled", "artifactTypes"}
 	trustFields     = []string{"keys", "trustedRoot"}
@@ -153,7 +157,7 @@ func (p *parser) imageSet(root *yaml.Node) *ImageSet {
 	p.Expect(root, f, "apiVersion", APIVersion)
 	p.Expect(root, f, "kind", Kind)
 
-	set.Images, set.Repositories = p.imagesAndRepositories(root, f)
+	set.Images, set.Repositories, set.Charts = p.imagesAndRepositories(root, f)
 	if n, ok := f["blocked"]; ok && !yamlfile.IsNull(n) {
 		set.BlockedRules = p.patternList(n, "blocked") // regular expressions on full references; [] blocks nothing
 	}

@@ -2,13 +2,17 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/opencontainers/go-digest"
+	"gopkg.in/yaml.v3"
 )
 
 // fuzzImageSetSeeds are valid ImageSet files, the shapes the fuzzer mutates from.
@@ -31,6 +35,15 @@ var fuzzImageSetSeeds = []string{
 		"  - name: '127.0.0.1:5000/mirror/tools'\n    tags:\n      include: ['^v?1\\.', 'alpine']\n      exclude: ['-rc']\n" +
 		"blocked: [':latest$', '^docker\\.io/']\n",
 	header + "repositories: [{name: nginx, tags: {semver: '>=1.5.0-0 <2', newest: 1}, platforms: [linux/amd64], target: site/x}]\n",
+	header + chartRepo + "    version: '>=1.4.0 <2.0.0'\n    newest: 2\n    values: {image: {tag: '1.4.2'}, ratio: 1.20}\n" +
+		"    kubeVersion: 1.31.0\n    includeDisabled: [cache]\n    platforms: [linux/amd64]\n    target: site/charts/app\n" +
+		"  - ref: oci://registry.example.com/charts/db:12.1.0\n    includeDisabled: true\n    findImages: false\n",
+	header + "images: [{ref: a.io/b:1}]\ncharts:\n  - repo: http://127.0.0.1:8080/charts/\n    name: tools\n    version: 2.0.1\n" +
+		"    digest: " + hexA + "\n  - repo: http://127.0.0.1:8080/charts\n    name: tools\n    version: v1.3.0\n    digest: " + digB + "\n" +
+		"  - ref: oci://nginx-charts:1@" + digA + "\n    target: site/nginx-charts\n",
+	header + chartRepo + "    values: &v\n      image: &img {registry: m.io, tag: 1.20}\n      sidecar: *img\n" +
+		"    valuesFiles: [testdata/imageset.yaml]\n" +
+		"  - repo: https://charts.example.com/stable\n    name: web\n    values: {<<: *v, extra: true}\n",
 }
 
 // fuzzTags is the tag list every fuzzed repository entry is picked from.
@@ -58,11 +71,12 @@ func FuzzParseImageSet(f *testing.F) {
 			checkFileErrors(t, err)
 			return
 		}
-		if len(set.Images) == 0 && len(set.Repositories) == 0 {
-			t.Fatalf("Parse succeeded with no images and no repositories")
+		if len(set.Images) == 0 && len(set.Repositories) == 0 && len(set.Charts) == 0 {
+			t.Fatalf("Parse succeeded with no images, no repositories and no charts")
 		}
 		checkImages(t, set.Images)
 		picked := checkRepositories(t, set.Repositories)
+		checkCharts(t, set.Charts)
 		checkPinned(t, set, picked)
 	})
 }
@@ -131,8 +145,69 @@ func checkRepositories(t *testing.T, repos []Repository) map[string][]string {
 	return picked
 }
 
+// checkCharts checks each chart entry: exactly one of repo and ref, newest above 0 and picked to,
+// a digest only beside an exact version and in sha256:HEX form, values that are YAML mappings, a
+// target ending in the chart's name, and an OCI ref whose canonical form parses back to itself.
+func checkCharts(t *testing.T, charts []Chart) {
+	t.Helper()
+	seen := map[string]bool{}
+	for i, c := range charts {
+		if (c.Repo == "") == (c.Ref == nil) || (c.Repo != "") != (c.Name != "") {
+			t.Errorf("charts[%d] = %+v: not exactly one of repo + name and ref", i, c)
+		}
+		if c.Newest < 1 {
+			t.Errorf("charts[%d]: newest %d", i, c.Newest)
+		}
+		if c.Digest != "" && (!exactVersion(c.Version) || !strings.HasPrefix(c.Digest, "sha256:") || !sha256HexRE.MatchString(c.Digest[7:])) {
+			t.Errorf("charts[%d]: digest %q accepted with version %q", i, c.Digest, c.Version)
+		}
+		if key := c.String() + " " + c.Digest; seen[key] {
+			t.Errorf("charts[%d]: %s accepted twice", i, key)
+		} else {
+			seen[key] = true
+		}
+		if picked, _ := c.Filter().Pick(fuzzTags); len(picked) > c.Newest {
+			t.Errorf("charts[%d]: picked %q, more than newest %d", i, picked, c.Newest)
+		}
+		if c.Values != nil {
+			var v map[string]any
+			if err := yaml.Unmarshal(c.Values, &v); err != nil || v == nil {
+				t.Errorf("charts[%d]: values %q do not read back as a mapping: %v", i, c.Values, err)
+			}
+		}
+		if len(c.ValuesFiles) != len(c.ValuesFileNames) {
+			t.Errorf("charts[%d]: %d values files for %d names", i, len(c.ValuesFiles), len(c.ValuesFileNames))
+		}
+		if c.Ref != nil {
+			if again, err := ParseReference(c.Ref.String()); err != nil || again.String() != c.Ref.String() {
+				t.Errorf("charts[%d]: ref %q does not parse back: %v", i, c.Ref, err)
+			}
+		}
+	}
+}
+
+// pinCharts gives every chart entry as many exact versions as it may pick, each with a digest, as
+// the charts package would after reading the index (OCI charts get a digest in their ref).
+func pinCharts(charts []Chart) []Chart {
+	var out []Chart
+	for i, c := range charts {
+		if c.Ref != nil {
+			ref := *c.Ref
+			ref.Digest = digest.FromString(c.String())
+			c.Ref = &ref
+			out = append(out, c)
+			continue
+		}
+		for v := range min(c.Newest, 3) {
+			c.Version, c.Digest = fmt.Sprintf("%d.%d.0", i, v), digest.FromString(c.String()+strconv.Itoa(v)).String()
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // checkPinned checks that blocked images are apart, and that the expanded set, pinned by digest,
-// reads back as the same images.
+// reads back as the same images and charts.
 func checkPinned(t *testing.T, set *ImageSet, picked map[string][]string) {
 	t.Helper()
 	images, blocked := set.Expand(picked)
@@ -146,11 +221,12 @@ func checkPinned(t *testing.T, set *ImageSet, picked map[string][]string) {
 			t.Errorf("%s left out as blocked by %q, but Blocked says %q, %v", b.Image, b.Rule, rule, ok)
 		}
 	}
-	if len(images) == 0 {
+	charts := pinCharts(set.Charts)
+	if len(images) == 0 && len(charts) == 0 {
 		return
 	}
 	resolved := pin(images)
-	out, err := set.Pinned("f.pinned.yaml", resolved)
+	out, err := set.Pinned("f.pinned.yaml", resolved, charts...)
 	if err != nil {
 		t.Fatalf("Pinned: %v", err)
 	}
@@ -161,10 +237,22 @@ func checkPinned(t *testing.T, set *ImageSet, picked map[string][]string) {
 	if got, want := imageKeys(again.Images), imageKeys(resolved); !slices.Equal(got, want) {
 		t.Errorf("pinned images %q, want %q", got, want)
 	}
+	if got, want := chartKeys(again.Charts), chartKeys(charts); !slices.Equal(got, want) {
+		t.Errorf("pinned charts %q, want %q", got, want)
+	}
 	if !reflect.DeepEqual(again.Referrers, set.Referrers) || joinPatterns(again.BlockedRules) != joinPatterns(set.BlockedRules) {
 		t.Errorf("pinned referrers %+v, blocked %q; want %+v, %q", again.Referrers, joinPatterns(again.BlockedRules),
 			set.Referrers, joinPatterns(set.BlockedRules))
 	}
+}
+
+// chartKeys names each chart version as a pinned file lists it.
+func chartKeys(charts []Chart) []string {
+	var out []string
+	for _, c := range charts {
+		out = append(out, fmt.Sprintf("%s %s %s %s %s", c, trimExact(c.Version), c.Digest, platformStrings(c.Platforms), c.Target))
+	}
+	return out
 }
 
 // checkFileErrors checks that err, and each error joined into it, is an *Error naming f.yaml.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -14,7 +15,8 @@ type (
 	pinnedFile struct {
 		APIVersion string          `yaml:"apiVersion"`
 		Kind       string          `yaml:"kind"`
-		Images     []pinnedImage   `yaml:"images"`
+		Images     []pinnedImage   `yaml:"images,omitempty"`
+		Charts     []pinnedChart   `yaml:"charts,omitempty"`
 		Blocked    []string        `yaml:"blocked,omitempty"`
 		Referrers  pinnedReferrers `yaml:"referrers"`
 		Trust      *pinnedTrust    `yaml:"trust,omitempty"`
@@ -24,6 +26,16 @@ type (
 		Ref       string   `yaml:"ref"`
 		Platforms []string `yaml:"platforms,omitempty,flow"`
 		Target    string   `yaml:"target,omitempty"`
+	}
+	pinnedChart struct {
+		Ref        string   `yaml:"ref,omitempty"`
+		Repo       string   `yaml:"repo,omitempty"`
+		Name       string   `yaml:"name,omitempty"`
+		Version    string   `yaml:"version,omitempty"`
+		Digest     string   `yaml:"digest,omitempty"`
+		FindImages bool     `yaml:"findImages"`
+		Platforms  []string `yaml:"platforms,omitempty,flow"`
+		Target     string   `yaml:"target,omitempty"`
 	}
 	pinnedReferrers struct {
 		Enabled       bool     `yaml:"enabled"`
@@ -45,8 +57,14 @@ type (
 // like it and still works when moved together with its trust files; any other is written as an
 // absolute path. The output is checked by parsing it; an image without a digest, an image listed
 // twice or an empty list is an error.
-func (s *ImageSet) Pinned(path string, images []Image) ([]byte, error) {
-	if len(images) == 0 {
+//
+// charts are the chart versions resolved, one Chart per version picked: an HTTP chart with its
+// exact Version and its index Digest, an OCI chart with a Ref that has a digest. Each is written
+// with findImages: false and its platforms and target only (values and the rest are not needed:
+// the images it brought are in images), so a save from the pinned file carries the same chart
+// bytes without rendering again. A chart that is not pinned so, or is listed twice, is an error.
+func (s *ImageSet) Pinned(path string, images []Image, charts ...Chart) ([]byte, error) {
+	if len(images) == 0 && len(charts) == 0 {
 		return nil, fmt.Errorf("pinned image set for %s: no images resolved; nothing to pin", path)
 	}
 	dir, err := filepath.Abs(filepath.Dir(path))
@@ -72,6 +90,18 @@ func (s *ImageSet) Pinned(path string, images []Image) ([]byte, error) {
 		seen[ref] = true
 		out.Images = append(out.Images, pinnedImage{Ref: ref, Platforms: platformStrings(img.Platforms), Target: img.Target})
 	}
+	seenCharts := make(map[string]bool, len(charts))
+	for _, c := range charts {
+		pc, key, err := pinnedChartOf(c)
+		switch {
+		case err != nil:
+			return nil, err
+		case seenCharts[key]:
+			return nil, fmt.Errorf("pinned image set: chart %s is listed twice; pass each chart version once", key)
+		}
+		seenCharts[key] = true
+		out.Charts = append(out.Charts, pc)
+	}
 	for _, re := range s.BlockedRules {
 		out.Blocked = append(out.Blocked, re.String())
 	}
@@ -88,6 +118,23 @@ func (s *ImageSet) Pinned(path string, images []Image) ([]byte, error) {
 		out.Policy = rel(s.Policy)
 	}
 	return encodePinned(path, s.Path, out)
+}
+
+// pinnedChartOf writes one resolved chart version, and returns the key that tells versions apart.
+func pinnedChartOf(c Chart) (pinnedChart, string, error) {
+	pc := pinnedChart{Platforms: platformStrings(c.Platforms), Target: c.Target}
+	if c.Ref != nil {
+		if c.Ref.Digest == "" {
+			return pc, "", fmt.Errorf("pinned image set: chart %s has no digest; pin only charts resolved to a digest", c)
+		}
+		pc.Ref = c.String()
+		return pc, pc.Ref, nil
+	}
+	if !exactVersion(c.Version) || c.Digest == "" {
+		return pc, "", fmt.Errorf("pinned image set: chart %s (version %q, digest %q) is not pinned; pass each picked version with its exact version and index digest", c, c.Version, c.Digest)
+	}
+	pc.Repo, pc.Name, pc.Version, pc.Digest = c.Repo, c.Name, trimExact(c.Version), c.Digest
+	return pc, c.String() + " " + strings.TrimPrefix(pc.Version, "v"), nil
 }
 
 // pinnedReferrersOf writes referrers as a user would: "*" for all, and "default" for the default

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/Masterminds/semver/v3"
 	"gopkg.in/yaml.v3"
 
 	"airlock.dev/airlock/internal/yamlfile"
@@ -60,32 +59,40 @@ var (
 	tagFields        = []string{"include", "exclude", "semver", "newest"}
 )
 
-// imagesAndRepositories reads the images and repositories lists of the top-level mapping root,
-// whose fields f returned. Either may be missing, null or empty, but not both: the file must name
-// at least one image.
-func (p *parser) imagesAndRepositories(root *yaml.Node, f map[string]*yaml.Node) ([]Image, []Repository) {
+// imagesAndRepositories reads the images, repositories and charts lists of the top-level mapping
+// root, whose fields f returned. Any of them may be missing, null or empty, but not all: the file
+// must name at least one image, a repository or a chart.
+func (p *parser) imagesAndRepositories(root *yaml.Node, f map[string]*yaml.Node) ([]Image, []Repository, []Chart) {
 	in, hasImages := f["images"]
 	rn, hasRepos := f["repositories"]
+	cn, hasCharts := f["charts"]
 	listsImages := hasImages && !yamlfile.IsEmptyList(in)
 	listsRepos := hasRepos && !yamlfile.IsEmptyList(rn)
+	listsCharts := hasCharts && !yamlfile.IsEmptyList(cn)
 	var images []Image
 	var repos []Repository
+	var charts []Chart
 	if listsImages {
 		images = uniqueList(p, in, "images", p.image, "")
 	}
 	if listsRepos {
 		repos = uniqueList(p, rn, "repositories", p.repository, "; merge their tag filters into one entry")
 	}
-	switch {
-	case listsImages || listsRepos:
-	case hasImages:
-		p.Errorf(in, "images", "must list at least one image, or a repository under repositories")
-	case hasRepos:
-		p.Errorf(rn, "repositories", "must list at least one repository, or an image under images")
-	default:
-		p.Errorf(root, "images", "missing; list at least one image, e.g. images: [{ref: registry.example.com/team/app:1.4.2}], or a repository under repositories")
+	if listsCharts {
+		charts = p.charts(cn)
 	}
-	return images, repos
+	switch {
+	case listsImages || listsRepos || listsCharts:
+	case hasImages:
+		p.Errorf(in, "images", "must list at least one image, or a repository under repositories or a chart under charts")
+	case hasRepos:
+		p.Errorf(rn, "repositories", "must list at least one repository, or an image under images or a chart under charts")
+	case hasCharts:
+		p.Errorf(cn, "charts", "must list at least one chart, or an image under images or a repository under repositories")
+	default:
+		p.Errorf(root, "images", "missing; list at least one image, e.g. images: [{ref: registry.example.com/team/app:1.4.2}], or a repository under repositories or a chart under charts")
+	}
+	return images, repos, charts
 }
 
 func (p *parser) repository(n *yaml.Node, field string) (Repository, bool) {
@@ -145,13 +152,7 @@ func (p *parser) tagFilter(n *yaml.Node, field string) TagFilter {
 		t.Exclude = p.patterns(en, field+".exclude", "leave exclude out to drop no tag")
 	}
 	if sn, ok := f["semver"]; ok {
-		if s, ok := p.Str(sn, field+".semver"); ok {
-			if _, err := semver.NewConstraint(s); err != nil {
-				p.Errorf(sn, field+".semver", "invalid semver range %q: %s; expected a range such as '>=1.4.0 <2.0.0', '~1.4', '^1' or '*'", s, err)
-			} else {
-				t.Semver = s
-			}
-		}
+		t.Semver, _ = p.semverRange(sn, field+".semver")
 	}
 	if nn, ok := f["newest"]; ok {
 		t.Newest = p.newest(nn, field+".newest", f["semver"] != nil)
@@ -162,13 +163,8 @@ func (p *parser) tagFilter(n *yaml.Node, field string) TagFilter {
 // newest reads tags.newest: a whole number above 0, valid only beside tags.semver, which orders
 // the tags.
 func (p *parser) newest(n *yaml.Node, field string, hasSemver bool) int {
-	var v int
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&v) != nil {
-		p.Errorf(n, field, "must be a whole number above 0, got %s", yamlfile.Describe(n))
-		return 0
-	}
-	if v <= 0 {
-		p.Errorf(n, field, "must be a whole number above 0, got %d; leave newest out to keep every tag the filters pick", v)
+	v := p.wholeAboveZero(n, field, "leave newest out to keep every tag the filters pick")
+	if v == 0 {
 		return 0
 	}
 	if !hasSemver {
