@@ -236,7 +236,7 @@ func (p *parser) chartRepo(n *yaml.Node, field string) string {
 	case u.Host == "":
 		p.Errorf(n, field, "%q is not an HTTP chart repository URL: no host; %s", s, expected)
 	case u.User != nil:
-		p.Errorf(n, field, "%q holds credentials; the ImageSet file is copied into the archive, so give them to airlock's login instead", u.Redacted())
+		p.Errorf(n, field, "%q holds credentials; the ImageSet file travels in the archive (and into the pinned file), so leave them out of the URL", u.Redacted())
 	case u.Fragment != "" || strings.HasSuffix(s, "#"):
 		p.Errorf(n, field, "%q has a #fragment; %s", s, expected)
 	default:
