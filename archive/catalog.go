@@ -41,6 +41,38 @@ type Catalog struct {
 	LeftOut []LeftOut `json:"leftOut,omitempty"`
 	// Blocked lists the images the image set's blocked list kept out, each with its rule.
 	Blocked []Blocked `json:"blocked,omitempty"`
+	// Charts lists the Helm charts of the image set's charts entries: each is also one of Images (its
+	// OCI chart artifact), and names the images it brought, each with why.
+	Charts []Chart `json:"charts,omitempty"`
+}
+
+// Chart is one Helm chart version that a charts entry of the image set picked.
+type Chart struct {
+	// Entry names the charts entry: "REPO NAME" for an HTTP chart repository, "oci://REF" for an
+	// OCI chart.
+	Entry   string `json:"entry"`
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	// Source is the chart artifact's reference among Images.
+	Source string        `json:"source"`
+	Digest digest.Digest `json:"digest"`
+	// ChartDigest is the sha256 of the chart's .tgz: for an HTTP chart repository, the digest its
+	// index.yaml gives, checked when the chart was fetched.
+	ChartDigest digest.Digest `json:"chartDigest"`
+	// Provenance is true when the chart's .prov file travels with it (a layer of the artifact).
+	Provenance  bool   `json:"provenance,omitempty"`
+	KubeVersion string `json:"kubeVersion,omitempty"`
+	// Images lists the images the chart runs, found by rendering it and in its Chart.yaml
+	// annotations, each with every reason it was found.
+	Images []ChartImage `json:"images,omitempty"`
+	// Skipped lists the subcharts left out, each with the condition or tag that disabled it.
+	Skipped []string `json:"skipped,omitempty"`
+}
+
+// ChartImage is one image a chart runs, as the image set saved it, with why.
+type ChartImage struct {
+	Source  string   `json:"source"`
+	Reasons []string `json:"reasons"`
 }
 
 // LeftOut is an image or a repository of the image set that is not in the archive.

@@ -99,6 +99,9 @@ type SaveSummary struct {
 	// Repositories says, for each repositories entry, the tags listed, picked and dropped, each with
 	// the rule that decided.
 	Repositories []plan.RepositoryReport `json:"repositories,omitempty"`
+	// Charts says, for each charts entry, the chart versions listed and picked, and the images each
+	// chart runs, with why.
+	Charts []plan.ChartReport `json:"charts,omitempty"`
 	// Blocked lists the images the blocked list kept out, with the rule; LeftOut what did not resolve
 	// (with KeepGoing), with why. The catalog records both.
 	Blocked []archive.Blocked `json:"blocked,omitempty"`
@@ -146,6 +149,9 @@ func Save(ctx context.Context, set *config.ImageSet, regs *registry.Registries, 
 	}
 	cat := catalogOf(sp.Plans, opts.Version)
 	cat.LeftOut, cat.Blocked = sp.LeftOut, sp.Blocked
+	for _, r := range sp.Charts {
+		cat.Charts = append(cat.Charts, r.Charts...)
+	}
 	inBase := func(ocispec.Descriptor) bool { return false }
 	if opts.Since != "" {
 		base, err := archive.OpenBase(ctx, opts.Since)
@@ -159,9 +165,9 @@ func Save(ctx context.Context, set *config.ImageSet, regs *registry.Registries, 
 	}
 	sum := summarize(cat, opts.Output)
 	sum.Base, sum.DryRun = cat.Base, opts.DryRun
-	sum.Repositories, sum.Blocked, sum.LeftOut = sp.Repositories, sp.Blocked, sp.LeftOut
+	sum.Repositories, sum.Charts, sum.Blocked, sum.LeftOut = sp.Repositories, sp.Charts, sp.Blocked, sp.LeftOut
 	if !opts.DryRun {
-		pinned, err := pinnedFile(set, sp.Plans)
+		pinned, err := pinnedFile(set, sp.Plans, pinnedCharts(set, sp.Charts)...)
 		if err != nil {
 			return nil, err
 		}
@@ -174,7 +180,7 @@ func Save(ctx context.Context, set *config.ImageSet, regs *registry.Registries, 
 		}
 	}
 	if opts.PinOut != "" && len(sp.Plans) > 0 {
-		if err := writePinned(set, sp.Plans, opts.PinOut); err != nil {
+		if err := writePinned(set, sp.Plans, opts.PinOut, pinnedCharts(set, sp.Charts)...); err != nil {
 			return nil, err
 		}
 		sum.PinnedTo = opts.PinOut

@@ -289,3 +289,7 @@ func (r *Registries) Target(name string) (*remote.Repository, error) {
 
 // Probe returns a new, unshared client for name, for asking the registry what it supports.
 func (r *Registries) Probe(name string) (*remote.Repository, error) { return r.newRepository(name) }
+
+// HTTP returns the shared HTTP client (retries, stall guard, extra CAs, user agent) for plain GETs
+// outside the registry API, such as a Helm chart repository's index.yaml.
+func (r *Registries) HTTP() remote.Client { return r.client }

@@ -80,7 +80,7 @@ func runCopy(cmd *cobra.Command, g *globalOptions, o *copyOptions) error {
 	if res == nil {
 		return err
 	}
-	extra := publishExtra{Repositories: res.Set.Repositories, Blocked: res.Set.Blocked, LeftOut: res.Set.LeftOut, Flattened: res.Flattened, SiteSigned: res.SiteSigned}
+	extra := publishExtra{Repositories: res.Set.Repositories, Charts: res.Set.Charts, Blocked: res.Set.Blocked, LeftOut: res.Set.LeftOut, Flattened: res.Flattened, SiteSigned: res.SiteSigned}
 	if err := finishPublish(cmd, g, &o.publishOptions, res.Report, err, co.Trust, extra); err != nil {
 		return err
 	}

@@ -136,6 +136,13 @@ func renderResolution(b *strings.Builder, c *archive.Catalog) {
 	if f := c.Trust.ImageSet; f != nil {
 		fmt.Fprintf(b, "  image set     %s  %s\n", f.Name, f.Digest)
 	}
+	if len(c.Charts) > 0 {
+		fmt.Fprintf(b, "\ncharts (%d, each with the images it runs and why):\n", len(c.Charts))
+		for _, ch := range c.Charts {
+			fmt.Fprintf(b, "  from %s\n", ch.Entry)
+			printChart(b, ch, "  ")
+		}
+	}
 	if len(c.Blocked) > 0 {
 		fmt.Fprintf(b, "\nblocked (%d, kept out by the image set's blocked list):\n", len(c.Blocked))
 		for _, x := range c.Blocked {

@@ -50,6 +50,7 @@ func (f *tagMovesFlag) Type() string { return "allow|refuse" }
 // resolved (repositories, blocked, left out); for load, what the archive itself says it lacks.
 type publishExtra struct {
 	Repositories   []plan.RepositoryReport `json:"repositories,omitempty"`
+	Charts         []plan.ChartReport      `json:"charts,omitempty"`
 	Blocked        []archive.Blocked       `json:"blocked,omitempty"`
 	LeftOut        []archive.LeftOut       `json:"leftOut,omitempty"`
 	ArchiveLeftOut []archive.LeftOut       `json:"archiveLeftOut,omitempty"`
@@ -167,6 +168,7 @@ func publishStatus(rep *mirror.PublishReport, perr, err error, extra publishExtr
 func printPublishReport(w io.Writer, r *mirror.PublishReport, extra publishExtra) error {
 	var b strings.Builder
 	printRepositories(&b, extra.Repositories, r.DryRun)
+	printCharts(&b, extra.Charts, r.DryRun)
 	printBlocked(&b, extra.Blocked)
 	if r.DryRun {
 		fmt.Fprintf(&b, "plan (dry run, nothing pushed) into %s:\n", r.Target)

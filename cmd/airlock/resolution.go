@@ -29,6 +29,52 @@ func printRepositories(b *strings.Builder, repos []plan.RepositoryReport, all bo
 	}
 }
 
+// printCharts writes, for each charts entry, the versions listed and picked (every decision when all
+// is set, a dry run), then each chart picked with the images it runs, each with why, and the
+// subcharts left out.
+func printCharts(b *strings.Builder, reps []plan.ChartReport, all bool) {
+	for _, r := range reps {
+		fmt.Fprintf(b, "chart %s (line %d)", r.Entry, r.Line)
+		if r.Listed > 0 {
+			fmt.Fprintf(b, ": %d versions listed, %d picked", r.Listed, len(r.Charts))
+		}
+		b.WriteString("\n")
+		for _, w := range r.Warnings {
+			fmt.Fprintf(b, "  warning: %s\n", w)
+		}
+		if all {
+			for _, d := range r.Versions {
+				fmt.Fprintf(b, "  %s\n", d)
+			}
+		}
+		for _, c := range r.Charts {
+			printChart(b, c, "  ")
+		}
+	}
+}
+
+// printChart writes one chart: its artifact, then each image it runs with every reason, then the
+// subcharts left out.
+func printChart(b *strings.Builder, c archive.Chart, indent string) {
+	fmt.Fprintf(b, "%s%s %s -> %s (%s)", indent, c.Name, c.Version, c.Source, c.Digest)
+	if c.KubeVersion != "" {
+		fmt.Fprintf(b, ", kubeVersion %s", c.KubeVersion)
+	}
+	if c.Provenance {
+		b.WriteString(", with provenance")
+	}
+	b.WriteString("\n")
+	for _, img := range c.Images {
+		fmt.Fprintf(b, "%s  image %s\n", indent, img.Source)
+		for _, why := range img.Reasons {
+			fmt.Fprintf(b, "%s    %s\n", indent, why)
+		}
+	}
+	for _, s := range c.Skipped {
+		fmt.Fprintf(b, "%s  skipped %s\n", indent, s)
+	}
+}
+
 // printBlocked writes the images the blocked list kept out, each with its rule.
 func printBlocked(b *strings.Builder, blocked []archive.Blocked) {
 	for _, x := range blocked {

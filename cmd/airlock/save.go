@@ -57,6 +57,12 @@ filters; --dry-run shows each tag listed, picked or dropped, with the rule that 
 images are never saved; the report names each with its rule. Every resolution problem (a missing tag,
 repository or digest, a moved tag) is reported at once, and nothing is written; with --keep-going,
 what resolves is saved, the rest is listed at the end and in the catalog, and the exit status is 1.
+
+Charts entries (Helm charts, docs/imageset.md) are fetched from their HTTP chart repository, each
+.tgz checked against the digest index.yaml gives, or from OCI; each travels as an OCI chart
+artifact (what helm push stores), and is rendered with Helm's engine to find the images it runs:
+--dry-run lists each version picked or dropped, and each image with the template or annotation that
+named it; the catalog records it, and inspect shows it.
 The archive holds the resolved image set pinned by digest (imageset.pinned.yaml); --pin-out FILE
 writes it to FILE too, so that save -c FILE later moves exactly the same images.`,
 		Example: `  airlock save -c imageset.yaml -o /media/usb/airlock
@@ -192,6 +198,7 @@ func (o *saveOptions) report(cmd *cobra.Command, g *globalOptions, sum *mirror.S
 func printSaveSummary(w io.Writer, s *mirror.SaveSummary) error {
 	var b strings.Builder
 	printRepositories(&b, s.Repositories, s.DryRun)
+	printCharts(&b, s.Charts, s.DryRun)
 	printBlocked(&b, s.Blocked)
 	if s.DryRun {
 		fmt.Fprintf(&b, "plan (dry run, nothing written):\n")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
@@ -48,6 +49,9 @@ type SetPlan struct {
 	Repositories []RepositoryReport
 	Blocked      []archive.Blocked
 	LeftOut      []archive.LeftOut
+	// Charts says, for each charts entry, the versions listed and picked, and the images each chart
+	// picked runs, with why.
+	Charts []ChartReport
 }
 
 // Problem is one image or repository of an image set that did not resolve.
@@ -96,7 +100,13 @@ func PlanSet(ctx context.Context, set *config.ImageSet, regs *registry.Registrie
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	images, blocked := set.Expand(picked)
+	cs := planCharts(ctx, set, regs, o)
+	sp.Charts = cs.reports
+	problems = append(problems, cs.problems...)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	images, blocked := withImages(set, cs.images).Expand(picked)
 	for _, b := range blocked {
 		sp.Blocked = append(sp.Blocked, archive.Blocked{Source: b.Image.String(), Rule: b.Rule})
 		o.Log.Info("blocked", "image", b.Image.String(), "rule", b.Rule)
@@ -106,7 +116,7 @@ func PlanSet(ctx context.Context, set *config.ImageSet, regs *registry.Registrie
 		return nil, err
 	}
 	problems = append(problems, failed...)
-	for _, p := range plans {
+	for _, p := range append(cs.plans, plans...) {
 		if p != nil {
 			sp.Plans = append(sp.Plans, p)
 		}
@@ -118,6 +128,17 @@ func PlanSet(ctx context.Context, set *config.ImageSet, regs *registry.Registrie
 		sp.LeftOut = append(sp.LeftOut, p.LeftOut)
 	}
 	return sp, nil
+}
+
+// withImages is set with more images listed after its own (those its charts run): the same
+// blocked list and the same duplicate rule apply to them.
+func withImages(set *config.ImageSet, more []config.Image) *config.ImageSet {
+	if len(more) == 0 {
+		return set
+	}
+	s := *set
+	s.Images = append(slices.Clone(set.Images), more...)
+	return &s
 }
 
 // listRepositories lists and picks the tags of every repositories entry, a few at a time, and

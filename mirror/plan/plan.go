@@ -84,6 +84,9 @@ type ImagePlan struct {
 	// UnsignedName: the image's name comes from a catalog no pinned key signed and its source host is
 	// not kept on the target; its policy rule is chosen under any host (verify.Image.AnyHost).
 	UnsignedName bool
+	// Made: airlock made the root manifest (the OCI artifact of a chart from an HTTP chart
+	// repository); no registry serves it, so it is never pinned as an image of the image set.
+	Made bool
 }
 
 // Nodes returns every manifest of the plan, each once, children before the manifests that reference

@@ -1,0 +1,292 @@
+package plan
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/content/memory"
+	"oras.land/oras-go/v2/errdef"
+
+	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/charts"
+	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/registry"
+)
+
+// ChartReport says what one charts entry of the image set resolved to: for an HTTP chart repository,
+// the versions its index.yaml listed and which were picked by which rule; then each chart picked,
+// with the images it runs and why (the catalog's record).
+type ChartReport struct {
+	Entry    string               `json:"entry"`
+	Line     int                  `json:"line,omitempty"`
+	Listed   int                  `json:"listed,omitempty"`
+	Versions []config.TagDecision `json:"versions,omitempty"`
+	Warnings []string             `json:"warnings,omitempty"`
+	Charts   []archive.Chart      `json:"charts"`
+}
+
+// maxChartSize bounds a chart's .tgz, as Helm's loader bounds it (MaxDecompressedChartSize).
+const maxChartSize = 100 << 20
+
+// chartSet is what the charts entries of an image set resolved to.
+type chartSet struct {
+	reports  []ChartReport
+	plans    []*ImagePlan   // chart artifacts airlock made for charts from HTTP repositories
+	images   []config.Image // the images the charts run, and the OCI charts themselves
+	problems []Problem
+}
+
+// fetchedChart is one chart version, its .tgz in hand.
+type fetchedChart struct {
+	image config.Image // the chart artifact's source reference
+	tgz   []byte
+	rec   archive.Chart
+}
+
+// planCharts resolves every charts entry: the chart versions it picks, each chart's artifact, and
+// the images each chart runs, found by rendering it (package charts). Problems are collected, one per
+// entry or chart version, and name the ImageSet field that fixes them.
+func planCharts(ctx context.Context, set *config.ImageSet, regs *registry.Registries, o PlanOptions) *chartSet {
+	cs := &chartSet{reports: make([]ChartReport, len(set.Charts))}
+	for i, c := range set.Charts {
+		rep := &cs.reports[i]
+		rep.Entry, rep.Line = c.String(), c.Line
+		field := fmt.Sprintf("charts[%d]", i)
+		o.Log.Info("resolving chart", "entry", c.String())
+		var got []fetchedChart
+		var err error
+		if c.Repo != "" {
+			got, err = cs.httpCharts(ctx, regs, c, rep)
+		} else {
+			got, err = ociChart(ctx, regs, c, o.Retry)
+		}
+		if err != nil {
+			cs.problem(c, field, err)
+			continue
+		}
+		for _, g := range got {
+			if c.FindImages {
+				if err := cs.render(ctx, c, field, &g); err != nil {
+					cs.problem(c, field, err)
+					continue
+				}
+			}
+			rep.Charts = append(rep.Charts, g.rec)
+		}
+	}
+	return cs
+}
+
+func (cs *chartSet) problem(c config.Chart, field string, err error) {
+	reason := fmt.Sprintf("%s (ImageSet line %d, %s): %v", c.String(), c.Line, field, err)
+	cs.problems = append(cs.problems, Problem{LeftOut: archive.LeftOut{Source: c.String(), Line: c.Line, Reason: reason}, Err: err})
+}
+
+// httpCharts reads the entry's index.yaml, picks versions as a repositories entry picks tags, and
+// fetches each picked chart, checked against the index digest, into an artifact plan.
+func (cs *chartSet) httpCharts(ctx context.Context, regs *registry.Registries, c config.Chart, rep *ChartReport) ([]fetchedChart, error) {
+	idx, warnings, err := charts.FetchIndex(ctx, regs.HTTP(), c.Repo)
+	if err != nil {
+		return nil, err
+	}
+	rep.Warnings = warnings
+	entries := idx.Entries[c.Name]
+	if len(entries) == 0 {
+		return nil, fmt.Errorf("the index.yaml of %s lists no chart named %q; check charts[].name", c.Repo, c.Name)
+	}
+	byVersion := map[string]*charts.ChartVersion{}
+	var versions []string
+	for _, cv := range entries {
+		if cv.Removed {
+			rep.Versions = append(rep.Versions, config.TagDecision{Tag: cv.Version, Rule: "removed"})
+			continue
+		}
+		byVersion[cv.Version] = cv
+		versions = append(versions, cv.Version)
+	}
+	picked, decisions := c.Filter().Pick(versions)
+	rep.Listed, rep.Versions = len(entries), append(decisions, rep.Versions...)
+	var got []fetchedChart
+	for _, v := range picked {
+		g, err := cs.httpChart(ctx, regs, c, byVersion[v])
+		if err != nil {
+			return nil, err
+		}
+		got = append(got, g)
+	}
+	return got, nil
+}
+
+// httpChart fetches one chart version and makes its OCI artifact, as `helm push` would.
+func (cs *chartSet) httpChart(ctx context.Context, regs *registry.Registries, c config.Chart, cv *charts.ChartVersion) (fetchedChart, error) {
+	f, err := charts.Fetch(ctx, regs.HTTP(), c.Repo, cv)
+	if errors.Is(err, charts.ErrDigestMismatch) {
+		return fetchedChart{}, CheckFailed(err)
+	} else if err != nil {
+		return fetchedChart{}, err
+	}
+	if c.Digest != "" && strings.TrimPrefix(c.Digest, "sha256:") != f.Digest.Encoded() {
+		return fetchedChart{}, CheckFailed(fmt.Errorf("%s %s: the chart's sha256 is %s but charts[].digest pins %s", f.Name, f.Version, f.Digest.Encoded(), c.Digest))
+	}
+	img, err := chartSource(c, f.Version)
+	if err != nil {
+		return fetchedChart{}, err
+	}
+	art, err := charts.NewArtifact(f.Chart, f.Prov, f.Created)
+	if err != nil {
+		return fetchedChart{}, fmt.Errorf("%s %s: %w", f.Name, f.Version, err)
+	}
+	p, err := artifactPlan(ctx, img, art)
+	if err != nil {
+		return fetchedChart{}, err
+	}
+	cs.plans = append(cs.plans, p)
+	rec := archive.Chart{Entry: c.String(), Name: f.Name, Version: f.Version, Source: img.String(), Digest: art.Desc.Digest, ChartDigest: f.Digest, Provenance: f.Prov != nil}
+	return fetchedChart{image: img, tgz: f.Chart, rec: rec}, nil
+}
+
+// chartSource names a chart from an HTTP repository as an image: HOST/URLPATH/NAME:TAG, so that load
+// maps it like any other (https://charts.example.com/stable + app 1.4.2 is
+// charts.example.com/stable/app:1.4.2).
+func chartSource(c config.Chart, version string) (config.Image, error) {
+	u, err := url.Parse(c.Repo)
+	if err != nil {
+		return config.Image{}, err
+	}
+	name := strings.ToLower(u.Host) + strings.TrimSuffix(u.Path, "/") + "/" + c.Name + ":" + charts.ChartTag(version)
+	img, err := config.ParseReference(name)
+	if err != nil {
+		return config.Image{}, fmt.Errorf("chart %s %s cannot be named %s in a registry: %w", c.Name, version, name, err)
+	}
+	img.Target, img.Line = c.Target, c.Line
+	return img, nil
+}
+
+// artifactPlan is the plan of a chart artifact airlock made: its content is held in memory.
+func artifactPlan(ctx context.Context, img config.Image, art *charts.Artifact) (*ImagePlan, error) {
+	store := memory.New()
+	blobs := append([]ocispec.Descriptor{art.Config}, art.Layers...)
+	for _, d := range blobs {
+		if err := store.Push(ctx, d, bytes.NewReader(art.Blobs[d.Digest])); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+			return nil, err
+		}
+	}
+	if err := store.Push(ctx, art.Desc, bytes.NewReader(art.Manifest)); err != nil {
+		return nil, err
+	}
+	if err := store.Tag(ctx, art.Desc, img.Tag); err != nil {
+		return nil, err
+	}
+	root := &Node{Desc: art.Desc, Manifest: art.Manifest, Repository: img.RepositoryRef(), Blobs: blobs}
+	return &ImagePlan{Image: img, Source: img.String(), Root: root, Content: store, Made: true}, nil
+}
+
+// ociChart reads an OCI chart's content layer, to render it; the chart itself is planned as an image
+// (its digest and referrers kept).
+func ociChart(ctx context.Context, regs *registry.Registries, c config.Chart, retry registry.Retry) ([]fetchedChart, error) {
+	img := *c.Ref
+	img.Target, img.Line = c.Target, c.Line
+	repo, err := regs.Repository(img.RepositoryRef())
+	if err != nil {
+		return nil, err
+	}
+	ref := img.Tag
+	if img.Digest != "" {
+		ref = img.Digest.String()
+	}
+	var desc ocispec.Descriptor
+	var tgz []byte
+	var layer ocispec.Descriptor
+	_, err = Retried(ctx, retry, "fetch chart "+img.String(), func(ctx context.Context) (struct{}, error) {
+		d, b, err := ReadReference(ctx, repo, ref)
+		if err != nil {
+			return struct{}{}, err
+		}
+		desc = d
+		layer, err = chartLayer(img, b)
+		if err != nil {
+			return struct{}{}, err
+		}
+		tgz, err = content.FetchAll(ctx, repo, layer)
+		return struct{}{}, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	rec := archive.Chart{Entry: c.String(), Source: img.String(), Digest: desc.Digest, ChartDigest: layer.Digest}
+	return []fetchedChart{{image: img, tgz: tgz, rec: rec}}, nil
+}
+
+// chartLayer returns the chart content layer of an OCI chart's manifest, refusing an artifact whose
+// config is not Helm's.
+func chartLayer(img config.Image, manifest []byte) (ocispec.Descriptor, error) {
+	var m ocispec.Manifest
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("%s: manifest: %w", img, err)
+	}
+	if m.Config.MediaType != charts.ConfigMediaType {
+		return ocispec.Descriptor{}, fmt.Errorf("%s is not a Helm chart: its config media type is %q, not %q; list it under images", img, m.Config.MediaType, charts.ConfigMediaType)
+	}
+	for _, l := range m.Layers {
+		if l.MediaType == charts.ContentMediaType && l.Size <= maxChartSize {
+			return l, nil
+		}
+	}
+	return ocispec.Descriptor{}, fmt.Errorf("%s: no chart content layer (%s) of at most %d bytes", img, charts.ContentMediaType, maxChartSize)
+}
+
+// render renders one chart and adds the images it runs to the set, each with its reasons.
+func (cs *chartSet) render(ctx context.Context, c config.Chart, field string, g *fetchedChart) error {
+	values := append(append([][]byte{}, c.ValuesFiles...), c.Values)
+	if c.Values == nil {
+		values = values[:len(values)-1]
+	}
+	r, err := charts.Render(ctx, g.tgz, charts.RenderOptions{Values: values, KubeVersion: c.KubeVersion, IncludeDisabled: c.IncludeDisabled, IncludeAllDisabled: c.IncludeAllDisabled})
+	if err != nil {
+		return renderHint(field, err)
+	}
+	g.rec.Name, g.rec.Version, g.rec.KubeVersion = r.Name, r.Version, r.KubeVersion
+	for _, s := range r.Subcharts {
+		if !s.Enabled {
+			g.rec.Skipped = append(g.rec.Skipped, fmt.Sprintf("%s (%s)", s.Path, s.SkippedBy))
+		}
+	}
+	for _, im := range r.Images {
+		img, err := config.ParseReference(im.Ref)
+		if err != nil {
+			return fmt.Errorf("%s %s runs image %q (%s): %w", r.Name, r.Version, im.Ref, im.Reasons[0], err)
+		}
+		img.Platforms, img.Line = c.Platforms, c.Line
+		cs.images = append(cs.images, img)
+		ci := archive.ChartImage{Source: img.String()}
+		for _, why := range im.Reasons {
+			ci.Reasons = append(ci.Reasons, why.String())
+		}
+		g.rec.Images = append(g.rec.Images, ci)
+	}
+	if c.Repo == "" {
+		cs.images = append(cs.images, g.image)
+	}
+	return nil
+}
+
+// renderHint adds to a chart that did not render the ImageSet field that fixes it.
+func renderHint(field string, err error) error {
+	var re *charts.RenderError
+	switch {
+	case !errors.As(err, &re):
+		return err
+	case re.ValuePath != "":
+		return fmt.Errorf("%w; set %s.values.%s in the ImageSet", err, field, re.ValuePath)
+	case strings.Contains(re.Msg, "requires Kubernetes"):
+		return fmt.Errorf("%w; set %s.kubeVersion to the site cluster's version", err, field)
+	}
+	return err
+}
