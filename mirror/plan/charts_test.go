@@ -1,0 +1,195 @@
+package plan
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
+
+	"airlock.dev/airlock/charts"
+	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/registry"
+)
+
+// chartRepo serves charts/testdata/charts/app packed as app-1.4.2.tgz with an index.yaml giving
+// indexDigest (the real sha256 when empty), and returns the repository URL.
+func chartRepo(t *testing.T, indexDigest string) (string, []byte) {
+	t.Helper()
+	ch, err := loader.LoadDir("../../charts/testdata/charts/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := chartutil.Save(ch, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgz, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if indexDigest == "" {
+		sum := sha256.Sum256(tgz)
+		indexDigest = hex.EncodeToString(sum[:])
+	}
+	index := fmt.Sprintf(`apiVersion: v1
+entries:
+  app:
+  - apiVersion: v2
+    name: app
+    version: 1.4.2
+    kubeVersion: '>=1.28.0-0'
+    created: "2026-01-02T03:04:05Z"
+    digest: "%s"
+    urls: [app-1.4.2.tgz]
+  - apiVersion: v2
+    name: app
+    version: 2.0.0
+    digest: "%s"
+    urls: [app-2.0.0.tgz]
+`, indexDigest, indexDigest)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/stable/index.yaml", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, index) })
+	mux.HandleFunc("/stable/app-1.4.2.tgz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(tgz) })
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL + "/stable", tgz
+}
+
+func chartImageSet(t *testing.T, repo, values string) *config.ImageSet {
+	t.Helper()
+	yml := fmt.Sprintf("apiVersion: airlock.dev/v1alpha1\nkind: ImageSet\ncharts:\n  - repo: %s\n    name: app\n    version: '<2.0.0'\n%s", repo, values)
+	dir := t.TempDir()
+	set, err := config.Parse(filepath.Join(dir, "imageset.yaml"), []byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+func chartRegs(t *testing.T) *registry.Registries {
+	t.Helper()
+	regs, err := registry.New(registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return regs
+}
+
+// TestPlanChartsHTTP: a charts entry picks 1.4.2 (2.0.0 is outside the range), makes the artifact
+// helm push would, named after the repository URL, and adds every image the chart runs with why.
+func TestPlanChartsHTTP(t *testing.T) {
+	repo, tgz := chartRepo(t, "")
+	set := chartImageSet(t, repo, "    values: {image: {tag: '1.0'}}\n    kubeVersion: 1.31.0\n")
+	cs := planCharts(context.Background(), set, chartRegs(t), PlanOptions{Log: discard()})
+	if len(cs.problems) > 0 {
+		t.Fatal(cs.problems[0].Reason)
+	}
+	rep := cs.reports[0]
+	if rep.Listed != 2 || len(rep.Charts) != 1 || len(cs.plans) != 1 {
+		t.Fatalf("listed %d, charts %d, plans %d; want 2, 1, 1", rep.Listed, len(rep.Charts), len(cs.plans))
+	}
+	var decisions []string
+	for _, d := range rep.Versions {
+		decisions = append(decisions, d.String())
+	}
+	if got := strings.Join(decisions, "; "); !strings.Contains(got, "2.0.0 dropped: semver <2.0.0") || !strings.Contains(got, "1.4.2 picked") {
+		t.Errorf("decisions %q", got)
+	}
+	p := cs.plans[0]
+	host := strings.TrimPrefix(strings.TrimSuffix(repo, "/stable"), "http://")
+	if want := host + "/stable/app:1.4.2"; p.Source != want || !p.Made {
+		t.Errorf("plan %s (made %v), want %s made", p.Source, p.Made, want)
+	}
+	art, err := charts.NewArtifact(tgz, nil, mustTime(t, "2026-01-02T03:04:05Z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Root.Desc.Digest != art.Desc.Digest || rep.Charts[0].Digest != art.Desc.Digest {
+		t.Errorf("artifact %s, catalog %s; helm push's would be %s", p.Root.Desc.Digest, rep.Charts[0].Digest, art.Desc.Digest)
+	}
+	found := map[string]string{}
+	for _, img := range rep.Charts[0].Images {
+		found[img.Source] = strings.Join(img.Reasons, "; ")
+	}
+	for _, want := range []string{"src.example/team/init:1.0", "src.example/team/app:1.0", "src.example/team/operand:1.0"} {
+		if found[want] == "" {
+			t.Errorf("image %s not found with a reason; found %v", want, found)
+		}
+	}
+	if !strings.Contains(found["src.example/team/init:1.0"], "initContainers[0]") {
+		t.Errorf("init reason %q", found["src.example/team/init:1.0"])
+	}
+	if len(cs.images) != len(found) {
+		t.Errorf("%d images joined the set, the catalog names %d", len(cs.images), len(found))
+	}
+	if s := strings.Join(rep.Charts[0].Skipped, ","); !strings.Contains(s, "cache.enabled") {
+		t.Errorf("skipped %q, want the cache subchart with its condition", s)
+	}
+}
+
+// TestPlanChartsRefused: a chart whose bytes are not what index.yaml says is a failed check; a chart
+// that needs a value names the ImageSet field that sets it; one whose kubeVersion excludes the
+// cluster's names charts[0].kubeVersion.
+func TestPlanChartsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, indexDigest, values, want string
+		check                            bool
+	}{
+		{"digest", strings.Repeat("0", 64), "    values: {image: {tag: '1.0'}}\n", "index.yaml says " + strings.Repeat("0", 64), true},
+		{"required", "", "", "set charts[0].values.image.tag in the ImageSet", false},
+		{"kubeVersion", "", "    values: {image: {tag: '1.0'}}\n    kubeVersion: 1.27.0\n", "set charts[0].kubeVersion", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			repo, _ := chartRepo(t, tc.indexDigest)
+			cs := planCharts(context.Background(), chartImageSet(t, repo, tc.values), chartRegs(t), PlanOptions{Log: discard()})
+			if len(cs.problems) != 1 {
+				t.Fatalf("%d problems, want 1", len(cs.problems))
+			}
+			p := cs.problems[0]
+			if !strings.Contains(p.Reason, tc.want) || !strings.Contains(p.Reason, "charts[0]") {
+				t.Errorf("reason %q, want %q", p.Reason, tc.want)
+			}
+			if errors.Is(p.Err, ErrCheckFailed) != tc.check {
+				t.Errorf("failed check %v, want %v", errors.Is(p.Err, ErrCheckFailed), tc.check)
+			}
+			if len(cs.images) != 0 {
+				t.Errorf("%d images joined the set from a chart that was refused", len(cs.images))
+			}
+		})
+	}
+}
+
+func TestChartLayerRefusesNonCharts(t *testing.T) {
+	img := config.Image{Registry: "r.example", Repository: "x", Tag: "1"}
+	_, err := chartLayer(img, []byte(`{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json"},"layers":[]}`))
+	if err == nil || !strings.Contains(err.Error(), "is not a Helm chart") {
+		t.Errorf("got %v", err)
+	}
+	_, err = chartLayer(img, []byte(`{"schemaVersion":2,"config":{"mediaType":"`+charts.ConfigMediaType+`"},"layers":[]}`))
+	if err == nil || !strings.Contains(err.Error(), "no chart content layer") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
