@@ -145,7 +145,7 @@ func TestPlanChartsHTTP(t *testing.T) {
 func TestPlanChartsRefused(t *testing.T) {
 	for _, tc := range []struct {
 		name, indexDigest, values, want string
-		check                            bool
+		check                           bool
 	}{
 		{"digest", strings.Repeat("0", 64), "    values: {image: {tag: '1.0'}}\n", "index.yaml says " + strings.Repeat("0", 64), true},
 		{"required", "", "", "set charts[0].values.image.tag in the ImageSet", false},
