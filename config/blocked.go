@@ -16,6 +16,10 @@ func (s *ImageSet) blockedImage(img Image) (rule string, blocked bool) {
 	return s.blockedForms(forms...)
 }
 
+// BlockedBy returns the first rule of the blocked list that matches img, and true (see blockedImage):
+// for references that are not listed as images, such as the charts of a charts entry.
+func (s *ImageSet) BlockedBy(img Image) (rule string, blocked bool) { return s.blockedImage(img) }
+
 // blockedForms returns the first rule that matches one of forms.
 func (s *ImageSet) blockedForms(forms ...string) (rule string, blocked bool) {
 	for _, re := range s.BlockedRules {

@@ -41,6 +41,7 @@ type chartSet struct {
 	plans    []*ImagePlan   // chart artifacts airlock made for charts from HTTP repositories
 	images   []config.Image // the images the charts run, and the OCI charts themselves
 	problems []Problem
+	blocked  []archive.Blocked // charts a blocked rule kept out, with the images they run
 }
 
 // fetchedChart is one chart version, its .tgz in hand.
@@ -62,9 +63,12 @@ func planCharts(ctx context.Context, set *config.ImageSet, regs *registry.Regist
 		o.Log.Info("resolving chart", "entry", c.String())
 		var got []fetchedChart
 		var err error
-		if c.Repo != "" {
-			got, err = cs.httpCharts(ctx, regs, c, rep)
-		} else {
+		switch {
+		case c.Repo != "":
+			got, err = cs.httpCharts(ctx, set, regs, c, rep)
+		case cs.isBlocked(set, *c.Ref):
+			continue
+		default:
 			got, err = ociChart(ctx, regs, c, o.Retry)
 		}
 		if err != nil {
@@ -84,6 +88,16 @@ func planCharts(ctx context.Context, set *config.ImageSet, regs *registry.Regist
 	return cs
 }
 
+// isBlocked reports whether a blocked rule keeps the chart img out, and records it: a blocked chart
+// is neither fetched nor rendered, so the images it runs are not added either.
+func (cs *chartSet) isBlocked(set *config.ImageSet, img config.Image) bool {
+	rule, blocked := set.BlockedBy(img)
+	if blocked {
+		cs.blocked = append(cs.blocked, archive.Blocked{Source: img.String(), Rule: rule})
+	}
+	return blocked
+}
+
 func (cs *chartSet) problem(c config.Chart, field string, err error) {
 	reason := fmt.Sprintf("%s (ImageSet line %d, %s): %v", c.String(), c.Line, field, err)
 	cs.problems = append(cs.problems, Problem{LeftOut: archive.LeftOut{Source: c.String(), Line: c.Line, Reason: reason}, Err: err})
@@ -91,7 +105,7 @@ func (cs *chartSet) problem(c config.Chart, field string, err error) {
 
 // httpCharts reads the entry's index.yaml, picks versions as a repositories entry picks tags, and
 // fetches each picked chart, checked against the index digest, into an artifact plan.
-func (cs *chartSet) httpCharts(ctx context.Context, regs *registry.Registries, c config.Chart, rep *ChartReport) ([]fetchedChart, error) {
+func (cs *chartSet) httpCharts(ctx context.Context, set *config.ImageSet, regs *registry.Registries, c config.Chart, rep *ChartReport) ([]fetchedChart, error) {
 	idx, warnings, err := charts.FetchIndex(ctx, regs.HTTP(), c.Repo)
 	if err != nil {
 		return nil, err
@@ -115,7 +129,14 @@ func (cs *chartSet) httpCharts(ctx context.Context, regs *registry.Registries, c
 	rep.Listed, rep.Versions = len(entries), append(decisions, rep.Versions...)
 	var got []fetchedChart
 	for _, v := range picked {
-		g, err := cs.httpChart(ctx, regs, c, byVersion[v])
+		img, err := chartSource(c, v)
+		if err != nil {
+			return nil, err
+		}
+		if cs.isBlocked(set, img) {
+			continue
+		}
+		g, err := cs.httpChart(ctx, regs, c, img, byVersion[v])
 		if err != nil {
 			return nil, err
 		}
@@ -125,7 +146,7 @@ func (cs *chartSet) httpCharts(ctx context.Context, regs *registry.Registries, c
 }
 
 // httpChart fetches one chart version and makes its OCI artifact, as `helm push` would.
-func (cs *chartSet) httpChart(ctx context.Context, regs *registry.Registries, c config.Chart, cv *charts.ChartVersion) (fetchedChart, error) {
+func (cs *chartSet) httpChart(ctx context.Context, regs *registry.Registries, c config.Chart, img config.Image, cv *charts.ChartVersion) (fetchedChart, error) {
 	f, err := charts.Fetch(ctx, regs.HTTP(), c.Repo, cv)
 	if errors.Is(err, charts.ErrDigestMismatch) {
 		return fetchedChart{}, CheckFailed(err)
@@ -134,10 +155,6 @@ func (cs *chartSet) httpChart(ctx context.Context, regs *registry.Registries, c 
 	}
 	if c.Digest != "" && strings.TrimPrefix(c.Digest, "sha256:") != f.Digest.Encoded() {
 		return fetchedChart{}, CheckFailed(fmt.Errorf("%s %s: the chart's sha256 is %s but charts[].digest pins %s", f.Name, f.Version, f.Digest.Encoded(), c.Digest))
-	}
-	img, err := chartSource(c, f.Version)
-	if err != nil {
-		return fetchedChart{}, err
 	}
 	art, err := charts.NewArtifact(f.Chart, f.Prov, f.Created)
 	if err != nil {

@@ -193,3 +193,20 @@ func mustTime(t *testing.T, s string) time.Time {
 	}
 	return v
 }
+
+// TestPlanChartsBlocked: a blocked rule that matches a chart keeps it out with its rule, and the
+// images it runs with it: the chart is not fetched or rendered.
+func TestPlanChartsBlocked(t *testing.T) {
+	repo, _ := chartRepo(t, "")
+	set := chartImageSet(t, repo, "    values: {image: {tag: '1.0'}}\nblocked: ['/stable/app:1\\.4\\.2$']\n")
+	cs := planCharts(context.Background(), set, chartRegs(t), PlanOptions{Log: discard()})
+	if len(cs.problems) > 0 {
+		t.Fatal(cs.problems[0].Reason)
+	}
+	if len(cs.blocked) != 1 || !strings.HasSuffix(cs.blocked[0].Source, "/stable/app:1.4.2") || cs.blocked[0].Rule != `/stable/app:1\.4\.2$` {
+		t.Fatalf("blocked %+v, want the chart with its rule", cs.blocked)
+	}
+	if len(cs.plans) != 0 || len(cs.images) != 0 {
+		t.Errorf("%d plans and %d images from a blocked chart", len(cs.plans), len(cs.images))
+	}
+}

@@ -107,6 +107,7 @@ func PlanSet(ctx context.Context, set *config.ImageSet, regs *registry.Registrie
 		return nil, err
 	}
 	images, blocked := withImages(set, cs.images).Expand(picked)
+	sp.Blocked = append(sp.Blocked, cs.blocked...)
 	for _, b := range blocked {
 		sp.Blocked = append(sp.Blocked, archive.Blocked{Source: b.Image.String(), Rule: b.Rule})
 		o.Log.Info("blocked", "image", b.Image.String(), "rule", b.Rule)
