@@ -11,8 +11,9 @@ import (
 	"slices"
 	"strings"
 
-	"airlock.dev/airlock/internal/yamlfile"
 	"gopkg.in/yaml.v3"
+
+	"airlock.dev/airlock/internal/yamlfile"
 )
 
 // maxValuesFile caps the size of one values file read at parse time.
