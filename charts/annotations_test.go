@@ -77,7 +77,7 @@ func TestAnnotationImagesOfChartAndSubcharts(t *testing.T) {
 	}
 	want["src.example/side:1"] = []string{"ann 0.3.0: Chart.yaml helm.sh/images (name sidecar), included by includeDisabled"}
 	want["src.example/side:2"] = []string{"ann 0.3.0: Chart.yaml helm.sh/images (name by-chart-name), included by includeDisabled"}
-	want["src.example/sub:1"] = []string{"ann/side 1.0.0: Chart.yaml helm.sh/images (name s), included by includeDisabled"}
+	want["src.example/sub:1"] = []string{"ann/side (chart sub 1.0.0, alias side): Chart.yaml helm.sh/images (name s), included by includeDisabled"}
 	if got := renderReasons(r); !reflect.DeepEqual(got, want) {
 		t.Errorf("includeDisabled:\n got %q\nwant %q", got, want)
 	}

@@ -64,7 +64,7 @@ type RenderOptions struct {
 
 // Reason says why one image is in the set: which chart brought it, and where the chart names it.
 type Reason struct {
-	Chart      string `json:"chart"`                // chart path and version, e.g. "app/db 12.1.0"
+	Chart      string `json:"chart"`                // chart path and version, e.g. "app 1.4.2", "app/db (chart postgres-lite 12.1.0, alias db)"
 	Template   string `json:"template,omitempty"`   // e.g. "app/charts/db/templates/statefulset.yaml"
 	Kind       string `json:"kind,omitempty"`       // e.g. "StatefulSet"
 	Name       string `json:"name,omitempty"`       // the object's metadata.name

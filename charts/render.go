@@ -107,7 +107,7 @@ func renderPass(ctx context.Context, tgz []byte, vals map[string]any, kube strin
 	if err != nil {
 		return nil, err
 	}
-	nodes := chartNodes(ch)
+	nodes := chartNodes(ch, p.deps)
 	coalesced, _ := rvals["Values"].(common.Values)
 	markEnabled(p.deps, nodes, coalesced)
 	files, err := engine.Engine{}.RenderWithContext(ctx, ch, rvals)
@@ -149,16 +149,26 @@ type chartNode struct {
 	full   string // as the engine names its templates' directory: "app/charts/db"
 	path   string // "app/db"
 	prefix string // where its values are in the top chart's values: "db."
-	label  string // "app/db 12.1.0"
+	label  string // "app/db (chart postgres-lite 12.1.0, alias db)", "app/cache 1.0.0"
 }
 
-// chartNodes lists the chart and its subcharts, parents first.
-func chartNodes(ch *chart.Chart) []chartNode {
+// chartNodes lists the chart and its subcharts, parents first. An aliased subchart is labelled with
+// the chart behind its alias, from deps (ProcessDependencies renamed it to the alias).
+func chartNodes(ch *chart.Chart, deps []depInfo) []chartNode {
+	aliased := map[string]Subchart{}
+	for _, d := range deps {
+		if d.sub.Alias != "" && d.sub.Alias != d.sub.Chart {
+			aliased[d.sub.Path] = d.sub
+		}
+	}
 	var out []chartNode
 	var walk func(c *chart.Chart, path, prefix string)
 	walk = func(c *chart.Chart, path, prefix string) {
-		out = append(out, chartNode{ch: c, full: c.ChartFullPath(), path: path, prefix: prefix,
-			label: path + " " + c.Metadata.Version})
+		label := path + " " + c.Metadata.Version
+		if s, ok := aliased[path]; ok {
+			label = fmt.Sprintf("%s (chart %s %s, alias %s)", path, s.Chart, c.Metadata.Version, s.Alias)
+		}
+		out = append(out, chartNode{ch: c, full: c.ChartFullPath(), path: path, prefix: prefix, label: label})
 		for _, d := range c.Dependencies() {
 			walk(d, path+"/"+d.Name(), prefix+d.Name()+".")
 		}

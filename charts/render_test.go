@@ -68,8 +68,8 @@ var appTag = []byte("image:\n  tag: '1.0'\n")
 // appReasons is every image of testdata/charts/app with the tag set and the cache disabled.
 var appReasons = map[string][]string{
 	"src.example/team/app:1.0":     {"app 1.4.2: app/templates/deployment.yaml Deployment/release-app containers[0] (app)"},
-	"src.example/team/backup:1.0":  {"app/db 12.1.0: app/charts/db/templates/cronjob.yaml CronJob/release-backup containers[0] (backup)"},
-	"src.example/team/db:16":       {"app/db 12.1.0: app/charts/db/templates/statefulset.yaml StatefulSet/release-db containers[0] (postgres)"},
+	"src.example/team/backup:1.0":  {"app/db (chart postgres-lite 12.1.0, alias db): app/charts/db/templates/cronjob.yaml CronJob/release-backup containers[0] (backup)"},
+	"src.example/team/db:16":       {"app/db (chart postgres-lite 12.1.0, alias db): app/charts/db/templates/statefulset.yaml StatefulSet/release-db containers[0] (postgres)"},
 	"src.example/team/init:1.0":    {"app 1.4.2: app/templates/deployment.yaml Deployment/release-app initContainers[0] (init)"},
 	"src.example/team/operand:1.0": {"app 1.4.2: Chart.yaml helm.sh/images (name operand)"},
 	"src.example/team/probe:1.0":   {"app 1.4.2: app/templates/tests/test-connection.yaml Pod/release-app-test containers[0] (probe), hook"},
@@ -241,7 +241,7 @@ func TestRenderSubchartsSkippedByTagsAndParent(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := renderReasons(r)
-	wantImages := map[string][]string{"src.example/leaf:3": {"top/mid/deep 3.0.0: top/charts/mid/charts/deep/templates/d.yaml Deployment/d containers[0] (c), included by includeDisabled"}}
+	wantImages := map[string][]string{"src.example/leaf:3": {"top/mid/deep (chart leaf 3.0.0, alias deep): top/charts/mid/charts/deep/templates/d.yaml Deployment/d containers[0] (c), included by includeDisabled"}}
 	if !reflect.DeepEqual(got, wantImages) {
 		t.Errorf("got %q", got)
 	}
