@@ -735,7 +735,9 @@ func checkNothingWritten(t *testing.T, dir string) {
 }
 
 // TestChartsRequiredValue: without values.image.tag, which app's deployment requires, save is
-// refused naming the value and the ImageSet field to set, and writes nothing.
+// refused naming the value and the ImageSet field to set, and writes nothing. The exit status is 2,
+// a problem with the input (README: 1 is kept for a failed check, such as a digest that does not
+// match).
 func TestChartsRequiredValue(t *testing.T) {
 	ctx := t.Context()
 	f := newChartFixture(t, registries.StartGGCR(t))
@@ -746,8 +748,8 @@ func TestChartsRequiredValue(t *testing.T) {
 	set := writeChartSet(t, work, entry)
 	out := filepath.Join(work, "archive")
 	res := run(ctx, t, "save", "-c", set, "-o", out)
-	if res.code != 1 {
-		t.Errorf("save without image.tag: exit %d, want 1\n%s\n%s", res.code, res.stdout, res.stderr)
+	if res.code != 2 {
+		t.Errorf("save without image.tag: exit %d, want 2\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 	// docs/helm-charts.md section 4.3: helm's location (line 25 of testdata's deployment.yaml), the
 	// author's message, and the value path as the ImageSet field to set.
