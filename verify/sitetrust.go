@@ -24,7 +24,7 @@ const (
 	TrustEnv = "AIRLOCK_TRUST"
 )
 
-var siteTrustFields = []string{"apiVersion", "kind", "archiveKeys", "keys", "trustedRoot", "policy"}
+var siteTrustFields = []string{"apiVersion", "kind", "archiveKeys", "keys", "trustedRoot", "policy", "keyring"}
 
 // Anchors is the trust pinned at the site: public keys that may sign archives, and the keys, Sigstore
 // trusted root and policy that images are verified against. Paths, as given.
@@ -33,6 +33,9 @@ type Anchors struct {
 	Keys        []string
 	TrustedRoot string
 	Policy      string
+	// Keyring is an OpenPGP keyring: with it, every Helm chart verified must carry a provenance file
+	// signed by one of its keys (Trust.CheckChart).
+	Keyring string
 	// File is the site trust file the anchors were read from, if any.
 	File string
 	// Insecure allows the archive to vouch for itself when nothing is pinned.
@@ -47,6 +50,7 @@ type Anchors struct {
 //	keys: [keys/release.pub]           # image signing keys; replace the archive's
 //	trustedRoot: trust/trusted_root.json
 //	policy: policy.yaml
+//	keyring: keys/charts.gpg           # OpenPGP keys that sign Helm charts' .prov files
 //
 // Relative paths are relative to the file. Every problem is reported as FILE:LINE: FIELD: MESSAGE.
 func LoadSiteTrust(path string) (*Anchors, error) {
@@ -95,7 +99,7 @@ func LoadSiteTrust(path string) (*Anchors, error) {
 		return ""
 	}
 	a.ArchiveKeys, a.Keys = paths("archiveKeys"), paths("keys")
-	a.TrustedRoot, a.Policy = onePath("trustedRoot"), onePath("policy")
+	a.TrustedRoot, a.Policy, a.Keyring = onePath("trustedRoot"), onePath("policy"), onePath("keyring")
 	if len(a.ArchiveKeys) == 0 && len(a.Keys) == 0 && a.Policy == "" && p.NumErrors() == 0 {
 		p.Errorf(root, "", "pins nothing: give archiveKeys (keys that may sign archives), or keys or a policy for the images")
 	}
@@ -122,6 +126,9 @@ func (a Anchors) WithFile(file string) (Anchors, error) {
 	out.Insecure = a.Insecure
 	if len(a.ArchiveKeys) > 0 {
 		out.ArchiveKeys = a.ArchiveKeys
+	}
+	if a.Keyring != "" {
+		out.Keyring = a.Keyring
 	}
 	if len(a.Keys) > 0 || a.Policy != "" || a.TrustedRoot != "" {
 		// Image trust given on the command line replaces the file's as a whole.
@@ -167,6 +174,8 @@ type Origin struct {
 	Policy      string   `json:"policy,omitempty"`
 	// File is the site trust file, when one was used.
 	File string `json:"file,omitempty"`
+	// Keyring is the OpenPGP keyring Helm charts' provenance is verified against, when one is pinned.
+	Keyring *KeyringRef `json:"keyring,omitempty"`
 }
 
 func keyRefs(keys []*Key) []KeyRef {
@@ -241,10 +250,13 @@ func (a *Anchors) Site() (*Trust, error) {
 // section, pinned by the user who gives the file.
 func (a *Anchors) ForImageSet(set *config.ImageSet) (*Trust, error) {
 	t, err := a.Site()
-	if err != nil || t != nil {
-		return t, err
+	if err == nil && t == nil {
+		t, err = TrustFromImageSet(set)
 	}
-	return TrustFromImageSet(set)
+	if err != nil {
+		return nil, err
+	}
+	return a.withKeyring(t)
 }
 
 func (a *Anchors) describeSite(t *Trust) string {
@@ -358,7 +370,7 @@ func (a *Anchors) ForArchive(ctx context.Context, r *archive.Reader, cat *archiv
 		}
 	}
 	t.setOrigin(origin, a.File)
-	return t, nil
+	return a.withKeyring(t)
 }
 
 func describeArchiveTrust(t *Trust) string {

@@ -111,6 +111,9 @@ type Trust struct {
 	Keys        []*Key
 	TrustedRoot *root.TrustedRoot
 	Policy      *Policy
+	// Keyring, pinned at the site, is what Helm charts' provenance files must be signed by
+	// (Trust.CheckChart); nil: their provenance is not checked.
+	Keyring *Keyring
 	// Source says where the trust material came from, for reports; Origin says it for machines.
 	Source string
 	Origin Origin

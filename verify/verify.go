@@ -117,6 +117,9 @@ type Result struct {
 	// Referrers are the signatures and attestations on referrers of the image (a signature on an
 	// SBOM), each with Covers and SubjectKind naming the referrer signed.
 	Referrers []Check `json:"referrers,omitempty"`
+	// Provenance is, for a Helm chart artifact verified with a keyring pinned at the site, the check
+	// of its provenance file (Trust.CheckChart); nil otherwise.
+	Provenance *Provenance `json:"provenance,omitempty"`
 	// Failures says why the image did not pass; empty when it passed.
 	Failures []string `json:"failures,omitempty"`
 }

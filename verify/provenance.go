@@ -1,0 +1,343 @@
+package verify
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
+	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"helm.sh/helm/v4/pkg/provenance"
+	"oras.land/oras-go/v2/content"
+
+	"airlock.dev/airlock/archive"
+)
+
+// This file checks a Helm chart's provenance file (NAME-VERSION.tgz.prov: an OpenPGP clearsigned
+// message whose signed text gives the sha256 of NAME-VERSION.tgz) against an OpenPGP keyring
+// pinned at the site (verify --keyring), with Helm's own pkg/provenance (Signatory.Verify), as
+// `helm verify` and `helm install --verify` check it. See docs/helm-charts.md section 5.
+
+// Media types of a chart stored in OCI, as `helm push` writes them (helm.sh/helm/v4/pkg/registry,
+// constants.go; the same as charts.ConfigMediaType and its siblings, which verify does not import).
+const (
+	HelmConfigMediaType        = "application/vnd.cncf.helm.config.v1+json"
+	HelmContentMediaType       = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+	HelmLegacyContentMediaType = "application/tar+gzip"
+	HelmProvMediaType          = "application/vnd.cncf.helm.chart.provenance.v1.prov"
+)
+
+// maxChartSize bounds a chart's .tgz read into memory (Helm's own loader refuses charts that
+// decompress to more than 100 MiB).
+const maxChartSize = 100 << 20
+
+// Keyring is an OpenPGP keyring pinned at the site: the keys whose signatures make a Helm chart's
+// provenance valid.
+type Keyring struct {
+	// Name is the file it was read from, as reports name it.
+	Name string
+	ring openpgp.EntityList
+}
+
+// KeyringKey names one key of a keyring in reports.
+type KeyringKey struct {
+	Fingerprint string `json:"fingerprint"`
+	Identity    string `json:"identity"`
+}
+
+// KeyringRef names the keyring of a trust in reports (Origin.Keyring).
+type KeyringRef struct {
+	File string       `json:"file"`
+	Keys []KeyringKey `json:"keys"`
+}
+
+// Provenance is the outcome of checking a Helm chart's provenance against the keyring.
+type Provenance struct {
+	// Chart is the file name the provenance must sign, NAME-VERSION.tgz from the chart's config.
+	Chart string `json:"chart"`
+	// Layer is the provenance layer's digest, when the artifact has one.
+	Layer digest.Digest `json:"layer,omitempty"`
+	// Signer is the identity of the key that signed (NAME (COMMENT) <EMAIL>), Key its fingerprint.
+	Signer string `json:"signer,omitempty"`
+	Key    string `json:"key,omitempty"`
+	Valid  bool   `json:"valid"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// LoadKeyring reads an OpenPGP keyring file, binary (gpg --export) or armored (gpg --export --armor,
+// several blocks concatenated allowed).
+func LoadKeyring(path string) (*Keyring, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	return ParseKeyring(path, b)
+}
+
+// ParseKeyring reads the keyring b; name says where it came from, for messages.
+func ParseKeyring(name string, b []byte) (*Keyring, error) {
+	ring, err := readKeyring(b)
+	if err != nil {
+		return nil, fmt.Errorf("keyring %s is unreadable: %v: give an OpenPGP public keyring, exported with gpg --export KEYID > %s (or gpg --export --armor KEYID)", name, err, filepath.Base(name))
+	}
+	return &Keyring{Name: name, ring: ring}, nil
+}
+
+func readKeyring(b []byte) (openpgp.EntityList, error) {
+	if len(b) >= 12 && string(b[8:12]) == "KBXf" {
+		return nil, errors.New("a GnuPG keybox (pubring.kbx), not a keyring")
+	}
+	if bytes.HasPrefix(bytes.TrimSpace(b), []byte("-----BEGIN PGP")) {
+		return readArmoredKeyring(b)
+	}
+	ring, err := openpgp.ReadKeyRing(bytes.NewReader(b))
+	if err == nil && len(ring) == 0 {
+		err = errors.New("no OpenPGP key in it")
+	}
+	return ring, err
+}
+
+// readArmoredKeyring reads every armored key block of b (keyrings made by concatenating exports,
+// which Helm reads too). armor.Decode reads through a bufio.Reader of its input, or the input itself
+// when that is one: one reader for all blocks, so that none is lost in another's read-ahead.
+func readArmoredKeyring(b []byte) (openpgp.EntityList, error) {
+	var ring openpgp.EntityList
+	r := bufio.NewReader(bytes.NewReader(b))
+	for {
+		block, err := armor.Decode(r)
+		if errors.Is(err, io.EOF) {
+			return ring, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if block.Type != openpgp.PublicKeyType && block.Type != openpgp.PrivateKeyType {
+			return nil, fmt.Errorf("an armored %q block, not a key block", block.Type)
+		}
+		keys, err := openpgp.ReadKeyRing(block.Body)
+		if err == nil && len(keys) == 0 {
+			err = errors.New("an armored key block with no key in it")
+		}
+		if err != nil {
+			return nil, err
+		}
+		ring = append(ring, keys...)
+	}
+}
+
+// Keys lists the keyring's keys, for reports.
+func (k *Keyring) Keys() []KeyringKey {
+	out := make([]KeyringKey, len(k.ring))
+	for i, e := range k.ring {
+		out[i] = KeyringKey{Fingerprint: fingerprint(e), Identity: identity(e)}
+	}
+	return out
+}
+
+func fingerprint(e *openpgp.Entity) string { return fmt.Sprintf("%X", e.PrimaryKey.Fingerprint) }
+
+// identity is the entity's primary user ID, or its fingerprint when it has none.
+func identity(e *openpgp.Entity) string {
+	if id := e.PrimaryIdentity(); id != nil {
+		return id.Name
+	}
+	return fingerprint(e)
+}
+
+// VerifyProvenance checks prov, a Helm provenance file, with Helm's Signatory.Verify against keyring
+// (an OpenPGP keyring, binary or armored): its signature must verify with a key of the keyring, and
+// the sha256 it gives for filename (NAME-VERSION.tgz) must be tgz's. It returns the signer's
+// identity; an error says which chart, why, and what to do.
+func VerifyProvenance(keyring []byte, tgz, prov []byte, filename string) (signer string, err error) {
+	k, err := ParseKeyring("given", keyring)
+	if err != nil {
+		return "", err
+	}
+	e, err := k.Verify(tgz, prov, filename)
+	if err != nil {
+		return "", err
+	}
+	return identity(e), nil
+}
+
+// Verify is VerifyProvenance with k, returning the key that signed.
+func (k *Keyring) Verify(tgz, prov []byte, filename string) (*openpgp.Entity, error) {
+	v, err := (&provenance.Signatory{KeyRing: k.ring}).Verify(tgz, prov, filename)
+	if err != nil {
+		return nil, fmt.Errorf("chart %s: %s", filename, k.why(tgz, prov, filename, err))
+	}
+	return v.SignedBy, nil
+}
+
+// why says why Helm's Verify refused prov (its error err), and what to do.
+func (k *Keyring) why(tgz, prov []byte, filename string, err error) string {
+	block, _ := clearsign.Decode(prov)
+	if block == nil {
+		return "its provenance file is not an OpenPGP clearsigned message (no signature block): it is damaged; get the chart's .prov again from its publisher"
+	}
+	issuer := signatureIssuer(prov)
+	if errors.Is(err, pgperrors.ErrUnknownIssuer) {
+		return fmt.Sprintf("provenance not signed by a key in the keyring %s: it is signed by key %s, the keyring holds %s; if the site trusts that signer, add its public key to the keyring (gpg --export KEYID >> %s), else do not deploy the chart", k.Name, issuer, k.describe(), filepath.Base(k.Name))
+	}
+	if _, sigErr := openpgp.CheckDetachedSignature(k.ring, bytes.NewReader(block.Bytes), block.ArmoredSignature.Body, &packet.Config{DefaultHash: crypto.SHA512}); sigErr != nil {
+		return fmt.Sprintf("the provenance signature by key %s does not verify (%v): the .prov was altered after it was signed; get the chart and its .prov again from its publisher", issuer, sigErr)
+	}
+	var sums provenance.SumCollection
+	if perr := provenance.ParseMessageBlock(block.Plaintext, nil, &sums); perr != nil {
+		return fmt.Sprintf("the provenance's signed text gives no sums (%v)", perr)
+	}
+	want, ok := sums.Files[filename]
+	if !ok {
+		return fmt.Sprintf("the provenance signs no file named %s (it names %s): it is another chart's .prov", filename, strings.Join(slices.Sorted(maps.Keys(sums.Files)), ", "))
+	}
+	sum := sha256.Sum256(tgz)
+	if got := "sha256:" + hex.EncodeToString(sum[:]); got != want {
+		return fmt.Sprintf("sum mismatch: the provenance signs %s, the chart's .tgz is %s: the chart is not the one that was signed; get it again from its publisher", want, got)
+	}
+	return err.Error()
+}
+
+// signatureIssuer names the key that made the signature of the clearsigned prov, as the signature
+// says (its issuer fingerprint or key ID), unverified.
+func signatureIssuer(prov []byte) string {
+	block, _ := clearsign.Decode(prov)
+	if block == nil || block.ArmoredSignature == nil {
+		return "(unknown)"
+	}
+	p, err := packet.NewReader(block.ArmoredSignature.Body).Next()
+	sig, ok := p.(*packet.Signature)
+	switch {
+	case err != nil || !ok:
+		return "(unreadable)"
+	case len(sig.IssuerFingerprint) > 0:
+		return fmt.Sprintf("%X", sig.IssuerFingerprint)
+	case sig.IssuerKeyId != nil:
+		return fmt.Sprintf("%016X", *sig.IssuerKeyId)
+	}
+	return "(not named)"
+}
+
+// describe lists the keyring's keys in one line.
+func (k *Keyring) describe() string {
+	parts := make([]string, 0, len(k.ring))
+	for _, key := range k.Keys() {
+		parts = append(parts, key.Fingerprint+" ("+key.Identity+")")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// CheckChart checks the provenance of a Helm chart artifact against the keyring pinned at the site,
+// and records it in res: res.Provenance, and a failure when the chart has no provenance or it does
+// not verify. manifest is the artifact's image manifest, its blobs read through fetch. Without a
+// keyring, or for a manifest whose config is not a Helm chart's, res is left as it is.
+func (t *Trust) CheckChart(ctx context.Context, res *Result, manifest []byte, fetch content.Fetcher) {
+	if t == nil || t.Keyring == nil {
+		return
+	}
+	var m ocispec.Manifest
+	if json.Unmarshal(manifest, &m) != nil || m.Config.MediaType != HelmConfigMediaType {
+		return
+	}
+	p := t.Keyring.checkChart(ctx, m, fetch)
+	res.Provenance = p
+	if !p.Valid {
+		res.Failures = append(res.Failures, p.Reason)
+		res.Passed = false
+	}
+}
+
+// checkChart checks the chart artifact m: its provenance layer must sign its content layer.
+func (k *Keyring) checkChart(ctx context.Context, m ocispec.Manifest, fetch content.Fetcher) *Provenance {
+	p := &Provenance{}
+	fail := func(format string, args ...any) *Provenance {
+		p.Reason = fmt.Sprintf(format, args...)
+		return p
+	}
+	cfg, err := readBlob(ctx, fetch, m.Config)
+	if err != nil {
+		return fail("chart config: %v", err)
+	}
+	var meta struct{ Name, Version string }
+	if err := json.Unmarshal(cfg, &meta); err != nil || meta.Name == "" || meta.Version == "" {
+		return fail("chart config %s names no chart (name and version): not a Helm chart artifact", m.Config.Digest)
+	}
+	p.Chart = meta.Name + "-" + meta.Version + ".tgz"
+	chart, prov, err := chartLayers(m)
+	if err != nil {
+		return fail("chart %s: %v", p.Chart, err)
+	}
+	if prov == nil {
+		return fail("chart %s has no provenance: its artifact carries no provenance layer (%s), so nothing signed by the keyring %s vouches for it; have its publisher sign it (helm package --sign, the .prov published beside the .tgz) and save it again, or verify without --keyring", p.Chart, HelmProvMediaType, k.Name)
+	}
+	p.Layer = prov.Digest
+	tgz, err := archive.ReadVerified(ctx, fetch, *chart, maxChartSize)
+	if err != nil {
+		return fail("chart %s: read content layer %s: %v", p.Chart, chart.Digest, err)
+	}
+	provData, err := readBlob(ctx, fetch, *prov)
+	if err != nil {
+		return fail("chart %s: provenance %v", p.Chart, err)
+	}
+	e, err := k.Verify(tgz, provData, p.Chart)
+	if err != nil {
+		return fail("%v", err)
+	}
+	p.Valid, p.Signer, p.Key = true, identity(e), fingerprint(e)
+	return p
+}
+
+// chartLayers finds the content layer of a chart artifact, and its provenance layer (nil when it has
+// none); more than one of either is refused, as Helm refuses it.
+func chartLayers(m ocispec.Manifest) (chart, prov *ocispec.Descriptor, err error) {
+	for i, l := range m.Layers {
+		switch l.MediaType {
+		case HelmContentMediaType, HelmLegacyContentMediaType:
+			if chart != nil {
+				return nil, nil, errors.New("more than one chart content layer")
+			}
+			chart = &m.Layers[i]
+		case HelmProvMediaType:
+			if prov != nil {
+				return nil, nil, errors.New("more than one provenance layer")
+			}
+			prov = &m.Layers[i]
+		}
+	}
+	if chart == nil {
+		return nil, nil, fmt.Errorf("no chart content layer (%s)", HelmContentMediaType)
+	}
+	return chart, prov, nil
+}
+
+// withKeyring loads the keyring the anchors pin (a.Keyring) into t, and says so in t's source and
+// origin. t nil (nothing to verify images against) stays nil.
+func (a *Anchors) withKeyring(t *Trust) (*Trust, error) {
+	if a.Keyring == "" || t == nil {
+		return t, nil
+	}
+	k, err := LoadKeyring(a.Keyring)
+	if err != nil {
+		return nil, err
+	}
+	t.Keyring = k
+	t.Source += "; Helm charts' provenance: keyring " + a.Keyring + " (" + k.describe() + ")"
+	t.Origin.Keyring = &KeyringRef{File: a.Keyring, Keys: k.Keys()}
+	return t, nil
+}
