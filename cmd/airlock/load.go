@@ -23,6 +23,7 @@ type loadOptions struct {
 	noCatalog   bool
 	allowOlder  bool
 	signKey     string
+	keyring     string
 	sparse      sparseOptions
 }
 
@@ -43,8 +44,8 @@ Trust pinned at the site (see airlock verify --help):
                       it lists is hashed, before anything is pushed: a forged, unsigned or damaged
                       archive pushes nothing
   --verify            also verify each image's signatures first; load only those that pass (needs
-                      --archive-key, --key/--policy or --trust; --key, --policy and --trusted-root
-                      imply --verify)
+                      --archive-key, --key/--policy or --trust; --key, --policy, --trusted-root, --keyring imply it)
+  --keyring FILE      Helm charts must carry a .prov signed by a key of this OpenPGP keyring (as verify)
   --trust FILE        a site trust file (default: $AIRLOCK_TRUST)
 With nothing pinned, load still copies and says that nothing was verified.
 
@@ -97,7 +98,7 @@ cosign verify --key SITE.pub --insecure-ignore-tlog=true REPOSITORY@DIGEST.`,
 		},
 	}
 	o.addFlags(cmd)
-	o.trust.addFlags(cmd, true)
+	addSiteTrustFlags(cmd, &o.trust, &o.keyring)
 	cmd.Flags().BoolVar(&o.verifyFirst, "verify", false, "verify each image against the pinned trust first; load only those that pass")
 	cmd.Flags().BoolVar(&o.noCatalog, "no-catalog", false, "do not keep the catalog at PREFIX/airlock/catalog")
 	cmd.Flags().StringVar(&o.signKey, "sign-key", "", "cosign private key of the site: sign every image that passed verification (password from COSIGN_PASSWORD, or asked on the terminal)")
@@ -110,6 +111,9 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 	anchors, err := o.trust.anchors()
 	if err != nil {
 		return err
+	}
+	if o.keyring != "" {
+		anchors.Keyring = o.keyring // the flag wins over the site trust file's
 	}
 	regs, err := g.registries()
 	if err != nil {
@@ -129,7 +133,7 @@ func runLoad(cmd *cobra.Command, g *globalOptions, o *loadOptions, path string) 
 	res, err := mirror.Load(cmd.Context(), path, mirror.LoadOptions{
 		Publish:      o.publishOpts(g, "loading"),
 		Anchors:      anchors,
-		VerifyImages: o.verifyFirst,
+		VerifyImages: o.verifyFirst || anchors.Keyring != "",
 		SparseIndex:  o.sparse.mode,
 		KeepCatalog:  !o.noCatalog,
 		AllowOlder:   o.allowOlder,

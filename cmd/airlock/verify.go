@@ -18,6 +18,7 @@ type verifyOptions struct {
 	archive  string
 	imageSet string
 	keepHost bool
+	keyring  string
 }
 
 func newVerifyCmd(g *globalOptions) *cobra.Command {
@@ -48,6 +49,13 @@ manifest (an image passes when its index is signed, or every platform manifest s
 attestation is not a signature. Without a policy, every image must carry a valid signature by one of
 the keys.
 
+Helm charts (the OCI chart artifacts of an ImageSet's charts: entries) are verified as images are, and
+with --keyring FILE, an OpenPGP keyring pinned at the site (binary or armored: gpg --export KEYID >
+FILE), also by their Helm provenance: every chart must carry its provenance file (.prov) as a layer,
+signed by a key of the keyring over the chart's .tgz, exactly as helm verify checks it. A chart
+without one fails, named. The keyring can be pinned in the site trust file instead (keyring: FILE);
+the flag wins. Without it, charts are verified as images only.
+
 For a registry, name the images with --archive (its catalog, trust material and digests) or with -c
 (an ImageSet and its trust section); they are mapped to the registry as load maps them.
 
@@ -56,13 +64,14 @@ key signed it; 2 usage or I/O error, or nothing pinned to verify against.`,
 		Example: `  airlock verify /media/usb/airlock --archive-key transfer.pub
   airlock verify registry.site:5000/mirror --archive /media/usb/airlock --archive-key transfer.pub
   airlock verify /media/usb/airlock --key release.pub --format json
+  airlock verify /media/usb/airlock --archive-key transfer.pub --keyring charts.gpg
   AIRLOCK_TRUST=/etc/airlock/trust.yaml airlock verify /media/usb/airlock`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runVerify(cmd, g, o, args[0])
 		},
 	}
-	o.trust.addFlags(cmd, true)
+	addSiteTrustFlags(cmd, &o.trust, &o.keyring)
 	f := cmd.Flags()
 	f.StringVar(&o.archive, "archive", "", "for a registry: the archive whose catalog names the images and holds the trust material")
 	f.StringVarP(&o.imageSet, "config", "c", "", "for a registry: the ImageSet naming the images and the trust material")
@@ -75,6 +84,9 @@ func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions, target st
 	anchors, err := o.trust.anchors()
 	if err != nil {
 		return err
+	}
+	if o.keyring != "" {
+		anchors.Keyring = o.keyring // the flag wins over the site trust file's
 	}
 	results, trust, err := mirror.VerifyTarget(cmd.Context(), target, mirror.VerifyOptions{
 		Anchors: anchors, Archive: o.archive, ImageSet: o.imageSet, KeepHost: o.keepHost,
@@ -138,6 +150,9 @@ func printVerify(w io.Writer, trust *verify.Trust, results []verify.Result) erro
 			}
 			printCheck(&b, what, c)
 		}
+		if r.Provenance != nil {
+			printProvenance(&b, r.Provenance)
+		}
 		for _, f := range r.Failures {
 			fmt.Fprintf(&b, "      failed: %s\n", f)
 		}
@@ -166,4 +181,25 @@ func printCheck(b *strings.Builder, what string, c verify.Check) {
 		pt = " " + c.PredicateType
 	}
 	fmt.Fprintf(b, "      %-11s on %-17s %-10s%s  %s  %s\n", what, c.Covers, c.Format, pt, c.Referrer.Encoded()[:12], state)
+}
+
+// addSiteTrustFlags adds the trust flags of a command that reads an archive, and --keyring (verify,
+// load).
+func addSiteTrustFlags(cmd *cobra.Command, trust *trustOptions, keyring *string) {
+	trust.addFlags(cmd, true)
+	cmd.Flags().StringVar(keyring, "keyring", "", "OpenPGP keyring pinned at the site (binary or armored): every Helm chart must carry a provenance file (.prov) signed by one of its keys; replaces the site trust file's keyring")
+	_ = cmd.MarkFlagFilename("keyring")
+}
+
+// printProvenance prints the check of a Helm chart's provenance; why it failed is among the failures.
+func printProvenance(b *strings.Builder, p *verify.Provenance) {
+	layer := "no .prov layer"
+	if p.Layer != "" {
+		layer = ".prov " + p.Layer.Encoded()[:12]
+	}
+	state := "NOT VERIFIED"
+	if p.Valid {
+		state = "signed by " + p.Signer + " (key " + p.Key + ")"
+	}
+	fmt.Fprintf(b, "      provenance  %s  %s  %s\n", p.Chart, layer, state)
 }
