@@ -73,6 +73,8 @@ type Chart struct {
 type ChartImage struct {
 	Source  string   `json:"source"`
 	Reasons []string `json:"reasons"`
+	// Blocked is the blocked rule that kept the image out of the archive, if one did.
+	Blocked string `json:"blocked,omitempty"`
 }
 
 // LeftOut is an image or a repository of the image set that is not in the archive.
@@ -90,6 +92,8 @@ type Blocked struct {
 	Source string `json:"source"`
 	// Rule is the blocked entry that matched, as written in the ImageSet file.
 	Rule string `json:"rule"`
+	// Charts names the charts that run the image, when charts brought it ("app 1.4.2").
+	Charts []string `json:"charts,omitempty"`
 }
 
 // CatalogFile is the catalog with its digest (the catalog manifest's), as `airlock inspect --format

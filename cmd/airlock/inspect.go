@@ -146,7 +146,11 @@ func renderResolution(b *strings.Builder, c *archive.Catalog) {
 	if len(c.Blocked) > 0 {
 		fmt.Fprintf(b, "\nblocked (%d, kept out by the image set's blocked list):\n", len(c.Blocked))
 		for _, x := range c.Blocked {
-			fmt.Fprintf(b, "  %s  (rule %s)\n", x.Source, x.Rule)
+			fmt.Fprintf(b, "  %s  (rule %s", x.Source, x.Rule)
+			if len(x.Charts) > 0 {
+				fmt.Fprintf(b, "; run by chart %s", strings.Join(x.Charts, ", "))
+			}
+			b.WriteString(")\n")
 		}
 	}
 	if len(c.LeftOut) > 0 {

@@ -65,7 +65,11 @@ func printChart(b *strings.Builder, c archive.Chart, indent string) {
 	}
 	b.WriteString("\n")
 	for _, img := range c.Images {
-		fmt.Fprintf(b, "%s  image %s\n", indent, img.Source)
+		fmt.Fprintf(b, "%s  image %s", indent, img.Source)
+		if img.Blocked != "" {
+			fmt.Fprintf(b, " (blocked: rule %s)", img.Blocked)
+		}
+		b.WriteString("\n")
 		for _, why := range img.Reasons {
 			fmt.Fprintf(b, "%s    %s\n", indent, why)
 		}
@@ -78,7 +82,11 @@ func printChart(b *strings.Builder, c archive.Chart, indent string) {
 // printBlocked writes the images the blocked list kept out, each with its rule.
 func printBlocked(b *strings.Builder, blocked []archive.Blocked) {
 	for _, x := range blocked {
-		fmt.Fprintf(b, "blocked:   %s (rule %s)\n", x.Source, x.Rule)
+		fmt.Fprintf(b, "blocked:   %s (rule %s", x.Source, x.Rule)
+		if len(x.Charts) > 0 {
+			fmt.Fprintf(b, "; run by chart %s", strings.Join(x.Charts, ", "))
+		}
+		b.WriteString(")\n")
 	}
 }
 

@@ -66,7 +66,7 @@ func planCharts(ctx context.Context, set *config.ImageSet, regs *registry.Regist
 		switch {
 		case c.Repo != "":
 			got, err = cs.httpCharts(ctx, set, regs, c, rep)
-		case cs.isBlocked(set, *c.Ref):
+		case cs.blockedOCI(set, c):
 			continue
 		default:
 			got, err = ociChart(ctx, regs, c, o.Retry)
@@ -90,12 +90,44 @@ func planCharts(ctx context.Context, set *config.ImageSet, regs *registry.Regist
 
 // isBlocked reports whether a blocked rule keeps the chart img out, and records it: a blocked chart
 // is neither fetched nor rendered, so the images it runs are not added either.
-func (cs *chartSet) isBlocked(set *config.ImageSet, img config.Image) bool {
+func (cs *chartSet) isBlocked(set *config.ImageSet, img config.Image) (string, bool) {
 	rule, blocked := set.BlockedBy(img)
 	if blocked {
 		cs.blocked = append(cs.blocked, archive.Blocked{Source: img.String(), Rule: rule})
 	}
+	return rule, blocked
+}
+
+func (cs *chartSet) blockedOCI(set *config.ImageSet, c config.Chart) bool {
+	_, blocked := cs.isBlocked(set, *c.Ref)
 	return blocked
+}
+
+// dropBlocked turns the decision that picked version into one that drops it by the blocked rule.
+func dropBlocked(rep *ChartReport, version, rule string) {
+	for i, d := range rep.Versions {
+		if d.Tag == version {
+			rep.Versions[i] = config.TagDecision{Tag: version, Rule: "blocked " + rule}
+		}
+	}
+}
+
+// markBlocked records, on every chart that runs the image src, that the blocked rule kept it out,
+// and returns those charts ("app 1.4.2").
+func (cs *chartSet) markBlocked(src, rule string) []string {
+	var by []string
+	for i := range cs.reports {
+		for j := range cs.reports[i].Charts {
+			c := &cs.reports[i].Charts[j]
+			for k := range c.Images {
+				if c.Images[k].Source == src {
+					c.Images[k].Blocked = rule
+					by = append(by, c.Name+" "+c.Version)
+				}
+			}
+		}
+	}
+	return by
 }
 
 func (cs *chartSet) problem(c config.Chart, field string, err error) {
@@ -133,7 +165,8 @@ func (cs *chartSet) httpCharts(ctx context.Context, set *config.ImageSet, regs *
 		if err != nil {
 			return nil, err
 		}
-		if cs.isBlocked(set, img) {
+		if rule, blocked := cs.isBlocked(set, img); blocked {
+			dropBlocked(rep, v, rule)
 			continue
 		}
 		g, err := cs.httpChart(ctx, regs, c, img, byVersion[v])

@@ -209,4 +209,23 @@ func TestPlanChartsBlocked(t *testing.T) {
 	if len(cs.plans) != 0 || len(cs.images) != 0 {
 		t.Errorf("%d plans and %d images from a blocked chart", len(cs.plans), len(cs.images))
 	}
+	if d := cs.reports[0].Versions; len(d) != 2 || d[1].String() != `1.4.2 dropped: blocked /stable/app:1\.4\.2$` {
+		t.Errorf("decisions %v, want 1.4.2 dropped by the blocked rule", d)
+	}
+}
+
+// TestPlanChartsBlockedImage: an image a chart runs that a blocked rule keeps out is marked blocked
+// under the chart, and the blocked entry names the chart.
+func TestPlanChartsBlockedImage(t *testing.T) {
+	repo, _ := chartRepo(t, "")
+	set := chartImageSet(t, repo, "    values: {image: {tag: '1.0'}}\n")
+	cs := planCharts(context.Background(), set, chartRegs(t), PlanOptions{Log: discard()})
+	if by := cs.markBlocked("src.example/team/backup:1.0", "team/backup"); len(by) != 1 || by[0] != "app 1.4.2" {
+		t.Errorf("blocked image run by %v, want [app 1.4.2]", by)
+	}
+	for _, img := range cs.reports[0].Charts[0].Images {
+		if want := map[bool]string{true: "team/backup"}[img.Source == "src.example/team/backup:1.0"]; img.Blocked != want {
+			t.Errorf("%s blocked %q, want %q", img.Source, img.Blocked, want)
+		}
+	}
 }

@@ -109,8 +109,9 @@ func PlanSet(ctx context.Context, set *config.ImageSet, regs *registry.Registrie
 	images, blocked := withImages(set, cs.images).Expand(picked)
 	sp.Blocked = append(sp.Blocked, cs.blocked...)
 	for _, b := range blocked {
-		sp.Blocked = append(sp.Blocked, archive.Blocked{Source: b.Image.String(), Rule: b.Rule})
-		o.Log.Info("blocked", "image", b.Image.String(), "rule", b.Rule)
+		src := b.Image.String()
+		sp.Blocked = append(sp.Blocked, archive.Blocked{Source: src, Rule: b.Rule, Charts: cs.markBlocked(src, b.Rule)})
+		o.Log.Info("blocked", "image", src, "rule", b.Rule)
 	}
 	plans, failed, err := planImages(ctx, set, images, regs, o)
 	if err != nil {
