@@ -3,7 +3,8 @@
 // artifact exactly as `helm push` does, and renders charts with Helm's own engine to find every
 // image their workloads run, each with the reason it is there. See docs/helm-charts.md.
 //
-// Only this package imports Helm.
+// Only this package imports Helm, apart from verify (helm.sh/helm/v4/pkg/provenance, for a chart's
+// .prov).
 package charts
 
 import (
