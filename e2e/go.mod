@@ -12,6 +12,7 @@ require (
 
 require (
 	airlock.dev/airlock v0.0.0
+	github.com/ProtonMail/go-crypto v1.5.2
 	go.podman.io/image/v5 v5.42.1
 	golang.org/x/sync v0.24.0
 	k8s.io/apiextensions-apiserver v0.37.2
@@ -23,7 +24,6 @@ require (
 	cyphar.com/go-pathrs v0.2.5 // indirect
 	github.com/BurntSushi/toml v1.6.0 // indirect
 	github.com/Masterminds/semver/v3 v3.5.0 // indirect
-	github.com/ProtonMail/go-crypto v1.5.2 // indirect
 	github.com/VividCortex/ewma v1.2.0 // indirect
 	github.com/acarl005/stripansi v0.0.0-20180116102854-5a71ef0e047d // indirect
 	github.com/antlr4-go/antlr/v4 v4.13.1 // indirect
