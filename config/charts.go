@@ -51,7 +51,7 @@ func (c Chart) Filter() TagFilter {
 	if v == "" {
 		v = AllVersions
 	}
-	return TagFilter{Semver: v, Newest: c.Newest}
+	return TagFilter{Semver: v, Newest: c.Newest, Versions: true}
 }
 
 // String names the entry in messages: "https://charts.example.com/stable app" or

@@ -139,7 +139,7 @@ func TestParseCharts(t *testing.T) {
 	}) {
 		t.Errorf("String() = %q", got)
 	}
-	if got := s.Charts[0].Filter(); !reflect.DeepEqual(got, TagFilter{Semver: ">=1.4.0 <2.0.0", Newest: 2}) {
+	if got := s.Charts[0].Filter(); !reflect.DeepEqual(got, TagFilter{Semver: ">=1.4.0 <2.0.0", Newest: 2, Versions: true}) {
 		t.Errorf("charts[0].Filter() = %+v", got)
 	}
 }
@@ -157,7 +157,7 @@ func TestChartDefaults(t *testing.T) {
 	if !reflect.DeepEqual(app, want) {
 		t.Errorf("charts[0] = %+v, want %+v", app, want)
 	}
-	if got := app.Filter(); !reflect.DeepEqual(got, TagFilter{Semver: AllVersions, Newest: 1}) {
+	if got := app.Filter(); !reflect.DeepEqual(got, TagFilter{Semver: AllVersions, Newest: 1, Versions: true}) {
 		t.Errorf("Filter() without version = %+v, want semver * newest 1 (helm's IndexFile.Get)", got)
 	}
 	picked, decisions := app.Filter().Pick([]string{"1.3.0", "2.0.0", "1.4.2", "2.1.0-rc.1"})

@@ -33,6 +33,9 @@ type TagFilter struct {
 	Exclude []*regexp.Regexp // a tag must match none
 	Semver  string           // a Masterminds/semver/v3 constraint such as ">=1.4.0 <2.0.0"; "" = not set
 	Newest  int              // the newest N after the other filters, by semver order; 0 = all
+	// Versions: the names are chart versions (index.yaml), not tags, so they are not held to tag
+	// syntax: "1.4.2+build.1" is a version (its tag is "1.4.2_build.1", charts.ChartTag).
+	Versions bool
 }
 
 // String returns the canonical repository name "registry/repository".

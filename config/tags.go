@@ -119,7 +119,7 @@ func (f TagFilter) order(tags []string) []candidate {
 // drop returns the rule that drops c, or "" when c passes every filter but newest.
 func (f TagFilter) drop(c candidate, constraint *semver.Constraints) string {
 	switch {
-	case !tagRE.MatchString(c.tag):
+	case !f.Versions && !tagRE.MatchString(c.tag):
 		return "invalid tag"
 	case len(f.Include) > 0 && matching(f.Include, c.tag) == nil:
 		return "include " + joinPatterns(f.Include)

@@ -101,6 +101,18 @@ var pickTests = []struct {
 		dropped: map[string]string{"-bad": "invalid tag", "a b": "invalid tag", "": "invalid tag"},
 	},
 	{
+		name: "chart versions are not held to tag syntax: build metadata is a version", filter: TagFilter{Semver: "*", Newest: 2, Versions: true},
+		tags:    []string{"1.4.2+build.7", "1.4.1", "1.4.0"},
+		picked:  []string{"1.4.2+build.7", "1.4.1"},
+		dropped: map[string]string{"1.4.0": "newest 2"},
+	},
+	{
+		name: "as tags, the same names are invalid", filter: TagFilter{Semver: "*", Newest: 2},
+		tags:    []string{"1.4.2+build.7", "1.4.1", "1.4.0"},
+		picked:  []string{"1.4.1", "1.4.0"},
+		dropped: map[string]string{"1.4.2+build.7": "invalid tag"},
+	},
+	{
 		name: "no tags", filter: TagFilter{Semver: "*", Newest: 2},
 	},
 	{
