@@ -281,6 +281,14 @@ func getHashed(ctx context.Context, client Doer, u string, limit int64, h hash.H
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		// net/http's url.Error repeats the URL, and airlock's client names it already.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		if strings.HasPrefix(err.Error(), "GET "+u) {
+			return nil, 0, err
+		}
 		return nil, 0, fmt.Errorf("GET %s: %w", redact(u), err)
 	}
 	defer func() { _ = resp.Body.Close() }()

@@ -41,7 +41,15 @@ type chartSet struct {
 	plans    []*ImagePlan   // chart artifacts airlock made for charts from HTTP repositories
 	images   []config.Image // the images the charts run, and the OCI charts themselves
 	problems []Problem
-	blocked  []archive.Blocked // charts a blocked rule kept out, with the images they run
+	blocked  []archive.Blocked        // charts a blocked rule kept out, with the images they run
+	indexes  map[string]*fetchedIndex // by repository URL: each index.yaml is read once
+}
+
+// fetchedIndex is one repository's index.yaml as FetchIndex returned it.
+type fetchedIndex struct {
+	idx      *charts.IndexFile
+	warnings []string
+	err      error
 }
 
 // fetchedChart is one chart version, its .tgz in hand.
@@ -55,7 +63,7 @@ type fetchedChart struct {
 // the images each chart runs, found by rendering it (package charts). Problems are collected, one per
 // entry or chart version, and name the ImageSet field that fixes them.
 func planCharts(ctx context.Context, set *config.ImageSet, regs *registry.Registries, o PlanOptions) *chartSet {
-	cs := &chartSet{reports: make([]ChartReport, len(set.Charts))}
+	cs := &chartSet{reports: make([]ChartReport, len(set.Charts)), indexes: map[string]*fetchedIndex{}}
 	for i, c := range set.Charts {
 		rep := &cs.reports[i]
 		rep.Entry, rep.Line = c.String(), c.Line
@@ -138,11 +146,17 @@ func (cs *chartSet) problem(c config.Chart, field string, err error) {
 // httpCharts reads the entry's index.yaml, picks versions as a repositories entry picks tags, and
 // fetches each picked chart, checked against the index digest, into an artifact plan.
 func (cs *chartSet) httpCharts(ctx context.Context, set *config.ImageSet, regs *registry.Registries, c config.Chart, rep *ChartReport) ([]fetchedChart, error) {
-	idx, warnings, err := charts.FetchIndex(ctx, regs.HTTP(), c.Repo)
-	if err != nil {
-		return nil, err
+	fi := cs.indexes[c.Repo]
+	if fi == nil {
+		fi = &fetchedIndex{}
+		fi.idx, fi.warnings, fi.err = charts.FetchIndex(ctx, regs.HTTP(), c.Repo)
+		cs.indexes[c.Repo] = fi
 	}
-	rep.Warnings = warnings
+	if fi.err != nil {
+		return nil, fi.err
+	}
+	idx := fi.idx
+	rep.Warnings = fi.warnings
 	entries := idx.Entries[c.Name]
 	if len(entries) == 0 {
 		return nil, fmt.Errorf("the index.yaml of %s lists no chart named %q; check charts[].name", c.Repo, c.Name)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -227,5 +228,24 @@ func TestPlanChartsBlockedImage(t *testing.T) {
 		if want := map[bool]string{true: "team/backup"}[img.Source == "src.example/team/backup:1.0"]; img.Blocked != want {
 			t.Errorf("%s blocked %q, want %q", img.Source, img.Blocked, want)
 		}
+	}
+}
+
+// TestPlanChartsIndexReadOnce: two entries of one repository read its index.yaml once, and each
+// reports what it found.
+func TestPlanChartsIndexReadOnce(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	set := chartImageSet(t, srv.URL, "  - repo: "+srv.URL+"\n    name: other\n")
+	cs := planCharts(context.Background(), set, chartRegs(t), PlanOptions{Log: discard()})
+	if n := hits.Load(); n != 1 {
+		t.Errorf("index.yaml read %d times, want 1", n)
+	}
+	if len(cs.problems) != 2 || !strings.Contains(cs.problems[1].Reason, "charts[1]") || !strings.Contains(cs.problems[1].Reason, "404") {
+		t.Errorf("problems %+v, want one per entry naming the 404", cs.problems)
 	}
 }

@@ -70,7 +70,7 @@ type ResolutionError struct {
 
 func (e *ResolutionError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d of the %d images and repositories of the image set did not resolve (each one is listed):", len(e.Problems), e.Of)
+	fmt.Fprintf(&b, "%d of the %d images, repositories and charts of the image set did not resolve (each one is listed):", len(e.Problems), e.Of)
 	for _, p := range e.Problems {
 		fmt.Fprintf(&b, "\n  %s", p.Reason)
 	}

@@ -67,7 +67,7 @@ blocked:
 	if re.Of != 4 {
 		t.Errorf("the error counts %d images and repositories, want 4", re.Of)
 	}
-	for _, want := range []string{"2 of the 4 images and repositories of the image set did not resolve", `tag "missing" not found`, host + "/team/gone (ImageSet line 11): its tags could not be listed"} {
+	for _, want := range []string{"2 of the 4 images, repositories and charts of the image set did not resolve", `tag "missing" not found`, host + "/team/gone (ImageSet line 11): its tags could not be listed"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error lacks %q:\n%v", want, err)
 		}
