@@ -229,6 +229,10 @@ func chartSource(c config.Chart, version string) (config.Image, error) {
 	if err != nil {
 		return config.Image{}, fmt.Errorf("chart %s %s cannot be named %s in a registry: %w", c.Name, version, name, err)
 	}
+	if img.Registry != strings.ToLower(u.Host) {
+		// "http://charts/" + app would read as docker.io/charts/app.
+		return config.Image{}, fmt.Errorf("chart %s %s cannot be named after the repository's host %q: %s reads as %s; reach the repository by a name with a dot or a port", c.Name, version, u.Host, name, img.String())
+	}
 	img.Target, img.Line = c.Target, c.Line
 	return img, nil
 }

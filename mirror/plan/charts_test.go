@@ -249,3 +249,22 @@ func TestPlanChartsIndexReadOnce(t *testing.T) {
 		t.Errorf("problems %+v, want one per entry naming the 404", cs.problems)
 	}
 }
+
+// TestChartSourceNames: a chart is named after its repository URL; a host that would read as a Docker
+// Hub namespace is refused, naming what it would read as.
+func TestChartSourceNames(t *testing.T) {
+	for _, tc := range []struct{ repo, version, want, err string }{
+		{"https://charts.example.com/stable/", "1.4.2+build.1", "charts.example.com/stable/app:1.4.2_build.1", ""},
+		{"http://127.0.0.1:8080", "1.0.0", "127.0.0.1:8080/app:1.0.0", ""},
+		{"http://Charts.Example.com:8443/a/b", "2.0.0", "charts.example.com:8443/a/b/app:2.0.0", ""},
+		{"http://chartmuseum/", "1.0.0", "", "reads as docker.io/chartmuseum/app:1.0.0"},
+	} {
+		img, err := chartSource(config.Chart{Repo: tc.repo, Name: "app"}, tc.version)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%s: got %v, want an error with %q", tc.repo, err, tc.err)
+		case tc.err == "" && (err != nil || img.String() != tc.want):
+			t.Errorf("%s: got %s, %v; want %s", tc.repo, img.String(), err, tc.want)
+		}
+	}
+}
