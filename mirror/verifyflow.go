@@ -140,6 +140,28 @@ func archiveTrust(ctx context.Context, a verify.Anchors, r *archive.Reader, cat 
 	return t, nil
 }
 
+// pinnedChartImages names the chart artifacts of the charts entries of a pinned image set (exact
+// version, findImages: false), as save named them; an entry that finds its images by rendering the
+// chart is refused, as a repositories entry is: only the chart repository knows what it renders to.
+func pinnedChartImages(set *config.ImageSet) ([]config.Image, error) {
+	var out []config.Image
+	for i, c := range set.Charts {
+		if c.FindImages {
+			return nil, fmt.Errorf("verify -c %s: charts[%d] (%s, line %d) finds its images by rendering the chart, which only its repository serves, and verify makes no call but to the target; verify the pinned image set that save writes (save --pin-out FILE, then verify -c FILE), or the archive", set.Path, i, c.String(), c.Line)
+		}
+		if c.Repo == "" {
+			out = append(out, *c.Ref)
+			continue
+		}
+		img, err := plan.ChartSource(c, c.Version)
+		if err != nil {
+			return nil, fmt.Errorf("verify -c %s: charts[%d]: %w", set.Path, i, err)
+		}
+		out = append(out, img)
+	}
+	return out, nil
+}
+
 // imageSetImages lists the images of an ImageSet as a catalog would, for verify -c: only images named
 // by reference, since listing a repository's tags would ask the source registry.
 func imageSetImages(set *config.ImageSet) ([]archive.Image, error) {
@@ -147,7 +169,11 @@ func imageSetImages(set *config.ImageSet) ([]archive.Image, error) {
 		r := set.Repositories[0]
 		return nil, fmt.Errorf("verify -c %s: repositories[0] (%s, line %d) names tags only the source registry can list, and verify makes no call but to the target; verify the pinned image set that save writes (save --pin-out FILE, then verify -c FILE), or the archive", set.Path, r.String(), r.Line)
 	}
-	expanded, _ := set.Expand(nil)
+	charts, err := pinnedChartImages(set)
+	if err != nil {
+		return nil, err
+	}
+	expanded, _ := plan.WithImages(set, charts).Expand(nil)
 	images := make([]archive.Image, 0, len(expanded))
 	for _, img := range expanded {
 		// The catalog entry naming img as it would be saved: its source, repository, tag, pinned

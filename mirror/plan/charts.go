@@ -175,7 +175,7 @@ func (cs *chartSet) httpCharts(ctx context.Context, set *config.ImageSet, regs *
 	rep.Listed, rep.Versions = len(entries), append(decisions, rep.Versions...)
 	var got []fetchedChart
 	for _, v := range picked {
-		img, err := chartSource(c, v)
+		img, err := ChartSource(c, v)
 		if err != nil {
 			return nil, err
 		}
@@ -216,10 +216,10 @@ func (cs *chartSet) httpChart(ctx context.Context, regs *registry.Registries, c 
 	return fetchedChart{image: img, tgz: f.Chart, rec: rec}, nil
 }
 
-// chartSource names a chart from an HTTP repository as an image: HOST/URLPATH/NAME:TAG, so that load
+// ChartSource names a chart from an HTTP repository as an image: HOST/URLPATH/NAME:TAG, so that load
 // maps it like any other (https://charts.example.com/stable + app 1.4.2 is
 // charts.example.com/stable/app:1.4.2).
-func chartSource(c config.Chart, version string) (config.Image, error) {
+func ChartSource(c config.Chart, version string) (config.Image, error) {
 	u, err := url.Parse(c.Repo)
 	if err != nil {
 		return config.Image{}, err

@@ -259,7 +259,7 @@ func TestChartSourceNames(t *testing.T) {
 		{"http://Charts.Example.com:8443/a/b", "2.0.0", "charts.example.com:8443/a/b/app:2.0.0", ""},
 		{"http://chartmuseum/", "1.0.0", "", "reads as docker.io/chartmuseum/app:1.0.0"},
 	} {
-		img, err := chartSource(config.Chart{Repo: tc.repo, Name: "app"}, tc.version)
+		img, err := ChartSource(config.Chart{Repo: tc.repo, Name: "app"}, tc.version)
 		switch {
 		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
 			t.Errorf("%s: got %v, want an error with %q", tc.repo, err, tc.err)

@@ -106,7 +106,7 @@ func PlanSet(ctx context.Context, set *config.ImageSet, regs *registry.Registrie
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	images, blocked := withImages(set, cs.images).Expand(picked)
+	images, blocked := WithImages(set, cs.images).Expand(picked)
 	sp.Blocked = append(sp.Blocked, cs.blocked...)
 	for _, b := range blocked {
 		src := b.Image.String()
@@ -132,9 +132,9 @@ func PlanSet(ctx context.Context, set *config.ImageSet, regs *registry.Registrie
 	return sp, nil
 }
 
-// withImages is set with more images listed after its own (those its charts run): the same
-// blocked list and the same duplicate rule apply to them.
-func withImages(set *config.ImageSet, more []config.Image) *config.ImageSet {
+// WithImages is set with more images listed after its own (those its charts run, or their
+// artifacts): the same blocked list and the same duplicate rule apply to them.
+func WithImages(set *config.ImageSet, more []config.Image) *config.ImageSet {
 	if len(more) == 0 {
 		return set
 	}
