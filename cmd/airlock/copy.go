@@ -24,7 +24,8 @@ func newCopyCmd(g *globalOptions) *cobra.Command {
 		Short: "Copy an image set, with everything attached, from registry to registry",
 		Long: `copy resolves the ImageSet and discovers referrers exactly as save does, then pushes exactly as
 load does, from registry to registry with no archive on disk: promotion from staging to production.
-Repositories entries are listed and picked, and blocked images left out, as save does. Every
+Repositories entries are listed and picked, charts entries fetched and rendered (each chart pushed as
+its OCI chart artifact, with the images it runs), and blocked images left out, as save does. Every
 resolution problem is reported at once and nothing is copied; with --keep-going, what resolves is
 copied, every failure is listed at the end, and the exit status is 1.
 
