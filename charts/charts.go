@@ -57,6 +57,10 @@ type RenderOptions struct {
 	Values [][]byte
 	// KubeVersion is what templates see as .Capabilities.KubeVersion; "" means DefaultKubeVersion.
 	KubeVersion string
+	// APIVersions are added to the API versions templates see (.Capabilities.APIVersions.Has), as
+	// `helm template --api-versions` adds them: "monitoring.coreos.com/v1" or
+	// "monitoring.coreos.com/v1/ServiceMonitor".
+	APIVersions []string
 	// IncludeDisabled names subcharts (by name, alias or path such as "app/cache") rendered even
 	// though a condition or tag disables them; IncludeAllDisabled renders every one.
 	IncludeDisabled    []string

@@ -40,7 +40,7 @@ func Render(ctx context.Context, chartTgz []byte, o RenderOptions) (*Rendered, e
 		return nil, err
 	}
 	kube := cmp.Or(o.KubeVersion, DefaultKubeVersion)
-	first, err := renderPass(ctx, chartTgz, vals, kube)
+	first, err := renderPass(ctx, chartTgz, vals, kube, o.APIVersions)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func Render(ctx context.Context, chartTgz []byte, o RenderOptions) (*Rendered, e
 		return nil, err
 	}
 	if overlay != nil {
-		second, err := renderPass(ctx, chartTgz, loader.MergeMaps(vals, overlay), kube)
+		second, err := renderPass(ctx, chartTgz, loader.MergeMaps(vals, overlay), kube, o.APIVersions)
 		if err != nil {
 			return nil, fmt.Errorf("rendering with includeDisabled subcharts enabled: %w", err)
 		}
@@ -87,7 +87,7 @@ type rendering struct {
 
 // renderPass is the render path of docs/helm-charts.md section 4.1, run on a fresh copy of the chart
 // (ProcessDependencies mutates it).
-func renderPass(ctx context.Context, tgz []byte, vals map[string]any, kube string) (*rendering, error) {
+func renderPass(ctx context.Context, tgz []byte, vals map[string]any, kube string, apis []string) (*rendering, error) {
 	ch, err := loader.LoadArchive(bytes.NewReader(tgz))
 	if err != nil {
 		return nil, fmt.Errorf("loading chart: %w", err)
@@ -103,7 +103,7 @@ func renderPass(ctx context.Context, tgz []byte, vals map[string]any, kube strin
 	if err := chartutil.ProcessDependencies(ch, vals); err != nil {
 		return nil, &RenderError{Chart: p.label, Msg: "chart dependencies processing failed: " + err.Error()}
 	}
-	rvals, err := renderValues(p.label, ch, vals, kube)
+	rvals, err := renderValues(p.label, ch, vals, kube, apis)
 	if err != nil {
 		return nil, err
 	}
@@ -125,14 +125,17 @@ func renderPass(ctx context.Context, tgz []byte, vals map[string]any, kube strin
 
 // renderValues sets the capabilities (KubeVersion always explicit: the default differs between a
 // test binary and a real one), checks the chart's kubeVersion constraint, and coalesces the values
-// with the chart's defaults, checking values.schema.json.
-func renderValues(label string, ch *chart.Chart, vals map[string]any, kube string) (common.Values, error) {
+// with the chart's defaults, checking values.schema.json. apis are added to the API versions templates
+// see (.Capabilities.APIVersions), as helm template --api-versions adds them.
+func renderValues(label string, ch *chart.Chart, vals map[string]any, kube string, apis []string) (common.Values, error) {
 	kv, err := common.ParseKubeVersion(kube)
 	if err != nil {
 		return nil, fmt.Errorf("kubeVersion %q: %w", kube, err)
 	}
 	caps := common.DefaultCapabilities.Copy()
 	caps.KubeVersion = *kv
+	// A new slice: Copy shares DefaultCapabilities' APIVersions, which append could write into.
+	caps.APIVersions = slices.Concat(caps.APIVersions, apis)
 	if c := ch.Metadata.KubeVersion; c != "" && !chartutil.IsCompatibleRange(c, caps.KubeVersion.String()) {
 		return nil, &RenderError{Chart: label, Msg: fmt.Sprintf("%s requires Kubernetes %s; kubeVersion is %s", label, c, kube)}
 	}

@@ -271,3 +271,30 @@ func TestRenderSchemaRefused(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// A template that runs an image only where an API is served finds it when the entry names the API
+// (helm template --api-versions), and the defaults are left as they were for the next render.
+func TestRenderAPIVersions(t *testing.T) {
+	tgz := renderPackFiles(t, map[string]string{
+		"Chart.yaml": "apiVersion: v2\nname: mon\nversion: 0.1.0\n",
+		"templates/job.yaml": `{{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor" }}
+apiVersion: batch/v1
+kind: Job
+metadata: {name: exporter}
+spec: {template: {spec: {containers: [{name: x, image: src.example/exporter:1}]}}}
+{{- end }}
+`,
+	})
+	for _, tc := range []struct {
+		apis []string
+		want int
+	}{{nil, 0}, {[]string{"monitoring.coreos.com/v1/ServiceMonitor"}, 1}, {nil, 0}} {
+		r, err := Render(t.Context(), tgz, RenderOptions{APIVersions: tc.apis})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Images) != tc.want {
+			t.Errorf("apiVersions %v: images %+v, want %d", tc.apis, r.Images, tc.want)
+		}
+	}
+}

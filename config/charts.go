@@ -28,6 +28,7 @@ type Chart struct {
 	ValuesFiles        [][]byte   // contents of valuesFiles, in order
 	ValuesFileNames    []string   // the valuesFiles as written (for messages)
 	KubeVersion        string     // "" = not set (charts.DefaultKubeVersion applies)
+	APIVersions        []string   // API versions templates also see, as helm template --api-versions
 	IncludeDisabled    []string   // subcharts to render although disabled
 	IncludeAllDisabled bool       // includeDisabled: true
 	FindImages         bool       // default true; false carries the chart only
@@ -66,7 +67,7 @@ func (c Chart) String() string {
 }
 
 var chartFields = []string{"repo", "name", "version", "newest", "digest", "values", "valuesFiles", "kubeVersion",
-	"includeDisabled", "findImages", "platforms", "target", "ref"}
+	"apiVersions", "includeDisabled", "findImages", "platforms", "target", "ref"}
 
 // chartForms is how the two kinds of entry are written, shown when an entry is neither or both.
 const chartForms = "an HTTP chart is repo + name, an OCI chart is ref: oci://HOST/PATH/NAME:VERSION"
@@ -175,6 +176,9 @@ func (p *parser) chart(n *yaml.Node, field string) (Chart, bool) {
 	}
 	if kn, ok := f["kubeVersion"]; ok {
 		c.KubeVersion = p.kubeVersion(kn, field+".kubeVersion")
+	}
+	if an, ok := f["apiVersions"]; ok {
+		c.APIVersions = p.apiVersions(an, field+".apiVersions")
 	}
 	if in, ok := f["includeDisabled"]; ok {
 		c.IncludeDisabled, c.IncludeAllDisabled = p.includeDisabled(in, field+".includeDisabled")
@@ -381,6 +385,29 @@ func (p *parser) includeDisabled(n *yaml.Node, field string) (names []string, al
 		}
 	}
 	return names, false
+}
+
+// apiVersions reads charts[].apiVersions: GROUP/VERSION or GROUP/VERSION/KIND, as helm template
+// --api-versions takes them ("v1" for the core group).
+func (p *parser) apiVersions(n *yaml.Node, field string) []string {
+	if n.Kind != yaml.SequenceNode || yamlfile.IsEmptyList(n) {
+		p.Errorf(n, field, "must be a non-empty list of API versions, e.g. [monitoring.coreos.com/v1, monitoring.coreos.com/v1/ServiceMonitor], got %s", yamlfile.Describe(n))
+		return nil
+	}
+	var out []string
+	items, _ := p.List(n, field)
+	for i, item := range items {
+		itemField := fmt.Sprintf("%s[%d]", field, i)
+		s, ok := p.Str(item, itemField)
+		switch {
+		case !ok:
+		case s == "" || strings.ContainsAny(s, " \t\r\n") || strings.Count(s, "/") > 2 || strings.HasPrefix(s, "/") || strings.HasSuffix(s, "/"):
+			p.Errorf(item, itemField, "%q is not an API version; write GROUP/VERSION or GROUP/VERSION/KIND, e.g. monitoring.coreos.com/v1/ServiceMonitor", s)
+		default:
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // boolean reads true or false.

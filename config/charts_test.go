@@ -179,6 +179,7 @@ func TestParseChartsAccepts(t *testing.T) {
 		{"kubeVersion major.minor", "    kubeVersion: '1.31'\n"},
 		{"kubeVersion with v", "    kubeVersion: v1.31.0\n"},
 		{"kubeVersion vendor", "    kubeVersion: 1.33.4-gke.1245000\n"},
+		{"apiVersions", "    apiVersions: [v1, monitoring.coreos.com/v1/ServiceMonitor]\n"},
 		{"null values", "    values:\n"},
 		{"empty values", "    values: {}\n"},
 		{"includeDisabled false", "    includeDisabled: false\n"},
@@ -241,7 +242,7 @@ func TestParseChartErrors(t *testing.T) {
 	}{
 		// fields
 		{"unknown field", header + chartRepo + "    valuess: {a: 1}\n",
-			"imageset.yaml:6: charts[0].valuess: unknown field; known fields: repo, name, version, newest, digest, values, valuesFiles, kubeVersion, includeDisabled, findImages, platforms, target, ref"},
+			"imageset.yaml:6: charts[0].valuess: unknown field; known fields: repo, name, version, newest, digest, values, valuesFiles, kubeVersion, apiVersions, includeDisabled, findImages, platforms, target, ref"},
 		{"not a mapping", header + "charts:\n  - https://charts.example.com/stable\n",
 			`imageset.yaml:4: charts[0]: must be a mapping, got string "https://charts.example.com/stable"; write it as "- repo: URL" with "name: CHART", or "- ref: oci://..."`},
 		{"oci string", header + "charts:\n  - oci://r.io/c/app:1\n",
@@ -385,6 +386,13 @@ func TestParseChartErrors(t *testing.T) {
 			`imageset.yaml:6: charts[0].target: "site/charts/web" must end in the chart's name, app, since helm finds a chart at oci://HOST/PATH/NAME; e.g. site/charts/app`},
 		{"OCI target not ending in the name", header + oci + "    target: site/db\n",
 			`imageset.yaml:5: charts[0].target: "site/db" must end in the chart's name, app, since helm finds a chart at oci://HOST/PATH/NAME; e.g. site/app`},
+		// apiVersions
+		{"apiVersions not a list", header + chartRepo + "    apiVersions: monitoring.coreos.com/v1\n",
+			"imageset.yaml:6: charts[0].apiVersions: must be a non-empty list of API versions"},
+		{"apiVersions empty", header + chartRepo + "    apiVersions: []\n",
+			"imageset.yaml:6: charts[0].apiVersions: must be a non-empty list of API versions"},
+		{"apiVersions bad entry", header + chartRepo + "    apiVersions: [monitoring.coreos.com/v1, 'a/b/c/d']\n",
+			`imageset.yaml:6: charts[0].apiVersions[1]: "a/b/c/d" is not an API version; write GROUP/VERSION or GROUP/VERSION/KIND`},
 		// charts count as something to save
 		{"empty charts alone", header + "charts: []\n",
 			"imageset.yaml:3: charts: must list at least one chart, or an image under images or a repository under repositories"},
@@ -513,5 +521,15 @@ func TestPinnedCharts(t *testing.T) {
 		if _, err := s.Pinned("out.yaml", images, tt.charts...); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.want)
 		}
+	}
+}
+
+func TestParseChartAPIVersions(t *testing.T) {
+	s, err := Parse("imageset.yaml", []byte(header+chartRepo+"    apiVersions: [v1, monitoring.coreos.com/v1/ServiceMonitor]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Charts[0].APIVersions; !slices.Equal(got, []string{"v1", "monitoring.coreos.com/v1/ServiceMonitor"}) {
+		t.Errorf("APIVersions = %q", got)
 	}
 }

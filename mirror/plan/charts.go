@@ -316,7 +316,7 @@ func (cs *chartSet) render(ctx context.Context, c config.Chart, field string, g 
 	if c.Values == nil {
 		values = values[:len(values)-1]
 	}
-	r, err := charts.Render(ctx, g.tgz, charts.RenderOptions{Values: values, KubeVersion: c.KubeVersion, IncludeDisabled: c.IncludeDisabled, IncludeAllDisabled: c.IncludeAllDisabled})
+	r, err := charts.Render(ctx, g.tgz, charts.RenderOptions{Values: values, KubeVersion: c.KubeVersion, APIVersions: c.APIVersions, IncludeDisabled: c.IncludeDisabled, IncludeAllDisabled: c.IncludeAllDisabled})
 	if err != nil {
 		return renderHint(field, err)
 	}
