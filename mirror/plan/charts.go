@@ -83,6 +83,12 @@ func planCharts(ctx context.Context, set *config.ImageSet, regs *registry.Regist
 			cs.problem(c, field, err)
 			continue
 		}
+		if c.FindImages && len(got) > 0 {
+			for _, w := range valueWarnings(c, field) {
+				o.Log.Warn(w)
+				rep.Warnings = append(rep.Warnings, w)
+			}
+		}
 		for _, g := range got {
 			if c.FindImages {
 				if err := cs.render(ctx, c, field, &g); err != nil {
@@ -343,6 +349,21 @@ func (cs *chartSet) render(ctx context.Context, c config.Chart, field string, g 
 		cs.images = append(cs.images, g.image)
 	}
 	return nil
+}
+
+// valueWarnings lists the values of the entry that Helm reads as other than written (tag: 1.20 is
+// 1.2), each named by its ImageSet field or values file.
+func valueWarnings(c config.Chart, field string) []string {
+	var out []string
+	for i, doc := range c.ValuesFiles {
+		for _, w := range charts.NumberWarnings(doc) {
+			out = append(out, fmt.Sprintf("%s.valuesFiles[%d] (%s): %s", field, i, c.ValuesFileNames[i], w))
+		}
+	}
+	for _, w := range charts.NumberWarnings(c.Values) {
+		out = append(out, fmt.Sprintf("%s.values.%s", field, w))
+	}
+	return out
 }
 
 // renderHint adds to a chart that did not render the ImageSet field that fixes it.

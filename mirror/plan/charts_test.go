@@ -92,12 +92,15 @@ func chartRegs(t *testing.T) *registry.Registries {
 // helm push would, named after the repository URL, and adds every image the chart runs with why.
 func TestPlanChartsHTTP(t *testing.T) {
 	repo, tgz := chartRepo(t, "")
-	set := chartImageSet(t, repo, "    values: {image: {tag: '1.0'}}\n    kubeVersion: 1.31.0\n")
+	set := chartImageSet(t, repo, "    values: {image: {tag: '1.0'}, replicas: 1.10}\n    kubeVersion: 1.31.0\n")
 	cs := planCharts(context.Background(), set, chartRegs(t), PlanOptions{Log: discard()})
 	if len(cs.problems) > 0 {
 		t.Fatal(cs.problems[0].Reason)
 	}
 	rep := cs.reports[0]
+	if w := rep.Warnings; len(w) != 1 || !strings.HasPrefix(w[0], "charts[0].values.replicas: 1.10 is 1.1 to Helm") {
+		t.Errorf("warnings %q, want the unquoted 1.10 named by its field", w)
+	}
 	if rep.Listed != 2 || len(rep.Charts) != 1 || len(cs.plans) != 1 {
 		t.Fatalf("listed %d, charts %d, plans %d; want 2, 1, 1", rep.Listed, len(rep.Charts), len(cs.plans))
 	}
