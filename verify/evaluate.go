@@ -12,8 +12,9 @@ import (
 // evaluate applies the rule: enough distinct signers with valid signatures over the image (the index,
 // or every platform manifest), each required attestation type verified, no invalid signature or
 // attestation anywhere in the image's graph, and a valid signature on each referrer of a kind the
-// rule requires signed.
-func evaluate(img Image, rule *Rule, res *Result) []string {
+// rule requires signed. keyrings says why each keyring signer of the rule that is not satisfied is not
+// (checkKeyrings): part of the failure when the rule is not met.
+func evaluate(img Image, rule *Rule, res *Result, keyrings []string) []string {
 	var failures []string
 	sigs, atts := res.Signatures, res.Attestations
 	signers := coveringSigners(img, sigs, "")
@@ -31,6 +32,9 @@ func evaluate(img Image, rule *Rule, res *Result) []string {
 			}
 			msg = fmt.Sprintf("signatures: %s of %s required; valid signatures over the image from: %s",
 				rule.Require, signerNames(rule), strings.Join(names, ", "))
+		}
+		for _, why := range keyrings {
+			msg += "; " + why
 		}
 		failures = append(failures, msg)
 	}

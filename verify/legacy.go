@@ -74,11 +74,11 @@ func (t *Trust) checkLegacySig(c *Check, payload []byte, annotations map[string]
 }
 
 // keySigners yields each key signer of rule with its trusted key. A key signer whose key is not
-// among the trusted keys is recorded in a and skipped; keyless signers are skipped.
+// among the trusted keys is recorded in a and skipped; keyless and keyring signers are skipped.
 func (t *Trust) keySigners(rule *Rule, a *attempts) iter.Seq2[Signer, *Key] {
 	return func(yield func(Signer, *Key) bool) {
 		for _, s := range rule.Signers {
-			if s.Keyless() {
+			if s.Keyless() || s.IsKeyring() {
 				continue
 			}
 			k := t.key(filepath.Base(s.Key))

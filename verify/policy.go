@@ -44,10 +44,12 @@ type Rule struct {
 // not signatures or attestations themselves (those are signed by nature).
 var ReferrerKindsSignable = []string{"sbom", "other"}
 
-// Signer is a key or a keyless identity.
+// Signer is a key, a keyless identity or an OpenPGP keyring (which vouches for Helm charts only, by
+// their provenance: see keyringsigner.go).
 type Signer struct {
-	Name          string // display name: the key file's base name, or "issuer / subject"
-	Key           string // absolute path of a PEM public key; "" for keyless
+	Name          string // display name: the key or keyring file's base name, or "issuer / subject"
+	Key           string // absolute path of a PEM public key; "" for keyless and keyring signers
+	Keyring       string // absolute path of an OpenPGP keyring; "" for key and keyless signers
 	Issuer        string // exact OIDC issuer; "" when IssuerRegExp is used (or for a key)
 	IssuerRegExp  string // regular expression the whole issuer must match
 	Subject       string // exact certificate subject (SAN); "" when SubjectRegExp is used
@@ -55,10 +57,17 @@ type Signer struct {
 	// RequireTlog: a signature by this key counts only with a transparency log entry, verified
 	// against the trusted root. Keyless signatures always need one.
 	RequireTlog bool
+	// ring is the keyring of a keyring signer, read when the policy was parsed; nil in an archive's
+	// own policy (the archive carries no keyring).
+	ring *Keyring
 }
 
-// Keyless reports whether s is a keyless (Fulcio certificate) identity rather than a public key.
-func (s Signer) Keyless() bool { return s.Key == "" }
+// Keyless reports whether s is a keyless (Fulcio certificate) identity rather than a public key or
+// a keyring.
+func (s Signer) Keyless() bool { return s.Key == "" && s.Keyring == "" }
+
+// IsKeyring reports whether s is an OpenPGP keyring, satisfied by a Helm chart's provenance.
+func (s Signer) IsKeyring() bool { return s.Keyring != "" }
 
 // Requirement is how many signers must have signed.
 type Requirement struct {
@@ -105,7 +114,8 @@ var PredicateTypeAliases = map[string]string{
 	"openvex":          "https://openvex.dev/ns",
 }
 
-// LoadPolicy reads and validates the policy file at path. Key files are not opened.
+// LoadPolicy reads and validates the policy file at path. Key files are not opened; keyrings are
+// read (see ParsePolicy).
 func LoadPolicy(path string) (*Policy, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -115,9 +125,16 @@ func LoadPolicy(path string) (*Policy, error) {
 }
 
 // ParsePolicy validates data read from path. The path is used in error messages and to resolve
-// relative key paths; the key files are not opened. Every problem found is reported, each as
+// relative key and keyring paths; the key files are not opened, the keyrings of keyring signers are
+// read (an unreadable one is an error of its line). Every problem found is reported, each as
 // "FILE:LINE: FIELD: MESSAGE", joined with errors.Join when there are several.
 func ParsePolicy(path string, data []byte) (*Policy, error) {
+	return parsePolicy(path, data, os.ReadFile)
+}
+
+// parsePolicy is ParsePolicy with the keyring files read by readFile; nil leaves them unread (an
+// archive's own policy: the archive carries no keyring).
+func parsePolicy(path string, data []byte, readFile func(string) ([]byte, error)) (*Policy, error) {
 	yp, err := yamlfile.NewParser(path)
 	if err != nil {
 		return nil, err
@@ -126,7 +143,7 @@ func ParsePolicy(path string, data []byte) (*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &policyParser{yp}
+	p := &policyParser{Parser: yp, readFile: readFile}
 	pol := p.policy(root)
 	if err := p.Err(); err != nil {
 		return nil, err
@@ -261,6 +278,6 @@ func polCheckPattern(pattern string) error {
 var (
 	polTopFields     = []string{"apiVersion", "kind", "rules"}
 	polRuleFields    = []string{"name", "match", "signers", "require", "attestations", "requireSignedReferrers"}
-	polSignerFields  = []string{"key", "keyless", "requireTlog"}
+	polSignerFields  = []string{"key", "keyless", "keyring", "requireTlog"}
 	polKeylessFields = []string{"issuer", "issuerRegExp", "subject", "subjectRegExp"}
 )

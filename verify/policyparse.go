@@ -20,6 +20,8 @@ type policyError = yamlfile.Error
 // policyParser walks the document, collecting errors.
 type policyParser struct {
 	*yamlfile.Parser
+	// readFile reads a keyring signer's keyring; nil leaves keyrings unread (see parsePolicy).
+	readFile func(string) ([]byte, error)
 }
 
 func (p *policyParser) policy(root *yaml.Node) *Policy {
@@ -65,7 +67,7 @@ func (p *policyParser) rule(n *yaml.Node, field string) (Rule, bool) {
 	}
 	beforeSigners := p.NumErrors()
 	if sn, ok := f["signers"]; !ok {
-		p.Errorf(n, field+".signers", "missing; list at least one signer (key: or keyless:)")
+		p.Errorf(n, field+".signers", "missing; list at least one signer (key:, keyless: or keyring:)")
 	} else {
 		r.Signers = p.signers(sn, field+".signers")
 	}
@@ -126,7 +128,7 @@ func (p *policyParser) signers(n *yaml.Node, field string) []Signer {
 			continue
 		}
 		key := s
-		key.Name, key.RequireTlog = "", false
+		key.Name, key.RequireTlog, key.ring = "", false, nil
 		if j, dup := seen[key]; dup {
 			p.Errorf(item, itemField, "same signer as %s[%d] (line %d): %s", field, j, items[j].Line, s.Name)
 			continue
@@ -137,53 +139,98 @@ func (p *policyParser) signers(n *yaml.Node, field string) []Signer {
 	return out
 }
 
+// polSignerForms are the fields a signer gives exactly one of.
+var polSignerForms = []string{"key", "keyless", "keyring"}
+
 func (p *policyParser) signer(n *yaml.Node, field string) (Signer, bool) {
 	before := p.NumErrors()
 	f := p.Fields(n, field, polSignerFields)
 	if f == nil {
 		return Signer{}, false
 	}
-	kn, hasKey := f["key"]
-	ln, hasKeyless := f["keyless"]
-	requireTlog := false
-	if tn, ok := f["requireTlog"]; ok {
-		if tn.Kind != yaml.ScalarNode || tn.Tag != "!!bool" || tn.Decode(&requireTlog) != nil {
-			p.Errorf(tn, field+".requireTlog", "must be true or false, got %s", yamlfile.Describe(tn))
-		} else if hasKeyless && !hasKey && !requireTlog {
-			p.Errorf(tn, field+".requireTlog", "a keyless signature always needs a transparency log entry; false cannot turn that off: leave requireTlog out")
+	var forms []string
+	for _, form := range polSignerForms {
+		if _, ok := f[form]; ok {
+			forms = append(forms, form)
 		}
 	}
+	requireTlog := p.requireTlog(f, field, forms)
 	switch {
-	case hasKey && hasKeyless:
-		p.Errorf(n, field, "has both key and keyless; a signer is one or the other, list them as two signers")
+	case len(forms) > 2:
+		p.Errorf(n, field, "has key, keyless and keyring; a signer is one of them, list them as separate signers")
 		return Signer{}, false
-	case !hasKey && !hasKeyless:
-		p.Errorf(n, field, "needs key (a cosign public key file) or keyless (issuer and subject)")
+	case len(forms) == 2:
+		p.Errorf(n, field, "has both %s and %s; a signer is one or the other, list them as two signers", forms[0], forms[1])
 		return Signer{}, false
-	case hasKey:
-		path, ok := p.Path(kn, field+".key", "expected a cosign public key file such as keys/release.pub")
-		if !ok {
-			return Signer{}, false
-		}
-		if p.NumErrors() != before {
-			return Signer{}, false
-		}
-		return Signer{Name: filepath.Base(path), Key: path, RequireTlog: requireTlog}, true
+	case len(forms) == 0:
+		p.Errorf(n, field, "needs key (a cosign public key file), keyless (issuer and subject) or keyring (an OpenPGP keyring, for Helm charts' provenance)")
+		return Signer{}, false
 	}
-
-	field += ".keyless"
 	var s Signer
-	f = p.Fields(ln, field, polKeylessFields)
-	if f == nil {
-		return Signer{}, false
+	switch forms[0] {
+	case "key":
+		path, _ := p.Path(f["key"], field+".key", "expected a cosign public key file such as keys/release.pub")
+		s = Signer{Name: filepath.Base(path), Key: path, RequireTlog: requireTlog}
+	case "keyring":
+		s = p.keyringSigner(f["keyring"], field+".keyring")
+	default:
+		s = p.keylessSigner(f["keyless"], field+".keyless")
 	}
-	s.Issuer, s.IssuerRegExp = p.identity(ln, f, field, "issuer", "https://token.actions.githubusercontent.com")
-	s.Subject, s.SubjectRegExp = p.identity(ln, f, field, "subject", "https://github.com/ORG/REPO/.github/workflows/release.yml@refs/heads/main")
 	if p.NumErrors() != before {
 		return Signer{}, false
 	}
-	s.Name = polFirst(s.Issuer, s.IssuerRegExp) + " / " + polFirst(s.Subject, s.SubjectRegExp)
 	return s, true
+}
+
+// requireTlog reads the requireTlog of a signer of the given forms (its fields f): false when absent.
+// It counts for a key signer only: a keyless signature always needs the log.
+func (p *policyParser) requireTlog(f map[string]*yaml.Node, field string, forms []string) bool {
+	tn, ok := f["requireTlog"]
+	if !ok {
+		return false
+	}
+	requireTlog := false
+	only := func(form string) bool { return len(forms) == 1 && forms[0] == form }
+	switch {
+	case tn.Kind != yaml.ScalarNode || tn.Tag != "!!bool" || tn.Decode(&requireTlog) != nil:
+		p.Errorf(tn, field+".requireTlog", "must be true or false, got %s", yamlfile.Describe(tn))
+	case only("keyless") && !requireTlog:
+		p.Errorf(tn, field+".requireTlog", "a keyless signature always needs a transparency log entry; false cannot turn that off: leave requireTlog out")
+	case only("keyring"):
+		p.Errorf(tn, field+".requireTlog", "a keyring signer is satisfied by a Helm chart's provenance (.prov), which has no transparency log entry: leave requireTlog out")
+	}
+	return requireTlog
+}
+
+// keyringSigner reads the path of a keyring signer, and the keyring there (unless p.readFile is nil).
+func (p *policyParser) keyringSigner(n *yaml.Node, field string) Signer {
+	path, ok := p.Path(n, field, "expected an OpenPGP keyring file such as keys/charts.gpg (gpg --export KEYID > charts.gpg)")
+	s := Signer{Name: filepath.Base(path), Keyring: path}
+	if !ok || p.readFile == nil {
+		return s
+	}
+	b, err := p.readFile(path)
+	if err != nil {
+		p.Errorf(n, field, "cannot read the keyring: %v", err)
+		return s
+	}
+	if s.ring, err = ParseKeyring(path, b); err != nil {
+		p.Errorf(n, field, "%v", err)
+	}
+	return s
+}
+
+// keylessSigner reads the identity of a keyless signer.
+func (p *policyParser) keylessSigner(n *yaml.Node, field string) Signer {
+	var s Signer
+	f := p.Fields(n, field, polKeylessFields)
+	if f == nil {
+		return s
+	}
+	s.Issuer, s.IssuerRegExp = p.identity(n, f, field, "issuer", "https://token.actions.githubusercontent.com")
+	s.Subject, s.SubjectRegExp = p.identity(n, f, field, "subject", "https://github.com/ORG/REPO/.github/workflows/release.yml@refs/heads/main")
+	s.Name = polFirst(s.Issuer, s.IssuerRegExp) + " / " + polFirst(s.Subject, s.SubjectRegExp)
+	return s
 }
 
 // identity reads NAME or NAMERegExp of a keyless signer: exactly one must be given.

@@ -181,7 +181,11 @@ func VerifyProvenance(keyring []byte, tgz, prov []byte, filename string) (signer
 func (k *Keyring) Verify(tgz, prov []byte, filename string) (*openpgp.Entity, error) {
 	v, err := (&provenance.Signatory{KeyRing: k.ring}).Verify(tgz, prov, filename)
 	if err != nil {
-		return nil, fmt.Errorf("chart %s: %s", filename, k.why(tgz, prov, filename, err))
+		msg := "chart " + filename + ": " + k.why(tgz, prov, filename, err)
+		if errors.Is(err, pgperrors.ErrUnknownIssuer) {
+			return nil, notSigner("%s", msg) // another signer's: no key of k made it
+		}
+		return nil, errors.New(msg)
 	}
 	return v.SignedBy, nil
 }
@@ -245,9 +249,16 @@ func (k *Keyring) describe() string {
 
 // CheckChart checks the provenance of a Helm chart artifact against the keyring pinned at the site,
 // and records it in res: res.Provenance, and a failure when the chart has no provenance or it does
-// not verify. manifest is the artifact's image manifest, its blobs read through fetch. Without a
-// keyring, or for a manifest whose config is not a Helm chart's, res is left as it is.
+// not verify. manifest is the artifact's image manifest (res is Verify's result on it), its blobs
+// read through fetch. When Verify was given no manifest and the rule has keyring signers, it first
+// checks them and gives res its verdict by the rule. Without a keyring pinned, or for a manifest
+// whose config is not a Helm chart's, res is otherwise left as it is.
 func (t *Trust) CheckChart(ctx context.Context, res *Result, manifest []byte, fetch content.Fetcher) {
+	if p := res.pending; p != nil {
+		res.pending = nil
+		p.img.Manifest, p.img.Fetch = manifest, fetch
+		res.judge(ctx, p.img, p.rule)
+	}
 	if t == nil || t.Keyring == nil {
 		return
 	}
@@ -270,37 +281,60 @@ func (k *Keyring) checkChart(ctx context.Context, m ocispec.Manifest, fetch cont
 		p.Reason = fmt.Sprintf(format, args...)
 		return p
 	}
-	cfg, err := readBlob(ctx, fetch, m.Config)
-	if err != nil {
-		return fail("chart config: %v", err)
+	c, err := readChart(ctx, m, fetch)
+	if c != nil {
+		p.Chart, p.Layer = c.name, c.layer
 	}
-	var meta struct{ Name, Version string }
-	if err := json.Unmarshal(cfg, &meta); err != nil || meta.Name == "" || meta.Version == "" {
-		return fail("chart config %s names no chart (name and version): not a Helm chart artifact", m.Config.Digest)
-	}
-	p.Chart = meta.Name + "-" + meta.Version + ".tgz"
-	chart, prov, err := chartLayers(m)
-	if err != nil {
-		return fail("chart %s: %v", p.Chart, err)
-	}
-	if prov == nil {
+	switch {
+	case err != nil:
+		return fail("%v", err)
+	case c.layer == "":
 		return fail("chart %s has no provenance: its artifact carries no provenance layer (%s), so nothing signed by the keyring %s vouches for it; have its publisher sign it (helm package --sign, the .prov published beside the .tgz) and save it again, or verify without --keyring", p.Chart, HelmProvMediaType, k.Name)
 	}
-	p.Layer = prov.Digest
-	tgz, err := archive.ReadVerified(ctx, fetch, *chart, maxChartSize)
-	if err != nil {
-		return fail("chart %s: read content layer %s: %v", p.Chart, chart.Digest, err)
-	}
-	provData, err := readBlob(ctx, fetch, *prov)
-	if err != nil {
-		return fail("chart %s: provenance %v", p.Chart, err)
-	}
-	e, err := k.Verify(tgz, provData, p.Chart)
+	e, err := k.Verify(c.tgz, c.prov, c.name)
 	if err != nil {
 		return fail("%v", err)
 	}
 	p.Valid, p.Signer, p.Key = true, identity(e), fingerprint(e)
 	return p
+}
+
+// chartFiles is what a chart artifact's provenance is checked on.
+type chartFiles struct {
+	name  string        // NAME-VERSION.tgz, from the chart's config
+	layer digest.Digest // the provenance layer; "" when there is none
+	// tgz is the content layer's content and prov the provenance layer's, both read only when
+	// there is a provenance layer (else there is nothing to check).
+	tgz, prov []byte
+}
+
+// readChart reads the chart artifact m through fetch. The error says why it cannot be checked; with
+// an error, the chartFiles returned (if any) names the chart and its provenance layer.
+func readChart(ctx context.Context, m ocispec.Manifest, fetch content.Fetcher) (*chartFiles, error) {
+	cfg, err := readBlob(ctx, fetch, m.Config)
+	if err != nil {
+		return nil, fmt.Errorf("chart config: %w", err)
+	}
+	var meta struct{ Name, Version string }
+	if err := json.Unmarshal(cfg, &meta); err != nil || meta.Name == "" || meta.Version == "" {
+		return nil, fmt.Errorf("chart config %s names no chart (name and version): not a Helm chart artifact", m.Config.Digest)
+	}
+	c := &chartFiles{name: meta.Name + "-" + meta.Version + ".tgz"}
+	chart, prov, err := chartLayers(m)
+	if err != nil {
+		return c, fmt.Errorf("chart %s: %w", c.name, err)
+	}
+	if prov == nil {
+		return c, nil
+	}
+	c.layer = prov.Digest
+	if c.tgz, err = archive.ReadVerified(ctx, fetch, *chart, maxChartSize); err != nil {
+		return c, fmt.Errorf("chart %s: read content layer %s: %w", c.name, chart.Digest, err)
+	}
+	if c.prov, err = readBlob(ctx, fetch, *prov); err != nil {
+		return c, fmt.Errorf("chart %s: provenance %w", c.name, err)
+	}
+	return c, nil
 }
 
 // chartLayers finds the content layer of a chart artifact, and its provenance layer (nil when it has

@@ -157,8 +157,9 @@ func TrustFromArchive(ctx context.Context, r *archive.Reader, cat *archive.Catal
 		if err != nil {
 			return nil, fmt.Errorf("archive policy: %w", err)
 		}
-		// Key paths in the policy resolve, by base name, to the keys stored beside it.
-		if t.Policy, err = ParsePolicy(filepath.Join(string(filepath.Separator)+"archive", f.Name), b); err != nil {
+		// Key paths in the policy resolve, by base name, to the keys stored beside it. The archive
+		// carries no keyring: a keyring signer of its policy is kept unread, and vouches for nothing.
+		if t.Policy, err = parsePolicy(filepath.Join(string(filepath.Separator)+"archive", f.Name), b, nil); err != nil {
 			return nil, err
 		}
 	}

@@ -55,6 +55,10 @@ type Image struct {
 	// Fetch reads the referrers' layers: a registry repository, an archive, anything that fetches
 	// blobs by descriptor.
 	Fetch content.Fetcher
+	// Manifest is the root manifest as read, when the caller has it: the keyring signers of a rule
+	// find a Helm chart's provenance through it. Without it, Trust.CheckChart, given the manifest,
+	// finishes the verdict of such a rule.
+	Manifest []byte
 }
 
 // Statuses of a Check.
@@ -97,13 +101,16 @@ type Check struct {
 	// Status is StatusValid, StatusUnknownSigner, StatusRejected or StatusInvalid.
 	Status string `json:"status"`
 	// Tlog says whether a valid check had a transparency log entry, verified against the trusted root.
-	Tlog   bool   `json:"tlog"`
+	Tlog bool `json:"tlog"`
+	// Key is, for a valid check of a Helm chart's provenance (Format FormatHelmProvenance), the key
+	// of the signer's keyring that signed it: "IDENTITY (FINGERPRINT)".
+	Key    string `json:"key,omitempty"`
 	Reason string `json:"reason,omitempty"`
 }
 
 // isSignature reports whether c is an image signature rather than an attestation.
 func (c Check) isSignature() bool {
-	return c.Format == "legacy-sig" || c.PredicateType == archive.CosignSignPredicateType
+	return c.Format == "legacy-sig" || c.Format == FormatHelmProvenance || c.PredicateType == archive.CosignSignPredicateType
 }
 
 // Result is the verdict on one image.
@@ -118,10 +125,13 @@ type Result struct {
 	// SBOM), each with Covers and SubjectKind naming the referrer signed.
 	Referrers []Check `json:"referrers,omitempty"`
 	// Provenance is, for a Helm chart artifact verified with a keyring pinned at the site, the check
-	// of its provenance file (Trust.CheckChart); nil otherwise.
+	// of its provenance file (Trust.CheckChart); or else, for a chart whose provenance satisfied a
+	// keyring signer of its rule, who signed it; nil otherwise.
 	Provenance *Provenance `json:"provenance,omitempty"`
 	// Failures says why the image did not pass; empty when it passed.
 	Failures []string `json:"failures,omitempty"`
+	// pending is set when the rule's keyring signers wait for the manifest (Trust.CheckChart).
+	pending *pendingKeyrings
 }
 
 // Verify checks img against the trust material and the policy rule for its repository.
@@ -164,8 +174,7 @@ func (t *Trust) Verify(ctx context.Context, img Image) Result {
 			}
 		}
 	}
-	res.Failures = evaluate(img, rule, &res)
-	res.Passed = len(res.Failures) == 0
+	res.judge(ctx, img, rule)
 	return res
 }
 
