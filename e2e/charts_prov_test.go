@@ -46,7 +46,8 @@ func pgpKeyrings(t *testing.T, dir, name, email string) (secring, pubring, finge
 // served beside the .tgz by a helm repo index repository) travels with its provenance; at the site,
 // verify --keyring with the signer's public keyring reports who signed it and passes, and with
 // another keyring fails naming the chart and the key that signed it. The images and the chart are
-// cosign-signed at the site so that only the provenance decides.
+// cosign-signed at the site so that only the provenance decides. Then a site policy accepts the
+// chart by its provenance alone (checkPolicyKeyring).
 func TestChartsProvenance(t *testing.T) {
 	ctx := t.Context()
 	f := newChartFixture(t, registries.StartGGCR(t))
@@ -64,6 +65,19 @@ func TestChartsProvenance(t *testing.T) {
 	f.helm.must(t, "repo", "index", repoDir)
 	url, _ := chartRepo(t, repoDir)
 
+	// The images are cosign-signed at the source too, so that the archive carries their signatures
+	// (load --verify, checkPolicyKeyring); the chart from the HTTP repository cannot be.
+	cosign := &seed.Cosign{Path: tools.Path(t, "cosign"), Home: t.TempDir()}
+	cosignKey, cosignPub, err := cosign.GenerateKeyPair(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range appImages {
+		if err := cosign.Sign(ctx, cosignKey, f.src+"/"+img.repo+"@"+f.digests[img.ref(f.src)].String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	work := t.TempDir()
 	arch := filepath.Join(work, "archive")
 	mustRun(ctx, t, "save", "-c", writeChartSet(t, work, f.appEntry(url)), "-o", arch)
@@ -76,11 +90,6 @@ func TestChartsProvenance(t *testing.T) {
 	site := registries.StartDistribution(ctx, t)
 	to := site + "/mirror"
 	mustRun(ctx, t, "load", arch, "--to", to)
-	cosign := &seed.Cosign{Path: tools.Path(t, "cosign"), Home: t.TempDir()}
-	cosignKey, cosignPub, err := cosign.GenerateKeyPair(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, img := range readCatalog(ctx, t, arch).Images {
 		_, path, _ := strings.Cut(img.Repository, "/")
 		if err := cosign.Sign(ctx, cosignKey, to+"/"+path+"@"+img.Digest.String()); err != nil {
@@ -134,5 +143,73 @@ func TestChartsProvenance(t *testing.T) {
 	}
 	if n := strings.Count(bad.stdout, "FAIL  "); n != 1 {
 		t.Errorf("verify --keyring (another key's): %d results fail, want only the chart\n%s", n, bad.stdout)
+	}
+	checkPolicyKeyring(t, arch, site, chartSource, keys, pubring, otherRing, fpr, cosignPub)
+}
+
+// checkPolicyKeyring: a site policy whose rule for the chart's source repository has the chart
+// signer's keyring as its signer, and a catch-all rule with the cosign key for the images. load
+// --verify of the archive (which holds no cosign signature of the chart) passes and pushes the chart;
+// verify of the archive reports the keyring signer satisfied, with the key that signed (text and
+// JSON). With another keyring in the policy, load --verify refuses the chart alone, saying why.
+func checkPolicyKeyring(t *testing.T, arch, site, chartSource, keys, pubring, otherRing, fpr, cosignPub string) {
+	ctx := t.Context()
+	chartRepository := chartSource[:strings.LastIndex(chartSource, ":")]
+	_, chartPath, _ := strings.Cut(chartRepository, "/")
+	policy := func(name, ring string) string {
+		p := filepath.Join(keys, name)
+		body := fmt.Sprintf("apiVersion: airlock.dev/v1alpha1\nkind: Policy\nrules:\n  - name: charts\n    match: [%s]\n    signers:\n      - keyring: %s\n  - name: images\n    match: ['**']\n    signers:\n      - key: %s\n",
+			chartRepository, filepath.Base(ring), cosignPub)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good, ringName := policy("policy.yaml", pubring), filepath.Base(pubring)
+
+	mustRun(ctx, t, "load", arch, "--to", site+"/gated", "--verify", "--policy", good)
+	if status, _, _ := get(ctx, t, "HEAD", site, "/v2/gated/"+chartPath+"/manifests/1.4.2"); status != 200 {
+		t.Errorf("load --verify --policy (the chart signer's keyring): the chart is not at gated/%s:1.4.2 (status %d)", chartPath, status)
+	}
+	ok := mustRun(ctx, t, "verify", arch, "--policy", good)
+	for _, want := range []string{"PASS  " + chartSource, "(rule: charts)", "helm-prov", "valid, by " + ringName,
+		"signed by Chart Signer <charts@example.com> (key " + fpr + ")"} {
+		if !strings.Contains(ok.stdout, want) {
+			t.Errorf("verify --policy (the chart signer's keyring): want %q\n%s", want, ok.stdout)
+		}
+	}
+	js := mustRun(ctx, t, "verify", arch, "--policy", good, "--format", "json")
+	var report struct {
+		Results []struct {
+			Source     string
+			Passed     bool
+			Signatures []struct{ Format, Signer, Key string }
+		}
+	}
+	if err := json.Unmarshal([]byte(js.stdout), &report); err != nil {
+		t.Fatalf("verify --format json: %v\n%s", err, js.stdout)
+	}
+	found := false
+	for _, r := range report.Results {
+		for _, c := range r.Signatures {
+			if c.Format == "helm-prov" {
+				found = r.Source == chartSource && r.Passed && c.Signer == ringName && c.Key == "Chart Signer <charts@example.com> ("+fpr+")"
+			}
+		}
+	}
+	if !found {
+		t.Errorf("verify --policy --format json: want the chart's helm-prov check, by %s, key %s\n%s", ringName, fpr, js.stdout)
+	}
+
+	bad := run(ctx, t, "load", arch, "--to", site+"/refused", "--verify", "--policy", policy("policy-other.yaml", otherRing))
+	otherName := filepath.Base(otherRing)
+	refused := "refused, verification failed: " + chartSource + " (sha256:"
+	why := "): signatures: any of [" + otherName + "] required; valid signatures over the image from: none; keyring signer " + otherName +
+		": chart app-1.4.2.tgz: provenance not signed by a key in the keyring " + otherRing + ": it is signed by key " + fpr
+	if bad.code != 1 || !strings.Contains(bad.stderr, refused) || !strings.Contains(bad.stderr, why) || strings.Count(bad.stderr, "refused, verification failed") != 1 {
+		t.Errorf("load --verify --policy (another keyring): exit %d, want 1 and the chart alone refused: %q ... %q\n%s", bad.code, refused, why, bad.stderr)
+	}
+	if status, _, _ := get(ctx, t, "HEAD", site, "/v2/refused/"+chartPath+"/manifests/1.4.2"); status != 404 {
+		t.Errorf("load --verify --policy (another keyring): the refused chart was pushed (status %d)", status)
 	}
 }
