@@ -21,6 +21,7 @@ func verifyImage(p *plan.ImagePlan) verify.Image {
 		Digest:     p.Root.Desc.Digest,
 		Platforms:  map[digest.Digest]string{},
 		Fetch:      p.Content,
+		Manifest:   p.Root.Manifest,
 	}
 	for _, c := range p.Root.Children {
 		name := c.Platform
@@ -35,13 +36,11 @@ func verifyImage(p *plan.ImagePlan) verify.Image {
 	return img
 }
 
-// verifyPlans checks every plan against trust and returns the results, in order. A Helm chart's
-// provenance is checked too when trust has a keyring (verify.Trust.CheckChart).
+// verifyPlans checks every plan against trust and returns the results, in order.
 func verifyPlans(ctx context.Context, trust *verify.Trust, plans []*plan.ImagePlan) []verify.Result {
 	out := make([]verify.Result, len(plans))
 	for i, p := range plans {
 		out[i] = trust.Verify(ctx, verifyImage(p))
-		trust.CheckChart(ctx, &out[i], p.Root.Manifest, p.Content)
 		if p.Flattened() {
 			coversPlatform(&out[i], p)
 		}

@@ -18,13 +18,6 @@ import (
 // FormatHelmProvenance is the Check.Format of a chart's provenance checked for a keyring signer.
 const FormatHelmProvenance = "helm-prov"
 
-// pendingKeyrings is what Trust.CheckChart needs to finish the verdict of Verify on an image given
-// without its manifest (Image.Manifest), when its rule has keyring signers.
-type pendingKeyrings struct {
-	img  Image
-	rule *Rule
-}
-
 // judge checks the keyring signers of rule (checkKeyrings) and sets the verdict of res by the rule.
 func (res *Result) judge(ctx context.Context, img Image, rule *Rule) {
 	why := checkKeyrings(ctx, img, rule, res)
@@ -36,8 +29,7 @@ func (res *Result) judge(ctx context.Context, img Image, rule *Rule) {
 // layer, each keyring signer gets a Check in res.Signatures (valid, by the signer, or why not), and
 // the first valid one sets res.Provenance (which key signed) unless something set it before. It
 // returns why each keyring signer that is not satisfied is not ("keyring signer NAME: ..."), for the
-// failure of a rule that is not met. Without img.Manifest, the check waits for Trust.CheckChart
-// (res.pending).
+// failure of a rule that is not met.
 func checkKeyrings(ctx context.Context, img Image, rule *Rule, res *Result) []string {
 	var signers []Signer
 	for _, s := range rule.Signers {
@@ -49,7 +41,6 @@ func checkKeyrings(ctx context.Context, img Image, rule *Rule, res *Result) []st
 		return nil
 	}
 	if img.Manifest == nil {
-		res.pending = &pendingKeyrings{img: img, rule: rule}
 		return keyringWhy(signers, "the artifact's manifest was not given, so its provenance was not checked")
 	}
 	chart, why := chartOf(ctx, img)

@@ -195,7 +195,7 @@ func TestKeyringSigner(t *testing.T) {
 	wantCheck := Check{Referrer: provDigest, Subject: signed.Digest, Covers: "image", Format: FormatHelmProvenance, Signer: "charts.gpg",
 		Valid: true, Status: StatusValid, Key: "Chart Signer (test) <charts@example.com> (" + s.signer.fingerprint() + ")"}
 	wantProv := Provenance{Chart: chartFile, Layer: provDigest, Signer: "Chart Signer (test) <charts@example.com>", Key: s.signer.fingerprint(), Valid: true}
-	if !res.Passed || res.Rule != "charts" || len(res.Failures) != 0 || len(res.Signatures) != 1 || res.Signatures[0] != wantCheck || res.Provenance == nil || *res.Provenance != wantProv || res.pending != nil {
+	if !res.Passed || res.Rule != "charts" || len(res.Failures) != 0 || len(res.Signatures) != 1 || res.Signatures[0] != wantCheck || res.Provenance == nil || *res.Provenance != wantProv {
 		t.Errorf("chart with its provenance, keyring signer: %+v\n want passed, %+v, %+v", res, wantCheck, wantProv)
 	}
 	js, _ := json.Marshal(res)
@@ -331,25 +331,24 @@ func TestKeyringSignerUnreadable(t *testing.T) {
 	}
 }
 
-// TestKeyringSignerCheckChart: an image given without its manifest has its keyring signers checked
-// by CheckChart, which is given it; the site's keyring then checks the chart too.
-func TestKeyringSignerCheckChart(t *testing.T) {
+// TestKeyringSignerNeedsTheManifest: an image given without its manifest cannot satisfy a keyring
+// signer, and says why; given it, it does; the site's keyring then checks the chart too.
+func TestKeyringSignerNeedsTheManifest(t *testing.T) {
 	ctx := context.Background()
 	s := newKeyringSite(t)
 	prov := s.signer.sign(t, chartTgz, chartFile)
 	img := chartImage(t, chartTgz, prov)
-	manifest, blobs := img.Manifest, img.Fetch
-	img.Manifest, img.Fetch = nil, nil
 	tr := &Trust{Policy: s.policy(t, "any", "keyring: keys/charts.gpg")}
 
-	res := tr.Verify(ctx, img)
-	if res.Passed || !reflect.DeepEqual(res.Failures, []string{"no signature found; keyring signer charts.gpg: the artifact's manifest was not given, so its provenance was not checked"}) || res.pending == nil {
+	bare := img
+	bare.Manifest = nil
+	res := tr.Verify(ctx, bare)
+	if res.Passed || !reflect.DeepEqual(res.Failures, []string{"no signature found; keyring signer charts.gpg: the artifact's manifest was not given, so its provenance was not checked"}) {
 		t.Fatalf("without the manifest: %+v", res)
 	}
-	site := res
-	tr.CheckChart(ctx, &res, manifest, blobs)
-	if !res.Passed || len(res.Failures) != 0 || len(res.Signatures) != 1 || !res.Signatures[0].Valid || res.pending != nil || res.Provenance == nil || !res.Provenance.Valid {
-		t.Errorf("CheckChart with the manifest: %+v", res)
+	res = tr.Verify(ctx, img)
+	if !res.Passed || len(res.Failures) != 0 || len(res.Signatures) != 1 || !res.Signatures[0].Valid || res.Provenance == nil || !res.Provenance.Valid {
+		t.Errorf("with the manifest: %+v", res)
 	}
 
 	ring, err := LoadKeyring(s.path("other.asc"))
@@ -357,7 +356,7 @@ func TestKeyringSignerCheckChart(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr.Keyring = ring
-	tr.CheckChart(ctx, &site, manifest, blobs)
+	site := tr.Verify(ctx, img)
 	if site.Passed || len(site.Failures) != 1 || !strings.HasPrefix(site.Failures[0], "chart app-1.4.2.tgz: provenance not signed by a key in the keyring "+s.path("other.asc")) ||
 		len(site.Signatures) != 1 || !site.Signatures[0].Valid || site.Provenance == nil || site.Provenance.Valid {
 		t.Errorf("the policy's keyring, then the site's: %+v", site)

@@ -247,26 +247,19 @@ func (k *Keyring) describe() string {
 	return strings.Join(parts, ", ")
 }
 
-// CheckChart checks the provenance of a Helm chart artifact against the keyring pinned at the site,
+// siteKeyring checks the provenance of a Helm chart artifact against the keyring pinned at the site,
 // and records it in res: res.Provenance, and a failure when the chart has no provenance or it does
-// not verify. manifest is the artifact's image manifest (res is Verify's result on it), its blobs
-// read through fetch. When Verify was given no manifest and the rule has keyring signers, it first
-// checks them and gives res its verdict by the rule. Without a keyring pinned, or for a manifest
-// whose config is not a Helm chart's, res is otherwise left as it is.
-func (t *Trust) CheckChart(ctx context.Context, res *Result, manifest []byte, fetch content.Fetcher) {
-	if p := res.pending; p != nil {
-		res.pending = nil
-		p.img.Manifest, p.img.Fetch = manifest, fetch
-		res.judge(ctx, p.img, p.rule)
-	}
+// not verify. Without a keyring pinned, or for a manifest whose config is not a Helm chart's, res is
+// left as it is.
+func (t *Trust) siteKeyring(ctx context.Context, res *Result, img Image) {
 	if t == nil || t.Keyring == nil {
 		return
 	}
 	var m ocispec.Manifest
-	if json.Unmarshal(manifest, &m) != nil || m.Config.MediaType != HelmConfigMediaType {
+	if json.Unmarshal(img.Manifest, &m) != nil || m.Config.MediaType != HelmConfigMediaType {
 		return
 	}
-	p := t.Keyring.checkChart(ctx, m, fetch)
+	p := t.Keyring.checkChart(ctx, m, img.Fetch)
 	res.Provenance = p
 	if !p.Valid {
 		res.Failures = append(res.Failures, p.Reason)

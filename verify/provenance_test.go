@@ -188,7 +188,7 @@ func chartArtifact(t *testing.T, cfg, tgz, prov []byte) ([]byte, memBlobs) {
 
 var chartConfig = []byte(`{"name":"app","version":"1.4.2","apiVersion":"v2"}`)
 
-func TestCheckChart(t *testing.T) {
+func TestSiteKeyring(t *testing.T) {
 	ctx := context.Background()
 	signer := newPGPKey(t, "Chart Signer", "charts@example.com")
 	other := newPGPKey(t, "Someone Else", "else@example.com")
@@ -204,7 +204,7 @@ func TestCheckChart(t *testing.T) {
 	provDigest := digest.FromBytes(prov)
 	check := func(tr *Trust, manifest []byte, blobs memBlobs) Result {
 		res := Result{Source: "oci://charts.example.com/app:1.4.2", Passed: true}
-		tr.CheckChart(ctx, &res, manifest, blobs)
+		tr.siteKeyring(ctx, &res, Image{Manifest: manifest, Fetch: blobs})
 		return res
 	}
 

@@ -55,9 +55,9 @@ type Image struct {
 	// Fetch reads the referrers' layers: a registry repository, an archive, anything that fetches
 	// blobs by descriptor.
 	Fetch content.Fetcher
-	// Manifest is the root manifest as read, when the caller has it: the keyring signers of a rule
-	// find a Helm chart's provenance through it. Without it, Trust.CheckChart, given the manifest,
-	// finishes the verdict of such a rule.
+	// Manifest is the root manifest as read: a Helm chart's provenance is found through it, for the
+	// keyring signers of a rule and for the keyring pinned at the site (Trust.Keyring). Without it, a
+	// keyring signer is not satisfied.
 	Manifest []byte
 }
 
@@ -125,13 +125,11 @@ type Result struct {
 	// SBOM), each with Covers and SubjectKind naming the referrer signed.
 	Referrers []Check `json:"referrers,omitempty"`
 	// Provenance is, for a Helm chart artifact verified with a keyring pinned at the site, the check
-	// of its provenance file (Trust.CheckChart); or else, for a chart whose provenance satisfied a
+	// of its provenance file (Trust.Keyring); or else, for a chart whose provenance satisfied a
 	// keyring signer of its rule, who signed it; nil otherwise.
 	Provenance *Provenance `json:"provenance,omitempty"`
 	// Failures says why the image did not pass; empty when it passed.
 	Failures []string `json:"failures,omitempty"`
-	// pending is set when the rule's keyring signers wait for the manifest (Trust.CheckChart).
-	pending *pendingKeyrings
 }
 
 // Verify checks img against the trust material and the policy rule for its repository.
@@ -175,6 +173,7 @@ func (t *Trust) Verify(ctx context.Context, img Image) Result {
 		}
 	}
 	res.judge(ctx, img, rule)
+	t.siteKeyring(ctx, &res, img)
 	return res
 }
 
