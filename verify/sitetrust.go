@@ -34,7 +34,7 @@ type Anchors struct {
 	TrustedRoot string
 	Policy      string
 	// Keyring is an OpenPGP keyring: with it, every Helm chart verified must carry a provenance file
-	// signed by one of its keys (Trust.CheckChart).
+	// signed by one of its keys (Trust.Verify).
 	Keyring string
 	// File is the site trust file the anchors were read from, if any.
 	File string

@@ -112,7 +112,7 @@ type Trust struct {
 	TrustedRoot *root.TrustedRoot
 	Policy      *Policy
 	// Keyring, pinned at the site, is what Helm charts' provenance files must be signed by
-	// (Trust.CheckChart); nil: their provenance is not checked.
+	// (Trust.Verify); nil: their provenance is not checked.
 	Keyring *Keyring
 	// Source says where the trust material came from, for reports; Origin says it for machines.
 	Source string
