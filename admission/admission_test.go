@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"airlock.dev/airlock/sitefiles"
 	"airlock.dev/airlock/verify"
@@ -189,6 +192,7 @@ func TestUpstreamRefused(t *testing.T) {
 	write("release.pub", string(release))
 	write("build.pub", string(build))
 	write("ops.pub", string(ops))
+	write("charts.gpg", string(pgpPublicKey(t)))
 	head := "apiVersion: airlock.dev/v1alpha1\nkind: Policy\nrules:\n"
 	site := Site{Prefix: "registry.site:5000/mirror", KeyPEM: []byte(testKey), Mirrored: mirrored}
 	for want, policy := range map[string]string{
@@ -196,6 +200,7 @@ func TestUpstreamRefused(t *testing.T) {
 		"signer https://issuer.example / a@example.com needs the pinned trusted root": head + "  - match: ['**']\n    signers: [{keyless: {issuer: https://issuer.example, subject: a@example.com}}]\n",
 		"signer release.pub needs the pinned trusted root":                            head + "  - match: ['**']\n    signers: [{key: release.pub, requireTlog: true}]\n",
 		"no rule of": head + "  - match: [registry.example.com/team/*]\n    signers: [{key: release.pub}]\n",
+		"signer charts.gpg is an OpenPGP keyring (a Helm chart's provenance), which a ClusterImagePolicy cannot name": head + "  - match: ['**']\n    signers: [{keyring: charts.gpg}]\n",
 		// An unsigned name could claim registry.example.com to escape the rule for other hosts.
 		"mapping.txt does not say whether a pinned key signed the name": head + "  - match: [other.example/team/*]\n    signers: [{key: build.pub}]\n  - match: ['**']\n    signers: [{key: release.pub}]\n",
 	} {
@@ -276,4 +281,18 @@ func TestKeylessSCT(t *testing.T) {
 			t.Errorf("%s: TrustRoot\n%s", root, tr2)
 		}
 	}
+}
+
+// pgpPublicKey is an OpenPGP public key, binary, as a policy's keyring signer reads it.
+func pgpPublicKey(t *testing.T) []byte {
+	t.Helper()
+	e, err := openpgp.NewEntity("Chart Signer", "", "charts@example.com", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := e.Serialize(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }

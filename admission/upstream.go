@@ -147,6 +147,9 @@ func upstreamRule(b *strings.Builder, n int, r verify.Rule, repos []string, mode
 // required (airlock requires one for every keyless signature), and the SCT only where the trusted
 // root lists a CT log.
 func authority(k int, sg verify.Signer, t *verify.Trust) (string, error) {
+	if sg.IsKeyring() {
+		return "", fmt.Errorf("signer %s is an OpenPGP keyring (a Helm chart's provenance), which a ClusterImagePolicy cannot name: policy-controller checks cosign and Sigstore signatures only; leave --upstream out, or give --policy a policy without keyring signers for the images it covers", sg.Name)
+	}
 	if (sg.Keyless() || sg.RequireTlog) && t.TrustedRoot == nil {
 		return "", fmt.Errorf("signer %s needs the pinned trusted root (--trusted-root, or trustedRoot in the site trust file) for its log entries and certificates", sg.Name)
 	}
