@@ -50,6 +50,9 @@ func TestMissingValuePath(t *testing.T) {
 			RenderError{Template: "m/charts/db/templates/s.yaml", Line: 1, ValuePath: "global.registry", Msg: "registry!"}},
 		{"include", "a: 1\nb: {{ include \"m.tag\" . }}\n", "",
 			RenderError{Template: "m/templates/t.yaml", Line: 2, ValuePath: "deep.tag", Msg: "tag via include"}},
+		// Two calls with one message: the location decides which value, the message alone cannot.
+		{"same message, second call", "a: {{ required \"value needed\" .Values.first }}\nb: {{ required \"value needed\" .Values.image.tag }}\n", "",
+			RenderError{Template: "m/templates/t.yaml", Line: 2, ValuePath: "image.tag", Msg: "value needed"}},
 		{"index falls back", "b: {{ required \"x is required\" (index .Values \"image\" \"tag\") }}\n", "",
 			RenderError{Template: "m/templates/t.yaml", Line: 1, Msg: "x is required"}},
 		{"variable falls back", "{{ $i := .Values.image }}b: {{ required \"x is required\" $i.tag }}\n", "",
@@ -59,7 +62,7 @@ func TestMissingValuePath(t *testing.T) {
 		{"nil map", "a: {{ .Values.image.tag.name }}\n", "",
 			RenderError{Template: "m/templates/t.yaml", Line: 1, ValuePath: "image.tag.name", Msg: "nil pointer evaluating interface {}.name"}},
 	} {
-		got := missingChart(t, c.tpl, c.sub, "image: {}\ndeep: {}\n")
+		got := missingChart(t, c.tpl, c.sub, "image: {}\ndeep: {}\nfirst: set\n")
 		c.want.Chart = "m 0.1.0"
 		if *got != c.want {
 			t.Errorf("%s:\n got %+v\nwant %+v", c.name, *got, c.want)
