@@ -298,3 +298,23 @@ spec: {template: {spec: {containers: [{name: x, image: src.example/exporter:1}]}
 		}
 	}
 }
+
+// A condition that only the subchart's own values.yaml sets (the parent's values do not name it)
+// still says why the subchart was skipped.
+func TestRenderConditionInSubchartDefaults(t *testing.T) {
+	tgz := renderPackFiles(t, map[string]string{
+		"Chart.yaml":                    "apiVersion: v2\nname: top\nversion: 0.1.0\ndependencies:\n- {name: extra, version: 1.0.0, condition: extra.enabled}\n",
+		"templates/d.yaml":              "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: src.example/top:1}]}\n",
+		"charts/extra/Chart.yaml":       "apiVersion: v2\nname: extra\nversion: 1.0.0\n",
+		"charts/extra/values.yaml":      "enabled: false\n",
+		"charts/extra/templates/d.yaml": "apiVersion: v1\nkind: Pod\nmetadata: {name: e}\nspec: {containers: [{name: c, image: src.example/extra:1}]}\n",
+	})
+	r, err := Render(t.Context(), tgz, RenderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Subchart{{Path: "top/extra", Chart: "extra", Version: "1.0.0", SkippedBy: "condition extra.enabled = false"}}
+	if !reflect.DeepEqual(r.Subcharts, want) || len(r.Images) != 1 {
+		t.Errorf("subcharts %+v, images %+v; want %+v and the top image only", r.Subcharts, r.Images, want)
+	}
+}
