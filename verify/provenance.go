@@ -161,23 +161,9 @@ func identity(e *openpgp.Entity) string {
 	return fingerprint(e)
 }
 
-// VerifyProvenance checks prov, a Helm provenance file, with Helm's Signatory.Verify against keyring
-// (an OpenPGP keyring, binary or armored): its signature must verify with a key of the keyring, and
-// the sha256 it gives for filename (NAME-VERSION.tgz) must be tgz's. It returns the signer's
-// identity; an error says which chart, why, and what to do.
-func VerifyProvenance(keyring []byte, tgz, prov []byte, filename string) (signer string, err error) {
-	k, err := ParseKeyring("given", keyring)
-	if err != nil {
-		return "", err
-	}
-	e, err := k.Verify(tgz, prov, filename)
-	if err != nil {
-		return "", err
-	}
-	return identity(e), nil
-}
-
-// Verify is VerifyProvenance with k, returning the key that signed.
+// Verify checks prov, a Helm provenance file, with Helm's Signatory.Verify against k: its signature
+// must verify with a key of k, and the sha256 it gives for filename (NAME-VERSION.tgz) must be tgz's.
+// It returns the key that signed; an error says which chart, why, and what to do.
 func (k *Keyring) Verify(tgz, prov []byte, filename string) (*openpgp.Entity, error) {
 	v, err := (&provenance.Signatory{KeyRing: k.ring}).Verify(tgz, prov, filename)
 	if err != nil {

@@ -82,7 +82,7 @@ func TestVerifyProvenance(t *testing.T) {
 	prov := signer.sign(t, chartTgz, chartFile)
 
 	for name, ring := range map[string][]byte{"binary": signer.binary, "armored": signer.armored, "two keys": append(append([]byte{}, other.armored...), signer.armored...)} {
-		got, err := VerifyProvenance(ring, chartTgz, prov, chartFile)
+		got, err := verifyProvenance(ring, chartTgz, prov, chartFile)
 		if err != nil || got != "Chart Signer (test) <charts@example.com>" {
 			t.Errorf("%s keyring: signer %q, %v; want Chart Signer (test) <charts@example.com>", name, got, err)
 		}
@@ -115,7 +115,7 @@ func TestVerifyProvenance(t *testing.T) {
 		"keybox":                      {append(make([]byte, 8), []byte("KBXf....")...), chartTgz, prov, chartFile, []string{"keyring given is unreadable: a GnuPG keybox (pubring.kbx), not a keyring: "}},
 		"armored signature, not keys": {[]byte("-----BEGIN PGP SIGNATURE-----\n\nwsBcBAABCAAQBQJ=\n=AAAA\n-----END PGP SIGNATURE-----\n"), chartTgz, prov, chartFile, []string{"keyring given is unreadable: "}},
 	} {
-		got, err := VerifyProvenance(tc.ring, tc.tgz, tc.prov, tc.file)
+		got, err := verifyProvenance(tc.ring, tc.tgz, tc.prov, tc.file)
 		if err == nil || got != "" {
 			t.Errorf("%s: signer %q, err nil; want refused", name, got)
 			continue
@@ -355,4 +355,17 @@ func TestAnchorsKeyring(t *testing.T) {
 	if _, err := (&Anchors{TrustedRoot: "x.json", Keyring: ringPath}).ForImageSet(set); err == nil || strings.Contains(err.Error(), "keyring") {
 		t.Errorf("a trusted root alone: %v, want refused for it", err)
 	}
+}
+
+// verifyProvenance is Keyring.Verify on a keyring given as bytes, returning the signer's identity.
+func verifyProvenance(keyring []byte, tgz, prov []byte, filename string) (signer string, err error) {
+	k, err := ParseKeyring("given", keyring)
+	if err != nil {
+		return "", err
+	}
+	e, err := k.Verify(tgz, prov, filename)
+	if err != nil {
+		return "", err
+	}
+	return identity(e), nil
 }
