@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -531,5 +532,25 @@ func TestParseChartAPIVersions(t *testing.T) {
 	}
 	if got := s.Charts[0].APIVersions; !slices.Equal(got, []string{"v1", "monitoring.coreos.com/v1/ServiceMonitor"}) {
 		t.Errorf("APIVersions = %q", got)
+	}
+}
+
+// A values file of exactly the cap is read; one byte more is refused, saying so.
+func TestValuesFileSizeCap(t *testing.T) {
+	dir := t.TempDir()
+	big := bytes.Repeat([]byte("#"), maxValuesFile-len("a: 1\n"))
+	if err := os.WriteFile(filepath.Join(dir, "at.yaml"), append([]byte("a: 1\n"), big...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "over.yaml"), append([]byte("a: 1\n#"), big...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Parse(filepath.Join(dir, "imageset.yaml"), []byte(header+chartRepo+"    valuesFiles: [at.yaml]\n"))
+	if err != nil || len(s.Charts[0].ValuesFiles[0]) != maxValuesFile {
+		t.Fatalf("a values file of %d bytes: %v", maxValuesFile, err)
+	}
+	_, err = Parse(filepath.Join(dir, "imageset.yaml"), []byte(header+chartRepo+"    valuesFiles: [over.yaml]\n"))
+	if err == nil || !strings.Contains(err.Error(), "over.yaml: larger than 16 MiB") {
+		t.Errorf("a values file one byte over: %v", err)
 	}
 }
