@@ -364,3 +364,17 @@ func TestFetchBodyCap(t *testing.T) {
 		t.Errorf("%d bytes, %d, %v", len(b), status, err)
 	}
 }
+
+// The .prov is next to the chart: its name is the chart URL's path and ".prov", before any query,
+// and an escaped path stays escaped.
+func TestProvURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://charts.example.com/stable/app-1.4.2.tgz":        "https://charts.example.com/stable/app-1.4.2.tgz.prov",
+		"https://charts.example.com/dl/app-1.4.2.tgz?token=abc":  "https://charts.example.com/dl/app-1.4.2.tgz.prov?token=abc",
+		"https://charts.example.com/team%2Fstable/app-1.4.2.tgz": "https://charts.example.com/team%2Fstable/app-1.4.2.tgz.prov",
+	} {
+		if got := provURL(in); got != want {
+			t.Errorf("provURL(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
