@@ -113,6 +113,7 @@ func TestVerifyProvenance(t *testing.T) {
 			"keyring given is unreadable: ", ": give an OpenPGP public keyring, exported with gpg --export KEYID > given (or gpg --export --armor KEYID)"}},
 		"empty keyring":               {nil, chartTgz, prov, chartFile, []string{"keyring given is unreadable: no OpenPGP key in it: "}},
 		"keybox":                      {append(make([]byte, 8), []byte("KBXf....")...), chartTgz, prov, chartFile, []string{"keyring given is unreadable: a GnuPG keybox (pubring.kbx), not a keyring: "}},
+		"keybox, its first 12 bytes":  {append(make([]byte, 8), []byte("KBXf")...), chartTgz, prov, chartFile, []string{"keyring given is unreadable: a GnuPG keybox (pubring.kbx), not a keyring: "}},
 		"armored signature, not keys": {[]byte("-----BEGIN PGP SIGNATURE-----\n\nwsBcBAABCAAQBQJ=\n=AAAA\n-----END PGP SIGNATURE-----\n"), chartTgz, prov, chartFile, []string{"keyring given is unreadable: "}},
 	} {
 		got, err := verifyProvenance(tc.ring, tc.tgz, tc.prov, tc.file)
