@@ -123,6 +123,7 @@ type registryStore struct {
 	probe    sync.Once
 	api      bool
 	probeErr error
+	probed   atomic.Bool // the probe answered: api holds its answer
 }
 
 func (s *registryStore) Name() string { return s.name }
@@ -265,6 +266,7 @@ func (s *registryStore) referrersAPI(ctx context.Context) (bool, error) {
 		if s.t.Log != nil {
 			s.t.Log.Debug("target referrers API probed", "repository", s.name, "api", s.api, "err", s.probeErr)
 		}
+		s.probed.Store(s.probeErr == nil)
 	})
 	return s.api, s.probeErr
 }
@@ -305,13 +307,17 @@ func (s *registryStore) AttachReferrers(ctx context.Context, ip *plan.ImagePlan)
 }
 
 // Referrers lists the referrers of subject through a client of its own, whose referrers capability
-// is not set (the store's is, so that oras-go never indexes on its own): oras-go asks the referrers
-// API and reads the tag-schema index where the registry has none. A repository that does not exist
-// yet holds no referrers.
+// is not the store's (set, so that oras-go never indexes on its own): oras-go asks the referrers API
+// and reads the tag-schema index where the registry has none. Once the store has probed the
+// repository, the client is told the answer, so a registry without the API is not asked it again
+// for every image. A repository that does not exist yet holds no referrers.
 func (s *registryStore) Referrers(ctx context.Context, subject ocispec.Descriptor, artifactType string, fn func([]ocispec.Descriptor) error) error {
 	repo, err := s.t.Regs.Probe(s.name)
 	if err != nil {
 		return err
+	}
+	if s.probed.Load() {
+		_ = repo.SetReferrersCapability(s.api)
 	}
 	err = repo.Referrers(ctx, subject, artifactType, fn)
 	var er *errcode.ErrorResponse

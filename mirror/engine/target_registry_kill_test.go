@@ -288,3 +288,38 @@ func TestAttachReferrersTagSchemaSkipsCosignTags(t *testing.T) {
 		t.Errorf("the cosign-tag referrer's subject %s got a tag-schema index", cosign.Referrer.Subject)
 	}
 }
+
+// TestReferrersAfterProbeAsksNoAPI: once the store has probed a repository without the referrers
+// API, listing referrers (site signing does, per image) reads the tag-schema index without asking
+// the API first.
+func TestReferrersAfterProbeAsksNoAPI(t *testing.T) {
+	ctx := context.Background()
+	tgt, h, _ := startHooked(t, nil)
+	ip, api, _ := referrerPlan(t)
+	st, err := tgt.Store(ctx, ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range ip.Referrers {
+		if err := st.Push(ctx, r.Desc, bytes.NewReader(r.Manifest)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, err := st.(*registryStore).AttachReferrers(ctx, ip); err != nil || a.By != string(referrers.TagSchema) {
+		t.Fatalf("attached %+v, %v; want by the tag schema", a, err)
+	}
+	before := len(h.requests())
+	var listed []ocispec.Descriptor
+	err = st.(*registryStore).Referrers(ctx, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: api.Referrer.Subject}, "", func(page []ocispec.Descriptor) error {
+		listed = append(listed, page...)
+		return nil
+	})
+	if err != nil || len(listed) != 1 || listed[0].Digest != api.Desc.Digest {
+		t.Fatalf("listed %+v, %v; want the one referrer %s", listed, err, api.Desc.Digest)
+	}
+	for _, req := range h.requests()[before:] {
+		if strings.Contains(req, "/referrers/") {
+			t.Errorf("asked %s of a registry the store knows has no referrers API", req)
+		}
+	}
+}
