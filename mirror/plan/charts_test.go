@@ -101,6 +101,9 @@ func TestPlanChartsHTTP(t *testing.T) {
 	if w := rep.Warnings; len(w) != 1 || !strings.HasPrefix(w[0], "charts[0].values.replicas: 1.10 is 1.1 to Helm") {
 		t.Errorf("warnings %q, want the unquoted 1.10 named by its field", w)
 	}
+	if rep.Charts[0].Provenance {
+		t.Errorf("provenance recorded for a chart whose repository serves no .prov")
+	}
 	if rep.Listed != 2 || len(rep.Charts) != 1 || len(cs.plans) != 1 {
 		t.Fatalf("listed %d, charts %d, plans %d; want 2, 1, 1", rep.Listed, len(rep.Charts), len(cs.plans))
 	}
@@ -269,5 +272,33 @@ func TestChartSourceNames(t *testing.T) {
 		case tc.err == "" && (err != nil || img.String() != tc.want):
 			t.Errorf("%s: got %s, %v; want %s", tc.repo, img.String(), err, tc.want)
 		}
+	}
+}
+
+// TestPlanChartsPinnedDigest: an entry that pins the chart's digest passes when the chart is that one
+// and is a failed check when it is not; an entry that picks no version warns about nothing.
+func TestPlanChartsPinnedDigest(t *testing.T) {
+	repo, tgz := chartRepo(t, "")
+	sum := sha256.Sum256(tgz)
+	good := hex.EncodeToString(sum[:])
+	for _, tc := range []struct {
+		pin  string
+		fail bool
+	}{{good, false}, {"sha256:" + good, false}, {strings.Repeat("1", 64), true}} {
+		set := chartImageSet(t, repo, "    values: {image: {tag: '1.0'}}\n")
+		set.Charts[0].Version, set.Charts[0].Digest = "1.4.2", tc.pin
+		cs := planCharts(context.Background(), set, chartRegs(t), PlanOptions{Log: discard()})
+		switch {
+		case tc.fail && (len(cs.problems) != 1 || !errors.Is(cs.problems[0].Err, ErrCheckFailed) || !strings.Contains(cs.problems[0].Reason, "charts[].digest pins")):
+			t.Errorf("pin %s: problems %+v, want a failed check naming the pin", tc.pin, cs.problems)
+		case !tc.fail && (len(cs.problems) != 0 || len(cs.plans) != 1):
+			t.Errorf("pin %s: problems %+v, %d plans; want the chart", tc.pin, cs.problems, len(cs.plans))
+		}
+	}
+	set := chartImageSet(t, repo, "    values: {replicas: 1.10}\n")
+	set.Charts[0].Version = ">=9.0.0"
+	cs := planCharts(context.Background(), set, chartRegs(t), PlanOptions{Log: discard()})
+	if len(cs.reports[0].Charts) != 0 || len(cs.reports[0].Warnings) != 0 {
+		t.Errorf("no version picked: charts %+v, warnings %q; want neither", cs.reports[0].Charts, cs.reports[0].Warnings)
 	}
 }
