@@ -13,6 +13,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
+
+	"airlock.dev/airlock/vocab"
 )
 
 // This file builds the OCI artifact `helm push` would store for a chart (docs/helm-charts.md
@@ -48,10 +50,10 @@ func NewArtifact(chartTgz, prov []byte, created time.Time) (*Artifact, error) {
 		blobs[d.Digest] = b
 		return d
 	}
-	config := desc(ConfigMediaType, configData)
-	layers := []ocispec.Descriptor{desc(ContentMediaType, chartTgz)}
+	config := desc(vocab.HelmConfigMediaType, configData)
+	layers := []ocispec.Descriptor{desc(vocab.HelmContentMediaType, chartTgz)}
 	if len(prov) > 0 {
-		layers = append(layers, desc(ProvMediaType, prov))
+		layers = append(layers, desc(vocab.HelmProvMediaType, prov))
 	}
 	sort.Slice(layers, func(i, j int) bool { return layers[i].Digest < layers[j].Digest })
 

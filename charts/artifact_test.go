@@ -16,6 +16,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"helm.sh/helm/v4/pkg/registry"
+
+	"airlock.dev/airlock/vocab"
 )
 
 // provsAround returns two .prov contents whose digests sort before and after the digest of tgz,
@@ -124,7 +126,7 @@ annotations:
 					a.Desc.MediaType != ocispec.MediaTypeImageManifest {
 					t.Errorf("descriptor %+v, helm push %s (registry %s)", a.Desc, res.Manifest.Digest, dgst)
 				}
-				if a.Config.Digest.String() != res.Config.Digest || a.Config.MediaType != ConfigMediaType {
+				if a.Config.Digest.String() != res.Config.Digest || a.Config.MediaType != vocab.HelmConfigMediaType {
 					t.Errorf("config %+v, helm push %s", a.Config, res.Config.Digest)
 				}
 				wantLayers := 1

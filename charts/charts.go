@@ -20,14 +20,6 @@ import (
 // charts entry names none.
 const DefaultKubeVersion = "1.33.0"
 
-// Media types of a chart stored in OCI, as `helm push` writes them (helm.sh/helm/v4/pkg/registry,
-// constants.go).
-const (
-	ConfigMediaType  = "application/vnd.cncf.helm.config.v1+json"
-	ContentMediaType = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
-	ProvMediaType    = "application/vnd.cncf.helm.chart.provenance.v1.prov"
-)
-
 // Fetched is one chart version from an HTTP chart repository, its bytes checked against the digest
 // index.yaml gives.
 type Fetched struct {

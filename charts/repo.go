@@ -19,6 +19,8 @@ import (
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	"helm.sh/helm/v4/pkg/provenance"
+
+	"airlock.dev/airlock/vocab"
 )
 
 // This file reads HTTP chart repositories (docs/helm-charts.md section 2). It does not use Helm's
@@ -26,11 +28,10 @@ import (
 // (pkg/downloader/chart_downloader.go:DownloadTo), and its repository code writes into
 // $HELM_CACHE_HOME. Here every byte stays in memory and the digest is checked.
 
-// Size caps for what a chart repository serves.
+// Size caps for what a chart repository serves (a chart .tgz: vocab.MaxChartSize).
 const (
-	MaxIndexSize = 64 << 20  // index.yaml
-	MaxChartSize = 100 << 20 // a chart .tgz; Helm's archive.MaxDecompressedChartSize
-	MaxProvSize  = 1 << 20   // a .prov file (a few KiB in practice)
+	MaxIndexSize = 64 << 20 // index.yaml
+	MaxProvSize  = 1 << 20  // a .prov file (a few KiB in practice)
 )
 
 var (
@@ -113,7 +114,7 @@ func Fetch(ctx context.Context, client Doer, repoURL string, cv *ChartVersion) (
 	}
 
 	h := sha256.New()
-	data, status, err := getHashed(ctx, client, u, MaxChartSize, h)
+	data, status, err := getHashed(ctx, client, u, vocab.MaxChartSize, h)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}

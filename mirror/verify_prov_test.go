@@ -15,10 +15,10 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"helm.sh/helm/v4/pkg/provenance"
 
-	"airlock.dev/airlock/charts"
 	"airlock.dev/airlock/mirror/internal/mirrortest"
 	"airlock.dev/airlock/mirror/plan"
 	"airlock.dev/airlock/verify"
+	"airlock.dev/airlock/vocab"
 )
 
 // pgpSigner is an OpenPGP key that signs charts' provenance, with its public keyring written to ring.
@@ -49,13 +49,13 @@ func chartPlan(t *testing.T, src *mirrortest.FakeSource, name, version string, s
 		return ocispec.Descriptor{MediaType: mt, Digest: src.Add(b), Size: int64(len(b))}
 	}
 	m := ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
-		Config: desc(charts.ConfigMediaType, cfg), Layers: []ocispec.Descriptor{desc(charts.ContentMediaType, tgz)}}
+		Config: desc(vocab.HelmConfigMediaType, cfg), Layers: []ocispec.Descriptor{desc(vocab.HelmContentMediaType, tgz)}}
 	if signer != nil {
 		prov, err := (&provenance.Signatory{Entity: signer}).ClearSign(tgz, name+"-"+version+".tgz", cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m.Layers = append(m.Layers, desc(charts.ProvMediaType, []byte(prov)))
+		m.Layers = append(m.Layers, desc(vocab.HelmProvMediaType, []byte(prov)))
 	}
 	root := mirrortest.ManifestNode(t, src, "stable/"+name, ocispec.MediaTypeImageManifest, m, append([]ocispec.Descriptor{m.Config}, m.Layers...))
 	return mirrortest.Plan(t, src, "charts.example.com/stable/"+name+":"+version, root)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"airlock.dev/airlock/vocab"
 )
 
 // This file evaluates the keyring signers of a policy rule (`- keyring: FILE`). A keyring signer is
@@ -76,19 +78,19 @@ func chartOf(ctx context.Context, img Image) (*chartFiles, string) {
 	if err := json.Unmarshal(img.Manifest, &m); err != nil {
 		return nil, "its manifest is unreadable: " + err.Error()
 	}
-	if mt := m.Config.MediaType; mt != HelmConfigMediaType {
+	if mt := m.Config.MediaType; mt != vocab.HelmConfigMediaType {
 		what := "its config is " + mt
 		if mt == "" {
 			what = "it has no config: an image index"
 		}
-		return nil, fmt.Sprintf("not a Helm chart (%s, not %s): a keyring vouches for Helm charts only, by their provenance", what, HelmConfigMediaType)
+		return nil, fmt.Sprintf("not a Helm chart (%s, not %s): a keyring vouches for Helm charts only, by their provenance", what, vocab.HelmConfigMediaType)
 	}
 	c, err := readChart(ctx, m, img.Fetch)
 	switch {
 	case err != nil:
 		return nil, err.Error()
 	case c.layer == "":
-		return nil, fmt.Sprintf("chart %s has no provenance: its artifact carries no provenance layer (%s); have its publisher sign it (helm package --sign, the .prov published beside the .tgz) and save it again", c.name, HelmProvMediaType)
+		return nil, fmt.Sprintf("chart %s has no provenance: its artifact carries no provenance layer (%s); have its publisher sign it (helm package --sign, the .prov published beside the .tgz) and save it again", c.name, vocab.HelmProvMediaType)
 	}
 	return c, ""
 }

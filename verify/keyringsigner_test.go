@@ -15,6 +15,7 @@ import (
 	"airlock.dev/airlock/archive"
 	"airlock.dev/airlock/referrers"
 	"airlock.dev/airlock/verify/internal/sigtest"
+	"airlock.dev/airlock/vocab"
 )
 
 // keyringSite is a directory holding keys/charts.gpg (the chart signer's keyring, binary),
@@ -236,16 +237,16 @@ func TestKeyringSigner(t *testing.T) {
 	// A container image: a keyring signer is never satisfied; its cosign signature counts for a key.
 	f := newFixture()
 	f.img.Manifest = []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`)
-	notChart := "keyring signer charts.gpg: not a Helm chart (it has no config: an image index, not " + HelmConfigMediaType + "): a keyring vouches for Helm charts only, by their provenance"
+	notChart := "keyring signer charts.gpg: not a Helm chart (it has no config: an image index, not " + vocab.HelmConfigMediaType + "): a keyring vouches for Helm charts only, by their provenance"
 	res = verifyWith(f.img, "any", "keyring: keys/charts.gpg")
 	if res.Passed || !reflect.DeepEqual(res.Failures, []string{"no signature found; " + notChart}) || res.Provenance != nil {
 		t.Errorf("an image index: %+v\n want failed: %s", res, notChart)
 	}
 	image := chartImage(t, chartTgz, prov)
-	image.Manifest = []byte(strings.Replace(string(image.Manifest), HelmConfigMediaType, ocispec.MediaTypeImageConfig, 1))
+	image.Manifest = []byte(strings.Replace(string(image.Manifest), vocab.HelmConfigMediaType, ocispec.MediaTypeImageConfig, 1))
 	cosignSign(t, &image, key)
 	res = verifyWith(image, "any", "keyring: keys/charts.gpg")
-	want := "signatures: any of [charts.gpg] required; valid signatures over the image from: none; keyring signer charts.gpg: not a Helm chart (its config is " + ocispec.MediaTypeImageConfig + ", not " + HelmConfigMediaType + ")"
+	want := "signatures: any of [charts.gpg] required; valid signatures over the image from: none; keyring signer charts.gpg: not a Helm chart (its config is " + ocispec.MediaTypeImageConfig + ", not " + vocab.HelmConfigMediaType + ")"
 	if res.Passed || len(res.Failures) != 1 || !strings.HasPrefix(res.Failures[0], want) || len(res.Signatures) != 1 ||
 		res.Signatures[0].Status != StatusUnknownSigner || res.Signatures[0].Reason != "the rule has no key or keyless signer" {
 		t.Errorf("a cosign-signed image, keyring signer: %+v\n want failed: %s", res, want)
@@ -256,7 +257,7 @@ func TestKeyringSigner(t *testing.T) {
 
 	// A chart without provenance; a cosign key and a keyring both required.
 	bare := chartImage(t, chartTgz, nil)
-	noProv := "keyring signer charts.gpg: chart app-1.4.2.tgz has no provenance: its artifact carries no provenance layer (" + HelmProvMediaType + "); have its publisher sign it"
+	noProv := "keyring signer charts.gpg: chart app-1.4.2.tgz has no provenance: its artifact carries no provenance layer (" + vocab.HelmProvMediaType + "); have its publisher sign it"
 	res = verifyWith(bare, "any", "keyring: keys/charts.gpg")
 	if res.Passed || len(res.Failures) != 1 || !strings.HasPrefix(res.Failures[0], "no signature found; "+noProv) {
 		t.Errorf("chart without provenance: %+v\n want failed: %s", res, noProv)

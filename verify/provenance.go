@@ -28,25 +28,13 @@ import (
 	"oras.land/oras-go/v2/content"
 
 	"airlock.dev/airlock/archive"
+	"airlock.dev/airlock/vocab"
 )
 
 // This file checks a Helm chart's provenance file (NAME-VERSION.tgz.prov: an OpenPGP clearsigned
 // message whose signed text gives the sha256 of NAME-VERSION.tgz) against an OpenPGP keyring
 // pinned at the site (verify --keyring), with Helm's own pkg/provenance (Signatory.Verify), as
 // `helm verify` and `helm install --verify` check it. See docs/helm-charts.md section 5.
-
-// Media types of a chart stored in OCI, as `helm push` writes them (helm.sh/helm/v4/pkg/registry,
-// constants.go; the same as charts.ConfigMediaType and its siblings, which verify does not import).
-const (
-	HelmConfigMediaType        = "application/vnd.cncf.helm.config.v1+json"
-	HelmContentMediaType       = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
-	HelmLegacyContentMediaType = "application/tar+gzip"
-	HelmProvMediaType          = "application/vnd.cncf.helm.chart.provenance.v1.prov"
-)
-
-// maxChartSize bounds a chart's .tgz read into memory (Helm's own loader refuses charts that
-// decompress to more than 100 MiB).
-const maxChartSize = 100 << 20
 
 // Keyring is an OpenPGP keyring pinned at the site: the keys whose signatures make a Helm chart's
 // provenance valid.
@@ -242,7 +230,7 @@ func (t *Trust) siteKeyring(ctx context.Context, res *Result, img Image) {
 		return
 	}
 	var m ocispec.Manifest
-	if json.Unmarshal(img.Manifest, &m) != nil || m.Config.MediaType != HelmConfigMediaType {
+	if json.Unmarshal(img.Manifest, &m) != nil || m.Config.MediaType != vocab.HelmConfigMediaType {
 		return
 	}
 	p := t.Keyring.checkChart(ctx, m, img.Fetch)
@@ -268,7 +256,7 @@ func (k *Keyring) checkChart(ctx context.Context, m ocispec.Manifest, fetch cont
 	case err != nil:
 		return fail("%v", err)
 	case c.layer == "":
-		return fail("chart %s has no provenance: its artifact carries no provenance layer (%s), so nothing signed by the keyring %s vouches for it; have its publisher sign it (helm package --sign, the .prov published beside the .tgz) and save it again, or verify without --keyring", p.Chart, HelmProvMediaType, k.Name)
+		return fail("chart %s has no provenance: its artifact carries no provenance layer (%s), so nothing signed by the keyring %s vouches for it; have its publisher sign it (helm package --sign, the .prov published beside the .tgz) and save it again, or verify without --keyring", p.Chart, vocab.HelmProvMediaType, k.Name)
 	}
 	e, err := k.Verify(c.tgz, c.prov, c.name)
 	if err != nil {
@@ -299,7 +287,7 @@ func readChart(ctx context.Context, m ocispec.Manifest, fetch content.Fetcher) (
 		return nil, fmt.Errorf("chart config %s names no chart (name and version): not a Helm chart artifact", m.Config.Digest)
 	}
 	c := &chartFiles{name: meta.Name + "-" + meta.Version + ".tgz"}
-	chart, prov, err := chartLayers(m)
+	chart, prov, err := vocab.HelmChartLayers(m)
 	if err != nil {
 		return c, fmt.Errorf("chart %s: %w", c.name, err)
 	}
@@ -307,36 +295,13 @@ func readChart(ctx context.Context, m ocispec.Manifest, fetch content.Fetcher) (
 		return c, nil
 	}
 	c.layer = prov.Digest
-	if c.tgz, err = archive.ReadVerified(ctx, fetch, *chart, maxChartSize); err != nil {
+	if c.tgz, err = archive.ReadVerified(ctx, fetch, *chart, vocab.MaxChartSize); err != nil {
 		return c, fmt.Errorf("chart %s: read content layer %s: %w", c.name, chart.Digest, err)
 	}
 	if c.prov, err = readBlob(ctx, fetch, *prov); err != nil {
 		return c, fmt.Errorf("chart %s: provenance %w", c.name, err)
 	}
 	return c, nil
-}
-
-// chartLayers finds the content layer of a chart artifact, and its provenance layer (nil when it has
-// none); more than one of either is refused, as Helm refuses it.
-func chartLayers(m ocispec.Manifest) (chart, prov *ocispec.Descriptor, err error) {
-	for i, l := range m.Layers {
-		switch l.MediaType {
-		case HelmContentMediaType, HelmLegacyContentMediaType:
-			if chart != nil {
-				return nil, nil, errors.New("more than one chart content layer")
-			}
-			chart = &m.Layers[i]
-		case HelmProvMediaType:
-			if prov != nil {
-				return nil, nil, errors.New("more than one provenance layer")
-			}
-			prov = &m.Layers[i]
-		}
-	}
-	if chart == nil {
-		return nil, nil, fmt.Errorf("no chart content layer (%s)", HelmContentMediaType)
-	}
-	return chart, prov, nil
 }
 
 // withKeyring loads the keyring the anchors pin (a.Keyring) into t, and says so in t's source and

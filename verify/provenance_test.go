@@ -20,6 +20,7 @@ import (
 	"helm.sh/helm/v4/pkg/provenance"
 
 	"airlock.dev/airlock/config"
+	"airlock.dev/airlock/vocab"
 )
 
 // pgpKey is an OpenPGP key made for a test, with its public keyring in both encodings.
@@ -176,9 +177,9 @@ func chartArtifact(t *testing.T, cfg, tgz, prov []byte) ([]byte, memBlobs) {
 		return ocispec.Descriptor{MediaType: mt, Digest: digest.FromBytes(b), Size: int64(len(b))}
 	}
 	m := ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
-		Config: desc(HelmConfigMediaType, cfg), Layers: []ocispec.Descriptor{desc(HelmContentMediaType, tgz)}}
+		Config: desc(vocab.HelmConfigMediaType, cfg), Layers: []ocispec.Descriptor{desc(vocab.HelmContentMediaType, tgz)}}
 	if prov != nil {
-		m.Layers = append(m.Layers, desc(HelmProvMediaType, prov))
+		m.Layers = append(m.Layers, desc(vocab.HelmProvMediaType, prov))
 	}
 	b, err := json.Marshal(m)
 	if err != nil {
@@ -222,7 +223,7 @@ func TestSiteKeyring(t *testing.T) {
 		manifest []byte
 	}{
 		"no keyring": {&Trust{}, m}, "nil trust": {nil, m},
-		"an image": {&Trust{Keyring: ring}, bytes.Replace(m, []byte(HelmConfigMediaType), []byte(ocispec.MediaTypeImageConfig), 1)},
+		"an image": {&Trust{Keyring: ring}, bytes.Replace(m, []byte(vocab.HelmConfigMediaType), []byte(ocispec.MediaTypeImageConfig), 1)},
 		"not json": {&Trust{Keyring: ring}, []byte("{")},
 	} {
 		if res := check(tc.tr, tc.manifest, blobs); res.Provenance != nil || !res.Passed || len(res.Failures) != 0 {

@@ -18,6 +18,7 @@ import (
 	"airlock.dev/airlock/charts"
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/registry"
+	"airlock.dev/airlock/vocab"
 )
 
 // ChartReport says what one charts entry of the image set resolved to: for an HTTP chart repository,
@@ -31,9 +32,6 @@ type ChartReport struct {
 	Warnings []string             `json:"warnings,omitempty"`
 	Charts   []archive.Chart      `json:"charts"`
 }
-
-// maxChartSize bounds a chart's .tgz, as Helm's loader bounds it (MaxDecompressedChartSize).
-const maxChartSize = 100 << 20
 
 // chartSet is what the charts entries of an image set resolved to.
 type chartSet struct {
@@ -305,15 +303,17 @@ func chartLayer(img config.Image, manifest []byte) (ocispec.Descriptor, error) {
 	if err := json.Unmarshal(manifest, &m); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: manifest: %w", img, err)
 	}
-	if m.Config.MediaType != charts.ConfigMediaType {
-		return ocispec.Descriptor{}, fmt.Errorf("%s is not a Helm chart: its config media type is %q, not %q; list it under images", img, m.Config.MediaType, charts.ConfigMediaType)
+	if m.Config.MediaType != vocab.HelmConfigMediaType {
+		return ocispec.Descriptor{}, fmt.Errorf("%s is not a Helm chart: its config media type is %q, not %q; list it under images", img, m.Config.MediaType, vocab.HelmConfigMediaType)
 	}
-	for _, l := range m.Layers {
-		if l.MediaType == charts.ContentMediaType && l.Size <= maxChartSize {
-			return l, nil
-		}
+	l, _, err := vocab.HelmChartLayers(m)
+	switch {
+	case err != nil:
+		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", img, err)
+	case l.Size > vocab.MaxChartSize:
+		return ocispec.Descriptor{}, fmt.Errorf("%s: its chart content layer is %d bytes, more than the %d Helm loads", img, l.Size, vocab.MaxChartSize)
 	}
-	return ocispec.Descriptor{}, fmt.Errorf("%s: no chart content layer (%s) of at most %d bytes", img, charts.ContentMediaType, maxChartSize)
+	return *l, nil
 }
 
 // render renders one chart and adds the images it runs to the set, each with its reasons.

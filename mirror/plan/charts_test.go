@@ -22,6 +22,7 @@ import (
 	"airlock.dev/airlock/charts"
 	"airlock.dev/airlock/config"
 	"airlock.dev/airlock/registry"
+	"airlock.dev/airlock/vocab"
 )
 
 // chartRepo serves charts/testdata/charts/app packed as app-1.4.2.tgz with an index.yaml giving
@@ -184,7 +185,7 @@ func TestChartLayerRefusesNonCharts(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "is not a Helm chart") {
 		t.Errorf("got %v", err)
 	}
-	_, err = chartLayer(img, []byte(`{"schemaVersion":2,"config":{"mediaType":"`+charts.ConfigMediaType+`"},"layers":[]}`))
+	_, err = chartLayer(img, []byte(`{"schemaVersion":2,"config":{"mediaType":"`+vocab.HelmConfigMediaType+`"},"layers":[]}`))
 	if err == nil || !strings.Contains(err.Error(), "no chart content layer") {
 		t.Errorf("got %v", err)
 	}
