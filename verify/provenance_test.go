@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -30,8 +31,15 @@ type pgpKey struct {
 	armored []byte // gpg --export --armor
 }
 
+// pgpKeys holds the keys made so far, by name and email: an RSA key takes about 0.1 s to make,
+// and every mutant of make test's mutation gate runs these tests again. Tests only read a key.
+var pgpKeys sync.Map
+
 func newPGPKey(t *testing.T, name, email string) *pgpKey {
 	t.Helper()
+	if k, ok := pgpKeys.Load(name + " <" + email + ">"); ok {
+		return k.(*pgpKey)
+	}
 	e, err := openpgp.NewEntity(name, "test", email, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +61,7 @@ func newPGPKey(t *testing.T, name, email string) *pgpKey {
 		t.Fatal(err)
 	}
 	k.armored = append(arm.Bytes(), '\n')
+	pgpKeys.Store(name+" <"+email+">", k)
 	return k
 }
 
