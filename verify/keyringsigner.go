@@ -21,43 +21,53 @@ import (
 const FormatHelmProvenance = "helm-prov"
 
 // judge checks the keyring signers of rule (checkKeyrings) and sets the verdict of res by the rule.
-func (res *Result) judge(ctx context.Context, img Image, rule *Rule) {
-	why := checkKeyrings(ctx, img, rule, res)
+func (res *Result) judge(img Image, rule *Rule, chart *imageChart) {
+	why := checkKeyrings(img, rule, res, chart)
 	res.Failures = evaluate(img, rule, res, why)
 	res.Passed = len(res.Failures) == 0
 }
 
-// checkKeyrings checks img for each keyring signer of rule. When img is a chart with a provenance
-// layer, each keyring signer gets a Check in res.Signatures (valid, by the signer, or why not), and
-// the first valid one sets res.Provenance (which key signed) unless something set it before. It
-// returns why each keyring signer that is not satisfied is not ("keyring signer NAME: ..."), for the
-// failure of a rule that is not met.
-func checkKeyrings(ctx context.Context, img Image, rule *Rule, res *Result) []string {
+// hasKeyring says whether a signer of rule is a keyring.
+func (rule *Rule) hasKeyring() bool {
+	for _, s := range rule.Signers {
+		if s.IsKeyring() {
+			return true
+		}
+	}
+	return false
+}
+
+// checkKeyrings checks chart (img read as a chart) for each keyring signer of rule. When it is a
+// chart with a provenance layer, each keyring signer gets a Check in res.Signatures (valid, by the
+// signer, or why not), and the first valid one sets res.Provenance (which key signed) unless
+// something set it before. It returns why each keyring signer that is not satisfied is not
+// ("keyring signer NAME: ..."), for the failure of a rule that is not met.
+func checkKeyrings(img Image, rule *Rule, res *Result, chart *imageChart) []string {
 	var signers []Signer
 	for _, s := range rule.Signers {
 		if s.IsKeyring() {
 			signers = append(signers, s)
 		}
 	}
-	if len(signers) == 0 {
+	switch {
+	case len(signers) == 0:
 		return nil
-	}
-	if img.Manifest == nil {
-		return keyringWhy(signers, "the artifact's manifest was not given, so its provenance was not checked")
-	}
-	chart, why := chartOf(ctx, img)
-	if chart == nil {
-		return keyringWhy(signers, why)
+	case chart.notChart != "":
+		return keyringWhy(signers, chart.notChart)
+	case chart.err != nil:
+		return keyringWhy(signers, chart.err.Error())
+	case chart.files.layer == "":
+		return keyringWhy(signers, fmt.Sprintf("chart %s has no provenance: its artifact carries no provenance layer (%s); have its publisher sign it (helm package --sign, the .prov published beside the .tgz) and save it again", chart.files.name, vocab.HelmProvMediaType))
 	}
 	var out []string
 	for _, s := range signers {
-		c, e := keyringCheck(img, s, chart)
+		c, e := keyringCheck(img, s, chart.files)
 		res.Signatures = append(res.Signatures, c)
 		switch {
 		case !c.Valid:
 			out = append(out, c.Reason)
 		case res.Provenance == nil:
-			res.Provenance = &Provenance{Chart: chart.name, Layer: chart.layer, Signer: identity(e), Key: fingerprint(e), Valid: true}
+			res.Provenance = &Provenance{Chart: chart.files.name, Layer: chart.files.layer, Signer: identity(e), Key: fingerprint(e), Valid: true}
 		}
 	}
 	return out
@@ -72,27 +82,33 @@ func keyringWhy(signers []Signer, why string) []string {
 	return out
 }
 
-// chartOf reads img as a Helm chart with a provenance layer; nil and why it is not one otherwise.
-func chartOf(ctx context.Context, img Image) (*chartFiles, string) {
+// imageChart is an image read as a Helm chart artifact: once per Verify, for the keyring signers of
+// its rule and the keyring pinned at the site both (a chart's layers are up to vocab.MaxChartSize).
+type imageChart struct {
+	notChart string      // why the image is not a chart artifact; "" when it is one
+	files    *chartFiles // what readChart read; nil when notChart is set (or readChart named nothing)
+	err      error       // why the chart cannot be checked (readChart's error)
+}
+
+// readImageChart reads img as a Helm chart artifact (imageChart), its layers only when it has a
+// provenance layer.
+func readImageChart(ctx context.Context, img Image) *imageChart {
+	if img.Manifest == nil {
+		return &imageChart{notChart: "the artifact's manifest was not given, so its provenance was not checked"}
+	}
 	var m ocispec.Manifest
 	if err := json.Unmarshal(img.Manifest, &m); err != nil {
-		return nil, "its manifest is unreadable: " + err.Error()
+		return &imageChart{notChart: "its manifest is unreadable: " + err.Error()}
 	}
 	if mt := m.Config.MediaType; mt != vocab.HelmConfigMediaType {
 		what := "its config is " + mt
 		if mt == "" {
 			what = "it has no config: an image index"
 		}
-		return nil, fmt.Sprintf("not a Helm chart (%s, not %s): a keyring vouches for Helm charts only, by their provenance", what, vocab.HelmConfigMediaType)
+		return &imageChart{notChart: fmt.Sprintf("not a Helm chart (%s, not %s): a keyring vouches for Helm charts only, by their provenance", what, vocab.HelmConfigMediaType)}
 	}
 	c, err := readChart(ctx, m, img.Fetch)
-	switch {
-	case err != nil:
-		return nil, err.Error()
-	case c.layer == "":
-		return nil, fmt.Sprintf("chart %s has no provenance: its artifact carries no provenance layer (%s); have its publisher sign it (helm package --sign, the .prov published beside the .tgz) and save it again", c.name, vocab.HelmProvMediaType)
-	}
-	return c, ""
+	return &imageChart{files: c, err: err}
 }
 
 // keyringCheck checks the provenance of chart (img) for the keyring signer s: valid, by s, with the

@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -378,5 +379,40 @@ func TestKeyringSignerSkippedByCosignChecks(t *testing.T) {
 	res := tr.Verify(context.Background(), img)
 	if res.Passed || len(res.Signatures) != 1 || res.Signatures[0].Status != StatusUnknownSigner || res.Signatures[0].Reason != "the rule has no key signer" {
 		t.Errorf("legacy .sig, keyring signer: %+v", res)
+	}
+}
+
+// countingBlobs counts the fetches of each blob.
+type countingBlobs struct {
+	memBlobs
+	n map[digest.Digest]int
+}
+
+func (c countingBlobs) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+	c.n[d.Digest]++
+	return c.memBlobs.Fetch(ctx, d)
+}
+
+// TestKeyringsReadTheChartOnce: a keyring signer of the rule and the keyring pinned at the site
+// both check the chart; its layers (up to 100 MiB) are fetched once.
+func TestKeyringsReadTheChartOnce(t *testing.T) {
+	s := newKeyringSite(t)
+	prov := s.signer.sign(t, chartTgz, chartFile)
+	img := chartImage(t, chartTgz, prov)
+	blobs := countingBlobs{img.Fetch.(memBlobs), map[digest.Digest]int{}}
+	img.Fetch = blobs
+	ring, err := LoadKeyring(s.path("charts.gpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &Trust{Policy: s.policy(t, "any", "keyring: keys/charts.gpg"), Keyring: ring}
+	res := tr.Verify(context.Background(), img)
+	if !res.Passed || len(res.Signatures) != 1 || !res.Signatures[0].Valid || res.Provenance == nil || !res.Provenance.Valid {
+		t.Fatalf("signed chart, both keyrings: %+v", res)
+	}
+	for _, b := range [][]byte{chartConfig, chartTgz, prov} {
+		if n := blobs.n[digest.FromBytes(b)]; n != 1 {
+			t.Errorf("blob %.40q fetched %d times, want once", b, n)
+		}
 	}
 }

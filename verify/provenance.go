@@ -221,19 +221,15 @@ func (k *Keyring) describe() string {
 	return strings.Join(parts, ", ")
 }
 
-// siteKeyring checks the provenance of a Helm chart artifact against the keyring pinned at the site,
-// and records it in res: res.Provenance, and a failure when the chart has no provenance or it does
-// not verify. Without a keyring pinned, or for a manifest whose config is not a Helm chart's, res is
-// left as it is.
-func (t *Trust) siteKeyring(ctx context.Context, res *Result, img Image) {
-	if t == nil || t.Keyring == nil {
+// siteKeyring checks the provenance of a Helm chart artifact (chart, the image read as one) against
+// the keyring pinned at the site, and records it in res: res.Provenance, and a failure when the chart
+// has no provenance or it does not verify. Without a keyring pinned, or for an image that is not a
+// Helm chart, res is left as it is.
+func (t *Trust) siteKeyring(res *Result, chart *imageChart) {
+	if t == nil || t.Keyring == nil || chart.notChart != "" {
 		return
 	}
-	var m ocispec.Manifest
-	if json.Unmarshal(img.Manifest, &m) != nil || m.Config.MediaType != vocab.HelmConfigMediaType {
-		return
-	}
-	p := t.Keyring.checkChart(ctx, m, img.Fetch)
+	p := t.Keyring.checkChart(chart)
 	res.Provenance = p
 	if !p.Valid {
 		res.Failures = append(res.Failures, p.Reason)
@@ -241,20 +237,20 @@ func (t *Trust) siteKeyring(ctx context.Context, res *Result, img Image) {
 	}
 }
 
-// checkChart checks the chart artifact m: its provenance layer must sign its content layer.
-func (k *Keyring) checkChart(ctx context.Context, m ocispec.Manifest, fetch content.Fetcher) *Provenance {
+// checkChart checks the chart artifact read as chart: its provenance layer must sign its content layer.
+func (k *Keyring) checkChart(chart *imageChart) *Provenance {
 	p := &Provenance{}
 	fail := func(format string, args ...any) *Provenance {
 		p.Reason = fmt.Sprintf(format, args...)
 		return p
 	}
-	c, err := readChart(ctx, m, fetch)
+	c := chart.files
 	if c != nil {
 		p.Chart, p.Layer = c.name, c.layer
 	}
 	switch {
-	case err != nil:
-		return fail("%v", err)
+	case chart.err != nil:
+		return fail("%v", chart.err)
 	case c.layer == "":
 		return fail("chart %s has no provenance: its artifact carries no provenance layer (%s), so nothing signed by the keyring %s vouches for it; have its publisher sign it (helm package --sign, the .prov published beside the .tgz) and save it again, or verify without --keyring", p.Chart, vocab.HelmProvMediaType, k.Name)
 	}

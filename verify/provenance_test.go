@@ -215,7 +215,7 @@ func TestSiteKeyring(t *testing.T) {
 	provDigest := digest.FromBytes(prov)
 	check := func(tr *Trust, manifest []byte, blobs memBlobs) Result {
 		res := Result{Source: "oci://charts.example.com/app:1.4.2", Passed: true}
-		tr.siteKeyring(ctx, &res, Image{Manifest: manifest, Fetch: blobs})
+		tr.siteKeyring(&res, readImageChart(ctx, Image{Manifest: manifest, Fetch: blobs}))
 		return res
 	}
 

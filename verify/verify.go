@@ -172,8 +172,12 @@ func (t *Trust) Verify(ctx context.Context, img Image) Result {
 			}
 		}
 	}
-	res.judge(ctx, img, rule)
-	t.siteKeyring(ctx, &res, img)
+	var chart *imageChart // read once, for the rule's keyring signers and the site's keyring both
+	if rule.hasKeyring() || t.Keyring != nil {
+		chart = readImageChart(ctx, img)
+	}
+	res.judge(img, rule, chart)
+	t.siteKeyring(&res, chart)
 	return res
 }
 
