@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/content/memory"
 	"oras.land/oras-go/v2/errdef"
 
@@ -60,7 +59,8 @@ type fetchedChart struct {
 // planCharts resolves every charts entry: the chart versions it picks, each chart's artifact, and
 // the images each chart runs, found by rendering it (package charts). Problems are collected, one per
 // entry or chart version, and name the ImageSet field that fixes them.
-func planCharts(ctx context.Context, set *config.ImageSet, regs *registry.Registries, o PlanOptions) *chartSet {
+func planCharts(ctx context.Context, set *config.ImageSet, p *Planner, o PlanOptions) *chartSet {
+	regs := p.Registries
 	cs := &chartSet{reports: make([]ChartReport, len(set.Charts)), indexes: map[string]*fetchedIndex{}}
 	for i, c := range set.Charts {
 		rep := &cs.reports[i]
@@ -75,7 +75,7 @@ func planCharts(ctx context.Context, set *config.ImageSet, regs *registry.Regist
 		case cs.blockedOCI(set, c):
 			continue
 		default:
-			got, err = ociChart(ctx, regs, c, o.Retry)
+			got, err = ociChart(ctx, p, c)
 		}
 		if err != nil {
 			cs.problem(c, field, err)
@@ -88,6 +88,9 @@ func planCharts(ctx context.Context, set *config.ImageSet, regs *registry.Regist
 			}
 		}
 		for _, g := range got {
+			if c.Repo == "" {
+				cs.images = append(cs.images, g.image) // the OCI chart itself, planned as an image
+			}
 			if c.FindImages {
 				if err := cs.render(ctx, c, field, &g); err != nil {
 					cs.problem(c, field, err)
@@ -260,37 +263,36 @@ func artifactPlan(ctx context.Context, img config.Image, art *charts.Artifact) (
 	return &ImagePlan{Image: img, Source: img.String(), Root: root, Content: store, Made: true}, nil
 }
 
-// ociChart reads an OCI chart's content layer, to render it; the chart itself is planned as an image
-// (its digest and referrers kept).
-func ociChart(ctx context.Context, regs *registry.Registries, c config.Chart, retry registry.Retry) ([]fetchedChart, error) {
+// ociChart resolves an OCI chart as the planner resolves an image, and keeps the root it read for
+// p's Plan of the chart (its digest and referrers kept): what is rendered is what is saved. It
+// reads the chart's content layer, to render it, when c finds images.
+func ociChart(ctx context.Context, p *Planner, c config.Chart) ([]fetchedChart, error) {
 	img := *c.Ref
 	img.Target, img.Line = c.Target, c.Line
-	repo, err := regs.Repository(img.RepositoryRef())
+	repo, err := p.Registries.Repository(img.RepositoryRef())
 	if err != nil {
 		return nil, err
 	}
-	ref := img.Tag
-	if img.Digest != "" {
-		ref = img.Digest.String()
+	desc, b, err := p.resolve(ctx, repo, img)
+	if err != nil {
+		return nil, err
 	}
-	var desc ocispec.Descriptor
+	layer, err := chartLayer(img, b)
+	if err != nil {
+		return nil, err
+	}
+	if p.roots == nil {
+		p.roots = map[string]resolved{}
+	}
+	p.roots[img.String()] = resolved{desc, b}
 	var tgz []byte
-	var layer ocispec.Descriptor
-	_, err = Retried(ctx, retry, "fetch chart "+img.String(), func(ctx context.Context) (struct{}, error) {
-		d, b, err := ReadReference(ctx, repo, ref)
+	if c.FindImages {
+		tgz, err = Retried(ctx, p.retry(), "fetch chart "+img.String(), func(ctx context.Context) ([]byte, error) {
+			return archive.ReadVerified(ctx, repo, layer, vocab.MaxChartSize)
+		})
 		if err != nil {
-			return struct{}{}, err
+			return nil, err
 		}
-		desc = d
-		layer, err = chartLayer(img, b)
-		if err != nil {
-			return struct{}{}, err
-		}
-		tgz, err = content.FetchAll(ctx, repo, layer)
-		return struct{}{}, err
-	})
-	if err != nil {
-		return nil, err
 	}
 	rec := archive.Chart{Entry: c.String(), Source: img.String(), Digest: desc.Digest, ChartDigest: layer.Digest}
 	return []fetchedChart{{image: img, tgz: tgz, rec: rec}}, nil
@@ -344,9 +346,6 @@ func (cs *chartSet) render(ctx context.Context, c config.Chart, field string, g 
 			ci.Reasons = append(ci.Reasons, why.String())
 		}
 		g.rec.Images = append(g.rec.Images, ci)
-	}
-	if c.Repo == "" {
-		cs.images = append(cs.images, g.image)
 	}
 	return nil
 }

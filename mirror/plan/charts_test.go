@@ -80,13 +80,13 @@ func chartImageSet(t *testing.T, repo, values string) *config.ImageSet {
 	return set
 }
 
-func chartRegs(t *testing.T) *registry.Registries {
+func chartPlanner(t *testing.T) *Planner {
 	t.Helper()
 	regs, err := registry.New(registry.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return regs
+	return &Planner{Registries: regs}
 }
 
 // TestPlanChartsHTTP: a charts entry picks 1.4.2 (2.0.0 is outside the range), makes the artifact
@@ -94,7 +94,7 @@ func chartRegs(t *testing.T) *registry.Registries {
 func TestPlanChartsHTTP(t *testing.T) {
 	repo, tgz := chartRepo(t, "")
 	set := chartImageSet(t, repo, "    values: {image: {tag: '1.0'}, replicas: 1.10}\n    kubeVersion: 1.31.0\n")
-	cs := planCharts(context.Background(), set, chartRegs(t), PlanOptions{Log: discard()})
+	cs := planCharts(context.Background(), set, chartPlanner(t), PlanOptions{Log: discard()})
 	if len(cs.problems) > 0 {
 		t.Fatal(cs.problems[0].Reason)
 	}
@@ -161,7 +161,7 @@ func TestPlanChartsRefused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			repo, _ := chartRepo(t, tc.indexDigest)
-			cs := planCharts(context.Background(), chartImageSet(t, repo, tc.values), chartRegs(t), PlanOptions{Log: discard()})
+			cs := planCharts(context.Background(), chartImageSet(t, repo, tc.values), chartPlanner(t), PlanOptions{Log: discard()})
 			if len(cs.problems) != 1 {
 				t.Fatalf("%d problems, want 1", len(cs.problems))
 			}
@@ -207,7 +207,7 @@ func mustTime(t *testing.T, s string) time.Time {
 func TestPlanChartsBlocked(t *testing.T) {
 	repo, _ := chartRepo(t, "")
 	set := chartImageSet(t, repo, "    values: {image: {tag: '1.0'}}\nblocked: ['/stable/app:1\\.4\\.2$']\n")
-	cs := planCharts(context.Background(), set, chartRegs(t), PlanOptions{Log: discard()})
+	cs := planCharts(context.Background(), set, chartPlanner(t), PlanOptions{Log: discard()})
 	if len(cs.problems) > 0 {
 		t.Fatal(cs.problems[0].Reason)
 	}
@@ -227,7 +227,7 @@ func TestPlanChartsBlocked(t *testing.T) {
 func TestPlanChartsBlockedImage(t *testing.T) {
 	repo, _ := chartRepo(t, "")
 	set := chartImageSet(t, repo, "    values: {image: {tag: '1.0'}}\n")
-	cs := planCharts(context.Background(), set, chartRegs(t), PlanOptions{Log: discard()})
+	cs := planCharts(context.Background(), set, chartPlanner(t), PlanOptions{Log: discard()})
 	if by := cs.markBlocked("src.example/team/backup:1.0", "team/backup"); len(by) != 1 || by[0] != "app 1.4.2" {
 		t.Errorf("blocked image run by %v, want [app 1.4.2]", by)
 	}
@@ -248,7 +248,7 @@ func TestPlanChartsIndexReadOnce(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	set := chartImageSet(t, srv.URL, "  - repo: "+srv.URL+"\n    name: other\n")
-	cs := planCharts(context.Background(), set, chartRegs(t), PlanOptions{Log: discard()})
+	cs := planCharts(context.Background(), set, chartPlanner(t), PlanOptions{Log: discard()})
 	if n := hits.Load(); n != 1 {
 		t.Errorf("index.yaml read %d times, want 1", n)
 	}
@@ -288,7 +288,7 @@ func TestPlanChartsPinnedDigest(t *testing.T) {
 	}{{good, false}, {"sha256:" + good, false}, {strings.Repeat("1", 64), true}} {
 		set := chartImageSet(t, repo, "    values: {image: {tag: '1.0'}}\n")
 		set.Charts[0].Version, set.Charts[0].Digest = "1.4.2", tc.pin
-		cs := planCharts(context.Background(), set, chartRegs(t), PlanOptions{Log: discard()})
+		cs := planCharts(context.Background(), set, chartPlanner(t), PlanOptions{Log: discard()})
 		switch {
 		case tc.fail && (len(cs.problems) != 1 || !errors.Is(cs.problems[0].Err, ErrCheckFailed) || !strings.Contains(cs.problems[0].Reason, "charts[].digest pins")):
 			t.Errorf("pin %s: problems %+v, want a failed check naming the pin", tc.pin, cs.problems)
@@ -298,7 +298,7 @@ func TestPlanChartsPinnedDigest(t *testing.T) {
 	}
 	set := chartImageSet(t, repo, "    values: {replicas: 1.10}\n")
 	set.Charts[0].Version = ">=9.0.0"
-	cs := planCharts(context.Background(), set, chartRegs(t), PlanOptions{Log: discard()})
+	cs := planCharts(context.Background(), set, chartPlanner(t), PlanOptions{Log: discard()})
 	if len(cs.reports[0].Charts) != 0 || len(cs.reports[0].Warnings) != 0 {
 		t.Errorf("no version picked: charts %+v, warnings %q; want neither", cs.reports[0].Charts, cs.reports[0].Warnings)
 	}

@@ -100,7 +100,8 @@ func PlanSet(ctx context.Context, set *config.ImageSet, regs *registry.Registrie
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	cs := planCharts(ctx, set, regs, o)
+	planner := &Planner{Registries: regs, Referrers: set.Referrers, Log: o.Log, Retry: o.Retry, Local: o.Local}
+	cs := planCharts(ctx, set, planner, o)
 	sp.Charts = cs.reports
 	problems = append(problems, cs.problems...)
 	if err := ctx.Err(); err != nil {
@@ -113,7 +114,7 @@ func PlanSet(ctx context.Context, set *config.ImageSet, regs *registry.Registrie
 		sp.Blocked = append(sp.Blocked, archive.Blocked{Source: src, Rule: b.Rule, Charts: cs.markBlocked(src, b.Rule)})
 		o.Log.Info("blocked", "image", src, "rule", b.Rule)
 	}
-	plans, failed, err := planImages(ctx, set, images, regs, o)
+	plans, failed, err := planImages(ctx, planner, images, o)
 	if err != nil {
 		return nil, err
 	}
@@ -186,12 +187,11 @@ func listRepositories(ctx context.Context, set *config.ImageSet, regs *registry.
 
 // planImages plans each image, a few at a time. A plan that fails is nil, and its problem is
 // returned; only a cancelled context stops the others.
-func planImages(ctx context.Context, set *config.ImageSet, images []config.Image, regs *registry.Registries, o PlanOptions) ([]*ImagePlan, []Problem, error) {
+func planImages(ctx context.Context, planner *Planner, images []config.Image, o PlanOptions) ([]*ImagePlan, []Problem, error) {
 	if o.Progress != nil {
 		o.Progress.Start(int64(len(images)))
 		defer o.Progress.Finish()
 	}
-	planner := &Planner{Registries: regs, Referrers: set.Referrers, Log: o.Log, Retry: o.Retry, Local: o.Local}
 	plans := make([]*ImagePlan, len(images))
 	errs := make([]error, len(images))
 	g := new(errgroup.Group)

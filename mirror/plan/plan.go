@@ -134,6 +134,15 @@ type Planner struct {
 
 	mu    sync.Mutex
 	discs map[string]*discovery
+	// roots holds the roots already resolved, by image reference (an OCI chart's, read to render
+	// it): Plan saves the root that was rendered, with no second request. Written before Plan runs.
+	roots map[string]resolved
+}
+
+// resolved is a root as resolve found it.
+type resolved struct {
+	desc ocispec.Descriptor
+	b    []byte
 }
 
 func (p *Planner) retry() registry.Retry {
@@ -162,7 +171,7 @@ func (p *Planner) Plan(ctx context.Context, img config.Image) (*ImagePlan, error
 	if err != nil {
 		return nil, err
 	}
-	root, rootBytes, err := p.resolve(ctx, repo, img)
+	root, rootBytes, err := p.rootOf(ctx, repo, img)
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +192,14 @@ func (p *Planner) Plan(ctx context.Context, img config.Image) (*ImagePlan, error
 		}
 	}
 	return ip, nil
+}
+
+// rootOf is the root resolve found for img before (p.roots), or resolves it now.
+func (p *Planner) rootOf(ctx context.Context, repo Source, img config.Image) (ocispec.Descriptor, []byte, error) {
+	if r, ok := p.roots[img.String()]; ok {
+		return r.desc, r.b, nil
+	}
+	return p.resolve(ctx, repo, img)
 }
 
 // resolve finds the root descriptor of img: by tag, by digest, or by tag checked against the digest.
