@@ -33,9 +33,6 @@ func newCatalogReferrers(cat *archive.Catalog) *catalogReferrers {
 	return s
 }
 
-// cosignSuffixes are the legacy tags cosign writes for a subject: sha256-<hex> and one of these.
-var cosignSuffixes = []string{".sig", ".att", ".sbom"}
-
 func (s *catalogReferrers) Referrers(_ context.Context, subject ocispec.Descriptor) ([]referrers.Found, error) {
 	var out []referrers.Found
 	for _, ref := range s.bySubject[subject.Digest] {
@@ -59,7 +56,7 @@ func checkReferrerTag(f referrers.Found) error {
 	switch f.Method {
 	case referrers.CosignTag:
 		base := referrers.TagFor(f.Subject)
-		if !slices.ContainsFunc(cosignSuffixes, func(s string) bool { return f.Tag == base+s }) {
+		if !slices.ContainsFunc(referrers.CosignSuffixes, func(s string) bool { return f.Tag == base+s }) {
 			return fmt.Errorf("found by a cosign tag, but its tag %q is not %s.sig, .att or .sbom", f.Tag, base)
 		}
 	case referrers.API, referrers.TagSchema:
