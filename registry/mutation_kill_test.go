@@ -777,3 +777,16 @@ func TestParseChallengeSchemeAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckChallengeWithoutRealm: a Bearer challenge without a realm has no realm to check: its
+// other parameters are passed on as they came, even one that reads as a URL to a private host
+// (realm.go:205, realm starts at -1, "none"; from 1, the second parameter is taken as the realm).
+func TestCheckChallengeWithoutRealm(t *testing.T) {
+	rt := newRealmTransport(t)
+	reg := &url.URL{Scheme: "https", Host: "reg.example"}
+	c := `Bearer service="reg",scope="https://10.9.9.9/token"`
+	got, err := rt.checkChallenge(reg, c)
+	if err != nil || got != c {
+		t.Errorf("checkChallenge(%q) = %q, %v; want it unchanged (no realm: nothing to check)", c, got, err)
+	}
+}
