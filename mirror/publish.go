@@ -29,6 +29,8 @@ type PublishOptions struct {
 	RefuseTagMoves bool
 	// Target, when set, receives the content instead of the registry named by To (tests).
 	Target engine.Target
+	// tagsRead are the target's tags the site's signing read (siteSign), for the engine's preflight.
+	tagsRead []engine.TagRead
 }
 
 // target is where Publish puts the plans: opts.Target, or the registry opts.To names.
@@ -116,7 +118,7 @@ func Publish(ctx context.Context, plans []*plan.ImagePlan, regs *registry.Regist
 	}
 	r, err := engine.Copy(ctx, plans, opts.target(regs), engine.CopyOptions{
 		Concurrency: opts.Concurrency, Log: opts.Log, Progress: opts.Progress, Retry: opts.Retry,
-		Preflight: !isCatalog(plans), RefuseTagMoves: opts.RefuseTagMoves,
+		Preflight: !isCatalog(plans), RefuseTagMoves: opts.RefuseTagMoves, TagsRead: opts.tagsRead,
 	})
 	if r == nil {
 		return nil, err

@@ -79,19 +79,21 @@ type siteImport struct {
 // its layers and the site's is appended after them (as cosign appends): the upstream signature's, or
 // the target's when it holds those and more; the upstream manifest is still pushed by its digest. A
 // tag that holds the site's own already is left as it is (the engine keeps a tag that holds the
-// planned layers and more). It reads each tag once.
-func siteSign(ctx context.Context, target engine.Target, plans []*plan.ImagePlan, key SiteSigner, imp siteImport) ([]SiteSignature, error) {
+// planned layers and more). It reads each tag once: what it read is returned, for the engine's
+// preflight (engine.CopyOptions.TagsRead), which then does not ask again.
+func siteSign(ctx context.Context, target engine.Target, plans []*plan.ImagePlan, key SiteSigner, imp siteImport) ([]SiteSignature, []engine.TagRead, error) {
 	var out []SiteSignature
+	var read []engine.TagRead
 	for _, ip := range plans {
 		st, err := target.Store(ctx, ip)
 		if err != nil {
-			return out, err
+			return out, read, err
 		}
 		tg, ok := st.(engine.Tagger)
 		if !ok {
-			return out, fmt.Errorf("site signatures: %s cannot hold tags", st.Name())
+			return out, read, fmt.Errorf("site signatures: %s cannot hold tags", st.Name())
 		}
-		c := &cosignTags{tg: tg, name: st.Name(), ip: ip, blobs: map[digest.Digest][]byte{}}
+		c := &cosignTags{tg: tg, name: st.Name(), ip: ip, blobs: map[digest.Digest][]byte{}, read: &read}
 		for _, n := range (&plan.ImagePlan{Root: ip.Root}).Nodes() {
 			payload := verify.SimpleSigningPayload(st.Name(), n.Desc.Digest)
 			s, err := c.appendAt(ctx, n, "sig", func(layers []ocispec.Descriptor) bool { return hasSiteSignature(layers, payload, key) }, func() (ocispec.Descriptor, []byte, error) {
@@ -99,32 +101,32 @@ func siteSign(ctx context.Context, target engine.Target, plans []*plan.ImagePlan
 				return ocispec.Descriptor{MediaType: simpleSigningLayer, Annotations: map[string]string{signatureAnnotation: sig}}, payload, err
 			})
 			if err != nil {
-				return out, fmt.Errorf("site signature of %s (%s): %w", ip.Source, n.Desc.Digest, err)
+				return out, read, fmt.Errorf("site signature of %s (%s): %w", ip.Source, n.Desc.Digest, err)
 			}
 			out = append(out, s)
 		}
 		statement, err := importStatement(st.Name(), ip, imp) // one statement, as .att and as bundle
 		if err != nil {
-			return out, fmt.Errorf("import attestation of %s: %w", ip.Source, err)
+			return out, read, fmt.Errorf("import attestation of %s: %w", ip.Source, err)
 		}
 		s, err := c.appendAt(ctx, ip.Root, "att", func(layers []ocispec.Descriptor) bool { return c.hasSiteAttestation(ctx, layers, key) }, func() (ocispec.Descriptor, []byte, error) {
 			env, err := key.SignStatement(statement)
 			return ocispec.Descriptor{MediaType: dsseLayer, Annotations: map[string]string{predicateAnnotation: vocab.ImportPredicateType, signatureAnnotation: ""}}, env, err
 		})
 		if err != nil {
-			return out, fmt.Errorf("import attestation of %s: %w", ip.Source, err)
+			return out, read, fmt.Errorf("import attestation of %s: %w", ip.Source, err)
 		}
 		out = append(out, s)
 		s, err = c.bundleAt(ctx, key, statement)
 		if err != nil {
-			return out, fmt.Errorf("import attestation bundle of %s: %w", ip.Source, err)
+			return out, read, fmt.Errorf("import attestation bundle of %s: %w", ip.Source, err)
 		}
 		out = append(out, s)
 		if len(c.blobs) > 0 {
 			ip.Content = withBlobs{ip.Content, c.blobs}
 		}
 	}
-	return out, nil
+	return out, read, nil
 }
 
 // signAndPublish publishes plans, signed first by the site (siteSign) when key is set, and lists the
@@ -133,7 +135,7 @@ func signAndPublish(ctx context.Context, plans []*plan.ImagePlan, regs *registry
 	var signed []SiteSignature
 	if key != nil && !opts.DryRun {
 		var err error
-		if signed, err = siteSign(ctx, opts.target(regs), plans, key, imp); err != nil {
+		if signed, opts.tagsRead, err = siteSign(ctx, opts.target(regs), plans, key, imp); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -165,6 +167,7 @@ type cosignTags struct {
 	name  string
 	ip    *plan.ImagePlan
 	blobs map[digest.Digest][]byte // the new blobs, served to the engine (withBlobs)
+	read  *[]engine.TagRead        // the tags read, for the engine's preflight
 }
 
 // appendAt plans, at the cosign tag of manifest n with kind ("sig" or "att"), a manifest that holds
@@ -187,12 +190,14 @@ func (c *cosignTags) appendAt(ctx context.Context, n *plan.Node, kind string, pr
 		}
 		layers = s.Layers
 	}
-	_, cur, err := c.tg.FetchTagged(ctx, tag)
+	curDesc, cur, err := c.tg.FetchTagged(ctx, tag)
 	switch {
 	case errors.Is(err, errdef.ErrNotFound):
+		*c.read = append(*c.read, engine.TagRead{Store: c.name, Tag: tag})
 	case err != nil:
 		return res, fmt.Errorf("read %s: %w", res.Tag, err)
 	default:
+		*c.read = append(*c.read, engine.TagRead{Store: c.name, Tag: tag, Found: true, Desc: curDesc, Manifest: cur})
 		have, err := vocab.ParseSuccessors("", cur)
 		if err == nil && vocab.LayersStartWith(have.Layers, layers) {
 			if present(have.Layers) {

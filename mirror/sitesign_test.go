@@ -95,6 +95,13 @@ func TestLoadSignsVerifiedImages(t *testing.T) {
 	}
 
 	first["att"], _ = sigLayersAt(t, tgt, "site/team/app", "sha256-"+app.Root.Desc.Digest.Encoded()+".att")
+	// Each cosign tag is read once before it is written (the site's signing reads it; the engine's
+	// preflight takes that answer) and once after (read back).
+	for tag, n := range tgt.Stores["site/team/app"].TagReads {
+		if strings.HasPrefix(tag, "sha256-") && n != 2 {
+			t.Errorf("tag %s read %d times, want twice: before and after it is written", tag, n)
+		}
+	}
 
 	// Again: every signature present, none written; then a plain load: kept.
 	for _, again := range []LoadOptions{o, {Anchors: o.Anchors, Publish: o.Publish}} {

@@ -35,6 +35,18 @@ type CopyOptions struct {
 	// RefuseTagMoves fails an image whose tag names another digest on the target, leaving the tag
 	// alone; the other images go on.
 	RefuseTagMoves bool
+	// TagsRead are tags of the target read before the copy (the cosign tags the site's signing
+	// appends to): with Preflight, taken as its answer for them, not asked again.
+	TagsRead []TagRead
+}
+
+// TagRead is what a tag of a store named when it was read: nothing (Found false), or Desc, whose
+// bytes are Manifest.
+type TagRead struct {
+	Store, Tag string
+	Found      bool
+	Desc       ocispec.Descriptor
+	Manifest   []byte
 }
 
 // Report says what Copy did.

@@ -51,6 +51,10 @@ func (c *copying) preflight(ctx context.Context) error {
 	if !c.opts.Preflight {
 		return nil
 	}
+	results := map[string]*preflightResult{} // what was read before the copy, then what is asked
+	for _, r := range c.opts.TagsRead {
+		results[r.Store+":"+r.Tag] = &preflightResult{st: &tagState{found: r.Found, desc: r.Desc, b: r.Manifest}}
+	}
 	// The tags asked of each image's store: none where the store cannot read tags or the image is
 	// the base's (Skip).
 	tagsAsked := func(i int) (Tagger, []tagged) {
@@ -60,7 +64,6 @@ func (c *copying) preflight(ctx context.Context) error {
 		}
 		return tr, tagsOf(c.plans[i])
 	}
-	results := map[string]*preflightResult{}
 	var g errgroup.Group
 	g.SetLimit(c.opts.Concurrency)
 	for i := range c.plans {

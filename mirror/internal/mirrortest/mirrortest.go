@@ -125,7 +125,7 @@ func (t *FakeTarget) Store(_ context.Context, ip *plan.ImagePlan) (engine.Store,
 	if s, ok := t.Stores[name]; ok {
 		return s, nil
 	}
-	s := &FakeStore{t: t, name: name, Content: map[digest.Digest][]byte{}, Tags: map[string]digest.Digest{}}
+	s := &FakeStore{t: t, name: name, Content: map[digest.Digest][]byte{}, Tags: map[string]digest.Digest{}, TagReads: map[string]int{}}
 	t.Stores[name] = s
 	return s, nil
 }
@@ -136,6 +136,8 @@ type FakeStore struct {
 	Mu      sync.Mutex
 	Content map[digest.Digest][]byte
 	Tags    map[string]digest.Digest
+	// TagReads counts the reads of each tag (FetchTagged), found or not.
+	TagReads map[string]int
 }
 
 var (
@@ -243,6 +245,7 @@ func (s *FakeStore) Referrers(_ context.Context, subject ocispec.Descriptor, art
 func (s *FakeStore) FetchTagged(_ context.Context, reference string) (ocispec.Descriptor, []byte, error) {
 	s.Mu.Lock()
 	defer s.Mu.Unlock()
+	s.TagReads[reference]++
 	d, ok := s.Tags[reference]
 	if !ok {
 		return ocispec.Descriptor{}, nil, fmt.Errorf("%s: %w", reference, errdef.ErrNotFound)
