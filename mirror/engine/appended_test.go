@@ -99,4 +99,27 @@ func TestCosignTagsGrowAndAreKept(t *testing.T) {
 	if ir := rep.Images[0]; ir.Status != "failed" || len(ir.ReferrerTagsMoved) != 1 || store.Tags[tag] != od {
 		t.Errorf("unrelated: status %s, moved %+v; want failed, the move refused, the tag left", ir.Status, ir.ReferrerTagsMoved)
 	}
+
+	// The same layers in another manifest (an annotation added): neither holds more than the other,
+	// so nothing was appended: a move, refused (appended's len(a) > len(b), engine_images.go:194).
+	_, plans = mirrortest.SamplePlans(t)
+	tgt = mirrortest.NewFakeTarget()
+	st, _ = tgt.Store(ctx, plans[0])
+	store = st.(*mirrortest.FakeStore)
+	sig = plans[0].Referrers[1]
+	var m ocispec.Manifest
+	if err := json.Unmarshal(sig.Manifest, &m); err != nil {
+		t.Fatal(err)
+	}
+	m.Annotations = map[string]string{"another": "manifest"}
+	same, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd := digest.FromBytes(same)
+	store.Content[sd], store.Tags[sig.Referrer.Tag] = same, sd
+	rep, _ = engine.Copy(ctx, plans[:1], tgt, engine.CopyOptions{Retry: mirrortest.Retry, Preflight: true, RefuseTagMoves: true})
+	if ir := rep.Images[0]; ir.Status != "failed" || len(ir.ReferrerTagsMoved) != 1 || store.Tags[sig.Referrer.Tag] != sd {
+		t.Errorf("same layers: status %s, moved %+v; want failed, the move refused, the tag left", ir.Status, ir.ReferrerTagsMoved)
+	}
 }

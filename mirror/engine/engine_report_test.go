@@ -40,6 +40,22 @@ func TestCopyCountsWhatItPushesAndSkips(t *testing.T) {
 	if m := rep.Manifests; m.Skipped != 1 || m.BytesSkipped != ip.Root.Desc.Size || m.Pushed != 0 {
 		t.Errorf("second copy: manifests %+v; want 1 (%d bytes) skipped, none pushed", m, ip.Root.Desc.Size)
 	}
+
+	// team/app:1.0: an index, its two platform manifests and two referrers, pushed by digest (the
+	// count of pushManifest), then each found there.
+	ip = plans[0]
+	n, size := len(ip.Nodes()), int64(0)
+	for _, m := range ip.Nodes() {
+		size += m.Desc.Size
+	}
+	rep, err = engine.Copy(context.Background(), []*plan.ImagePlan{ip}, tgt, opts)
+	if m := rep.Manifests; err != nil || m.Pushed != n || m.BytesPushed != size || m.Skipped != 0 {
+		t.Errorf("first copy of an index: manifests %+v, %v; want %d (%d bytes) pushed", m, err, n, size)
+	}
+	rep, err = engine.Copy(context.Background(), []*plan.ImagePlan{ip}, tgt, opts)
+	if m := rep.Manifests; err != nil || m.Skipped != n || m.BytesSkipped != size || m.Pushed != 0 {
+		t.Errorf("second copy of an index: manifests %+v, %v; want %d (%d bytes) skipped", m, err, n, size)
+	}
 }
 
 // logBuffer collects a JSON logger's records, from several goroutines.

@@ -323,3 +323,39 @@ func TestReferrersAfterProbeAsksNoAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestReferrersOfARepositoryNotThereYet: a registry with the referrers API that answers 404
+// NAME_UNKNOWN (the repository does not exist yet) holds no referrers there: no error, nothing
+// listed. Another 404 (MANIFEST_UNKNOWN) is an error, as oras-go reports it (target_registry.go:324,
+// the status compared).
+func TestReferrersOfARepositoryNotThereYet(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		code string
+		ok   bool
+	}{{"NAME_UNKNOWN", true}, {"MANIFEST_UNKNOWN", false}} {
+		tgt, _, _ := startHooked(t, func(w http.ResponseWriter, r *http.Request) bool {
+			if !strings.Contains(r.URL.Path, "/referrers/") {
+				return false
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprintf(w, `{"errors":[{"code":%q,"message":"not here"}]}`, tc.code)
+			return true
+		})
+		s := storeFor(ctx, t, tgt, "team/ghost")
+		s.api = true
+		s.probed.Store(true)
+		listed := 0
+		err := s.Referrers(ctx, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("m"), Size: 1}, "", func(page []ocispec.Descriptor) error {
+			listed += len(page)
+			return nil
+		})
+		switch {
+		case tc.ok && (err != nil || listed != 0):
+			t.Errorf("404 %s: %d listed, %v; want none and no error", tc.code, listed, err)
+		case !tc.ok && err == nil:
+			t.Errorf("404 %s: no error; want oras-go's", tc.code)
+		}
+	}
+}
