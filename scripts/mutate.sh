@@ -24,7 +24,8 @@
 #   NOT --test-cpu: v0.6.0 appends it as ONE argument, "-cpu 1", which go test rejects at setup
 #   ("no Go files", exit 1) and gremlins counts as KILLED: every covered mutant "killed" whatever
 #   the tests assert. The canary fails the run if it is put back.
-#   GOFLAGS="-count=1 -vet=off" (below) reach go test through the environment, as two flags.
+#   GOFLAGS="-count=1 -vet=off -ldflags=-w" (below) reach go test through the environment, as three
+#   flags.
 # Environment: MUTATE_WORKERS (default 2), MUTATE_TIMEOUT_COEFFICIENT (default 3).
 #
 # Thresholds (efficacy%, coverage%) for packages the issue set targets for; a package below its
@@ -72,7 +73,9 @@ fi
 # cache, after a dry run) times at a few milliseconds and times out every mutant. Never cached.
 # go vet is not a test: with it on, a mutant that only vet objects to would count as killed, and
 # every mutant would pay for a vet run (about a second of CPU of verify's five).
-export GOFLAGS="${GOFLAGS:+$GOFLAGS }-count=1 -vet=off"
+# -ldflags=-w: no DWARF in the test binaries, which only run (nothing debugs them); rebuilding verify's
+# tests after a one-line change took 10-15% less CPU (3.9-4.0 s user against 4.3-4.9 s, measured here).
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-count=1 -vet=off -ldflags=-w"
 
 scripts/install-tools.sh gremlins
 gremlins="$top/.tools/bin/gremlins"
