@@ -265,3 +265,27 @@ func TestImportAttestationNamesTheArchiveSigner(t *testing.T) {
 		t.Errorf("statement %s, want namedBy a signed catalog and signedBy transfer.pub (hint %s)", b, transfer.Hint)
 	}
 }
+
+// TestSiteSignedListsWhatLanded: load --sign-key reports the site's signatures of the images that
+// landed only: an image whose push failed (a blob the target refuses) lists none, though its
+// signatures were made before the push (sitesign.go:143, signedLanded).
+func TestSiteSignedListsWhatLanded(t *testing.T) {
+	keys := t.TempDir()
+	release, releasePub := stationKey(t, keys, "release")
+	site, _ := stationKey(t, keys, "site")
+	src, plans := mirrortest.SamplePlans(t)
+	app := plans[0]
+	app.Referrers = append(app.Referrers, bundleSignature(t, src, "team/app", app.Root, release))
+	dir, _, _ := writeTestArchive(t, plans, nil)
+	tgt := mirrortest.NewFakeTarget()
+	tgt.FailBlob = app.Root.Children[0].Blobs[1].Digest // a layer of the amd64 manifest
+	o := LoadOptions{Anchors: verify.Anchors{Keys: []string{releasePub}}, SignKey: site}
+	o.Publish.Target, o.Publish.To, o.Publish.Retry = tgt, loadTo, mirrortest.Retry
+	res, _ := Load(context.Background(), dir, o)
+	if res == nil || res.Report == nil {
+		t.Fatalf("no report: %+v", res)
+	}
+	if len(res.SiteSigned) != 0 {
+		t.Errorf("site-signed %+v, want none: the one verified image did not land", res.SiteSigned)
+	}
+}
