@@ -67,3 +67,35 @@ func TestSiteBundleReadsAtMost64(t *testing.T) {
 		t.Errorf("%d bundles read of 70, want %d", read, maxAttestationLayers)
 	}
 }
+
+// TestSiteAttestationReadsAtMost64: looking for the site's import attestation among the layers at a
+// .att tag, at most maxAttestationLayers candidates are read (sitesign.go:256 and :259): here 70 that
+// are not the site's, of which 64 are asked for, each once; a layer of another predicate type is not.
+func TestSiteAttestationReadsAtMost64(t *testing.T) {
+	ctx := context.Background()
+	site, _ := stationKey(t, t.TempDir(), "site")
+	_, plans := mirrortest.SamplePlans(t)
+	tgt := mirrortest.NewFakeTarget()
+	st, err := tgt.Store(ctx, plans[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	counting := fetchCounting{st.(*mirrortest.FakeStore), map[digest.Digest]int{}}
+	c := &cosignTags{tg: counting, name: st.Name(), ip: plans[0], blobs: map[digest.Digest][]byte{}}
+	other := ocispec.Descriptor{MediaType: dsseLayer, Digest: digest.FromString("other"), Size: 5, Annotations: map[string]string{predicateAnnotation: "https://slsa.dev/provenance/v1"}}
+	layers := []ocispec.Descriptor{other}
+	for i := range 70 {
+		layers = append(layers, ocispec.Descriptor{MediaType: dsseLayer, Digest: digest.FromString(fmt.Sprint(i)), Size: 10, Annotations: map[string]string{predicateAnnotation: vocab.ImportPredicateType}})
+	}
+	if c.hasSiteAttestation(ctx, layers, site) {
+		t.Fatal("found the site's attestation where there is none")
+	}
+	for d, n := range counting.fetched {
+		if n != 1 || d == other.Digest {
+			t.Errorf("%s fetched %d times, want once, and never the other predicate type's", d, n)
+		}
+	}
+	if len(counting.fetched) != maxAttestationLayers {
+		t.Errorf("%d layers read of 70, want %d", len(counting.fetched), maxAttestationLayers)
+	}
+}
