@@ -49,14 +49,18 @@ func checkKeyrings(img Image, rule *Rule, res *Result, chart *imageChart) []stri
 			signers = append(signers, s)
 		}
 	}
-	switch {
-	case len(signers) == 0:
+	// ifs, not a switch: Go's coverage marks no case expression, so a mutation run would count each
+	// of these conditions as not covered.
+	if len(signers) == 0 {
 		return nil
-	case chart.notChart != "":
+	}
+	if chart.notChart != "" {
 		return keyringWhy(signers, chart.notChart)
-	case chart.err != nil:
+	}
+	if chart.err != nil {
 		return keyringWhy(signers, chart.err.Error())
-	case chart.files.layer == "":
+	}
+	if chart.files.layer == "" {
 		return keyringWhy(signers, fmt.Sprintf("chart %s has no provenance: its artifact carries no provenance layer (%s); have its publisher sign it (helm package --sign, the .prov published beside the .tgz) and save it again", chart.files.name, vocab.HelmProvMediaType))
 	}
 	var out []string

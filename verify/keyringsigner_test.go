@@ -394,7 +394,7 @@ func (c countingBlobs) Fetch(ctx context.Context, d ocispec.Descriptor) (io.Read
 }
 
 // TestKeyringsReadTheChartOnce: a keyring signer of the rule and the keyring pinned at the site
-// both check the chart; its layers (up to 100 MiB) are fetched once.
+// both check the chart; its layers (up to 100 MiB) are fetched once. With neither, never.
 func TestKeyringsReadTheChartOnce(t *testing.T) {
 	s := newKeyringSite(t)
 	prov := s.signer.sign(t, chartTgz, chartFile)
@@ -413,6 +413,24 @@ func TestKeyringsReadTheChartOnce(t *testing.T) {
 	for _, b := range [][]byte{chartConfig, chartTgz, prov} {
 		if n := blobs.n[digest.FromBytes(b)]; n != 1 {
 			t.Errorf("blob %.40q fetched %d times, want once", b, n)
+		}
+	}
+
+	// Neither a keyring signer nor a keyring pinned: the chart is not read at all.
+	key := sigtest.NewKey(t)
+	writeTestKey(t, s.path("release.pub"))
+	img = chartImage(t, chartTgz, prov)
+	cosignSign(t, &img, key)
+	blobs = countingBlobs{img.Fetch.(memBlobs), map[digest.Digest]int{}}
+	img.Fetch = blobs
+	tr = keyTrust(t, key)
+	tr.Policy = s.policy(t, "any", "key: keys/release.pub")
+	if res := tr.Verify(context.Background(), img); !res.Passed {
+		t.Fatalf("cosign-signed chart, key signer: %+v", res)
+	}
+	for _, b := range [][]byte{chartConfig, chartTgz, prov} {
+		if n := blobs.n[digest.FromBytes(b)]; n != 0 {
+			t.Errorf("no keyring: blob %.40q fetched %d times, want never", b, n)
 		}
 	}
 }
