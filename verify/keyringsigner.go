@@ -27,14 +27,15 @@ func (res *Result) judge(img Image, rule *Rule, chart *imageChart) {
 	res.Passed = len(res.Failures) == 0
 }
 
-// hasKeyring says whether a signer of rule is a keyring.
-func (rule *Rule) hasKeyring() bool {
+// keyringSigners are the signers of rule that are keyrings.
+func (rule *Rule) keyringSigners() []Signer {
+	var out []Signer
 	for _, s := range rule.Signers {
 		if s.IsKeyring() {
-			return true
+			out = append(out, s)
 		}
 	}
-	return false
+	return out
 }
 
 // checkKeyrings checks chart (img read as a chart) for each keyring signer of rule. When it is a
@@ -43,12 +44,7 @@ func (rule *Rule) hasKeyring() bool {
 // something set it before. It returns why each keyring signer that is not satisfied is not
 // ("keyring signer NAME: ..."), for the failure of a rule that is not met.
 func checkKeyrings(img Image, rule *Rule, res *Result, chart *imageChart) []string {
-	var signers []Signer
-	for _, s := range rule.Signers {
-		if s.IsKeyring() {
-			signers = append(signers, s)
-		}
-	}
+	signers := rule.keyringSigners()
 	// ifs, not a switch: Go's coverage marks no case expression, so a mutation run would count each
 	// of these conditions as not covered.
 	if len(signers) == 0 {

@@ -173,7 +173,7 @@ func (t *Trust) Verify(ctx context.Context, img Image) Result {
 		}
 	}
 	var chart *imageChart // read once, for the rule's keyring signers and the site's keyring both
-	if rule.hasKeyring() || t.Keyring != nil {
+	if len(rule.keyringSigners()) > 0 || t.Keyring != nil {
 		chart = readImageChart(ctx, img)
 	}
 	res.judge(img, rule, chart)
