@@ -24,6 +24,8 @@ func writeValuesFiles(t *testing.T, dir string) {
 		"bad.yaml":   "image:\n  tag: 1.4.2\n  pull: a: b\n",
 		"list.yaml":  "- image\n",
 		"doc2.yaml":  "a: 1\n---\n- b\n",
+		"merge.yaml": "a: 1\n---\nb: {<<: '', c: 1}\n",
+		"mkey.yaml":  "{<<: {b: 1}, {c: 1}}\n",
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "values", "sub"), 0o755); err != nil {
 		t.Fatal(err)
@@ -321,6 +323,14 @@ func TestParseChartErrors(t *testing.T) {
 			"imageset.yaml:6: charts[0].valuesFiles[0]: values/list.yaml:1: must be a mapping of chart values, got a list"},
 		{"values file second document a list", header + chartRepo + "    valuesFiles: [values/doc2.yaml]\n",
 			"imageset.yaml:6: charts[0].valuesFiles[0]: values/doc2.yaml:3: must be a mapping of chart values, got a list"},
+		{"values merge of a scalar", header + chartRepo + "    values: {!!merge <<: '', a: ''}\n",
+			"imageset.yaml:6: charts[0].values: cannot be read as chart values: map merge requires map or sequence of maps as the value"},
+		{"values merge with a mapping key", header + chartRepo + "    values: {<<: {a: 1}, {b: 1}}\n",
+			"imageset.yaml:6: charts[0].values: cannot be read as chart values (runtime error: hash of unhashable type map[string]interface {}); the keys of chart values must be plain names"},
+		{"values file merge with a mapping key", header + chartRepo + "    valuesFiles: [values/mkey.yaml]\n",
+			"imageset.yaml:6: charts[0].valuesFiles[0]: values/mkey.yaml:1: cannot be read as chart values (runtime error: hash of unhashable type map[string]interface {}); the keys of chart values must be plain names"},
+		{"values file merge of a scalar", header + chartRepo + "    valuesFiles: [values/merge.yaml]\n",
+			"imageset.yaml:6: charts[0].valuesFiles[0]: values/merge.yaml:3: cannot be read as chart values: map merge requires map or sequence of maps as the value"},
 		{"values file a directory", header + chartRepo + "    valuesFiles: [values/sub]\n",
 			"imageset.yaml:6: charts[0].valuesFiles[0]: values/sub: is a directory, not a values file"},
 		{"values file twice", header + chartRepo + "    valuesFiles: [values/app.yaml, values/app.yaml]\n",

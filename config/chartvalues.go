@@ -36,6 +36,10 @@ func (p *parser) values(n *yaml.Node, field string) []byte {
 		p.Errorf(n, field, "more than %d values once anchors are expanded; put them in a valuesFiles file", maxValuesNodes)
 		return nil
 	}
+	if err := decodeValues(c); err != nil {
+		p.Errorf(n, field, "%s", err)
+		return nil
+	}
 	out, err := yaml.Marshal(c)
 	if err != nil {
 		p.Errorf(n, field, "cannot be written back as YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
@@ -164,8 +168,28 @@ func checkValues(data []byte) error {
 		if len(doc.Content) == 0 {
 			continue
 		}
-		if v := yamlfile.Deref(doc.Content[0]); v.Kind != yaml.MappingNode && !yamlfile.IsNull(v) {
+		v := yamlfile.Deref(doc.Content[0])
+		if v.Kind != yaml.MappingNode && !yamlfile.IsNull(v) {
 			return fmt.Errorf(":%d: must be a mapping of chart values, got %s", v.Line, yamlfile.Describe(v))
 		}
+		if err := decodeValues(v); err != nil {
+			return fmt.Errorf(":%d: %s", v.Line, err)
+		}
 	}
+}
+
+// decodeValues decodes values as a map, as helm will: a node tree can be well formed and still not
+// be values, such as a merge key (<<) whose value is not a mapping. yaml.v3 panics on some of these
+// (a merged mapping whose key is a mapping); that is an error too.
+func decodeValues(n *yaml.Node) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("cannot be read as chart values (%v); the keys of chart values must be plain names", r)
+		}
+	}()
+	var m map[string]any
+	if err := n.Decode(&m); err != nil {
+		return fmt.Errorf("cannot be read as chart values: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	return nil
 }

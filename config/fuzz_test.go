@@ -44,6 +44,8 @@ var fuzzImageSetSeeds = []string{
 	header + chartRepo + "    values: &v\n      image: &img {registry: m.io, tag: 1.20}\n      sidecar: *img\n" +
 		"    valuesFiles: [testdata/imageset.yaml]\n" +
 		"  - repo: https://charts.example.com/stable\n    name: web\n    values: {<<: *v, extra: true}\n",
+	// found by the fuzzer: a merge key whose value is not a mapping is well-formed YAML but not values
+	header + chartRepo + "    values: {!!merge <<: '', a: ''}\n",
 }
 
 // fuzzTags is the tag list every fuzzed repository entry is picked from.
