@@ -45,6 +45,9 @@ const checkEnv = "AIRLOCK_RELIABILITY_CHECK"
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
+	if airlockBin != "" {
+		os.RemoveAll(filepath.Dir(airlockBin)) // the binary airlock(t) built: 68 MB a run otherwise left in the temp dir
+	}
 	if code == 0 && (*updateReliability || os.Getenv(checkEnv) == "1") {
 		if err := reliabilityDoc(*updateReliability); err != nil {
 			fmt.Fprintln(os.Stderr, "reliability doc:", err)
