@@ -59,10 +59,12 @@ func (r *runner) run(ctx context.Context, name string, args ...string) (time.Dur
 	}
 	wall := time.Since(start)
 	var rss int64
+	var cpu time.Duration // user + system, for -v: where a slower run spends its time
 	if cmd.ProcessState != nil {
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			rss = ru.Maxrss
 		}
+		cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
 	// Linux carries the parent's high-water RSS into the child's ru_maxrss at exec, so a
 	// figure not above this process's own is the parent's: use the polled VmHWM then.
@@ -70,7 +72,7 @@ func (r *runner) run(ctx context.Context, name string, args ...string) (time.Dur
 		rss = polled
 	}
 	if r.verbose {
-		fmt.Fprintf(os.Stderr, "  %s %s: %s, %d MiB\n", filepath.Base(name), strings.Join(args, " "), wall.Round(time.Millisecond), rss>>10)
+		fmt.Fprintf(os.Stderr, "  %s %s: %s (cpu %s), %d MiB\n", filepath.Base(name), strings.Join(args, " "), wall.Round(time.Millisecond), cpu.Round(time.Millisecond), rss>>10)
 	}
 	if r.logDir != "" {
 		_ = os.WriteFile(filepath.Join(r.logDir, fmt.Sprintf("%s-%d.log", filepath.Base(name), time.Now().UnixNano())),
