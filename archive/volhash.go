@@ -11,26 +11,47 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 )
 
-// hashVolumesAndBlobs reads the tar stream of the volumes once, in order, and hashes each blob entry
-// against the digest that names it and, when the volume list carries sums, each volume against it
-// too (the early check for a bad copy, as checkVolumes does it). It returns the first damaged volume,
-// in order, as checkVolumes words it, or else a blob that does not match its digest, named with the
-// volumes that hold it; blobs found right are returned for Reader.markChecked.
+// hashVolumesAndBlobs reads the tar stream of the volumes and hashes each blob entry against the
+// digest that names it and, when the volume list carries sums, each volume against it too (the early
+// check for a bad copy, as checkVolumes does it). Without sums the blobs are cut into hashWorkers()
+// runs of about equal bytes, each read in order by a goroutine of its own, so that a stream in the
+// page cache is hashed on every core as a directory is; with sums the stream is read once, in order.
+// It returns the first damaged volume, in order, as checkVolumes words it, or else a blob that does
+// not match its digest, named with the volumes that hold it; blobs found right are returned for
+// Reader.markChecked.
 func hashVolumesAndBlobs(ctx context.Context, ra *multiReaderAt, vols []Volume, t *tarFS) ([]digest.Digest, error) {
-	blobs := newBlobHasher(t)
+	spans := blobSpans(t)
+	runs := [][]blobSpan{spans}
+	if !hasSums(vols) {
+		runs = splitSpans(spans, hashWorkers())
+	}
 	sums := make([]hash.Hash, len(ra.parts))
 	for i := range sums {
 		sums[i] = sha256.New()
 	}
-	err := readAhead(ctx, ra, func(i int, off int64, b []byte) {
-		if hasSums(vols) {
-			sums[i].Write(b)
+	hashers := make([]*blobHasher, len(runs))
+	g, gctx := errgroup.WithContext(ctx)
+	for k, run := range runs {
+		h := &blobHasher{spans: run}
+		hashers[k] = h
+		from, to := int64(0), ra.size
+		if !hasSums(vols) {
+			// One byte past the last entry, so that an empty blob at the end is hashed too.
+			from, to = run[0].off, min(run[len(run)-1].off+run[len(run)-1].size+1, ra.size)
 		}
-		blobs.write(off, b)
-	})
-	if err != nil {
+		g.Go(func() error {
+			return readAhead(gctx, ra, from, to, max(2, 8/len(runs)), func(i int, off int64, b []byte) {
+				if hasSums(vols) {
+					sums[i].Write(b)
+				}
+				h.write(off, b)
+			})
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	for i, v := range vols {
@@ -38,9 +59,12 @@ func hashVolumesAndBlobs(ctx context.Context, ra *multiReaderAt, vols []Volume, 
 			return nil, checkErr("volume %s: sha256 %s, the volume list says %s: the copy is damaged or from another archive; copy it again", v.Name, got, v.SHA256)
 		}
 	}
-	bad := blobs.bad
+	var ok, bad []digest.Digest
+	for _, h := range hashers {
+		ok, bad = append(ok, h.ok...), append(bad, h.bad...)
+	}
 	if len(bad) == 0 {
-		return blobs.ok, nil
+		return ok, nil
 	}
 	// A blob does not match its digest. Refused here, before anything is read from the volumes.
 	sort.Slice(bad, func(i, j int) bool { return bad[i] < bad[j] })
@@ -54,16 +78,34 @@ func hashVolumesAndBlobs(ctx context.Context, ra *multiReaderAt, vols []Volume, 
 	return nil, &CheckError{Msg: fmt.Sprintf("blob %s in the tar volumes does not hash to its name (%d such blob(s)); it is in %s; %s", bad[0], len(bad), where, why), Digest: bad[0]}
 }
 
-// readAhead reads the volumes of ra in order, in chunks of hashBufferSize, on a goroutine of its own,
-// so that the disk reads the next chunks while use hashes the last one. A chunk never spans two
-// volumes: use is given its volume i and its offset in the stream.
-func readAhead(ctx context.Context, ra *multiReaderAt, use func(i int, off int64, b []byte)) error {
+// splitSpans cuts spans (in stream order) into at most n runs of about equal bytes, each run
+// contiguous in the stream; none when there are no spans.
+func splitSpans(spans []blobSpan, n int) [][]blobSpan {
+	var total int64
+	for _, s := range spans {
+		total += s.size
+	}
+	var runs [][]blobSpan
+	start, acc := 0, int64(0)
+	for i, s := range spans {
+		acc += s.size
+		if (len(runs) < n-1 && acc*int64(n) >= total*int64(len(runs)+1)) || i == len(spans)-1 {
+			runs = append(runs, spans[start:i+1])
+			start = i + 1
+		}
+	}
+	return runs
+}
+
+// readAhead reads bytes [from, to) of ra in order, in chunks of hashBufferSize, on a goroutine of its
+// own, so that the disk reads up to depth chunks ahead while use hashes the last one. A chunk never
+// spans two volumes: use is given its volume i and its offset in the stream.
+func readAhead(ctx context.Context, ra *multiReaderAt, from, to int64, depth int, use func(i int, off int64, b []byte)) error {
 	type chunk struct {
 		i   int
 		off int64
 		b   []byte
 	}
-	const depth = 4
 	chunks, free := make(chan chunk, depth), make(chan []byte, depth)
 	for range depth {
 		free <- make([]byte, hashBufferSize)
@@ -72,16 +114,17 @@ func readAhead(ctx context.Context, ra *multiReaderAt, use func(i int, off int64
 	go func() {
 		defer close(chunks)
 		for i, part := range ra.parts {
-			for local := int64(0); local < part.size; {
+			start := ra.starts[i]
+			for local := max(from-start, 0); local < min(part.size, to-start); {
 				if err = ctx.Err(); err != nil {
 					return
 				}
 				b := <-free
-				n := min(int64(len(b)), part.size-local)
+				n := min(int64(len(b)), min(part.size, to-start)-local)
 				if _, err = part.r.ReadAt(b[:n], local); err != nil {
 					return
 				}
-				chunks <- chunk{i, ra.starts[i] + local, b[:n]}
+				chunks <- chunk{i, start + local, b[:n]}
 				local += n
 			}
 		}
@@ -127,15 +170,18 @@ type blobHasher struct {
 	ok, bad []digest.Digest
 }
 
-func newBlobHasher(t *tarFS) *blobHasher {
-	b := &blobHasher{}
+func newBlobHasher(t *tarFS) *blobHasher { return &blobHasher{spans: blobSpans(t)} }
+
+// blobSpans lists the blob entries of t in stream order.
+func blobSpans(t *tarFS) []blobSpan {
+	var spans []blobSpan
 	for name, e := range t.files {
 		if d, ok := blobDigest(name); ok {
-			b.spans = append(b.spans, blobSpan{d, e.offset, e.size})
+			spans = append(spans, blobSpan{d, e.offset, e.size})
 		}
 	}
-	sort.Slice(b.spans, func(i, j int) bool { return b.spans[i].off < b.spans[j].off })
-	return b
+	sort.Slice(spans, func(i, j int) bool { return spans[i].off < spans[j].off })
+	return spans
 }
 
 // write hashes p, the bytes of the stream from offset off on.
