@@ -115,12 +115,12 @@ func readAhead(ctx context.Context, ra *multiReaderAt, from, to int64, depth int
 		defer close(chunks)
 		for i, part := range ra.parts {
 			start := ra.starts[i]
-			for local := max(from-start, 0); local < min(part.size, to-start); {
+			for local, end := max(from-start, 0), min(part.size, to-start); local < end; {
 				if err = ctx.Err(); err != nil {
 					return
 				}
 				b := <-free
-				n := min(int64(len(b)), min(part.size, to-start)-local)
+				n := min(int64(len(b)), end-local)
 				if _, err = part.r.ReadAt(b[:n], local); err != nil {
 					return
 				}

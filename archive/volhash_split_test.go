@@ -33,6 +33,7 @@ func TestSplitSpans(t *testing.T) {
 		{[]int64{30, 10, 10, 10}, 2, []int{1, 3}},
 		{[]int64{10, 10, 10, 30}, 2, []int{3, 1}},
 		{[]int64{10, 10, 10, 10}, 8, []int{1, 1, 1, 1}},
+		{[]int64{10, 10, 10, 10, 10, 10}, 3, []int{2, 2, 2}},
 		{[]int64{0, 0, 0, 0}, 2, []int{1, 3}}, // no bytes: still at most n runs
 		{[]int64{5}, 2, []int{1}},
 		{nil, 2, nil},
