@@ -125,8 +125,8 @@ func Load(ctx context.Context, path string, o LoadOptions) (*LoadResult, error) 
 	}
 	if len(r.Volumes) == 0 {
 		// A directory: hash what will be pushed before anything is (blobs VerifyContents checked are
-		// not read again). Blobs of tar volumes are hashed as they stream to the registry, and the
-		// first mismatch stops the run before any manifest or tag.
+		// not read again). Blobs of tar volumes were hashed when the archive was opened
+		// (archive.Open); one that did not match there refused the archive.
 		if err := archive.HashBlobs(ctx, r, archivedContent(ctx, r, plans)); err != nil {
 			return nil, err
 		}

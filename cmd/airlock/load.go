@@ -33,11 +33,11 @@ func newLoadCmd(g *globalOptions) *cobra.Command {
 		Use:   "load ARCHIVE --to HOST[:PORT]/PREFIX",
 		Short: "Push an archive into the site registry, digests unchanged, referrers attached",
 		Long: `load checks an archive (a directory, NAME.tar, or the first volume NAME.tar.000; volumes are
-checked against NAME.tar.sha256 first, for accidental damage, and then read in place, never
-extracted) and pushes every image into the site registry with every digest unchanged. Every blob is
-hashed against its digest before it is pushed (directories) or as it streams to the registry (tar
-volumes: the volume list travels with the volumes and only finds accidental damage early); a
-mismatch stops the run before any manifest or tag.
+checked against their list NAME.tar.sha256 first, which finds a missing, truncated or misordered
+volume early, and then read in place, never extracted) and pushes every image into the site
+registry with every digest unchanged. Every blob is hashed against its digest before anything is
+pushed (tar volumes: when they are opened, one read of the stream per core); a mismatch pushes
+nothing.
 
 Trust pinned at the site (see airlock verify --help):
   --archive-key PUB   the catalog must carry a valid signature by one of these keys, and every digest
