@@ -335,7 +335,7 @@ func TestBlobHasherSurvivesOverlap(t *testing.T) {
 		"blobs/sha256/" + a.Encoded(): {offset: 512, size: 4096},
 		"blobs/sha256/" + b.Encoded(): {offset: 1024, size: 512},
 	}}
-	h := newBlobHasher(tfs)
+	h := &blobHasher{spans: blobSpans(tfs)}
 	for off := 0; off < len(data); off += 1000 {
 		h.write(int64(off), data[off:min(off+1000, len(data))])
 	}

@@ -170,8 +170,6 @@ type blobHasher struct {
 	ok, bad []digest.Digest
 }
 
-func newBlobHasher(t *tarFS) *blobHasher { return &blobHasher{spans: blobSpans(t)} }
-
 // blobSpans lists the blob entries of t in stream order.
 func blobSpans(t *tarFS) []blobSpan {
 	var spans []blobSpan
